@@ -1,0 +1,69 @@
+"""Where things live: model weights, SoundFonts, caches. Every path is settable.
+
+Environment variables:
+    DARKGAN_MODELS_DIR: folder holding pretrained tagger weights, one sub-folder per model
+        (``efficientat-mn04-as/``, ``yamnet/``); CI sets it to ``../shared/models``.
+    DARKGAN_CACHE_DIR: user cache (default ``~/.cache/darkgan``), where downloads go.
+    DARKGAN_SOUNDFONT_DIRS: ``:``-separated folders searched for the default SoundFonts.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The repository root when running from a checkout (used to find ``../shared`` in development).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Default General MIDI SoundFonts installed by Debian packages (file name -> package).
+DEFAULT_SOUNDFONTS = {
+    "FluidR3_GM.sf2": "fluid-soundfont-gm",
+    "MuseScore_General.sf3": "musescore-general-soundfont",
+    "TimGM6mb.sf2": "timgm6mb-soundfont",
+}
+#: Optional extra font used as the "synthetic" source when installed.
+OPTIONAL_SOUNDFONTS = {"OPL-3_FM_128M.sf2": "opl3-soundfont"}
+
+_SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/sounds/sf3", "/usr/share/soundfonts")
+
+
+def cache_dir() -> Path:
+    """User cache folder (``$DARKGAN_CACHE_DIR`` or ``~/.cache/darkgan``)."""
+    return Path(os.environ.get("DARKGAN_CACHE_DIR", Path.home() / ".cache" / "darkgan"))
+
+
+def models_dirs() -> list[Path]:
+    """Folders searched for pretrained weights, in order: ``$DARKGAN_MODELS_DIR``, then the user
+    cache's ``models/``, then ``../shared/models`` beside a development checkout."""
+    dirs = []
+    if env := os.environ.get("DARKGAN_MODELS_DIR"):
+        dirs.append(Path(env))
+    dirs.append(cache_dir() / "models")
+    dirs.append(REPO_ROOT.parent / "shared" / "models")
+    return dirs
+
+
+def soundfont_dirs() -> list[Path]:
+    """Folders searched for SoundFonts (``$DARKGAN_SOUNDFONT_DIRS`` first, then Debian's)."""
+    env = os.environ.get("DARKGAN_SOUNDFONT_DIRS")
+    extra = [Path(p) for p in env.split(":") if p] if env else []
+    return extra + [Path(p) for p in _SOUNDFONT_DIRS]
+
+
+def find_soundfont(name: str) -> Path | None:
+    """Return the first existing path of SoundFont file ``name`` in :func:`soundfont_dirs`."""
+    for d in soundfont_dirs():
+        p = d / name
+        if p.is_file():
+            return p.resolve()
+    return None
+
+
+def default_soundfonts(include_optional: bool = True) -> list[Path]:
+    """The installed default SoundFonts (missing ones are skipped)."""
+    names = list(DEFAULT_SOUNDFONTS) + (list(OPTIONAL_SOUNDFONTS) if include_optional else [])
+    return [p for n in names if (p := find_soundfont(n)) is not None]
+
+
+def shipped_checkpoint() -> Path:
+    """The pretrained DarkGAN checkpoint shipped inside the package."""
+    return Path(__file__).resolve().parent / "assets" / "darkgan-default"
