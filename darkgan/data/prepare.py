@@ -1,0 +1,183 @@
+"""``darkgan data prepare DIR``: turn a note dataset into the memory-mapped training cache.
+
+Reads every note of ``DIR`` with :class:`darkgan.data.nsynth.NoteDataset` (ours or the real
+NSynth release), crops the first second (16 000 samples), applies the short fade-out of the
+reference configuration, computes MAG-IF (:func:`darkgan.data.magif.wave_to_magif`) and writes
+``DIR/cache/`` (layout in :mod:`darkgan.data.cache`). Per-channel normalisation statistics come
+from the training split only.
+
+Resumable: rows are written into ``cache/.magif.partial.npy`` with a progress file; an
+interrupted run continues where it stopped. The finished array is renamed into place last, so a
+cache is either complete or absent.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from darkgan.errors import DataError
+from darkgan.utils.io import read_json, save_npz, write_json
+
+SPLITS = ("train", "valid", "test")
+
+
+def _collect(root: Path, pitches: tuple[int, int] | None):
+    """All notes of the dataset with their split, in a stable order (split, then note_str)."""
+    from darkgan.data.nsynth import NoteDataset
+
+    items = []
+    for split in SPLITS:
+        try:
+            ds = NoteDataset(root, split=split, pitches=pitches)
+        except DataError as e:
+            if "split" in str(e) or "no notes" in str(e).lower():
+                continue
+            raise
+        for i, rec in enumerate(ds.records):
+            items.append((split, rec["note_str"], ds, i))
+    if not items:
+        raise DataError(f"{root}: no notes found (is it a dataset folder with examples.json?)")
+    items.sort(key=lambda t: (SPLITS.index(t[0]), t[1]))
+    return items
+
+
+def prepare(root: str | Path, force: bool = False, pitches: tuple[int, int] | None = None,
+            batch_size: int = 128, fade: bool = True, progress: bool = True) -> Path:
+    """Build ``root/cache`` from the dataset in ``root``; returns the cache folder.
+
+    Args:
+        root: dataset folder (``examples.json`` + ``audio/``, or the real NSynth release).
+        force: rebuild even if a complete cache exists.
+        pitches: keep only MIDI pitches in ``[lo, hi]`` (inclusive), e.g. ``(44, 70)``.
+        batch_size: notes transformed per torch call.
+        fade: apply the 64 ms raised-cosine fade-out at the end of each 1 s crop.
+
+    Raises:
+        DataError: no notes, unreadable audio (names the file), or no training notes.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from darkgan.data.magif import N_BINS, N_FRAMES, N_SAMPLES, Normalizer, fade_out, wave_to_magif
+    from darkgan.data.cache import CACHE_FORMAT_VERSION
+
+    root = Path(root)
+    out = root / "cache"
+    final = out / "magif.npy"
+    if final.exists() and (out / "stats.json").exists() and not force:
+        print(f"{out}: cache already complete (use --force to rebuild)")
+        return out
+    t0 = time.time()
+    items = _collect(root, pitches)
+    n = len(items)
+    signature = {"n": n, "first": items[0][1], "last": items[-1][1], "pitches": pitches, "fade": fade}
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / ".magif.partial.npy"
+    progress_file = out / ".progress.json"
+    done = 0
+    if partial.exists() and progress_file.exists() and not force:
+        state = read_json(progress_file)
+        if state.get("signature") == signature:
+            done = int(state["done"])
+    if done == 0 or force:
+        done = 0
+        arr = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(n, 2, N_BINS, N_FRAMES))
+    else:
+        arr = np.load(partial, mmap_mode="r+")
+        print(f"resuming: {done}/{n} notes already in {partial}")
+
+    def load(item):
+        split, note_str, ds, i = item
+        wave = ds.load_audio(i)
+        if wave.shape != (N_SAMPLES,):
+            raise DataError(f"{note_str}: crop has shape {wave.shape}, expected ({N_SAMPLES},)")
+        return wave
+
+    bar = tqdm(total=n, initial=done, unit="note", desc="prepare", disable=not progress)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for start in range(done, n, batch_size):
+            chunk = items[start:start + batch_size]
+            waves = torch.from_numpy(np.stack(list(pool.map(load, chunk))))
+            if fade:
+                waves = fade_out(waves)
+            with torch.inference_mode():
+                x = wave_to_magif(waves)
+            arr[start:start + len(chunk)] = x.numpy().astype(np.float16)
+            if (start // batch_size) % 8 == 7 or start + len(chunk) == n:
+                arr.flush()
+                write_json(progress_file, {"signature": signature, "done": start + len(chunk)})
+            bar.update(len(chunk))
+    bar.close()
+    arr.flush()
+
+    split_arr = np.array([it[0] for it in items])
+    train_rows = np.flatnonzero(split_arr == "train")
+    if len(train_rows) == 0:
+        raise DataError(f"{root}: no training notes; cannot fit normalisation statistics")
+    s1 = np.zeros(2)
+    s2 = np.zeros(2)
+    count = 0
+    for start in range(0, len(train_rows), 512):
+        block = np.asarray(arr[train_rows[start:start + 512]], dtype=np.float64)
+        s1 += block.sum(axis=(0, 2, 3))
+        s2 += (block ** 2).sum(axis=(0, 2, 3))
+        count += block.shape[0] * block.shape[2] * block.shape[3]
+    mean = s1 / count
+    std = np.sqrt(np.maximum(s2 / count - mean ** 2, 1e-12))
+    normalizer = Normalizer(mean=tuple(mean.tolist()), std=tuple(std.tolist()))
+
+    recs = [it[2].records[it[3]] for it in items]
+    save_npz(out / "index.npz",
+             note_str=np.array([it[1] for it in items]),
+             pitch=np.array([r["pitch"] for r in recs], dtype=np.int16),
+             velocity=np.array([r["velocity"] for r in recs], dtype=np.int16),
+             instrument_family=np.array([r["instrument_family"] for r in recs], dtype=np.int16),
+             instrument_source=np.array([r["instrument_source"] for r in recs], dtype=np.int16),
+             instrument_str=np.array([r["instrument_str"] for r in recs]),
+             split=split_arr)
+    write_json(out / "stats.json", {
+        "format_version": CACHE_FORMAT_VERSION,
+        "normalizer": normalizer.to_dict(),
+        "n_notes": n,
+        "splits": {s: int((split_arr == s).sum()) for s in SPLITS},
+        "pitches": list(pitches) if pitches else None,
+        "fade_out": fade,
+        "source": str(root.resolve()),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": round(time.time() - t0, 1),
+    })
+    del arr
+    partial.replace(final)
+    progress_file.unlink(missing_ok=True)
+    print(f"{out}: {n} notes cached ({final.stat().st_size / 2**30:.2f} GiB), "
+          f"normalisation mean={np.round(mean, 3).tolist()} std={np.round(std, 3).tolist()}, "
+          f"{time.time() - t0:.0f} s")
+    return out
+
+
+def _parse_pitches(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        lo, hi = (int(v) for v in text.split("-"))
+    except ValueError:
+        raise DataError(f"--pitches {text!r}: expected LO-HI, e.g. 44-70") from None
+    if not 0 <= lo <= hi <= 127:
+        raise DataError(f"--pitches {text!r}: need 0 <= LO <= HI <= 127")
+    return lo, hi
+
+
+def add_prepare_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``darkgan data prepare`` on the ``data`` command group's sub-parsers."""
+    p = sub.add_parser("prepare", help="build the memory-mapped MAG-IF training cache of a dataset")
+    p.add_argument("dir", type=Path, help="dataset folder (ours or the real NSynth release)")
+    p.add_argument("--pitches", default=None, help="keep MIDI pitches LO-HI, e.g. 44-70 (default: all)")
+    p.add_argument("--no-fade", action="store_true", help="do not fade out the end of each 1 s crop")
+    p.add_argument("--force", action="store_true", help="rebuild an existing cache")
+    p.set_defaults(func=lambda a: prepare(a.dir, force=a.force, pitches=_parse_pitches(a.pitches),
+                                          fade=not a.no_fade) and 0)

@@ -1,0 +1,446 @@
+"""Model and training configuration: typed dataclasses, presets and ``key=value`` overrides.
+
+Three presets (``PRESETS``):
+
+``paper``
+    The reference configuration (DarkGAN's ``darkgan.json``, paper Sec. 4.3): 6 scales
+    32x4 -> 1024x32, feature maps 256-128-128-128-128-64, mini-batch 30-30-20-20-20-10,
+    128k-200k-200k-200k-200k-300k iterations, fade-in over 0-600-600-600-600-1200 "alpha jumps"
+    of 32 iterations, Adam lr 0.001 betas (0, 0.99), WGAN-GP lambda 10, drift 0.001, condition
+    loss weight 10 for G and D, leaky ReLU 0.02.
+``small``
+    Designed for a 2-core CPU and a few hours (see ``docs/training.md`` for the reasoning and
+    the measured step rates): same 6 scales and output size, narrower high-resolution scales,
+    most iterations spent at the cheap low-resolution scales.
+``tiny``
+    Seconds; for tests. All 6 scales (full ``[B, 2, 1024, 32]`` output) with 4-8 channels and
+    a handful of iterations per scale.
+
+Overrides (``apply_overrides``) take ``section.field=value`` strings, e.g.
+``train.batch_size=[8,8,8,8,8,8]``, ``train.lr=5e-4``, ``model.channels=[64,64,32,32,16,16]``,
+``train.loss_weights.g_attr=5``. Values are parsed as JSON (``True``/``False``/``None`` and
+bare words are accepted too) and checked against the field's type; a scalar given for a
+per-scale field is repeated for every scale.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from darkgan.errors import DarkGANError
+
+#: Scale output shapes are ``output_shape / down_factors[s]``.
+PAPER_DOWN_FACTORS = ((32, 8), (16, 4), (8, 2), (4, 1), (2, 1), (1, 1))
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the generator and critic (paper Sec. 4.3.2; reference ``model_config``).
+
+    Attributes:
+        latent_dim: size of the noise vector z ~ N(0, I).
+        channels: feature maps per scale, low to high resolution (``len`` = number of scales).
+        critic_channels: the critic's feature maps per scale (``None``: same as ``channels``).
+        down_factors: (frequency, time) down-sampling factor of each scale's output relative to
+            ``output_shape``; must decrease to (1, 1) and each step must be an integer ratio.
+        output_shape: (frequency bins, frames) of the final scale: (1024, 32).
+        out_channels: 2 (log magnitude, instantaneous frequency).
+        leaky_slope: negative slope of every leaky ReLU.
+        convs_per_block: 3x3 convolutions per scale block (reference: 2).
+        pixel_norm: pixel-wise feature normalisation after every generator convolution.
+        normalize_latent: pixel-normalise z before concatenating the condition (the reference
+            normalises the whole input vector, attributes included; normalising z alone keeps
+            the attribute values' scale meaningful).
+        minibatch_std_group: group size of the critic's mini-batch std-dev (0 disables it).
+    """
+
+    latent_dim: int = 32
+    channels: tuple[int, ...] = (256, 128, 128, 128, 128, 64)
+    critic_channels: tuple[int, ...] | None = None
+    down_factors: tuple[tuple[int, int], ...] = PAPER_DOWN_FACTORS
+    output_shape: tuple[int, int] = (1024, 32)
+    out_channels: int = 2
+    leaky_slope: float = 0.02
+    convs_per_block: int = 2
+    pixel_norm: bool = True
+    normalize_latent: bool = True
+    minibatch_std_group: int = 4
+
+    @property
+    def n_scales(self) -> int:
+        return len(self.channels)
+
+    @property
+    def d_channels(self) -> tuple[int, ...]:
+        return tuple(self.critic_channels) if self.critic_channels else tuple(self.channels)
+
+    def scale_shape(self, scale: int) -> tuple[int, int]:
+        """(frequency, time) size of scale ``scale``'s output, e.g. scale 0 -> (32, 4)."""
+        fh, fw = self.down_factors[scale]
+        return self.output_shape[0] // fh, self.output_shape[1] // fw
+
+    def up_factor(self, scale: int) -> tuple[int, int]:
+        """(frequency, time) up-sampling factor from scale ``scale - 1`` to ``scale``."""
+        (a, b), (c, d) = self.down_factors[scale - 1], self.down_factors[scale]
+        return a // c, b // d
+
+    def validate(self) -> None:
+        """Raise :class:`DarkGANError` if the fields are inconsistent."""
+        n = self.n_scales
+        if n < 1 or any(c < 1 for c in self.channels):
+            raise DarkGANError(f"model.channels must be positive, got {list(self.channels)}")
+        if len(self.d_channels) != n:
+            raise DarkGANError(f"model.critic_channels has {len(self.d_channels)} entries, expected {n}")
+        if len(self.down_factors) != n:
+            raise DarkGANError(f"model.down_factors has {len(self.down_factors)} entries, "
+                               f"model.channels has {n}: give one per scale")
+        if tuple(self.down_factors[-1]) != (1, 1):
+            raise DarkGANError(f"model.down_factors must end with (1, 1), got {list(self.down_factors)}")
+        for s, (fh, fw) in enumerate(self.down_factors):
+            if self.output_shape[0] % fh or self.output_shape[1] % fw:
+                raise DarkGANError(f"model.down_factors[{s}] = {(fh, fw)} does not divide {self.output_shape}")
+            if s:
+                (a, b) = self.down_factors[s - 1]
+                if a % fh or b % fw or (a // fh) * (b // fw) < 2:
+                    raise DarkGANError(f"model.down_factors: scale {s} {(fh, fw)} is not an integer "
+                                       f"up-sampling of scale {s - 1} {(a, b)}")
+        if not 0 <= self.leaky_slope < 1:
+            raise DarkGANError(f"model.leaky_slope must be in [0, 1), got {self.leaky_slope}")
+        if self.convs_per_block < 1 or self.latent_dim < 1:
+            raise DarkGANError("model.convs_per_block and model.latent_dim must be >= 1")
+
+
+def _default_loss_weights() -> dict[str, float]:
+    return {
+        "g_attr": 10.0,  # G: distillation BCE on generated notes vs. their conditioning (Eq. 2)
+        "g_pitch": 10.0,  # G: pitch cross-entropy on generated notes
+        "d_attr": 10.0,  # D: distillation BCE on real notes vs. teacher soft labels (Eq. 1-2)
+        "d_pitch": 10.0,  # D: pitch cross-entropy on real notes
+        "d_attr_fake": 0.0,  # D on generated notes (the reference leaves these out)
+        "d_pitch_fake": 0.0,
+    }
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and schedule (reference ``darkgan.json``; paper Sec. 4.3.2).
+
+    Per-scale tuples have one entry per model scale. A "step" is one critic update followed by
+    one generator update (n_critic = 1, as the reference).
+
+    Attributes:
+        iterations: steps trained at each scale (fade-in included).
+        fade_in_jumps: number of alpha jumps when a scale is added (0 for scale 0: none).
+        alpha_jump_size: steps between two alpha jumps; alpha (the new scale's weight) grows
+            linearly 0 -> 1 over ``fade_in_jumps[s] * alpha_jump_size`` steps.
+        batch_size: global mini-batch per scale (split evenly over distributed ranks).
+        lr, betas, adam_eps: Adam, the same for G and D.
+        reset_optimizer_per_scale: fresh Adam state when a scale starts (as the reference).
+        gp_lambda: WGAN-GP weight (Gulrajani et al. 2017).
+        drift_epsilon: weight of ``mean(D(real)^2)`` (PGGAN Sec. A.1).
+        loss_weights: auxiliary loss weights, one dict (keys ``g_attr``, ``g_pitch``, ``d_attr``,
+            ``d_pitch``, ``d_attr_fake``, ``d_pitch_fake``).
+        temperature: distillation temperature T (Eq. 1); the paper's best is 2 (the reference
+            file uses 3).
+        ema: keep an exponential moving average of G's weights (shipped and used for samples).
+        ema_decay: EMA decay per step (reference 0.999).
+        seed: seeds weights, data order and noise.
+        checkpoint_every: steps between checkpoints (also written at the end, on SIGINT/SIGTERM
+            and when ``--max-minutes`` runs out).
+        log_every: steps between TensorBoard scalar logs.
+        sample_every: steps between TensorBoard spectrogram images / audio (0: never).
+        keep_checkpoints: completed checkpoints kept in the run folder (the newest ones).
+    """
+
+    iterations: tuple[int, ...] = (128_000, 200_000, 200_000, 200_000, 200_000, 300_000)
+    fade_in_jumps: tuple[int, ...] = (0, 600, 600, 600, 600, 1200)
+    alpha_jump_size: int = 32
+    batch_size: tuple[int, ...] = (30, 30, 20, 20, 20, 10)
+    lr: float = 0.001
+    betas: tuple[float, float] = (0.0, 0.99)
+    adam_eps: float = 1e-8
+    reset_optimizer_per_scale: bool = True
+    gp_lambda: float = 10.0
+    drift_epsilon: float = 0.001
+    loss_weights: dict[str, float] = field(default_factory=_default_loss_weights)
+    temperature: float = 2.0
+    ema: bool = True
+    ema_decay: float = 0.999
+    seed: int = 0
+    checkpoint_every: int = 5000
+    log_every: int = 100
+    sample_every: int = 5000
+    keep_checkpoints: int = 2
+
+    @property
+    def total_steps(self) -> int:
+        return int(sum(self.iterations))
+
+    def validate(self, n_scales: int) -> None:
+        """Raise :class:`DarkGANError` if the fields are inconsistent with ``n_scales``."""
+        for name in ("iterations", "fade_in_jumps", "batch_size"):
+            v = getattr(self, name)
+            if len(v) != n_scales:
+                raise DarkGANError(f"train.{name} has {len(v)} entries, the model has {n_scales} scales")
+        if any(i < 0 for i in self.iterations) or self.total_steps < 1:
+            raise DarkGANError(f"train.iterations must be >= 0 with a positive sum, got {list(self.iterations)}")
+        if any(b < 1 for b in self.batch_size):
+            raise DarkGANError(f"train.batch_size must be >= 1, got {list(self.batch_size)}")
+        if self.alpha_jump_size < 1 or any(j < 0 for j in self.fade_in_jumps):
+            raise DarkGANError("train.alpha_jump_size must be >= 1 and train.fade_in_jumps >= 0")
+        if self.temperature <= 0:
+            raise DarkGANError(f"train.temperature must be > 0, got {self.temperature}")
+        if not 0 <= self.ema_decay < 1:
+            raise DarkGANError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+        unknown = set(self.loss_weights) - set(_default_loss_weights())
+        if unknown:
+            raise DarkGANError(f"train.loss_weights: unknown keys {sorted(unknown)} "
+                               f"(known: {sorted(_default_loss_weights())})")
+        for k in ("checkpoint_every", "log_every"):
+            if getattr(self, k) < 1:
+                raise DarkGANError(f"train.{k} must be >= 1")
+
+
+@dataclass
+class Config:
+    """A full configuration: ``model`` + ``train``, with the preset name and overrides it came from."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = "paper"
+    overrides: list[str] = field(default_factory=list)
+
+    def validate(self) -> "Config":
+        self.model.validate()
+        self.train.validate(self.model.n_scales)
+        return self
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (tuples become lists)."""
+        return {"preset": self.preset, "overrides": list(self.overrides),
+                "model": _to_jsonable(dataclasses.asdict(self.model)),
+                "train": _to_jsonable(dataclasses.asdict(self.train))}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        """Inverse of :meth:`to_dict`. Raises :class:`DarkGANError` on unknown or mistyped fields."""
+        try:
+            model = _from_dict(ModelConfig, d.get("model", {}), "model")
+            train = _from_dict(TrainConfig, d.get("train", {}), "train")
+        except (TypeError, ValueError) as e:
+            raise DarkGANError(f"invalid configuration: {e}") from None
+        return cls(model=model, train=train, preset=str(d.get("preset", "custom")),
+                   overrides=list(d.get("overrides", [])))
+
+    def format(self) -> str:
+        """Human-readable, sorted ``section.key = value`` lines (``darkgan train --print-config``)."""
+        lines = [f"# preset: {self.preset}"]
+        if self.overrides:
+            lines.append(f"# overrides: {' '.join(self.overrides)}")
+        d = self.to_dict()
+        for section in ("model", "train"):
+            for k, v in d[section].items():
+                if isinstance(v, dict):
+                    for kk, vv in v.items():
+                        lines.append(f"{section}.{k}.{kk} = {json.dumps(vv)}")
+                else:
+                    lines.append(f"{section}.{k} = {json.dumps(v)}")
+        t = self.train
+        lines.append(f"# total steps: {t.total_steps:,}; scale shapes: "
+                     + ", ".join(f"{h}x{w}" for h, w in (self.model.scale_shape(s) for s in range(self.model.n_scales))))
+        return "\n".join(lines)
+
+
+def _to_jsonable(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_to_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _to_jsonable(x) for k, x in v.items()}
+    return v
+
+
+# --------------------------------------------------------------------------- typed conversion
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """Convert a JSON value to annotation ``tp`` (tuples, dicts, unions); raise ValueError."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(value, a, where)
+            except ValueError as e:
+                errors.append(str(e))
+        raise ValueError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ValueError(f"{where}: expected {len(args)} values, got {len(value)}")
+        return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): _convert(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise ValueError(f"{where}: expected an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _field_types(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _from_dict(cls, d: dict, section: str):
+    types = _field_types(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ValueError(f"unknown {section} keys {sorted(unknown)}")
+    kwargs = {k: _convert(v, types[k], f"{section}.{k}") for k, v in d.items()}
+    obj = cls(**kwargs)
+    if section == "train":  # keep defaults for loss weights not given
+        merged = _default_loss_weights()
+        merged.update(obj.loss_weights)
+        obj.loss_weights = merged
+    return obj
+
+
+def _parse_value(text: str) -> Any:
+    t = text.strip()
+    low = t.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    try:
+        return json.loads(t.replace("(", "[").replace(")", "]"))
+    except json.JSONDecodeError:
+        return t
+
+
+def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Config:
+    """Return a copy of ``cfg`` with ``section.field=value`` overrides applied (and validated).
+
+    Examples: ``train.lr=5e-4``, ``train.batch_size=[8,8,8,8,8,8]`` (or ``train.batch_size=8``
+    for every scale), ``model.channels=[32,32,32,16,16,8]``, ``train.loss_weights.g_attr=5``,
+    ``train.ema=false``.
+
+    Raises:
+        DarkGANError: malformed override, unknown section or key (the message lists the known
+            keys), a value of the wrong type, or an inconsistent result.
+    """
+    cfg = copy.deepcopy(cfg)
+    for item in overrides:
+        if "=" not in item:
+            raise DarkGANError(f"override {item!r}: expected section.key=value, e.g. train.lr=0.0005")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        if parts[0] not in ("model", "train") or len(parts) < 2:
+            raise DarkGANError(f"override {item!r}: key must start with 'model.' or 'train.'")
+        obj = getattr(cfg, parts[0])
+        types = _field_types(type(obj))
+        name = parts[1]
+        if name not in types:
+            raise DarkGANError(f"override {item!r}: unknown key {key.strip()!r}; known {parts[0]} keys: "
+                               + ", ".join(sorted(types)))
+        value = _parse_value(text)
+        tp = types[name]
+        try:
+            if len(parts) == 3 and name == "loss_weights":
+                if parts[2] not in obj.loss_weights:
+                    raise ValueError(f"unknown loss weight {parts[2]!r} (known: {', '.join(sorted(obj.loss_weights))})")
+                obj.loss_weights[parts[2]] = _convert(value, float, key)
+                continue
+            if len(parts) != 2:
+                raise ValueError(f"{key.strip()!r} has no sub-keys")
+            per_scale = typing.get_origin(tp) is tuple and typing.get_args(tp)[-1] is Ellipsis
+            if per_scale and not isinstance(value, (list, tuple)) and name != "critic_channels":
+                value = [value] * cfg.model.n_scales
+            setattr(obj, name, _convert(value, tp, key.strip()))
+        except ValueError as e:
+            raise DarkGANError(f"override {item!r}: {e}") from None
+    cfg.overrides = list(cfg.overrides) + list(overrides)
+    return cfg.validate()
+
+
+# ---------------------------------------------------------------------------------- presets
+
+def _paper() -> Config:
+    return Config(ModelConfig(), TrainConfig(), preset="paper")
+
+
+def _small() -> Config:
+    # Reasoning in docs/training.md: the 2-core CPU budget (~ a few hours) is dominated by the
+    # three highest-resolution scales (256x32 .. 1024x32 hold 94 % of the paper model's MACs),
+    # so those scales are narrow (48-32-16 maps) while the cheap low-resolution scales, where
+    # pitch and the coarse spectral envelope are learnt, keep wider maps and get most steps.
+    model = ModelConfig(channels=(128, 96, 64, 48, 32, 16))
+    train = TrainConfig(
+        iterations=(3000, 3000, 3000, 3000, 2500, 2500),
+        fade_in_jumps=(0, 30, 30, 30, 30, 30),
+        alpha_jump_size=32,
+        batch_size=(16, 16, 16, 12, 8, 8),
+        checkpoint_every=500,
+        log_every=25,
+        sample_every=1000,
+    )
+    return Config(model, train, preset="small")
+
+
+def _tiny() -> Config:
+    model = ModelConfig(latent_dim=8, channels=(8, 8, 8, 8, 4, 4), minibatch_std_group=2)
+    train = TrainConfig(
+        iterations=(2, 2, 2, 2, 2, 2),
+        fade_in_jumps=(0, 1, 1, 1, 1, 1),
+        alpha_jump_size=1,
+        batch_size=(4, 4, 4, 4, 4, 4),
+        ema_decay=0.9,
+        checkpoint_every=1000,
+        log_every=4,
+        sample_every=0,
+    )
+    return Config(model, train, preset="tiny")
+
+
+#: Preset name -> factory of a fresh :class:`Config`.
+PRESETS = {"paper": _paper, "small": _small, "tiny": _tiny}
+
+
+def get_preset(name: str) -> Config:
+    """A fresh copy of preset ``name`` (``paper``, ``small``, ``tiny``).
+
+    Raises:
+        DarkGANError: unknown preset (the message lists the known ones).
+    """
+    try:
+        return PRESETS[name]().validate()
+    except KeyError:
+        raise DarkGANError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

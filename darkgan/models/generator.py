@@ -1,0 +1,191 @@
+"""The DarkGAN generator: a progressive-growing convolutional network over MAG-IF images.
+
+Paper Sec. 4.3.2 (DrumGAN / GANSynth / PGGAN lineage). ``G(z, p, a)``:
+
+- input vector ``[normalise(z) (latent_dim), one_hot(p) (n_pitches), a (n_attributes)]``;
+- the *format layer*: in the reference the vector is placed as a 1x1 column in the middle of a
+  zero tensor padded to ``(2H0 - 1) x (2W0 - 1)`` and convolved with an ``H0 x W0`` kernel, giving
+  ``[C0, H0, W0]`` (H0 x W0 = 32 x 4 for the paper). Every output pixel sees exactly one kernel tap
+  times the column, so the convolution *is* a linear layer ``in -> C0 * H0 * W0`` whose weight
+  row for pixel (i, j) is the kernel tap ``(H0 - 1 - i, W0 - 1 - j)``. We compute it as that
+  linear layer (identical result, ~60x less compute at batch 64; :meth:`FormatLayer.naive_forward`
+  is the padded-convolution formulation, kept for the equality test);
+- leaky ReLU + pixel norm, then ``convs_per_block`` 3x3 convolutions at scale 0;
+- for each higher scale: nearest up-sampling by the scale's (frequency, time) factor, then
+  ``convs_per_block`` 3x3 convolutions (leaky ReLU 0.02 + pixel norm after each);
+- a 1x1 "to-MAG-IF" convolution per scale; while scale s fades in, the output is
+  ``lerp(up(to_magif[s-1](h_{s-1})), to_magif[s](h_s), alpha)`` (alpha: the new scale's weight).
+
+Output activation: none (linear), as the reference progressive GAN (``generationActivation``
+None). The targets are *normalised* MAG-IF (zero mean, unit std per channel, unbounded), so a
+tanh would clip the magnitude tails; out-of-range IF is wrapped by the inverse transform.
+
+All layers use equalized learning rate. Every operation is layout-agnostic, so the network runs
+in ``torch.channels_last`` as well.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from darkgan.models.config import ModelConfig
+from darkgan.models.layers import HE_GAIN, EqualizedConv2d, assert_shape, pixel_norm
+
+
+class FormatLayer(nn.Module):
+    """The "format" layer: input column -> ``[B, C0, H0, W0]``, as a linear layer.
+
+    The parameter is stored in linear layout ``weight [C0 * H0 * W0, in]`` (row ``(o, i, j)``,
+    C-order), equalized with the *convolution's* fan-in ``in * H0 * W0`` so that it is
+    mathematically identical to the reference's convolution over the zero-padded column,
+    learning-rate scaling included.
+
+    Shapes: ``x [B, in] -> [B, C0, H0, W0]``.
+    """
+
+    def __init__(self, in_features: int, out_channels: int, shape: tuple[int, int], gain: float = HE_GAIN):
+        super().__init__()
+        h, w = shape
+        self.in_features, self.out_channels, self.shape = in_features, out_channels, (h, w)
+        self.weight = nn.Parameter(torch.randn(out_channels * h * w, in_features))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.scale = gain / (in_features * h * w) ** 0.5
+        self.folded = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight if self.folded else self.weight * self.scale
+        y = F.linear(x, w).view(x.shape[0], self.out_channels, *self.shape)
+        return y + self.bias.view(1, -1, 1, 1)
+
+    def conv_weight(self) -> torch.Tensor:
+        """The equivalent convolution kernel ``[C0, in, H0, W0]`` (unscaled, as stored)."""
+        h, w = self.shape
+        k = self.weight.view(self.out_channels, h, w, self.in_features).permute(0, 3, 1, 2)
+        return k.flip(2, 3)
+
+    def naive_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The reference formulation: zero-pad the column to ``(2H0-1) x (2W0-1)``, convolve.
+
+        Slow (mostly multiplies zeros); for tests only.
+        """
+        h, w = self.shape
+        col = x[:, :, None, None]
+        padded = F.pad(col, (w - 1, w - 1, h - 1, h - 1))
+        k = self.conv_weight() * (1.0 if self.folded else self.scale)
+        return F.conv2d(padded, k, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features} -> {self.out_channels}x{self.shape[0]}x{self.shape[1]}, scale={self.scale:.4g}"
+
+
+class Generator(nn.Module):
+    """DarkGAN generator ``G(z, pitch, attributes)`` -> normalised MAG-IF.
+
+    Args:
+        cfg: the architecture (:class:`ModelConfig`).
+        n_pitches: size of the pitch one-hot (the dataset's MIDI range ``hi - lo + 1``).
+        n_attributes: K, the number of teacher attributes (0 for the no-attribute baseline).
+
+    Call: ``G(z [B, Z], pitch_index [B] long in [0, n_pitches), attributes [B, K],
+    scale=None, alpha=1.0) -> [B, 2, H_s, W_s]`` with ``(H_s, W_s) = cfg.scale_shape(scale)``;
+    ``scale=None`` is the final scale, ``[B, 2, 1024, 32]``. ``alpha`` in [0, 1] is the weight
+    of scale ``scale`` while it fades in (``alpha = 0`` gives exactly the previous scale's output,
+    nearest-up-sampled). ``attributes`` may be ``None`` when K = 0.
+
+    Raises:
+        ValueError: a wrong input shape, pitch index out of range, or a bad scale/alpha.
+    """
+
+    def __init__(self, cfg: ModelConfig, n_pitches: int, n_attributes: int):
+        super().__init__()
+        cfg.validate()
+        if n_pitches < 1 or n_attributes < 0:
+            raise ValueError(f"n_pitches must be >= 1 and n_attributes >= 0, got {n_pitches}, {n_attributes}")
+        self.cfg = cfg
+        self.n_pitches, self.n_attributes = int(n_pitches), int(n_attributes)
+        self.in_features = cfg.latent_dim + self.n_pitches + self.n_attributes
+        ch = cfg.channels
+        self.format = FormatLayer(self.in_features, ch[0], cfg.scale_shape(0))
+        self.blocks = nn.ModuleList()
+        for s in range(cfg.n_scales):
+            convs = nn.ModuleList()
+            for i in range(cfg.convs_per_block):
+                c_in = ch[s - 1] if (s > 0 and i == 0) else ch[s]
+                convs.append(EqualizedConv2d(c_in, ch[s], 3, padding=1))
+            self.blocks.append(convs)
+        self.to_magif = nn.ModuleList(EqualizedConv2d(ch[s], cfg.out_channels, 1) for s in range(cfg.n_scales))
+
+    @property
+    def n_scales(self) -> int:
+        return self.cfg.n_scales
+
+    def output_shape(self, scale: int | None = None) -> tuple[int, int, int]:
+        """``(2, H_s, W_s)`` of scale ``scale`` (final scale when ``None``)."""
+        s = self.n_scales - 1 if scale is None else scale
+        return (self.cfg.out_channels, *self.cfg.scale_shape(s))
+
+    def _act(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.leaky_relu(x, self.cfg.leaky_slope)
+        return pixel_norm(x) if self.cfg.pixel_norm else x
+
+    def _up(self, x: torch.Tensor, scale: int) -> torch.Tensor:
+        fh, fw = self.cfg.up_factor(scale)
+        return F.interpolate(x, scale_factor=(float(fh), float(fw)), mode="nearest")
+
+    def input_vector(self, z: torch.Tensor, pitch_index: torch.Tensor,
+                     attributes: torch.Tensor | None) -> torch.Tensor:
+        """``[B, Z + P + K]``: normalised z, pitch one-hot and attributes (validated)."""
+        b = z.shape[0]
+        assert_shape(z, (None, self.cfg.latent_dim), "z")
+        assert_shape(pitch_index, (b,), "pitch_index")
+        if pitch_index.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"pitch_index must be an integer tensor, got {pitch_index.dtype}")
+        if b and (int(pitch_index.min()) < 0 or int(pitch_index.max()) >= self.n_pitches):
+            raise ValueError(f"pitch_index out of range [0, {self.n_pitches}): "
+                             f"{int(pitch_index.min())}..{int(pitch_index.max())}")
+        if self.cfg.normalize_latent:
+            z = pixel_norm(z)
+        parts = [z, F.one_hot(pitch_index.long(), self.n_pitches).to(z.dtype)]
+        if self.n_attributes:
+            if attributes is None:
+                raise ValueError(f"attributes [B, {self.n_attributes}] required")
+            assert_shape(attributes, (b, self.n_attributes), "attributes")
+            parts.append(attributes.to(z.dtype))
+        elif attributes is not None and attributes.numel():
+            raise ValueError("this generator has no attribute conditioning (n_attributes = 0)")
+        return torch.cat(parts, dim=1)
+
+    def forward(self, z: torch.Tensor, pitch_index: torch.Tensor, attributes: torch.Tensor | None = None,
+                scale: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+        s = self.n_scales - 1 if scale is None else int(scale)
+        if not 0 <= s < self.n_scales:
+            raise ValueError(f"scale must be in [0, {self.n_scales}), got {scale}")
+        alpha = float(alpha)
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        x = self._act(self.format(self.input_vector(z, pitch_index, attributes)))
+        prev = None
+        for k in range(s + 1):
+            if k > 0:
+                if k == s and alpha < 1.0:
+                    prev = x
+                x = self._up(x, k)
+            for conv in self.blocks[k]:
+                x = self._act(conv(x))
+        out = self.to_magif[s](x)
+        if prev is not None:
+            low = self._up(self.to_magif[s - 1](prev), s)
+            out = torch.lerp(low, out, alpha)
+        return out
+
+    @staticmethod
+    def upsample_to(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        """Nearest up-sampling of ``[B, C, h, w]`` to ``[B, C, *shape]`` (for previews of a
+        checkpoint trained only up to a coarser scale)."""
+        return F.interpolate(x, size=tuple(shape), mode="nearest")
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameters (all scales)."""
+    return sum(p.numel() for p in module.parameters())
