@@ -1,0 +1,367 @@
+"""The DarkGAN web app (Gradio): play the generator like an instrument, steered by words.
+
+``build_app(studio)`` lays out the page for a loaded :class:`darkgan.app.controller.Studio`;
+``serve(...)`` starts it (loopback only by default, no share link, no analytics). The logic
+lives in :mod:`darkgan.app.state` (pure) and :mod:`darkgan.app.controller` (model-bound); the
+functions here only move values between widgets and those, and turn every
+:class:`darkgan.errors.DarkGANError` into a warning toast plus a line in the status box, so bad
+input never stops the server.
+
+Page (see docs/app.md): pitch slider over the trained range, seed (and a dice), Generate / Play
+scale, the audio player (autoplay) and the spectrogram, downloads (WAV, settings JSON) and a
+settings upload; tabs: "Attributes" (a search box over K sliders; the 12 most responsive shown
+first), "Start from" (random validation note, dataset note or WAV path, uploaded audio) and
+"2-D pad" (two attributes or two random directions on x/y; click the picture or move the two
+linked sliders).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import random
+import traceback
+from typing import Any, Callable
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import numpy as np
+
+from darkgan.app import state as st
+from darkgan.app.controller import Studio
+from darkgan.errors import DarkGANError
+
+log = logging.getLogger("darkgan.app")
+
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+CSS = """
+#attr-sliders {max-height: 560px; overflow-y: auto;}
+#status {min-height: 2.5em;}
+footer {display: none !important;}
+"""
+
+
+def note_name(midi: int) -> str:
+    """``60 -> "C4"`` (scientific pitch notation)."""
+    midi = int(midi)
+    return f"{NOTE_NAMES[midi % 12]}{midi // 12 - 1}"
+
+
+def _status(lines: list[str], ok: str = "") -> str:
+    text = ok
+    if lines:
+        text += ("\n\n" if text else "") + "\n".join(f"- ⚠ {m}" for m in lines)
+    return text
+
+
+def _warn_all(messages: list[str]) -> None:
+    import gradio as gr
+
+    for m in messages[:4]:
+        gr.Warning(m)
+
+
+def safe(n_outputs: int, status_index: int) -> Callable:
+    """Decorate a handler so any error becomes a warning + status line and every other output
+    is left unchanged (``gr.skip()``); the server keeps running."""
+
+    def deco(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            import gradio as gr
+
+            try:
+                return fn(*args, **kwargs)
+            except DarkGANError as e:
+                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            except Exception as e:  # a bug or an unexpected input: report, keep serving
+                log.error("app handler %s failed:\n%s", fn.__name__, traceback.format_exc())
+                msg = f"internal error ({type(e).__name__}: {e})"
+            gr.Warning(msg)
+            out = [gr.skip()] * n_outputs
+            out[status_index] = f"✗ {msg}"
+            return tuple(out) if n_outputs > 1 else out[0]
+
+        return wrapper
+
+    return deco
+
+
+def build_app(studio: Studio, title: str = "DarkGAN"):
+    """The Gradio ``Blocks`` for ``studio``.
+
+    Elements with stable ids (for tests and scripts): ``#pitch``, ``#seed``, ``#generate``,
+    ``#scale``, ``#audio``, ``#spectrogram``, ``#status``, ``#search``, ``#attr-<i>`` (slider of
+    vocabulary attribute ``i``), ``#pad``, ``#pad-x``, ``#pad-y``, ``#download-wav``,
+    ``#download-json``, ``#load-settings``, ``#upload-audio``.
+    """
+    import gradio as gr
+
+    names = studio.names
+    k = studio.k
+    lo, hi = studio.pitch_range
+    order = studio.order
+    visible0 = st.filter_attributes("", names, order)
+    start_pitch = min(max(60, lo), hi)
+    axis_choices = [names[i] for i in order]
+    pad_choices = [st.RANDOM_DIRECTION] + axis_choices
+
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+        gr.Markdown(
+            f"## DarkGAN: synthesis steered by words\n"
+            f"Checkpoint `{studio.checkpoint_id}` · pitch {note_name(lo)}–{note_name(hi)} "
+            f"(MIDI {lo}–{hi}) · {k} attributes (order: {studio.ranking_source})"
+            + "".join(f"\n\n⚠ {m}" for m in studio.load_messages)
+        )
+        settings_state = gr.State(None)
+        pad_base = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=5):
+                with gr.Row():
+                    pitch = gr.Slider(lo, hi, value=start_pitch, step=1, label=f"Pitch (MIDI {lo}–{hi})",
+                                      info=note_name(start_pitch), elem_id="pitch")
+                with gr.Row():
+                    seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=st.SEED_MAX,
+                                     elem_id="seed", scale=3)
+                    dice = gr.Button("⚄ New seed", elem_id="dice", scale=1)
+                with gr.Row():
+                    gen_btn = gr.Button("▶ Generate", variant="primary", elem_id="generate")
+                    scale_btn = gr.Button("♫ Play scale", elem_id="scale")
+                    live = gr.Checkbox(value=True, label="play on every change", elem_id="live")
+                audio = gr.Audio(label="Note", type="filepath", autoplay=True, interactive=False,
+                                 elem_id="audio", buttons=["download"])
+                spec = gr.Image(label="Spectrogram", interactive=False, elem_id="spectrogram",
+                                format="png", buttons=[])
+                status = gr.Markdown("Press **Generate**.", elem_id="status")
+                with gr.Row():
+                    dl_wav = gr.DownloadButton("⬇ WAV", elem_id="download-wav", interactive=False)
+                    dl_json = gr.DownloadButton("⬇ Settings JSON", elem_id="download-json", interactive=False)
+                load_json = gr.File(label="Load settings JSON (restores the state)", file_types=[".json"],
+                                    type="filepath", elem_id="load-settings", height=90)
+            with gr.Column(scale=6):
+                with gr.Tabs():
+                    with gr.Tab("Attributes", id="tab-attributes"):
+                        search = gr.Textbox(
+                            placeholder="search attributes (empty: the 12 most responsive; * = all)",
+                            show_label=False, elem_id="search")
+                        sliders: list[Any] = [None] * k
+                        with gr.Column(elem_id="attr-sliders"):
+                            for i in order:  # most responsive first
+                                sliders[i] = gr.Slider(st.ATTR_MIN, st.ATTR_MAX, value=0.0, step=0.01,
+                                                       label=names[i], visible=visible0[i],
+                                                       elem_id=f"attr-{i}", elem_classes=["attr"])
+                        zero_btn = gr.Button("Reset all attributes to 0", size="sm")
+                    with gr.Tab("Start from", id="tab-start"):
+                        gr.Markdown("Set every attribute from a real sound (the teacher labels it: "
+                                    "timbre transfer). The pitch and seed stay yours.")
+                        valid_btn = gr.Button("⚄ Random validation note", elem_id="from-validation")
+                        with gr.Row():
+                            note_box = gr.Textbox(label="Dataset note (NSynth name) or WAV path on the server",
+                                                  elem_id="note-name", scale=4)
+                            note_btn = gr.Button("Use", elem_id="from-note", scale=1)
+                        upload = gr.File(label="…or upload audio (WAV/FLAC/OGG/MP3, ≤ 30 s; the 1 s from "
+                                         "its onset is used)", type="filepath", elem_id="upload-audio", height=90)
+                    with gr.Tab("2-D pad", id="tab-pad"):
+                        with gr.Row():
+                            x_axis = gr.Dropdown(pad_choices, value=axis_choices[0], label="x axis",
+                                                 elem_id="pad-x-axis")
+                            y_axis = gr.Dropdown(pad_choices, value=axis_choices[min(1, k - 1)], label="y axis",
+                                                 elem_id="pad-y-axis")
+                        dir_seed = gr.Number(value=0, precision=0, label="random directions seed", visible=False)
+                        pad = gr.Image(value=st.pad_image(0.5, 0.5, axis_choices[0], axis_choices[min(1, k - 1)]),
+                                       label="Click to play", interactive=False, elem_id="pad",
+                                       format="png", buttons=[], height=st.PAD_SIZE, width=st.PAD_SIZE)
+                        with gr.Row():
+                            pad_x = gr.Slider(0, 1, value=0.5, step=0.01, label="x", elem_id="pad-x")
+                            pad_y = gr.Slider(0, 1, value=0.5, step=0.01, label="y", elem_id="pad-y")
+                        new_dirs = gr.Button("New random directions", size="sm")
+
+        # ---------------------------------------------------------------- handlers
+        gen_outputs = [audio, spec, status, dl_wav, dl_json, settings_state]
+
+        def _render(p, s, values, scale=False):
+            r = studio.render(p, s, list(values), scale=scale)
+            _warn_all(r.messages)
+            what = (f"scale {note_name(lo)}–{note_name(hi)}" if scale
+                    else f"{note_name(r.settings.pitch)} (MIDI {r.settings.pitch})")
+            title = f"{what}, seed {r.settings.seed}"
+            img = st.spectrogram_image(r.wave, title=title, width_px=900 if scale else 640)
+            ok = f"✓ {title} — {r.wave.size / st.SAMPLE_RATE:.1f} s, generated in {1000 * r.seconds:.0f} ms"
+            return (str(r.wav_path), img, _status(r.messages, ok),
+                    gr.DownloadButton(value=str(r.wav_path), interactive=True),
+                    gr.DownloadButton(value=str(r.json_path), interactive=True),
+                    r.settings.to_dict())
+
+        @safe(len(gen_outputs), 2)
+        def generate(p, s, *values):
+            return _render(p, s, values)
+
+        @safe(len(gen_outputs), 2)
+        def play_scale(p, s, *values):
+            return _render(p, s, values, scale=True)
+
+        @safe(len(gen_outputs), 2)
+        def generate_if_live(is_live, p, s, *values):
+            if not is_live:
+                return tuple(gr.skip() for _ in gen_outputs)
+            return _render(p, s, values)
+
+        gen_inputs = [pitch, seed, *sliders]
+        gen_btn.click(generate, gen_inputs, gen_outputs, concurrency_id="gen")
+        scale_btn.click(play_scale, gen_inputs, gen_outputs, concurrency_id="gen")
+        gr.on([s.release for s in sliders] + [pitch.release, seed.submit], generate_if_live,
+              [live, *gen_inputs], gen_outputs, concurrency_id="gen")
+        gr.on([s.release for s in sliders], lambda: None, None, pad_base)  # manual edit: new pad origin
+        pitch.change(lambda p: gr.Slider(info=note_name(int(p))), pitch, pitch, show_progress="hidden")
+
+        def new_seed():
+            return random.randint(0, 99_999)
+
+        dice.click(new_seed, None, seed).then(generate, gen_inputs, gen_outputs, concurrency_id="gen")
+
+        def do_search(q):
+            vis = st.filter_attributes(q, names, order)
+            return [gr.Slider(visible=v) for v in vis]
+
+        search.change(do_search, search, sliders, show_progress="hidden")
+        zero_btn.click(lambda: [0.0] * k, None, sliders).then(lambda: None, None, pad_base)
+
+        # ---------------------------------------------------------------- settings JSON
+        restore_outputs = [pitch, seed, *sliders, status]
+
+        @safe(len(restore_outputs), len(restore_outputs) - 1)
+        def restore(path):
+            if not path:
+                return tuple(gr.skip() for _ in restore_outputs)
+            settings, messages, _ = studio.read_settings(str(path))
+            _warn_all(messages)
+            vec = settings.vector(names)
+            return (settings.pitch, settings.seed, *[float(v) for v in vec],
+                    _status(messages, f"✓ settings restored from {os.path.basename(str(path))}"))
+
+        load_json.upload(restore, load_json, restore_outputs).then(
+            generate, gen_inputs, gen_outputs, concurrency_id="gen").then(lambda: None, None, pad_base)
+
+        # ---------------------------------------------------------------- start from
+        start_outputs = [*sliders, status]
+
+        @safe(len(start_outputs), k)
+        def from_validation(p):
+            vec, what = studio.from_random_validation(random.randint(0, 2**31 - 1), int(p))
+            return (*[float(v) for v in vec], f"✓ attributes of a {what}")
+
+        @safe(len(start_outputs) + 1, k)
+        def from_note(note):
+            vec, p, what = studio.from_dataset_note(note)
+            pitch_out = p if p is not None and lo <= p <= hi else gr.skip()
+            return (*[float(v) for v in vec], f"✓ attributes of {what}", pitch_out)
+
+        @safe(len(start_outputs), k)
+        def from_upload(path):
+            if not path:
+                return tuple(gr.skip() for _ in start_outputs)
+            vec, messages = studio.from_wave_file(path)
+            _warn_all(messages)
+            return (*[float(v) for v in vec],
+                    _status(messages, f"✓ attributes of {os.path.basename(str(path))} (teacher)"))
+
+        def _then_generate(ev):
+            return ev.then(generate, gen_inputs, gen_outputs, concurrency_id="gen").then(
+                lambda: None, None, pad_base)
+
+        _then_generate(valid_btn.click(from_validation, pitch, start_outputs))
+        _then_generate(note_btn.click(from_note, note_box, [*start_outputs, pitch]))
+        _then_generate(note_box.submit(from_note, note_box, [*start_outputs, pitch]))
+        _then_generate(upload.upload(from_upload, upload, start_outputs))
+
+        # ---------------------------------------------------------------- 2-D pad
+        def _axis(choice):
+            return None if choice == st.RANDOM_DIRECTION or choice not in names else names.index(choice)
+
+        pad_outputs = [pad, pad_x, pad_y, pad_base, *sliders, status]
+
+        @safe(len(pad_outputs), len(pad_outputs) - 1)
+        def pad_move(x, y, xa, ya, dseed, base, *values):
+            x = float(np.clip(x, 0, 1))
+            y = float(np.clip(y, 0, 1))
+            current, messages = st.validate_attributes(list(values), names)
+            if base is None:
+                base = current.tolist()
+            dirs = st.random_directions(k, int(dseed or 0)) if st.RANDOM_DIRECTION in (xa, ya) else None
+            vec = st.pad_vector(np.asarray(base), x, y, _axis(xa), _axis(ya), dirs)
+            img = st.pad_image(x, y, xa, ya)
+            return (img, x, y, base, *[float(v) for v in vec], _status(messages, f"pad at ({x:.2f}, {y:.2f})"))
+
+        def pad_click(xa, ya, dseed, base, *values, evt: gr.SelectData):
+            px, py = evt.index
+            x, y = st.pad_click_to_xy(px, py)
+            return pad_move(x, y, xa, ya, dseed, base, *values)
+
+        pad_inputs = [x_axis, y_axis, dir_seed, pad_base, *sliders]
+        pad.select(pad_click, pad_inputs, pad_outputs).then(generate, gen_inputs, gen_outputs, concurrency_id="gen")
+        gr.on([pad_x.release, pad_y.release], pad_move, [pad_x, pad_y, *pad_inputs], pad_outputs).then(
+            generate, gen_inputs, gen_outputs, concurrency_id="gen")
+
+        def axes_changed(xa, ya, x, y):
+            return st.pad_image(x, y, xa, ya), None
+
+        gr.on([x_axis.change, y_axis.change], axes_changed, [x_axis, y_axis, pad_x, pad_y], [pad, pad_base])
+        new_dirs.click(lambda d: int(d or 0) + 1, dir_seed, dir_seed)
+
+        demo.load(lambda: None, None, None)
+    return demo
+
+
+def serve(
+    checkpoint: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    device: str = "cpu",
+    data: str | None = None,
+    rank_notes: int = 64,
+    block: bool = True,
+    studio: Studio | None = None,
+    quiet: bool = False,
+):
+    """Load the checkpoint once, rank the attributes, build the page and start the server.
+
+    Args:
+        checkpoint: checkpoint or run folder (``None``: the shipped checkpoint).
+        host: interface to bind; loopback by default (use ``0.0.0.0`` deliberately).
+        port: TCP port (0: any free port).
+        data: labelled dataset folder for "start from a dataset note" (optional).
+        rank_notes: notes generated to measure responsiveness when no ranking is stored
+            (0: vocabulary order).
+        block: wait until the server stops (Ctrl-C); ``False`` returns at once.
+        studio: an already loaded :class:`Studio` (tests, benchmarks).
+
+    Returns:
+        ``(demo, url)``: the running ``gr.Blocks`` and its local URL.
+
+    Raises:
+        CheckpointError: missing/corrupt checkpoint (before anything is served).
+        DarkGANError: the port is taken.
+    """
+    if studio is None:
+        studio = Studio.load(checkpoint, device=device, data=data)
+        studio.rank(n=rank_notes, measure=rank_notes > 0)
+    demo = build_app(studio)
+    demo.queue(default_concurrency_limit=1)
+    import gradio as gr  # noqa: F401  (env set above before import)
+
+    try:
+        _, url, _ = demo.launch(
+            server_name=host, server_port=int(port) if port else None, share=False, inbrowser=False,
+            prevent_thread_lock=True, quiet=quiet, show_error=True, ssr_mode=False, mcp_server=False,
+            pwa=False, enable_monitoring=False, allowed_paths=[str(studio.out_dir)], css=CSS,
+            footer_links=[], max_file_size=st.MAX_UPLOAD_BYTES,
+        )
+    except OSError as e:
+        raise DarkGANError(f"cannot start the server on {host}:{port} ({e})") from None
+    if block:
+        try:
+            demo.block_thread()
+        finally:
+            demo.close()
+    return demo, url

@@ -1,0 +1,423 @@
+"""The app's model-bound actions, without any UI: what each button does.
+
+:class:`Studio` wraps one loaded :class:`darkgan.generation.api.DarkGAN` (loaded once) and turns
+validated UI values into sound, pictures and files. The Gradio layer (:mod:`darkgan.app.app`)
+only moves values between widgets and these methods, so everything here is testable without a
+browser (``tests/test_app_controller.py``).
+
+Files the user downloads (the note's WAV and its settings JSON) are written under
+``Studio.out_dir`` (a private temporary folder by default), named after the settings so two
+different notes never overwrite each other.
+
+Responsiveness (which 12 attributes the UI shows first), in this order of preference:
+
+1. the checkpoint's own measurement: ``config.json`` ``extra`` key ``attribute_correlation``
+   (or ``responsiveness``), ``{name: rho}`` (the paper's attribute correlation, Sec. 4.4.2);
+2. a cache written by a previous start-up: ``<checkpoint>/app_responsiveness.json`` when the
+   folder is writable, else ``$DARKGAN_CACHE_DIR/app/responsiveness-<checkpoint id>.json``;
+3. measured once at start-up (:meth:`Studio.measure_responsiveness`): ``n`` notes with uniform
+   random attribute vectors (seeded, pitches spread over the range) are generated and tagged by
+   the checkpoint's teacher; the score of attribute i is the Pearson correlation between the
+   input alpha_i and the teacher's soft label sigmoid(z_i / T) of the output. Then cached (2).
+4. vocabulary order, when the teacher cannot be loaded (with a message).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from darkgan.app import state as st
+from darkgan.errors import DarkGANError, DataError
+
+RESPONSIVENESS_FILE = "app_responsiveness.json"
+
+
+@dataclass
+class Rendered:
+    """One generated sound and everything the UI shows about it.
+
+    Attributes:
+        wave: float32 ``[T]`` in [-1, 1] at 16 kHz (T = 16000 for a note, P * 16000 for a scale).
+        settings: what reproduces it (:class:`darkgan.app.state.Settings`).
+        wav_path: the 16-bit PCM WAV file of ``wave``.
+        json_path: the settings JSON file.
+        messages: corrections made to the input (clipped values...), one line each.
+        seconds: server-side time of generation + WAV encoding (s).
+    """
+
+    wave: np.ndarray
+    settings: st.Settings
+    wav_path: Path
+    json_path: Path
+    messages: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def checkpoint_id(path: str | Path | None) -> str:
+    """``"<folder name>@<first 12 hex of the generator weights' SHA-256>"``: names the exact
+    weights a settings file was made with. Uses the SHA-256 recorded in ``config.json`` when
+    present, else hashes the file."""
+    from darkgan.models.checkpoint import GENERATOR_FILE, resolve_checkpoint
+
+    if path is None:
+        from darkgan.paths import shipped_checkpoint
+
+        path = shipped_checkpoint()
+    p = resolve_checkpoint(path)
+    digest = ""
+    try:
+        files = json.loads((p / "config.json").read_text(encoding="utf-8")).get("files") or {}
+        digest = str(files.get(GENERATOR_FILE, ""))[:12]
+    except (OSError, ValueError):
+        pass
+    if not digest and (p / GENERATOR_FILE).is_file():
+        digest = st.file_id(p / GENERATOR_FILE)
+    return f"{p.name}@{digest}"
+
+
+class Studio:
+    """One loaded generator plus the app's actions.
+
+    Args:
+        model: a loaded ``DarkGAN`` (``.attributes``, ``.pitch_range``, ``.generate``).
+        checkpoint: the checkpoint folder it came from (for the id and the caches).
+        out_dir: where downloadable files go (default: a new temporary folder).
+
+    Raises:
+        DarkGANError: a model without attributes (the no-attribute baseline has nothing to steer).
+    """
+
+    def __init__(self, model: Any, checkpoint: str | Path | None, out_dir: str | Path | None = None):
+        self.model = model
+        self.names: list[str] = list(model.attributes)
+        if not self.names:
+            raise DarkGANError("this checkpoint has no attribute conditioning (baseline): nothing to steer in the app")
+        lo, hi = model.pitch_range
+        self.pitch_range = (int(lo), int(hi))
+        self.checkpoint_path = Path(checkpoint) if checkpoint is not None else None
+        self.checkpoint_id = checkpoint_id(checkpoint)
+        self.out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="darkgan-app-"))
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.order: list[int] = list(range(len(self.names)))
+        self.ranking_source = "vocabulary order"
+        self.load_messages: list[str] = []
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(cls, checkpoint: str | Path | None = None, device: str = "cpu", out_dir: str | Path | None = None,
+             data: str | Path | None = None) -> "Studio":
+        """Load the checkpoint (``None``: the shipped one) once; ``data``: a labelled dataset
+        folder for "start from a dataset note" (and the attribute bank when the checkpoint has
+        none).
+
+        Raises:
+            CheckpointError: missing, incomplete, corrupt or incompatible checkpoint.
+        """
+        from darkgan.generation.api import DarkGAN
+        from darkgan.models.checkpoint import resolve_checkpoint
+
+        if checkpoint is None:
+            from darkgan.paths import shipped_checkpoint
+
+            checkpoint = shipped_checkpoint()
+        path = resolve_checkpoint(checkpoint)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = DarkGAN.load(path, device=device, data=data)
+        studio = cls(model, path, out_dir)
+        studio.load_messages = [str(w.message) for w in caught]
+        return studio
+
+    @property
+    def k(self) -> int:
+        """Number of attributes K."""
+        return len(self.names)
+
+    @property
+    def pitches(self) -> list[int]:
+        """Every MIDI pitch of the trained range, ascending."""
+        return list(range(self.pitch_range[0], self.pitch_range[1] + 1))
+
+    # ------------------------------------------------------------------ generation
+
+    def _validated(self, pitch: Any, seed: Any, values: Sequence[Any] | dict, fallback=None):
+        messages: list[str] = []
+        p, m = st.parse_pitch(pitch, self.pitch_range)
+        messages += m
+        s, m = st.parse_seed(seed)
+        messages += m
+        vec, m = st.validate_attributes(values, self.names, fallback=fallback)
+        messages += m
+        return p, s, vec, messages
+
+    def _generate(self, pitch: int, seed: int, vec: np.ndarray, messages: list[str] | None = None) -> np.ndarray:
+        """One note ``[16000]`` float32 from validated inputs (the generation API's warnings,
+        e.g. a peak-normalised or silent note, are appended to ``messages``)."""
+        attrs = {n: float(v) for n, v in zip(self.names, vec)}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            wave = self.model.generate(pitch, attributes=attrs, n=1, seed=seed)
+        if messages is not None:
+            messages += [str(w.message) for w in caught]
+        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+        if not np.all(np.isfinite(wave)):
+            raise DarkGANError("the generator produced NaN/inf samples for these settings")
+        return wave
+
+    def _scale_notes(self, seed: int, vec: np.ndarray, messages: list[str]) -> np.ndarray:
+        """Every pitch of the range with the same noise z and attributes: ``[P, 16000]``.
+
+        One batched call (:meth:`DarkGAN.generate_batch`) with the z that ``generate(seed=seed)``
+        draws for its first note (``numpy.random.default_rng([seed, 0])``, standard normal), so
+        note i equals ``generate(pitches[i], attributes, seed=seed)`` (tested); models without
+        ``generate_batch`` are called pitch by pitch."""
+        pitches = self.pitches
+        batch = getattr(self.model, "generate_batch", None)
+        latent = getattr(self.model, "latent_dim", None)
+        if batch is None or latent is None:
+            return np.stack([self._generate(p, seed, vec, messages) for p in pitches])
+        z = np.random.default_rng([seed, 0]).standard_normal((1, int(latent))).astype(np.float32)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = batch(np.repeat(z, len(pitches), axis=0), np.asarray(pitches),
+                        np.asarray(vec, dtype=np.float32))
+        messages += [str(w.message) for w in caught]
+        out = np.asarray(out.detach().cpu().numpy() if hasattr(out, "detach") else out, dtype=np.float32)
+        if not np.all(np.isfinite(out)):
+            raise DarkGANError("the generator produced NaN/inf samples for these settings")
+        return out
+
+    def render(self, pitch: Any, seed: Any, values: Sequence[Any] | dict, scale: bool = False) -> Rendered:
+        """Generate one note (or, with ``scale``, the same timbre over every pitch).
+
+        Args:
+            pitch: MIDI pitch (clipped into the range with a message).
+            seed: noise seed (an integer; wrapped into [0, 2^31 - 1] with a message).
+            values: ``[K]`` attribute values in vocabulary order, or ``{name: value}`` (missing
+                names take 0); NaN/non-numeric -> 0, out of [0, 1] -> clipped (with messages).
+            scale: generate every pitch of the range with the same seed and attributes and
+                concatenate them (``[P * 16000]``, 10 ms fades at the joins).
+
+        Returns:
+            :class:`Rendered` with the WAV and settings JSON written to :attr:`out_dir`.
+
+        Raises:
+            SettingsError: pitch or seed not a number.
+        """
+        t0 = time.perf_counter()
+        p, s, vec, messages = self._validated(pitch, seed, values)
+        if scale:
+            wave = st.concat_notes(self._scale_notes(s, vec, messages))
+        else:
+            wave = self._generate(p, s, vec, messages)
+        settings = st.make_settings(self.checkpoint_id, p, s, self.names, vec)
+        settings_dict = settings.to_dict()
+        if scale:
+            settings_dict["scale"] = True
+        stem = self._stem(settings, scale)
+        wav_path = self.out_dir / f"{stem}.wav"
+        json_path = self.out_dir / f"{stem}.json"
+        data = st.wav_bytes(wave)
+        from darkgan.utils.io import atomic_write, write_json
+
+        with atomic_write(wav_path, "wb") as f:
+            f.write(data)
+        write_json(json_path, settings_dict)
+        return Rendered(wave, settings, wav_path, json_path, messages, time.perf_counter() - t0)
+
+    def _stem(self, settings: st.Settings, scale: bool) -> str:
+        import hashlib
+
+        h = hashlib.sha256(settings.to_json().encode()).hexdigest()[:8]
+        what = "scale" if scale else f"p{settings.pitch}"
+        return f"darkgan-{what}-s{settings.seed}-{h}"
+
+    def reproduce(self, settings_source: Any) -> Rendered:
+        """Re-generate exactly what a settings JSON (text, bytes, dict or path) describes.
+
+        Raises:
+            SettingsError: unusable file (see :func:`darkgan.app.state.parse_settings`).
+        """
+        settings, messages, scale = self.read_settings(settings_source)
+        r = self.render(settings.pitch, settings.seed, settings.vector(self.names), scale=scale)
+        r.messages = messages + r.messages
+        return r
+
+    def read_settings(self, source: Any) -> tuple[st.Settings, list[str], bool]:
+        """Parse a settings JSON for this model: ``(settings, messages, scale)``."""
+        if isinstance(source, (str, os.PathLike)) and not str(source).lstrip().startswith("{"):
+            source = Path(source)
+        settings, messages = st.parse_settings(source, self.names, self.pitch_range, self.checkpoint_id)
+        scale = False
+        try:
+            raw = source if isinstance(source, dict) else json.loads(
+                source.read_text(encoding="utf-8") if isinstance(source, Path) else source)
+            scale = bool(raw.get("scale", False))
+        except (OSError, ValueError, AttributeError, UnicodeDecodeError):
+            pass
+        return settings, messages, scale
+
+    # ------------------------------------------------------------------ "start from"
+
+    def soft_labels(self, waves: np.ndarray) -> np.ndarray:
+        """The teacher's soft labels of this vocabulary for waves ``[B, T]`` (16 kHz):
+        ``sigmoid(logits[:, class_indices] / T)``, float64 ``[B, K]`` (paper Eq. 1), through
+        :meth:`DarkGAN.teacher_attributes`.
+
+        Raises:
+            WeightsError: the teacher's weights are missing; CheckpointError: no teacher recorded.
+        """
+        return np.asarray(self.model.teacher_attributes(np.asarray(waves, dtype=np.float32)), dtype=np.float64)
+
+    def from_wave_file(self, path: str | Path) -> tuple[np.ndarray, list[str]]:
+        """Attribute vector ``[K]`` of an uploaded audio file (timbre transfer).
+
+        The file is checked, down-mixed and resampled (:func:`darkgan.app.state.load_upload`);
+        the teacher hears the 1 s from its onset (:func:`darkgan.app.state.onset_crop`, the
+        same rule as ``generate(like=FILE)``).
+
+        Raises:
+            DataError: not audio, too long, silent...; WeightsError: no teacher weights.
+        """
+        wave, messages = st.load_upload(path)
+        crop = st.onset_crop(wave)
+        vec = self.soft_labels(crop[None])[0]
+        return np.clip(vec, st.ATTR_MIN, st.ATTR_MAX), messages
+
+    def from_random_validation(self, seed: int, pitch: int | None = None) -> tuple[np.ndarray, str]:
+        """Attribute vector ``[K]`` of a random validation note (of MIDI ``pitch`` when the
+        checkpoint's attribute bank has notes of it), and a description of the note.
+
+        Raises:
+            DataError: the checkpoint has no attribute bank (``darkgan generate --build-bank``).
+        """
+        m = self.model
+        pool = m.validation_attributes(int(pitch)) if pitch is not None else None
+        rows_pitch = pitch
+        if pool is None or len(pool) == 0:
+            pool, rows_pitch = m.validation_attributes(), None
+        if pool is None or len(pool) == 0:
+            raise DataError("this checkpoint has no attribute bank of validation notes "
+                            "(build one: darkgan generate --build-bank --data DIR)")
+        rng = np.random.default_rng(int(seed))
+        j = int(rng.integers(len(pool)))
+        name = f"validation note {j + 1} of {len(pool)}"
+        bank = getattr(m, "bank", None)
+        if bank is not None:
+            rows = np.arange(len(bank)) if rows_pitch is None else np.flatnonzero(bank.pitch == int(rows_pitch))
+            if len(rows) == len(pool) and j < len(rows) and bank.note_str and bank.note_str[rows[j]]:
+                name = f"validation note {bank.note_str[rows[j]]}"
+        return np.clip(np.asarray(pool[j], dtype=np.float64), st.ATTR_MIN, st.ATTR_MAX), name
+
+    def from_dataset_note(self, note: str) -> tuple[np.ndarray, int | None, str]:
+        """Attribute vector ``[K]`` (and the MIDI pitch, when the name says it) of a dataset
+        note (NSynth ``note_str`` of the dataset given with ``--data``) or of an audio file on
+        the server, via :meth:`DarkGAN.like_attributes`.
+
+        Raises:
+            DataError / DarkGANError: unknown note (closest names listed), no dataset folder.
+        """
+        note = (note or "").strip()
+        if not note:
+            raise DataError("type a dataset note name (e.g. keyboard_acoustic_004-060-100) or an audio file path")
+        p = Path(note)
+        if p.is_file():
+            st.load_upload(p)  # same checks as an upload (size, length, audio)
+        vec = self.model.like_attributes(note)
+        return np.clip(np.asarray(vec, dtype=np.float64).reshape(-1), 0, 1), _pitch_of_note(note), note
+
+    # ------------------------------------------------------------------ responsiveness
+
+    def rank(self, n: int = 64, cache: bool = True, measure: bool = True) -> tuple[list[int], str]:
+        """Set :attr:`order` (most responsive attribute first) and return ``(order, source)``;
+        see the module docstring for the sources tried."""
+        scores, source = None, "vocabulary order"
+        cfg = getattr(self.model, "config", None)
+        extra = getattr(cfg, "extra", {}) or {}
+        for key in ("attribute_correlation", "responsiveness"):
+            if isinstance(extra.get(key), dict) and extra[key]:
+                scores, source = extra[key], f"checkpoint ({key})"
+                break
+        if scores is None and cache:
+            for p in self._cache_paths():
+                try:
+                    d = json.loads(p.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue
+                if d.get("checkpoint_id") == self.checkpoint_id and isinstance(d.get("scores"), dict):
+                    scores, source = d["scores"], f"cached measurement ({p})"
+                    break
+        if scores is None and measure:
+            try:
+                scores = self.measure_responsiveness(n)
+                source = f"measured at start-up on {n} notes"
+                if cache:
+                    self._write_cache(scores, n)
+            except DarkGANError as e:
+                source = f"vocabulary order (could not measure: {e})"
+        self.order = st.order_by_responsiveness(self.names, scores)
+        self.ranking_source = source
+        return self.order, source
+
+    def measure_responsiveness(self, n: int = 64, seed: int = 0) -> dict[str, float]:
+        """Per-attribute correlation rho_i between input alpha_i ~ U(0, 1) and the teacher's
+        soft label of the generated note, over ``n`` notes (pitches cycled over the range,
+        seeds ``seed .. seed + n - 1``). Returns ``{name: rho}`` (NaN -> omitted)."""
+        rng = np.random.default_rng(seed)
+        alpha = rng.uniform(0.0, 1.0, size=(n, self.k)).astype(np.float32)
+        pitches = np.array([self.pitches[i % len(self.pitches)] for i in range(n)])
+        batch, latent = getattr(self.model, "generate_batch", None), getattr(self.model, "latent_dim", None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if batch is not None and latent is not None:
+                z = rng.standard_normal((n, int(latent))).astype(np.float32)
+                out = batch(z, pitches, alpha)
+                waves = np.asarray(out.detach().cpu().numpy() if hasattr(out, "detach") else out, dtype=np.float32)
+            else:
+                waves = np.stack([self._generate(int(p), seed + i, alpha[i]) for i, p in enumerate(pitches)])
+        response = self.soft_labels(waves)
+        rho = st.correlation_scores(alpha, response)
+        return {name: float(r) for name, r in zip(self.names, rho) if math.isfinite(r)}
+
+    def _cache_paths(self) -> list[Path]:
+        from darkgan.paths import cache_dir
+
+        safe = self.checkpoint_id.replace("/", "_").replace("@", "-")
+        paths = []
+        if self.checkpoint_path is not None:
+            paths.append(Path(self.checkpoint_path) / RESPONSIVENESS_FILE)
+        paths.append(cache_dir() / "app" / f"responsiveness-{safe}.json")
+        return paths
+
+    def _write_cache(self, scores: dict[str, float], n: int) -> Path | None:
+        from darkgan.utils.io import write_json
+
+        doc = {"checkpoint_id": self.checkpoint_id, "method": "pearson(alpha_i ~ U(0,1), teacher soft label)",
+               "n_notes": n, "scores": scores}
+        for p in self._cache_paths():
+            try:
+                if p.parent.exists() and not os.access(p.parent, os.W_OK):
+                    continue
+                write_json(p, doc)
+                return p
+            except OSError:
+                continue
+        return None
+
+
+def _pitch_of_note(note: str) -> int | None:
+    """MIDI pitch of an NSynth note string ``family_source_NNN-PPP-VVV`` (else None)."""
+    parts = Path(note).stem.split("-")
+    if len(parts) >= 3 and parts[-2].isdigit():
+        return int(parts[-2])
+    return None

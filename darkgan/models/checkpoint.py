@@ -1,0 +1,463 @@
+"""Checkpoint folders: write atomically, load with clear errors.
+
+A checkpoint is a folder::
+
+    config.json              metadata (below); written last but one
+    generator.safetensors    G's weights for generation: the EMA weights when EMA is on, else raw;
+                             float32, or float16 when exported with ``half=True``
+    generator_raw.safetensors, critic.safetensors      training state (optional)
+    optim_g.pt, optim_d.pt   Adam states (torch.save of tensors/lists only; loaded weights_only)
+    train_state.json         step, scale, alpha, data position, RNG states, ...
+    COMPLETE                 marker, written last: a folder without it is an interrupted write
+
+``config.json`` holds ``format_version``, the darkgan version, the preset name + overrides + the
+full model/train configuration, the vocabulary (attribute names and teacher class indices), the
+pitch range ``[lo, hi]`` (MIDI, inclusive), the normalisation statistics, the teacher id and its
+weights' SHA-256, the temperature, whether attributes are enabled, step/scale/alpha, the git
+commit, and the SHA-256 of every file in the folder.
+
+Writes are atomic as a whole: everything goes to a hidden temporary folder beside the target,
+which is renamed into place once complete (a previous checkpoint of the same name is replaced
+only after the new one is fully written). A *run* folder holds several ``checkpoint-<step>``
+folders and a ``LATEST`` file naming the newest; :func:`resolve_checkpoint` accepts either.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from darkgan.errors import CheckpointError, DarkGANError
+from darkgan.models.config import Config
+from darkgan.models.layers import is_folded
+from darkgan.utils.io import atomic_write, sha256_file, write_json
+
+#: Bumped when the folder layout or the meaning of a field changes incompatibly.
+FORMAT_VERSION = 1
+MARKER = "COMPLETE"
+LATEST = "LATEST"
+GENERATOR_FILE = "generator.safetensors"
+
+
+@dataclass
+class CheckpointConfig:
+    """Everything ``config.json`` says about a checkpoint (see the module docstring).
+
+    Attributes:
+        config: the full :class:`~darkgan.models.config.Config` (preset, overrides, model, train).
+        attributes: K attribute names (AudioSet display names), in input order; [] for baseline.
+        class_indices: K teacher class indices (columns of the teacher's logits).
+        pitch_range: (lo, hi) MIDI pitches, inclusive; ``pitch_index = midi - lo``.
+        normalizer: ``Normalizer.to_dict()`` of the training data.
+        teacher: ``{"id": ..., "weights_sha256": ...}`` (empty for the baseline without labels).
+        temperature: the distillation temperature T.
+        attributes_enabled: False for the no-attribute baseline.
+        step, scale, alpha: training progress when written.
+        generator_weights: ``"ema"`` or ``"raw"``; ``dtype``: ``"float32"``/``"float16"``.
+        path: the checkpoint folder.
+    """
+
+    config: Config
+    attributes: list[str]
+    class_indices: list[int]
+    pitch_range: tuple[int, int]
+    normalizer: dict
+    teacher: dict = field(default_factory=dict)
+    temperature: float = 2.0
+    attributes_enabled: bool = True
+    step: int = 0
+    scale: int = 0
+    alpha: float = 1.0
+    generator_weights: str = "raw"
+    dtype: str = "float32"
+    darkgan_version: str = ""
+    git_commit: str | None = None
+    created: str = ""
+    extra: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def n_pitches(self) -> int:
+        return self.pitch_range[1] - self.pitch_range[0] + 1
+
+    @property
+    def n_attributes(self) -> int:
+        return len(self.attributes)
+
+    @property
+    def model(self):
+        return self.config.model
+
+    def get_normalizer(self):
+        """The :class:`darkgan.data.magif.Normalizer` of the training data."""
+        from darkgan.data.magif import Normalizer
+
+        return Normalizer.from_dict(self.normalizer)
+
+    def to_json(self) -> dict:
+        import darkgan
+
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": "darkgan-checkpoint",
+            "darkgan_version": self.darkgan_version or darkgan.__version__,
+            "created": self.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": self.git_commit,
+            **self.config.to_dict(),
+            "attributes_enabled": self.attributes_enabled,
+            "vocabulary": [{"name": n, "teacher_index": int(i)} for n, i in zip(self.attributes, self.class_indices)],
+            "pitch_range": [int(self.pitch_range[0]), int(self.pitch_range[1])],
+            "normalizer": self.normalizer,
+            "teacher": self.teacher,
+            "temperature": float(self.temperature),
+            "step": int(self.step),
+            "scale": int(self.scale),
+            "alpha": float(self.alpha),
+            "generator_weights": self.generator_weights,
+            "dtype": self.dtype,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict, path: Path | None = None) -> "CheckpointConfig":
+        where = path / "config.json" if path else "config.json"
+        if not isinstance(d, dict) or d.get("kind") != "darkgan-checkpoint":
+            raise CheckpointError(f"{where}: not a DarkGAN checkpoint configuration")
+        version = d.get("format_version")
+        if version != FORMAT_VERSION:
+            raise CheckpointError(f"{where}: checkpoint format version {version!r} is not supported "
+                                  f"(this darkgan reads version {FORMAT_VERSION}); re-export or retrain it")
+        try:
+            config = Config.from_dict(d)
+            vocab = d["vocabulary"]
+            lo, hi = (int(v) for v in d["pitch_range"])
+            return cls(
+                config=config, attributes=[str(v["name"]) for v in vocab],
+                class_indices=[int(v["teacher_index"]) for v in vocab], pitch_range=(lo, hi),
+                normalizer=dict(d["normalizer"]), teacher=dict(d.get("teacher") or {}),
+                temperature=float(d["temperature"]), attributes_enabled=bool(d["attributes_enabled"]),
+                step=int(d["step"]), scale=int(d["scale"]), alpha=float(d["alpha"]),
+                generator_weights=str(d.get("generator_weights", "raw")), dtype=str(d.get("dtype", "float32")),
+                darkgan_version=str(d.get("darkgan_version", "")), git_commit=d.get("git_commit"),
+                created=str(d.get("created", "")), extra=dict(d.get("extra") or {}), path=path,
+            )
+        except DarkGANError as e:
+            raise CheckpointError(f"{where}: {e}") from None
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{where}: missing or malformed field ({type(e).__name__}: {e})") from None
+
+
+def git_commit() -> str | None:
+    """The checkout's HEAD commit (``None`` outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+# ------------------------------------------------------------------------------- tensor files
+
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    from safetensors.torch import save
+
+    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load
+
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        return load(path.read_bytes())
+    except Exception as e:  # safetensors raises its own error types
+        raise CheckpointError(f"{path}: corrupt weights file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+
+
+def _state_dict(module: nn.Module, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    if is_folded(module):
+        raise CheckpointError("cannot save a generator whose equalized-LR scales were folded into its weights")
+    module = getattr(module, "module", module)  # unwrap DDP
+    sd = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+    if dtype is not None:
+        sd = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in sd.items()}
+    return sd
+
+
+def _load_module(module: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    ref = module.state_dict()
+    missing, unexpected = set(ref) - set(tensors), set(tensors) - set(ref)
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not match the configured architecture "
+                              f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    for k, v in tensors.items():
+        if tuple(v.shape) != tuple(ref[k].shape):
+            raise CheckpointError(f"{path}: {k} has shape {list(v.shape)}, the configuration needs {list(ref[k].shape)}")
+    module.load_state_dict({k: v.to(ref[k].dtype) for k, v in tensors.items()})
+
+
+# ------------------------------------------------------------------------------------- save
+
+def save_checkpoint(
+    directory: str | os.PathLike,
+    generator: nn.Module,
+    config: CheckpointConfig,
+    *,
+    critic: nn.Module | None = None,
+    ema: nn.Module | None = None,
+    optim_states: dict[str, dict] | None = None,
+    train_state: dict[str, Any] | None = None,
+    rng_tensors: dict[str, torch.Tensor] | None = None,
+    half: bool = False,
+    weights_label: str | None = None,
+) -> Path:
+    """Write a checkpoint folder atomically and return its path.
+
+    Args:
+        directory: the checkpoint folder to create (replaced if it exists).
+        generator: the raw (trained) generator (DDP-wrapped is fine).
+        config: metadata; ``generator_weights``/``dtype`` are filled in here.
+        critic: the critic, for training checkpoints.
+        ema: the EMA generator; when given, ``generator.safetensors`` holds its weights and the
+            raw weights go to ``generator_raw.safetensors`` (only when ``critic`` is given too).
+        optim_states: ``{"g": opt_g.state_dict(), "d": opt_d.state_dict()}``.
+        train_state: JSON-serialisable progress (step, data position, numpy/python RNG states).
+        rng_tensors: torch RNG states (uint8 tensors) saved in ``rng.safetensors``.
+        half: store ``generator.safetensors`` in float16 (shipped checkpoints; halves the size).
+        weights_label: overrides the recorded ``generator_weights`` (``"ema"``/``"raw"``).
+
+    Raises:
+        CheckpointError: the folder cannot be written (nothing of an old checkpoint is lost).
+    """
+    directory = Path(directory)
+    parent = directory.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
+    except OSError as e:
+        raise CheckpointError(f"{parent}: cannot write a checkpoint here ({e.strerror or e})") from None
+    try:
+        gen_src = ema if ema is not None else generator
+        config = dataclasses.replace(config, generator_weights=weights_label or ("ema" if ema is not None else "raw"),
+                                     dtype="float16" if half else "float32",
+                                     git_commit=config.git_commit or git_commit())
+        _save_tensors(tmp / GENERATOR_FILE, _state_dict(gen_src, torch.float16 if half else None),
+                      {"format": "pt", "darkgan_checkpoint_format": str(FORMAT_VERSION)})
+        if critic is not None:
+            _save_tensors(tmp / "critic.safetensors", _state_dict(critic))
+            if ema is not None:
+                _save_tensors(tmp / "generator_raw.safetensors", _state_dict(generator))
+        for name, state in (optim_states or {}).items():
+            with atomic_write(tmp / f"optim_{name}.pt", "wb") as f:
+                torch.save(state, f)
+        if rng_tensors:
+            _save_tensors(tmp / "rng.safetensors", rng_tensors)
+        if train_state is not None:
+            write_json(tmp / "train_state.json", train_state)
+        meta = config.to_json()
+        meta["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        write_json(tmp / "config.json", meta)
+        with atomic_write(tmp / MARKER, "w") as f:
+            f.write(f"step {config.step}\n")
+        _fsync_dir(tmp)
+        if directory.exists():
+            old = parent / f".{directory.name}.old-{os.getpid()}"
+            os.replace(directory, old)
+            os.replace(tmp, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, directory)
+        _fsync_dir(parent)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise CheckpointError(f"{directory}: cannot write checkpoint ({e.strerror or e})") from None
+        raise
+    return directory
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_run_checkpoint(run_dir: str | os.PathLike, step: int, generator: nn.Module, config: CheckpointConfig,
+                        keep: int = 2, **kwargs) -> Path:
+    """Write ``run_dir/checkpoint-<step>`` (see :func:`save_checkpoint`), point ``LATEST`` at it
+    and delete all but the ``keep`` newest checkpoints. Returns the new folder."""
+    run_dir = Path(run_dir)
+    path = save_checkpoint(run_dir / f"checkpoint-{step:08d}", generator, config, **kwargs)
+    with atomic_write(run_dir / LATEST, "w") as f:
+        f.write(path.name + "\n")
+    done = sorted(p for p in run_dir.glob("checkpoint-*") if (p / MARKER).is_file())
+    for old in done[:-max(1, keep)]:
+        if old != path:
+            shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+# ------------------------------------------------------------------------------------- load
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """The checkpoint folder for ``path``: a checkpoint folder itself, or a run folder (its
+    ``LATEST`` checkpoint).
+
+    Raises:
+        CheckpointError: missing path, no checkpoint, or an incomplete (interrupted) write.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"{p}: checkpoint not found")
+    if p.is_file():
+        if p.name in ("config.json", GENERATOR_FILE):
+            p = p.parent
+        else:
+            raise CheckpointError(f"{p}: a checkpoint is a folder with config.json and {GENERATOR_FILE}")
+    if not (p / "config.json").exists() and (p / LATEST).is_file():
+        name = (p / LATEST).read_text().strip()
+        p = p / name
+        if not p.is_dir():
+            raise CheckpointError(f"{p}: named by {LATEST} but missing")
+    if not (p / "config.json").is_file():
+        raise CheckpointError(f"{p}: no config.json here; not a DarkGAN checkpoint or run folder")
+    if not (p / MARKER).is_file():
+        raise CheckpointError(f"{p}: incomplete checkpoint (no {MARKER} marker: the write was interrupted)")
+    return p
+
+
+def read_checkpoint_config(path: str | os.PathLike) -> CheckpointConfig:
+    """Read and validate ``config.json`` of a checkpoint (or a run folder's latest).
+
+    Raises:
+        CheckpointError: missing, corrupt or incompatible-version checkpoint.
+    """
+    p = resolve_checkpoint(path)
+    try:
+        d = json.loads((p / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{p / 'config.json'}: corrupt ({type(e).__name__}: {e})") from None
+    cfg = CheckpointConfig.from_json(d, p)
+    cfg.extra.setdefault("files", d.get("files", {}))
+    return cfg
+
+
+def verify_checkpoint(path: str | os.PathLike) -> None:
+    """Check every file's SHA-256 against ``config.json``. Raises CheckpointError on mismatch."""
+    cfg = read_checkpoint_config(path)
+    for name, digest in cfg.extra.get("files", {}).items():
+        f = cfg.path / name
+        if not f.is_file():
+            raise CheckpointError(f"{f}: missing")
+        if sha256_file(f) != digest:
+            raise CheckpointError(f"{f}: checksum mismatch (corrupt file)")
+
+
+def load_generator(path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+                   weights: str = "default"):
+    """Load a generator for inference: ``(Generator, CheckpointConfig)``.
+
+    Args:
+        path: a checkpoint folder, a run folder (its latest checkpoint), or ``None`` for the
+            shipped checkpoint (:func:`darkgan.paths.shipped_checkpoint`).
+        device: where to put the model; it is returned in ``eval()`` mode, float32.
+        weights: ``"default"`` (``generator.safetensors``: EMA weights when training used EMA) or
+            ``"raw"`` (``generator_raw.safetensors`` of a training checkpoint).
+
+    Raises:
+        CheckpointError: missing/incomplete/corrupt checkpoint, incompatible format version, or
+            weights that do not match the configuration.
+    """
+    from darkgan.models.generator import Generator
+
+    if path is None:
+        from darkgan.paths import shipped_checkpoint
+
+        path = shipped_checkpoint()
+    cfg = read_checkpoint_config(path)
+    try:
+        g = Generator(cfg.config.model, cfg.n_pitches, cfg.n_attributes)
+    except (DarkGANError, ValueError) as e:
+        raise CheckpointError(f"{cfg.path / 'config.json'}: cannot build the generator ({e})") from None
+    fname = GENERATOR_FILE if weights == "default" else "generator_raw.safetensors"
+    _load_module(g, _load_tensors(cfg.path / fname), cfg.path / fname)
+    return g.to(device).eval(), cfg
+
+
+def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Load everything a resume needs from a training checkpoint.
+
+    Returns a dict with ``config`` (:class:`CheckpointConfig`), ``generator`` (raw weights),
+    ``ema`` (or None), ``critic``, ``optim`` (``{"g": ..., "d": ...}``), ``train_state`` (dict),
+    ``rng`` (tensors).
+
+    Raises:
+        CheckpointError: not a complete training checkpoint, or a corrupt file.
+    """
+    cfg = read_checkpoint_config(path)
+    p = cfg.path
+    for name in ("critic.safetensors", "train_state.json"):
+        if not (p / name).is_file():
+            raise CheckpointError(f"{p}: not a training checkpoint ({name} missing); cannot resume from it")
+    if cfg.dtype != "float32":
+        raise CheckpointError(f"{p}: a {cfg.dtype} export cannot be resumed")
+    out: dict[str, Any] = {"config": cfg}
+    if cfg.generator_weights == "ema":
+        out["generator"] = _load_tensors(p / "generator_raw.safetensors")
+        out["ema"] = _load_tensors(p / GENERATOR_FILE)
+    else:
+        out["generator"] = _load_tensors(p / GENERATOR_FILE)
+        out["ema"] = None
+    out["critic"] = _load_tensors(p / "critic.safetensors")
+    out["optim"] = {}
+    for f in sorted(p.glob("optim_*.pt")):
+        try:
+            out["optim"][f.stem[len("optim_"):]] = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise CheckpointError(f"{f}: corrupt optimizer state ({type(e).__name__})") from None
+    out["rng"] = _load_tensors(p / "rng.safetensors") if (p / "rng.safetensors").is_file() else {}
+    try:
+        out["train_state"] = json.loads((p / "train_state.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{p / 'train_state.json'}: corrupt ({e})") from None
+    return out
+
+
+def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], where: str | Path = "checkpoint") -> None:
+    """Load ``tensors`` into ``module`` with shape checks (raises CheckpointError)."""
+    _load_module(getattr(module, "module", module), tensors, Path(where))
+
+
+def export_generator(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = False) -> Path:
+    """Copy a checkpoint's inference part (config + generator weights) to ``dst``, optionally in
+    float16 (the shipped checkpoint: paper-size G is 17.5 MB in fp16).
+
+    Raises:
+        CheckpointError: bad source or unwritable destination.
+    """
+    g, cfg = load_generator(src)
+    cfg = dataclasses.replace(cfg, path=None)
+    cfg.extra = {k: v for k, v in cfg.extra.items() if k != "files"}
+    cfg.extra["exported_from_step"] = cfg.step
+    return save_checkpoint(dst, g, cfg, half=half, weights_label=cfg.generator_weights)

@@ -1,0 +1,203 @@
+"""``darkgan label DIR``: the teacher's soft labels (raw logits) for every note of a dataset.
+
+Output (contract in DEVELOPERS.md):
+    ``DIR/labels/<teacher-id>.npz``: ``note_str [N]`` (str), ``logits [N, C]`` float32 (raw, before
+        any temperature; DarkGAN paper Eq. 1 applies ``sigmoid(z / T)`` later), ``class_names [C]``.
+    ``DIR/labels/<teacher-id>.json``: teacher id, weights sha256, created (ISO 8601, UTC),
+        class_mids, number of notes, and the input convention (first 16000 samples = 1 s at
+        16 kHz from :class:`darkgan.data.nsynth.NoteDataset`, peak-normalised to -1 dBFS by the
+        teacher, see :mod:`darkgan.teacher.base`).
+Notes are labelled in ``note_str`` order (sorted), all splits.
+
+Resumable: chunks of ``chunk_size`` notes go to ``DIR/labels/.partial-<id>/chunk-XXXXX.npz``
+(each written atomically) next to a ``manifest.json`` (teacher, weights sha256, note count and
+a hash of the note list); an interrupted run keeps every finished chunk; the final files are
+merged last. A rerun on a labelled dataset (same notes, same weights) does nothing unless
+``force=True``.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from darkgan.errors import DataError
+from darkgan.utils.io import read_json, save_npz, write_json
+
+CROP = 16000
+LABELS_FORMAT_VERSION = 1
+
+
+@dataclass
+class LabelSet:
+    """Teacher labels of a dataset.
+
+    Attributes:
+        note_str: ``[N]`` str array, sorted.
+        logits: ``[N, C]`` float32 raw teacher logits.
+        class_names: ``[C]`` AudioSet display names.
+        meta: the ``.json`` metadata (teacher, weights_sha256, created, class_mids, input ...).
+    """
+
+    note_str: np.ndarray
+    logits: np.ndarray
+    class_names: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    def rows(self, note_strs) -> np.ndarray:
+        """Row indices of ``note_strs`` (raises DataError naming the first unlabelled note)."""
+        pos = {n: i for i, n in enumerate(self.note_str.tolist())}
+        try:
+            return np.array([pos[n] for n in note_strs], dtype=np.int64)
+        except KeyError as e:
+            raise DataError(f"note {e.args[0]} has no teacher label; rerun `darkgan label --force`") from None
+
+    def probabilities(self, temperature: float = 1.0) -> np.ndarray:
+        """``sigmoid(logits / T)`` ``[N, C]`` (paper Eq. 1)."""
+        return 1.0 / (1.0 + np.exp(-self.logits.astype(np.float64) / temperature))
+
+
+def labels_paths(root: str | Path, teacher_id: str) -> tuple[Path, Path]:
+    """``(DIR/labels/<id>.npz, DIR/labels/<id>.json)``."""
+    d = Path(root) / "labels"
+    return d / f"{teacher_id}.npz", d / f"{teacher_id}.json"
+
+
+def load_labels(root: str | Path, teacher_id: str = "efficientat-mn04") -> LabelSet:
+    """Read ``DIR/labels/<teacher_id>.npz`` and ``.json``.
+
+    Raises:
+        DataError: files missing (names the command that makes them) or inconsistent.
+    """
+    from darkgan.teacher import canonical_name
+
+    teacher_id = canonical_name(teacher_id)
+    npz, meta_path = labels_paths(root, teacher_id)
+    if not npz.is_file():
+        raise DataError(f"{npz}: no labels; run `darkgan label {root} --teacher {teacher_id}`")
+    meta = read_json(meta_path) if meta_path.is_file() else {}
+    try:
+        with np.load(npz, allow_pickle=False) as z:
+            ls = LabelSet(z["note_str"], z["logits"].astype(np.float32), z["class_names"], meta)
+    except (KeyError, ValueError, OSError) as e:
+        raise DataError(f"{npz}: unreadable label file ({e})") from None
+    if ls.logits.shape != (len(ls.note_str), len(ls.class_names)):
+        raise DataError(f"{npz}: logits {ls.logits.shape} do not match {len(ls.note_str)} notes x "
+                        f"{len(ls.class_names)} classes")
+    return ls
+
+
+def _note_list(root: Path):
+    """The dataset reader and its notes sorted by note_str: ``(dataset, [(note_str, index)])``."""
+    from darkgan.data.nsynth import NoteDataset
+
+    ds = NoteDataset(root, crop=CROP)
+    items = sorted((rec["note_str"], i) for i, rec in enumerate(ds.records))
+    if not items:
+        raise DataError(f"{root}: no notes to label")
+    return ds, items
+
+
+def _notes_hash(names: list[str]) -> str:
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+def label_dataset(root: str | Path, teacher: str = "efficientat-mn04", batch_size: int = 64,
+                  device: str = "cpu", force: bool = False, weights=None, chunk_size: int = 1024,
+                  progress: bool = True) -> Path:
+    """Run the teacher over every note of ``root``; returns the ``.npz`` path (see module doc).
+
+    Args:
+        root: dataset folder readable by ``NoteDataset`` (ours or NSynth).
+        teacher: registry name (:func:`darkgan.teacher.load_teacher`).
+        batch_size: notes per teacher call.
+        device: ``cpu`` / ``cuda``.
+        force: relabel even when up to date (discards partial chunks too).
+        weights: explicit weights file.
+        chunk_size: notes per resumable chunk.
+
+    Raises:
+        DataError: not a dataset, unreadable audio (names the file); WeightsError.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from darkgan.teacher import canonical_name, load_teacher
+
+    root = Path(root)
+    tid = canonical_name(teacher)
+    npz, meta_path = labels_paths(root, tid)
+    ds, items = _note_list(root)
+    names = [n for n, _ in items]
+    nhash = _notes_hash(names)
+    t = load_teacher(tid, weights=weights, device=device)
+    if npz.is_file() and meta_path.is_file() and not force:
+        meta = read_json(meta_path)
+        if meta.get("notes_sha256") == nhash and meta.get("weights_sha256") == t.weights_sha256:
+            print(f"{npz}: labels up to date ({len(names)} notes; use --force to relabel)")
+            return npz
+        print(f"{npz}: dataset or weights changed since labelling; relabelling")
+
+    partial = npz.parent / f".partial-{tid}"
+    manifest = {"teacher": tid, "weights_sha256": t.weights_sha256, "n": len(names),
+                "notes_sha256": nhash, "chunk_size": chunk_size, "version": LABELS_FORMAT_VERSION}
+    if partial.exists() and (force or not (partial / "manifest.json").is_file()
+                             or read_json(partial / "manifest.json") != manifest):
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    write_json(partial / "manifest.json", manifest)
+
+    n_chunks = (len(items) + chunk_size - 1) // chunk_size
+    chunk_path = lambda c: partial / f"chunk-{c:05d}.npz"  # noqa: E731
+    done = [c for c in range(n_chunks) if chunk_path(c).is_file()]
+    n_done = sum(min(chunk_size, len(items) - c * chunk_size) for c in done)
+    if done:
+        print(f"resuming: {n_done}/{len(items)} notes already labelled in {partial}")
+    bar = tqdm(total=len(items), initial=n_done, unit="note", desc=f"label {tid}", disable=not progress)
+    for c in range(n_chunks):
+        if c in done:
+            continue
+        chunk = items[c * chunk_size:(c + 1) * chunk_size]
+        out = []
+        for s in range(0, len(chunk), batch_size):
+            part = chunk[s:s + batch_size]
+            waves = np.stack([_load(ds, i, n) for n, i in part])
+            with torch.inference_mode():
+                out.append(t.logits(waves).float().cpu().numpy())
+            bar.update(len(part))
+        save_npz(chunk_path(c), note_str=np.array([n for n, _ in chunk]), logits=np.concatenate(out))
+    bar.close()
+
+    logits = np.concatenate([np.load(chunk_path(c))["logits"] for c in range(n_chunks)])
+    save_npz(npz, note_str=np.array(names), logits=logits.astype(np.float32),
+             class_names=np.array(t.class_names))
+    meta = {
+        "teacher": tid,
+        "weights_sha256": t.weights_sha256,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "num_notes": len(names),
+        "num_classes": t.num_classes,
+        "notes_sha256": nhash,
+        "class_mids": t.class_mids,
+        "input": {"crop": f"first {CROP} samples (1 s at 16 kHz) of each note",
+                  "normalization": t.describe()["input"]["normalization"],
+                  "values": "raw logits (no temperature); probabilities = sigmoid(logits / T)"},
+        "format_version": LABELS_FORMAT_VERSION,
+    }
+    write_json(meta_path, meta)
+    shutil.rmtree(partial, ignore_errors=True)
+    print(f"{npz}: {len(names)} notes x {t.num_classes} classes")
+    return npz
+
+
+def _load(ds, i: int, note_str: str) -> np.ndarray:
+    wave = np.asarray(ds.load_audio(i), dtype=np.float32)
+    if wave.ndim != 1 or wave.shape[0] < 1024:
+        raise DataError(f"{note_str}: audio crop has shape {wave.shape}, expected ({CROP},)")
+    if wave.shape[0] != CROP:
+        wave = np.pad(wave[:CROP], (0, max(0, CROP - wave.shape[0])))
+    return wave

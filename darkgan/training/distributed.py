@@ -1,0 +1,106 @@
+"""One process or many: ``torchrun --nproc_per_node N -m darkgan train ...``.
+
+:func:`setup` reads torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+``MASTER_ADDR``/``MASTER_PORT``), initialises the process group (NCCL on GPU, gloo on CPU) and
+picks the device (``cuda:LOCAL_RANK``). Each rank trains on its shard of every global batch;
+gradients are averaged by :class:`torch.nn.parallel.DistributedDataParallel`; only rank 0 writes
+checkpoints, logs and the progress bar.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from darkgan.errors import DarkGANError
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    initialized_here: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``"cpu"``, ``"cuda"``/``"cuda:N"`` or ``"auto"``/None (CUDA when available).
+
+    Raises:
+        DarkGANError: CUDA requested but not available.
+    """
+    if name in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DarkGANError("--device cuda: no CUDA GPU is available (use --device cpu)")
+    return dev
+
+
+def setup(device: str | None = None) -> DistInfo:
+    """Initialise distributed training if launched by torchrun (``WORLD_SIZE > 1``)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = resolve_device(device)
+    if world <= 1:
+        return DistInfo(device=dev)
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local)
+        torch.cuda.set_device(dev)
+    created = False
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world)
+        created = True
+    return DistInfo(rank, world, local, dev, created)
+
+
+def teardown(info: DistInfo) -> None:
+    if info.initialized_here and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def any_flag(info: DistInfo, flag: bool) -> bool:
+    """True on every rank if ``flag`` is true on any rank (one tiny all-reduce)."""
+    if not info.distributed:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def barrier(info: DistInfo) -> None:
+    if info.distributed:
+        dist.barrier()
+
+
+def params_checksum(module: torch.nn.Module) -> torch.Tensor:
+    """A float64 fingerprint of a module's parameters (for cross-rank consistency checks)."""
+    with torch.no_grad():
+        acc = torch.zeros((), dtype=torch.float64)
+        for i, p in enumerate(module.parameters()):
+            acc += (p.detach().double().cpu().flatten() * (1.0 + (torch.arange(p.numel(), dtype=torch.float64) % 7) / 7)).sum() * (i + 1)
+        return acc
+
+
+def ranks_agree(info: DistInfo, module: torch.nn.Module) -> bool:
+    """True if every rank holds exactly the same parameters as rank 0."""
+    if not info.distributed:
+        return True
+    c = params_checksum(module).to(info.device)
+    ref = c.clone()
+    dist.broadcast(ref, 0)
+    ok = torch.tensor([1.0 if bool(torch.equal(c, ref)) else 0.0], device=info.device)
+    dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok.item() > 0)

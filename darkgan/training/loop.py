@@ -1,0 +1,640 @@
+"""The training loop: progressive schedule, D/G steps, checkpoints, resume, logging, DDP.
+
+One *step* = one critic update (:func:`train_step_d`) then one generator update
+(:func:`train_step_g`), as the reference (n_critic = 1). Steps are numbered globally over all
+scales; :class:`Schedule` maps a step to its scale, fade-in alpha, batch size and data offset.
+
+Exact resume: every random draw of step ``k`` (noise z, gradient-penalty mixing weights) comes
+from a generator seeded by ``(seed, k, rank)``, and the data of step ``k`` is a pure function of
+the sample offset (:func:`darkgan.training.data.sample_rows`); the checkpoint stores the raw and
+EMA generator, the critic and both Adam states (plus the global RNG states, for completeness).
+A resumed run therefore computes bit-for-bit what an uninterrupted one computes on the same
+device (tested on CPU with the ``tiny`` preset).
+
+Distributed: under torchrun, G and the critic are wrapped in
+:class:`~torch.nn.parallel.DistributedDataParallel` (``find_unused_parameters``: only the
+current scales' layers take part). The critic's three passes of a D step (real, fake and the
+gradient-penalty interpolates) run inside *one* DDP forward (:class:`CriticPasses`) so that the
+double-backward of the penalty and the gradient all-reduce happen in a single backward.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from darkgan.errors import CheckpointError, DarkGANError
+from darkgan.models.checkpoint import (LATEST, MARKER, CheckpointConfig, load_into, load_training_state,
+                                       save_run_checkpoint)
+from darkgan.models.config import Config, TrainConfig, apply_overrides, get_preset
+from darkgan.models.critic import Critic
+from darkgan.models.generator import Generator
+from darkgan.training import distributed as dist_utils
+from darkgan.training.losses import (attribute_accuracy, critic_wasserstein_loss, distillation_loss, drift_loss,
+                                     generator_wasserstein_loss, gradient_penalty, interpolate, pitch_accuracy,
+                                     pitch_loss, teacher_soft_labels, update_ema)
+
+
+# ----------------------------------------------------------------------------------- schedule
+
+class Schedule:
+    """The progressive schedule of a :class:`TrainConfig`.
+
+    Scale s runs for ``iterations[s]`` steps starting at ``start[s]``; its fade-in alpha grows
+    linearly from 0 in ``fade_in_jumps[s]`` jumps, one every ``alpha_jump_size`` steps (reference
+    "alphaJumpMode: linear"; our alpha is the *new* scale's weight, the reference's is the old
+    one's). Scales with 0 iterations are skipped.
+    """
+
+    def __init__(self, tc: TrainConfig):
+        self.tc = tc
+        self.iters = [int(i) for i in tc.iterations]
+        self.start = [0]
+        for i in self.iters[:-1]:
+            self.start.append(self.start[-1] + i)
+        self.total = sum(self.iters)
+        # global sample offset at the start of each scale
+        self.offset0 = [0]
+        for i, b in zip(self.iters[:-1], tc.batch_size[:-1]):
+            self.offset0.append(self.offset0[-1] + i * int(b))
+
+    def scale_at(self, step: int) -> int:
+        step = min(step, self.total - 1)
+        for s in range(len(self.iters) - 1, -1, -1):
+            if self.iters[s] and step >= self.start[s]:
+                return s
+        return 0
+
+    def alpha_at(self, step: int) -> float:
+        s = self.scale_at(step)
+        n = int(self.tc.fade_in_jumps[s])
+        if s == 0 or n == 0:
+            return 1.0
+        i = min(step, self.total - 1) - self.start[s]
+        return min(1.0, (i // int(self.tc.alpha_jump_size)) / n)
+
+    def batch_size_at(self, step: int) -> int:
+        return int(self.tc.batch_size[self.scale_at(step)])
+
+    def offset_at(self, step: int) -> int:
+        s = self.scale_at(step)
+        return self.offset0[s] + (step - self.start[s]) * int(self.tc.batch_size[s])
+
+    def is_scale_start(self, step: int) -> bool:
+        s = self.scale_at(step)
+        return step == self.start[s] and step > 0
+
+    def plan(self, start: int, stop: int | None = None) -> Iterator[tuple[int, int, int]]:
+        """``(step, global sample offset, global batch size)`` for ``start <= step < stop``."""
+        for step in range(start, self.total if stop is None else min(stop, self.total)):
+            yield step, self.offset_at(step), self.batch_size_at(step)
+
+
+def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    """The CPU generator of all random draws of ``step`` on ``rank`` (exact resume)."""
+    s = np.random.SeedSequence([int(seed), int(step), int(rank), 0x6A4B]).generate_state(2, dtype=np.uint64)
+    return torch.Generator().manual_seed(int(s[0] >> np.uint64(1)))
+
+
+# -------------------------------------------------------------------------------------- state
+
+class CriticPasses(nn.Module):
+    """Runs the critic on several inputs inside one ``forward`` (one DDP forward per D step).
+
+    ``forward(xs, scale, alpha, amp)`` -> list of ``(score, attr_logits, pitch_logits)``;
+    ``amp[i]`` enables bf16 autocast for input ``i`` (never for the gradient-penalty pass).
+    """
+
+    def __init__(self, critic: Critic, bf16: bool = False):
+        super().__init__()
+        self.critic = critic
+        self.bf16 = bf16
+
+    def forward(self, xs: list[torch.Tensor], scale: int, alpha: float, amp: list[bool]):
+        outs = []
+        for x, use in zip(xs, amp):
+            with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=bool(use and self.bf16)):
+                outs.append(self.critic(x, scale, alpha))
+        return outs
+
+
+@dataclass
+class State:
+    """Everything that evolves during training.
+
+    ``G``/``D`` are the bare modules (weights, checkpoints); ``G_train``/``D_train`` the modules the
+    steps call (DDP wrappers under torchrun, else ``G`` and ``CriticPasses(D)``).
+    """
+
+    G: Generator
+    D: Critic
+    G_ema: Generator | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    G_train: nn.Module
+    D_train: nn.Module
+    step: int = 0
+    scale: int = 0
+    alpha: float = 1.0
+    bf16: bool = False
+    channels_last: bool = False
+
+
+def make_optimizers(G: nn.Module, D: nn.Module, tc: TrainConfig) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    kw: dict[str, Any] = dict(lr=tc.lr, betas=tuple(tc.betas), eps=tc.adam_eps)
+    if any(p.is_cuda for p in G.parameters()):
+        kw["fused"] = True
+    else:
+        kw["foreach"] = True
+    return torch.optim.Adam(G.parameters(), **kw), torch.optim.Adam(D.parameters(), **kw)
+
+
+def build_state(cfg: Config, n_pitches: int, n_attributes: int, device: torch.device,
+                info: dist_utils.DistInfo | None = None) -> State:
+    """Fresh models (seeded by ``cfg.train.seed``), optimizers and (DDP) wrappers."""
+    info = info or dist_utils.DistInfo(device=device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        G = Generator(cfg.model, n_pitches, n_attributes)
+        D = Critic(cfg.model, n_pitches, n_attributes)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema else None
+    cuda = device.type == "cuda"
+    G.to(device), D.to(device)
+    if G_ema is not None:
+        G_ema.to(device)
+    if cuda:
+        for m in (G, D, G_ema):
+            if m is not None:
+                m.to(memory_format=torch.channels_last)
+    opt_g, opt_d = make_optimizers(G, D, cfg.train)
+    passes = CriticPasses(D, bf16=cuda)
+    if info.distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [device.index] if cuda else None
+        G_train = DDP(G, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False)
+        D_train = DDP(passes, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False)
+    else:
+        G_train, D_train = G, passes
+    return State(G, D, G_ema, opt_g, opt_d, G_train, D_train, bf16=cuda, channels_last=cuda)
+
+
+# -------------------------------------------------------------------------------------- steps
+
+def _amp(st: State, device: torch.device):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if st.bf16 else contextlib.nullcontext()
+
+
+def train_step_d(st: State, real: torch.Tensor, pitch_index: torch.Tensor, soft_labels: torch.Tensor,
+                 tc: TrainConfig, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """One critic update (paper Sec. 4.3.2; WGAN-GP + drift + auxiliary losses on real notes).
+
+    Args:
+        st: the training state (uses ``st.scale``, ``st.alpha``).
+        real: ``[b, 2, H_s, W_s]`` normalised real MAG-IF at the current scale.
+        pitch_index: ``[b]`` long; soft_labels: ``[b, K]`` teacher ``sigmoid(z / T)`` (also the
+            conditioning of the fakes, as the reference conditions G on the real batch's labels).
+        tc: loss weights etc.; gen: the step's CPU random generator.
+
+    Returns:
+        detached scalar tensors: ``d_loss``, ``d_wdist`` (E[D(real)] - E[D(fake)]), ``gp``,
+        ``grad_norm``, ``drift``, ``d_attr``, ``d_pitch``, ``d_pitch_acc_real``, ``d_attr_acc_real``.
+    """
+    b, dev = real.shape[0], real.device
+    z = torch.randn(b, st.G.cfg.latent_dim, generator=gen).to(dev)
+    u = torch.rand(b, generator=gen).to(dev)
+    with torch.no_grad(), _amp(st, dev):
+        fake = st.G(z, pitch_index, soft_labels, st.scale, st.alpha)
+    fake = fake.float()
+    if st.channels_last:
+        fake = fake.contiguous(memory_format=torch.channels_last)
+    mix = interpolate(real, fake, u)
+    (rs, ra, rp), (fs, fa, fp), (ms, _, _) = st.D_train([real, fake, mix], st.scale, st.alpha, [True, True, False])
+    w, T = tc.loss_weights, tc.temperature
+    l_w = critic_wasserstein_loss(rs, fs)
+    gp, norms = gradient_penalty(ms, mix)
+    drift = drift_loss(rs, tc.drift_epsilon)
+    l_attr = distillation_loss(ra, soft_labels, T)
+    l_pitch = pitch_loss(rp, pitch_index)
+    loss = l_w + tc.gp_lambda * gp + drift + w["d_attr"] * l_attr + w["d_pitch"] * l_pitch
+    if w.get("d_attr_fake"):
+        loss = loss + w["d_attr_fake"] * distillation_loss(fa, soft_labels, T)
+    if w.get("d_pitch_fake"):
+        loss = loss + w["d_pitch_fake"] * pitch_loss(fp, pitch_index)
+    st.opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    st.opt_d.step()
+    with torch.no_grad():
+        return {
+            "d_loss": loss.detach(), "d_wdist": -l_w.detach(), "gp": gp.detach(), "grad_norm": norms.mean(),
+            "drift": drift.detach(), "d_attr": l_attr.detach(), "d_pitch": l_pitch.detach(),
+            "d_pitch_acc_real": (rp.argmax(-1) == pitch_index).float().mean(),
+            "d_attr_acc_real": ((ra > 0) == (soft_labels > 0.5)).float().mean() if ra.shape[-1] else torch.zeros((), device=dev),
+        }
+
+
+def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tensor, tc: TrainConfig,
+                 gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """One generator update: ``-E[D(G(z, p, a))]`` + distillation (targets: the conditioning a)
+    + pitch cross-entropy, then the EMA update.
+
+    Args:
+        pitch_index: ``[b]`` long; conditioning: ``[b, K]`` attribute values in [0, 1].
+
+    Returns:
+        detached scalars ``g_loss``, ``g_adv``, ``g_attr``, ``g_pitch``, ``d_pitch_acc_fake``,
+        ``d_attr_acc_fake``.
+    """
+    b, dev = pitch_index.shape[0], pitch_index.device
+    z = torch.randn(b, st.G.cfg.latent_dim, generator=gen).to(dev)
+    st.D.requires_grad_(False)
+    try:
+        with _amp(st, dev):
+            fake = st.G_train(z, pitch_index, conditioning, scale=st.scale, alpha=st.alpha)
+            s, a, p = st.D(fake, st.scale, st.alpha)
+        w, T = tc.loss_weights, tc.temperature
+        adv = generator_wasserstein_loss(s)
+        l_attr = distillation_loss(a, conditioning, T)
+        l_pitch = pitch_loss(p, pitch_index)
+        loss = adv + w["g_attr"] * l_attr + w["g_pitch"] * l_pitch
+        st.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+    finally:
+        st.D.requires_grad_(True)
+    st.opt_g.step()
+    if st.G_ema is not None:
+        update_ema(st.G_ema, st.G, tc.ema_decay)
+    with torch.no_grad():
+        return {
+            "g_loss": loss.detach(), "g_adv": adv.detach(), "g_attr": l_attr.detach(), "g_pitch": l_pitch.detach(),
+            "d_pitch_acc_fake": (p.argmax(-1) == pitch_index).float().mean(),
+            "d_attr_acc_fake": ((a > 0) == (conditioning > 0.5)).float().mean() if a.shape[-1] else torch.zeros((), device=dev),
+        }
+
+
+# ------------------------------------------------------------------------------------ results
+
+@dataclass
+class TrainResult:
+    step: int
+    total_steps: int
+    finished: bool
+    reason: str  # "finished", "max-minutes", "signal", "stop-at-step"
+    checkpoint: Path | None
+    seconds: float
+    steps_per_second: float
+    ranks_consistent: bool = True
+    last_metrics: dict = field(default_factory=dict)
+
+
+def run_has_checkpoint(out: Path) -> bool:
+    return (out / LATEST).is_file() or any((p / MARKER).is_file() for p in out.glob("checkpoint-*"))
+
+
+def _rng_snapshot() -> tuple[dict, dict]:
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{i}"] = s
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    js = {"numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+          "python": [py_state[0], list(py_state[1]), py_state[2]]}
+    return tensors, js
+
+
+def _rng_restore(tensors: dict, js: dict) -> None:
+    if "torch_cpu" in tensors:
+        torch.set_rng_state(tensors["torch_cpu"])
+    if torch.cuda.is_available():
+        states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("torch_cuda_"))]
+        if states and len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)
+    if "numpy" in js:
+        a = js["numpy"]
+        np.random.set_state((a[0], np.array(a[1], dtype=np.uint32), a[2], a[3], a[4]))
+    if "python" in js:
+        a = js["python"]
+        random.setstate((a[0], tuple(a[1]), a[2]))
+
+
+class _Signals:
+    """SIGINT/SIGTERM set a flag; the loop checkpoints and stops after the current step."""
+
+    def __init__(self):
+        self.flag = False
+        self.old: dict = {}
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        if self.flag:  # second Ctrl-C: give up immediately
+            raise KeyboardInterrupt
+        self.flag = True
+
+    def __exit__(self, *exc):
+        for sig, h in self.old.items():
+            signal.signal(sig, h)
+
+
+def _set_threads(device: torch.device, threads: int | None, local_world: int) -> None:
+    if device.type != "cpu":
+        return
+    n = threads or max(1, (os.cpu_count() or 1) // max(1, local_world))
+    torch.set_num_threads(n)
+
+
+# ----------------------------------------------------------------------------- the main loop
+
+def resolve_config(preset: str = "small", overrides: list[str] | tuple[str, ...] = (),
+                   temperature: float | None = None) -> Config:
+    """Preset + overrides (+ ``--temperature`` as ``train.temperature``)."""
+    cfg = get_preset(preset)
+    ov = list(overrides)
+    if temperature is not None:
+        ov.append(f"train.temperature={float(temperature)}")
+    return apply_overrides(cfg, ov) if ov else cfg
+
+
+def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = None, preset: str = "small",
+          overrides: list[str] | tuple[str, ...] = (), temperature: float | None = None,
+          teacher: str | None = None, attributes: bool = True, resume: bool = False,
+          max_minutes: float | None = None, device: str | None = None, threads: int | None = None,
+          stop_at_step: int | None = None, progress: bool = True, log: Callable[[str], None] | None = None,
+          data=None) -> TrainResult:
+    """Train DarkGAN (or the no-attribute baseline) and write checkpoints to ``out_dir``.
+
+    Args:
+        data_dir: prepared dataset (cache, vocabulary, teacher labels).
+        out_dir: the run folder (``checkpoint-<step>/``, ``LATEST``, ``tb/`` TensorBoard logs).
+        config: a full configuration; else ``preset`` + ``overrides`` (+ ``temperature``).
+        teacher: teacher id of the labels (default: the vocabulary's).
+        attributes: False trains the paper's baseline (K = 0).
+        resume: continue the run in ``out_dir`` from its latest checkpoint, with its saved
+            configuration (``preset``/``overrides``/``config`` are then ignored).
+        max_minutes: stop cleanly (with a checkpoint) after this wall time.
+        device: ``cpu``, ``cuda`` or None/``auto``; under torchrun each rank uses ``cuda:LOCAL_RANK``.
+        threads: CPU threads (default: all cores / local ranks).
+        stop_at_step: stop (with a checkpoint) once this many steps are done (tests, benchmarks).
+        progress: show the tqdm bar (rank 0).
+        data: an already loaded :class:`~darkgan.training.data.TrainingData` (tests).
+
+    Returns:
+        :class:`TrainResult`.
+
+    Raises:
+        DarkGANError: dataset without cache/labels/vocabulary, ``out_dir`` already holding a run
+            without ``resume`` (or none with it), a configuration that does not fit the data or
+            the number of ranks. CheckpointError: unreadable checkpoint on resume.
+    """
+    from darkgan.training.data import Prefetcher, load_training_data, real_at_scale
+
+    out = Path(out_dir)
+    info = dist_utils.setup(device)
+    say = log or (lambda m: print(m, flush=True))
+    if not info.is_main:
+        say = lambda m: None  # noqa: E731
+    try:
+        # ---- configuration and run folder
+        ckpt = None
+        if resume:
+            if not out.is_dir() or not run_has_checkpoint(out):
+                raise CheckpointError(f"{out}: no checkpoint to resume from (start a new run without --resume)")
+            ckpt = load_training_state(out)
+            ccfg: CheckpointConfig = ckpt["config"]
+            cfg = ccfg.config
+            attributes = ccfg.attributes_enabled
+            teacher = ccfg.teacher.get("id") or teacher
+        else:
+            if out.exists() and (run_has_checkpoint(out) or (out / "tb").exists()):
+                raise DarkGANError(f"{out}: already holds a training run; pass --resume to continue it "
+                                   f"or choose another --out")
+            cfg = config if config is not None else resolve_config(preset, overrides, temperature)
+            cfg.validate()
+        tc = cfg.train
+        for b in tc.batch_size:
+            if b % info.world_size:
+                raise DarkGANError(f"train.batch_size {list(tc.batch_size)}: every entry must be a multiple of "
+                                   f"the {info.world_size} distributed processes")
+
+        # ---- data
+        if data is None:
+            data = load_training_data(data_dir, teacher=teacher, attributes=attributes)
+        elif not attributes and data.n_attributes:
+            from dataclasses import replace as _replace
+
+            data = _replace(data, logits=data.logits[:, :0], attributes=[], class_indices=[], teacher={})
+        if ckpt is not None:
+            cc = ckpt["config"]
+            if (tuple(cc.pitch_range) != tuple(data.pitch_range) or cc.attributes != data.attributes):
+                raise CheckpointError(f"{out}: the checkpoint was trained on another pitch range or vocabulary "
+                                      f"than {data_dir} has now")
+        K, P = data.n_attributes, data.n_pitches
+
+        # ---- models
+        _set_threads(info.device, threads, int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size)))
+        if info.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        st = build_state(cfg, P, K, info.device, info)
+        sched = Schedule(tc)
+        ts: dict = {}
+        if ckpt is not None:
+            load_into(st.G, ckpt["generator"], out / "generator_raw.safetensors")
+            load_into(st.D, ckpt["critic"], out / "critic.safetensors")
+            if st.G_ema is not None and ckpt["ema"] is not None:
+                load_into(st.G_ema, ckpt["ema"], out / "generator.safetensors")
+            try:
+                st.opt_g.load_state_dict(ckpt["optim"]["g"])
+                st.opt_d.load_state_dict(ckpt["optim"]["d"])
+            except (KeyError, ValueError) as e:
+                raise CheckpointError(f"{out}: optimizer state does not match the model ({e})") from None
+            ts = ckpt["train_state"]
+            st.step = int(ts["step"])
+            _rng_restore(ckpt["rng"], ts.get("rng", {}))
+        st.scale, st.alpha = sched.scale_at(st.step), sched.alpha_at(st.step)
+
+        meta = CheckpointConfig(
+            config=cfg, attributes=list(data.attributes), class_indices=list(data.class_indices),
+            pitch_range=tuple(data.pitch_range), normalizer=data.normalizer.to_dict(), teacher=dict(data.teacher),
+            temperature=tc.temperature, attributes_enabled=K > 0,
+            extra={"dataset": str(Path(data_dir).resolve()) if data_dir else None,
+                   "n_train_notes": int(len(data.train_rows)), "world_size": info.world_size},
+        )
+
+        # ---- logging
+        writer = None
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                writer = SummaryWriter(str(out / "tb"), purge_step=st.step if st.step else None)
+                if st.step == 0:
+                    writer.add_text("config", "```\n" + cfg.format() + "\n```", 0)
+            except ImportError:  # pragma: no cover - tensorboard is a dependency
+                writer = None
+        samples = _SampleBank(data, cfg, info.device) if (info.is_main and tc.sample_every) else None
+
+        say(f"darkgan train: {cfg.preset} preset, {info.world_size} process(es) on {info.device}, "
+            f"K={K} attributes, {P} pitches {data.pitch_range[0]}..{data.pitch_range[1]}, "
+            f"{len(data.train_rows)} training notes, T={tc.temperature}; "
+            f"step {st.step}/{sched.total}" + (" (resumed)" if ckpt is not None else ""))
+
+        elapsed_before = float(ts.get("elapsed_seconds", 0.0))
+        t0 = time.monotonic()
+        deadline = t0 + max_minutes * 60 if max_minutes else None
+        pin = info.device.type == "cuda"
+        prefetch = Prefetcher(data, sched.plan(st.step, stop_at_step), tc.seed, info.rank, info.world_size,
+                              depth=3, pin=pin)
+        bar = None
+        if progress and info.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=sched.total, initial=st.step, dynamic_ncols=True, desc="train", unit="step", smoothing=0.05)
+        acc: dict[str, list[torch.Tensor]] = {}
+        last: dict[str, float] = {}
+        reason, ckpt_path = "finished", None
+        steps_done = 0
+
+        def checkpoint() -> Path | None:
+            nonlocal ckpt_path
+            if info.is_main:
+                tensors, js = _rng_snapshot()
+                train_state = {"step": st.step, "scale": st.scale, "alpha": st.alpha, "seed": tc.seed,
+                               "data_offset": sched.offset_at(st.step) if st.step < sched.total else None,
+                               "elapsed_seconds": elapsed_before + time.monotonic() - t0,
+                               "world_size": info.world_size, "rng": js}
+                m = copy.copy(meta)
+                m.step, m.scale, m.alpha = st.step, sched.scale_at(max(st.step - 1, 0)), sched.alpha_at(max(st.step - 1, 0))
+                ckpt_path = save_run_checkpoint(
+                    out, st.step, st.G, m, keep=tc.keep_checkpoints, critic=st.D, ema=st.G_ema,
+                    optim_states={"g": st.opt_g.state_dict(), "d": st.opt_d.state_dict()},
+                    train_state=train_state, rng_tensors=tensors)
+            dist_utils.barrier(info)
+            return ckpt_path
+
+        with _Signals() as sigs:
+            try:
+                for hb in prefetch:
+                    step = hb.step
+                    assert step == st.step, (step, st.step)
+                    st.scale, st.alpha = sched.scale_at(step), sched.alpha_at(step)
+                    if tc.reset_optimizer_per_scale and sched.is_scale_start(step):
+                        st.opt_g, st.opt_d = make_optimizers(st.G, st.D, tc)
+                    b = hb.to(info.device)
+                    real = data.normalizer.normalize(b.magif.float())
+                    real = real_at_scale(real, cfg.model, st.scale, st.alpha)
+                    if st.channels_last:
+                        real = real.contiguous(memory_format=torch.channels_last)
+                    soft = teacher_soft_labels(b.logits, tc.temperature)
+                    gen = step_generator(tc.seed, step, info.rank)
+                    md = train_step_d(st, real, b.pitch_index, soft, tc, gen)
+                    mg = train_step_g(st, b.pitch_index, soft, tc, gen)
+                    st.step = step + 1
+                    steps_done += 1
+                    for k, v in {**md, **mg}.items():
+                        acc.setdefault(k, []).append(v)
+                    if st.step % tc.log_every == 0 or st.step == sched.total:
+                        last = {k: float(torch.stack(v).float().mean()) for k, v in acc.items()}
+                        acc.clear()
+                        if not all(math.isfinite(v) for v in last.values()):
+                            raise DarkGANError(f"training diverged at step {st.step} (non-finite losses: "
+                                               + ", ".join(k for k, v in last.items() if not math.isfinite(v)) + ")")
+                        if writer is not None:
+                            for k, v in last.items():
+                                writer.add_scalar(f"loss/{k}" if "acc" not in k else f"accuracy/{k}", v, st.step)
+                            writer.add_scalar("progress/scale", st.scale, st.step)
+                            writer.add_scalar("progress/alpha", st.alpha, st.step)
+                            writer.add_scalar("progress/batch_size", sched.batch_size_at(step), st.step)
+                            writer.add_scalar("progress/steps_per_second", steps_done / max(time.monotonic() - t0, 1e-9), st.step)
+                        if bar is not None:
+                            bar.set_postfix(scale=st.scale, a=f"{st.alpha:.2f}", D=f"{last['d_loss']:.2f}",
+                                            G=f"{last['g_loss']:.2f}", gp=f"{last['gp']:.2f}",
+                                            pitch=f"{last['d_pitch_acc_real']:.2f}", refresh=False)
+                    if samples is not None and (st.step % tc.sample_every == 0 or st.step == sched.total):
+                        samples.log(writer, st, sched.scale_at(step), sched.alpha_at(step), st.step)
+                    if bar is not None:
+                        bar.update(1)
+                    stop_now = sigs.flag or (deadline is not None and time.monotonic() >= deadline)
+                    stop_now = dist_utils.any_flag(info, stop_now)
+                    done = st.step >= sched.total
+                    at_limit = stop_at_step is not None and st.step >= stop_at_step
+                    if stop_now or done or at_limit or st.step % tc.checkpoint_every == 0:
+                        checkpoint()
+                    if stop_now or at_limit:
+                        reason = "signal" if sigs.flag else ("max-minutes" if stop_now else "stop-at-step")
+                        break
+            finally:
+                prefetch.close()
+                if bar is not None:
+                    bar.close()
+                if writer is not None:
+                    writer.flush()
+                    writer.close()
+        consistent = dist_utils.ranks_agree(info, st.G) and dist_utils.ranks_agree(info, st.D)
+        if not consistent:
+            say("darkgan train: WARNING: distributed ranks ended with different weights")
+        secs = time.monotonic() - t0
+        finished = st.step >= sched.total
+        if finished:
+            reason = "finished"
+        say(f"darkgan train: {reason} at step {st.step}/{sched.total} "
+            f"({steps_done / max(secs, 1e-9):.2f} steps/s); checkpoint: {ckpt_path}")
+        return TrainResult(st.step, sched.total, finished, reason, ckpt_path, secs, steps_done / max(secs, 1e-9),
+                           consistent, last)
+    finally:
+        dist_utils.teardown(info)
+
+
+class _SampleBank:
+    """Fixed conditioning (4 notes of the validation split, else train) + fixed z for previews."""
+
+    def __init__(self, data, cfg: Config, device: torch.device, n: int = 4):
+        cache = data.cache
+        try:
+            pool = cache.rows("valid")
+        except DarkGANError:
+            pool = data.train_rows
+        rng = np.random.default_rng(cfg.train.seed + 12345)
+        rows = np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
+        self.pitch = torch.from_numpy(data.pitch_index(rows).astype(np.int64)).to(device)
+        self.attrs = teacher_soft_labels(torch.from_numpy(data.logits[rows]), cfg.train.temperature).to(device)
+        g = torch.Generator().manual_seed(cfg.train.seed + 777)
+        self.z = torch.randn(len(rows), cfg.model.latent_dim, generator=g).to(device)
+        self.normalizer = data.normalizer
+        self.n_scales = cfg.model.n_scales
+
+    @torch.no_grad()
+    def log(self, writer, st: State, scale: int, alpha: float, step: int) -> None:
+        if writer is None:
+            return
+        G = st.G_ema if st.G_ema is not None else st.G
+        x = G(self.z, self.pitch, self.attrs, scale, alpha).float().cpu()
+        mag = x[:, 0].flip(1)  # low frequencies at the bottom
+        img = torch.cat(list((mag - mag.min()) / (mag.max() - mag.min() + 1e-8)), dim=1)
+        writer.add_image(f"spectrogram/scale{scale}", img[None], step)
+        if scale == self.n_scales - 1:
+            from darkgan.data.magif import SAMPLE_RATE, magif_to_wave
+
+            wave = magif_to_wave(self.normalizer.denormalize(x)).clamp(-1, 1)
+            for i, w in enumerate(wave):
+                writer.add_audio(f"audio/{i}", w[None], step, sample_rate=SAMPLE_RATE)

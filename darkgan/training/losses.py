@@ -1,0 +1,105 @@
+"""Losses of DarkGAN training and the EMA of the generator.
+
+- Wasserstein critic/generator losses with gradient penalty (Gulrajani et al. 2017, Eq. 3,
+  lambda = 10) and the PGGAN drift term ``eps * E[D(x_real)^2]`` (Karras et al. 2018, App. A.1,
+  eps = 0.001). All terms are batch *means* (the reference sums the gradient penalty and drift
+  over the batch; means make the weights independent of the batch size).
+- Knowledge distillation (paper Sec. 3, Eq. 1-2): the student's probabilities at temperature T,
+  ``q_i = sigmoid(z_i / T)``, are matched to targets ``p_i`` with the binary cross-entropy averaged
+  over the K attributes (and the batch). Targets: the teacher's soft labels
+  ``sigmoid(z_teacher_i / T)`` for real notes; the conditioning vector alpha for generated notes.
+- Pitch: categorical cross-entropy (AC-GAN auxiliary classifier).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def critic_wasserstein_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> torch.Tensor:
+    """``E[D(fake)] - E[D(real)]`` (scalar). Shapes: ``[B]``, ``[B]``."""
+    return fake_score.float().mean() - real_score.float().mean()
+
+
+def generator_wasserstein_loss(fake_score: torch.Tensor) -> torch.Tensor:
+    """``-E[D(G(z))]`` (scalar)."""
+    return -fake_score.float().mean()
+
+
+def drift_loss(real_score: torch.Tensor, epsilon: float = 0.001) -> torch.Tensor:
+    """``epsilon * E[D(real)^2]``: keeps the critic's output near 0 (PGGAN App. A.1)."""
+    return epsilon * real_score.float().square().mean()
+
+
+def interpolate(real: torch.Tensor, fake: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Random points on the lines between real and fake samples: ``u * real + (1 - u) * fake``,
+    detached and requiring grad. Shapes: ``[B, ...]`` twice, ``u [B]`` in [0, 1]."""
+    u = u.to(real.dtype).view(-1, *([1] * (real.dim() - 1)))
+    return (u * real.detach() + (1 - u) * fake.detach()).requires_grad_(True)
+
+
+def gradient_penalty(scores: torch.Tensor, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """WGAN-GP penalty ``E[(||grad_x D(x)||_2 - 1)^2]`` at the interpolates (unweighted).
+
+    Args:
+        scores: ``[B]`` critic scores computed from ``inputs`` (the graph must be kept).
+        inputs: ``[B, ...]`` the interpolates (``requires_grad``).
+
+    Returns:
+        ``(penalty scalar, grad_norms [B])``; the penalty is differentiable (``create_graph``) so
+        that it trains the critic.
+    """
+    (grad,) = torch.autograd.grad(scores.float().sum(), inputs, create_graph=True)
+    norms = grad.float().flatten(1).norm(2, dim=1)
+    return (norms - 1.0).square().mean(), norms.detach()
+
+
+def teacher_soft_labels(teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``sigmoid(z_teacher / T)`` (Eq. 1): the soft targets and conditioning values in [0, 1]."""
+    return torch.sigmoid(teacher_logits.float() / temperature)
+
+
+def distillation_loss(student_logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Eq. 2: mean binary cross-entropy between ``sigmoid(student_logits / T)`` and ``targets``.
+
+    Shapes: ``[B, K]`` and ``[B, K]`` (targets in [0, 1]). Returns a scalar (0 when K = 0).
+    Computed from logits (``binary_cross_entropy_with_logits``) for numerical stability.
+    """
+    if student_logits.shape[-1] == 0:
+        return student_logits.float().sum() * 0.0
+    return F.binary_cross_entropy_with_logits(student_logits.float() / temperature, targets.float().clamp(0, 1))
+
+
+def pitch_loss(pitch_logits: torch.Tensor, pitch_index: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``pitch_logits [B, P]`` against ``pitch_index [B]`` (scalar)."""
+    return F.cross_entropy(pitch_logits.float(), pitch_index.long())
+
+
+def pitch_accuracy(pitch_logits: torch.Tensor, pitch_index: torch.Tensor) -> float:
+    """Fraction of argmax predictions equal to ``pitch_index``."""
+    return float((pitch_logits.argmax(-1) == pitch_index).float().mean())
+
+
+def attribute_accuracy(student_logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """Fraction of (note, attribute) pairs where the student and the target agree on ``> 0.5``
+    (NaN when K = 0)."""
+    if student_logits.shape[-1] == 0:
+        return float("nan")
+    return float(((student_logits > 0) == (targets > 0.5)).float().mean())
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """``ema = decay * ema + (1 - decay) * model`` for every parameter; buffers are copied.
+
+    Both modules must have the same architecture (``model`` may be DDP-wrapped).
+    """
+    model = getattr(model, "module", model)
+    ema_params = list(ema.parameters())
+    params = [p.detach() for p in model.parameters()]
+    if len(ema_params) != len(params):
+        raise ValueError("EMA and model architectures differ")
+    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)

@@ -1,0 +1,425 @@
+"""Generation stage: the DarkGAN Python API, the attribute bank, ``darkgan generate`` and pYIN.
+
+Fixtures (module scope, built here from real parts):
+- ``ckpt``: a random-weight ``tiny`` generator saved with ``darkgan.models.checkpoint.save_checkpoint``,
+  with 8 real AudioSet classes as vocabulary and the real EfficientAT teacher id/checksum;
+- ``dataset``: 12 notes rendered from FluidR3_GM (4 programs x 3 pitches) in the NSynth folder
+  layout, labelled by the real teacher (``labels/efficientat-mn04.npz``) on their first second.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from darkgan.errors import CheckpointError, DarkGANError, DataError
+
+FLUID = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+TEACHER = "efficientat-mn04"
+VOCAB = [140, 141, 142, 143, 204, 137, 138, 139]  # guitars, tuning fork, music, instruments
+PROGRAMS = [0, 24, 40, 73]  # piano, nylon guitar, violin, flute
+PITCHES = [48, 55, 64]
+
+
+def _render(program: int, pitch: int, n: int = 64000) -> np.ndarray:
+    from darkgan.data.synth import load_font, to_mono
+
+    return to_mono(load_font(FLUID).render_stereo(0, program, pitch, 100, n_samples=n))
+
+
+def _save_tiny(path: Path, k: int = len(VOCAB), seed: int = 0) -> Path:
+    from darkgan.models.checkpoint import CheckpointConfig, save_checkpoint
+    from darkgan.models.config import get_preset
+    from darkgan.models.generator import Generator
+    from darkgan.teacher.classes import audioset_classes
+    from darkgan.teacher.efficientat import WEIGHTS_SHA256
+
+    names, _ = audioset_classes()
+    cfg = get_preset("tiny")
+    torch.manual_seed(seed)
+    g = Generator(cfg.model, 27, k)
+    cc = CheckpointConfig(config=cfg, attributes=[names[i] for i in VOCAB[:k]], class_indices=VOCAB[:k],
+                          pitch_range=(44, 70), normalizer={"mean": [-2.0, 0.0], "std": [2.0, 0.5]},
+                          teacher={"id": TEACHER, "weights_sha256": WEIGHTS_SHA256} if k else {},
+                          temperature=2.0, attributes_enabled=bool(k), scale=cfg.model.n_scales - 1)
+    return save_checkpoint(path, g, cc)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    from darkgan.teacher import load_teacher
+    from darkgan.utils.io import save_npz, write_json
+
+    root = tmp_path_factory.mktemp("dataset")
+    (root / "audio").mkdir()
+    examples, splits, crops = {}, {}, []
+    for program in PROGRAMS:
+        for j, pitch in enumerate(PITCHES):
+            name = f"prog{program:03d}_fluid_000-{pitch:03d}-100"
+            wave = _render(program, pitch)
+            sf.write(root / "audio" / f"{name}.wav", wave, 16000, subtype="PCM_16")
+            examples[name] = {"note_str": name, "pitch": pitch, "velocity": 100, "program": program}
+            splits[name] = "valid" if j != 1 or program == 0 else "train"
+            crops.append(sf.read(root / "audio" / f"{name}.wav", dtype="float32")[0][:16000])
+    write_json(root / "examples.json", examples)
+    write_json(root / "splits.json", {"scheme": "random", "seed": 0, "fractions": {}, "splits": splits})
+    teacher = load_teacher(TEACHER)
+    logits = teacher.logits(np.stack(crops)).numpy()
+    save_npz(root / "labels" / f"{TEACHER}.npz", note_str=np.array(list(examples)), logits=logits,
+             class_names=np.array(teacher.class_names))
+    write_json(root / "labels" / f"{TEACHER}.json", {"teacher": TEACHER, "weights_sha256": teacher.weights_sha256,
+                                                     "class_mids": teacher.class_mids})
+    return root
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory, dataset) -> Path:
+    from darkgan.generation.bank import build_bank
+
+    path = _save_tiny(tmp_path_factory.mktemp("ckpt") / "tiny")
+    build_bank(path, dataset)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(ckpt):
+    from darkgan.generation.api import DarkGAN
+
+    return DarkGAN.load(ckpt)
+
+
+# ------------------------------------------------------------------------------------ API
+
+def test_round_trip(model, ckpt):
+    assert model.pitch_range == (44, 70)
+    assert model.attributes[4] == "Tuning fork" and len(model.attributes) == len(VOCAB)
+    audio = model.generate(pitch=60, attributes={"Tuning fork": 0.8}, n=3, seed=0)
+    assert audio.shape == (3, 16000) and audio.dtype == np.float32
+    assert np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
+    assert np.abs(audio).max() > 0  # an untrained generator still makes sound
+    rep = model.last_report
+    assert rep["seed"] == 0 and rep["stats"]["n"] == 3 and rep["complete"]
+    assert rep["attributes"] == {"Tuning fork": 0.8}
+    assert all(s.startswith("bank:") for s in rep["sources"])
+    # without the bank the other attributes cannot be filled in: clear error
+    (ckpt / "attribute_bank.safetensors").rename(ckpt / "bank.tmp")
+    try:
+        from darkgan.generation.api import DarkGAN
+
+        bare = DarkGAN.load(ckpt)
+        with pytest.raises(DarkGANError, match="--build-bank"):
+            bare.generate(60, {"Tuning fork": 0.8})
+        full = {n: 0.3 for n in bare.attributes}  # all given: no bank needed
+        assert bare.generate(60, full, n=1, seed=1).shape == (1, 16000)
+    finally:
+        (ckpt / "bank.tmp").rename(ckpt / "attribute_bank.safetensors")
+
+
+def test_output_is_generator_then_inverse(model):
+    """generate() == de-normalised generator output through magif_to_wave (limiter inactive here)."""
+    from darkgan.data.magif import magif_to_wave
+
+    full = {n: v for n, v in zip(model.attributes, np.linspace(0, 1, len(model.attributes)))}
+    audio = model.generate(50, full, n=2, seed=3)
+    z = np.random.default_rng([3, 0]).standard_normal((2, model.latent_dim)).astype(np.float32)
+    alpha = np.tile(model.attribute_vector(full), (2, 1))
+    with torch.inference_mode():
+        x = model.generator(torch.from_numpy(z), torch.tensor([6, 6]), torch.from_numpy(alpha))
+        ref = magif_to_wave(model.normalizer.denormalize(x)).numpy()
+    assert np.abs(ref).max() <= 1.0
+    np.testing.assert_allclose(audio, ref, atol=1e-5)
+
+
+def test_determinism_and_batching(model):
+    a = model.generate(55, {"Guitar": 0.5}, n=5, seed=7)
+    b = model.generate(55, {"Guitar": 0.5}, n=5, seed=7, batch_size=2)
+    c = model.generate(55, {"Guitar": 0.5}, n=3, seed=7)
+    d = model.generate(55, {"Guitar": 0.5}, n=5, seed=8)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(a[:3], c, atol=1e-5)
+    assert np.abs(a - d).max() > 1e-3
+    assert model.generate(55, n=1).shape == (1, 16000)  # seed=None works and is recorded
+    assert isinstance(model.last_report["seed"], int)
+
+
+def test_large_n_is_streamed_in_bounded_chunks(model, monkeypatch):
+    seen = []
+    forward = model.generator.forward
+
+    def spy(z, *a, **kw):
+        seen.append(z.shape[0])
+        return forward(z, *a, **kw)
+
+    monkeypatch.setattr(model.generator, "forward", spy)
+    stream = model.iter_generate(60, None, n=10**9, seed=0, batch_size=4)  # nothing allocated up front
+    first = next(stream)
+    assert first.shape == (4, 16000) and seen == [4]
+    stream.close()
+    waves = model.generate_batch(np.zeros((10, model.latent_dim)), np.full(10, 60),
+                                 model.validation_attributes()[:1].repeat(10, 0), batch_size=3)
+    assert waves.shape == (10, 16000) and max(seen[1:]) <= 3 and sum(seen[1:]) == 10
+    from darkgan.generation.api import MAX_NOTES
+
+    with pytest.raises(DarkGANError, match="iter_generate"):
+        model.generate(60, n=MAX_NOTES + 1)
+
+
+def test_attribute_names_and_values(model):
+    v = model.attribute_vector({"tUNING fork ": 0.9, "GUITAR": 0.1}, base=np.zeros(len(VOCAB)))
+    assert v[4] == pytest.approx(0.9) and v[0] == pytest.approx(0.1) and v[1] == 0
+    with pytest.raises(DarkGANError, match="closest: 'Tuning fork'"):
+        model.generate(60, {"tunning frok": 0.5})
+    with pytest.raises(DarkGANError, match="Electric guitar"):  # substring suggestions
+        model.attribute_index("electric")
+    with pytest.raises(DarkGANError, match="given twice"):
+        model.generate(60, {"Guitar": 0.1, "guitar": 0.2})
+    for bad in (float("nan"), float("inf"), "high", None, [0.5], True):
+        with pytest.raises(DarkGANError, match="Guitar"):
+            model.generate(60, {"Guitar": bad})
+    with pytest.raises(DarkGANError, match="mapping"):
+        model.generate(60, ["Guitar"])
+    from darkgan.generation.api import GenerationWarning
+
+    with pytest.warns(GenerationWarning, match="Tuning fork=1.5"):
+        out = model.generate(60, {"Tuning fork": 1.5, "Guitar": -0.2}, n=1, seed=0)
+    assert np.isfinite(out).all()
+
+
+def test_pitch_and_n_errors(model):
+    for bad in (43, 71, "60", 60.5, None, True):
+        with pytest.raises(DarkGANError, match="pitch"):
+            model.generate(bad, n=1, seed=0)
+    with pytest.raises(DarkGANError, match="44..70"):
+        model.generate(80)
+    with pytest.raises(DarkGANError, match="2 values for n=3"):
+        model.generate([50, 60], n=3)
+    assert model.generate([50, 60, 70], n=3, seed=0).shape == (3, 16000)
+    for bad in (0, -1, 2.5, "4"):
+        with pytest.raises(DarkGANError, match="n must"):
+            model.generate(60, n=bad)
+    with pytest.raises(DarkGANError, match="seed"):
+        model.generate(60, seed=-1)
+    with pytest.raises(DarkGANError, match="finite"):
+        model.generate_batch(np.full((1, model.latent_dim), np.nan), [60], np.zeros((1, len(VOCAB))))
+    with pytest.raises(DarkGANError, match="finite"):
+        model.generate_batch(np.zeros((1, model.latent_dim)), [60], np.full((1, len(VOCAB)), np.nan))
+
+
+def test_bank_matches_labels_and_pitch(model, dataset):
+    from darkgan.generation.bank import read_dataset_labels
+
+    names, logits = read_dataset_labels(dataset, TEACHER)
+    splits = json.loads((dataset / "splits.json").read_text())["splits"]
+    valid = [i for i, s in enumerate(names) if splits[s] == "valid"]
+    assert len(model.bank) == len(valid)
+    expect = 1 / (1 + np.exp(-logits[valid][:, VOCAB] / 2.0))
+    got = model.validation_attributes()
+    order = [model.bank.note_str.index(names[i]) for i in valid]
+    np.testing.assert_allclose(got[order], expect, atol=2e-3)  # float16 logits
+    model.generate(64, n=6, seed=1)
+    assert all(s.split(":", 1)[1].endswith("-064-100") for s in model.last_report["sources"])
+
+
+def test_like_wav_and_dataset_note(model, dataset, tmp_path):
+    name = f"prog024_fluid_000-{PITCHES[0]:03d}-100"
+    wav = dataset / "audio" / f"{name}.wav"
+    from_labels = model.like_attributes(name, dataset)
+    from_file = model.like_attributes(wav)
+    np.testing.assert_allclose(from_labels, from_file, atol=1e-3)
+    # a user file: stereo, 44.1 kHz, with 0.3 s of leading silence -> same labels as the note
+    import soxr
+
+    x = sf.read(wav, dtype="float32")[0][:32000]
+    x44 = soxr.resample(x, 16000, 44100)
+    user = tmp_path / "user.wav"
+    sf.write(user, np.stack([np.r_[np.zeros(13230), x44]] * 2, axis=1), 44100)
+    np.testing.assert_allclose(model.like_attributes(user), from_file, atol=0.05)
+    out = model.generate(50, {"Tuning fork": 0.9}, n=2, seed=0, like=user)
+    assert out.shape == (2, 16000) and model.last_report["sources"] == [f"like:{user}"] * 2
+    with pytest.raises(DataError, match="closest: " + name[:-2]):
+        model.like_attributes(name[:-1] + "1", dataset)
+    with pytest.raises(DarkGANError, match="like_data"):
+        model.like_attributes(name)
+    with pytest.raises(DataError, match="not found"):
+        model.like_attributes(tmp_path / "missing.wav")
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000), 16000)
+    with pytest.raises(DataError, match="silent"):
+        model.like_attributes(silent)
+
+
+def test_limiter_counts_never_hides():
+    from darkgan.generation.api import limit_peaks
+
+    t = torch.linspace(0, 1, 16000)
+    w = torch.stack([0.5 * torch.sin(500 * t), 2.0 * torch.sin(700 * t), torch.zeros(16000), torch.full((16000,), float("nan"))])
+    out, st = limit_peaks(w)
+    assert (st.n, st.peak_normalised, st.silent, st.nonfinite) == (4, 1, 1, 1)
+    assert st.max_peak == pytest.approx(2.0, rel=1e-3)
+    assert torch.equal(out[0], w[0])  # untouched below 1
+    assert out[1].abs().max() <= 1.0 and torch.allclose(out[1], w[1] / w[1].abs().max())
+    assert torch.isnan(out[3]).all()
+
+
+def test_nonfinite_output_is_an_error(ckpt, tmp_path):
+    from darkgan.generation.api import DarkGAN
+
+    m = DarkGAN.load(ckpt)
+    with torch.no_grad():
+        m.generator.to_magif[-1].bias.fill_(float("nan"))
+    with pytest.raises(DarkGANError, match="non-finite"):
+        m.generate(60, n=1, seed=0)
+    _, st = m.generate_batch(np.zeros((2, m.latent_dim)), [60, 61], np.zeros(len(VOCAB)), return_stats=True)
+    assert st.nonfinite == 2
+
+
+def test_bad_checkpoints(tmp_path, ckpt):
+    import shutil
+
+    from darkgan.generation.api import DarkGAN
+
+    with pytest.raises(CheckpointError, match="not found"):
+        DarkGAN.load(tmp_path / "nope")
+    broken = tmp_path / "broken"
+    shutil.copytree(ckpt, broken)
+    (broken / "attribute_bank.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="attribute bank"):
+        DarkGAN.load(broken)
+    (broken / "generator.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="generator.safetensors"):
+        DarkGAN.load(broken)
+
+
+def test_baseline_checkpoint(tmp_path):
+    from darkgan.generation.api import DarkGAN
+
+    m = DarkGAN.load(_save_tiny(tmp_path / "base", k=0))
+    assert m.attributes == [] and m.generate(60, n=2, seed=0).shape == (2, 16000)
+    with pytest.raises(DarkGANError, match="baseline"):
+        m.generate(60, {"Guitar": 0.5})
+    with pytest.raises(DarkGANError, match="baseline"):
+        m.generate(60, like="x.wav")
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+def _cli(argv, capsys):
+    from darkgan.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_writes_wavs_and_plots(ckpt, dataset, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, err = _cli(["generate", "--checkpoint", str(ckpt), "--pitch", "60", "62", "--attr", "tuning fork=0.8",
+                              "-n", "2", "--seed", "5", "--plot", "--out", str(out)], capsys)
+    assert code == 0, err
+    wavs = sorted(out.glob("*.wav"))
+    assert [w.name for w in wavs] == ["note_00000_p060.wav", "note_00001_p060.wav", "note_00002_p062.wav",
+                                      "note_00003_p062.wav"]
+    info = sf.info(wavs[0])
+    assert (info.samplerate, info.frames, info.channels, info.subtype) == (16000, 16000, 1, "PCM_16")
+    assert len(list(out.glob("*.png"))) == 4
+    manifest = json.loads((out / "generate.json").read_text())
+    assert manifest["seed"] == 5 and manifest["attributes"] == {"Tuning fork": 0.8}
+    # same notes as the API
+    from darkgan.generation.api import DarkGAN
+
+    ref = DarkGAN.load(ckpt).generate([60, 60, 62, 62], {"Tuning fork": 0.8}, n=4, seed=5)
+    np.testing.assert_allclose(sf.read(wavs[2], dtype="float32")[0], ref[2], atol=2 / 32768)
+    # --like a dataset note, --list-attributes
+    code, _, err = _cli(["generate", "--checkpoint", str(ckpt), "--like", f"prog000_fluid_000-048-100",
+                         "--data", str(dataset), "--out", str(tmp_path / "like")], capsys)
+    assert code == 0, err
+    code, stdout, _ = _cli(["generate", "--checkpoint", str(ckpt), "--list-attributes"], capsys)
+    assert code == 0 and "Tuning fork" in stdout and "44..70" in stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--attr", "Tuning frok=0.5"], "closest: 'Tuning fork'"),
+    (["--attr", "Tuning fork"], "NAME=VALUE"),
+    (["--attr", "Tuning fork=loud"], "not a number"),
+    (["--attr", "Tuning fork=nan"], "finite"),
+    (["--pitch", "90"], "outside"),
+    (["--pitch", "sixty"], "integer"),
+    (["-n", "0"], "-n must be >= 1"),
+    (["-n", "1000000"], "at most"),
+    (["--like", "nothing-here"], "--data"),
+    (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--device", "nonsense"], "device"),
+])
+def test_cli_bad_input_exits_2_with_one_line(ckpt, tmp_path, capsys, args, message):
+    code, _, err = _cli(["generate", "--checkpoint", str(ckpt), "--out", str(tmp_path / "o"), *args], capsys)
+    assert code == 2
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("darkgan: error:") and message in lines[0], err
+
+
+def test_cli_output_and_checkpoint_errors(ckpt, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = _cli(["generate", "--checkpoint", str(ckpt), "--out", str(blocker / "sub")], capsys)
+    assert code == 2 and "not writable" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _cli(["generate", "--checkpoint", str(ckpt)], capsys)
+    assert code == 2 and "--out" in err
+    code, _, err = _cli(["generate", "--checkpoint", str(tmp_path / "none"), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "checkpoint not found" in err
+    code, _, err = _cli(["generate", "--checkpoint", str(ckpt), "--build-bank"], capsys)
+    assert code == 2 and "--data" in err
+    code, _, err = _cli(["generate", "--checkpoint", str(ckpt), "--build-bank", "--data", str(tmp_path)], capsys)
+    assert code == 2 and "labels" in err
+
+
+def test_cli_build_bank(ckpt, dataset, tmp_path, capsys):
+    import shutil
+
+    c2 = tmp_path / "c2"
+    shutil.copytree(ckpt, c2)
+    (c2 / "attribute_bank.safetensors").unlink()
+    code, stdout, err = _cli(["generate", "--checkpoint", str(c2), "--build-bank", "--data", str(dataset),
+                              "--max-notes", "4"], capsys)
+    assert code == 0, err and "4 notes" in stdout
+    from darkgan.generation.api import DarkGAN
+
+    assert len(DarkGAN.load(c2).bank) == 4
+
+
+# ------------------------------------------------------------------------------ pitch tracker
+
+def test_pyin_on_real_rendered_notes():
+    from darkgan.generation.pitch import pitch_accuracy
+
+    cases = [(p, m) for p in (0, 24, 40, 56, 73) for m in (44, 57, 70)]
+    waves = np.stack([_render(p, m, 16000) for p, m in cases])
+    midi = np.array([m for _, m in cases])
+    acc, rep = pitch_accuracy(waves, midi, return_report=True)
+    assert acc == 1.0, rep.error_cents
+    assert np.nanmax(np.abs(rep.error_cents)) < 30
+    # shifted by a semitone: every note is now a miss
+    assert pitch_accuracy(waves[:5], midi[:5] + 1) == 0.0
+
+
+def test_pitch_accuracy_misses_silent_nan_and_octaves():
+    from darkgan.generation.pitch import midi_to_hz, pitch_accuracy
+
+    t = np.arange(16000) / 16000
+    tone = lambda m: 0.5 * np.sin(2 * np.pi * midi_to_hz(m) * t)  # noqa: E731
+    nan = tone(60).copy()
+    nan[100] = np.nan
+    waves = np.stack([tone(60), tone(72), np.zeros(16000), nan, 1e-5 * tone(60)])
+    acc, rep = pitch_accuracy(waves, [60, 60, 60, 60, 60], return_report=True)
+    assert acc == pytest.approx(0.2)
+    assert rep.hit.tolist() == [True, False, False, False, False]
+    assert rep.octave_error.tolist() == [False, True, False, False, False]
+    assert rep.silent.tolist() == [False, False, True, False, True]
+    assert rep.nonfinite.tolist() == [False, False, False, True, False]
+    s = rep.summary()
+    assert (s["n"], s["hits"], s["silent"], s["nonfinite"]) == (5, 1, 2, 1)
+    with pytest.raises(ValueError):
+        pitch_accuracy(waves, [60, 60])
