@@ -14,8 +14,6 @@ first), "Start from" (random validation note, dataset note or WAV path, uploaded
 "2-D pad" (two attributes or two random directions on x/y; click the picture or move the two
 linked sliders).
 """
-from __future__ import annotations
-
 import functools
 import logging
 import os
@@ -293,7 +291,7 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
             img = st.pad_image(x, y, xa, ya)
             return (img, x, y, base, *[float(v) for v in vec], _status(messages, f"pad at ({x:.2f}, {y:.2f})"))
 
-        def pad_click(xa, ya, dseed, base, *values, evt: gr.SelectData):
+        def pad_click(evt: gr.SelectData, xa, ya, dseed, base, *values):
             px, py = evt.index
             x, y = st.pad_click_to_xy(px, py)
             return pad_move(x, y, xa, ya, dseed, base, *values)

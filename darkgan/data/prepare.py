@@ -27,21 +27,14 @@ SPLITS = ("train", "valid", "test")
 
 
 def _collect(root: Path, pitches: tuple[int, int] | None):
-    """All notes of the dataset with their split, in a stable order (split, then note_str)."""
+    """All notes with their split, in a stable order (split, then note_str).
+
+    Notes of a dataset without any split information count as training notes.
+    """
     from darkgan.data.nsynth import NoteDataset
 
-    items = []
-    for split in SPLITS:
-        try:
-            ds = NoteDataset(root, split=split, pitches=pitches)
-        except DataError as e:
-            if "split" in str(e) or "no notes" in str(e).lower():
-                continue
-            raise
-        for i, rec in enumerate(ds.records):
-            items.append((split, rec["note_str"], ds, i))
-    if not items:
-        raise DataError(f"{root}: no notes found (is it a dataset folder with examples.json?)")
+    ds = NoteDataset(root, pitches=pitches)
+    items = [(rec.get("split") or "train", rec["note_str"], ds, i) for i, rec in enumerate(ds.records)]
     items.sort(key=lambda t: (SPLITS.index(t[0]), t[1]))
     return items
 
@@ -108,9 +101,8 @@ def prepare(root: str | Path, force: bool = False, pitches: tuple[int, int] | No
             with torch.inference_mode():
                 x = wave_to_magif(waves)
             arr[start:start + len(chunk)] = x.numpy().astype(np.float16)
-            if (start // batch_size) % 8 == 7 or start + len(chunk) == n:
-                arr.flush()
-                write_json(progress_file, {"signature": signature, "done": start + len(chunk)})
+            arr.flush()  # rows first, then the progress record that vouches for them
+            write_json(progress_file, {"signature": signature, "done": start + len(chunk)})
             bar.update(len(chunk))
     bar.close()
     arr.flush()

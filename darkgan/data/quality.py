@@ -131,23 +131,3 @@ def correlation_matrix(fps: np.ndarray) -> np.ndarray:
     x = x - x.mean(axis=1, keepdims=True)
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     return x @ x.T
-
-
-def find_duplicates(fps: np.ndarray, threshold: float, groups: list | None = None) -> dict[int, int]:
-    """Which presets duplicate an earlier one: ``{index: index of the kept original}``.
-
-    Rows are taken in order; row ``j`` is a duplicate when its correlation with an earlier *kept*
-    row ``i`` exceeds ``threshold`` (and, when ``groups`` is given, ``groups[i] != groups[j]``,
-    e.g. to compare only presets of different fonts). The earliest preset of a group of
-    near-identical ones is kept.
-    """
-    corr = correlation_matrix(fps)
-    dup: dict[int, int] = {}
-    kept: list[int] = []
-    for j in range(len(fps)):
-        cands = [i for i in kept if corr[i, j] > threshold and (groups is None or groups[i] != groups[j])]
-        if cands:
-            dup[j] = max(cands, key=lambda i: corr[i, j])
-        else:
-            kept.append(j)
-    return dup

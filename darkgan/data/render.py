@@ -17,8 +17,9 @@ preset; each worker parses each SoundFont once, :func:`darkgan.data.synth.load_f
 2. **render**: every kept preset renders all (pitch, velocity) notes; notes whose first second
    is silent (RMS < -80 dBFS, e.g. outside a preset's key range) are dropped.
 
-Files: ``audio/<note_str>.wav`` (written atomically one by one), ``.render_plan.json`` (the
-probe outcome, so an interrupted run resumes without re-probing), then ``splits.json``,
+Files: ``.render_plan.json`` (the probe outcome and settings signature, so an interrupted run
+resumes without re-probing; kept afterwards as provenance), ``audio/<note_str>.wav`` (written
+atomically one by one), then ``splits.json``,
 ``render_report.json`` and, last, ``examples.json``. A folder with ``examples.json`` is a
 complete dataset: rendering into it again needs ``force=True`` (which deletes the previous
 dataset's files first). A folder with a plan but no ``examples.json`` is an interrupted render:
@@ -471,7 +472,6 @@ def render_dataset(out: str | os.PathLike, soundfonts: Sequence[str | os.PathLik
     }
     write_json(out / "render_report.json", report)
     write_json(out / "examples.json", records)  # last: marks the dataset complete
-    (out / PLAN_FILE).unlink(missing_ok=True)
     c = report["counts"]
     _say(verbose, f"{out}: {c['notes']} notes, {c['instruments']} instruments from "
                   f"{len(plan['soundfonts'])} SoundFonts; presets kept {c['presets_kept']}, "

@@ -57,10 +57,9 @@ def build_net(n_pitches: int, n_families: int, n_attributes: int, width: int = 1
         def __init__(self):
             super().__init__()
             w = width
-            self.pool_in = nn.AvgPool2d((2, 1))
-            self.trunk = nn.Sequential(block(2, w, (2, 2)), block(w, 2 * w, (2, 2)), block(2 * w, 4 * w, (2, 2)),
-                                       block(4 * w, 4 * w, (2, 1)))
-            # [B, 4w, 512/16 = 32, 32/8 = 4] -> mean over time -> [B, 4w * 32]
+            self.pool_in = nn.AvgPool2d((4, 1))
+            self.trunk = nn.Sequential(block(2, w, (2, 2)), block(w, 2 * w, (2, 2)), block(2 * w, 4 * w, (2, 2)))
+            # [B, 4w, 256/8 = 32, 32/8 = 4] -> mean over time -> [B, 4w * 32]
             self.embed = nn.Sequential(nn.Flatten(1), nn.Dropout(0.2), nn.Linear(4 * w * 32, emb), nn.ReLU())
             self.pitch = nn.Linear(emb, n_pitches)
             self.family = nn.Linear(emb, n_families)

@@ -57,6 +57,8 @@ MAX_NOTES = 10_000
 #: Notes per generator call by device type (bounded memory; on the 2-core CPU small batches are
 #: as fast per note as large ones, see benchmarks/bench_generate.py).
 DEFAULT_BATCH = {"cpu": 16, "cuda": 128}
+#: ``last_report`` lists every note's pitch and attribute source up to this many notes.
+REPORT_MAX_NOTES = 100_000
 #: RMS (dBFS) below which a generated note is reported as silent.
 SILENCE_DB = -60.0
 #: Leading-silence threshold for ``like=`` WAV files, relative to the file's peak (dB).
@@ -434,7 +436,7 @@ class DarkGAN:
             raise DarkGANError("this checkpoint is the no-attribute baseline: like= needs attributes")
         p = Path(like)
         if p.is_file() or p.suffix.lower() in AUDIO_SUFFIXES:
-            return self.teacher_attributes(load_note(p))
+            return self.teacher_attributes(load_note(p)[None])[0]
         data = Path(like_data) if like_data is not None else self.data
         if data is None:
             raise DarkGANError(f"like={str(like)!r}: not an audio file; for a dataset note give the dataset "
@@ -459,7 +461,7 @@ class DarkGAN:
         else:
             wav = data / "audio" / f"{note}.wav"
             if wav.is_file():  # an unlabelled dataset: label this note on the fly
-                return self.teacher_attributes(load_note(wav, trim=False))
+                return self.teacher_attributes(load_note(wav, trim=False)[None])[0]
             known = [p.stem for p in (data / "audio").glob("*.wav")] if (data / "audio").is_dir() else []
         close = difflib.get_close_matches(note, known, n=3, cutoff=0.6)
         hint = f"; closest: {', '.join(close)}" if close else ""
@@ -474,8 +476,11 @@ class DarkGAN:
             vals = [_as_int(p, "pitch") for p in (pitch.tolist() if hasattr(pitch, "tolist") else pitch)]
             if len(vals) != n:
                 raise DarkGANError(f"pitch: {len(vals)} values for n={n} notes (give one, or n)")
-        else:
-            vals = [_as_int(pitch, "pitch")] * n
+        else:  # one pitch for all: a broadcast view, no per-note memory (n may be huge)
+            v = _as_int(pitch, "pitch")
+            if not lo <= v <= hi:
+                raise DarkGANError(f"pitch {v} is outside this checkpoint's trained range, MIDI {lo}..{hi}")
+            return np.broadcast_to(np.int64(v), (n,))
         bad = sorted({v for v in vals if not lo <= v <= hi})
         if bad:
             raise DarkGANError(f"pitch {bad[0]} is outside this checkpoint's trained range, MIDI {lo}..{hi}")
@@ -597,8 +602,10 @@ class DarkGAN:
         z_rng = np.random.default_rng([seed, 0])
         a_rng = np.random.default_rng([seed, 1])
         stats = OutputStats()
-        sources: list[str] = []
-        self.last_report = {"seed": seed, "n": n, "pitch": pitches.tolist(), "sources": sources,
+        keep = n <= REPORT_MAX_NOTES  # per-note provenance only for n <= REPORT_MAX_NOTES
+        sources: list[str] | None = [] if keep else None
+        pitch_info = pitches.tolist() if keep else (int(pitches[0]) if pitches.strides == (0,) else None)
+        self.last_report = {"seed": seed, "n": n, "pitch": pitch_info, "sources": sources,
                             "stats": asdict(stats), "checkpoint": str(self._cfg.path),
                             "attributes": {self._cfg.attributes[i]: float(v) for i, v in zip(idx, vals)},
                             "like": None if like is None else str(like), "complete": False}
@@ -620,7 +627,8 @@ class DarkGAN:
                 w = self._synth(z.to(self._device), torch.from_numpy(p - self.pitch_range[0]).to(self._device), a_t)
                 w, st = limit_peaks(w)
                 stats.add(st)
-                sources.extend(src)
+                if sources is not None:
+                    sources.extend(src)
                 self.last_report["stats"] = asdict(stats)
                 if st.nonfinite:
                     raise DarkGANError(f"{self._cfg.path}: the generator produced non-finite audio for {st.nonfinite} "

@@ -88,7 +88,7 @@ class Critic(nn.Module):
             h = self._down(h, k)
             if k == s and alpha < 1.0:
                 low = self._act(self.from_magif[s - 1](self._down(x, s)))
-                h = torch.lerp(low, h, alpha)
+                h = torch.lerp(low.to(h.dtype), h, alpha)  # dtypes differ under autocast
         if self.cfg.minibatch_std_group > 0:
             h = minibatch_stddev(h, self.cfg.minibatch_std_group)
         h = self._act(self.conv0(h))

@@ -141,7 +141,10 @@ class Generator(nn.Module):
         assert_shape(pitch_index, (b,), "pitch_index")
         if pitch_index.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"pitch_index must be an integer tensor, got {pitch_index.dtype}")
-        if b and (int(pitch_index.min()) < 0 or int(pitch_index.max()) >= self.n_pitches):
+        # range check on CPU tensors only: on a GPU it would synchronise every forward pass
+        # (one_hot below still raises on an out-of-range index there)
+        if b and pitch_index.device.type == "cpu" and (
+                int(pitch_index.min()) < 0 or int(pitch_index.max()) >= self.n_pitches):
             raise ValueError(f"pitch_index out of range [0, {self.n_pitches}): "
                              f"{int(pitch_index.min())}..{int(pitch_index.max())}")
         if self.cfg.normalize_latent:
@@ -176,7 +179,7 @@ class Generator(nn.Module):
         out = self.to_magif[s](x)
         if prev is not None:
             low = self._up(self.to_magif[s - 1](prev), s)
-            out = torch.lerp(low, out, alpha)
+            out = torch.lerp(low.to(out.dtype), out, alpha)  # dtypes differ under autocast
         return out
 
     @staticmethod

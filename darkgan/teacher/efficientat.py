@@ -218,11 +218,34 @@ class MN(nn.Module):
             nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(self.embedding_dim, hidden),
             nn.Hardswish(), nn.Dropout(dropout), nn.Linear(hidden, num_classes),
         )
+        self.fused = False
         self.train(False)
 
     def train(self, mode: bool = True) -> "MN":
         """Ignored: the tagger is frozen; sub-modules stay in eval mode whatever ``mode`` is."""
         return super().train(False)
+
+    @torch.no_grad()
+    def fuse_(self) -> "MN":
+        """Fold every BatchNorm into the convolution before it (in place), for inference speed.
+
+        Eval-mode BatchNorm is affine per channel, so ``conv -> BN`` equals one conv with
+        weights ``w * g / sqrt(v + eps)`` and bias ``b - m * g / sqrt(v + eps)``: outputs agree
+        to float rounding (tests check 1e-4). The state dict then no longer matches upstream:
+        load weights first, fuse after. Gradients with respect to the input are unchanged.
+        """
+        for seq in self.modules():
+            if isinstance(seq, ConvBNAct) and isinstance(seq[1], nn.BatchNorm2d):
+                conv, bn = seq[0], seq[1]
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                                  conv.padding, groups=conv.groups, bias=True)
+                fused.weight.copy_(conv.weight * scale[:, None, None, None])
+                fused.bias.copy_(bn.bias - bn.running_mean * scale)
+                fused.to(conv.weight.device)
+                seq[0], seq[1] = fused, nn.Identity()
+        self.fused = True
+        return self
 
     def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.features(mel)
@@ -281,6 +304,11 @@ class EfficientATTeacher(Teacher):
     logits (the classifier's own input). Differentiable end to end (resampler, front end and
     network are torch), frozen weights, always eval mode.
 
+    Options: ``normalize`` (peak -1 dBFS, default on), ``batch_size`` (no-grad chunking),
+    ``fuse`` (fold BatchNorm into the convolutions after loading; default on, same outputs),
+    ``random_init`` (no weights; tests), front-end switches (``resample``, ``power``,
+    ``preemphasis``) that exist only to demonstrate what a broken pipeline scores.
+
     Raises:
         darkgan.errors.WeightsError: weights missing/corrupt (see :mod:`darkgan.teacher.weights`).
     """
@@ -288,7 +316,7 @@ class EfficientATTeacher(Teacher):
     id = "efficientat-mn04"
 
     def __init__(self, weights=None, device="cpu", normalize: bool = True, batch_size: int = 64,
-                 random_init: bool = False, **frontend_kw):
+                 random_init: bool = False, fuse: bool = True, **frontend_kw):
         from darkgan.teacher.classes import audioset_classes
 
         names, mids = audioset_classes()
@@ -304,6 +332,8 @@ class EfficientATTeacher(Teacher):
                 from darkgan.errors import WeightsError
 
                 raise WeightsError(f"{path}: not an mn04_as state dict ({str(e).splitlines()[0]})") from None
+        if fuse:
+            net.net.fuse_()
         for p in net.parameters():
             p.requires_grad_(False)
         self.model = net.to(device)

@@ -183,8 +183,8 @@ def build_state(cfg: Config, n_pitches: int, n_attributes: int, device: torch.de
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [device.index] if cuda else None
-        G_train = DDP(G, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False)
-        D_train = DDP(passes, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False)
+        G_train = DDP(G, device_ids=ids, find_unused_parameters=True)
+        D_train = DDP(passes, device_ids=ids, find_unused_parameters=True)
     else:
         G_train, D_train = G, passes
     return State(G, D, G_ema, opt_g, opt_d, G_train, D_train, bf16=cuda, channels_last=cuda)
@@ -296,6 +296,7 @@ class TrainResult:
     steps_per_second: float
     ranks_consistent: bool = True
     last_metrics: dict = field(default_factory=dict)
+    state: Any = None  # the final State (models, optimizers): for tests and benchmarks
 
 
 def run_has_checkpoint(out: Path) -> bool:
@@ -600,7 +601,7 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
         say(f"darkgan train: {reason} at step {st.step}/{sched.total} "
             f"({steps_done / max(secs, 1e-9):.2f} steps/s); checkpoint: {ckpt_path}")
         return TrainResult(st.step, sched.total, finished, reason, ckpt_path, secs, steps_done / max(secs, 1e-9),
-                           consistent, last)
+                           consistent, last, st)
     finally:
         dist_utils.teardown(info)
 

@@ -1,10 +1,9 @@
 """Pitch accuracy: the share of notes whose f0 lies within 50 cents of the requested MIDI pitch.
 
-f0 estimation: :func:`darkgan.generation.pitch.estimate_f0` when the generation stage provides
-it (one implementation for the project), otherwise librosa's probabilistic YIN (Mauch & Dixon,
-ICASSP 2014) here: frames of 2048 samples over the first 0.5 s of the 1 s note (the sustained
-part; the note-off fade is excluded), search range MIDI 20..108, and the median f0 of the
-voiced frames. An unvoiced note counts as wrong.
+f0 estimation: :func:`darkgan.generation.pitch.estimate_f0` (librosa pYIN, the generation
+stage's tracker, so that ``darkgan generate`` and ``darkgan evaluate`` agree). The metric here is
+the arithmetic on f0 values: cents error against the requested MIDI pitch; a silent or unvoiced
+note (NaN f0) counts as wrong.
 """
 from __future__ import annotations
 
@@ -33,30 +32,15 @@ def cents_error(f0_hz, midi) -> np.ndarray:
     return c
 
 
-def _pyin_f0(wave: np.ndarray, sr: int = SAMPLE_RATE) -> float:
-    import librosa
-
-    seg = np.asarray(wave, dtype=np.float32)[: sr // 2]
-    if not np.any(np.abs(seg) > 1e-5):
-        return float("nan")
-    f0, voiced, _ = librosa.pyin(seg, fmin=float(midi_to_hz(20)), fmax=float(midi_to_hz(108)), sr=sr,
-                                 frame_length=2048, hop_length=256, center=False)
-    f0 = f0[voiced & np.isfinite(f0)]
-    return float(np.median(f0)) if f0.size else float("nan")
-
-
 def estimate_f0(waves, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Median f0 in Hz of each note ``waves [n, T]`` -> ``[n]`` (NaN = unvoiced)."""
-    try:  # the generation stage's tracker, when present
-        from darkgan.generation.pitch import estimate_f0 as shared
-    except ImportError:
-        shared = None
+    """Median voiced f0 in Hz of each note ``waves [n, T]`` -> ``[n]`` (NaN = silent/unvoiced),
+    by the project's one tracker, :func:`darkgan.generation.pitch.estimate_f0` (librosa pYIN)."""
+    from darkgan.generation.pitch import estimate_f0 as shared
+
     waves = np.asarray(waves, dtype=np.float32)
     if waves.ndim == 1:
         waves = waves[None]
-    if shared is not None:
-        return np.asarray(shared(waves, sr=sr), dtype=np.float64).reshape(len(waves))
-    return np.array([_pyin_f0(w, sr) for w in waves])
+    return np.asarray(shared(waves, sr=sr), dtype=np.float64).reshape(len(waves))
 
 
 @register_metric("pitch_accuracy")

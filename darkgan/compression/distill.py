@@ -1,0 +1,386 @@
+"""Knowledge distillation of a trained DarkGAN generator into a smaller student (issue 6, item 2).
+
+After the DrumGAN compression study (generator knowledge distillation; its Table 5 ablates the
+losses below). The teacher ``G_t`` and the student ``G_s`` get the *same* inputs
+``(z, pitch, attributes)``: ``z ~ N(0, I)`` from the prior and ``(pitch, attributes)`` drawn from
+the real joint distribution of the dataset (:mod:`darkgan.compression.conditioning`). Losses
+(``--losses``, comma-separated):
+
+``output``
+    ``MSE(logmag_s, logmag_t) + if_weight * MSE(IF_s, IF_t)`` on the normalised MAG-IF outputs
+    ``[B, 2, 1024, 32]`` (channel 0 = log magnitude, channel 1 = IF). The issue specifies the
+    log magnitude; the IF term (``if_weight``, default 1.0, 0 disables it) is added because
+    without it nothing but the adversarial term constrains the student's phase.
+``features``
+    mean over scales s of ``MSE(A_s(h_s^student), h_s^teacher)``, ``h_s`` the output of scale
+    block s (after leaky ReLU + pixel norm), ``A_s`` a learnt 1x1 convolution where the widths
+    differ (identity otherwise). The adapters are trained with the student and discarded.
+``adversarial``
+    ``-mean(D_t(G_s(...)))``: the teacher's (frozen) critic scores the student's output
+    (Wasserstein generator term); needs a training checkpoint (``critic.safetensors``).
+
+Total: ``w_out * output + w_feat * features + w_adv * adversarial``. The student is written as a
+normal DarkGAN checkpoint (``save_checkpoint``; the teacher's vocabulary, pitch range,
+normaliser, teacher id and attribute bank are kept) so ``darkgan generate``, the API and
+``darkgan evaluate`` accept it. Optimiser state, adapters and progress are saved with it: an
+interrupted run resumes where it stopped (``distill(...)`` on the same ``out``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from darkgan.errors import CheckpointError, DarkGANError
+
+LOSSES = ("output", "features", "adversarial")
+STATE_KIND = "darkgan-distill"
+
+
+# ------------------------------------------------------------------------------ features
+
+def generator_features(gen: nn.Module, z: torch.Tensor, pitch_index: torch.Tensor,
+                       attributes: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Final-scale forward pass that also returns every scale block's output.
+
+    Same computation as ``Generator.forward(z, pitch_index, attributes)`` (final scale,
+    ``alpha = 1``; checked in the tests).
+
+    Returns:
+        ``(out [B, 2, 1024, 32], [h_0 [B, C_0, H_0, W_0], ..., h_{S-1} [B, C_{S-1}, 1024, 32]])``.
+    """
+    x = gen._act(gen.format(gen.input_vector(z, pitch_index, attributes)))
+    feats = []
+    for k in range(gen.n_scales):
+        if k > 0:
+            x = gen._up(x, k)
+        for conv in gen.blocks[k]:
+            x = gen._act(conv(x))
+        feats.append(x)
+    return gen.to_magif[gen.n_scales - 1](x), feats
+
+
+class FeatureAdapters(nn.Module):
+    """One 1x1 convolution per scale mapping student widths to teacher widths (identity where
+    they are equal). Shapes: ``[B, C_s^student, H, W] -> [B, C_s^teacher, H, W]``."""
+
+    def __init__(self, student_channels, teacher_channels):
+        super().__init__()
+        self.maps = nn.ModuleList(
+            nn.Identity() if cs == ct else nn.Conv2d(cs, ct, 1, bias=False)
+            for cs, ct in zip(student_channels, teacher_channels))
+        for m in self.maps:
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, std=1.0 / math.sqrt(m.in_channels))
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [m(f) for m, f in zip(self.maps, feats)]
+
+
+def block_channels(gen: nn.Module) -> list[int]:
+    """Output channels of each scale block (works for pruned generators too)."""
+    return [int(convs[-1].weight.shape[0]) for convs in gen.blocks]
+
+
+# ------------------------------------------------------------------------------- config
+
+@dataclass
+class DistillConfig:
+    """Settings of a distillation run (saved in the student's ``train_state.json``).
+
+    Attributes:
+        losses: subset of ``("output", "features", "adversarial")``.
+        steps: optimisation steps; batch_size: notes per step.
+        lr, betas: Adam (student and adapters).
+        w_output, w_features, w_adversarial: loss weights; if_weight: IF term of the output loss.
+        seed: student initialisation, z and conditioning streams.
+        conditioning: ``auto``/``dataset``/``bank``/``uniform`` (see conditioning.py).
+        checkpoint_every: steps between checkpoints (also written at the end).
+    """
+
+    losses: tuple[str, ...] = ("output", "features", "adversarial")
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 5e-4
+    betas: tuple[float, float] = (0.5, 0.99)
+    w_output: float = 1.0
+    if_weight: float = 1.0
+    w_features: float = 1.0
+    w_adversarial: float = 0.01
+    seed: int = 0
+    conditioning: str = "auto"
+    checkpoint_every: int = 500
+    log_every: int = 25
+
+    def validate(self) -> "DistillConfig":
+        bad = [x for x in self.losses if x not in LOSSES]
+        if bad or not self.losses:
+            raise DarkGANError(f"--losses {','.join(self.losses)}: choose from {','.join(LOSSES)}")
+        if self.steps < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise DarkGANError("--steps must be >= 0, --batch-size >= 1, --lr > 0")
+        return self
+
+
+def parse_losses(text: str) -> tuple[str, ...]:
+    """``"output,features"`` -> ``("output", "features")`` (validated, order kept)."""
+    items = tuple(t.strip() for t in str(text).split(",") if t.strip())
+    DistillConfig(losses=items).validate()
+    return items
+
+
+@dataclass
+class DistillResult:
+    path: Path
+    step: int
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------- losses
+
+class Distiller(nn.Module):
+    """Computes the distillation losses for one batch (see the module docstring).
+
+    Args:
+        teacher: frozen teacher generator; student: the trainable student generator.
+        critic: the teacher's critic (``adversarial`` only), frozen.
+        cfg: :class:`DistillConfig`.
+    """
+
+    def __init__(self, teacher: nn.Module, student: nn.Module, cfg: DistillConfig, critic: nn.Module | None = None):
+        super().__init__()
+        self.teacher, self.student, self.critic, self.cfg = teacher, student, critic, cfg
+        self.teacher.requires_grad_(False).eval()
+        if critic is not None:
+            critic.requires_grad_(False).eval()
+        self.adapters = FeatureAdapters(block_channels(student), block_channels(teacher))
+
+    def trainable(self) -> list[nn.Parameter]:
+        return list(self.student.parameters()) + list(self.adapters.parameters())
+
+    def losses(self, z: torch.Tensor, pitch_index: torch.Tensor, attributes: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """``{"loss", "output", "logmag", "if", "features", "adversarial"}`` (scalars; the
+        unused terms are computed without gradient for logging when cheap)."""
+        c = self.cfg
+        need_feats = "features" in c.losses
+        with torch.no_grad():
+            t_out, t_feats = generator_features(self.teacher, z, pitch_index, attributes)
+        s_out, s_feats = generator_features(self.student, z, pitch_index, attributes)
+        logmag = F.mse_loss(s_out[:, 0], t_out[:, 0])
+        if_l = F.mse_loss(s_out[:, 1], t_out[:, 1])
+        out = {"logmag": logmag, "if": if_l, "output": logmag + c.if_weight * if_l}
+        total = s_out.new_zeros(())
+        if "output" in c.losses:
+            total = total + c.w_output * out["output"]
+        if need_feats:
+            mapped = self.adapters(s_feats)
+            out["features"] = torch.stack([F.mse_loss(m, t) for m, t in zip(mapped, t_feats)]).mean()
+            total = total + c.w_features * out["features"]
+        if "adversarial" in c.losses:
+            score, _, _ = self.critic(s_out)
+            out["adversarial"] = -score.mean()
+            total = total + c.w_adversarial * out["adversarial"]
+        out["loss"] = total
+        return out
+
+
+# ----------------------------------------------------------------------------------- I/O
+
+def load_critic(ckpt_cfg) -> nn.Module:
+    """The teacher checkpoint's critic (``critic.safetensors``), eval mode, float32.
+
+    Raises:
+        CheckpointError: the checkpoint has no critic (an exported, inference-only checkpoint).
+    """
+    from darkgan.models.checkpoint import _load_tensors, load_into
+    from darkgan.models.critic import Critic
+
+    f = ckpt_cfg.path / "critic.safetensors"
+    if not f.is_file():
+        raise CheckpointError(f"{ckpt_cfg.path}: no critic.safetensors (not a training checkpoint); "
+                              "the adversarial loss needs the teacher's critic: drop it from --losses")
+    critic = Critic(ckpt_cfg.config.model, ckpt_cfg.n_pitches, ckpt_cfg.n_attributes if ckpt_cfg.attributes_enabled else 0)
+    load_into(critic, _load_tensors(f), f)
+    return critic.eval()
+
+
+def student_checkpoint_config(teacher_cfg, student_config, step: int, extra: dict):
+    """The student's :class:`CheckpointConfig`: the teacher's metadata with the student's model."""
+    cfg = dataclasses.replace(teacher_cfg, config=student_config, step=int(step),
+                              scale=student_config.model.n_scales - 1, alpha=1.0, path=None,
+                              git_commit=None, created="", darkgan_version="")
+    cfg.extra = {k: v for k, v in (teacher_cfg.extra or {}).items() if k != "files"}
+    cfg.extra.update(extra)
+    return cfg
+
+
+def copy_bank(teacher_dir: Path, student_dir: Path) -> None:
+    """Copy the teacher's attribute bank (if any) into the student checkpoint."""
+    from darkgan.generation.bank import BANK_FILE
+    from darkgan.utils.io import atomic_write
+
+    src = Path(teacher_dir) / BANK_FILE
+    if src.is_file():
+        with atomic_write(Path(student_dir) / BANK_FILE, "wb") as f, open(src, "rb") as g:
+            shutil.copyfileobj(g, f)
+
+
+def _read_state(out: Path) -> dict | None:
+    f = out / "train_state.json"
+    if not f.is_file():
+        return None
+    try:
+        st = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise CheckpointError(f"{f}: corrupt distillation state; delete {out} to start over") from None
+    return st if st.get("kind") == STATE_KIND else None
+
+
+# ----------------------------------------------------------------------------------- loop
+
+def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None = "student-s",
+            student: nn.Module | None = None, student_overrides: list[str] | tuple[str, ...] = (),
+            config: DistillConfig | None = None, data: str | Path | None = None,
+            device: str = "cpu", progress: bool = True, extra: dict | None = None) -> DistillResult:
+    """Distil ``teacher`` into a student and write it to ``out`` (a checkpoint folder).
+
+    Args:
+        teacher: the teacher checkpoint (or run folder).
+        out: the student checkpoint folder; if it holds a distillation state of the same teacher,
+            the run resumes from it.
+        student_preset: a :data:`darkgan.compression.presets.STUDENT_PRESETS` name (ignored when
+            ``student`` is given).
+        student: an initial student generator (e.g. a pruned copy of the teacher); its ``cfg``
+            is the saved configuration, its weights are the starting point.
+        student_overrides: ``model.field=value`` refinements of the preset.
+        config: :class:`DistillConfig` (defaults: all three losses, 2000 steps of 16 notes).
+        data: labelled dataset folder for the conditioning (else the checkpoint's bank).
+        device: ``cpu``/``cuda``.
+        extra: JSON metadata stored in the student's ``config.json`` ``extra``.
+
+    Returns:
+        :class:`DistillResult` (path, final step, wall time, logged loss history).
+
+    Raises:
+        CheckpointError: bad teacher checkpoint, missing critic for the adversarial loss, ``out``
+            holding something else than a distillation of this teacher.
+        DarkGANError / DataError: bad settings or conditioning source.
+    """
+    from darkgan.compression.conditioning import condition_pool
+    from darkgan.compression.presets import student_config
+    from darkgan.models.checkpoint import load_generator, load_into, save_checkpoint
+    from darkgan.models.generator import Generator
+
+    cfg = (config or DistillConfig()).validate()
+    out = Path(out)
+    dev = torch.device(device)
+    t_gen, t_cfg = load_generator(teacher, dev)
+    if t_gen.cfg.n_scales - 1 != min(int(t_cfg.scale), t_gen.cfg.n_scales - 1) or \
+            (int(t_cfg.scale) == t_gen.cfg.n_scales - 1 and float(t_cfg.alpha) < 1.0):
+        raise CheckpointError(f"{t_cfg.path}: teacher trained only up to scale {t_cfg.scale} (alpha {t_cfg.alpha}); "
+                              "distil a checkpoint that reached the final scale")
+    critic = load_critic(t_cfg).to(dev) if "adversarial" in cfg.losses else None
+    k = t_cfg.n_attributes if t_cfg.attributes_enabled else 0
+
+    if student is not None:
+        s_config = dataclasses.replace(t_cfg.config, model=student.cfg, preset=getattr(student, "preset", "custom"))
+        s_gen = student.to(dev).train()
+    else:
+        s_config = student_config(t_cfg.config, student_preset or "student-s", student_overrides)
+        torch.manual_seed(cfg.seed)
+        s_gen = Generator(s_config.model, t_cfg.n_pitches, k).to(dev).train()
+    distiller = Distiller(t_gen, s_gen, cfg, critic).to(dev)
+    opt = torch.optim.Adam(distiller.trainable(), lr=cfg.lr, betas=cfg.betas)
+
+    start, history = 0, []
+    state = _read_state(out) if out.exists() else None
+    if out.exists() and state is None and any(out.iterdir()):
+        raise DarkGANError(f"{out}: exists and is not a distillation run; choose another --out or delete it")
+    if state is not None:
+        if state.get("teacher") != str(t_cfg.path.resolve()) or state.get("config", {}).get("losses") != list(cfg.losses):
+            raise DarkGANError(f"{out}: holds a distillation of {state.get('teacher')} with losses "
+                               f"{state.get('config', {}).get('losses')}; use another --out or delete it")
+        s_prev, _ = load_generator(out, dev, "default")
+        if [tuple(p.shape) for p in s_prev.parameters()] != [tuple(p.shape) for p in s_gen.parameters()]:
+            raise DarkGANError(f"{out}: the saved student has another architecture; use another --out or delete it")
+        s_gen.load_state_dict(s_prev.state_dict())
+        extra_files = {f.stem[len("optim_"):]: f for f in out.glob("optim_*.pt")}
+        if "adapters" in extra_files:
+            load_into(distiller.adapters, torch.load(extra_files["adapters"], map_location=dev, weights_only=True),
+                      extra_files["adapters"])
+        if "s" in extra_files:
+            opt.load_state_dict(torch.load(extra_files["s"], map_location=dev, weights_only=True))
+        start, history = int(state["step"]), list(state.get("history", []))
+
+    pool = condition_pool(t_cfg, data, cfg.conditioning)
+    meta = {"distillation": {"teacher": str(t_cfg.path), "teacher_preset": t_cfg.config.preset,
+                             "losses": list(cfg.losses), "conditioning": pool.source,
+                             "config": _jsonable(dataclasses.asdict(cfg))}}
+    meta.update(extra or {})
+
+    def save(step: int) -> Path:
+        ck = student_checkpoint_config(t_cfg, s_config, step, meta)
+        st = {"kind": STATE_KIND, "step": step, "teacher": str(t_cfg.path.resolve()),
+              "config": _jsonable(dataclasses.asdict(cfg)), "history": history}
+        path = save_checkpoint(out, s_gen, ck, optim_states={"s": opt.state_dict(),
+                                                             "adapters": distiller.adapters.state_dict()},
+                               train_state=st)
+        copy_bank(t_cfg.path, path)
+        return path
+
+    t0 = time.perf_counter()
+    bar = None
+    if progress and cfg.steps > start:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=start, desc=f"distill {out.name}", unit="step")
+    path = out
+    done = start
+    try:
+        for step in range(start, cfg.steps):
+            rng = np.random.default_rng([cfg.seed, step, 1])
+            p_idx, alpha = pool.sample(cfg.batch_size, rng)
+            gz = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step)
+            z = torch.randn(cfg.batch_size, s_gen.cfg.latent_dim, generator=gz)
+            z, p_idx = z.to(dev), p_idx.to(dev)
+            attrs = alpha.to(dev) if k else None
+            losses = distiller.losses(z, p_idx, attrs)
+            opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            opt.step()
+            done = step + 1
+            if not torch.isfinite(losses["loss"]):
+                raise DarkGANError(f"distillation diverged at step {step} (loss {float(losses['loss'])}); lower --lr")
+            if step % cfg.log_every == 0 or step == cfg.steps - 1:
+                history.append({"step": step, **{k2: round(float(v), 6) for k2, v in losses.items()}})
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(losses['loss']):.4f}", out=f"{float(losses['output']):.4f}")
+            if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+                save(step + 1)
+        path = save(max(cfg.steps, start))
+    except KeyboardInterrupt:
+        if done > start:
+            save(done)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return DistillResult(path, max(cfg.steps, start), time.perf_counter() - t0, history)
+
+
+def _jsonable(v):
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    return v

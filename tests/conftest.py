@@ -1,0 +1,60 @@
+"""Shared pytest fixtures (real audio, no mocks).
+
+Fixtures other stages may rely on (keep stable):
+
+``fluidr3`` (session): ``pathlib.Path`` of the installed FluidR3_GM.sf2 SoundFont.
+``timgm`` (session): ``pathlib.Path`` of the installed TimGM6mb.sf2 SoundFont.
+``rendered_dataset`` (session): ``pathlib.Path`` of a small real dataset rendered once per test
+    session by :func:`darkgan.data.render.render_dataset` (the code behind
+    ``darkgan data render``) in NSynth json/wav layout:
+    ``examples.json``, ``audio/<note_str>.wav`` (16 kHz mono int16, 64000 samples),
+    ``splits.json`` (scheme "instrument", seed 0), ``render_report.json``.
+    Content: GM programs 0 (piano), 24 (nylon guitar), 40 (violin), 56 (trumpet), 73 (flute),
+    bank 0, from FluidR3_GM and TimGM6mb (10 instruments, families keyboard, guitar, string,
+    brass, flute; source acoustic), pitches 48, 60, 67, velocity 100: 30 notes. Splits: 8 train,
+    1 valid, 1 test instruments. Renders in a few seconds. Treat it as read-only (copy it with
+    ``shutil.copytree`` before modifying, e.g. to build a cache).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+RENDERED_PROGRAMS = (0, 24, 40, 56, 73)
+RENDERED_PITCHES = (48, 60, 67)
+RENDERED_VELOCITIES = (100,)
+
+
+def _soundfont(name: str) -> Path:
+    from darkgan.paths import find_soundfont
+
+    path = find_soundfont(name)
+    if path is None:
+        pytest.fail(f"SoundFont {name} not installed (apt install fluid-soundfont-gm "
+                    "timgm6mb-soundfont, or set DARKGAN_SOUNDFONT_DIRS)")
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def fluidr3() -> Path:
+    """Path of FluidR3_GM.sf2."""
+    return _soundfont("FluidR3_GM.sf2")
+
+
+@pytest.fixture(scope="session")
+def timgm() -> Path:
+    """Path of TimGM6mb.sf2."""
+    return _soundfont("TimGM6mb.sf2")
+
+
+@pytest.fixture(scope="session")
+def rendered_dataset(tmp_path_factory, fluidr3, timgm) -> Path:
+    """A 30-note real dataset (see module docstring), rendered once per session."""
+    from darkgan.data.render import render_dataset
+
+    out = tmp_path_factory.mktemp("rendered") / "dataset"
+    render_dataset(out, soundfonts=[fluidr3, timgm], programs=RENDERED_PROGRAMS, banks=[0],
+                   pitches=RENDERED_PITCHES, velocities=RENDERED_VELOCITIES, split="instrument",
+                   seed=0, jobs=1, progress=False, verbose=False)
+    return out
