@@ -65,7 +65,7 @@ def main() -> None:
         soft = torch.rand(b, args.attributes, device=dev)
 
         def one(step: int) -> None:
-            g = step_generator(0, step, 0)
+            g = step_generator(0, step)
             train_step_d(st, real, pitch, soft, tc, g)
             train_step_g(st, pitch, soft, tc, g)
 

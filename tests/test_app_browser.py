@@ -184,6 +184,8 @@ def test_browser_generate_scale_pad_and_bad_upload(served, browser_page, tmp_pat
     bad.write_text("this is not audio\n")
     page.locator("#upload-audio input[type=file]").set_input_files(str(bad))
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('not an audio file')")
+    page.fill("#seed input", "7")
     old = _audio_href(page)
     page.click("#generate")
     _wait_new_audio(page, old)
+    assert "seed 7" in page.locator("#status").inner_text()

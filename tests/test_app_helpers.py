@@ -54,6 +54,7 @@ def note_audio(midi: int = 60, seconds: float = 1.5, sr: int = 16000, seed: int 
     n = int(seconds * sr)
     rng = np.random.default_rng(seed)
     buf = rng.uniform(-1, 1, period)
+    buf -= buf.mean()  # no DC
     out = np.zeros(n)
     for i in range(n):
         out[i] = buf[i % period]

@@ -46,11 +46,12 @@ def test_reads_our_dataset_with_splits_and_filters(rendered_dataset):
         NoteDataset(rendered_dataset, split="validation")
 
 
-def _write_nsynth(root: Path, split: str, src: Path, notes: list[dict]) -> None:
-    """A tiny folder in the layout of the NSynth json/wav release (nsynth-<split>/...)."""
+def _write_nsynth(root: Path, split: str, src: Path, notes: list[dict]) -> dict[str, str]:
+    """A tiny folder in the layout of the NSynth json/wav release (nsynth-<split>/...);
+    returns {NSynth-style note_str: our note_str}."""
     folder = root / f"nsynth-{split}"
     (folder / "audio").mkdir(parents=True)
-    examples = {}
+    examples, names = {}, {}
     for i, rec in enumerate(notes):
         name = f"{rec['instrument_family_str']}_{rec['instrument_source_str']}_{100 + i:03d}-" \
                f"{rec['pitch']:03d}-{rec['velocity']:03d}"
@@ -58,20 +59,23 @@ def _write_nsynth(root: Path, split: str, src: Path, notes: list[dict]) -> None:
         examples[name].update(note_str=name, instrument_str=name.rsplit("-", 2)[0], qualities=[0, 1] + [0] * 8,
                               qualities_str=["bright"])
         shutil.copy(src / "audio" / f"{rec['note_str']}.wav", folder / "audio" / f"{name}.wav")
+        names[name] = rec["note_str"]
     (folder / "examples.json").write_text(json.dumps(examples))
+    return names
 
 
 def test_reads_the_nsynth_release_layout_with_identical_arrays(tmp_path, rendered_dataset):
     ours = NoteDataset(rendered_dataset, crop=64000)
     picked = ours.records[:4]
-    _write_nsynth(tmp_path, "valid", rendered_dataset, picked)
-    ref = {(r["pitch"], r["instrument_family_str"]): ours.load_audio(ours.records.index(r)) for r in picked}
+    names = _write_nsynth(tmp_path, "valid", rendered_dataset, picked)
+    ref = {r["note_str"]: ours.load_audio(i) for i, r in enumerate(ours.records)}
     for root, split in ((tmp_path, None), (tmp_path, "valid"), (tmp_path / "nsynth-valid", None)):
         ns = NoteDataset(root, split=split, crop=64000)
         assert len(ns) == 4
         for i, rec in enumerate(ns.records):
             assert rec["split"] == "valid"
-            assert np.array_equal(ns.load_audio(i), ref[(rec["pitch"], rec["instrument_family_str"])])
+            assert rec["qualities_str"] == ["bright"]  # NSynth's own record, not ours
+            assert np.array_equal(ns.load_audio(i), ref[names[rec["note_str"]]])
     with pytest.raises(DataError, match="split 'train'"):
         NoteDataset(tmp_path, split="train")
     # several splits side by side

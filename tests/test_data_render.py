@@ -228,7 +228,7 @@ def test_probe_drops_inharmonic_preset_and_duplicates(tmp_path, fluidr3, timgm):
 
 def test_resume_keeps_valid_wavs_and_rerenders_missing_or_corrupt(tmp_path, fluidr3):
     out = tmp_path / "ds"
-    kw = dict(soundfonts=[fluidr3], programs=[0, 24], banks=[0], pitches=[55, 62], velocities=[80],
+    kw = dict(soundfonts=[fluidr3], programs=[0, 24], banks=[0], pitches=[55, 62], velocities=[80, 120],
               jobs=1, progress=False, verbose=False)
     render_dataset(out, **kw)
     wavs = sorted((out / "audio").glob("*.wav"))

@@ -238,7 +238,14 @@ def test_like_wav_and_dataset_note(model, dataset, tmp_path):
     x44 = soxr.resample(x, 16000, 44100)
     user = tmp_path / "user.wav"
     sf.write(user, np.stack([np.r_[np.zeros(13230), x44]] * 2, axis=1), 44100)
-    np.testing.assert_allclose(model.like_attributes(user), from_file, atol=0.05)
+    from darkgan.generation.api import load_note
+
+    note = load_note(user)  # trimmed: the onset is back near sample 0, as in the dataset notes
+    err = {d: np.abs(note[max(d, 0):max(d, 0) + 8000] - x[max(-d, 0):max(-d, 0) + 8000]).max()
+           for d in range(-160, 161)}
+    shift = min(err, key=err.get)
+    assert err[shift] < 0.01 and abs(shift) <= 64, (shift, err[shift])  # onset within 4 ms of the original
+    np.testing.assert_allclose(model.like_attributes(user), model.teacher_attributes(note[None])[0], atol=1e-6)
     out = model.generate(50, {"Tuning fork": 0.9}, n=2, seed=0, like=user)
     assert out.shape == (2, 16000) and model.last_report["sources"] == [f"like:{user}"] * 2
     with pytest.raises(DataError, match="closest: " + name[:-2]):
@@ -384,7 +391,8 @@ def test_cli_build_bank(ckpt, dataset, tmp_path, capsys):
     (c2 / "attribute_bank.safetensors").unlink()
     code, stdout, err = _cli(["generate", "--checkpoint", str(c2), "--build-bank", "--data", str(dataset),
                               "--max-notes", "4"], capsys)
-    assert code == 0, err and "4 notes" in stdout
+    assert code == 0, err
+    assert "4 notes" in stdout
     from darkgan.generation.api import DarkGAN
 
     assert len(DarkGAN.load(c2).bank) == 4

@@ -168,7 +168,7 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
                                                  elem_id="pad-y-axis")
                         dir_seed = gr.Number(value=0, precision=0, label="random directions seed", visible=False)
                         pad = gr.Image(value=st.pad_image(0.5, 0.5, axis_choices[0], axis_choices[min(1, k - 1)]),
-                                       label="Click to play", interactive=False, elem_id="pad",
+                                       label="2-D pad", show_label=False, interactive=False, elem_id="pad",
                                        format="png", buttons=[], height=st.PAD_SIZE, width=st.PAD_SIZE)
                         with gr.Row():
                             pad_x = gr.Slider(0, 1, value=0.5, step=0.01, label="x", elem_id="pad-x")

@@ -282,16 +282,16 @@ class Studio:
     def from_wave_file(self, path: str | Path) -> tuple[np.ndarray, list[str]]:
         """Attribute vector ``[K]`` of an uploaded audio file (timbre transfer).
 
-        The file is checked, down-mixed and resampled (:func:`darkgan.app.state.load_upload`);
-        the teacher hears the 1 s from its onset (:func:`darkgan.app.state.onset_crop`, the
-        same rule as ``generate(like=FILE)``).
+        The file is checked first (:func:`darkgan.app.state.load_upload`: audio, <= 30 s,
+        not silent; messages say when it is down-mixed or resampled), then labelled exactly as
+        ``generate(like=FILE)`` does (:meth:`DarkGAN.like_attributes`: mono, 16 kHz, leading
+        silence trimmed, the first second, teacher soft labels at the checkpoint's T).
 
         Raises:
             DataError: not audio, too long, silent...; WeightsError: no teacher weights.
         """
-        wave, messages = st.load_upload(path)
-        crop = st.onset_crop(wave)
-        vec = self.soft_labels(crop[None])[0]
+        _, messages = st.load_upload(path)
+        vec = np.asarray(self.model.like_attributes(str(path)), dtype=np.float64).reshape(-1)
         return np.clip(vec, st.ATTR_MIN, st.ATTR_MAX), messages
 
     def from_random_validation(self, seed: int, pitch: int | None = None) -> tuple[np.ndarray, str]:

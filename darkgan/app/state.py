@@ -9,8 +9,7 @@ rules are unit-testable (``tests/test_app_state.py``):
   :func:`validate_attributes`): absurd values are clipped, never passed to the model, and every
   correction comes back as a one-line message for the UI.
 - uploads (:func:`load_upload`): any audio file soundfile reads, down-mixed to mono, resampled
-  to 16 kHz, at most :data:`MAX_UPLOAD_SECONDS` long; the 1 s crop the teacher hears starts at
-  the note's onset (:func:`onset_crop`).
+  to 16 kHz, at most :data:`MAX_UPLOAD_SECONDS` long, not silent.
 - pictures: the spectrogram (:func:`spectrogram_image`) and the 2-D pad (:func:`pad_image`,
   :func:`pad_click_to_xy`, :func:`pad_vector`).
 - the attribute search (:func:`filter_attributes`) and the responsiveness order
@@ -341,28 +340,6 @@ def load_upload(
     return np.clip(mono, -1.0, 1.0), messages
 
 
-def onset_crop(wave: np.ndarray, n: int = N_SAMPLES, threshold_db: float = -40.0) -> np.ndarray:
-    """The ``n`` samples starting at the first sample within ``threshold_db`` of the peak.
-
-    Dataset notes start at note-on; an uploaded recording may start with silence, so the
-    1 s the teacher hears starts at the onset. Shorter remainders are zero-padded.
-
-    Args:
-        wave: float ``[T]``. Returns float32 ``[n]``.
-    """
-    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-    peak = float(np.abs(wave).max()) if wave.size else 0.0
-    start = 0
-    if peak > 0:
-        above = np.flatnonzero(np.abs(wave) >= peak * 10 ** (threshold_db / 20))
-        start = int(above[0]) if above.size else 0
-        start = max(0, start - 160)  # keep 10 ms before the onset (the attack)
-    out = np.zeros(n, dtype=np.float32)
-    seg = wave[start:start + n]
-    out[: seg.size] = seg
-    return out
-
-
 # --------------------------------------------------------------------------- audio out
 
 
@@ -459,10 +436,11 @@ def pad_image(x: float, y: float, xlabel: str, ylabel: str, size: int = PAD_SIZE
 
 def pad_click_to_xy(px: float, py: float, width: int = PAD_SIZE, height: int = PAD_SIZE) -> tuple[float, float]:
     """Pixel coordinates of a click on :func:`pad_image` (origin top left, as the browser
-    reports them) -> pad coordinates ``(x, y)`` in [0, 1]^2, (0, 0) bottom left."""
+    reports them) -> pad coordinates ``(x, y)`` in [0, 1]^2, (0, 0) bottom left, rounded to
+    0.01 (the sliders' step)."""
     x = (float(px) + 0.5) / width
     y = 1.0 - (float(py) + 0.5) / height
-    return min(max(x, 0.0), 1.0), min(max(y, 0.0), 1.0)
+    return round(min(max(x, 0.0), 1.0), 2), round(min(max(y, 0.0), 1.0), 2)
 
 
 def random_directions(k: int, seed: int) -> np.ndarray:
@@ -549,11 +527,13 @@ def correlation_scores(alpha: np.ndarray, response: np.ndarray) -> np.ndarray:
     Constant columns give NaN."""
     a = np.asarray(alpha, dtype=np.float64)
     r = np.asarray(response, dtype=np.float64)
+    constant = (np.ptp(a, axis=0) == 0) | (np.ptp(r, axis=0) == 0)
     a = a - a.mean(0)
     r = r - r.mean(0)
     den = np.sqrt((a * a).sum(0) * (r * r).sum(0))
+    ok = ~constant & (den > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (a * r).sum(0) / np.where(den > 0, den, 1), np.nan)
+        return np.where(ok, (a * r).sum(0) / np.where(ok, den, 1), np.nan)
 
 
 def file_id(path: str | Path, n: int = 12) -> str:

@@ -156,10 +156,10 @@ class NoteDataset:
         import soundfile as sf
 
         path = self.records[i]["path"]
+        if not os.path.isfile(path):
+            raise DataError(f"{path}: WAV file not found")
         try:
             info = sf.info(path)
-        except FileNotFoundError:
-            raise DataError(f"{path}: WAV file not found") from None
         except Exception as e:  # libsndfile: corrupt or truncated header, not a WAV
             raise DataError(f"{path}: unreadable WAV ({_one_line(e)})") from None
         if info.samplerate != SAMPLE_RATE:
@@ -218,4 +218,8 @@ def _label_filter(values, kind: str) -> set | None:
 
 
 def _one_line(e: Exception) -> str:
-    return (str(e).splitlines() or [type(e).__name__])[0]
+    """First line of an exception message, without libsndfile's repeated "Error opening 'path': "."""
+    msg = (str(e).splitlines() or [type(e).__name__])[0]
+    if msg.startswith("Error opening") and "': " in msg:
+        msg = msg.split("': ", 1)[1]
+    return msg.strip() or type(e).__name__

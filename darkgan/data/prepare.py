@@ -56,8 +56,7 @@ def prepare(root: str | Path, force: bool = False, pitches: tuple[int, int] | No
     import torch
     from tqdm import tqdm
 
-    from darkgan.data.magif import N_BINS, N_FRAMES, N_SAMPLES, Normalizer, fade_out, wave_to_magif
-    from darkgan.data.cache import CACHE_FORMAT_VERSION
+    from darkgan.data.magif import N_BINS, N_FRAMES, N_SAMPLES, fade_out, wave_to_magif
 
     root = Path(root)
     out = root / "cache"
@@ -107,10 +106,51 @@ def prepare(root: str | Path, force: bool = False, pitches: tuple[int, int] | No
     bar.close()
     arr.flush()
 
-    split_arr = np.array([it[0] for it in items])
+    recs = [it[2].records[it[3]] for it in items]
+    meta = {
+        "note_str": np.array([it[1] for it in items]),
+        "pitch": np.array([r["pitch"] for r in recs], dtype=np.int16),
+        "velocity": np.array([r["velocity"] for r in recs], dtype=np.int16),
+        "instrument_family": np.array([r["instrument_family"] for r in recs], dtype=np.int16),
+        "instrument_source": np.array([r["instrument_source"] for r in recs], dtype=np.int16),
+        "instrument_str": np.array([r["instrument_str"] for r in recs]),
+        "split": np.array([it[0] for it in items]),
+    }
+    normalizer = write_index_and_stats(out, arr, meta, {
+        "pitches": list(pitches) if pitches else None, "fade_out": fade,
+        "source": str(root.resolve()), "wall_time_s": round(time.time() - t0, 1)})
+    del arr
+    partial.replace(final)
+    progress_file.unlink(missing_ok=True)
+    print(f"{out}: {n} notes cached ({final.stat().st_size / 2**30:.2f} GiB), "
+          f"normalisation {normalizer.to_dict()}, "
+          f"{time.time() - t0:.0f} s")
+    return out
+
+
+def write_index_and_stats(out: Path, arr: np.ndarray, meta: dict[str, np.ndarray], extra: dict):
+    """Write ``index.npz`` and ``stats.json`` of a cache whose MAG-IF rows are in ``arr``.
+
+    Args:
+        out: the cache folder.
+        arr: ``[N, 2, 1024, 32]`` raw MAG-IF (array or memmap).
+        meta: ``[N]`` arrays: note_str, pitch, velocity, instrument_family, instrument_source,
+            instrument_str, split.
+        extra: more fields for ``stats.json`` (provenance).
+
+    Returns:
+        The :class:`~darkgan.data.magif.Normalizer` fitted on the rows whose split is "train".
+
+    Raises:
+        DataError: no training rows.
+    """
+    from darkgan.data.cache import CACHE_FORMAT_VERSION
+    from darkgan.data.magif import Normalizer
+
+    split_arr = meta["split"]
     train_rows = np.flatnonzero(split_arr == "train")
     if len(train_rows) == 0:
-        raise DataError(f"{root}: no training notes; cannot fit normalisation statistics")
+        raise DataError(f"{out}: no training notes; cannot fit normalisation statistics")
     s1 = np.zeros(2)
     s2 = np.zeros(2)
     count = 0
@@ -122,34 +162,16 @@ def prepare(root: str | Path, force: bool = False, pitches: tuple[int, int] | No
     mean = s1 / count
     std = np.sqrt(np.maximum(s2 / count - mean ** 2, 1e-12))
     normalizer = Normalizer(mean=tuple(mean.tolist()), std=tuple(std.tolist()))
-
-    recs = [it[2].records[it[3]] for it in items]
-    save_npz(out / "index.npz",
-             note_str=np.array([it[1] for it in items]),
-             pitch=np.array([r["pitch"] for r in recs], dtype=np.int16),
-             velocity=np.array([r["velocity"] for r in recs], dtype=np.int16),
-             instrument_family=np.array([r["instrument_family"] for r in recs], dtype=np.int16),
-             instrument_source=np.array([r["instrument_source"] for r in recs], dtype=np.int16),
-             instrument_str=np.array([r["instrument_str"] for r in recs]),
-             split=split_arr)
+    save_npz(out / "index.npz", **meta)
     write_json(out / "stats.json", {
         "format_version": CACHE_FORMAT_VERSION,
         "normalizer": normalizer.to_dict(),
-        "n_notes": n,
+        "n_notes": int(len(split_arr)),
         "splits": {s: int((split_arr == s).sum()) for s in SPLITS},
-        "pitches": list(pitches) if pitches else None,
-        "fade_out": fade,
-        "source": str(root.resolve()),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_time_s": round(time.time() - t0, 1),
+        **extra,
     })
-    del arr
-    partial.replace(final)
-    progress_file.unlink(missing_ok=True)
-    print(f"{out}: {n} notes cached ({final.stat().st_size / 2**30:.2f} GiB), "
-          f"normalisation mean={np.round(mean, 3).tolist()} std={np.round(std, 3).tolist()}, "
-          f"{time.time() - t0:.0f} s")
-    return out
+    return normalizer
 
 
 def _parse_pitches(text: str | None) -> tuple[int, int] | None:

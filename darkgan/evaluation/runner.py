@@ -357,7 +357,8 @@ def _sigmoid(x):
 def evaluate(checkpoints: list | None, data_dir: str | Path, out_dir: str | Path, n: int | None = None,
              protocol: str = "auto", device: str | None = None, seed: int = 0, names: list[str] | None = None,
              models: list[EvalModel] | None = None, dry_run: bool = False, progress: bool = True,
-             log: Callable = print, skip: tuple[str, ...] = (), inception_epochs: int = 4) -> dict:
+             log: Callable = print, skip: tuple[str, ...] = (), inception_epochs: int = 4,
+             protocol_overrides: dict | None = None) -> dict:
     """Evaluate generators against ``data_dir``; write ``out_dir/{metrics.json, report.md,
     report.html}`` and return the metrics dict.
 
@@ -374,6 +375,7 @@ def evaluate(checkpoints: list | None, data_dir: str | Path, out_dir: str | Path
         dry_run: print the plan and the cost estimate, write nothing else.
         skip: metric groups to leave out: ``"yamnet"``, ``"ood"``, ``"increment"``, ``"pitch"``,
             ``"examples"``.
+        protocol_overrides: :class:`Protocol` fields to override (e.g. ``{"ood_n": 16}``).
 
     Raises:
         DarkGANError: incompatible checkpoints, a dataset without cache / labels / vocabulary /
@@ -392,7 +394,7 @@ def evaluate(checkpoints: list | None, data_dir: str | Path, out_dir: str | Path
     data_dir = Path(data_dir)
     out_dir = Path(out_dir)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    proto = resolve_protocol(protocol, n)
+    proto = resolve_protocol(protocol, n, **(protocol_overrides or {}))
     rng = np.random.default_rng(seed)
 
     # ---- dataset

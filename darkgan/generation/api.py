@@ -61,8 +61,13 @@ DEFAULT_BATCH = {"cpu": 16, "cuda": 128}
 REPORT_MAX_NOTES = 100_000
 #: RMS (dBFS) below which a generated note is reported as silent.
 SILENCE_DB = -60.0
-#: Leading-silence threshold for ``like=`` WAV files, relative to the file's peak (dB).
-LIKE_TRIM_DB = -40.0
+#: Leading-silence threshold for ``like=`` audio files, relative to the file's peak (dB), and the
+#: samples kept before the first sample above it: rendered training notes cross -60 dB re. peak
+#: 11-61 samples after note-on, so a trimmed file starts like them (the teacher is sensitive to
+#: onset shifts of a few ms: its STFT hop is 10 ms).
+LIKE_TRIM_DB = -60.0
+LIKE_TRIM_KEEP = 24
+LIKE_TRIM_MIN = 160  #: leading quiet shorter than this (10 ms) is not trimmed
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 
 
@@ -423,7 +428,7 @@ class DarkGAN:
 
         Args:
             like: a path to an audio file (any rate/channels; down-mixed, resampled to 16 kHz,
-                leading silence below -40 dB re. peak trimmed, first 1 s kept, zero-padded), or
+                leading silence trimmed, first 1 s kept, zero-padded: :func:`load_note`), or
                 a ``note_str`` of the dataset ``like_data`` (its stored teacher logits, or the
                 teacher on ``audio/<note_str>.wav``'s first second when the dataset is unlabelled).
             like_data: the dataset folder for a ``note_str`` (default: ``data`` given to load).
@@ -683,8 +688,10 @@ def load_note(path: str | os.PathLike, trim: bool = True) -> np.ndarray:
     """A 1 s, 16 kHz mono note ``[16000]`` float32 from any audio file.
 
     Down-mixed and resampled (:func:`darkgan.teacher.resample.load_audio`); with ``trim`` the
-    leading silence (below -40 dB re. the file's peak, minus 10 ms) is cut, so the note's onset
-    sits at 0 as in the training crops; then the first second is kept (zero-padded if shorter).
+    leading silence is cut when the first sample above ``LIKE_TRIM_DB`` re. the file's peak comes
+    later than ``LIKE_TRIM_MIN`` samples (kept from ``LIKE_TRIM_KEEP`` samples before it), so the
+    onset sits near 0 as in the training crops;
+    then the first second is kept (zero-padded if shorter).
 
     Raises:
         DataError: missing, unreadable, empty or silent file.
@@ -700,7 +707,8 @@ def load_note(path: str | os.PathLike, trim: bool = True) -> np.ndarray:
         raise DataError(f"{path}: the audio is silent")
     if trim:
         start = int(np.argmax(np.abs(x) >= peak * 10 ** (LIKE_TRIM_DB / 20)))
-        x = x[max(0, start - SAMPLE_RATE // 100):]
+        if start > LIKE_TRIM_MIN:  # a real leading silence (files that start like a note are kept as is)
+            x = x[start - LIKE_TRIM_KEEP:]
     out = np.zeros(N_SAMPLES, np.float32)
     out[:min(N_SAMPLES, len(x))] = x[:N_SAMPLES]
     return out

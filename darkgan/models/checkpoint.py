@@ -450,14 +450,21 @@ def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], where: str | 
 
 
 def export_generator(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = False) -> Path:
-    """Copy a checkpoint's inference part (config + generator weights) to ``dst``, optionally in
-    float16 (the shipped checkpoint: paper-size G is 17.5 MB in fp16).
+    """Copy a checkpoint's inference part (config + generator weights, and the attribute bank
+    when present) to ``dst``, optionally in float16 (the shipped checkpoint: paper-size G is
+    17.5 MB in fp16).
 
     Raises:
         CheckpointError: bad source or unwritable destination.
     """
     g, cfg = load_generator(src)
-    cfg = dataclasses.replace(cfg, path=None)
     cfg.extra = {k: v for k, v in cfg.extra.items() if k != "files"}
     cfg.extra["exported_from_step"] = cfg.step
-    return save_checkpoint(dst, g, cfg, half=half, weights_label=cfg.generator_weights)
+    src_dir = cfg.path
+    cfg = dataclasses.replace(cfg, path=None)
+    out = save_checkpoint(dst, g, cfg, half=half, weights_label=cfg.generator_weights)
+    bank = src_dir / "attribute_bank.safetensors"  # written by `darkgan generate --build-bank`
+    if bank.is_file():
+        with atomic_write(out / bank.name, "wb") as f:
+            f.write(bank.read_bytes())
+    return out

@@ -105,7 +105,10 @@ class Resampler(torch.nn.Module):
         n = next_fast_len(t + 2 * j, real=True)
         key = (n, x.device, x.dtype)
         if self._spec_key != key:
-            self._spec = torch.fft.rfft(self.bank.flip(-1)[:, 0, :].to(x.device), n=n)  # [up, n//2+1]
+            # a normal (non-inference) constant, so a cache filled under inference_mode still
+            # works in a later differentiable call
+            with torch.inference_mode(False), torch.no_grad():
+                self._spec = torch.fft.rfft(self.bank.flip(-1)[:, 0, :].to(x.device), n=n)  # [up, n//2+1]
             self._spec_key = key
         c = torch.fft.irfft(torch.fft.rfft(x, n=n).unsqueeze(1) * self._spec, n=n)  # [B, up, n]
         return c[..., j:j + t]

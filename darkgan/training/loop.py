@@ -5,7 +5,8 @@ One *step* = one critic update (:func:`train_step_d`) then one generator update
 scales; :class:`Schedule` maps a step to its scale, fade-in alpha, batch size and data offset.
 
 Exact resume: every random draw of step ``k`` (noise z, gradient-penalty mixing weights) comes
-from a generator seeded by ``(seed, k, rank)``, and the data of step ``k`` is a pure function of
+from a generator seeded by ``(seed, k)`` (each rank keeps its slice of the global batch's draws,
+so N ranks compute what one process would on the whole batch), and the data of step ``k`` is a pure function of
 the sample offset (:func:`darkgan.training.data.sample_rows`); the checkpoint stores the raw and
 EMA generator, the critic and both Adam states (plus the global RNG states, for completeness).
 A resumed run therefore computes bit-for-bit what an uninterrupted one computes on the same
@@ -101,9 +102,10 @@ class Schedule:
             yield step, self.offset_at(step), self.batch_size_at(step)
 
 
-def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
-    """The CPU generator of all random draws of ``step`` on ``rank`` (exact resume)."""
-    s = np.random.SeedSequence([int(seed), int(step), int(rank), 0x6A4B]).generate_state(2, dtype=np.uint64)
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The CPU generator of all random draws of ``step`` (exact resume; every rank draws the
+    global batch's numbers and keeps its slice)."""
+    s = np.random.SeedSequence([int(seed), int(step), 0x6A4B]).generate_state(2, dtype=np.uint64)
     return torch.Generator().manual_seed(int(s[0] >> np.uint64(1)))
 
 
@@ -196,8 +198,17 @@ def _amp(st: State, device: torch.device):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if st.bf16 else contextlib.nullcontext()
 
 
+def _draw(gen: torch.Generator, shape: tuple[int, ...], shard: tuple[int, int], kind: str) -> torch.Tensor:
+    """Draw the *global* batch's random numbers and keep this rank's slice, so that N ranks of
+    b notes use exactly the noise of one process on N * b notes."""
+    rank, world = shard
+    full = (shape[0] * world, *shape[1:])
+    x = torch.randn(full, generator=gen) if kind == "normal" else torch.rand(full, generator=gen)
+    return x[rank * shape[0]:(rank + 1) * shape[0]]
+
+
 def train_step_d(st: State, real: torch.Tensor, pitch_index: torch.Tensor, soft_labels: torch.Tensor,
-                 tc: TrainConfig, gen: torch.Generator) -> dict[str, torch.Tensor]:
+                 tc: TrainConfig, gen: torch.Generator, shard: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
     """One critic update (paper Sec. 4.3.2; WGAN-GP + drift + auxiliary losses on real notes).
 
     Args:
@@ -205,15 +216,15 @@ def train_step_d(st: State, real: torch.Tensor, pitch_index: torch.Tensor, soft_
         real: ``[b, 2, H_s, W_s]`` normalised real MAG-IF at the current scale.
         pitch_index: ``[b]`` long; soft_labels: ``[b, K]`` teacher ``sigmoid(z / T)`` (also the
             conditioning of the fakes, as the reference conditions G on the real batch's labels).
-        tc: loss weights etc.; gen: the step's CPU random generator.
+        tc: loss weights etc.; gen: the step's CPU random generator; shard: (rank, world size).
 
     Returns:
         detached scalar tensors: ``d_loss``, ``d_wdist`` (E[D(real)] - E[D(fake)]), ``gp``,
         ``grad_norm``, ``drift``, ``d_attr``, ``d_pitch``, ``d_pitch_acc_real``, ``d_attr_acc_real``.
     """
     b, dev = real.shape[0], real.device
-    z = torch.randn(b, st.G.cfg.latent_dim, generator=gen).to(dev)
-    u = torch.rand(b, generator=gen).to(dev)
+    z = _draw(gen, (b, st.G.cfg.latent_dim), shard, "normal").to(dev)
+    u = _draw(gen, (b,), shard, "uniform").to(dev)
     with torch.no_grad(), _amp(st, dev):
         fake = st.G(z, pitch_index, soft_labels, st.scale, st.alpha)
     fake = fake.float()
@@ -245,7 +256,7 @@ def train_step_d(st: State, real: torch.Tensor, pitch_index: torch.Tensor, soft_
 
 
 def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tensor, tc: TrainConfig,
-                 gen: torch.Generator) -> dict[str, torch.Tensor]:
+                 gen: torch.Generator, shard: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
     """One generator update: ``-E[D(G(z, p, a))]`` + distillation (targets: the conditioning a)
     + pitch cross-entropy, then the EMA update.
 
@@ -257,7 +268,7 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
         ``d_attr_acc_fake``.
     """
     b, dev = pitch_index.shape[0], pitch_index.device
-    z = torch.randn(b, st.G.cfg.latent_dim, generator=gen).to(dev)
+    z = _draw(gen, (b, st.G.cfg.latent_dim), shard, "normal").to(dev)
     st.D.requires_grad_(False)
     try:
         with _amp(st, dev):
@@ -547,9 +558,10 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                     if st.channels_last:
                         real = real.contiguous(memory_format=torch.channels_last)
                     soft = teacher_soft_labels(b.logits, tc.temperature)
-                    gen = step_generator(tc.seed, step, info.rank)
-                    md = train_step_d(st, real, b.pitch_index, soft, tc, gen)
-                    mg = train_step_g(st, b.pitch_index, soft, tc, gen)
+                    gen = step_generator(tc.seed, step)
+                    shard = (info.rank, info.world_size)
+                    md = train_step_d(st, real, b.pitch_index, soft, tc, gen, shard)
+                    mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard)
                     st.step = step + 1
                     steps_done += 1
                     for k, v in {**md, **mg}.items():

@@ -1,0 +1,197 @@
+"""Tests of the app's model-bound actions (darkgan.app.controller.Studio) on a tiny random-weight
+checkpoint through the real generation API and the real teacher: exact reproduction from the
+settings JSON, absurd inputs, the scale, timbre transfer from uploads, the responsiveness cache,
+the CLI's errors. No browser (see test_app_browser.py)."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from darkgan.app import state as st
+from darkgan.app.controller import RESPONSIVENESS_FILE, Studio, checkpoint_id
+from darkgan.errors import CheckpointError, DataError
+from test_app_helpers import PITCH_RANGE, make_tiny_checkpoint, note_audio, write_note
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def studio(ckpt, tmp_path_factory):
+    return Studio.load(ckpt, out_dir=tmp_path_factory.mktemp("out"))
+
+
+def test_render_writes_wav_and_settings_that_reproduce_it_exactly(studio, tmp_path):
+    rng = np.random.default_rng(1)
+    values = rng.uniform(size=studio.k)
+    r = studio.render(62, 321, values)
+    assert r.wave.shape == (16000,) and r.wave.dtype == np.float32
+    assert np.sqrt(np.mean(r.wave.astype(np.float64) ** 2)) > 1e-4
+    wav, sr = sf.read(str(r.wav_path), dtype="float32")
+    assert sr == 16000 and np.abs(wav - r.wave).max() <= 1 / 32768
+    doc = json.loads(r.json_path.read_text())
+    assert doc["pitch"] == 62 and doc["seed"] == 321 and doc["checkpoint_id"] == studio.checkpoint_id
+    assert list(doc["attributes"]) == studio.names and list(doc["attributes"].values()) == values.tolist()
+    # a fresh Studio on the same checkpoint, fed the downloaded JSON: the same WAV, byte for byte
+    other = Studio.load(studio.checkpoint_path, out_dir=tmp_path)
+    again = other.reproduce(r.json_path)
+    assert again.messages == []
+    assert again.wav_path.read_bytes() == r.wav_path.read_bytes()
+    assert np.array_equal(again.wave, r.wave)
+    # and the generation API agrees: the settings are a complete recipe
+    api = studio.model.generate(62, attributes=doc["attributes"], n=1, seed=321)[0]
+    assert np.array_equal(api, r.wave)
+
+
+def test_settings_restore_for_the_ui(studio):
+    r = studio.render(50, 9, [0.25] * studio.k)
+    settings, messages, scale = studio.read_settings(r.json_path.read_text())
+    assert messages == [] and not scale
+    assert settings.pitch == 50 and settings.seed == 9 and settings.vector(studio.names).tolist() == [0.25] * studio.k
+    doc = json.loads(r.json_path.read_text())
+    doc["checkpoint_id"] = "someone-else@000000000000"
+    _, messages, _ = studio.read_settings(json.dumps(doc))
+    assert any("the sound will differ" in m for m in messages)
+
+
+def test_absurd_values_are_clipped_with_messages_not_sent_to_the_model(studio):
+    values = [1e9, -1e9, float("nan"), "loud", None] + [0.5] * (studio.k - 5)
+    r = studio.render(1000, -5, values)
+    text = " | ".join(r.messages)
+    assert "outside the trained range 44..70: using 70" in text
+    assert "seed -5" in text and "clipped" in text and "not a number" in text
+    v = r.settings.vector(studio.names)
+    assert v[0] == 1.0 and v[1] == 0.0 and v[2] == 0.0 and v[3] == 0.0 and v[4] == 0.0
+    assert r.settings.pitch == 70 and 0 <= r.settings.seed <= st.SEED_MAX
+    assert np.isfinite(r.wave).all()
+    with pytest.raises(st.SettingsError):
+        studio.render("sixty", 0, [0.5] * studio.k)
+    with pytest.raises(st.SettingsError):
+        studio.render(60, 0, [0.5] * (studio.k + 1))
+
+
+def test_scale_plays_the_same_timbre_over_every_pitch(studio):
+    values = np.linspace(0, 1, studio.k)
+    r = studio.render(60, 4, values, scale=True)
+    lo, hi = PITCH_RANGE
+    n = hi - lo + 1
+    assert r.wave.shape == (n * 16000,)
+    assert json.loads(r.json_path.read_text())["scale"] is True
+    for i in (0, n // 2, n - 1):  # note i = the single note at that pitch (same z, same attributes)
+        single = studio.model.generate(lo + i, attributes=dict(zip(studio.names, values)), n=1, seed=4)[0]
+        seg = r.wave[i * 16000:(i + 1) * 16000]
+        assert np.abs(seg[200:-200] - single[200:-200]).max() < 1e-4
+    _, _, scale = studio.read_settings(r.json_path)
+    assert scale
+
+
+def test_timbre_transfer_from_an_uploaded_stereo_44k_wav(studio, tmp_path):
+    p = write_note(tmp_path / "pluck.wav", midi=55, sr=44100, channels=2, seconds=2.0)
+    vec, messages = studio.from_wave_file(p)
+    assert vec.shape == (studio.k,) and ((vec >= 0) & (vec <= 1)).all()
+    assert len(messages) == 2
+    # the same labels as generate(like=FILE) uses: the down-mixed, resampled note's first second
+    # (after its leading silence) through the teacher at the checkpoint's temperature
+    from darkgan.generation.api import load_note
+
+    direct = studio.soft_labels(load_note(p)[None])[0]
+    assert np.abs(vec - direct).max() < 1e-6
+    assert np.abs(vec - studio.model.like_attributes(p)).max() < 1e-6
+    # a plucked string is heard as one: "Plucked string instrument" among the top of this vocabulary
+    top = [studio.names[i] for i in np.argsort(-vec)[:6]]
+    assert any(n in top for n in ("Plucked string instrument", "Guitar", "Musical instrument", "Music"))
+
+
+def test_bad_uploads_are_refused_by_the_studio(studio, tmp_path):
+    text = tmp_path / "x.wav"
+    text.write_text("hello")
+    with pytest.raises(DataError, match="not an audio file"):
+        studio.from_wave_file(text)
+    long = tmp_path / "long.flac"
+    sf.write(str(long), np.tile(note_audio(60, 1.0), 40), 16000, format="FLAC")
+    with pytest.raises(DataError, match="too long"):
+        studio.from_wave_file(long)
+
+
+def test_start_from_a_random_validation_note(studio):
+    vec, what = studio.from_random_validation(5, pitch=60)
+    pool = studio.model.validation_attributes(60)
+    assert any(np.allclose(vec, row) for row in pool)
+    assert "060-100" in what
+    vec2, _ = studio.from_random_validation(5, pitch=60)
+    assert np.array_equal(vec, vec2)
+    with pytest.raises(DataError, match="type a dataset note"):
+        studio.from_dataset_note("  ")
+
+
+def test_start_from_a_wav_path_on_the_server(studio, tmp_path):
+    p = write_note(tmp_path / "keyboard_synthetic_000-052-100.wav", midi=52)
+    vec, pitch, _ = studio.from_dataset_note(str(p))
+    assert pitch == 52 and vec.shape == (studio.k,)
+
+
+def test_responsiveness_is_measured_once_then_cached(ckpt, tmp_path, monkeypatch):
+    monkeypatch.setenv("DARKGAN_CACHE_DIR", str(tmp_path / "cache"))
+    (ckpt / RESPONSIVENESS_FILE).unlink(missing_ok=True)
+    s = Studio.load(ckpt, out_dir=tmp_path / "o1")
+    order, source = s.rank(n=12)
+    assert source.startswith("measured") and sorted(order) == list(range(s.k))
+    cached = json.loads((ckpt / RESPONSIVENESS_FILE).read_text())
+    assert cached["checkpoint_id"] == s.checkpoint_id and cached["n_notes"] == 12
+    s2 = Studio.load(ckpt, out_dir=tmp_path / "o2")
+    order2, source2 = s2.rank(n=12)
+    assert source2.startswith("cached") and order2 == order
+    # the order follows the scores
+    scores = cached["scores"]
+    ranked = [scores.get(s.names[i], -2) for i in order if s.names[i] in scores]
+    assert ranked == sorted(ranked, reverse=True)
+    # no measuring allowed and no cache: vocabulary order
+    s3 = Studio.load(ckpt, out_dir=tmp_path / "o3")
+    assert s3.rank(cache=False, measure=False) == (list(range(s3.k)), "vocabulary order")
+
+
+def test_read_only_checkpoint_caches_in_the_user_cache(ckpt, tmp_path, monkeypatch):
+    if os.geteuid() == 0:
+        # root ignores permissions: simulate a read-only folder instead
+        monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(ckpt) else True)
+    else:
+        os.chmod(ckpt, 0o555)
+    monkeypatch.setenv("DARKGAN_CACHE_DIR", str(tmp_path / "cache"))
+    try:
+        (ckpt / RESPONSIVENESS_FILE).unlink(missing_ok=True)
+    except PermissionError:
+        pass
+    try:
+        s = Studio.load(ckpt, out_dir=tmp_path / "o")
+        s._write_cache({"Music": 0.5}, 3)
+        files = list((tmp_path / "cache" / "app").glob("responsiveness-*.json"))
+        assert len(files) == 1 and json.loads(files[0].read_text())["scores"] == {"Music": 0.5}
+    finally:
+        os.chmod(ckpt, 0o755)
+
+
+def test_checkpoint_id_and_missing_checkpoint(ckpt, tmp_path):
+    cid = checkpoint_id(ckpt)
+    assert cid.startswith("tiny@") and len(cid.split("@")[1]) == 12
+    other = make_tiny_checkpoint(tmp_path / "tiny", seed=1)
+    assert checkpoint_id(other) != cid
+    with pytest.raises(CheckpointError, match="not found"):
+        Studio.load(tmp_path / "nowhere")
+
+
+def test_cli_errors_before_serving(tmp_path, capsys):
+    from darkgan.cli import main
+
+    assert main(["app", "--checkpoint", str(tmp_path / "missing"), "--port", "0"]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+    assert main(["app", "--port", "70000"]) == 2
+    assert "not a TCP port" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["app", "--help"])
+    assert "127.0.0.1" in capsys.readouterr().out  # loopback by default
