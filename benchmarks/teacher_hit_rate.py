@@ -26,7 +26,12 @@ def main() -> None:
     ap.add_argument("--pitch-step", type=int, default=1)
     ap.add_argument("--velocity", type=int, default=100)
     ap.add_argument("--broken", action="store_true")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is safest on a shared machine)")
     args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
 
     from darkgan.data.render import render_note
     from darkgan.paths import find_soundfont

@@ -178,14 +178,42 @@ def test_browser_generate_scale_pad_and_bad_upload(served, browser_page, tmp_pat
     assert settings["attributes"][y_name] == pytest.approx(0.8, abs=0.02)
     page.screenshot(path=str(ARTIFACTS / "app-screenshot-pad.png"), full_page=True)
 
-    # a bad upload: clear message, the server keeps serving
+    # a bad upload: a clear message, no generation, the server keeps serving
     page.get_by_role("tab", name="Start from").click()
     bad = tmp_path / "notes.wav"
     bad.write_text("this is not audio\n")
+    old = _audio_href(page)
     page.locator("#upload-audio input[type=file]").set_input_files(str(bad))
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('not an audio file')")
+    page.wait_for_timeout(1000)
+    assert _audio_href(page) == old and "not an audio file" in page.locator("#status").inner_text()
+
+    # start from a random validation note; its settings JSON restores the state exactly
+    page.click("#from-validation")
+    href = _wait_new_audio(page, old)
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('generated')")
+    _, _, wav_bytes = _fetch_wav(page, href)
+    with page.expect_download() as dl:
+        page.click("#download-json")
+    saved = Path(dl.value.path())
+    settings = json.loads(saved.read_text())
+    assert any(v not in (0.0, 0.73, 0.41, 0.8) for v in settings["attributes"].values())
+
     page.fill("#seed input", "7")
+    page.get_by_role("tab", name="Attributes").click()
+    page.locator(f"#attr-{first} input[type=range]").fill("0.05")
     old = _audio_href(page)
     page.click("#generate")
     _wait_new_audio(page, old)
     assert "seed 7" in page.locator("#status").inner_text()
+
+    restored = tmp_path / "restore.json"
+    restored.write_bytes(saved.read_bytes())
+    old = _audio_href(page)
+    page.locator("#load-settings input[type=file]").set_input_files(str(restored))
+    href = _wait_new_audio(page, old)
+    assert page.locator("#seed input").input_value() == str(settings["seed"])
+    assert float(page.locator(f"#attr-{first} input[type=number]").input_value()) == pytest.approx(
+        settings["attributes"][studio.names[first]], abs=1e-9)
+    _, _, again = _fetch_wav(page, href)
+    assert again == wav_bytes  # the same note, bit for bit

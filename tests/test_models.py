@@ -110,7 +110,7 @@ def test_generator_uses_format_layer_like_reference():
     G = Generator(cfg, P, K)
     z, p, a = inputs(cfg)
     v = G.input_vector(z, p, a)
-    assert v.shape == (4, cfg.latent_dim + P + K)
+    assert v.shape == (2, cfg.latent_dim + P + K)
     torch.testing.assert_close(v[:, cfg.latent_dim:cfg.latent_dim + P], F.one_hot(p, P).float())
     torch.testing.assert_close(v[:, :cfg.latent_dim], pixel_norm(z))
     torch.testing.assert_close(v[:, cfg.latent_dim + P:], a)

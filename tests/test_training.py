@@ -256,6 +256,7 @@ DDP_WORKER = textwrap.dedent("""
 """).format(overrides=DDP_OVERRIDES)
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(prepared, tmp_path):
     """torchrun, 2 CPU processes (gloo), 6 tiny steps: both ranks end with identical weights, rank
     0's checkpoint holds exactly those weights, and DDP on 2 x 2 notes (gradient penalty through

@@ -60,9 +60,10 @@ def _warn_all(messages: list[str]) -> None:
         gr.Warning(m)
 
 
-def safe(n_outputs: int, status_index: int) -> Callable:
+def safe(n_outputs: int, status_index: int, go_index: int | None = None) -> Callable:
     """Decorate a handler so any error becomes a warning + status line and every other output
-    is left unchanged (``gr.skip()``); the server keeps running."""
+    is left unchanged (``gr.skip()``); the server keeps running. ``go_index``: an output set to
+    False on error (the flag that stops a chained generation)."""
 
     def deco(fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -79,6 +80,8 @@ def safe(n_outputs: int, status_index: int) -> Callable:
             gr.Warning(msg)
             out = [gr.skip()] * n_outputs
             out[status_index] = f"✗ {msg}"
+            if go_index is not None:
+                out[go_index] = False
             return tuple(out) if n_outputs > 1 else out[0]
 
         return wrapper
@@ -176,7 +179,11 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
                         new_dirs = gr.Button("New random directions", size="sm")
 
         # ---------------------------------------------------------------- handlers
-        gen_outputs = [audio, spec, status, dl_wav, dl_json, settings_state]
+        # The sound comes first: the handler returns the audio (autoplay) and the downloads; the
+        # spectrogram (~0.2 s of matplotlib) is drawn by a follow-up step, off the click-to-sound path.
+        wave_state = gr.State(None)  # (wav path, title) of the last sound, for the spectrogram
+        go = gr.State(False)  # did the step before a chained generation succeed?
+        gen_outputs = [audio, status, dl_wav, dl_json, settings_state, wave_state]
 
         def _render(p, s, values, scale=False):
             r = studio.render(p, s, list(values), scale=scale)
@@ -184,39 +191,62 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
             what = (f"scale {note_name(lo)}–{note_name(hi)}" if scale
                     else f"{note_name(r.settings.pitch)} (MIDI {r.settings.pitch})")
             title = f"{what}, seed {r.settings.seed}"
-            img = st.spectrogram_image(r.wave, title=title, width_px=900 if scale else 640)
             ok = f"✓ {title} — {r.wave.size / st.SAMPLE_RATE:.1f} s, generated in {1000 * r.seconds:.0f} ms"
-            return (str(r.wav_path), img, _status(r.messages, ok),
+            return (str(r.wav_path), _status(r.messages, ok),
                     gr.DownloadButton(value=str(r.wav_path), interactive=True),
                     gr.DownloadButton(value=str(r.json_path), interactive=True),
-                    r.settings.to_dict())
+                    r.settings.to_dict(), (str(r.wav_path), title))
 
-        @safe(len(gen_outputs), 2)
+        @safe(len(gen_outputs), 1)
         def generate(p, s, *values):
             return _render(p, s, values)
 
-        @safe(len(gen_outputs), 2)
+        @safe(len(gen_outputs), 1)
         def play_scale(p, s, *values):
             return _render(p, s, values, scale=True)
 
-        @safe(len(gen_outputs), 2)
+        @safe(len(gen_outputs), 1)
         def generate_if_live(is_live, p, s, *values):
             if not is_live:
                 return tuple(gr.skip() for _ in gen_outputs)
             return _render(p, s, values)
 
+        def draw_spectrogram(ws):
+            if not ws:
+                return gr.skip()
+            import soundfile as sf
+
+            path, title = ws
+            try:
+                wave, _ = sf.read(path, dtype="float32")
+            except Exception:  # the file was cleaned up meanwhile: nothing to draw
+                return gr.skip()
+            return st.spectrogram_image(wave, title=title, width_px=900 if wave.size > st.N_SAMPLES else 640)
+
         gen_inputs = [pitch, seed, *sliders]
-        gen_btn.click(generate, gen_inputs, gen_outputs, concurrency_id="gen")
-        scale_btn.click(play_scale, gen_inputs, gen_outputs, concurrency_id="gen")
+
+        def then_generate(ev):
+            """Chain a generation (and its spectrogram) after event ``ev``, if that step set
+            ``go`` (its last output) to True."""
+            ev = ev.then(generate_if_live, [go, *gen_inputs], gen_outputs, concurrency_id="gen")
+            return ev.then(draw_spectrogram, wave_state, spec, show_progress="hidden")
+
+        def on_generate(ev_trigger, fn, inputs):
+            ev = ev_trigger(fn, inputs, gen_outputs, concurrency_id="gen")
+            return ev.then(draw_spectrogram, wave_state, spec, show_progress="hidden")
+
+        on_generate(gen_btn.click, generate, gen_inputs)
+        on_generate(scale_btn.click, play_scale, gen_inputs)
         gr.on([s.release for s in sliders] + [pitch.release, seed.submit], generate_if_live,
-              [live, *gen_inputs], gen_outputs, concurrency_id="gen")
+              [live, *gen_inputs], gen_outputs, concurrency_id="gen").then(
+            draw_spectrogram, wave_state, spec, show_progress="hidden")
         gr.on([s.release for s in sliders], lambda: None, None, pad_base)  # manual edit: new pad origin
         pitch.change(lambda p: gr.Slider(info=note_name(int(p))), pitch, pitch, show_progress="hidden")
 
         def new_seed():
-            return random.randint(0, 99_999)
+            return random.randint(0, 99_999), True
 
-        dice.click(new_seed, None, seed).then(generate, gen_inputs, gen_outputs, concurrency_id="gen")
+        then_generate(dice.click(new_seed, None, [seed, go]))
 
         def do_search(q):
             vis = st.filter_attributes(q, names, order)
@@ -226,47 +256,45 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
         zero_btn.click(lambda: [0.0] * k, None, sliders).then(lambda: None, None, pad_base)
 
         # ---------------------------------------------------------------- settings JSON
-        restore_outputs = [pitch, seed, *sliders, status]
+        restore_outputs = [pitch, seed, *sliders, status, go]
 
-        @safe(len(restore_outputs), len(restore_outputs) - 1)
+        @safe(len(restore_outputs), len(restore_outputs) - 2, len(restore_outputs) - 1)
         def restore(path):
             if not path:
-                return tuple(gr.skip() for _ in restore_outputs)
+                return (*[gr.skip()] * (len(restore_outputs) - 1), False)
             settings, messages, _ = studio.read_settings(str(path))
             _warn_all(messages)
             vec = settings.vector(names)
             return (settings.pitch, settings.seed, *[float(v) for v in vec],
-                    _status(messages, f"✓ settings restored from {os.path.basename(str(path))}"))
+                    _status(messages, f"✓ settings restored from {os.path.basename(str(path))}"), True)
 
-        load_json.upload(restore, load_json, restore_outputs).then(
-            generate, gen_inputs, gen_outputs, concurrency_id="gen").then(lambda: None, None, pad_base)
+        then_generate(load_json.upload(restore, load_json, restore_outputs)).then(lambda: None, None, pad_base)
 
         # ---------------------------------------------------------------- start from
-        start_outputs = [*sliders, status]
+        start_outputs = [*sliders, status, go]
 
-        @safe(len(start_outputs), k)
+        @safe(len(start_outputs), k, k + 1)
         def from_validation(p):
             vec, what = studio.from_random_validation(random.randint(0, 2**31 - 1), int(p))
-            return (*[float(v) for v in vec], f"✓ attributes of a {what}")
+            return (*[float(v) for v in vec], f"✓ attributes of a {what}", True)
 
-        @safe(len(start_outputs) + 1, k)
+        @safe(len(start_outputs) + 1, k, k + 1)
         def from_note(note):
             vec, p, what = studio.from_dataset_note(note)
             pitch_out = p if p is not None and lo <= p <= hi else gr.skip()
-            return (*[float(v) for v in vec], f"✓ attributes of {what}", pitch_out)
+            return (*[float(v) for v in vec], f"✓ attributes of {what}", True, pitch_out)
 
-        @safe(len(start_outputs), k)
+        @safe(len(start_outputs), k, k + 1)
         def from_upload(path):
             if not path:
-                return tuple(gr.skip() for _ in start_outputs)
+                return (*[gr.skip()] * (len(start_outputs) - 1), False)
             vec, messages = studio.from_wave_file(path)
             _warn_all(messages)
             return (*[float(v) for v in vec],
-                    _status(messages, f"✓ attributes of {os.path.basename(str(path))} (teacher)"))
+                    _status(messages, f"✓ attributes of {os.path.basename(str(path))} (teacher)"), True)
 
         def _then_generate(ev):
-            return ev.then(generate, gen_inputs, gen_outputs, concurrency_id="gen").then(
-                lambda: None, None, pad_base)
+            return then_generate(ev).then(lambda: None, None, pad_base)
 
         _then_generate(valid_btn.click(from_validation, pitch, start_outputs))
         _then_generate(note_btn.click(from_note, note_box, [*start_outputs, pitch]))
@@ -277,9 +305,9 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
         def _axis(choice):
             return None if choice == st.RANDOM_DIRECTION or choice not in names else names.index(choice)
 
-        pad_outputs = [pad, pad_x, pad_y, pad_base, *sliders, status]
+        pad_outputs = [pad, pad_x, pad_y, pad_base, *sliders, status, go]
 
-        @safe(len(pad_outputs), len(pad_outputs) - 1)
+        @safe(len(pad_outputs), len(pad_outputs) - 2, len(pad_outputs) - 1)
         def pad_move(x, y, xa, ya, dseed, base, *values):
             x = float(np.clip(x, 0, 1))
             y = float(np.clip(y, 0, 1))
@@ -289,7 +317,7 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
             dirs = st.random_directions(k, int(dseed or 0)) if st.RANDOM_DIRECTION in (xa, ya) else None
             vec = st.pad_vector(np.asarray(base), x, y, _axis(xa), _axis(ya), dirs)
             img = st.pad_image(x, y, xa, ya)
-            return (img, x, y, base, *[float(v) for v in vec], _status(messages, f"pad at ({x:.2f}, {y:.2f})"))
+            return (img, x, y, base, *[float(v) for v in vec], _status(messages, f"pad at ({x:.2f}, {y:.2f})"), True)
 
         def pad_click(evt: gr.SelectData, xa, ya, dseed, base, *values):
             px, py = evt.index
@@ -297,9 +325,8 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
             return pad_move(x, y, xa, ya, dseed, base, *values)
 
         pad_inputs = [x_axis, y_axis, dir_seed, pad_base, *sliders]
-        pad.select(pad_click, pad_inputs, pad_outputs).then(generate, gen_inputs, gen_outputs, concurrency_id="gen")
-        gr.on([pad_x.release, pad_y.release], pad_move, [pad_x, pad_y, *pad_inputs], pad_outputs).then(
-            generate, gen_inputs, gen_outputs, concurrency_id="gen")
+        then_generate(pad.select(pad_click, pad_inputs, pad_outputs))
+        then_generate(gr.on([pad_x.release, pad_y.release], pad_move, [pad_x, pad_y, *pad_inputs], pad_outputs))
 
         def axes_changed(xa, ya, x, y):
             return st.pad_image(x, y, xa, ya), None

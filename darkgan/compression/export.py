@@ -24,9 +24,10 @@ sample_rate, normalizer, source checkpoint, quantization.
 Quantization:
 
 - ``int8`` (ONNX only): ONNX Runtime dynamic quantization (``quantize_dynamic``, int8 weights,
-  activations quantized at run time) of the generator's MatMul/Gemm/Conv; the inverse-DFT
-  MatMul stays float32 (its basis has no outliers to lose, but int8 rounding of a 2048-term
-  sum would add audible noise at no speed benefit that matters);
+  activations quantized at run time) of the generator's 3x3 convolutions; the format layer,
+  the output 1x1 convolution and the inverse-DFT MatMul stay float32 (:func:`float_node_names`:
+  the first and last layers set the log magnitude's precision directly, and int8 rounding of
+  the inverse's 2048-term sums would add noise to every sample);
 - ``fp16``: ONNX: ``onnxruntime.transformers.float16`` converts the generator's nodes, inputs,
   outputs and the inverse stay float32; TorchScript: the generator runs in ``torch.half`` where
   the device supports it (the CPU kernels are slow; meant for GPUs), the inverse in float32.
@@ -139,6 +140,20 @@ def istft_node_names(model) -> list[str]:
     return [n.name for n in model.graph.node if n.name.startswith("/inverse/")]
 
 
+def float_node_names(model) -> list[str]:
+    """Nodes kept in float32 by int8 quantization: the inverse, the format layer (the
+    generator's first products, ``/generator/Gemm``, ``/generator/MatMul*``) and the output
+    1x1 convolution (``/generator/to_magif/``): first and last layers set the output's
+    log-magnitude precision directly, and are cheap."""
+    keep = []
+    for n in model.graph.node:
+        name = n.name
+        if name.startswith("/inverse/") or name.startswith("/generator/to_magif/") or \
+                (name.count("/") == 2 and name.startswith("/generator/") and n.op_type in ("Gemm", "MatMul")):
+            keep.append(name)
+    return keep
+
+
 def export_onnx_graph(graph: SynthGraph, inputs: tuple[torch.Tensor, ...], path: Path) -> None:
     """Trace ``graph`` to ONNX opset 17 at ``path`` (dynamic batch), TorchScript-based exporter."""
     names = ["z", "pitch", "attributes"][:len(inputs)]
@@ -196,8 +211,8 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, fmt: str = "on
         if quantize == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(tmp), str(tmp_q), weight_type=QuantType.QInt8,
-                             nodes_to_exclude=istft_node_names(model))
+            quantize_dynamic(str(tmp), str(tmp_q), weight_type=QuantType.QInt8, per_channel=True,
+                             nodes_to_exclude=float_node_names(model))
             model = onnx.load(str(tmp_q))
             final = tmp_q
         elif quantize == "fp16":

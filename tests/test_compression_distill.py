@@ -1,0 +1,111 @@
+"""Generator distillation (issue 6, item 2) on a tiny random teacher."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from darkgan.cli import main
+from darkgan.compression.conditioning import condition_pool
+from darkgan.compression.distill import DistillConfig, Distiller, distill, parse_losses
+from darkgan.compression.presets import STUDENT_PRESETS, student_config
+from darkgan.compression.synthetic import random_checkpoint
+from darkgan.errors import CheckpointError, DarkGANError
+from darkgan.models.checkpoint import load_generator
+from darkgan.models.generator import Generator
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    return random_checkpoint(tmp_path_factory.mktemp("t") / "teacher", "tiny", n_attributes=5, critic=True,
+                             overrides=["model.channels=[16,16,16,16,8,8]"])
+
+
+def _fixed_batch(cfg, b=4):
+    g = torch.Generator().manual_seed(5)
+    return (torch.randn(b, cfg.config.model.latent_dim, generator=g), torch.randint(0, cfg.n_pitches, (b,), generator=g),
+            torch.rand(b, cfg.n_attributes, generator=g))
+
+
+def test_output_loss_decreases(teacher):
+    t, cfg = load_generator(teacher)
+    torch.manual_seed(0)
+    s = Generator(student_config(cfg.config, "student-tiny").model, cfg.n_pitches, 5)
+    d = Distiller(t, s, DistillConfig(losses=("output", "features")))
+    opt = torch.optim.Adam(d.trainable(), lr=2e-3, betas=(0.5, 0.99))
+    z, p, a = _fixed_batch(cfg)
+    with torch.no_grad():
+        first = float(d.losses(z, p, a)["output"])
+    for _ in range(8):
+        loss = d.losses(z, p, a)
+        opt.zero_grad()
+        loss["loss"].backward()
+        opt.step()
+    with torch.no_grad():
+        last = float(d.losses(z, p, a)["output"])
+    assert last < 0.8 * first, (first, last)
+
+
+def test_distill_writes_a_normal_checkpoint_and_resumes(teacher, tmp_path):
+    out = tmp_path / "student"
+    cfg = DistillConfig(losses=("output", "features", "adversarial"), steps=2, batch_size=2, conditioning="uniform",
+                        log_every=1)
+    res = distill(teacher, out, student_preset="student-tiny", config=cfg, progress=False)
+    assert res.step == 2 and len(res.history) == 2 and "adversarial" in res.history[0]
+    g, c = load_generator(out)
+    assert c.config.preset == "student-tiny" and list(g.cfg.channels) == list(STUDENT_PRESETS["student-tiny"][1]["channels"])
+    assert c.attributes == [f"Attribute {i}" for i in range(5)] and c.pitch_range == (44, 70)
+    z, p, a = _fixed_batch(c, 2)
+    with torch.no_grad():
+        assert g(z, p, a).shape == (2, 2, 1024, 32)
+    from darkgan.generation.api import DarkGAN
+
+    api = DarkGAN.load(out)
+    wave = api.generate_batch(z.numpy(), np.array([60, 61]), a.numpy())
+    assert np.asarray(wave).shape[-1] == 16000
+    # resume: 2 more steps continue from step 2
+    res2 = distill(teacher, out, student_preset="student-tiny",
+                   config=DistillConfig(losses=cfg.losses, steps=4, batch_size=2, conditioning="uniform", log_every=1),
+                   progress=False)
+    assert res2.step == 4 and [h["step"] for h in res2.history] == [0, 1, 2, 3]
+    state = json.loads((out / "train_state.json").read_text())
+    assert state["step"] == 4
+
+
+def test_conditioning_from_dataset_labels(teacher, tmp_path):
+    from tests._training_helpers import make_synthetic_dataset
+
+    data = make_synthetic_dataset(tmp_path / "data", n=24, k=5, c=20, pitches=(60, 64))
+    _, cfg = load_generator(teacher)
+    cfg.class_indices = [0, 2, 4, 6, 8]
+    pool = condition_pool(cfg, data)
+    assert pool.alpha.shape[1] == 5 and ((pool.alpha > 0) & (pool.alpha < 1)).all()
+    assert set((pool.pitch_index + 44).tolist()) <= {60, 61, 62, 63, 64}
+    assert "train" in pool.source
+
+
+def test_distill_errors(teacher, tmp_path):
+    with pytest.raises(DarkGANError, match="losses"):
+        parse_losses("output,perceptual")
+    with pytest.raises(DarkGANError, match="preset"):
+        distill(teacher, tmp_path / "s", student_preset="student-huge", config=DistillConfig(steps=1, conditioning="uniform"))
+    no_critic = random_checkpoint(tmp_path / "nc", "tiny", 5, critic=False)
+    with pytest.raises(CheckpointError, match="critic"):
+        distill(no_critic, tmp_path / "s2", student_preset="student-tiny", config=DistillConfig(steps=1, conditioning="uniform"))
+    with pytest.raises(DarkGANError, match="bank"):
+        distill(no_critic, tmp_path / "s3", student_preset="student-tiny",
+                config=DistillConfig(losses=("output",), steps=1))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "file.txt").write_text("x")
+    with pytest.raises(DarkGANError, match="not a distillation"):
+        distill(teacher, tmp_path / "other", student_preset="student-tiny",
+                config=DistillConfig(losses=("output",), steps=1, conditioning="uniform"))
+
+
+def test_distill_cli(teacher, tmp_path, capsys):
+    assert main(["distill", "--list-presets"]) == 0
+    assert "student-s" in capsys.readouterr().out
+    assert main(["distill", "--checkpoint", str(teacher), "--out", str(tmp_path / "x"), "--losses", "outputs"]) == 2
+    assert "losses" in capsys.readouterr().err

@@ -1,0 +1,150 @@
+"""``darkgan evaluate`` end to end on a real rendered, prepared, teacher-labelled dataset, with an
+"oracle" generator (returns the real validation note whose attribute vector it is asked for)
+and a "random" one (returns random real notes), plus the bad-input errors."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from darkgan.errors import DarkGANError, DataError
+from darkgan.evaluation.runner import EvalModel, check_compatible, evaluate, resolve_protocol
+
+PROGRAMS = (0, 16, 24, 40, 56, 73)
+PITCHES = tuple(range(48, 72))
+
+
+@pytest.fixture(scope="module")
+def labelled_dataset(tmp_path_factory, fluidr3, timgm):
+    """~280 real notes (6 GM programs x 2 fonts x 24 pitches), prepared, labelled, with a vocabulary."""
+    from darkgan.data.prepare import prepare
+    from darkgan.data.render import render_dataset
+    from darkgan.teacher.labels import label_dataset
+    from darkgan.teacher.vocabulary import build_vocabulary
+
+    out = tmp_path_factory.mktemp("evalds") / "ds"
+    render_dataset(out, soundfonts=[fluidr3, timgm], programs=PROGRAMS, banks=[0], pitches=PITCHES,
+                   velocities=(100,), split="instrument", seed=0, jobs=1, progress=False, verbose=False)
+    prepare(out, progress=False)
+    label_dataset(out, progress=False)
+    build_vocabulary(out, n=16)
+    return out
+
+
+class _RealNotes(EvalModel):
+    """Shared plumbing: a 'generator' that returns real validation notes of the dataset."""
+
+    def __init__(self, data_dir, name):
+        from darkgan.data.cache import NoteCache
+        from darkgan.evaluation.data import real_waves
+        from darkgan.teacher.labels import load_labels
+        from darkgan.teacher.vocabulary import load_vocabulary
+
+        cache = NoteCache(data_dir)
+        voc = load_vocabulary(data_dir)
+        labels = load_labels(data_dir, voc.teacher)
+        row = {s: i for i, s in enumerate(labels.note_str.tolist())}
+        rows = cache.rows("valid")
+        self.waves = real_waves(cache, rows)
+        self.pitch = cache.pitch[rows]
+        self.temperature = 2.0
+        logits = labels.logits[[row[s] for s in cache.note_str[rows].tolist()]][:, voc.indices]
+        self.alpha = (1 / (1 + np.exp(-logits.astype(np.float64) / self.temperature))).astype(np.float32)
+        self.name = name
+        self.key = name
+        self.attributes = list(voc.names)
+        self.class_indices = [int(i) for i in voc.indices]
+        self.pitch_range = cache.pitch_range
+        self.latent_dim = 4
+        self.teacher_id = voc.teacher
+        self.info = {"name": name, "path": None, "key": name, "temperature": self.temperature,
+                     "attributes": len(self.attributes)}
+
+
+class Oracle(_RealNotes):
+    def generate(self, z, pitch, attributes):
+        d = ((np.asarray(attributes, np.float64)[:, None, :] - self.alpha[None]) ** 2).sum(-1)
+        d += 1e6 * (np.asarray(pitch)[:, None] != self.pitch[None])  # same pitch first
+        return self.waves[d.argmin(1)]
+
+
+class RandomNotes(_RealNotes):
+    def generate(self, z, pitch, attributes):
+        seed = int(abs(float(np.asarray(z).sum())) * 1e6) % (2 ** 32)
+        return self.waves[np.random.default_rng(seed).integers(0, len(self.waves), len(z))]
+
+
+@pytest.mark.slow
+def test_evaluate_oracle_vs_random_report(labelled_dataset, tmp_path):
+    models = [Oracle(labelled_dataset, "oracle"), RandomNotes(labelled_dataset, "random")]
+    out = tmp_path / "report"
+    small = dict(ood_n=12, ood_attributes=2, ood_levels=3, ic_n=12, ic_attributes=2, ic_steps=3, pitch_n=8,
+                 kid_subsets=5, example_attributes=1)
+    m = evaluate(None, labelled_dataset, out, n=60, protocol="cpu", models=models, progress=False,
+                 protocol_overrides=small, inception_epochs=1)
+    for f in ("metrics.json", "report.md", "report.html", "fig2_ood.png", "fig3_increment.png", "fig_rho.png"):
+        assert (out / f).is_file(), f
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["sizes"]["generated"] == 60 and data["seed"] == 0
+    assert data["embedding_models"]["teacher"]["weights_sha256"]
+    corr = data["results"]["correlation"]
+    rho_o = np.array([np.nan if v is None else v for v in corr["oracle"]["teacher"]["rho"]], float)
+    rho_r = np.array([np.nan if v is None else v for v in corr["random"]["teacher"]["rho"]], float)
+    self_c = np.array([np.nan if v is None else v for v in corr["real valid"]["teacher"]["rho"]], float)
+    # the oracle reaches the teacher's self-consistency on real notes; random audio does not
+    assert np.nanmean(rho_o) > 0.8 and np.nanmean(rho_o) > np.nanmean(self_c) - 0.15, (rho_o, self_c)
+    assert abs(np.nanmean(rho_r)) < 0.25, rho_r
+    assert "yamnet" in corr["oracle"]
+    # FAD with 60 notes < 384 dimensions: reported as missing with the reason, others kept
+    rows = data["results"]["rows"]
+    assert "pis" in rows["oracle"] and "kid" in rows["random"]
+    assert any(x["what"] == "fad_teacher" and "n > 384" in x["reason"] for x in data["missing"])
+    html = (out / "report.html").read_text()
+    assert "<audio" in html and "Table 1" in html and "Missing results" in html
+    wavs = list((out / "examples").rglob("*.wav"))
+    assert wavs
+    # rerun: everything from the cache, same numbers
+    m2 = evaluate(None, labelled_dataset, out, n=60, protocol="cpu", models=models, progress=False,
+                  protocol_overrides=small, skip=("examples",))
+    assert m2["cache"]["computed"] == 0
+    assert m2["results"]["rows"]["oracle"]["pis"] == m["results"]["rows"]["oracle"]["pis"]
+
+
+class _Fake(EvalModel):
+    def __init__(self, name, attrs, pr, teacher="efficientat-mn04"):
+        self.name, self.key, self.attributes, self.pitch_range, self.teacher_id = name, name, attrs, pr, teacher
+        self.class_indices, self.temperature, self.latent_dim, self.info = list(range(len(attrs))), 2.0, 4, {}
+
+
+def test_incompatible_checkpoints_are_refused():
+    check_compatible([_Fake("a", ["Guitar"], (44, 70)), _Fake("base", [], (44, 70))])
+    with pytest.raises(DarkGANError, match="different pitch ranges"):
+        check_compatible([_Fake("a", ["Guitar"], (44, 70)), _Fake("b", ["Guitar"], (40, 70))])
+    with pytest.raises(DarkGANError, match="different attribute vocabularies"):
+        check_compatible([_Fake("a", ["Guitar"], (44, 70)), _Fake("b", ["Piano"], (44, 70))])
+
+
+def test_protocols():
+    assert resolve_protocol("paper").n == 10_000 and resolve_protocol("paper").ood_levels == 51
+    assert resolve_protocol("cpu", n=500).n == 500
+    with pytest.raises(DarkGANError, match="unknown protocol"):
+        resolve_protocol("fast")
+    with pytest.raises(DarkGANError, match="at least 2"):
+        resolve_protocol("cpu", n=1)
+
+
+def test_dataset_without_cache_or_labels_is_a_clear_error(rendered_dataset, tmp_path):
+    from darkgan.cli import main
+
+    ds = tmp_path / "ds"
+    shutil.copytree(rendered_dataset, ds)
+    with pytest.raises(DataError, match="darkgan data prepare"):
+        evaluate(None, ds, tmp_path / "r", models=[_Fake("a", [], (48, 67))])
+    from darkgan.data.prepare import prepare
+
+    prepare(ds, progress=False)
+    with pytest.raises(DataError, match="vocabulary"):
+        evaluate(None, ds, tmp_path / "r", models=[_Fake("a", [], (48, 67))])
+    assert main(["evaluate", "--data", str(ds), "--out", str(tmp_path / "r"), "--checkpoint", str(tmp_path / "none")]) == 2
