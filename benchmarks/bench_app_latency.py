@@ -13,8 +13,9 @@ checkpoint when installed, else ``--preset small``), after a warm-up:
   settings JSON (:meth:`darkgan.app.controller.Studio.render`); split into the generation
   alone and the rest. Also the "Play scale" handler (every pitch, batched). Median and p90, ms.
 - **browser**: the app served on a free loopback port, Debian's Chromium driven by Playwright;
-  from the click on Generate (``performance.now()`` just before a DOM click) to the ``playing``
-  event of the media element the player starts (a hook on ``HTMLMediaElement.prototype.play``):
+  from the click on Generate (``performance.now()`` just before a DOM click) to the moment the
+  player's media element has started playing the new note (the resolution of its ``play()``
+  promise, through a hook on ``HTMLMediaElement.prototype.play``):
   the round trip through Gradio's queue, the WAV download and decoding, the player's start.
   The seed changes every repeat so every click makes a new note. Median and p90, ms.
 
@@ -28,7 +29,6 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -46,8 +46,9 @@ PLAY_HOOK = """
 window.__playing = [];
 const __origPlay = HTMLMediaElement.prototype.play;
 HTMLMediaElement.prototype.play = function () {
-  this.addEventListener('playing', () => window.__playing.push(performance.now()), {once: true});
-  return __origPlay.apply(this, arguments);
+  const r = __origPlay.apply(this, arguments);
+  if (r && r.then) r.then(() => window.__playing.push(performance.now()), () => {});
+  return r;
 };
 """
 
@@ -73,9 +74,9 @@ def random_checkpoint(preset: str, root: Path, k: int = 128, lo: int = 44, hi: i
 
 
 def stats_ms(xs: list[float]) -> dict:
-    xs = sorted(1000 * x for x in xs)
-    return {"median_ms": round(statistics.median(xs), 1), "p90_ms": round(xs[int(0.9 * (len(xs) - 1))], 1),
-            "min_ms": round(xs[0], 1), "n": len(xs)}
+    ms = np.asarray(xs, dtype=np.float64) * 1000
+    return {"median_ms": round(float(np.median(ms)), 1), "p90_ms": round(float(np.percentile(ms, 90)), 1),
+            "min_ms": round(float(ms.min()), 1), "n": int(ms.size)}
 
 
 def server_side(studio, repeats: int) -> dict:

@@ -3,8 +3,8 @@
     python benchmarks/bench_render.py [--soundfont SF2] [--notes 200] [--jobs 1 2]
 
 Per note, as ``darkgan data render`` does it: a fresh fluidsynth synth sharing the parsed font
-(``LoadedFont.render_stereo``), mono mix + gain/peak limit, silence check, int16 quantisation and an
-atomic WAV write (with fsync). Then the end-to-end ``render_dataset`` rate (probe + render + json)
+(``LoadedFont.render_stereo``), mono mix + gain/peak limit, silence check, int16 quantisation and a
+WAV write (temporary file + rename, no per-file fsync, as ``render_dataset``). Then the end-to-end ``render_dataset`` rate (probe + render + json)
 with 1 and 2 worker processes on a few presets. Font parsing (once per process) is reported apart.
 On a shared machine, run it when the machine is quiet.
 """
@@ -45,7 +45,7 @@ def main() -> None:
             quality.rms(wave)
             q = quantize(wave)
             t2 = time.perf_counter()
-            write_wav(Path(tmp) / f"{i}.wav", q)
+            write_wav(Path(tmp) / f"{i}.wav", q, fsync=False)  # as render_dataset does
             t3 = time.perf_counter()
             t_syn += t1 - t0
             t_ana += t2 - t1

@@ -56,6 +56,10 @@ def real_notes(data: str, lo: int, hi: int, per_pitch: int, rng: np.random.Gener
     return (np.stack(waves) if waves else np.zeros((0, 16000), np.float32)), np.array(pitches, dtype=np.int64)
 
 
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
 def per_pitch_table(midi: np.ndarray, hit: np.ndarray) -> dict[int, float]:
     return {int(p): float(hit[midi == p].mean()) for p in np.unique(midi)}
 
@@ -94,7 +98,7 @@ def main() -> None:
     print(f"# checkpoint {model.checkpoint_path} (step {model.config.step}, preset {model.config.config.preset}), "
           f"MIDI {lo}..{hi}, {args.per_pitch} validation vectors per pitch, seed {args.seed}")
     print(f"generated: pitch accuracy {100 * acc:.1f} % within {args.cents:g} cents ({s['hits']}/{s['n']}); "
-          f"median |error| {s['median_abs_error_cents']} cents; octave errors {s['octave_errors']}; "
+          f"median |error| {_fmt(s['median_abs_error_cents'])} cents; octave errors {s['octave_errors']}; "
           f"no pitch {s['no_pitch']}; NaN/inf {stats.nonfinite}; silent {stats.silent}; "
           f"peak > 1 (clipped if not limited) {stats.peak_normalised} (max peak {stats.max_peak:.3g}); "
           f"time: generation {t_gen:.0f} s, pYIN {t_pyin:.0f} s")
@@ -114,7 +118,7 @@ def main() -> None:
             real_table = per_pitch_table(rmidi, rrep.hit)
             out["real"] = {**rs, "per_pitch": real_table}
             print(f"real validation notes: pitch accuracy {100 * racc:.1f} % ({rs['hits']}/{rs['n']}); "
-                  f"median |error| {rs['median_abs_error_cents']} cents; octave errors {rs['octave_errors']}; "
+                  f"median |error| {_fmt(rs['median_abs_error_cents'])} cents; octave errors {rs['octave_errors']}; "
                   f"no pitch {rs['no_pitch']}")
     print("| MIDI | generated | real |")
     print("|---|---|---|")

@@ -74,10 +74,23 @@ def test_distill_writes_a_normal_checkpoint_and_resumes(teacher, tmp_path):
     assert state["step"] == 4
 
 
-def test_conditioning_from_dataset_labels(teacher, tmp_path):
-    from tests._training_helpers import make_synthetic_dataset
+def _labelled_dataset(root, n=24, c=20, pitches=(60, 64)):
+    """The on-disk contracts conditioning reads: cache/index.npz (split, pitch) + teacher labels."""
+    from darkgan.utils.io import save_npz, write_json
 
-    data = make_synthetic_dataset(tmp_path / "data", n=24, k=5, c=20, pitches=(60, 64))
+    rng = np.random.default_rng(0)
+    names = np.array([f"synth_{i:03d}-{60 + i % 5:03d}-100" for i in range(n)])
+    pitch = np.array([pitches[0] + i % (pitches[1] - pitches[0] + 1) for i in range(n)])
+    split = np.array(["valid" if i % 6 == 5 else "train" for i in range(n)])
+    save_npz(root / "cache" / "index.npz", note_str=names, pitch=pitch, split=split)
+    save_npz(root / "labels" / "efficientat-mn04.npz", note_str=names, logits=rng.normal(-2, 2, (n, c)).astype(np.float32),
+             class_names=np.array([f"Class {j}" for j in range(c)]))
+    write_json(root / "labels" / "efficientat-mn04.json", {"teacher": "efficientat-mn04"})
+    return root
+
+
+def test_conditioning_from_dataset_labels(teacher, tmp_path):
+    data = _labelled_dataset(tmp_path / "data")
     _, cfg = load_generator(teacher)
     cfg.class_indices = [0, 2, 4, 6, 8]
     pool = condition_pool(cfg, data)

@@ -148,3 +148,33 @@ def test_dataset_without_cache_or_labels_is_a_clear_error(rendered_dataset, tmp_
     with pytest.raises(DataError, match="vocabulary"):
         evaluate(None, ds, tmp_path / "r", models=[_Fake("a", [], (48, 67))])
     assert main(["evaluate", "--data", str(ds), "--out", str(tmp_path / "r"), "--checkpoint", str(tmp_path / "none")]) == 2
+
+
+@pytest.mark.slow
+def test_inception_classifier_trains_saves_and_is_reused(labelled_dataset, tmp_path, capsys):
+    from darkgan.cli import main
+    from darkgan.evaluation import inception
+
+    ds = tmp_path / "ds"
+    shutil.copytree(labelled_dataset, ds, ignore=shutil.ignore_patterns("inception"))
+    clf = inception.train(ds, epochs=2, progress=False)
+    folder = ds / "inception"
+    assert (folder / "model.safetensors").is_file() and (folder / "model.json").is_file()
+    v = clf.meta["valid"]
+    assert v["n"] > 0 and 0 <= v["pitch_accuracy"] <= 1 and 0 <= v["family_accuracy"] <= 1
+    assert len(clf.meta["attributes"]) == 16
+    again = inception.load_or_train(ds, progress=False)
+    assert again.meta["sha256"] == clf.meta["sha256"]  # reused, not retrained
+    from darkgan.data.cache import NoteCache
+    from darkgan.evaluation.data import real_waves
+
+    cache = NoteCache(ds)
+    rows = cache.rows("valid")[:5]
+    out = again.outputs_wave(real_waves(cache, rows))
+    assert out.embedding.shape == (5, inception.EMBEDDING_DIM)
+    assert np.allclose(out.pitch_probs.sum(1), 1, atol=1e-5) and out.family_probs.shape == (5, 11)
+    # wave -> MAG-IF path agrees with the cached MAG-IF the classifier was trained on
+    ref = again.outputs_magif(cache.load(rows))
+    assert np.allclose(ref.pitch_probs, out.pitch_probs, atol=0.05)
+    assert main(["inception", "train", "--data", str(ds), "--no-progress"]) == 0
+    assert "validation pitch accuracy" in capsys.readouterr().out

@@ -3,8 +3,8 @@
 Fixtures (module scope, built here from real parts):
 - ``ckpt``: a random-weight ``tiny`` generator saved with ``darkgan.models.checkpoint.save_checkpoint``,
   with 8 real AudioSet classes as vocabulary and the real EfficientAT teacher id/checksum;
-- ``dataset``: 12 notes rendered from FluidR3_GM (4 programs x 3 pitches) in the NSynth folder
-  layout, labelled by the real teacher (``labels/efficientat-mn04.npz``) on their first second.
+- ``dataset``: a copy of conftest's ``rendered_dataset`` (30 real notes, pitches 48/60/67, valid split =
+  one brass instrument) labelled by the real teacher with the teacher stage's ``label_dataset``.
 """
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ from darkgan.errors import CheckpointError, DarkGANError, DataError
 FLUID = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 TEACHER = "efficientat-mn04"
 VOCAB = [140, 141, 142, 143, 204, 137, 138, 139]  # guitars, tuning fork, music, instruments
-PROGRAMS = [0, 24, 40, 73]  # piano, nylon guitar, violin, flute
-PITCHES = [48, 55, 64]
+VALID = "brass_acoustic_000"  # the valid-split instrument of rendered_dataset
 
 
 def _render(program: int, pitch: int, n: int = 64000) -> np.ndarray:
@@ -51,29 +50,15 @@ def _save_tiny(path: Path, k: int = len(VOCAB), seed: int = 0) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    from darkgan.teacher import load_teacher
-    from darkgan.utils.io import save_npz, write_json
+def dataset(tmp_path_factory, rendered_dataset) -> Path:
+    """The shared 30-note rendered dataset, labelled by the real teacher (``darkgan label``)."""
+    import shutil
 
-    root = tmp_path_factory.mktemp("dataset")
-    (root / "audio").mkdir()
-    examples, splits, crops = {}, {}, []
-    for program in PROGRAMS:
-        for j, pitch in enumerate(PITCHES):
-            name = f"prog{program:03d}_fluid_000-{pitch:03d}-100"
-            wave = _render(program, pitch)
-            sf.write(root / "audio" / f"{name}.wav", wave, 16000, subtype="PCM_16")
-            examples[name] = {"note_str": name, "pitch": pitch, "velocity": 100, "program": program}
-            splits[name] = "valid" if j != 1 or program == 0 else "train"
-            crops.append(sf.read(root / "audio" / f"{name}.wav", dtype="float32")[0][:16000])
-    write_json(root / "examples.json", examples)
-    write_json(root / "splits.json", {"scheme": "random", "seed": 0, "fractions": {}, "splits": splits})
-    teacher = load_teacher(TEACHER)
-    logits = teacher.logits(np.stack(crops)).numpy()
-    save_npz(root / "labels" / f"{TEACHER}.npz", note_str=np.array(list(examples)), logits=logits,
-             class_names=np.array(teacher.class_names))
-    write_json(root / "labels" / f"{TEACHER}.json", {"teacher": TEACHER, "weights_sha256": teacher.weights_sha256,
-                                                     "class_mids": teacher.class_mids})
+    from darkgan.teacher.labels import label_dataset
+
+    root = tmp_path_factory.mktemp("labelled") / "dataset"
+    shutil.copytree(rendered_dataset, root)
+    label_dataset(root, TEACHER, progress=False)
     return root
 
 
@@ -221,12 +206,14 @@ def test_bank_matches_labels_and_pitch(model, dataset):
     got = model.validation_attributes()
     order = [model.bank.note_str.index(names[i]) for i in valid]
     np.testing.assert_allclose(got[order], expect, atol=2e-3)  # float16 logits
-    model.generate(64, n=6, seed=1)
-    assert all(s.split(":", 1)[1].endswith("-064-100") for s in model.last_report["sources"])
+    model.generate(60, n=6, seed=1)
+    assert model.last_report["sources"] == [f"bank:{VALID}-060-100"] * 6
+    model.generate(50, n=2, seed=1)  # no valid note at 50: drawn from all pitches
+    assert all(s.startswith(f"bank:{VALID}-0") for s in model.last_report["sources"])
 
 
 def test_like_wav_and_dataset_note(model, dataset, tmp_path):
-    name = f"prog024_fluid_000-{PITCHES[0]:03d}-100"
+    name = "guitar_acoustic_000-048-100"
     wav = dataset / "audio" / f"{name}.wav"
     from_labels = model.like_attributes(name, dataset)
     from_file = model.like_attributes(wav)
@@ -342,7 +329,7 @@ def test_cli_writes_wavs_and_plots(ckpt, dataset, tmp_path, capsys):
     ref = DarkGAN.load(ckpt).generate([60, 60, 62, 62], {"Tuning fork": 0.8}, n=4, seed=5)
     np.testing.assert_allclose(sf.read(wavs[2], dtype="float32")[0], ref[2], atol=2 / 32768)
     # --like a dataset note, --list-attributes
-    code, _, err = _cli(["generate", "--checkpoint", str(ckpt), "--like", f"prog000_fluid_000-048-100",
+    code, _, err = _cli(["generate", "--checkpoint", str(ckpt), "--like", "keyboard_acoustic_000-048-100",
                          "--data", str(dataset), "--out", str(tmp_path / "like")], capsys)
     assert code == 0, err
     code, stdout, _ = _cli(["generate", "--checkpoint", str(ckpt), "--list-attributes"], capsys)
@@ -390,9 +377,9 @@ def test_cli_build_bank(ckpt, dataset, tmp_path, capsys):
     shutil.copytree(ckpt, c2)
     (c2 / "attribute_bank.safetensors").unlink()
     code, stdout, err = _cli(["generate", "--checkpoint", str(c2), "--build-bank", "--data", str(dataset),
-                              "--max-notes", "4"], capsys)
+                              "--split", "train", "--max-notes", "4"], capsys)
     assert code == 0, err
-    assert "4 notes" in stdout
+    assert "4 notes of split 'train'" in stdout
     from darkgan.generation.api import DarkGAN
 
     assert len(DarkGAN.load(c2).bank) == 4
@@ -400,17 +387,24 @@ def test_cli_build_bank(ckpt, dataset, tmp_path, capsys):
 
 # ------------------------------------------------------------------------------ pitch tracker
 
-def test_pyin_on_real_rendered_notes():
+def test_pyin_on_real_rendered_notes(rendered_dataset):
+    """pYIN within 50 cents on every real note: the 30 notes of the shared rendered dataset
+    (10 instruments, 2 SoundFonts, MIDI 48/60/67) and FluidR3 notes at the range edges 44 and 70."""
     from darkgan.generation.pitch import pitch_accuracy
 
-    cases = [(p, m) for p in (0, 24, 40, 56, 73) for m in (44, 57, 70)]
-    waves = np.stack([_render(p, m, 16000) for p, m in cases])
-    midi = np.array([m for _, m in cases])
+    ex = json.loads((rendered_dataset / "examples.json").read_text())
+    waves = [sf.read(rendered_dataset / "audio" / f"{n}.wav", dtype="float32", frames=16000)[0] for n in ex]
+    midi = [r["pitch"] for r in ex.values()]
+    for program in (0, 24, 40, 56, 73):
+        for m in (44, 70):
+            waves.append(_render(program, m, 16000))
+            midi.append(m)
+    waves, midi = np.stack(waves), np.array(midi)
     acc, rep = pitch_accuracy(waves, midi, return_report=True)
-    assert acc == 1.0, rep.error_cents
+    assert acc == 1.0, dict(zip(midi.tolist(), rep.error_cents.round().tolist()))
     assert np.nanmax(np.abs(rep.error_cents)) < 30
-    # shifted by a semitone: every note is now a miss
-    assert pitch_accuracy(waves[:5], midi[:5] + 1) == 0.0
+    # asked for a semitone higher: every note is a miss
+    assert pitch_accuracy(waves[:6], midi[:6] + 1) == 0.0
 
 
 def test_pitch_accuracy_misses_silent_nan_and_octaves():

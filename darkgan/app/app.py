@@ -34,7 +34,6 @@ log = logging.getLogger("darkgan.app")
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 CSS = """
-#attr-sliders {max-height: 560px; overflow-y: auto;}
 #status {min-height: 2.5em;}
 footer {display: none !important;}
 """
@@ -139,7 +138,7 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
                     dl_wav = gr.DownloadButton("⬇ WAV", elem_id="download-wav", interactive=False)
                     dl_json = gr.DownloadButton("⬇ Settings JSON", elem_id="download-json", interactive=False)
                 load_json = gr.File(label="Load settings JSON (restores the state)", file_types=[".json"],
-                                    type="filepath", elem_id="load-settings", height=90)
+                                    type="filepath", elem_id="load-settings", height=130)
             with gr.Column(scale=6):
                 with gr.Tabs():
                     with gr.Tab("Attributes", id="tab-attributes"):
@@ -161,8 +160,9 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
                             note_box = gr.Textbox(label="Dataset note (NSynth name) or WAV path on the server",
                                                   elem_id="note-name", scale=4)
                             note_btn = gr.Button("Use", elem_id="from-note", scale=1)
-                        upload = gr.File(label="…or upload audio (WAV/FLAC/OGG/MP3, ≤ 30 s; the 1 s from "
-                                         "its onset is used)", type="filepath", elem_id="upload-audio", height=90)
+                        upload = gr.File(label="…or upload audio (WAV/FLAC/OGG/MP3, ≤ 30 s; its first second "
+                                         "after any leading silence is used)", type="filepath",
+                                         elem_id="upload-audio", height=130)
                     with gr.Tab("2-D pad", id="tab-pad"):
                         with gr.Row():
                             x_axis = gr.Dropdown(pad_choices, value=axis_choices[0], label="x axis",
@@ -371,6 +371,7 @@ def serve(
     if studio is None:
         studio = Studio.load(checkpoint, device=device, data=data)
         studio.rank(n=rank_notes, measure=rank_notes > 0)
+    studio.warm_up()
     demo = build_app(studio)
     demo.queue(default_concurrency_limit=1)
     import gradio as gr  # noqa: F401  (env set above before import)

@@ -148,6 +148,13 @@ class Studio:
         """Every MIDI pitch of the trained range, ascending."""
         return list(range(self.pitch_range[0], self.pitch_range[1] + 1))
 
+    def warm_up(self) -> None:
+        """One throw-away note and spectrogram, so the first click does not pay for lazy
+        initialisation (oneDNN kernels, matplotlib: ~2 s)."""
+        self._generate(self.pitches[len(self.pitches) // 2], 0, np.full(self.k, 0.5))
+        st.spectrogram_image(np.zeros(st.N_SAMPLES, np.float32))
+        st.pad_image(0.5, 0.5, "x", "y")
+
     # ------------------------------------------------------------------ generation
 
     def _validated(self, pitch: Any, seed: Any, values: Sequence[Any] | dict, fallback=None):

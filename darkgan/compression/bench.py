@@ -156,7 +156,6 @@ def measure(spec: dict) -> dict:
         res["macs_executed"] = None
     else:
         raise ValueError(kind)
-    del gen
 
     def inputs(b: int, seed: int):
         g = torch.Generator().manual_seed(seed)

@@ -361,7 +361,7 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
             if not torch.isfinite(losses["loss"]):
                 raise DarkGANError(f"distillation diverged at step {step} (loss {float(losses['loss'])}); lower --lr")
             if step % cfg.log_every == 0 or step == cfg.steps - 1:
-                history.append({"step": step, **{k2: round(float(v), 6) for k2, v in losses.items()}})
+                history.append({"step": step, **{k2: round(float(v.detach()), 6) for k2, v in losses.items()}})
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{float(losses['loss']):.4f}", out=f"{float(losses['output']):.4f}")

@@ -135,17 +135,17 @@ class InceptionClassifier:
         return InceptionOutputs(cat["embedding"], cat["pitch"], cat["family"], cat["attr"])
 
     def outputs_wave(self, waves, batch_size: int = 256) -> InceptionOutputs:
-        """Outputs for waveforms ``[n, 16000]`` at 16 kHz: MAG-IF (with the cache's fade-out
-        when it used one), normalised with the training statistics, then the network."""
+        """Outputs for waveforms ``[n, 16000]`` at 16 kHz: MAG-IF, normalised with the training
+        statistics, then the network. No fade is applied here: real notes rebuilt from the cache
+        (:func:`darkgan.evaluation.data.real_waves`) already carry the cache's fade-out, and
+        generators reproduce it."""
         torch = _torch()
-        from darkgan.data.magif import fade_out, wave_to_magif
+        from darkgan.data.magif import wave_to_magif
 
         parts = []
         waves = np.asarray(waves, dtype=np.float32)
         for s in range(0, len(waves), batch_size):
             w = torch.from_numpy(waves[s:s + batch_size])
-            if self.meta.get("fade_out", True):
-                w = fade_out(w)
             with torch.inference_mode():
                 parts.append(self.outputs_magif(self.normalizer.normalize(wave_to_magif(w)), batch_size))
         return InceptionOutputs(*(np.concatenate([getattr(p, f) for p in parts]) for f in

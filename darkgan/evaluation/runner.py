@@ -148,7 +148,9 @@ class DarkGANModel(EvalModel):
         self.g = DarkGAN.load(path, device=device)
         cfg = self.g.config
         self.path = Path(cfg.path) if cfg.path else None
-        self.name = name or (self.path.name if self.path else "checkpoint")
+        # the folder the user named (a run folder, not its checkpoint-NNN sub-folder)
+        self.name = name or (Path(path).resolve().name if path is not None else
+                             (self.path.name if self.path else "shipped"))
         files = sorted(self.path.glob("generator*.safetensors")) if self.path else []
         h = hashlib.sha256()
         for f in files:

@@ -223,13 +223,13 @@ def make_bank(data_dir: str | os.PathLike, class_indices: list[int], attributes:
     pitch = np.array([pitch_of[names[i]] for i in rows], dtype=np.int64)
     if len(rows) > max_notes:
         rng = np.random.default_rng(seed)
-        # stratified by pitch: each pitch keeps its share (at least one note)
-        keep = []
-        for p in np.unique(pitch):
-            pool = np.flatnonzero(pitch == p)
-            k = max(1, int(round(max_notes * len(pool) / len(rows))))
-            keep.append(rng.choice(pool, size=min(k, len(pool)), replace=False))
-        keep = np.sort(rng.permutation(np.concatenate(keep))[:max_notes])
+        # stratified by pitch: each pitch keeps its share of max_notes (largest remainders)
+        values, counts = np.unique(pitch, return_counts=True)
+        share = max_notes * counts / counts.sum()
+        quota = np.floor(share).astype(np.int64)
+        quota[np.argsort(-(share - quota), kind="stable")[:max_notes - quota.sum()]] += 1
+        keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(pitch == p), size=q, replace=False)
+                                       for p, q in zip(values, quota)]))
         rows, pitch = rows[keep], pitch[keep]
     z = logits[rows][:, np.asarray(class_indices, dtype=np.int64)]
     if not np.isfinite(z).all():
