@@ -1,6 +1,6 @@
 """Web app click-to-sound latency: server side and end to end through a real browser.
 
-    python benchmarks/bench_app_latency.py [--checkpoint PATH ...] [--preset small ...]
+    python benchmarks/bench_app_latency.py [--checkpoint PATH ...] [--preset small|student-s ...]
                                            [--repeats 15] [--threads 2] [--no-browser]
                                            [--json reports/app_latency.json]
 
@@ -54,7 +54,9 @@ HTMLMediaElement.prototype.play = function () {
 
 
 def random_checkpoint(preset: str, root: Path, k: int = 128, lo: int = 44, hi: int = 70) -> Path:
-    """A random-weight checkpoint folder of ``preset`` (K attributes, MIDI lo..hi)."""
+    """A random-weight checkpoint folder of ``preset`` (``tiny``/``small``/``paper``, or a
+    ``student-*`` preset of :mod:`darkgan.compression.presets` over ``small``), K attributes,
+    MIDI lo..hi."""
     import torch
 
     from darkgan.models.checkpoint import CheckpointConfig, save_checkpoint
@@ -62,7 +64,12 @@ def random_checkpoint(preset: str, root: Path, k: int = 128, lo: int = 44, hi: i
     from darkgan.models.generator import Generator
     from darkgan.teacher.classes import audioset_classes
 
-    cfg = get_preset(preset)
+    if preset.startswith("student-"):  # a compression student of the small preset (issue 6)
+        from darkgan.compression.presets import student_config
+
+        cfg = student_config(get_preset("small"), preset)
+    else:
+        cfg = get_preset(preset)
     torch.manual_seed(0)
     g = Generator(cfg.model, hi - lo + 1, k)
     names, _ = audioset_classes()
@@ -143,7 +150,8 @@ def browser(studio, repeats: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", action="append", default=[], help="checkpoint folder (repeatable)")
-    ap.add_argument("--preset", action="append", default=[], help="random-weight preset (repeatable)")
+    ap.add_argument("--preset", action="append", default=[],
+                    help="random-weight preset: tiny, small, paper or a student-* preset (repeatable)")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-browser", action="store_true")

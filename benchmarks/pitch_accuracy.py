@@ -64,6 +64,40 @@ def per_pitch_table(midi: np.ndarray, hit: np.ndarray) -> dict[int, float]:
     return {int(p): float(hit[midi == p].mean()) for p in np.unique(midi)}
 
 
+def real_only(args) -> None:
+    from darkgan.generation.pitch import pitch_accuracy
+
+    if not args.data:
+        raise SystemExit("--real-only needs --data DIR")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    lo, hi = args.pitches
+    rng = np.random.default_rng(args.seed)
+    t0 = time.perf_counter()
+    waves, rmidi = real_notes(args.data, lo, hi, args.per_pitch, rng)
+    racc, rrep = pitch_accuracy(waves, rmidi, cents=args.cents, return_report=True)
+    rs = rrep.summary()
+    table = per_pitch_table(rmidi, rrep.hit)
+    print(f"# real validation notes of {args.data}, MIDI {lo}..{hi}, up to {args.per_pitch} per pitch, seed {args.seed}")
+    print(f"real validation notes: pitch accuracy {100 * racc:.1f} % ({rs['hits']}/{rs['n']}); median |error| "
+          f"{_fmt(rs['median_abs_error_cents'])} cents; octave errors {rs['octave_errors']}; no pitch {rs['no_pitch']}; "
+          f"silent {rs['silent']}; {time.perf_counter() - t0:.0f} s")
+    print("| MIDI | real |")
+    print("|---|---|")
+    for p in range(lo, hi + 1):
+        print(f"| {p} | {100 * table[p]:.0f} % |" if p in table else f"| {p} | - |")
+    misses = np.flatnonzero(~rrep.hit)
+    if len(misses):
+        print("# misses (MIDI: error in cents):", ", ".join(
+            f"{rmidi[i]}: {'none' if not np.isfinite(rrep.error_cents[i]) else round(rrep.error_cents[i])}"
+            for i in misses[:40]))
+    if args.json:
+        from darkgan.utils.io import write_json
+
+        write_json(args.json, {"data": args.data, "per_pitch": args.per_pitch, "seed": args.seed,
+                               "real": {**rs, "per_pitch": table}})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=None, help="default: the shipped checkpoint")
@@ -74,7 +108,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--real-only", action="store_true",
+                    help="only the real validation notes of --data (no checkpoint needed), over --pitches")
+    ap.add_argument("--pitches", type=int, nargs=2, default=[44, 70], metavar=("LO", "HI"),
+                    help="MIDI range for --real-only (default: 44 70)")
     args = ap.parse_args()
+    if args.real_only:
+        return real_only(args)
     if args.threads:
         torch.set_num_threads(args.threads)
 

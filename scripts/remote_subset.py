@@ -5,11 +5,10 @@ whose transfer limit is 64 MiB; the first seconds of the notes compress to ~15 K
 
     # here: pick up to --max-mb of notes (every pitch, spread over instruments), FLAC + labels
     python scripts/remote_subset.py pack data/default --out .gpu/subset --max-mb 52
-    # there: rebuild a training folder (cache/, labels/, vocabulary.json) from the pack
+    # there: rebuild an NSynth-layout dataset, then the usual commands
     python scripts/remote_subset.py unpack .gpu/subset --out /tmp/subset
-
-The rebuilt folder is what `darkgan train --data` reads; normalisation statistics are fitted on
-the subset's training rows, as `darkgan data prepare` would.
+    DARKGAN_MODELS_DIR=.gpu/subset/models python -m darkgan data prepare /tmp/subset
+    ... darkgan label /tmp/subset --device cuda; darkgan attributes /tmp/subset; darkgan train ...
 """
 from __future__ import annotations
 
@@ -24,84 +23,71 @@ import numpy as np
 CROP = 16000
 
 
-def pack(data: Path, out: Path, max_mb: float, seed: int = 0, valid_fraction: float = 0.05) -> None:
+def pack(data: Path, out: Path, max_mb: float, seed: int = 0, valid_fraction: float = 0.08,
+         models_dir: Path | None = None) -> None:
+    """Write ``out/crops.flac`` (first seconds, concatenated), ``out/examples.json``,
+    ``out/splits.json`` and a copy of the teacher weights for the remote side."""
     import soundfile as sf
     from tqdm import tqdm
 
-    from darkgan.data.cache import NoteCache
     from darkgan.data.nsynth import NoteDataset
-    from darkgan.teacher.vocabulary import load_vocabulary
-
-    cache = NoteCache(data)
-    vocab = load_vocabulary(data)
-    teacher_id = vocab["teacher"]
-    labels = np.load(data / "labels" / f"{teacher_id}.npz", allow_pickle=False)
-    label_row = {s: i for i, s in enumerate(labels["note_str"].tolist())}
-    ds = NoteDataset(data)
-    by_name = {r["note_str"]: i for i, r in enumerate(ds.records)}
+    from darkgan.paths import models_dirs
 
     rng = np.random.default_rng(seed)
-    budget_notes = int(max_mb * 2**20 / 15500)  # ~15.5 KiB of FLAC per 1 s note
-    n_valid = max(1, int(budget_notes * valid_fraction))
+    budget = int(max_mb * 2**20 / 15500)  # ~15.5 KiB of FLAC per 1 s note
     chosen = []
-    for split, count in (("train", budget_notes - n_valid), ("valid", n_valid)):
-        rows = cache.rows(split)
-        # spread over instruments: round-robin over instruments in random order
-        inst = cache.instrument_str[rows]
-        groups = {k: rng.permutation(rows[inst == k]).tolist() for k in np.unique(inst)}
-        keys = rng.permutation(list(groups)).tolist()
-        picked = []
-        while len(picked) < count and any(groups.values()):
+    for split, count in (("train", budget - int(budget * valid_fraction)), ("valid", int(budget * valid_fraction))):
+        ds = NoteDataset(data, split=split)
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(ds.records):
+            groups.setdefault(r["instrument_str"], []).append(i)
+        groups = {k: rng.permutation(v).tolist() for k, v in sorted(groups.items())}
+        keys = rng.permutation(sorted(groups)).tolist()
+        picked: list[int] = []
+        while len(picked) < count and any(groups.values()):  # round-robin over instruments
             for k in keys:
                 if groups[k] and len(picked) < count:
                     picked.append(groups[k].pop())
-        chosen += sorted(picked)
-    chosen = np.array(chosen, dtype=np.int64)
-
+        chosen += [(ds, i) for i in sorted(picked)]
     out.mkdir(parents=True, exist_ok=True)
     crops = np.empty((len(chosen), CROP), dtype=np.float32)
-    for j, row in enumerate(tqdm(chosen, desc="read crops", unit="note")):
-        crops[j] = ds.load_audio(by_name[cache.note_str[row]])
+    examples, splits = {}, {}
+    for j, (ds, i) in enumerate(tqdm(chosen, desc="read crops", unit="note")):
+        crops[j] = ds.load_audio(i)
+        rec = {k: v for k, v in ds.records[i].items() if k not in ("split", "path")}
+        examples[rec["note_str"]] = rec
+        splits[rec["note_str"]] = ds.records[i]["split"]
     buf = io.BytesIO()
     sf.write(buf, crops.reshape(-1), 16000, format="FLAC", subtype="PCM_16")
     (out / "crops.flac").write_bytes(buf.getvalue())
-    meta = {k: getattr(cache, k)[chosen] for k in
-            ("note_str", "pitch", "velocity", "instrument_family", "instrument_source", "instrument_str", "split")}
-    np.savez(out / "index.npz", **meta)
-    lrows = np.array([label_row[s] for s in meta["note_str"]])
-    (out / "labels").mkdir(exist_ok=True)
-    np.savez_compressed(out / "labels" / f"{teacher_id}.npz", note_str=meta["note_str"],
-                        logits=labels["logits"][lrows], class_names=labels["class_names"])
-    shutil.copy(data / "labels" / f"{teacher_id}.json", out / "labels" / f"{teacher_id}.json")
-    shutil.copy(data / "vocabulary.json", out / "vocabulary.json")
+    (out / "examples.json").write_text(json.dumps(examples))
+    (out / "splits.json").write_text(json.dumps({"scheme": "subset", "seed": seed, "splits": splits}))
+    src = next(d / "efficientat-mn04-as" for d in ([models_dir] if models_dir else models_dirs())
+               if (d / "efficientat-mn04-as" / "mn04_as_mAP_432.pt").is_file())
+    shutil.copytree(src, out / "models" / "efficientat-mn04-as", dirs_exist_ok=True)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
-    print(json.dumps({"notes": len(chosen), "train": int((meta["split"] == "train").sum()),
-                      "instruments": int(len(np.unique(meta["instrument_str"]))), "size_mb": round(size, 1)}))
+    print(json.dumps({"notes": len(chosen), "valid": int(sum(v == "valid" for v in splits.values())),
+                      "instruments": len({r["instrument_str"] for r in examples.values()}),
+                      "size_mb": round(size, 1)}))
 
 
 def unpack(pack_dir: Path, out: Path) -> None:
+    """Rebuild an NSynth-layout dataset folder: each WAV is the 1 s crop zero-padded to 4 s
+    (the reader's 64000-sample layout); the first second, all that training reads, is exact."""
     import soundfile as sf
-    import torch
 
-    from darkgan.data.magif import fade_out, wave_to_magif
-    from darkgan.data.prepare import write_index_and_stats
-
-    audio, sr = sf.read(pack_dir / "crops.flac", dtype="float32")
+    audio, sr = sf.read(pack_dir / "crops.flac", dtype="int16")
     assert sr == 16000, sr
-    waves = torch.from_numpy(audio.reshape(-1, CROP))
-    cache = out / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    arr = np.lib.format.open_memmap(cache / "magif.npy", mode="w+", dtype=np.float16,
-                                    shape=(len(waves), 2, 1024, 32))
-    for start in range(0, len(waves), 512):
-        arr[start:start + 512] = wave_to_magif(fade_out(waves[start:start + 512])).numpy().astype(np.float16)
-    arr.flush()
-    with np.load(pack_dir / "index.npz", allow_pickle=False) as idx:
-        meta = {k: idx[k] for k in idx.files}
-    write_index_and_stats(cache, arr, meta, {"pitches": None, "fade_out": True, "source": str(pack_dir)})
-    shutil.copytree(pack_dir / "labels", out / "labels", dirs_exist_ok=True)
-    shutil.copy(pack_dir / "vocabulary.json", out / "vocabulary.json")
-    print(f"{out}: {len(waves)} notes unpacked")
+    crops = audio.reshape(-1, CROP)
+    examples = json.loads((pack_dir / "examples.json").read_text())
+    (out / "audio").mkdir(parents=True, exist_ok=True)
+    padded = np.zeros(4 * CROP, dtype=np.int16)
+    for crop, name in zip(crops, examples):
+        padded[:CROP] = crop
+        sf.write(out / "audio" / f"{name}.wav", padded, 16000, subtype="PCM_16")
+    shutil.copy(pack_dir / "examples.json", out / "examples.json")
+    shutil.copy(pack_dir / "splits.json", out / "splits.json")
+    print(f"{out}: {len(crops)} notes unpacked")
 
 
 def main() -> None:

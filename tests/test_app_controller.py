@@ -195,3 +195,27 @@ def test_cli_errors_before_serving(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["app", "--help"])
     assert "127.0.0.1" in capsys.readouterr().out  # loopback by default
+
+
+def test_dataset_note_without_data_and_server_paths_off(studio, tmp_path):
+    from darkgan.errors import DarkGANError
+
+    with pytest.raises(DarkGANError, match="dataset folder"):
+        studio.from_dataset_note("guitar_acoustic_010-060-100")
+    p = write_note(tmp_path / "n.wav")
+    studio.allow_server_paths = False
+    try:
+        with pytest.raises(DataError, match="upload the file"):
+            studio.from_dataset_note(str(p))
+    finally:
+        studio.allow_server_paths = True
+
+
+def test_download_folder_keeps_only_the_newest_files(ckpt, tmp_path):
+    s = Studio.load(ckpt, out_dir=tmp_path / "out")
+    for seed in range(4):
+        s.render(60, seed, [0.5] * s.k)
+    assert len(list(s.out_dir.iterdir())) == 8
+    s._prune(keep=3)
+    left = list(s.out_dir.iterdir())
+    assert len(left) == 3 and any("s3-" in p.name for p in left)

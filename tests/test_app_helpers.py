@@ -55,10 +55,11 @@ def note_audio(midi: int = 60, seconds: float = 1.5, sr: int = 16000, seed: int 
     rng = np.random.default_rng(seed)
     buf = rng.uniform(-1, 1, period)
     buf -= buf.mean()  # no DC
-    out = np.zeros(n)
-    for i in range(n):
-        out[i] = buf[i % period]
-        buf[i % period] = 0.996 * 0.5 * (buf[i % period] + buf[(i + 1) % period])
+    blocks = []
+    for _ in range(n // period + 1):  # one period at a time: averaging low-pass in the loop
+        blocks.append(buf)
+        buf = 0.996 * 0.5 * (buf + np.roll(buf, -1))
+    out = np.concatenate(blocks)[:n]
     pre = np.zeros(int(0.2 * sr))
     x = np.concatenate([pre, out])[:n]
     return (0.8 * x / np.abs(x).max()).astype(np.float32)

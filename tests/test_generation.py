@@ -247,6 +247,25 @@ def test_like_wav_and_dataset_note(model, dataset, tmp_path):
         model.like_attributes(silent)
 
 
+def test_unlabelled_dataset(ckpt, rendered_dataset, tmp_path):
+    """data= without labels: like= a note still works (teacher on the fly); the missing bank is a
+    clear error naming the missing labels."""
+    import shutil
+
+    from darkgan.generation.api import DarkGAN
+
+    c2 = tmp_path / "c2"
+    shutil.copytree(ckpt, c2)
+    (c2 / "attribute_bank.safetensors").unlink()
+    m = DarkGAN.load(c2, data=rendered_dataset)
+    note = "guitar_acoustic_000-048-100"
+    wav = rendered_dataset / "audio" / f"{note}.wav"
+    np.testing.assert_allclose(m.like_attributes(note), m.like_attributes(wav), atol=1e-6)
+    assert m.generate(48, like=note, n=1, seed=0).shape == (1, 16000)
+    with pytest.raises(DarkGANError, match="teacher labels missing"):
+        m.generate(48, {"Guitar": 0.5})
+
+
 def test_limiter_counts_never_hides():
     from darkgan.generation.api import limit_peaks
 

@@ -285,3 +285,33 @@ def test_ddp_two_cpu_processes(prepared, tmp_path):
     for prefix, module in (("G.", single.state.G), ("D.", single.state.D)):
         for k, v in module.state_dict().items():
             torch.testing.assert_close(v, w0[prefix + k], rtol=1e-3, atol=1e-4)
+
+
+def test_sigint_writes_a_checkpoint_and_resumes(prepared, tmp_path):
+    """Ctrl-C during `darkgan train`: the current step finishes, a checkpoint is written, exit 130;
+    --resume continues from it."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "darkgan", "train", "--data", str(prepared), "--out", str(out), "--preset", "tiny",
+           "--set", "train.iterations=[100000,0,0,0,0,0]", "--set", "train.checkpoint_every=3",
+           "--threads", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "LATEST").is_file() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert (out / "LATEST").is_file(), proc.communicate(timeout=60)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "signal at step" in stdout
+    state = load_training_state(out)
+    step = state["train_state"]["step"]
+    assert step >= 3 and f"checkpoint-{step:08d}" in stdout
+    res = train(prepared, out, resume=True, stop_at_step=step + 2, progress=False, threads=1)
+    assert res.step == step + 2 and res.reason == "stop-at-step"

@@ -107,7 +107,7 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
     axis_choices = [names[i] for i in order]
     pad_choices = [st.RANDOM_DIRECTION] + axis_choices
 
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
             f"## DarkGAN: synthesis steered by words\n"
             f"Checkpoint `{studio.checkpoint_id}` · pitch {note_name(lo)}–{note_name(hi)} "
@@ -334,7 +334,6 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
         gr.on([x_axis.change, y_axis.change], axes_changed, [x_axis, y_axis, pad_x, pad_y], [pad, pad_base])
         new_dirs.click(lambda d: int(d or 0) + 1, dir_seed, dir_seed)
 
-        demo.load(lambda: None, None, None)
     return demo
 
 
@@ -371,10 +370,10 @@ def serve(
     if studio is None:
         studio = Studio.load(checkpoint, device=device, data=data)
         studio.rank(n=rank_notes, measure=rank_notes > 0)
+    studio.allow_server_paths = host in ("127.0.0.1", "localhost", "::1")
     studio.warm_up()
     demo = build_app(studio)
     demo.queue(default_concurrency_limit=1)
-    import gradio as gr  # noqa: F401  (env set above before import)
 
     try:
         _, url, _ = demo.launch(

@@ -39,6 +39,8 @@ from darkgan.app import state as st
 from darkgan.errors import DarkGANError, DataError
 
 RESPONSIVENESS_FILE = "app_responsiveness.json"
+#: Files kept in ``Studio.out_dir`` (the oldest beyond this are deleted after each render).
+KEEP_FILES = 256
 
 
 @dataclass
@@ -110,6 +112,9 @@ class Studio:
         self.order: list[int] = list(range(len(self.names)))
         self.ranking_source = "vocabulary order"
         self.load_messages: list[str] = []
+        #: whether "start from" may read audio files by path on the server (off when the app is
+        #: served beyond loopback: remote users must upload instead)
+        self.allow_server_paths = True
 
     # ------------------------------------------------------------------ loading
 
@@ -240,7 +245,20 @@ class Studio:
         with atomic_write(wav_path, "wb") as f:
             f.write(data)
         write_json(json_path, settings_dict)
+        self._prune()
         return Rendered(wave, settings, wav_path, json_path, messages, time.perf_counter() - t0)
+
+    def _prune(self, keep: int = KEEP_FILES) -> None:
+        """Delete all but the ``keep`` newest files of :attr:`out_dir` (a long session stays small)."""
+        try:
+            files = sorted((p for p in self.out_dir.iterdir() if p.is_file()), key=lambda p: p.stat().st_mtime)
+        except OSError:
+            return
+        for p in files[:-keep] if len(files) > keep else []:
+            try:
+                p.unlink()
+            except OSError:
+                pass
 
     def _stem(self, settings: st.Settings, scale: bool) -> str:
         import hashlib
@@ -338,6 +356,9 @@ class Studio:
         if not note:
             raise DataError("type a dataset note name (e.g. keyboard_acoustic_004-060-100) or an audio file path")
         p = Path(note)
+        looks_like_path = p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff") or "/" in note
+        if looks_like_path and not self.allow_server_paths:
+            raise DataError("reading files on the server is disabled when the app is not on loopback; upload the file")
         if p.is_file():
             st.load_upload(p)  # same checks as an upload (size, length, audio)
         vec = self.model.like_attributes(note)

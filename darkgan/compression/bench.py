@@ -15,8 +15,9 @@ TorchScript files) and for 1 and 2 CPU threads:
 - ``gflops_batch64`` and ``ceiling_fraction``: ``2 x macs x notes/s`` against ``ceiling_gflops``,
   a large 3x3 convolution through oneDNN (``[16, 256, 32, 32]``, 256 -> 256 maps, channels-last)
   measured in the same run at the same thread count;
-- ``peak_mb``: peak resident memory of the measuring process minus its size before loading the
-  model (each model is measured in its own subprocess); ``file_mb``: size on disk;
+- ``peak_mb``: peak resident memory of the measuring process (sampled every ms) minus its size
+  before loading the model (each model is measured in its own subprocess; the peak is over the
+  whole measurement, so it is set by the batch-64 run); ``file_mb``: size on disk;
 - ``fad`` / ``fad_teacher`` / ``pitch_accuracy`` with ``--data`` (:mod:`darkgan.compression.quality`).
 
 Timings are wall-clock on a shared machine: the minimum over repeats is closer to the machine's
@@ -97,7 +98,36 @@ def _dir_size(path: Path) -> int:
 # ----------------------------------------------------------------------------------- worker
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Current resident set size (MiB) from /proc (``ru_maxrss`` where /proc is absent)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class _PeakRSS:
+    """Samples the RSS every millisecond on a thread; ``peak`` is the largest value seen.
+
+    (``ru_maxrss`` is a lifetime maximum that importing torch already sets higher than a small
+    model ever reaches, so it cannot measure a model's peak.)"""
+
+    def __init__(self):
+        import threading
+
+        self.peak = _rss_mb()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.001):
+            self.peak = max(self.peak, _rss_mb())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._t.join()
+        return max(self.peak, _rss_mb())
 
 
 def measure(spec: dict) -> dict:
@@ -111,7 +141,11 @@ def measure(spec: dict) -> dict:
     from darkgan.models.checkpoint import load_generator
 
     src = Path(spec.get("checkpoint") or path)
+    import gc
+
+    gc.collect()
     base_rss = _rss_mb()
+    sampler = _PeakRSS()
     gen, cfg = load_generator(src)
     k = cfg.n_attributes if cfg.attributes_enabled else 0
     macs, params = count_macs(gen, k)
@@ -199,7 +233,7 @@ def measure(spec: dict) -> dict:
             res["ceiling_fraction_executed"] = round(2 * res["macs_executed"] * nps / 1e9 / res["ceiling_gflops"], 3)
         if 1 in threads:
             res["ceiling_gflops_1thread"] = round(conv_ceiling_gflops(1), 2)
-    res["peak_mb"] = round(_rss_mb() - base_rss, 1)
+    res["peak_mb"] = round(sampler.stop() - base_rss, 1)
     return res
 
 
@@ -278,7 +312,12 @@ def run_bench(specs: list[dict], threads=(1, 2), runs: int = 30, warmup: int = 3
                     max_seconds=max_seconds)
         if progress:
             print(f"bench: {spec['name']} ...", file=sys.stderr, flush=True)
-        rows.append(measure_in_subprocess(spec))
+        try:
+            rows.append(measure_in_subprocess(spec))
+        except Exception as e:  # one failing model must not lose the others' numbers
+            print(f"bench: {spec['name']}: {e}", file=sys.stderr, flush=True)
+            rows.append({"model": spec["name"], "kind": spec["kind"], "path": spec["path"], "error": str(e),
+                         "params": None, "macs": None})
     if data is not None or teacher is not None:
         add_quality(rows, specs, teacher or specs[0].get("checkpoint") or specs[0]["path"], data, quality_n, seed)
     else:
@@ -298,6 +337,8 @@ def add_quality(rows: list[dict], specs: list[dict], teacher: str, data: str | N
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     cache: dict[tuple, dict] = {}
     for r, spec in zip(rows, specs):
+        if r.get("error"):
+            continue
         path = Path(spec["path"])
         if spec["kind"] in ("eager", "fast"):
             key = ("torch", str(path.resolve()))
@@ -327,6 +368,9 @@ def format_table(rows: list[dict]) -> str:
 
     lines = [head]
     for r in rows:
+        if r.get("error"):
+            lines.append([r["model"], "error: " + r["error"][:60]] + [""] * (len(head) - 2))
+            continue
         lines.append([r["model"], f(r["params"] / 1e6, ".2f"), f(r["macs"] / 1e9, ".3f"),
                       f(r.get("latency_ms_1thread"), ".1f"), f(r.get("latency_ms_2threads"), ".1f"),
                       f(r.get("notes_per_s_batch64"), ".1f"), f(r.get("x_realtime"), ".1f"),

@@ -154,6 +154,41 @@ def float_node_names(model) -> list[str]:
     return keep
 
 
+def repair_graph(model):
+    """Make a converted graph valid: unique node names and topological node order.
+
+    ``onnxruntime.transformers.float16`` (depending on its version) names two inserted Cast
+    nodes alike or appends them after their consumers; ONNX requires neither to happen.
+    """
+    seen: dict[str, int] = {}
+    for n in model.graph.node:
+        if n.name in seen:
+            seen[n.name] += 1
+            n.name = f"{n.name}__{seen[n.name]}"
+        else:
+            seen[n.name] = 0
+    available = {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer} | {""}
+    pending = list(model.graph.node)
+    ordered = []
+    while pending:
+        rest = []
+        for n in pending:
+            if all(i in available for i in n.input):
+                ordered.append(n)
+                available.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):
+            raise DarkGANError("exported graph has a cycle or a missing input; cannot order it")
+        pending = rest
+    nodes = [type(ordered[0])() for _ in ordered]
+    for dst, src in zip(nodes, ordered):
+        dst.CopyFrom(src)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model
+
+
 def export_onnx_graph(graph: SynthGraph, inputs: tuple[torch.Tensor, ...], path: Path) -> None:
     """Trace ``graph`` to ONNX opset 17 at ``path`` (dynamic batch), TorchScript-based exporter."""
     names = ["z", "pitch", "attributes"][:len(inputs)]
@@ -222,6 +257,8 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, fmt: str = "on
                 warnings.simplefilter("ignore")
                 model = convert_float_to_float16(model, keep_io_types=True,
                                                  node_block_list=istft_node_names(model))
+            model = repair_graph(model)
+            onnx.checker.check_model(model)
         for k, v in meta.items():
             p = model.metadata_props.add()
             p.key, p.value = k, v

@@ -12,10 +12,13 @@ preset         channels (low -> high res)      convs   GMAC/note  vs ``paper``
 student-m      128, 96, 64, 48, 32, 16         2       1.33       8.9x fewer
 student-s      128, 96, 64, 48, 32, 16         1       0.80       14.9x fewer
 student-xs     64, 48, 32, 24, 16, 8           1       0.20       59x fewer
+student-half   teacher's // 2                  1       paper: 1.65 (7.2x); small: 0.078 (6.5x)
 student-tiny   8, 8, 8, 4, 4, 4                1       ~0.002     (tests)
 =============  ==============================  ======  =========  ==============
 
-(``student-m`` has the ``small`` training preset's widths.) The high-resolution scales hold most
+``student-half`` is relative to the teacher (half its maps at every scale, one convolution per
+block: 6.5-7x fewer MACs than a two-conv teacher; 4x from the widths, ~2x from the convs), for teachers other than ``paper`` such as
+the CPU-trained ``small`` preset. The high-resolution scales hold most
 of the cost (a 3x3 conv at 1024x32 with C maps costs 9 C^2 x 32768 MACs), so the students narrow
 them most. Any preset can be refined with ``model.<field>=value`` overrides
 (:func:`darkgan.models.config.apply_overrides` syntax).
@@ -29,12 +32,14 @@ from darkgan.errors import DarkGANError
 
 #: name -> (description, ModelConfig fields replaced in the teacher's configuration)
 STUDENT_PRESETS: dict[str, tuple[str, dict]] = {
-    "student-m": ("small-preset widths, 2 convs per block (8.9x fewer MACs than paper)",
+    "student-m": ("narrow high-resolution scales, 2 convs per block (8.9x fewer MACs than paper)",
                   {"channels": (128, 96, 64, 48, 32, 16), "convs_per_block": 2}),
-    "student-s": ("small-preset widths, 1 conv per block (14.9x fewer MACs than paper)",
+    "student-s": ("as student-m, 1 conv per block (14.9x fewer MACs than paper)",
                   {"channels": (128, 96, 64, 48, 32, 16), "convs_per_block": 1}),
     "student-xs": ("half of student-s's widths, 1 conv per block (59x fewer MACs than paper)",
                    {"channels": (64, 48, 32, 24, 16, 8), "convs_per_block": 1}),
+    "student-half": ("half the teacher's maps at every scale, 1 conv per block (relative to the teacher)",
+                     {"channels": "half", "convs_per_block": 1}),
     "student-tiny": ("a few maps, for tests", {"channels": (8, 8, 8, 4, 4, 4), "convs_per_block": 1}),
 }
 
@@ -44,6 +49,7 @@ def list_student_presets() -> str:
     lines = []
     for name, (desc, fields) in STUDENT_PRESETS.items():
         f = ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in fields.items())
+        f = f.replace("channels=half", "channels=teacher's // 2")
         lines.append(f"{name:13s} {desc}\n{'':13s} {f}")
     return "\n".join(lines)
 
@@ -66,7 +72,9 @@ def student_config(teacher_config, preset: str, overrides: list[str] | tuple[str
     if preset not in STUDENT_PRESETS:
         raise DarkGANError(f"unknown student preset {preset!r}; choose one of {', '.join(STUDENT_PRESETS)}")
     cfg = copy.deepcopy(teacher_config)
-    fields = STUDENT_PRESETS[preset][1]
+    fields = dict(STUDENT_PRESETS[preset][1])
+    if fields["channels"] == "half":
+        fields["channels"] = tuple(max(1, c // 2) for c in cfg.model.channels)
     if len(fields["channels"]) != cfg.model.n_scales:
         raise DarkGANError(f"student preset {preset!r} has {len(fields['channels'])} scales, the teacher "
                            f"{cfg.model.n_scales}; override model.channels")

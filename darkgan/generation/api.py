@@ -54,9 +54,11 @@ from darkgan.errors import CheckpointError, DarkGANError, DataError
 #: Most notes :meth:`DarkGAN.generate` returns in one array (10 000 x 64 KB = 640 MB); larger
 #: requests use :meth:`DarkGAN.iter_generate` (streamed chunks) or the CLI (files).
 MAX_NOTES = 10_000
-#: Notes per generator call by device type (bounded memory; on the 2-core CPU small batches are
-#: as fast per note as large ones, see benchmarks/bench_generate.py).
-DEFAULT_BATCH = {"cpu": 16, "cuda": 128}
+#: Notes per generator call by device type (bounded memory). On the 2-core CPU small batches are
+#: faster per note (activations of a 64-note batch spill the cache; measured for ``small``, 1 thread:
+#: 6.3 / 6.1 / 3.5 / 3.2 notes/s at batch 1 / 4 / 16 / 64); on an H100 ``paper`` runs ~2 200-2 800
+#: notes/s at batch 64-256 (benchmarks/bench_generate.py).
+DEFAULT_BATCH = {"cpu": 4, "cuda": 128}
 #: ``last_report`` lists every note's pitch and attribute source up to this many notes.
 REPORT_MAX_NOTES = 100_000
 #: RMS (dBFS) below which a generated note is reported as silent.
@@ -177,7 +179,8 @@ class DarkGAN:
         self.bank = bank
         self.data = Path(data) if data is not None else None
         self.normalizer = config.get_normalizer()
-        self._lower = {name.lower().strip(): i for i, name in enumerate(config.attributes)}
+        self._lower = {" ".join(name.lower().split()): i for i, name in enumerate(config.attributes)}
+        self._bank_problem = ""  # why data= gave no bank (shown in the no-bank error)
         self._teacher = None
         self._labels: dict[str, tuple[dict[str, int], np.ndarray]] = {}
         self.last_report: dict = {}
@@ -218,13 +221,18 @@ class DarkGAN:
             if not Path(path).exists():
                 raise CheckpointError(f"{path}: the shipped checkpoint is not installed; pass a checkpoint path")
         generator, cfg = load_generator(path, dev, weights)
-        bank = None
+        bank, problem = None, ""
         if cfg.attributes_enabled and cfg.attributes:
             teacher_id = str(cfg.teacher.get("id", "")) or None
             bank = load_bank(cfg.path, cfg.attributes, teacher_id)
             if bank is None and data is not None and teacher_id:
-                bank = make_bank(data, cfg.class_indices, cfg.attributes, teacher_id, cfg.pitch_range)
-        return cls(generator, cfg, dev, bank, data)
+                try:  # data= may serve like= only (an unlabelled dataset): fail later, if at all
+                    bank = make_bank(data, cfg.class_indices, cfg.attributes, teacher_id, cfg.pitch_range)
+                except DataError as e:
+                    problem = str(e)
+        model = cls(generator, cfg, dev, bank, data)
+        model._bank_problem = problem
+        return model
 
     # --------------------------------------------------------------------------- properties
     @property
@@ -375,9 +383,10 @@ class DarkGAN:
     def _bank_alpha(self, pitches: np.ndarray, rng: np.random.Generator, match_pitch: bool = True):
         """``(alpha [n, K], sources [n])`` drawn from the attribute bank."""
         if self.bank is None:
+            why = f" ({self._bank_problem})" if self._bank_problem else ""
             raise DarkGANError(
                 f"{self._cfg.path}: no attribute bank (attribute_bank.safetensors) to fill in the attributes not "
-                "given; set every attribute, use like=, pass data=DIR to DarkGAN.load, or build the bank: "
+                f"given{why}; set every attribute, use like=, pass data=DIR to DarkGAN.load, or build the bank: "
                 "`darkgan generate --build-bank --data DIR`")
         rows = self.bank.sample_rows(pitches, rng, match_pitch)
         sources = [f"bank:{self.bank.note_str[r] or r}" for r in rows]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import json
 import os
 import shutil
@@ -157,6 +158,7 @@ class CheckpointConfig:
             raise CheckpointError(f"{where}: missing or malformed field ({type(e).__name__}: {e})") from None
 
 
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
     """The checkout's HEAD commit (``None`` outside a git checkout)."""
     try:
@@ -248,6 +250,9 @@ def save_checkpoint(
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a checkpoint is an ordinary folder
     except OSError as e:
         raise CheckpointError(f"{parent}: cannot write a checkpoint here ({e.strerror or e})") from None
     try:

@@ -74,6 +74,18 @@ class ModelConfig:
     def n_scales(self) -> int:
         return len(self.channels)
 
+    def to_dict(self) -> dict:
+        """JSON-ready dict (tuples become lists)."""
+        return _to_jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        """Inverse of :meth:`to_dict`; raises :class:`DarkGANError` on unknown or mistyped keys."""
+        try:
+            return _from_dict(cls, d, "model")
+        except (TypeError, ValueError) as e:
+            raise DarkGANError(f"invalid model configuration: {e}") from None
+
     @property
     def d_channels(self) -> tuple[int, ...]:
         return tuple(self.critic_channels) if self.critic_channels else tuple(self.channels)
@@ -179,6 +191,18 @@ class TrainConfig:
     @property
     def total_steps(self) -> int:
         return int(sum(self.iterations))
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (tuples become lists)."""
+        return _to_jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """Inverse of :meth:`to_dict`; raises :class:`DarkGANError` on unknown or mistyped keys."""
+        try:
+            return _from_dict(cls, d, "train")
+        except (TypeError, ValueError) as e:
+            raise DarkGANError(f"invalid train configuration: {e}") from None
 
     def validate(self, n_scales: int) -> None:
         """Raise :class:`DarkGANError` if the fields are inconsistent with ``n_scales``."""
@@ -398,16 +422,18 @@ def _paper() -> Config:
 
 
 def _small() -> Config:
-    # Reasoning in docs/training.md: the 2-core CPU budget (~ a few hours) is dominated by the
-    # three highest-resolution scales (256x32 .. 1024x32 hold 94 % of the paper model's MACs),
-    # so those scales are narrow (48-32-16 maps) while the cheap low-resolution scales, where
-    # pitch and the coarse spectral envelope are learnt, keep wider maps and get most steps.
-    model = ModelConfig(channels=(128, 96, 64, 48, 32, 16))
+    # Reasoning and measurements in docs/training.md. The paper model spends 94 % of its compute
+    # at 256x32 and above; on 2 CPU cores one paper step at the last scale takes minutes. small
+    # keeps the 6 scales and the full 2 x 1024 x 32 output with narrow high-resolution scales
+    # (32-16-8 maps: they only refine the frequency axis), 64-48 maps at the cheap low-resolution
+    # scales where pitch and coarse timbre are learnt, batches of 8 at the expensive scales, and
+    # ~15.5k steps: ~3.7 h measured on 2 Xeon cores (benchmarks/bench_train.py).
+    model = ModelConfig(channels=(64, 64, 48, 32, 16, 8))
     train = TrainConfig(
-        iterations=(3000, 3000, 3000, 3000, 2500, 2500),
-        fade_in_jumps=(0, 30, 30, 30, 30, 30),
-        alpha_jump_size=32,
-        batch_size=(16, 16, 16, 12, 8, 8),
+        iterations=(4000, 4000, 3000, 2500, 2000, 2000),
+        fade_in_jumps=(0, 25, 25, 25, 25, 25),
+        alpha_jump_size=16,
+        batch_size=(16, 16, 12, 8, 8, 8),
         checkpoint_every=500,
         log_every=25,
         sample_every=1000,

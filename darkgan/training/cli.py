@@ -86,7 +86,6 @@ def _train(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from darkgan.models.checkpoint import export_generator
-    from darkgan.utils.io import sha256_file  # noqa: F401  (keeps import errors early)
 
     out = export_generator(args.checkpoint, args.out, half=args.half)
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())

@@ -42,9 +42,9 @@ from darkgan.models.config import Config, TrainConfig, apply_overrides, get_pres
 from darkgan.models.critic import Critic
 from darkgan.models.generator import Generator
 from darkgan.training import distributed as dist_utils
-from darkgan.training.losses import (attribute_accuracy, critic_wasserstein_loss, distillation_loss, drift_loss,
-                                     generator_wasserstein_loss, gradient_penalty, interpolate, pitch_accuracy,
-                                     pitch_loss, teacher_soft_labels, update_ema)
+from darkgan.training.losses import (critic_wasserstein_loss, distillation_loss, drift_loss,
+                                     generator_wasserstein_loss, gradient_penalty, interpolate, pitch_loss,
+                                     teacher_soft_labels, update_ema)
 
 
 # ----------------------------------------------------------------------------------- schedule
