@@ -122,3 +122,19 @@ def test_distill_cli(teacher, tmp_path, capsys):
     assert "student-s" in capsys.readouterr().out
     assert main(["distill", "--checkpoint", str(teacher), "--out", str(tmp_path / "x"), "--losses", "outputs"]) == 2
     assert "losses" in capsys.readouterr().err
+
+
+def test_student_presets_shrink_the_teacher():
+    from darkgan.compression.bench import count_macs
+    from darkgan.models.config import get_preset
+
+    paper = get_preset("paper")
+    macs_paper, _ = count_macs(Generator(paper.model, 27, 8), 8)
+    for name in ("student-m", "student-s", "student-xs", "student-half"):
+        cfg = student_config(paper, name)
+        assert cfg.model.n_scales == paper.model.n_scales and cfg.model.latent_dim == paper.model.latent_dim
+        macs, _ = count_macs(Generator(cfg.model, 27, 8), 8)
+        assert macs * 7 < macs_paper, name  # student-m: 8.9x, student-half: 7.2x fewer
+    half = student_config(get_preset("small"), "student-half")
+    assert list(half.model.channels) == [c // 2 for c in get_preset("small").model.channels]
+    assert half.model.convs_per_block == 1
