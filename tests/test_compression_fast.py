@@ -74,11 +74,12 @@ def test_fast_generator_equals_eager(channels_last, polyphase):
         eager = g(z, p, a)
         fast = fast_generator(g, channels_last=channels_last, polyphase=polyphase)(z, p, a)
     assert fast.shape == eager.shape == (3, 2, 1024, 32)
-    err_fast = (fast - ref64).abs().max().item()
-    err_eager = (eager - ref64).abs().max().item()
-    assert err_fast < 1e-4, err_fast  # measured ~2e-6
-    assert err_fast < 20 * err_eager + 1e-6
-    assert (fast - eager).abs().max().item() < 1e-4
+    scale = ref64.abs().max().item()  # float32 rounding grows with the output's magnitude
+    err_fast = (fast - ref64).abs().max().item() / scale
+    err_eager = (eager - ref64).abs().max().item() / scale
+    assert err_fast < 5e-4, err_fast  # measured 3e-5 .. 9e-5 relative; the eager float32 model: 5e-5
+    assert err_fast < 50 * err_eager + 1e-7
+    assert (fast - eager).abs().max().item() / scale < 5e-4
 
 
 def test_fast_generator_does_not_touch_the_original():

@@ -9,7 +9,6 @@ Fixtures (module scope, built here from real parts):
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np

@@ -177,7 +177,12 @@ def _generate(args: argparse.Namespace) -> int:
         try:
             model = DarkGAN.load(args.checkpoint, device=args.device, data=args.data)
             if args.list_attributes:
-                _list(model)
+                try:
+                    _list(model)
+                except BrokenPipeError:  # `darkgan generate --list-attributes | head`
+                    import os
+
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 return 0
             return _write_notes(model, out, pitches, n, attrs, seed, args, batch_size)
         finally:
