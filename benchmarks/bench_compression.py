@@ -7,7 +7,7 @@ Usage:
 With no trained checkpoints at hand this measures the reference case of the facts file: the
 ``paper`` generator with random weights (speed does not depend on the weights), eagerly and
 through the fast path, the students' architectures (random weights), a 50 %-pruned paper
-generator, and ONNX exports of student-s (fp32, int8, fp16). ``darkgan bench`` measures given
+generator, and ONNX exports of student-xs (fp32, int8, fp16). ``darkgan bench`` measures given
 checkpoints the same way (and adds FAD / pitch accuracy with ``--data``).
 """
 from __future__ import annotations
@@ -59,12 +59,11 @@ def main() -> None:
             pcfg.extra = {"pruned": 0.5}
             cks.append(str(save_checkpoint(out / "paper-pruned-0.5", pruned, pcfg)))
         for q in (None, "int8", "fp16"):
-            f = out / f"student-s{'-' + q if q else ''}.onnx"
-            export(cks[2 if len(students) == 3 else 1], f, "onnx", q, force=True)
+            f = out / f"student-xs{'-' + q if q else ''}.onnx"
+            export(cks[len(students)], f, "onnx", q, force=True)
             onnx.append(str(f))
     threads = tuple(int(t) for t in args.threads.split(","))
-    specs_eager = True
-    bench(cks, onnx, [], json_out=args.json or str(out / "bench.json"), eager=specs_eager, threads=threads,
+    bench(cks, onnx, [], json_out=args.json or str(out / "bench.json"), eager=True, threads=threads,
           runs=args.runs, max_seconds=args.max_seconds, batch_runs=args.batch_runs)
 
 

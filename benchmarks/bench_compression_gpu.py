@@ -1,3 +1,10 @@
+"""GPU timings of the eager and fast generators (paper and student architectures, random weights).
+
+Usage: python benchmarks/bench_compression_gpu.py OUT.json   (needs CUDA)
+
+Single-note latency (median of 30 after 5 warm-ups) and batch-64 notes/s, inputs -> waveform
+(``torch.istft``), synchronised. Numbers in docs/compression.md.
+"""
 import torch, time, json, sys
 from darkgan.models.config import get_preset, apply_overrides
 from darkgan.models.generator import Generator
