@@ -115,6 +115,19 @@ def test_schedule_alpha_and_offsets():
     assert [s.is_scale_start(i) for i in (0, 3, 11, 13)] == [False, True, True, True]
 
 
+def test_ema_decay_warms_up_at_every_scale():
+    tc = apply_overrides(get_preset("small"), ["train.iterations=[100,20000,0,1,1,1]"]).train
+    s = Schedule(tc)
+    assert s.ema_decay_at(0) == 0.1 and s.ema_decay_at(100) == 0.1  # first step of scales 0 and 1
+    assert s.ema_decay_at(99) == pytest.approx(100 / 109)
+    assert s.ema_decay_at(100 + 1500) < 0.999 and s.ema_decay_at(100 + 10000) == 0.999  # capped
+    # a new scale's layers keep < 1 % of their random initialisation after 900 steps
+    keep = np.prod([s.ema_decay_at(100 + t) for t in range(900)])
+    assert keep < 0.01
+    tc.ema_warmup = False
+    assert Schedule(tc).ema_decay_at(100) == 0.999
+
+
 def test_sample_rows_are_epoch_permutations():
     pool = np.arange(100, 110)
     rows = np.concatenate([sample_rows(o, 4, pool, seed=1) for o in range(0, 40, 4)])

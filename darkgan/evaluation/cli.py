@@ -30,10 +30,10 @@ def register(sub) -> None:
     e.add_argument("--protocol", default="auto", choices=("auto", "cpu", "paper"),
                    help="sample sizes: paper (10k, 51 increments x 1k ...), cpu (small), auto = paper on GPU")
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=int, default=0, help="seed of z, attribute draws and subsets")
     e.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {', '.join(SKIPPABLE)}")
     e.add_argument("--dry-run", action="store_true", help="print the plan and cost estimate only")
-    e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--no-progress", action="store_true", help="no progress bars")
     e.set_defaults(func=_evaluate)
 
     i = sub.add_parser("inception", help="the inception classifier used by PIS, IIS and KID")
@@ -54,19 +54,22 @@ def register(sub) -> None:
     s = sub.add_parser("sweep", help="train the baseline and one DarkGAN per temperature, evaluate all in one report",
                        description="The paper's temperature study: budget estimate, training runs (resumable) "
                                    "under OUT/runs, one report under OUT/report.")
-    s.add_argument("--data", required=True)
-    s.add_argument("--temperatures", default="1,1.5,2,3,5")
+    s.add_argument("--data", required=True, help="dataset folder (cache, labels/, vocabulary.json)")
+    s.add_argument("--temperatures", default="1,1.5,2,3,5",
+                   help="comma-separated distillation temperatures T, one DarkGAN each (default: %(default)s)")
     s.add_argument("--preset", default="small", help="paper, small or tiny (default: %(default)s)")
-    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    s.add_argument("--out", default="runs/sweep")
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a training setting for every run (as `darkgan train --set`); repeatable")
+    s.add_argument("--out", default="runs/sweep", help="sweep folder: runs/ and report/ (default: %(default)s)")
     s.add_argument("--no-baseline", action="store_true", help="skip the no-attribute baseline")
     s.add_argument("--max-minutes", type=float, default=None, help="wall-time cap per training run")
     s.add_argument("--n", type=int, default=None, help="generations per model in the evaluation")
-    s.add_argument("--protocol", default="auto", choices=("auto", "cpu", "paper"))
-    s.add_argument("--device", default=None)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--protocol", default="auto", choices=("auto", "cpu", "paper"),
+                   help="evaluation sample sizes (as `darkgan evaluate`)")
+    s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    s.add_argument("--seed", type=int, default=0, help="training and evaluation seed")
     s.add_argument("--dry-run", action="store_true", help="print the budget only")
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(func=_sweep)
 
 

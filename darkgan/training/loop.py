@@ -85,6 +85,15 @@ class Schedule:
         i = min(step, self.total - 1) - self.start[s]
         return min(1.0, (i // int(self.tc.alpha_jump_size)) / n)
 
+    def ema_decay_at(self, step: int) -> float:
+        """EMA decay of ``step``: ``train.ema_decay``, ramped up from each scale's start when
+        ``train.ema_warmup`` (see :class:`~darkgan.models.config.TrainConfig`)."""
+        decay = float(self.tc.ema_decay)
+        if not self.tc.ema_warmup:
+            return decay
+        t = min(step, self.total - 1) - self.start[self.scale_at(step)]
+        return min(decay, (1.0 + t) / (10.0 + t))
+
     def batch_size_at(self, step: int) -> int:
         return int(self.tc.batch_size[self.scale_at(step)])
 
@@ -256,12 +265,15 @@ def train_step_d(st: State, real: torch.Tensor, pitch_index: torch.Tensor, soft_
 
 
 def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tensor, tc: TrainConfig,
-                 gen: torch.Generator, shard: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
+                 gen: torch.Generator, shard: tuple[int, int] = (0, 1),
+                 ema_decay: float | None = None) -> dict[str, torch.Tensor]:
     """One generator update: ``-E[D(G(z, p, a))]`` + distillation (targets: the conditioning a)
     + pitch cross-entropy, then the EMA update.
 
     Args:
         pitch_index: ``[b]`` long; conditioning: ``[b, K]`` attribute values in [0, 1].
+        ema_decay: this step's EMA decay (default ``tc.ema_decay``; the loop passes the
+            warmed-up value of ``Schedule.ema_decay_at``).
 
     Returns:
         detached scalars ``g_loss``, ``g_adv``, ``g_attr``, ``g_pitch``, ``d_pitch_acc_fake``,
@@ -285,7 +297,7 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
         st.D.requires_grad_(True)
     st.opt_g.step()
     if st.G_ema is not None:
-        update_ema(st.G_ema, st.G, tc.ema_decay)
+        update_ema(st.G_ema, st.G, tc.ema_decay if ema_decay is None else ema_decay)
     with torch.no_grad():
         return {
             "g_loss": loss.detach(), "g_adv": adv.detach(), "g_attr": l_attr.detach(), "g_pitch": l_pitch.detach(),
@@ -561,7 +573,7 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                     gen = step_generator(tc.seed, step)
                     shard = (info.rank, info.world_size)
                     md = train_step_d(st, real, b.pitch_index, soft, tc, gen, shard)
-                    mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard)
+                    mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step))
                     st.step = step + 1
                     steps_done += 1
                     for k, v in {**md, **mg}.items():
