@@ -22,6 +22,7 @@ from darkgan.training.data import load_training_data, real_at_scale, sample_rows
 from darkgan.training.losses import (critic_wasserstein_loss, distillation_loss, drift_loss, gradient_penalty,
                                      interpolate, pitch_loss, teacher_soft_labels, update_ema)
 from darkgan.training.loop import Schedule, step_generator, train
+from darkgan.training.progress import RemainingTime, format_seconds, step_costs
 
 # a short tiny schedule: all 6 scales, fade-ins included, 9 steps
 SHORT = ["train.iterations=[2,2,2,1,1,1]"]
@@ -126,6 +127,21 @@ def test_ema_decay_warms_up_at_every_scale():
     assert keep < 0.01
     tc.ema_warmup = False
     assert Schedule(tc).ema_decay_at(100) == 0.999
+
+
+def test_remaining_time_prices_the_scales_to_come():
+    costs = step_costs(get_preset("small"))
+    assert all(b > a for a, b in zip(costs, costs[1:])) and costs[-1] / costs[0] > 15
+    eta = RemainingTime([0, 10], [10, 10], [1.0, 10.0])
+    assert eta.seconds_left(0) is None
+    for step, t in enumerate(range(6)):  # the clock starts at t=0; steps 1..5 take 1 s each
+        eta.tick(step, now=float(t))
+    assert eta.seconds_left(6) == pytest.approx(4 * 1.0 + 10 * 10.0)  # 4 cheap steps + 10 steps 10x dearer
+    eta.pause()
+    eta.tick(10, now=100.0)  # after a pause the first tick only restarts the clock
+    eta.tick(11, now=120.0)  # a scale-1 step took 20 s -> 2 s per unit of cost
+    assert eta.seconds_left(12) == pytest.approx(8 * 10.0 * 2.0)
+    assert format_seconds(3723.4) == "1:02:03" and format_seconds(None) == "?"
 
 
 def test_sample_rows_are_epoch_permutations():
@@ -295,9 +311,16 @@ def test_ddp_two_cpu_processes(prepared, tmp_path):
             assert torch.equal(v, w0[prefix + k]), (part, k)
     single = train(prepared, tmp_path / "single", preset="tiny", overrides=DDP_OVERRIDES, progress=False,
                    threads=1, device="cpu")
+    # Adam moves every weight by about lr per step whatever its gradient's size, so a gradient
+    # within rounding of zero (the all-reduce sums in another order) may flip sign and move that
+    # one weight by up to 2 * lr * steps. Everything else must agree to float tolerance.
+    lr, steps = get_preset("tiny").train.lr, 6
     for prefix, module in (("G.", single.state.G), ("D.", single.state.D)):
         for k, v in module.state_dict().items():
-            torch.testing.assert_close(v, w0[prefix + k], rtol=1e-3, atol=1e-4)
+            diff = (v - w0[prefix + k]).abs()
+            tight = diff <= 1e-4 + 1e-3 * w0[prefix + k].abs()
+            assert tight.float().mean() >= 0.99, (k, tight.float().mean().item())
+            assert diff.max() <= 2 * lr * steps, (k, diff.max().item())
 
 
 def test_sigint_writes_a_checkpoint_and_resumes(prepared, tmp_path):

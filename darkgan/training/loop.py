@@ -45,6 +45,7 @@ from darkgan.training import distributed as dist_utils
 from darkgan.training.losses import (critic_wasserstein_loss, distillation_loss, drift_loss,
                                      generator_wasserstein_loss, gradient_penalty, interpolate, pitch_loss,
                                      teacher_soft_labels, update_ema)
+from darkgan.training.progress import RemainingTime, format_seconds, step_costs
 
 
 # ----------------------------------------------------------------------------------- schedule
@@ -533,7 +534,11 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
         if progress and info.is_main:
             from tqdm import tqdm
 
-            bar = tqdm(total=sched.total, initial=st.step, dynamic_ncols=True, desc="train", unit="step", smoothing=0.05)
+            # tqdm's own ETA assumes every step costs the same; eta= prices the scales to come
+            bar = tqdm(total=sched.total, initial=st.step, dynamic_ncols=True, desc="train", unit="step",
+                       smoothing=0.05, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                                                  "[{elapsed}, {rate_fmt}{postfix}]")
+        eta = RemainingTime(sched.start, sched.iters, step_costs(cfg))
         acc: dict[str, list[torch.Tensor]] = {}
         last: dict[str, float] = {}
         reason, ckpt_path = "finished", None
@@ -576,6 +581,7 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                     mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step))
                     st.step = step + 1
                     steps_done += 1
+                    eta.tick(step)
                     for k, v in {**md, **mg}.items():
                         acc.setdefault(k, []).append(v)
                     if st.step % tc.log_every == 0 or st.step == sched.total:
@@ -592,11 +598,13 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                             writer.add_scalar("progress/batch_size", sched.batch_size_at(step), st.step)
                             writer.add_scalar("progress/steps_per_second", steps_done / max(time.monotonic() - t0, 1e-9), st.step)
                         if bar is not None:
-                            bar.set_postfix(scale=st.scale, a=f"{st.alpha:.2f}", D=f"{last['d_loss']:.2f}",
+                            bar.set_postfix(eta=format_seconds(eta.seconds_left(st.step)), scale=st.scale,
+                                            a=f"{st.alpha:.2f}", D=f"{last['d_loss']:.2f}",
                                             G=f"{last['g_loss']:.2f}", gp=f"{last['gp']:.2f}",
                                             pitch=f"{last['d_pitch_acc_real']:.2f}", refresh=False)
                     if samples is not None and (st.step % tc.sample_every == 0 or st.step == sched.total):
                         samples.log(writer, st, sched.scale_at(step), sched.alpha_at(step), st.step)
+                        eta.pause()
                     if bar is not None:
                         bar.update(1)
                     stop_now = sigs.flag or (deadline is not None and time.monotonic() >= deadline)
@@ -605,6 +613,7 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                     at_limit = stop_at_step is not None and st.step >= stop_at_step
                     if stop_now or done or at_limit or st.step % tc.checkpoint_every == 0:
                         checkpoint()
+                        eta.pause()
                     if stop_now or at_limit:
                         reason = "signal" if sigs.flag else ("max-minutes" if stop_now else "stop-at-step")
                         break
