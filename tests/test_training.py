@@ -21,7 +21,7 @@ from darkgan.models.config import apply_overrides, get_preset
 from darkgan.training.data import load_training_data, real_at_scale, sample_rows
 from darkgan.training.losses import (critic_wasserstein_loss, distillation_loss, drift_loss, gradient_penalty,
                                      interpolate, pitch_loss, teacher_soft_labels, update_ema)
-from darkgan.training.loop import Schedule, step_generator, train
+from darkgan.training.loop import Schedule, extend_on_resume, step_generator, train
 from darkgan.training.progress import RemainingTime, format_seconds, step_costs
 
 # a short tiny schedule: all 6 scales, fade-ins included, 9 steps
@@ -114,6 +114,22 @@ def test_schedule_alpha_and_offsets():
     assert s.alpha_at(0) == 1.0 and s.alpha_at(11) == 0.0 and s.alpha_at(13) == 1.0  # no fade at scale 4
     assert [s.offset_at(i) for i in (0, 3, 4, 11, 12, 13)] == [0, 12, 14, 28, 34, 40]
     assert [s.is_scale_start(i) for i in (0, 3, 11, 13)] == [False, True, True, True]
+
+
+def test_resume_may_lengthen_the_schedule_but_not_move_the_run():
+    """`darkgan train --resume --set train.iterations=[...]`: a run at step 9 (scale 4 of the tiny
+    preset, 2 steps per scale) may train scale 4 and 5 longer; it may not change finished scales,
+    cut scale 4 before step 9, or change any non-schedule setting."""
+    cfg = get_preset("tiny")
+    new = extend_on_resume(cfg, ["train.iterations=[2,2,2,2,2,10]", "train.checkpoint_every=3"], 9)
+    assert new.train.iterations == (2, 2, 2, 2, 2, 10) and new.train.checkpoint_every == 3
+    assert Schedule(new.train).total == 20 and Schedule(new.train).scale_at(9) == 4
+    assert extend_on_resume(cfg, ["train.iterations=[2,2,2,2,5,2]"], 9).train.iterations[4] == 5
+    for bad in ("train.iterations=[2,2,3,2,2,2]", "train.iterations=[2,2,2,2,1,2]", "train.lr=0.1",
+                "model.channels=[8,8,8,8,8,8]"):
+        with pytest.raises(DarkGANError, match="--resume"):
+            extend_on_resume(cfg, [bad], 9)
+    assert cfg.train.iterations == (2, 2, 2, 2, 2, 2)  # the saved configuration is not mutated
 
 
 def test_ema_decay_warms_up_at_every_scale():

@@ -33,7 +33,9 @@ def register(sub) -> None:
     p.add_argument("--teacher", default=None, help="teacher id of the labels (default: the vocabulary's)")
     p.add_argument("--no-attributes", action="store_true",
                    help="train the paper's baseline without attribute conditioning (K = 0)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its latest checkpoint (with --set train.iterations=[...] "
+                        "it trains longer; only the schedule and logging settings can change)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly with a checkpoint after M minutes")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores / local processes)")
@@ -76,9 +78,10 @@ def _train(args: argparse.Namespace) -> int:
     config = None
     if not args.resume:
         config = resolve_config(args.preset, args.overrides, args.temperature)
-    elif args.overrides or args.temperature is not None:
-        print("darkgan train: --resume uses the run's saved configuration; --set/--temperature/--preset ignored")
-    res = train(args.data, args.out, config=config, teacher=args.teacher, attributes=not args.no_attributes,
+    elif args.temperature is not None:
+        raise DarkGANError("--resume continues the run's saved configuration; --temperature cannot change")
+    res = train(args.data, args.out, config=config, overrides=args.overrides if args.resume else (),
+                teacher=args.teacher, attributes=not args.no_attributes,
                 resume=args.resume, max_minutes=args.max_minutes, device=args.device, threads=args.threads,
                 progress=not args.no_progress)
     return 0 if res.finished or res.reason in ("max-minutes", "stop-at-step") else 130

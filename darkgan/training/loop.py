@@ -398,6 +398,37 @@ def resolve_config(preset: str = "small", overrides: list[str] | tuple[str, ...]
     return apply_overrides(cfg, ov) if ov else cfg
 
 
+#: Settings ``--resume`` may change: the schedule's length and how often to log/checkpoint.
+RESUME_SAFE_KEYS = ("train.iterations", "train.checkpoint_every", "train.log_every", "train.sample_every")
+
+
+def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: int) -> Config:
+    """Apply ``--set`` overrides to a resumed run's saved configuration (e.g. to train longer).
+
+    Only :data:`RESUME_SAFE_KEYS` may change, and ``train.iterations`` only so that the run stays
+    where it is: the scales already finished keep their length and the current scale (the one
+    holding ``step``) does not end before ``step``. Later scales may be lengthened or shortened.
+
+    Raises:
+        DarkGANError: another key, or a schedule that would move the run to another scale.
+    """
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if key not in RESUME_SAFE_KEYS:
+            raise DarkGANError(f"--resume with --set {item!r}: only {', '.join(RESUME_SAFE_KEYS)} can change "
+                               f"in a run already started (start a new run for other settings)")
+    new = apply_overrides(cfg, overrides)
+    old_s, new_s = Schedule(cfg.train), Schedule(new.train)
+    cur = old_s.scale_at(step)
+    if (tuple(new.train.iterations[:cur]) != tuple(cfg.train.iterations[:cur])
+            or new_s.scale_at(step) != cur or step > new_s.total):
+        raise DarkGANError(f"--resume at step {step} (scale {cur}): train.iterations "
+                           f"{list(new.train.iterations)} must keep scales 0..{cur - 1} as "
+                           f"{list(cfg.train.iterations[:cur])} and scale {cur} past step {step - old_s.start[cur]} "
+                           f"of it")
+    return new
+
+
 def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = None, preset: str = "small",
           overrides: list[str] | tuple[str, ...] = (), temperature: float | None = None,
           teacher: str | None = None, attributes: bool = True, resume: bool = False,
@@ -413,7 +444,8 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
         teacher: teacher id of the labels (default: the vocabulary's).
         attributes: False trains the paper's baseline (K = 0).
         resume: continue the run in ``out_dir`` from its latest checkpoint, with its saved
-            configuration (``preset``/``overrides``/``config`` are then ignored).
+            configuration (``preset``/``config`` are then ignored; ``overrides`` may only change
+            :data:`RESUME_SAFE_KEYS`, see :func:`extend_on_resume`).
         max_minutes: stop cleanly (with a checkpoint) after this wall time.
         device: ``cpu``, ``cuda`` or None/``auto``; under torchrun each rank uses ``cuda:LOCAL_RANK``.
         threads: CPU threads (default: all cores / local ranks).
@@ -445,6 +477,8 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
             ckpt = load_training_state(out)
             ccfg: CheckpointConfig = ckpt["config"]
             cfg = ccfg.config
+            if overrides:
+                cfg = extend_on_resume(cfg, overrides, int(ckpt["train_state"]["step"]))
             attributes = ccfg.attributes_enabled
             teacher = ccfg.teacher.get("id") or teacher
         else:
