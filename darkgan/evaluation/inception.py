@@ -92,6 +92,12 @@ class InceptionOutputs:
     family_probs: np.ndarray
     attribute_probs: np.ndarray
 
+    @classmethod
+    def concat(cls, parts: list["InceptionOutputs"]) -> "InceptionOutputs":
+        """The outputs of consecutive chunks of notes, joined along n."""
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                     ("embedding", "pitch_probs", "family_probs", "attribute_probs")))
+
     def to_dict(self) -> dict:
         return {"embedding": self.embedding, "pitch_probs": self.pitch_probs, "family_probs": self.family_probs,
                 "attribute_probs": self.attribute_probs}
@@ -148,8 +154,7 @@ class InceptionClassifier:
             w = torch.from_numpy(waves[s:s + batch_size])
             with torch.inference_mode():
                 parts.append(self.outputs_magif(self.normalizer.normalize(wave_to_magif(w)), batch_size))
-        return InceptionOutputs(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                                  ("embedding", "pitch_probs", "family_probs", "attribute_probs")))
+        return InceptionOutputs.concat(parts)
 
 
 # ----------------------------------------------------------------------------------- data
@@ -267,7 +272,7 @@ def train(data_dir: str | Path, epochs: int = 4, batch_size: int = 64, lr: float
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     clf = InceptionClassifier(net, meta, device)
-    meta["valid"] = evaluate_accuracy(clf, cache, va, attrs) if len(va) else None
+    meta["valid"] = evaluate_accuracy(clf, cache, va, attrs, progress=progress) if len(va) else None
     meta["train"]["wall_s"] = round(time.time() - t0, 1)
     folder = Path(out) if out else model_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -291,11 +296,18 @@ def train(data_dir: str | Path, epochs: int = 4, batch_size: int = 64, lr: float
     return clf
 
 
-def evaluate_accuracy(clf: InceptionClassifier, cache, rows: np.ndarray, attrs: np.ndarray | None = None) -> dict:
-    """Pitch / family accuracy (and mean attribute correlation) of ``clf`` on cache ``rows``."""
+def evaluate_accuracy(clf: InceptionClassifier, cache, rows: np.ndarray, attrs: np.ndarray | None = None,
+                      progress: bool = False) -> dict:
+    """Pitch / family accuracy (and mean attribute correlation) of ``clf`` on cache ``rows``
+    (``[n]`` sorted row indices; ``attrs``: ``[N, K]`` soft labels of every row, NaN = unlabelled)."""
     from darkgan.evaluation.metrics.correlation import pearson_columns
 
-    out = clf.outputs_magif(cache.load(rows))
+    from tqdm import tqdm
+
+    chunk = 512  # notes read from the cache at a time: memory stays bounded, the bar moves
+    out = InceptionOutputs.concat([clf.outputs_magif(cache.load(rows[s:s + chunk]))
+                                   for s in tqdm(range(0, len(rows), chunk), desc="inception valid", unit="chunk",
+                                                 disable=not progress)])
     pa = float(np.mean(out.pitch_probs.argmax(1) + clf.pitch_lo == cache.pitch[rows]))
     fa = float(np.mean(out.family_probs.argmax(1) == cache.instrument_family[rows]))
     res = {"n": int(len(rows)), "pitch_accuracy": pa, "family_accuracy": fa, "attribute_mean_corr": None}
