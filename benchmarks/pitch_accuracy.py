@@ -2,7 +2,6 @@
 
     python benchmarks/pitch_accuracy.py [--checkpoint PATH] [--data DIR] [--per-pitch 20]
                                         [--seed 0] [--cents 50] [--json out.json] [--threads 2]
-                                        [--truncation 1.0]
 
 Generated notes (the issue's "Quality, measured"): for every MIDI pitch of the checkpoint's range,
 ``--per-pitch`` validation attribute vectors of that pitch from the checkpoint's attribute bank
@@ -109,8 +108,6 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--truncation", type=float, default=1.0,
-                    help="scale z by this factor (the truncation trick; 1 = the prior N(0, I))")
     ap.add_argument("--real-only", action="store_true",
                     help="only the real validation notes of --data (no checkpoint needed), over --pitches")
     ap.add_argument("--pitches", type=int, nargs=2, default=[44, 70], metavar=("LO", "HI"),
@@ -128,7 +125,7 @@ def main() -> None:
     lo, hi = model.pitch_range
     rng = np.random.default_rng(args.seed)
     midi = np.repeat(np.arange(lo, hi + 1), args.per_pitch)
-    z = args.truncation * rng.standard_normal((len(midi), model.latent_dim)).astype(np.float32)
+    z = rng.standard_normal((len(midi), model.latent_dim)).astype(np.float32)
     alpha = (np.concatenate([bank_vectors(model, p, args.per_pitch, rng) for p in range(lo, hi + 1)])
              if model.has_attributes else None)
     t0 = time.perf_counter()
@@ -139,8 +136,7 @@ def main() -> None:
     t_pyin = time.perf_counter() - t0
     s = rep.summary()
     print(f"# checkpoint {model.checkpoint_path} (step {model.config.step}, preset {model.config.config.preset}), "
-          f"MIDI {lo}..{hi}, {args.per_pitch} validation vectors per pitch, seed {args.seed}, "
-          f"z scale {args.truncation:g}")
+          f"MIDI {lo}..{hi}, {args.per_pitch} validation vectors per pitch, seed {args.seed}")
     print(f"generated: pitch accuracy {100 * acc:.1f} % within {args.cents:g} cents ({s['hits']}/{s['n']}); "
           f"median |error| {_fmt(s['median_abs_error_cents'])} cents; octave errors {s['octave_errors']}; "
           f"no pitch {s['no_pitch']}; NaN/inf {stats.nonfinite}; silent {stats.silent}; "
@@ -148,10 +144,11 @@ def main() -> None:
           f"time: generation {t_gen:.0f} s, pYIN {t_pyin:.0f} s")
     gen_table = per_pitch_table(midi, rep.hit)
     out = {"checkpoint": str(model.checkpoint_path), "step": model.config.step, "per_pitch": args.per_pitch,
-           "seed": args.seed, "cents": args.cents, "truncation": args.truncation,
-           "generated": {**s, "nonfinite_outputs": stats.nonfinite, "silent_outputs": stats.silent,
-                         "peak_over_1": stats.peak_normalised, "max_peak": stats.max_peak,
-                         "per_pitch": gen_table}}
+           "seed": args.seed, "cents": args.cents, "generated": {**s, "nonfinite_outputs": stats.nonfinite,
+                                                                   "silent_outputs": stats.silent,
+                                                                   "peak_over_1": stats.peak_normalised,
+                                                                   "max_peak": stats.max_peak,
+                                                                   "per_pitch": gen_table}}
     real_table = {}
     if args.data:
         waves, rmidi = real_notes(args.data, lo, hi, args.per_pitch, rng)
