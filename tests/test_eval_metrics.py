@@ -176,6 +176,25 @@ def test_kid_matches_direct_formula_and_checks_subset_size():
         M.compute("kid", real=x, fake=y, subset_size=1)
 
 
+def test_kid_reference_scale_tames_a_large_embedding(emb):
+    """An embedding at 30x the scale (as a freshly trained classifier's can be), brought to unit
+    mean square by reference_scale: the real halves are far below another family, the subsets
+    (half the smaller set) differ, so their spread is not 0."""
+    from darkgan.evaluation.metrics.kid import reference_scale
+    from darkgan.evaluation.runner import kid_subset_size
+
+    ga, gb = _halves(30 * emb["guitar"])
+    organ = 30 * emb["organ"]
+    s = reference_scale(ga)
+    assert np.mean(np.square(s * ga)) == pytest.approx(1.0, rel=1e-6)
+    assert reference_scale(ga / 30) == pytest.approx(30 * s, rel=1e-6)
+    n = kid_subset_size(500, len(gb), len(ga))
+    assert n == len(ga) // 2 and kid_subset_size(1000, 10_000, 10_000) == 1000
+    half = M.compute("kid", real=s * ga, fake=s * gb, subset_size=n, num_subsets=20)
+    fam = M.compute("kid", real=s * ga, fake=s * organ, subset_size=n, num_subsets=20)
+    assert half["kid_std"] > 0 and abs(half["kid"]) < 0.1 * fam["kid"], (half, fam)
+
+
 # --------------------------------------------------------------------------- IS
 @pytest.mark.parametrize("c", [2, 11, 26])
 def test_inception_score_bounds(c):

@@ -56,7 +56,8 @@ class Protocol:
 
     n: generations per model for Table 1 and rho_i (paper 10 000).
     n_real: cap on real notes per reference set (A, B, valid).
-    kid_subset / kid_subsets: KID subset size and count (1000 / 100 as tf-gan; capped by n).
+    kid_subset / kid_subsets: KID subset size and count (1000 / 100 as tf-gan; at most half the
+        smaller set: :func:`kid_subset_size`).
     fad_inf_steps: subset sizes in the FAD-inf fit.
     ood_levels: increments delta_l used (51 = l = 0..50 of the paper).
     ood_n: notes per (attribute, increment) (paper 1000).
@@ -90,6 +91,13 @@ PROTOCOLS = {
                     ood_n=64, ood_attributes=8, ic_steps=6, ic_n=32, ic_attributes=8, pitch_n=200,
                     example_attributes=6),
 }
+
+
+def kid_subset_size(target: int, n_fake: int, n_real: int) -> int:
+    """KID subset size: the protocol's ``target``, at most half the smaller set, so the subsets
+    differ and their standard deviation means something (at the whole set every subset is the
+    same and the spread is 0)."""
+    return max(2, min(int(target), min(n_fake, n_real) // 2))
 
 
 def resolve_protocol(name: str = "auto", n: int | None = None, **overrides) -> Protocol:
@@ -567,13 +575,18 @@ def evaluate(checkpoints: list | None, data_dir: str | Path, out_dir: str | Path
             missing.append({"what": metric, "set": row, "reason": f"features {e} unavailable"})
 
     ref = F["reference"]
+    from darkgan.evaluation.metrics.kid import reference_scale
+
+    # one scale for every row (from the reference set): the embedding brought to unit mean square
+    kid_scale = reference_scale(ref["inception"]["embedding"]) if "inception" in ref else 1.0
     for row in ["real train", "real valid"] + [m.name for m in models]:
         f = F[row]
         record(row, "pis", lambda: M.compute("pis", pitch_probs=f["inception"]["pitch_probs"]))
         record(row, "iis", lambda: M.compute("iis", family_probs=f["inception"]["family_probs"]))
-        record(row, "kid", lambda: M.compute("kid", real=ref["inception"]["embedding"], fake=f["inception"]["embedding"],
-                                              subset_size=min(proto.kid_subset, len(f["inception"]["embedding"]),
-                                                              len(ref["inception"]["embedding"])),
+        record(row, "kid", lambda: M.compute("kid", real=kid_scale * ref["inception"]["embedding"],
+                                              fake=kid_scale * f["inception"]["embedding"],
+                                              subset_size=kid_subset_size(proto.kid_subset, len(f["inception"]["embedding"]),
+                                                                          len(ref["inception"]["embedding"])),
                                               num_subsets=proto.kid_subsets, seed=seed))
         for emb in ("teacher", "yamnet"):
             if emb == "yamnet" and "yamnet" in skip:
