@@ -178,3 +178,33 @@ def test_inception_classifier_trains_saves_and_is_reused(labelled_dataset, tmp_p
     assert np.allclose(ref.pitch_probs, out.pitch_probs, atol=0.05)
     assert main(["inception", "train", "--data", str(ds), "--no-progress"]) == 0
     assert "validation pitch accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_sweep_trains_baseline_and_temperatures_into_one_report(labelled_dataset, tmp_path):
+    """`darkgan sweep --preset tiny --temperatures 1,3`: a budget line first, the baseline (K = 0)
+    and one DarkGAN per T trained to the end of the schedule, all in one report; a second call
+    resumes the finished runs (no retraining) and rebuilds the report from the cache."""
+    from darkgan.evaluation.sweep import sweep
+    from darkgan.models.checkpoint import read_checkpoint_config
+
+    small = dict(ood_n=8, ood_attributes=2, ood_levels=3, ic_n=8, ic_attributes=2, ic_steps=3, pitch_n=8,
+                 kid_subsets=5, example_attributes=1)
+    lines: list[str] = []
+    out = tmp_path / "sweep"
+    m = sweep(labelled_dataset, [1.0, 3.0], out, preset="tiny", n=48, protocol="cpu", progress=False,
+              log=lines.append, protocol_overrides=small)
+    assert lines[0].startswith("sweep: 3 runs (baseline, T=1, T=3), preset tiny")
+    for folder, temp, k in (("baseline", None, 0), ("T1", 1.0, 16), ("T3", 3.0, 16)):
+        cc = read_checkpoint_config(out / "runs" / folder)
+        assert cc.step == cc.config.train.total_steps and len(cc.attributes) == k
+        if temp is not None:
+            assert cc.temperature == temp
+    assert [r["name"] for r in m["models"]] == ["baseline", "T=1", "T=3"]
+    corr = m["results"]["correlation"]
+    assert "T=1" in corr and "T=3" in corr and "baseline" not in corr  # no attributes, no rho
+    assert (out / "report" / "report.html").is_file()
+    lines.clear()
+    sweep(labelled_dataset, [1.0, 3.0], out, preset="tiny", n=48, protocol="cpu", progress=False,
+          log=lines.append, protocol_overrides=small)
+    assert sum("(resuming)" in line for line in lines) == 3

@@ -46,11 +46,16 @@ def _measure(data_dir: Path, out: Path, preset: str, overrides: list[str], devic
 def sweep(data_dir: str | Path, temperatures: list[float], out: str | Path, preset: str = "small",
           overrides: list[str] | None = None, baseline: bool = True, device: str | None = None,
           max_minutes: float | None = None, n: int | None = None, protocol: str = "auto", seed: int = 0,
-          dry_run: bool = False, progress: bool = True, log: Callable = print) -> dict | None:
+          dry_run: bool = False, progress: bool = True, log: Callable = print,
+          protocol_overrides: dict | None = None) -> dict | None:
     """Train the baseline + one model per temperature, then evaluate all into ``out/report``.
 
     Args:
+        temperatures: distillation temperatures T (paper: 1, 1.5, 2, 3, 5), one DarkGAN each.
+        overrides: ``section.key=value`` settings for every run (used when a run starts; a run
+            that resumes keeps its saved configuration).
         max_minutes: wall-time cap per training run (the run stops with a checkpoint).
+        n, protocol, seed, protocol_overrides: the evaluation's (:func:`~darkgan.evaluation.runner.evaluate`).
         dry_run: print the budget and the plan only.
 
     Returns:
@@ -82,7 +87,8 @@ def sweep(data_dir: str | Path, temperatures: list[float], out: str | Path, pres
         folder = out / "runs" / name.replace("=", "")
         resume = run_has_checkpoint(folder)
         log(f"sweep: training {name} -> {folder}" + (" (resuming)" if resume else ""))
-        res = train(data_dir, folder, preset=preset, overrides=overrides, temperature=t, attributes=t is not None,
+        res = train(data_dir, folder, preset=preset, overrides=() if resume else overrides, temperature=t,
+                    attributes=t is not None,
                     resume=resume, max_minutes=max_minutes, device=device, progress=progress)
         if res.checkpoint is None and not run_has_checkpoint(folder):
             raise DarkGANError(f"{folder}: training {name} wrote no checkpoint ({res.reason})")
@@ -91,4 +97,4 @@ def sweep(data_dir: str | Path, temperatures: list[float], out: str | Path, pres
     from darkgan.evaluation.runner import evaluate
 
     return evaluate(folders, data_dir, out / "report", n=n, protocol=protocol, device=device, seed=seed,
-                    names=names, progress=progress, log=log)
+                    names=names, progress=progress, log=log, protocol_overrides=protocol_overrides)
