@@ -1,12 +1,14 @@
 """Remaining-time estimate of a progressive run (the ``eta=`` field of ``darkgan train``'s bar).
 
-A step at the last scale of ``small`` costs ~25x a step at the first (``paper``: ~30x), so the
-usual "remaining steps / current rate" ETA says 13 minutes for a 2-hour run while scale 0 trains.
+A step at the last scale of ``small`` costs ~20x a step at the first (``paper``: ~26x), so the
+usual "remaining steps / current rate" ETA says minutes for a multi-hour run while scale 0 trains.
 :class:`RemainingTime` instead measures seconds per unit of cost at the current scale and prices
 the remaining steps of every scale with :func:`step_costs`, an analytic count of the
-convolution work of one step. The estimate is exact within a scale and within ~30 % for the
-scales still to come (measured on CPU: the thin high-resolution scales are more memory-bound
-than the model assumes).
+convolution work of one step. Within a scale the estimate follows the measured rate (the
+shipped run's scale 5: within ~5 %); for the scales still to come it is only as good as the
+cost model, which, against the measured ``small`` rates on 2 CPU cores (10 / 3.6 / 1.68 / 0.99 /
+0.68 / 0.43 steps/s), prices scales 1-3 up to 50 % too high relative to scale 0 and scale 5
+12 % too low (scale 0, the reference, is more overhead-bound than the model assumes).
 """
 from __future__ import annotations
 
