@@ -65,13 +65,20 @@ def test_distill_writes_a_normal_checkpoint_and_resumes(teacher, tmp_path):
     api = DarkGAN.load(out)
     wave = api.generate_batch(z.numpy(), np.array([60, 61]), a.numpy())
     assert np.asarray(wave).shape[-1] == 16000
-    # resume: 2 more steps continue from step 2
-    res2 = distill(teacher, out, student_preset="student-tiny",
+    # resume: 2 more steps continue from step 2, with the teacher folder moved (same weights checksum)
+    import shutil
+
+    moved = shutil.copytree(teacher, tmp_path / "moved-teacher")
+    res2 = distill(moved, out, student_preset="student-tiny",
                    config=DistillConfig(losses=cfg.losses, steps=4, batch_size=2, conditioning="uniform", log_every=1),
                    progress=False)
     assert res2.step == 4 and [h["step"] for h in res2.history] == [0, 1, 2, 3]
     state = json.loads((out / "train_state.json").read_text())
     assert state["step"] == 4
+    other = random_checkpoint(tmp_path / "other", "tiny", n_attributes=5, critic=True, seed=1,
+                              overrides=["model.channels=[16,16,16,16,8,8]"])
+    with pytest.raises(DarkGANError, match="holds a distillation of"):
+        distill(other, out, student_preset="student-tiny", config=cfg, progress=False)
 
 
 def _labelled_dataset(root, n=24, c=20, pitches=(60, 64)):

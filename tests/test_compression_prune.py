@@ -1,6 +1,8 @@
 """Structured channel pruning (issue 6, item 3)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -92,4 +94,13 @@ def test_prune_cli(tmp_path, capsys):
     g, cfg = load_generator(tmp_path / "p")
     assert list(g.cfg.channels) == [8, 8, 8, 8, 4, 4] and cfg.extra["pruning"]["ratio"] == 0.5
     assert main(["prune", "--checkpoint", str(ck), "--ratio", "0.5", "--steps", "0", "--out", str(tmp_path / "p")]) == 2
+    assert "exists" in capsys.readouterr().err
+    # an interrupted (or finished) recovery distillation of the same pruning goes on instead of failing
+    rec = ["prune", "--checkpoint", str(ck), "--ratio", "0.5", "--conditioning", "uniform", "--batch-size", "2",
+           "--losses", "output", "--out", str(tmp_path / "r")]
+    assert main([*rec, "--steps", "2"]) == 0
+    assert main([*rec, "--steps", "3"]) == 0
+    assert "after 3 recovery steps" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r" / "train_state.json").read_text())["step"] == 3
+    assert main([*rec, "--steps", "3", "--ratio", "0.25"]) == 2  # another pruning: refused
     assert "exists" in capsys.readouterr().err

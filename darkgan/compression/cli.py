@@ -57,6 +57,20 @@ def cmd_distill(args) -> int:
     return 0
 
 
+def _interrupted_prune(out: Path, ratio: float, importance: str) -> bool:
+    """True when ``out`` holds a recovery distillation of the same pruning (it then resumes or extends)."""
+    import json
+
+    from darkgan.compression.distill import STATE_KIND
+
+    try:
+        state = json.loads((out / "train_state.json").read_text(encoding="utf-8"))
+        pruning = json.loads((out / "config.json").read_text(encoding="utf-8"))["extra"]["pruning"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return state.get("kind") == STATE_KIND and pruning.get("ratio") == ratio and pruning.get("importance") == importance
+
+
 def cmd_prune(args) -> int:
     import dataclasses
 
@@ -68,8 +82,11 @@ def cmd_prune(args) -> int:
 
     ratio = check_ratio(args.ratio)
     out = Path(args.out)
+    resume = False
     if out.exists() and any(out.iterdir()) and not args.force:
-        raise DarkGANError(f"{out}: exists; choose another --out or pass --force")
+        resume = args.steps > 0 and _interrupted_prune(out, ratio, args.importance)
+        if not resume:
+            raise DarkGANError(f"{out}: exists; choose another --out or pass --force")
     gen, cfg = load_generator(args.checkpoint)
     k = cfg.n_attributes if cfg.attributes_enabled else 0
     pruned = prune_generator(gen, ratio, args.importance)
@@ -80,7 +97,7 @@ def cmd_prune(args) -> int:
                         "params_before": params0, "params_after": params1, "macs_before": macs0, "macs_after": macs1,
                         "channels_before": list(gen.cfg.channels), "channels_after": list(pruned.cfg.channels),
                         "recovery_steps": args.steps}}
-    if out.exists() and args.force:
+    if out.exists() and args.force and not resume:
         import shutil
 
         shutil.rmtree(out)

@@ -302,11 +302,14 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
     opt = torch.optim.Adam(distiller.trainable(), lr=cfg.lr, betas=cfg.betas)
 
     start, history = 0, []
+    teacher_sha = ((t_cfg.extra or {}).get("files") or {}).get("generator.safetensors")
     state = _read_state(out) if out.exists() else None
     if out.exists() and state is None and any(out.iterdir()):
         raise DarkGANError(f"{out}: exists and is not a distillation run; choose another --out or delete it")
     if state is not None:
-        if state.get("teacher") != str(t_cfg.path.resolve()) or state.get("config", {}).get("losses") != list(cfg.losses):
+        same_teacher = state.get("teacher") == str(t_cfg.path.resolve()) or (
+            teacher_sha is not None and state.get("teacher_sha256") == teacher_sha)
+        if not same_teacher or state.get("config", {}).get("losses") != list(cfg.losses):
             raise DarkGANError(f"{out}: holds a distillation of {state.get('teacher')} with losses "
                                f"{state.get('config', {}).get('losses')}; use another --out or delete it")
         s_prev, _ = load_generator(out, dev, "default")
@@ -329,7 +332,7 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
 
     def save(step: int) -> Path:
         ck = student_checkpoint_config(t_cfg, s_config, step, meta)
-        st = {"kind": STATE_KIND, "step": step, "teacher": str(t_cfg.path.resolve()),
+        st = {"kind": STATE_KIND, "step": step, "teacher": str(t_cfg.path.resolve()), "teacher_sha256": teacher_sha,
               "config": _jsonable(dataclasses.asdict(cfg)), "history": history}
         path = save_checkpoint(out, s_gen, ck, optim_states={"s": opt.state_dict(),
                                                              "adapters": distiller.adapters.state_dict()},
@@ -364,7 +367,7 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
                 history.append({"step": step, **{k2: round(float(v.detach()), 6) for k2, v in losses.items()}})
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(losses['loss']):.4f}", out=f"{float(losses['output']):.4f}")
+                bar.set_postfix(loss=f"{losses['loss'].item():.4f}", out=f"{losses['output'].item():.4f}")
             if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
                 save(step + 1)
         path = save(max(cfg.steps, start))
