@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/bench_compression_quality.py --teacher CKPT --data DIR --out runs/quality
         [--ratios 0.25,0.5,0.75] [--importance l2] [--recovery-steps 600]
-        [--recovery-losses output,features] [--quantize fp32,int8,fp16] [--n 400] [--seed 0]
+        [--recovery-losses output,features] [--quantize fp32,int8,int8-static,fp16] [--n 400] [--seed 0]
         [--threads 1] [--json FILE]
 
 For every pruning ratio it runs ``darkgan prune`` twice (no recovery; recovery by distillation
@@ -11,7 +11,7 @@ from the unpruned model for ``--recovery-steps``) and for every ``--quantize`` e
 ``darkgan export --format onnx [--quantize ...]``. Every model, and the unpruned generator, then
 synthesises the *same* ``n`` notes (:class:`darkgan.compression.quality.QualityStudy`: validation
 conditioning, fixed z): FAD against real validation notes, FAD against the unpruned model's
-notes, pitch accuracy (pYIN, 50 cents). Params and MACs per note come from
+notes, pitch accuracy (pYIN, 50 cents); each model's row is kept in ``OUT/rows/`` and reused. Params and MACs per note come from
 :func:`darkgan.compression.bench.count_macs` (ONNX rows: the source generator's, plus the
 in-graph inverse). Existing outputs are reused, so an interrupted run goes on where it stopped.
 Prints a Markdown table and writes JSON (``--json``, default ``OUT/quality.json``).
@@ -19,6 +19,7 @@ Prints a Markdown table and writes JSON (``--json``, default ``OUT/quality.json`
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def main() -> None:
     ap.add_argument("--importance", default="l2")
     ap.add_argument("--recovery-steps", type=int, default=600)
     ap.add_argument("--recovery-losses", default="output,features")
-    ap.add_argument("--quantize", default="fp32,int8,fp16", help="ONNX exports to measure ('' for none)")
+    ap.add_argument("--quantize", default="fp32,int8,int8-static,fp16", help="ONNX exports to measure ('' for none)")
     ap.add_argument("--n", type=int, default=400, help="notes per model")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch / ONNX Runtime threads")
@@ -79,7 +80,8 @@ def main() -> None:
         path = out / f"teacher-{q}.onnx"
         if not path.exists():
             _run([sys.executable, "-m", "darkgan", "export", "--checkpoint", args.teacher, "--format", "onnx",
-                  "--out", str(path)] + ([] if q == "fp32" else ["--quantize", q]), args.threads)
+                  "--out", str(path)] + ([] if q == "fp32" else ["--quantize", q])
+                 + (["--data", args.data] if q == "int8-static" else []), args.threads)
         models.append((f"ONNX {q}", "onnx", path))
 
     study = QualityStudy(args.teacher, args.data, n=args.n, seed=args.seed)
@@ -89,6 +91,10 @@ def main() -> None:
     rows = [{"row": "unpruned float32", "path": args.teacher, "params": t_params, "macs": t_macs,
              "channels": list(t_gen.cfg.channels), **study.evaluate(None, is_teacher=True)}]
     for name, kind, path in models:
+        done = out / "rows" / f"{path.name}-n{args.n}-seed{args.seed}.json"
+        if done.is_file() and done.stat().st_mtime > path.stat().st_mtime:  # measured since the model was written
+            rows.append(json.loads(done.read_text()))
+            continue
         t0 = time.perf_counter()
         if kind == "torch":
             g, c = load_generator(path)
@@ -101,6 +107,7 @@ def main() -> None:
             extra = {"file_mb": round(path.stat().st_size / 2**20, 2)}
         rows.append({"row": name, "path": str(path), "params": params, "macs": macs, **extra, **q,
                      "seconds": round(time.perf_counter() - t0, 1)})
+        write_json(done, rows[-1])
         print(f"{name}: FAD {q['fad']:.2f}, vs unpruned {q['fad_teacher']:.2f}, pitch {q['pitch_accuracy']:.3f}",
               flush=True)
 

@@ -75,7 +75,7 @@ def test_onnx_graph_has_no_stft_ops_and_metadata(onnx_fp32, ckpt):
     assert meta["quantization"] == "none"
 
 
-@pytest.mark.parametrize("quant,max_db", [("int8", 6.0), ("fp16", 0.5)])
+@pytest.mark.parametrize("quant,max_db", [("int8", 6.0), ("int8-static", 6.0), ("fp16", 0.5)])
 def test_quantized_onnx_runs_and_stays_close(ckpt, eager, tmp_path, quant, max_db):
     inp, ref = eager
     path = export(ckpt, tmp_path / f"g-{quant}.onnx", "onnx", quant)
@@ -86,6 +86,11 @@ def test_quantized_onnx_runs_and_stays_close(ckpt, eager, tmp_path, quant, max_d
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     if quant == "int8":
         assert "ConvInteger" in ops or "DynamicQuantizeLinear" in ops
+    if quant == "int8-static":  # calibrated QDQ around the 3x3 convolutions only
+        m = onnx.load(str(path))
+        assert {"QuantizeLinear", "DequantizeLinear"} <= ops and "DynamicQuantizeLinear" not in ops
+        meta = {p.key: p.value for p in m.metadata_props}
+        assert meta["quantization"] == "int8-static" and meta["calibration"].startswith("256 notes")
 
 
 def test_torchscript_parity(ckpt, eager, tmp_path):
@@ -101,6 +106,9 @@ def test_export_errors(ckpt, onnx_fp32, tmp_path):
         export(ckpt, onnx_fp32, "onnx")
     with pytest.raises(DarkGANError, match="int8"):
         export(ckpt, tmp_path / "a.pt", "torchscript", "int8")
+    with pytest.raises(DarkGANError, match="calibration-notes"):
+        export(ckpt, tmp_path / "a.onnx", "onnx", "int8-static", calibration_notes=0)
+    assert not (tmp_path / "a.onnx").exists()
     with pytest.raises(DarkGANError, match="format"):
         export(ckpt, tmp_path / "a.bin", "tflite")
     # a checkpoint written by another format version

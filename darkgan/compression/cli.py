@@ -120,7 +120,8 @@ def cmd_prune(args) -> int:
 def cmd_export(args) -> int:
     from darkgan.compression.export import export
 
-    path = export(args.checkpoint, args.out, args.format, args.quantize, force=args.force)
+    path = export(args.checkpoint, args.out, args.format, args.quantize, force=args.force,
+                  calibration_data=args.data, calibration_notes=args.calibration_notes)
     print(f"exported {args.format}{' ' + args.quantize if args.quantize else ''} graph "
           f"(z, pitch, attributes) -> wave [B, 16000] to {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0
@@ -176,7 +177,11 @@ def register(subparsers) -> None:
                                           "written as matrix products (ONNX has no inverse-STFT operator).")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
-    p.add_argument("--quantize", choices=["int8", "fp16"], help="int8 (ONNX dynamic quantization) or fp16")
+    p.add_argument("--quantize", choices=["int8", "int8-static", "fp16"],
+                   help="int8 (ONNX Runtime dynamic), int8-static (calibrated QDQ) or fp16")
+    p.add_argument("--data", help="int8-static: labelled dataset whose conditioning calibrates the activation "
+                                  "ranges (default: the checkpoint's attribute bank)")
+    p.add_argument("--calibration-notes", type=int, default=256, help="int8-static: notes generated to calibrate")
     p.add_argument("--out", required=True, help="the file to write (atomically)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=cmd_export)
