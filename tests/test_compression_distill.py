@@ -145,3 +145,21 @@ def test_student_presets_shrink_the_teacher():
     half = student_config(get_preset("small"), "student-half")
     assert list(half.model.channels) == [c // 2 for c in get_preset("small").model.channels]
     assert half.model.convs_per_block == 1
+
+
+def test_if_error_is_weighted_by_the_teachers_magnitude():
+    from darkgan.compression.distill import magnitude_weighted_mse
+
+    logmag = torch.full((2, 8, 4), -14.0)  # near-silent everywhere (~-120 dB below the partial) ...
+    logmag[:, 3, :] = 0.0  # ... but one partial per note
+    target = torch.zeros(2, 8, 4)
+    quiet = target.clone()
+    quiet[:, 6, :] = 1.0  # wrong IF where there is no energy: almost free
+    loud = target.clone()
+    loud[:, 3, :] = 1.0  # wrong IF on the partial: costs its full weight
+    assert float(magnitude_weighted_mse(quiet, target, logmag)) < 1e-5
+    assert float(magnitude_weighted_mse(loud, target, logmag)) == pytest.approx(1.0, rel=1e-4)
+    # the plain MSE cannot tell the two apart
+    assert float(torch.nn.functional.mse_loss(quiet, target)) == float(torch.nn.functional.mse_loss(loud, target))
+    with pytest.raises(DarkGANError, match="if-weighting"):
+        DistillConfig(if_weighting="log").validate()

@@ -17,6 +17,8 @@ def _add_distill_options(p: argparse.ArgumentParser, steps_default: int) -> None
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default 5e-4)")
     p.add_argument("--if-weight", type=float, default=1.0,
                    help="weight of the IF term in the output loss (0: log magnitude only; default 1)")
+    p.add_argument("--if-weighting", default="magnitude", choices=["magnitude", "uniform"],
+                   help="IF error weighted by the teacher's magnitude (default) or plain MSE")
     p.add_argument("--w-features", type=float, default=1.0, help="feature loss weight (default 1)")
     p.add_argument("--w-adversarial", type=float, default=0.01, help="adversarial loss weight (default 0.01)")
     p.add_argument("--data", help="labelled dataset folder: conditioning from its real (pitch, attribute) "
@@ -32,7 +34,7 @@ def _distill_config(args):
     from darkgan.compression.distill import DistillConfig, parse_losses
 
     return DistillConfig(losses=parse_losses(args.losses), steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                         if_weight=args.if_weight, w_features=args.w_features, w_adversarial=args.w_adversarial,
+                         if_weight=args.if_weight, if_weighting=args.if_weighting, w_features=args.w_features, w_adversarial=args.w_adversarial,
                          seed=args.seed, conditioning=args.conditioning,
                          checkpoint_every=max(1, args.checkpoint_every)).validate()
 

@@ -7,10 +7,16 @@ the real joint distribution of the dataset (:mod:`darkgan.compression.conditioni
 (``--losses``, comma-separated):
 
 ``output``
-    ``MSE(logmag_s, logmag_t) + if_weight * MSE(IF_s, IF_t)`` on the normalised MAG-IF outputs
+    ``MSE(logmag_s, logmag_t) + if_weight * IF error`` on the normalised MAG-IF outputs
     ``[B, 2, 1024, 32]`` (channel 0 = log magnitude, channel 1 = IF). The issue specifies the
     log magnitude; the IF term (``if_weight``, default 1.0, 0 disables it) is added because
-    without it nothing but the adversarial term constrains the student's phase.
+    without it nothing but the adversarial term constrains the student's phase. The IF error is
+    weighted by the teacher's linear magnitude relative to each note's loudest bin
+    (``if_weighting="magnitude"``, default): ``sum w (IF_s - IF_t)^2 / sum w`` with
+    ``w = exp(logmag_t - max logmag_t)``. A plain MSE (``"uniform"``) is dominated by the
+    near-silent bins, whose IF is noise that no student can predict; its minimiser is the mean
+    IF, which erases the partials' frequencies. Measured on the shipped generator, pruned by 25 %
+    and recovered for 500 steps: pitch accuracy 0.0 % with the plain MSE (docs/compression.md).
 ``features``
     mean over scales s of ``MSE(A_s(h_s^student), h_s^teacher)``, ``h_s`` the output of scale
     block s (after leaky ReLU + pixel norm), ``A_s`` a learnt 1x1 convolution where the widths
@@ -43,6 +49,7 @@ import torch.nn.functional as F
 from darkgan.errors import CheckpointError, DarkGANError
 
 LOSSES = ("output", "features", "adversarial")
+IF_WEIGHTINGS = ("magnitude", "uniform")
 STATE_KIND = "darkgan-distill"
 
 
@@ -102,6 +109,8 @@ class DistillConfig:
         steps: optimisation steps; batch_size: notes per step.
         lr, betas: Adam (student and adapters).
         w_output, w_features, w_adversarial: loss weights; if_weight: IF term of the output loss.
+        if_weighting: ``magnitude`` (IF error weighted by the teacher's linear magnitude) or
+            ``uniform`` (plain MSE).
         seed: student initialisation, z and conditioning streams.
         conditioning: ``auto``/``dataset``/``bank``/``uniform`` (see conditioning.py).
         checkpoint_every: steps between checkpoints (also written at the end).
@@ -114,6 +123,7 @@ class DistillConfig:
     betas: tuple[float, float] = (0.5, 0.99)
     w_output: float = 1.0
     if_weight: float = 1.0
+    if_weighting: str = "magnitude"
     w_features: float = 1.0
     w_adversarial: float = 0.01
     seed: int = 0
@@ -125,6 +135,8 @@ class DistillConfig:
         bad = [x for x in self.losses if x not in LOSSES]
         if bad or not self.losses:
             raise DarkGANError(f"--losses {','.join(self.losses)}: choose from {','.join(LOSSES)}")
+        if self.if_weighting not in IF_WEIGHTINGS:
+            raise DarkGANError(f"--if-weighting {self.if_weighting!r}: choose {' or '.join(IF_WEIGHTINGS)}")
         if self.steps < 0 or self.batch_size < 1 or self.lr <= 0:
             raise DarkGANError("--steps must be >= 0, --batch-size >= 1, --lr > 0")
         return self
@@ -147,6 +159,21 @@ class DistillResult:
 
 # --------------------------------------------------------------------------------- losses
 
+def magnitude_weighted_mse(pred: torch.Tensor, target: torch.Tensor, logmag: torch.Tensor) -> torch.Tensor:
+    """``sum w (pred - target)^2 / sum w`` with ``w = exp(logmag - max_note logmag)``.
+
+    Args:
+        pred, target: ``[B, F, T]`` (e.g. normalised IF).
+        logmag: ``[B, F, T]`` natural-log magnitude up to a per-note constant (the weights are
+            each note's linear magnitude relative to its loudest bin, in (0, 1]).
+
+    Returns:
+        a scalar tensor.
+    """
+    w = torch.exp(logmag - logmag.amax(dim=(1, 2), keepdim=True)).detach()
+    return (w * (pred - target).square()).sum() / w.sum().clamp_min(1e-12)
+
+
 class Distiller(nn.Module):
     """Computes the distillation losses for one batch (see the module docstring).
 
@@ -154,11 +181,16 @@ class Distiller(nn.Module):
         teacher: frozen teacher generator; student: the trainable student generator.
         critic: the teacher's critic (``adversarial`` only), frozen.
         cfg: :class:`DistillConfig`.
+        logmag_stats: ``(mean, std)`` of the normaliser's log-magnitude channel (natural log of
+            the STFT magnitude), to turn normalised outputs into linear-magnitude weights for
+            ``if_weighting="magnitude"``; default ``(0, 1)``.
     """
 
-    def __init__(self, teacher: nn.Module, student: nn.Module, cfg: DistillConfig, critic: nn.Module | None = None):
+    def __init__(self, teacher: nn.Module, student: nn.Module, cfg: DistillConfig, critic: nn.Module | None = None,
+                 logmag_stats: tuple[float, float] = (0.0, 1.0)):
         super().__init__()
         self.teacher, self.student, self.critic, self.cfg = teacher, student, critic, cfg
+        self.logmag_std = float(logmag_stats[1])
         self.teacher.requires_grad_(False).eval()
         if critic is not None:
             critic.requires_grad_(False).eval()
@@ -176,7 +208,10 @@ class Distiller(nn.Module):
             t_out, t_feats = generator_features(self.teacher, z, pitch_index, attributes)
         s_out, s_feats = generator_features(self.student, z, pitch_index, attributes)
         logmag = F.mse_loss(s_out[:, 0], t_out[:, 0])
-        if_l = F.mse_loss(s_out[:, 1], t_out[:, 1])
+        if c.if_weighting == "magnitude":
+            if_l = magnitude_weighted_mse(s_out[:, 1], t_out[:, 1], t_out[:, 0] * self.logmag_std)
+        else:
+            if_l = F.mse_loss(s_out[:, 1], t_out[:, 1])
         out = {"logmag": logmag, "if": if_l, "output": logmag + c.if_weight * if_l}
         total = s_out.new_zeros(())
         if "output" in c.losses:
@@ -298,7 +333,8 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
         s_config = student_config(t_cfg.config, student_preset or "student-s", student_overrides)
         torch.manual_seed(cfg.seed)
         s_gen = Generator(s_config.model, t_cfg.n_pitches, k).to(dev).train()
-    distiller = Distiller(t_gen, s_gen, cfg, critic).to(dev)
+    norm = t_cfg.get_normalizer()
+    distiller = Distiller(t_gen, s_gen, cfg, critic, (norm.mean[0], norm.std[0])).to(dev)
     opt = torch.optim.Adam(distiller.trainable(), lr=cfg.lr, betas=cfg.betas)
 
     start, history = 0, []
