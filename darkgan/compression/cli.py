@@ -34,7 +34,8 @@ def _distill_config(args):
     from darkgan.compression.distill import DistillConfig, parse_losses
 
     return DistillConfig(losses=parse_losses(args.losses), steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                         if_weight=args.if_weight, if_weighting=args.if_weighting, w_features=args.w_features, w_adversarial=args.w_adversarial,
+                         if_weight=args.if_weight, if_weighting=args.if_weighting, w_features=args.w_features,
+                         w_adversarial=args.w_adversarial,
                          seed=args.seed, conditioning=args.conditioning,
                          checkpoint_every=max(1, args.checkpoint_every)).validate()
 

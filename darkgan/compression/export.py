@@ -222,7 +222,7 @@ class _CalibrationReader:
             pool = uniform_pool(ckpt_cfg)
         self.source = pool.source
         rng = np.random.default_rng([seed, 17])
-        self.batches = []
+        self.batches, self.next = [], 0
         for s in range(0, n, batch):
             b = min(batch, n - s)
             p_idx, alpha = pool.sample(b, rng)
@@ -233,10 +233,13 @@ class _CalibrationReader:
             self.batches.append(feed)
 
     def get_next(self):
-        return self.batches.pop(0) if self.batches else None
+        if self.next >= len(self.batches):
+            return None
+        self.next += 1
+        return self.batches[self.next - 1]
 
-    def rewind(self):  # pragma: no cover - called by some ONNX Runtime calibrators only
-        raise DarkGANError("calibration data can be read once")
+    def rewind(self):
+        self.next = 0
 
 
 def export(checkpoint: str | os.PathLike, out: str | os.PathLike, fmt: str = "onnx", quantize: str | None = None,
@@ -254,7 +257,8 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, fmt: str = "on
 
     Raises:
         DarkGANError: existing output without ``force``; unknown format or quantization; int8
-            requested for TorchScript. CheckpointError: missing, corrupt or other-version checkpoint.
+            requested for TorchScript; ``calibration_notes`` < 1; ``calibration_data`` not a
+            labelled dataset. CheckpointError: missing, corrupt or other-version checkpoint.
     """
     from darkgan.models.checkpoint import load_generator
 
@@ -265,6 +269,8 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, fmt: str = "on
     if fmt == "torchscript" and quantize in ("int8", "int8-static"):
         raise DarkGANError("--quantize int8 is supported for --format onnx (ONNX Runtime dynamic quantization); "
                            "PyTorch's dynamic int8 covers no convolutions")
+    if quantize == "int8-static" and calibration_notes < 1:
+        raise DarkGANError(f"--calibration-notes {calibration_notes}: must be >= 1")
     out = Path(out)
     _check_out(out, force)
     gen, ckpt = load_generator(checkpoint, "cpu")
@@ -298,8 +304,6 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, fmt: str = "on
         elif quantize == "int8-static":
             from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-            if calibration_notes < 1:
-                raise DarkGANError(f"--calibration-notes {calibration_notes}: must be >= 1")
             reader = _CalibrationReader(ckpt, calibration_data, calibration_notes)
             meta["calibration"] = f"{calibration_notes} notes, conditioning: {reader.source}"
             with warnings.catch_warnings():
