@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_compression_quality.py --teacher CKPT --data DIR --out runs/quality
-        [--ratios 0.25,0.5,0.75] [--importance l2] [--recovery-steps 600]
+        [--ratios 0.25,0.5,0.75] [--importance l2] [--recovery-steps 500]
         [--recovery-losses output,features] [--quantize fp32,int8,int8-static,fp16] [--n 400] [--seed 0]
         [--threads 1] [--json FILE]
 
@@ -11,9 +11,10 @@ from the unpruned model for ``--recovery-steps``) and for every ``--quantize`` e
 ``darkgan export --format onnx [--quantize ...]``. Every model, and the unpruned generator, then
 synthesises the *same* ``n`` notes (:class:`darkgan.compression.quality.QualityStudy`: validation
 conditioning, fixed z): FAD against real validation notes, FAD against the unpruned model's
-notes, pitch accuracy (pYIN, 50 cents); each model's row is kept in ``OUT/rows/`` and reused. Params and MACs per note come from
-:func:`darkgan.compression.bench.count_macs` (ONNX rows: the source generator's, plus the
-in-graph inverse). Existing outputs are reused, so an interrupted run goes on where it stopped.
+notes, pitch accuracy (pYIN, 50 cents). Params and MACs per note come from
+:func:`darkgan.compression.bench.count_macs` (ONNX rows: the source generator's; the in-graph
+inverse adds 134 M MACs). Finished models and each model's measured row (``OUT/rows/``) are
+reused; an interrupted recovery distillation resumes, so a rerun goes on where it stopped.
 Prints a Markdown table and writes JSON (``--json``, default ``OUT/quality.json``).
 """
 from __future__ import annotations
@@ -33,8 +34,17 @@ def _run(cmd: list[str], threads: int) -> None:
     subprocess.run(cmd, check=True, env=env)
 
 
-def _complete(folder: Path) -> bool:
-    return (folder / "COMPLETE").exists() or any(folder.glob("checkpoint-*/COMPLETE")) if folder.exists() else False
+def _pruned_done(folder: Path, steps: int) -> bool:
+    """The pruned model exists and had its ``steps`` recovery steps. (``COMPLETE`` alone only says the
+    last checkpoint write finished: an interrupted recovery writes one too.)"""
+    if not (folder / "COMPLETE").is_file():
+        return False
+    if steps == 0:
+        return True
+    try:
+        return int(json.loads((folder / "train_state.json").read_text())["step"]) >= steps
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def main() -> None:
@@ -44,7 +54,7 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--ratios", default="0.25,0.5,0.75")
     ap.add_argument("--importance", default="l2")
-    ap.add_argument("--recovery-steps", type=int, default=600)
+    ap.add_argument("--recovery-steps", type=int, default=500)
     ap.add_argument("--recovery-losses", default="output,features")
     ap.add_argument("--quantize", default="fp32,int8,int8-static,fp16", help="ONNX exports to measure ('' for none)")
     ap.add_argument("--n", type=int, default=400, help="notes per model")
@@ -70,10 +80,11 @@ def main() -> None:
     for r in ratios:
         for steps in (0, args.recovery_steps):
             folder = out / f"pruned-{r:g}-{args.importance}-{steps}"
-            if not _complete(folder):
+            if not _pruned_done(folder, steps):  # an interrupted recovery resumes (darkgan prune, same --out)
                 _run([sys.executable, "-m", "darkgan", "prune", "--checkpoint", args.teacher, "--ratio", str(r),
                       "--importance", args.importance, "--out", str(folder), "--steps", str(steps),
-                      "--losses", args.recovery_losses, "--data", args.data, "--force"], args.threads)
+                      "--losses", args.recovery_losses, "--data", args.data] + (["--force"] if steps == 0 else []),
+                     args.threads)
             models.append((f"pruned {r:.0%}" + (f" + {steps} recovery steps" if steps else ", no recovery"),
                            "torch", folder))
     for q in quants:

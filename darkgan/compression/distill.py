@@ -172,6 +172,9 @@ def magnitude_weighted_mse(pred: torch.Tensor, target: torch.Tensor, logmag: tor
 
     Returns:
         a scalar tensor.
+
+    Source: ours, not the DrumGAN compression study (whose output loss is a plain distance); why
+    it is needed is in the module docstring.
     """
     w = torch.exp(logmag - logmag.amax(dim=(1, 2), keepdim=True)).detach()
     return (w * (pred - target).square()).sum() / w.sum().clamp_min(1e-12)
@@ -184,16 +187,16 @@ class Distiller(nn.Module):
         teacher: frozen teacher generator; student: the trainable student generator.
         critic: the teacher's critic (``adversarial`` only), frozen.
         cfg: :class:`DistillConfig`.
-        logmag_stats: ``(mean, std)`` of the normaliser's log-magnitude channel (natural log of
-            the STFT magnitude), to turn normalised outputs into linear-magnitude weights for
-            ``if_weighting="magnitude"``; default ``(0, 1)``.
+        logmag_std: the normaliser's standard deviation of the log-magnitude channel (natural
+            log of the STFT magnitude), to turn normalised outputs into relative linear-magnitude
+            weights for ``if_weighting="magnitude"`` (the mean cancels out); default 1.
     """
 
     def __init__(self, teacher: nn.Module, student: nn.Module, cfg: DistillConfig, critic: nn.Module | None = None,
-                 logmag_stats: tuple[float, float] = (0.0, 1.0)):
+                 logmag_std: float = 1.0):
         super().__init__()
         self.teacher, self.student, self.critic, self.cfg = teacher, student, critic, cfg
-        self.logmag_std = float(logmag_stats[1])
+        self.logmag_std = float(logmag_std)
         self.teacher.requires_grad_(False).eval()
         if critic is not None:
             critic.requires_grad_(False).eval()
@@ -338,8 +341,7 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
         s_config = student_config(t_cfg.config, student_preset or "student-s", student_overrides)
         torch.manual_seed(cfg.seed)
         s_gen = Generator(s_config.model, t_cfg.n_pitches, k).to(dev).train()
-    norm = t_cfg.get_normalizer()
-    distiller = Distiller(t_gen, s_gen, cfg, critic, (norm.mean[0], norm.std[0])).to(dev)
+    distiller = Distiller(t_gen, s_gen, cfg, critic, t_cfg.get_normalizer().std[0]).to(dev)
     opt = torch.optim.Adam(distiller.trainable(), lr=cfg.lr, betas=cfg.betas)
 
     start, history = 0, []
