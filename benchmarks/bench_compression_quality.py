@@ -4,10 +4,12 @@ Usage:
     python benchmarks/bench_compression_quality.py --teacher CKPT --data DIR --out runs/quality
         [--ratios 0.25,0.5,0.75] [--importance l2] [--recovery-steps 500]
         [--recovery-losses output,features] [--quantize fp32,int8,int8-static,fp16] [--n 400] [--seed 0]
-        [--threads 1] [--json FILE]
+        [--variant RATIO:CONVS:STEPS ...] [--threads 1] [--json FILE]
 
 For every pruning ratio it runs ``darkgan prune`` twice (no recovery; recovery by distillation
-from the unpruned model for ``--recovery-steps``) and for every ``--quantize`` entry
+from the unpruned model for ``--recovery-steps``); every ``--variant 0.5:1:8000`` adds a model
+pruned by that ratio *and* to that many convolutions per block (``darkgan prune
+--convs-per-block``), recovered for that many steps; and for every ``--quantize`` entry
 ``darkgan export --format onnx [--quantize ...]``. Every model, and the unpruned generator, then
 synthesises the *same* ``n`` notes (:class:`darkgan.compression.quality.QualityStudy`: validation
 conditioning, fixed z): FAD against real validation notes, FAD against the unpruned model's
@@ -60,8 +62,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=400, help="notes per model")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch / ONNX Runtime threads")
+    ap.add_argument("--variant", action="append", default=[], metavar="RATIO:CONVS:STEPS",
+                    help="also a ratio + depth pruned model (convolutions per block) with its recovery steps")
     ap.add_argument("--json")
     args = ap.parse_args()
+    try:
+        variants = [(float(r), int(c), int(st)) for r, c, st in (v.split(":") for v in args.variant)]
+    except ValueError:
+        ap.error(f"--variant {args.variant}: expected RATIO:CONVS:STEPS, e.g. 0.5:1:8000")
 
     import torch
 
@@ -87,6 +95,13 @@ def main() -> None:
                      args.threads)
             models.append((f"pruned {r:.0%}" + (f" + {steps} recovery steps" if steps else ", no recovery"),
                            "torch", folder))
+    for r, convs, steps in variants:
+        folder = out / f"pruned-{r:g}-{args.importance}-c{convs}-{steps}"
+        if not _pruned_done(folder, steps):
+            _run([sys.executable, "-m", "darkgan", "prune", "--checkpoint", args.teacher, "--ratio", str(r),
+                  "--importance", args.importance, "--convs-per-block", str(convs), "--out", str(folder),
+                  "--steps", str(steps), "--losses", args.recovery_losses, "--data", args.data], args.threads)
+        models.append((f"pruned {r:.0%}, {convs} conv/block + {steps} recovery steps", "torch", folder))
     for q in quants:
         path = out / f"teacher-{q}.onnx"
         if not path.exists():

@@ -8,7 +8,7 @@ import torch
 
 from darkgan.cli import main
 from darkgan.compression.bench import count_macs
-from darkgan.compression.prune import apply_plan, check_ratio, prune_generator, pruning_plan
+from darkgan.compression.prune import apply_plan, check_ratio, drop_convs, prune_generator, pruning_plan
 from darkgan.compression.synthetic import random_checkpoint
 from darkgan.errors import DarkGANError
 from darkgan.models.checkpoint import load_generator
@@ -77,6 +77,30 @@ def test_pruned_channels_are_removed_consistently():
     assert (ref - out).abs().max() < 1e-5 * ref.abs().max()
 
 
+def test_drop_convs_keeps_the_first_convolution_of_every_block():
+    """With ReLU activations (slope 0: idempotent) and no pixel norm, and every second convolution
+    set to the identity kernel, the generator without them computes the same: the kept layers'
+    weights (format, first convs, outputs) are copied to the right places."""
+    g = _gen(["model.leaky_slope=0.0", "model.pixel_norm=false"])
+    assert g.cfg.convs_per_block == 2
+    with torch.no_grad():
+        for convs in g.blocks:
+            second = convs[1]
+            second.weight.zero_()
+            second.weight[:, :, 1, 1] = torch.eye(second.weight.shape[0]) / second.scale
+            second.bias.zero_()
+    d = drop_convs(g, 1)
+    assert d.cfg.convs_per_block == 1 and all(len(c) == 1 for c in d.blocks)
+    assert count_macs(d, 5)[0] < 0.6 * count_macs(g, 5)[0]
+    z, pi, a = _inputs(g)
+    with torch.no_grad():
+        ref, out = g(z, pi, a), d(z, pi, a)
+    assert (ref - out).abs().max() < 1e-5 * ref.abs().max()
+    for bad in (0, 3):
+        with pytest.raises(DarkGANError, match="convs-per-block"):
+            drop_convs(g, bad)
+
+
 @pytest.mark.parametrize("bad", [0, 1, 1.5, -0.2, "abc", float("nan")])
 def test_ratio_outside_open_interval_is_a_clear_error(bad):
     with pytest.raises(DarkGANError, match="ratio"):
@@ -95,6 +119,12 @@ def test_prune_cli(tmp_path, capsys):
     assert list(g.cfg.channels) == [8, 8, 8, 8, 4, 4] and cfg.extra["pruning"]["ratio"] == 0.5
     assert main(["prune", "--checkpoint", str(ck), "--ratio", "0.5", "--steps", "0", "--out", str(tmp_path / "p")]) == 2
     assert "exists" in capsys.readouterr().err
+    assert main(["prune", "--checkpoint", str(ck), "--ratio", "0.5", "--convs-per-block", "1", "--steps", "0",
+                 "--out", str(tmp_path / "c1")]) == 0
+    assert "1 conv(s) per block" in capsys.readouterr().out
+    g, cfg = load_generator(tmp_path / "c1")
+    assert g.cfg.convs_per_block == 1 and cfg.config.preset == "pruned-0.5-l2-c1"
+    assert cfg.extra["pruning"]["convs_per_block"] == 1
     # an interrupted (or finished) recovery distillation of the same pruning goes on instead of failing
     rec = ["prune", "--checkpoint", str(ck), "--ratio", "0.5", "--conditioning", "uniform", "--batch-size", "2",
            "--losses", "output", "--out", str(tmp_path / "r")]

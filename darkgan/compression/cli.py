@@ -60,7 +60,7 @@ def cmd_distill(args) -> int:
     return 0
 
 
-def _interrupted_prune(out: Path, ratio: float, importance: str) -> bool:
+def _interrupted_prune(out: Path, ratio: float, importance: str, convs_per_block: int | None) -> bool:
     """True when ``out`` holds a recovery distillation of the same pruning (it then resumes or extends)."""
     import json
 
@@ -71,7 +71,8 @@ def _interrupted_prune(out: Path, ratio: float, importance: str) -> bool:
         pruning = json.loads((out / "config.json").read_text(encoding="utf-8"))["extra"]["pruning"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return state.get("kind") == STATE_KIND and pruning.get("ratio") == ratio and pruning.get("importance") == importance
+    return (state.get("kind") == STATE_KIND and pruning.get("ratio") == ratio and pruning.get("importance") == importance
+            and pruning.get("convs_per_block") == convs_per_block)
 
 
 def cmd_prune(args) -> int:
@@ -79,7 +80,7 @@ def cmd_prune(args) -> int:
 
     from darkgan.compression.bench import count_macs
     from darkgan.compression.distill import DistillConfig, distill, student_checkpoint_config
-    from darkgan.compression.prune import check_ratio, prune_generator
+    from darkgan.compression.prune import check_ratio, drop_convs, prune_generator
     from darkgan.errors import DarkGANError
     from darkgan.models.checkpoint import load_generator, save_checkpoint
 
@@ -87,17 +88,22 @@ def cmd_prune(args) -> int:
     out = Path(args.out)
     resume = False
     if out.exists() and any(out.iterdir()) and not args.force:
-        resume = args.steps > 0 and _interrupted_prune(out, ratio, args.importance)
+        resume = args.steps > 0 and _interrupted_prune(out, ratio, args.importance, args.convs_per_block)
         if not resume:
             raise DarkGANError(f"{out}: exists; choose another --out or pass --force")
     gen, cfg = load_generator(args.checkpoint)
     k = cfg.n_attributes if cfg.attributes_enabled else 0
     pruned = prune_generator(gen, ratio, args.importance)
-    pruned.preset = f"pruned-{ratio:g}-{args.importance}"
+    preset = f"pruned-{ratio:g}-{args.importance}"
+    if args.convs_per_block is not None:
+        pruned = drop_convs(pruned, args.convs_per_block)
+        preset += f"-c{args.convs_per_block}"
+    pruned.preset = preset
     macs0, params0 = count_macs(gen, k)
     macs1, params1 = count_macs(pruned, k)
     info = {"pruning": {"source": str(cfg.path), "ratio": ratio, "importance": args.importance,
-                        "params_before": params0, "params_after": params1, "macs_before": macs0, "macs_after": macs1,
+                        "convs_per_block": args.convs_per_block, "params_before": params0, "params_after": params1,
+                        "macs_before": macs0, "macs_after": macs1,
                         "channels_before": list(gen.cfg.channels), "channels_after": list(pruned.cfg.channels),
                         "recovery_steps": args.steps}}
     if out.exists() and args.force and not resume:
@@ -114,7 +120,8 @@ def cmd_prune(args) -> int:
 
         path = save_checkpoint(out, pruned, student_checkpoint_config(cfg, s_config, 0, info))
         copy_bank(cfg.path, path)
-    print(f"pruned {ratio:.0%} of the channels ({args.importance}): params {params0 / 1e6:.2f} M -> {params1 / 1e6:.2f} M, "
+    depth = f", {args.convs_per_block} conv(s) per block" if args.convs_per_block is not None else ""
+    print(f"pruned {ratio:.0%} of the channels ({args.importance}){depth}: params {params0 / 1e6:.2f} M -> {params1 / 1e6:.2f} M, "
           f"MACs/note {macs0 / 1e9:.3f} G -> {macs1 / 1e9:.3f} G, channels {list(gen.cfg.channels)} -> "
           f"{list(pruned.cfg.channels)}; written to {path}" + (f" after {args.steps} recovery steps" if args.steps else ""))
     return 0
@@ -171,6 +178,9 @@ def register(subparsers) -> None:
     p.add_argument("--ratio", required=True, help="share of channels removed per layer, in (0, 1)")
     p.add_argument("--importance", default="l2", help="channel importance: l1, l2, fpgm or random (default l2)")
     p.add_argument("--out", required=True, help="the pruned checkpoint folder")
+    p.add_argument("--convs-per-block", type=int,
+                   help="also keep only the first N 3x3 convolutions of every scale block (depth pruning; "
+                        "fewer layers is what lowers CPU latency of narrow generators)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     _add_distill_options(p, 500)
     p.set_defaults(func=cmd_prune)

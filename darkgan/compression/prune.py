@@ -25,6 +25,16 @@ How (``prune_generator``):
    exactly what they computed before); the format layer's rows ``(c, i, j)`` of removed maps c
    are dropped explicitly.
 
+Depth (``drop_convs``, ``darkgan prune --convs-per-block 1``): on a CPU at batch 1 a narrow
+generator's latency is set by the *number* of layers more than by their MACs (oneDNN runs a
+4-map 3x3 convolution on a 1024x32 map at ~9 GFLOP/s, a fixed cost per layer; measured in
+docs/compression.md), so the second convolution of every scale block can be removed as well.
+The kept layers are the first convolution of each block (at scale 0 the one after the format
+layer; above it the up-sampling convolution, the only one that changes the width): their
+weights are copied, the dropped convolutions' function is relearnt by the recovery
+distillation. This is "layer dropping" initialisation (as DistilBERT initialises its student
+from every other teacher layer; Sanh et al., 2019), applied per scale.
+
 Shapes are unchanged at the interface: ``(z [B, Z], pitch [B], attributes [B, K]) ->
 [B, 2, 1024, 32]``.
 """
@@ -205,6 +215,39 @@ def apply_plan(gen: nn.Module, plan: dict[str, dict[str, list[int]]]) -> nn.Modu
             prev = block_keep[s][i]
         out = gen.to_magif[s]
         copy_conv(new.to_magif[s], out, prev, torch.arange(out.out_channels))
+    return new.eval()
+
+
+@torch.no_grad()
+def drop_convs(gen: nn.Module, convs_per_block: int) -> nn.Module:
+    """A new :class:`Generator` keeping the first ``convs_per_block`` 3x3 convolutions of every
+    scale block of ``gen`` (depth pruning; see the module doc). Widths are unchanged.
+
+    Args:
+        gen: a :class:`~darkgan.models.generator.Generator` (not folded).
+        convs_per_block: convolutions kept per block, ``1 <= convs_per_block <= gen.cfg.convs_per_block``.
+
+    Returns:
+        the shallower Generator (``cfg.convs_per_block`` updated); the format layer, the kept
+        convolutions and every scale's to-MAG-IF output carry ``gen``'s weights, so it computes
+        ``gen`` with the dropped layers replaced by the identity (after their activation).
+
+    Raises:
+        DarkGANError: ``convs_per_block`` outside ``[1, gen.cfg.convs_per_block]``, or folded weights.
+    """
+    from darkgan.models.generator import Generator
+
+    n = int(convs_per_block)
+    if not 1 <= n <= gen.cfg.convs_per_block:
+        raise DarkGANError(f"--convs-per-block {convs_per_block}: must be between 1 and the source's "
+                           f"{gen.cfg.convs_per_block}")
+    if any(m.folded for m in gen.modules() if hasattr(m, "folded")):
+        raise DarkGANError("cannot drop layers of a generator whose equalized-LR scales are folded; load it "
+                           "from the checkpoint")
+    new = Generator(dataclasses.replace(gen.cfg, convs_per_block=n), gen.n_pitches, gen.n_attributes)
+    kept = {name: p for name, p in gen.state_dict().items()
+            if not (name.startswith("blocks.") and int(name.split(".")[2]) >= n)}
+    new.load_state_dict(kept, strict=True)
     return new.eval()
 
 
