@@ -64,6 +64,19 @@ def default_soundfonts(include_optional: bool = True) -> list[Path]:
     return [p for n in names if (p := find_soundfont(n)) is not None]
 
 
-def shipped_checkpoint() -> Path:
-    """The pretrained DarkGAN checkpoint shipped inside the package."""
-    return Path(__file__).resolve().parent / "assets" / "darkgan-default"
+#: name -> folder under ``darkgan/assets`` of the checkpoints shipped inside the package.
+#: ``default``: the `small` generator trained on this project's CPU (docs/training.md);
+#: ``student``: its 50 %-pruned, one-convolution-per-block student distilled for 8,000 steps
+#: (0.078 GMAC/note, ~9 ms per note on one CPU thread; docs/compression.md, section 3).
+SHIPPED_CHECKPOINTS = {"default": "darkgan-default", "student": "darkgan-student"}
+
+
+def shipped_checkpoint(name: str = "default") -> Path:
+    """A pretrained checkpoint shipped inside the package (see :data:`SHIPPED_CHECKPOINTS`).
+
+    Raises:
+        KeyError: ``name`` is not a shipped checkpoint (the message lists them).
+    """
+    if name not in SHIPPED_CHECKPOINTS:
+        raise KeyError(f"{name!r} is not a shipped checkpoint; shipped: {', '.join(SHIPPED_CHECKPOINTS)}")
+    return Path(__file__).resolve().parent / "assets" / SHIPPED_CHECKPOINTS[name]

@@ -14,7 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "Binds to loopback (127.0.0.1) unless --host says otherwise; no share links, "
                     "no analytics.",
     )
-    p.add_argument("--checkpoint", default=None, help="checkpoint or run folder (default: the shipped checkpoint)")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint or run folder, or a shipped one by name: default (the default) or student "
+                        "(the fast distilled student)")
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to bind (default 127.0.0.1; 0.0.0.0 exposes the app to the network)")
     p.add_argument("--port", type=int, default=7860, help="TCP port (default 7860)")

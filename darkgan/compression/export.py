@@ -207,7 +207,17 @@ def export_onnx_graph(graph: SynthGraph, inputs: tuple[torch.Tensor, ...], path:
 
 
 class _CalibrationReader:
-    """ONNX Runtime calibration batches ``{z, pitch, attributes}`` drawn from real conditioning."""
+    """ONNX Runtime calibration batches drawn from real conditioning (``CalibrationDataReader``
+    protocol: ``get_next() -> dict | None``, ``rewind()``).
+
+    Each batch: ``{"z": [b, Z] float32 ~ N(0, I), "pitch": [b] int64 MIDI numbers, "attributes":
+    [b, K] float32 in [0, 1]}`` (no ``attributes`` for a baseline), ``b <= batch``, ``n`` notes in
+    all; pitches and attributes from :func:`darkgan.compression.conditioning.condition_pool`
+    (``data``, else the checkpoint's attribute bank, else uniform).
+
+    Raises:
+        DarkGANError / DataError: ``data`` given but unusable as a conditioning source.
+    """
 
     def __init__(self, ckpt_cfg, data, n: int, batch: int = 16, seed: int = 0):
         import numpy as np

@@ -29,7 +29,9 @@ def register(sub) -> None:
                     "AudioSet display names (case-insensitive); those not given take the values of a random "
                     "validation note, or of --like (a dataset note with --data, or any audio file: labelled "
                     "by the teacher on the fly).")
-    p.add_argument("--checkpoint", default=None, help="checkpoint or run folder (default: the shipped checkpoint)")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint or run folder, or a shipped one by name: default (the default) or student "
+                        "(the fast distilled student)")
     p.add_argument("--pitch", type=str, nargs="+", default=["60"], metavar="MIDI",
                    help="MIDI pitch(es) within the checkpoint's range; -n notes for each (default: 60)")
     p.add_argument("--attr", action="append", default=[], metavar="NAME=VALUE",

@@ -326,15 +326,21 @@ def save_run_checkpoint(run_dir: str | os.PathLike, step: int, generator: nn.Mod
 # ------------------------------------------------------------------------------------- load
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """The checkpoint folder for ``path``: a checkpoint folder itself, or a run folder (its
-    ``LATEST`` checkpoint).
+    """The checkpoint folder for ``path``: a checkpoint folder itself, a run folder (its
+    ``LATEST`` checkpoint), or the name of a checkpoint shipped with the package (``default``,
+    ``student``: :data:`darkgan.paths.SHIPPED_CHECKPOINTS`) when no such path exists.
 
     Raises:
         CheckpointError: missing path, no checkpoint, or an incomplete (interrupted) write.
     """
+    from darkgan.paths import SHIPPED_CHECKPOINTS, shipped_checkpoint
+
     p = Path(path)
+    if not p.exists() and str(path) in SHIPPED_CHECKPOINTS:
+        p = shipped_checkpoint(str(path))
     if not p.exists():
-        raise CheckpointError(f"{p}: checkpoint not found")
+        raise CheckpointError(f"{p}: checkpoint not found (shipped checkpoints by name: "
+                              f"{', '.join(SHIPPED_CHECKPOINTS)})")
     if p.is_file():
         if p.name in ("config.json", GENERATOR_FILE):
             p = p.parent
