@@ -335,7 +335,8 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
     k = t_cfg.n_attributes if t_cfg.attributes_enabled else 0
 
     if student is not None:
-        s_config = dataclasses.replace(t_cfg.config, model=student.cfg, preset=getattr(student, "preset", "custom"))
+        s_config = dataclasses.replace(t_cfg.config, model=student.cfg, preset=getattr(student, "preset", "custom"),
+                                       overrides=[])  # the teacher's overrides do not describe the student
         s_gen = student.to(dev).train()
     else:
         s_config = student_config(t_cfg.config, student_preset or "student-s", student_overrides)

@@ -228,9 +228,10 @@ def drop_convs(gen: nn.Module, convs_per_block: int) -> nn.Module:
         convs_per_block: convolutions kept per block, ``1 <= convs_per_block <= gen.cfg.convs_per_block``.
 
     Returns:
-        the shallower Generator (``cfg.convs_per_block`` updated); the format layer, the kept
-        convolutions and every scale's to-MAG-IF output carry ``gen``'s weights, so it computes
-        ``gen`` with the dropped layers replaced by the identity (after their activation).
+        the shallower Generator (``cfg.convs_per_block`` updated), same interface
+        ``(z [B, Z], pitch [B], attributes [B, K]) -> [B, 2, 1024, 32]``; the format layer, the
+        kept convolutions and every scale's to-MAG-IF output carry ``gen``'s weights, so it
+        computes ``gen`` with each dropped convolution and its activation replaced by the identity.
 
     Raises:
         DarkGANError: ``convs_per_block`` outside ``[1, gen.cfg.convs_per_block]``, or folded weights.
