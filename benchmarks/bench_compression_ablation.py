@@ -58,8 +58,9 @@ def main() -> None:
         from darkgan.compression.prune import drop_convs, prune_generator
 
         try:
-            ratio, convs = float(args.init_pruned.split(":")[0]), int(args.init_pruned.split(":")[1])
-        except (ValueError, IndexError):
+            r_text, c_text = args.init_pruned.split(":")
+            ratio, convs = float(r_text), int(c_text)
+        except ValueError:
             ap.error(f"--init-pruned {args.init_pruned!r}: expected RATIO:CONVS, e.g. 0.5:1")
         init = drop_convs(prune_generator(load_generator(args.teacher)[0], ratio, "l2"), convs)
         label = f"pruned-{ratio:g}-l2-c{convs}"
@@ -91,8 +92,8 @@ def main() -> None:
         print(f"| {r['row']} | {r['params'] / 1e6:.2f} | {r['macs'] / 1e9:.3f} | {fad} | {r['fad_teacher']:.3f} | "
               f"{r['pitch_accuracy']:.2f} |")
     path = Path(args.json) if args.json else out / "ablation.json"
-    write_json(path, {"teacher": args.teacher, "data": args.data, "student_preset": args.student_preset if init is None else None,
-                      "init_pruned": args.init_pruned,
+    write_json(path, {"teacher": args.teacher, "data": args.data,
+                      "student_preset": args.student_preset if init is None else None, "init_pruned": args.init_pruned,
                       "steps": args.steps, "n": args.n, "seed": args.seed, "conditioning": study.inputs.source,
                       "rows": results})
     print(f"wrote {path}")

@@ -121,7 +121,8 @@ def cmd_prune(args) -> int:
         path = save_checkpoint(out, pruned, student_checkpoint_config(cfg, s_config, 0, info))
         copy_bank(cfg.path, path)
     depth = f", {args.convs_per_block} conv(s) per block" if args.convs_per_block is not None else ""
-    print(f"pruned {ratio:.0%} of the channels ({args.importance}){depth}: params {params0 / 1e6:.2f} M -> {params1 / 1e6:.2f} M, "
+    print(f"pruned {ratio:.0%} of the channels ({args.importance}){depth}: "
+          f"params {params0 / 1e6:.2f} M -> {params1 / 1e6:.2f} M, "
           f"MACs/note {macs0 / 1e9:.3f} G -> {macs1 / 1e9:.3f} G, channels {list(gen.cfg.channels)} -> "
           f"{list(pruned.cfg.channels)}; written to {path}" + (f" after {args.steps} recovery steps" if args.steps else ""))
     return 0
