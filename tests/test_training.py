@@ -19,8 +19,9 @@ from darkgan.errors import CheckpointError, DarkGANError, DataError
 from darkgan.models.checkpoint import load_generator, load_training_state
 from darkgan.models.config import apply_overrides, get_preset
 from darkgan.training.data import load_training_data, real_at_scale, sample_rows
-from darkgan.training.losses import (critic_wasserstein_loss, distillation_loss, drift_loss, gradient_penalty,
-                                     interpolate, pitch_loss, teacher_soft_labels, update_ema)
+from darkgan.training.losses import (F0_OFFSETS, critic_wasserstein_loss, distillation_loss, drift_loss,
+                                     f0_autocorrelation_loss, gradient_penalty, interpolate, pitch_loss,
+                                     teacher_soft_labels, update_ema)
 from darkgan.training.loop import Schedule, extend_on_resume, step_generator, train
 from darkgan.training.progress import RemainingTime, format_seconds, step_costs
 
@@ -93,6 +94,56 @@ def test_distillation_loss_is_manual_bce():
     assert distillation_loss(torch.zeros(3, 0), torch.zeros(3, 0), T).item() == 0.0  # baseline: K = 0
 
 
+def _rendered_notes(root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first second of every rendered note, ``([n, 16000], midi [n])``."""
+    import soundfile as sf
+
+    from darkgan.generation.bank import dataset_split_and_pitch
+
+    _, pitch_of = dataset_split_and_pitch(root)
+    names = sorted(pitch_of)
+    waves = [sf.read(root / "audio" / f"{n}.wav", dtype="float32", frames=16000)[0] for n in names]
+    return torch.from_numpy(np.stack(waves)), torch.tensor([pitch_of[n] for n in names])
+
+
+def test_f0_loss_prefers_the_rendered_notes_own_pitch(rendered_dataset):
+    """On 30 real notes (piano, guitar, violin, trumpet, flute at MIDI 48/60/67), the waveform f0
+    loss is lowest at the note's own pitch: asking for a semitone or two away costs far more, and
+    every note's candidate score peaks at its own period."""
+    wave, midi = _rendered_notes(rendered_dataset)
+    own = torch.stack([f0_autocorrelation_loss(wave[i:i + 1], midi[i:i + 1]) for i in range(len(midi))])
+    assert float(own.median()) < 0.3 and float(own.max()) < 1.5, own
+    for shift in (-2, -1, 1, 2):
+        off = torch.stack([f0_autocorrelation_loss(wave[i:i + 1], midi[i:i + 1] + shift) for i in range(len(midi))])
+        assert bool((off > own + 1.0).float().mean() >= 0.9), (shift, off - own)
+    silent = f0_autocorrelation_loss(torch.zeros(2, 16000), torch.tensor([48, 67]))
+    assert math.isclose(float(silent), math.log(len(F0_OFFSETS)), rel_tol=1e-4)
+    with pytest.raises(ValueError, match="does not fit"):
+        f0_autocorrelation_loss(wave[:1, :30], midi[:1])
+    with pytest.raises(ValueError, match="expected wave"):
+        f0_autocorrelation_loss(wave, midi[:3])
+
+
+def test_f0_loss_gradient_moves_a_note_through_magif(rendered_dataset):
+    """The loss is differentiable through the MAG-IF inverse: gradient steps on the MAG-IF of a
+    real note asked a semitone higher than it is lower the loss."""
+    from darkgan.data.magif import magif_to_wave, wave_to_magif
+
+    wave, midi = _rendered_notes(rendered_dataset)
+    i = int(torch.nonzero(midi == 60)[0])
+    x = wave_to_magif(wave[i:i + 1]).requires_grad_(True)
+    target = midi[i:i + 1] + 1
+    opt = torch.optim.Adam([x], lr=0.02)
+    losses = []
+    for _ in range(30):
+        loss = f0_autocorrelation_loss(magif_to_wave(x), target)
+        losses.append(float(loss.detach()))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
 def test_ema_update():
     a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
     before = [p.detach().clone() for p in a.parameters()]
@@ -125,6 +176,8 @@ def test_resume_may_lengthen_the_schedule_but_not_move_the_run():
     assert new.train.iterations == (2, 2, 2, 2, 2, 10) and new.train.checkpoint_every == 3
     assert Schedule(new.train).total == 20 and Schedule(new.train).scale_at(9) == 4
     assert extend_on_resume(cfg, ["train.iterations=[2,2,2,2,5,2]"], 9).train.iterations[4] == 5
+    tuned = extend_on_resume(cfg, ["train.loss_weights.g_f0=0.5"], 9)  # fine-tuning a run's loss weights
+    assert tuned.train.loss_weights["g_f0"] == 0.5 and tuned.overrides[-1] == "train.loss_weights.g_f0=0.5"
     for bad in ("train.iterations=[2,2,3,2,2,2]", "train.iterations=[2,2,2,2,1,2]", "train.lr=0.1",
                 "model.channels=[8,8,8,8,8,8]"):
         with pytest.raises(DarkGANError, match="--resume"):
@@ -224,6 +277,24 @@ def test_resume_equals_uninterrupted_run(prepared, tmp_path):
     x = g(torch.randn(2, g.cfg.latent_dim), torch.tensor([0, 19]), torch.rand(2, cfg.n_attributes))
     assert x.shape == (2, 2, 1024, 32) and torch.isfinite(x).all()
     assert cfg.teacher["weights_sha256"] and cfg.normalizer == load_training_data(prepared).normalizer.to_dict()
+
+
+def test_f0_loss_trains_at_the_last_scale(prepared, tmp_path):
+    """``train.loss_weights.g_f0 > 0`` adds the waveform f0 loss at the last scale only (logged
+    as ``g_f0``), and a resumed run may switch it on."""
+    res = train(prepared, tmp_path / "f0", preset="tiny", progress=False, threads=1,
+                overrides=["train.iterations=[1,1,1,1,1,2]", "train.log_every=1", "train.loss_weights.g_f0=1"])
+    assert res.finished and math.isfinite(res.last_metrics["g_f0"]) and res.last_metrics["g_f0"] > 0
+    early = train(prepared, tmp_path / "early", preset="tiny", progress=False, threads=1, stop_at_step=2,
+                  overrides=["train.iterations=[1,1,1,1,1,2]", "train.log_every=1", "train.loss_weights.g_f0=1"])
+    assert "g_f0" not in early.last_metrics and "g_pitch" in early.last_metrics
+    off = train(prepared, tmp_path / "off", preset="tiny", progress=False, threads=1, stop_at_step=6,
+                overrides=["train.iterations=[1,1,1,1,1,2]", "train.log_every=1"])
+    assert "g_f0" not in off.last_metrics
+    on = train(prepared, tmp_path / "off", resume=True, progress=False, threads=1,
+               overrides=["train.loss_weights.g_f0=2"])
+    assert on.finished and "g_f0" in on.last_metrics
+    assert load_training_state(on.checkpoint)["config"].config.train.loss_weights["g_f0"] == 2
 
 
 def test_baseline_without_attributes(prepared, tmp_path):

@@ -134,6 +134,9 @@ def _default_loss_weights() -> dict[str, float]:
         "d_pitch": 10.0,  # D: pitch cross-entropy on real notes
         "d_attr_fake": 0.0,  # D on generated notes (the reference leaves these out)
         "d_pitch_fake": 0.0,
+        # G: pitch loss on the generated waveform (autocorrelation at the asked period; last scale
+        # only). Ours, not the paper's: 0 in every preset.
+        "g_f0": 0.0,
     }
 
 
@@ -155,7 +158,8 @@ class TrainConfig:
         gp_lambda: WGAN-GP weight (Gulrajani et al. 2017).
         drift_epsilon: weight of ``mean(D(real)^2)`` (PGGAN Sec. A.1).
         loss_weights: auxiliary loss weights, one dict (keys ``g_attr``, ``g_pitch``, ``d_attr``,
-            ``d_pitch``, ``d_attr_fake``, ``d_pitch_fake``).
+            ``d_pitch``, ``d_attr_fake``, ``d_pitch_fake``, ``g_f0``; ``g_f0`` weights
+            :func:`darkgan.training.losses.f0_autocorrelation_loss` at the last scale, ours, 0).
         temperature: distillation temperature T (Eq. 1); the paper's best is 2 (the reference
             file uses 3).
         ema: keep an exponential moving average of G's weights (shipped and used for samples).

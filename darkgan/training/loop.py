@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from darkgan.data.magif import magif_to_wave
 from darkgan.errors import CheckpointError, DarkGANError
 from darkgan.models.checkpoint import (LATEST, MARKER, CheckpointConfig, load_into, load_training_state,
                                        save_run_checkpoint)
@@ -43,7 +44,8 @@ from darkgan.models.critic import Critic
 from darkgan.models.generator import Generator
 from darkgan.training import distributed as dist_utils
 from darkgan.training.losses import (critic_wasserstein_loss, distillation_loss, drift_loss,
-                                     generator_wasserstein_loss, gradient_penalty, interpolate, pitch_loss,
+                                     f0_autocorrelation_loss, generator_wasserstein_loss, gradient_penalty,
+                                     interpolate, pitch_loss,
                                      teacher_soft_labels, update_ema)
 from darkgan.training.progress import RemainingTime, format_seconds, step_costs
 
@@ -267,18 +269,23 @@ def train_step_d(st: State, real: torch.Tensor, pitch_index: torch.Tensor, soft_
 
 def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tensor, tc: TrainConfig,
                  gen: torch.Generator, shard: tuple[int, int] = (0, 1),
-                 ema_decay: float | None = None) -> dict[str, torch.Tensor]:
+                 ema_decay: float | None = None, f0: tuple[Callable[[torch.Tensor], torch.Tensor],
+                                                          torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """One generator update: ``-E[D(G(z, p, a))]`` + distillation (targets: the conditioning a)
-    + pitch cross-entropy, then the EMA update.
+    + pitch cross-entropy (+ the waveform f0 loss), then the EMA update.
 
     Args:
         pitch_index: ``[b]`` long; conditioning: ``[b, K]`` attribute values in [0, 1].
         ema_decay: this step's EMA decay (default ``tc.ema_decay``; the loop passes the
             warmed-up value of ``Schedule.ema_decay_at``).
+        f0: ``(to_wave, midi)``: a differentiable map from the generator's output
+            ``[b, 2, 1024, 32]`` to waveforms ``[b, 16000]`` and the asked MIDI pitches ``[b]``;
+            adds ``loss_weights["g_f0"] *`` :func:`~darkgan.training.losses.f0_autocorrelation_loss`
+            (the loop passes it at the last scale only, when that weight is > 0).
 
     Returns:
         detached scalars ``g_loss``, ``g_adv``, ``g_attr``, ``g_pitch``, ``d_pitch_acc_fake``,
-        ``d_attr_acc_fake``.
+        ``d_attr_acc_fake`` (and ``g_f0`` with ``f0``).
     """
     b, dev = pitch_index.shape[0], pitch_index.device
     z = _draw(gen, (b, st.G.cfg.latent_dim), shard, "normal").to(dev)
@@ -292,6 +299,11 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
         l_attr = distillation_loss(a, conditioning, T)
         l_pitch = pitch_loss(p, pitch_index)
         loss = adv + w["g_attr"] * l_attr + w["g_pitch"] * l_pitch
+        extra = {}
+        if f0 is not None:
+            to_wave, midi = f0
+            extra["g_f0"] = f0_autocorrelation_loss(to_wave(fake.float()), midi)
+            loss = loss + w["g_f0"] * extra["g_f0"]
         st.opt_g.zero_grad(set_to_none=True)
         loss.backward()
     finally:
@@ -302,6 +314,7 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
     with torch.no_grad():
         return {
             "g_loss": loss.detach(), "g_adv": adv.detach(), "g_attr": l_attr.detach(), "g_pitch": l_pitch.detach(),
+            **{k: v.detach() for k, v in extra.items()},
             "d_pitch_acc_fake": (p.argmax(-1) == pitch_index).float().mean(),
             "d_attr_acc_fake": ((a > 0) == (conditioning > 0.5)).float().mean() if a.shape[-1] else torch.zeros((), device=dev),
         }
@@ -399,13 +412,16 @@ def resolve_config(preset: str = "small", overrides: list[str] | tuple[str, ...]
 
 
 #: Settings ``--resume`` may change: the schedule's length and how often to log/checkpoint.
-RESUME_SAFE_KEYS = ("train.iterations", "train.checkpoint_every", "train.log_every", "train.sample_every")
+RESUME_SAFE_KEYS = ("train.iterations", "train.checkpoint_every", "train.log_every", "train.sample_every",
+                    "train.loss_weights.*")
 
 
 def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: int) -> Config:
     """Apply ``--set`` overrides to a resumed run's saved configuration (e.g. to train longer).
 
-    Only :data:`RESUME_SAFE_KEYS` may change, and ``train.iterations`` only so that the run stays
+    Only :data:`RESUME_SAFE_KEYS` may change (``train.loss_weights.*``: any loss weight, to
+    fine-tune a run, e.g. switch on ``g_f0``; the new weight applies from the resumed step, and the
+    checkpoint's override list records it after the run's own), and ``train.iterations`` only so that the run stays
     where it is: the scales already finished keep their length and the current scale (the one
     holding ``step``) does not end before ``step``. Later scales may be lengthened or shortened.
 
@@ -414,7 +430,7 @@ def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: 
     """
     for item in overrides:
         key = item.split("=", 1)[0].strip()
-        if key not in RESUME_SAFE_KEYS:
+        if key not in RESUME_SAFE_KEYS and not key.startswith("train.loss_weights."):
             raise DarkGANError(f"--resume with --set {item!r}: only {', '.join(RESUME_SAFE_KEYS)} can change "
                                f"in a run already started (start a new run for other settings)")
     new = apply_overrides(cfg, overrides)
@@ -531,6 +547,9 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
             _rng_restore(ckpt["rng"], ts.get("rng", {}))
         st.scale, st.alpha = sched.scale_at(st.step), sched.alpha_at(st.step)
 
+        def to_wave(x: torch.Tensor) -> torch.Tensor:  # normalised MAG-IF -> waveform (f0 loss)
+            return magif_to_wave(data.normalizer.denormalize(x))
+
         meta = CheckpointConfig(
             config=cfg, attributes=list(data.attributes), class_indices=list(data.class_indices),
             pitch_range=tuple(data.pitch_range), normalizer=data.normalizer.to_dict(), teacher=dict(data.teacher),
@@ -612,7 +631,10 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                     gen = step_generator(tc.seed, step)
                     shard = (info.rank, info.world_size)
                     md = train_step_d(st, real, b.pitch_index, soft, tc, gen, shard)
-                    mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step))
+                    f0 = None
+                    if tc.loss_weights.get("g_f0") and st.scale == cfg.model.n_scales - 1:
+                        f0 = (to_wave, (data.pitch_range[0] + b.pitch_index).float())
+                    mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step), f0)
                     st.step = step + 1
                     steps_done += 1
                     eta.tick(step)

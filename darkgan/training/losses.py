@@ -9,6 +9,11 @@
   over the K attributes (and the batch). Targets: the teacher's soft labels
   ``sigmoid(z_teacher_i / T)`` for real notes; the conditioning vector alpha for generated notes.
 - Pitch: categorical cross-entropy (AC-GAN auxiliary classifier).
+- f0 (ours, off in every preset): a pitch loss on the generated *waveform*, the cross-entropy of
+  its normalised autocorrelation at the periods of the asked pitch and of its neighbours
+  (:func:`f0_autocorrelation_loss`). The critic's pitch head is trained on real notes only and the
+  generator learns to satisfy it with notes a few semitones off; the autocorrelation cannot be
+  satisfied that way.
 """
 from __future__ import annotations
 
@@ -74,6 +79,57 @@ def distillation_loss(student_logits: torch.Tensor, targets: torch.Tensor, tempe
 def pitch_loss(pitch_logits: torch.Tensor, pitch_index: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of ``pitch_logits [B, P]`` against ``pitch_index [B]`` (scalar)."""
     return F.cross_entropy(pitch_logits.float(), pitch_index.long())
+
+
+#: Candidate pitches of :func:`f0_autocorrelation_loss`, in semitones from the asked one: the
+#: half-octave on either side and the octave above (a note an octave below has the asked period
+#: as its second peak, so it cannot be told apart by the autocorrelation and is left out).
+F0_OFFSETS = tuple(range(-6, 7)) + (12,)
+
+
+def f0_autocorrelation_loss(wave: torch.Tensor, midi: torch.Tensor, sample_rate: int = 16000,
+                            offsets: tuple[int, ...] = F0_OFFSETS, temperature: float = 0.05) -> torch.Tensor:
+    """Pitch loss on waveforms: cross-entropy over candidate periods of the autocorrelation.
+
+    For each note, the normalised autocorrelation ``r(tau) = R(tau) / R(0)`` (``R`` unbiased,
+    mean removed, the whole note) is read at the periods ``tau_c = sample_rate / f(midi + o)`` of
+    the candidates ``o`` in ``offsets`` (linear interpolation between integer lags); the logits
+    ``r(tau_c) / temperature`` are scored with a cross-entropy whose target is the offset 0. This
+    is the quantity YIN/pYIN (the pitch tracker of the evaluation) looks at, made differentiable;
+    the paper has no such term (our addition, ``train.loss_weights.g_f0``, off by default).
+
+    Args:
+        wave: ``[B, N]`` waveform (any scale; a silent note scores uniformly, ``log(len(offsets))``).
+        midi: ``[B]`` asked MIDI pitch (float or long).
+        sample_rate: Hz. offsets: candidate offsets in semitones; 0 must be one of them.
+        temperature: divides the autocorrelation values (in [-1, 1]) before the softmax.
+
+    Returns:
+        scalar, the batch mean (``log(len(offsets))`` for an uninformative note, 0 at best).
+
+    Raises:
+        ValueError: bad shapes, no offset 0, or a candidate period longer than the note.
+    """
+    if wave.dim() != 2 or midi.shape != wave.shape[:1]:
+        raise ValueError(f"expected wave [B, N] and midi [B], got {list(wave.shape)} and {list(midi.shape)}")
+    if 0 not in offsets:
+        raise ValueError(f"offsets {offsets} must contain 0 (the asked pitch)")
+    x = wave.float() - wave.float().mean(-1, keepdim=True)
+    n = x.shape[-1]
+    spec = torch.fft.rfft(x, n=2 * n)
+    acf = torch.fft.irfft(spec.real.square() + spec.imag.square(), n=2 * n)[:, :n]
+    lags = torch.arange(n, device=x.device, dtype=x.dtype)
+    acf = acf * (n / (n - lags))  # unbiased: every lag averages over its own overlap
+    r = acf / (acf[:, :1] + 1e-8 * n)
+    cand = midi.float().view(-1, 1) + torch.tensor(offsets, device=x.device, dtype=torch.float32)
+    tau = sample_rate / (440.0 * torch.pow(2.0, (cand - 69.0) / 12.0))  # [B, C] samples
+    if float(tau.max()) >= n - 1:
+        raise ValueError(f"a candidate period of {float(tau.max()):.0f} samples does not fit {n}-sample notes")
+    i0 = tau.floor().long()
+    frac = (tau - i0).to(r.dtype)
+    score = torch.gather(r, 1, i0) * (1 - frac) + torch.gather(r, 1, i0 + 1) * frac
+    target = torch.full((wave.shape[0],), offsets.index(0), device=x.device, dtype=torch.long)
+    return F.cross_entropy(score / temperature, target)
 
 
 def pitch_accuracy(pitch_logits: torch.Tensor, pitch_index: torch.Tensor) -> float:
