@@ -35,7 +35,7 @@ def register(sub) -> None:
                    help="train the paper's baseline without attribute conditioning (K = 0)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its latest checkpoint (with --set train.iterations=[...] "
-                        "it trains longer; only the schedule and logging settings can change)")
+                        "it trains longer; only the schedule, logging and loss-weight settings can change)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly with a checkpoint after M minutes")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores / local processes)")
