@@ -95,6 +95,9 @@ def test_checkpoint_round_trip_bit_exact(tmp_path):
     path = save_checkpoint(tmp_path / "ck", G, _meta(cfg), critic=D, ema=ema,
                            optim_states={"g": opt.state_dict()}, train_state={"step": 12})
     g2, c2 = load_generator(path)
+    raw_export = export_generator(path, tmp_path / "raw", weights="raw")  # the trained G, not its EMA
+    g_raw, c_raw = load_generator(raw_export)
+    assert c_raw.generator_weights == "raw" and all(torch.equal(v, G.state_dict()[k]) for k, v in g_raw.state_dict().items())
     assert c2.generator_weights == "ema" and c2.pitch_range == (60, 64) and c2.attributes == ["Attr 0", "Attr 1", "Attr 2"]
     assert c2.class_indices == [0, 2, 4] and c2.teacher["id"] == "efficientat-mn04" and c2.temperature == 2.0
     assert c2.config.to_dict() == cfg.to_dict() and c2.step == 12 and c2.scale == 5
@@ -121,6 +124,8 @@ def test_half_export_and_run_folders(tmp_path):
     assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-00000002", "checkpoint-00000003"]
     assert read_checkpoint_config(run).path.name == "checkpoint-00000003"
     out = export_generator(run, tmp_path / "shipped", half=True)
+    with pytest.raises(CheckpointError, match="no raw generator weights"):  # trained without an EMA
+        export_generator(run, tmp_path / "raw", weights="raw")
     size = (out / "generator.safetensors").stat().st_size
     assert size < 30e6 and size < 0.55 * (run / "checkpoint-00000003" / "generator.safetensors").stat().st_size
     g2, c2 = load_generator(out)

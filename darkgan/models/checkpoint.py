@@ -460,20 +460,30 @@ def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], where: str | 
     _load_module(getattr(module, "module", module), tensors, Path(where))
 
 
-def export_generator(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = False) -> Path:
+def export_generator(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = False,
+                     weights: str = "default") -> Path:
     """Copy a checkpoint's inference part (config + generator weights, and the attribute bank
     when present) to ``dst``, optionally in float16 (the shipped checkpoint: paper-size G is
     17.5 MB in fp16).
 
+    Args:
+        weights: ``"default"`` (the EMA weights when training kept an EMA) or ``"raw"`` (the
+            trained generator's own weights, ``generator_raw.safetensors``).
+
     Raises:
-        CheckpointError: bad source or unwritable destination.
+        CheckpointError: bad source, a ``"raw"`` export of a checkpoint without raw weights, or
+            an unwritable destination.
     """
-    g, cfg = load_generator(src)
+    if weights not in ("default", "raw"):
+        raise CheckpointError(f"weights must be 'default' or 'raw', got {weights!r}")
+    if weights == "raw" and not (read_checkpoint_config(src).path / "generator_raw.safetensors").is_file():
+        raise CheckpointError(f"{src}: has no raw generator weights (generator_raw.safetensors); export the default")
+    g, cfg = load_generator(src, weights=weights)
     cfg.extra = {k: v for k, v in cfg.extra.items() if k != "files"}
     cfg.extra["exported_from_step"] = cfg.step
     src_dir = cfg.path
     cfg = dataclasses.replace(cfg, path=None)
-    out = save_checkpoint(dst, g, cfg, half=half, weights_label=cfg.generator_weights)
+    out = save_checkpoint(dst, g, cfg, half=half, weights_label="raw" if weights == "raw" else cfg.generator_weights)
     bank = src_dir / "attribute_bank.safetensors"  # written by `darkgan generate --build-bank`
     if bank.is_file():
         with atomic_write(out / bank.name, "wb") as f:

@@ -6,7 +6,7 @@
                   [--max-minutes M] [--teacher efficientat-mn04] [--set key=value ...]
                   [--no-attributes] [--device cpu|cuda|auto] [--threads N] [--print-config]
     torchrun --nproc_per_node N -m darkgan train ...      # DistributedDataParallel
-    darkgan export-generator runs/NAME --out darkgan/assets/darkgan-default [--half]
+    darkgan export-generator runs/NAME --out darkgan/assets/darkgan-default [--half] [--weights default|raw]
 
 Torch is imported inside the command functions (``darkgan --help`` stays fast).
 """
@@ -49,6 +49,8 @@ def register(sub) -> None:
     e.add_argument("checkpoint", help="checkpoint folder or run folder (its latest checkpoint)")
     e.add_argument("--out", required=True, help="destination folder (replaced atomically)")
     e.add_argument("--half", action="store_true", help="store weights in float16 (half the size)")
+    e.add_argument("--weights", choices=("default", "raw"), default="default",
+                   help="default: the EMA weights when training kept an EMA; raw: the trained generator's own")
     e.set_defaults(func=_export)
 
 
@@ -90,7 +92,7 @@ def _train(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from darkgan.models.checkpoint import export_generator
 
-    out = export_generator(args.checkpoint, args.out, half=args.half)
+    out = export_generator(args.checkpoint, args.out, half=args.half, weights=args.weights)
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
     print(f"exported {out} ({size / 1e6:.1f} MB{', float16' if args.half else ''})")
     return 0
