@@ -129,6 +129,17 @@ def test_distill_cli(teacher, tmp_path, capsys):
     assert "student-s" in capsys.readouterr().out
     assert main(["distill", "--checkpoint", str(teacher), "--out", str(tmp_path / "x"), "--losses", "outputs"]) == 2
     assert "losses" in capsys.readouterr().err
+    # --init: a second distillation starts from the first student's architecture and weights
+    common = ["--checkpoint", str(teacher), "--losses", "output", "--conditioning", "uniform", "--steps"]
+    assert main(["distill", *common, "3", "--student-preset", "student-tiny", "--out", str(tmp_path / "s1")]) == 0
+    first, _ = load_generator(tmp_path / "s1")
+    assert main(["distill", *common, "0", "--init", str(tmp_path / "s1"), "--out", str(tmp_path / "s2")]) == 0
+    again, cfg = load_generator(tmp_path / "s2")
+    assert cfg.config.preset == "student-tiny" and cfg.extra["initialised_from"] == str((tmp_path / "s1").resolve())
+    assert all(torch.equal(v, first.state_dict()[k]) for k, v in again.state_dict().items())
+    assert main(["distill", *common, "1", "--init", str(tmp_path / "s1"), "--override", "model.channels=[8,8,8,8,8,8]",
+                 "--out", str(tmp_path / "s3")]) == 2
+    assert "--init" in capsys.readouterr().err
 
 
 def test_student_presets_shrink_the_teacher():

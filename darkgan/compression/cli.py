@@ -52,8 +52,19 @@ def cmd_distill(args) -> int:
         raise DarkGANError("distill needs --checkpoint TEACHER and --out DIR (or --list-presets)")
     from darkgan.compression.distill import distill
 
-    res = distill(args.checkpoint, args.out, student_preset=args.student_preset, student_overrides=args.override or [],
-                  config=_distill_config(args), data=args.data, device=args.device)
+    student, extra = None, None
+    if args.init:
+        from darkgan.models.checkpoint import load_generator
+
+        if args.override:
+            raise DarkGANError("--override refines a preset; it cannot change an --init student's architecture")
+        student, s_cfg = load_generator(args.init)
+        student.preset = s_cfg.config.preset
+        extra = {"initialised_from": str(s_cfg.path),
+                 **{k: v for k, v in (s_cfg.extra or {}).items() if k == "pruning"}}
+    res = distill(args.checkpoint, args.out, student_preset=args.student_preset, student=student,
+                  student_overrides=args.override or [], config=_distill_config(args), data=args.data,
+                  device=args.device, extra=extra)
     last = res.history[-1] if res.history else {}
     print(f"student written to {res.path} (step {res.step}, {res.seconds:.0f} s; last losses: "
           + ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k != "step") + ")")
@@ -165,6 +176,9 @@ def register(subparsers) -> None:
                                           "(z, pitch, attributes); the student is a normal checkpoint.")
     p.add_argument("--checkpoint", help="the teacher checkpoint (or run folder)")
     p.add_argument("--student-preset", default="student-s", help="student preset (see --list-presets)")
+    p.add_argument("--init", metavar="STUDENT", default=None,
+                   help="start from this student checkpoint (its architecture and weights; a path or a shipped "
+                        "name such as 'student') instead of a preset, e.g. to follow a fine-tuned teacher")
     p.add_argument("--list-presets", action="store_true", help="print the student presets and exit")
     p.add_argument("--override", action="append", metavar="model.KEY=VALUE",
                    help="refine the student preset, e.g. model.channels=[64,64,32,32,16,8] (repeatable)")
