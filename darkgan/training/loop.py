@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fnmatch
 import math
 import os
 import random
@@ -411,7 +412,8 @@ def resolve_config(preset: str = "small", overrides: list[str] | tuple[str, ...]
     return apply_overrides(cfg, ov) if ov else cfg
 
 
-#: Settings ``--resume`` may change: the schedule's length and how often to log/checkpoint.
+#: Settings ``--resume`` may change (``fnmatch`` patterns): the schedule's length, how often to
+#: log/checkpoint, and the loss weights (fine-tuning).
 RESUME_SAFE_KEYS = ("train.iterations", "train.checkpoint_every", "train.log_every", "train.sample_every",
                     "train.loss_weights.*")
 
@@ -420,9 +422,9 @@ def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: 
     """Apply ``--set`` overrides to a resumed run's saved configuration (e.g. to train longer).
 
     Only :data:`RESUME_SAFE_KEYS` may change (``train.loss_weights.*``: any loss weight, to
-    fine-tune a run, e.g. switch on ``g_f0``; the new weight applies from the resumed step, and the
-    checkpoint's override list records it after the run's own), and ``train.iterations`` only so that the run stays
-    where it is: the scales already finished keep their length and the current scale (the one
+    fine-tune a run, e.g. switch on ``g_f0``; the new weight applies from the resumed step, and
+    the checkpoint's override list records it after the run's own), and ``train.iterations``
+    only so that the run stays where it is: the scales already finished keep their length and the current scale (the one
     holding ``step``) does not end before ``step``. Later scales may be lengthened or shortened.
 
     Raises:
@@ -430,7 +432,7 @@ def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: 
     """
     for item in overrides:
         key = item.split("=", 1)[0].strip()
-        if key not in RESUME_SAFE_KEYS and not key.startswith("train.loss_weights."):
+        if not any(fnmatch.fnmatchcase(key, pattern) for pattern in RESUME_SAFE_KEYS):
             raise DarkGANError(f"--resume with --set {item!r}: only {', '.join(RESUME_SAFE_KEYS)} can change "
                                f"in a run already started (start a new run for other settings)")
     new = apply_overrides(cfg, overrides)
