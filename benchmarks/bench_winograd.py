@@ -28,7 +28,6 @@ import time
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from tqdm import tqdm
 
 
@@ -110,7 +109,7 @@ def main() -> None:
                          "max_abs_err_vs_eager": (model(z, pitch, attrs) - ref).abs().max().item()}
 
     print(f"\n`paper` generator, batch 1, {args.threads} thread(s), median of {args.runs} runs")
-    print("| scale | map [C, H, W] | GMAC | oneDNN ms | NNPACK ms (+ layout) | NNPACK ms (NCHW only) | speed-up "
+    print("| scale | map [C, H, W] | GMAC | oneDNN ms | NNPACK ms (+ layout) | NNPACK ms (NCHW only) | speed-up incl. layout "
           "| max abs diff |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
