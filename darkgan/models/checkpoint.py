@@ -397,10 +397,15 @@ def load_generator(path: str | os.PathLike | None = None, device: str | torch.de
             ``"raw"`` (``generator_raw.safetensors`` of a training checkpoint).
 
     Raises:
-        CheckpointError: missing/incomplete/corrupt checkpoint, incompatible format version, or
-            weights that do not match the configuration.
+        CheckpointError: missing/incomplete/corrupt checkpoint, incompatible format version,
+            weights that do not match the configuration, ``weights`` not ``"default"``/``"raw"``,
+            or ``"raw"`` asked of a checkpoint without raw weights (trained without an EMA, or
+            exported).
     """
     from darkgan.models.generator import Generator
+
+    if weights not in ("default", "raw"):
+        raise CheckpointError(f"weights must be 'default' or 'raw', got {weights!r}")
 
     if path is None:
         from darkgan.paths import shipped_checkpoint
@@ -412,6 +417,8 @@ def load_generator(path: str | os.PathLike | None = None, device: str | torch.de
     except (DarkGANError, ValueError) as e:
         raise CheckpointError(f"{cfg.path / 'config.json'}: cannot build the generator ({e})") from None
     fname = GENERATOR_FILE if weights == "default" else "generator_raw.safetensors"
+    if weights == "raw" and not (cfg.path / fname).is_file():
+        raise CheckpointError(f"{cfg.path}: has no raw generator weights ({fname}); load or export the default")
     _load_module(g, _load_tensors(cfg.path / fname), cfg.path / fname)
     return g.to(device).eval(), cfg
 
@@ -474,10 +481,6 @@ def export_generator(src: str | os.PathLike, dst: str | os.PathLike, *, half: bo
         CheckpointError: bad source, a ``"raw"`` export of a checkpoint without raw weights, or
             an unwritable destination.
     """
-    if weights not in ("default", "raw"):
-        raise CheckpointError(f"weights must be 'default' or 'raw', got {weights!r}")
-    if weights == "raw" and not (read_checkpoint_config(src).path / "generator_raw.safetensors").is_file():
-        raise CheckpointError(f"{src}: has no raw generator weights (generator_raw.safetensors); export the default")
     g, cfg = load_generator(src, weights=weights)
     cfg.extra = {k: v for k, v in cfg.extra.items() if k != "files"}
     cfg.extra["exported_from_step"] = cfg.step

@@ -424,8 +424,9 @@ def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: 
     Only :data:`RESUME_SAFE_KEYS` may change (``train.loss_weights.*``: any loss weight, to
     fine-tune a run, e.g. switch on ``g_f0``; the new weight applies from the resumed step, and
     the checkpoint's override list records it after the run's own), and ``train.iterations``
-    only so that the run stays where it is: the scales already finished keep their length and the current scale (the one
-    holding ``step``) does not end before ``step``. Later scales may be lengthened or shortened.
+    only so that the run stays where it is: the scales already finished keep their length and
+    the current scale (the one holding ``step``) does not end before ``step``. Later scales may
+    be lengthened or shortened.
 
     Raises:
         DarkGANError: another key, or a schedule that would move the run to another scale.
