@@ -35,6 +35,12 @@ from darkgan.errors import DarkGANError
 
 #: Scale output shapes are ``output_shape / down_factors[s]``.
 PAPER_DOWN_FACTORS = ((32, 8), (16, 4), (8, 2), (4, 1), (2, 1), (1, 1))
+#: Values of ``model.attr_input`` (see :class:`ModelConfig`).
+ATTR_INPUTS = ("prob", "std_logit")
+#: Values of ``train.teacher_loss`` (see :class:`TrainConfig`).
+TEACHER_LOSSES = ("std_mse", "bce")
+#: Values of ``train.teacher_transforms`` (see :func:`darkgan.training.losses.augment_for_teacher`).
+TEACHER_TRANSFORMS = ("shift", "noise", "tilt")
 
 
 @dataclass
@@ -56,6 +62,12 @@ class ModelConfig:
             normalises the whole input vector, attributes included; normalising z alone keeps
             the attribute values' scale meaningful).
         minibatch_std_group: group size of the critic's mini-batch std-dev (0 disables it).
+        attr_input: how the generator sees the attribute vector alpha (probabilities
+            ``sigmoid(z / T)``): ``"prob"`` as the paper (raw probabilities, median ~0.035 on
+            our data: an almost constant input); ``"std_logit"`` (ours) the per-attribute
+            standardised logit ``(logit(alpha) - mu_i) / sigma_i``, with mu, sigma the training
+            notes' statistics of ``z / T`` stored in the generator (buffers ``attr_mean``,
+            ``attr_std``), so every attribute reaches the network with unit variance.
     """
 
     latent_dim: int = 32
@@ -69,6 +81,7 @@ class ModelConfig:
     pixel_norm: bool = True
     normalize_latent: bool = True
     minibatch_std_group: int = 4
+    attr_input: str = "prob"
 
     @property
     def n_scales(self) -> int:
@@ -124,6 +137,8 @@ class ModelConfig:
             raise DarkGANError(f"model.leaky_slope must be in [0, 1), got {self.leaky_slope}")
         if self.convs_per_block < 1 or self.latent_dim < 1:
             raise DarkGANError("model.convs_per_block and model.latent_dim must be >= 1")
+        if self.attr_input not in ATTR_INPUTS:
+            raise DarkGANError(f"model.attr_input must be one of {', '.join(ATTR_INPUTS)}, got {self.attr_input!r}")
 
 
 def _default_loss_weights() -> dict[str, float]:
@@ -137,6 +152,9 @@ def _default_loss_weights() -> dict[str, float]:
         # G: pitch loss on the generated waveform (autocorrelation at the asked period; last scale
         # only). Ours, not the paper's: 0 in every preset.
         "g_f0": 0.0,
+        # G: the teacher itself labels the generated waveform (random transforms first) and is
+        # matched to the conditioning (train.teacher_loss; last scale only). Ours: 0 in `paper`.
+        "g_teacher": 0.0,
     }
 
 
@@ -175,6 +193,18 @@ class TrainConfig:
         log_every: steps between TensorBoard scalar logs.
         sample_every: steps between TensorBoard spectrogram images / audio (0: never).
         keep_checkpoints: completed checkpoints kept in the run folder (the newest ones).
+        gp_every: lazy regularisation (StyleGAN2, Karras et al. 2020, Sec. 3.1): the gradient
+            penalty is computed every ``gp_every`` critic steps with weight
+            ``gp_lambda * gp_every`` (1 = every step, as the paper).
+        teacher_loss: the ``g_teacher`` term: ``"std_mse"`` (ours) the mean squared difference of
+            teacher and conditioning logits ``z / T`` divided by each attribute's training std
+            (every attribute weighs the same, gradients do not vanish at p ~ 0.03);
+            ``"bce"`` paper Eq. 2 between ``sigmoid(z_teacher / T)`` and alpha.
+        teacher_transforms: random transforms of the generated waveform before the teacher
+            hears it, so that it cannot be fooled by patterns no ear hears
+            (:func:`darkgan.training.losses.augment_for_teacher`).
+        critic_warmup: at the start of a run, this many critic-only steps (a fine-tune from
+            ``--init-generator`` starts with a fresh critic).
     """
 
     iterations: tuple[int, ...] = (128_000, 200_000, 200_000, 200_000, 200_000, 300_000)
@@ -197,6 +227,10 @@ class TrainConfig:
     log_every: int = 100
     sample_every: int = 5000
     keep_checkpoints: int = 2
+    gp_every: int = 1
+    teacher_loss: str = "std_mse"
+    teacher_transforms: tuple[str, ...] = ("shift", "noise", "tilt")
+    critic_warmup: int = 0
 
     @property
     def total_steps(self) -> int:
@@ -234,9 +268,22 @@ class TrainConfig:
         if unknown:
             raise DarkGANError(f"train.loss_weights: unknown keys {sorted(unknown)} "
                                f"(known: {sorted(_default_loss_weights())})")
-        for k in ("checkpoint_every", "log_every"):
+        for k in ("checkpoint_every", "log_every", "gp_every"):
             if getattr(self, k) < 1:
                 raise DarkGANError(f"train.{k} must be >= 1")
+        self._validate_recipe()
+
+    def _validate_recipe(self) -> None:
+        for k, v in self.loss_weights.items():
+            if not (v >= 0 and v < float("inf")):
+                raise DarkGANError(f"train.loss_weights.{k} must be a finite number >= 0, got {v}")
+        if self.teacher_loss not in TEACHER_LOSSES:
+            raise DarkGANError(f"train.teacher_loss must be one of {', '.join(TEACHER_LOSSES)}, got {self.teacher_loss!r}")
+        bad = [t for t in self.teacher_transforms if t not in TEACHER_TRANSFORMS]
+        if bad:
+            raise DarkGANError(f"train.teacher_transforms: unknown {bad} (known: {', '.join(TEACHER_TRANSFORMS)})")
+        if self.critic_warmup < 0:
+            raise DarkGANError(f"train.critic_warmup must be >= 0, got {self.critic_warmup}")
 
 
 @dataclass
@@ -416,7 +463,9 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
             if len(parts) != 2:
                 raise ValueError(f"{key.strip()!r} has no sub-keys")
             per_scale = typing.get_origin(tp) is tuple and typing.get_args(tp)[-1] is Ellipsis
-            if per_scale and not isinstance(value, (list, tuple)) and name != "critic_channels":
+            if name == "teacher_transforms" and (value is None or isinstance(value, str)):  # shift,noise / none
+                value = [v for v in (value or "").split(",") if v and v != "none"]
+            elif per_scale and not isinstance(value, (list, tuple)) and name != "critic_channels":
                 value = [value] * cfg.model.n_scales
             setattr(obj, name, _convert(value, tp, key.strip()))
         except ValueError as e:

@@ -115,6 +115,36 @@ class Generator(nn.Module):
                 convs.append(EqualizedConv2d(c_in, ch[s], 3, padding=1))
             self.blocks.append(convs)
         self.to_magif = nn.ModuleList(EqualizedConv2d(ch[s], cfg.out_channels, 1) for s in range(cfg.n_scales))
+        if self.n_attributes and cfg.attr_input == "std_logit":
+            self.register_buffer("attr_mean", torch.zeros(self.n_attributes))
+            self.register_buffer("attr_std", torch.ones(self.n_attributes))
+
+    @torch.no_grad()
+    def set_attribute_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Set the training notes' statistics of ``z / T`` (``[K]`` each, ``std > 0``) used by
+        ``model.attr_input = "std_logit"``.
+
+        Raises:
+            ValueError: this generator does not standardise its attributes, or bad stats.
+        """
+        if not hasattr(self, "attr_mean"):
+            raise ValueError("set_attribute_stats: this generator has attr_input='prob' (no statistics)")
+        mean, std = torch.as_tensor(mean).float().reshape(-1), torch.as_tensor(std).float().reshape(-1)
+        if mean.shape != self.attr_mean.shape or std.shape != self.attr_std.shape or not bool((std > 0).all()):
+            raise ValueError(f"attribute statistics must be [{self.n_attributes}] with std > 0")
+        self.attr_mean.copy_(mean), self.attr_std.copy_(std)
+
+    def condition(self, attributes: torch.Tensor) -> torch.Tensor:
+        """The attribute part of the input: ``alpha [B, K]`` probabilities -> ``[B, K]``.
+
+        ``attr_input = "prob"``: alpha itself (paper). ``"std_logit"``:
+        ``(logit(alpha) - attr_mean) / attr_std`` (alpha clamped to [1e-6, 1 - 1e-6]), i.e. the
+        teacher logit at temperature T standardised per attribute over the training notes.
+        """
+        if self.cfg.attr_input == "prob" or not self.n_attributes:
+            return attributes
+        p = attributes.float().clamp(1e-6, 1.0 - 1e-6)
+        return ((torch.log(p) - torch.log1p(-p) - self.attr_mean) / self.attr_std).to(attributes.dtype)
 
     @property
     def n_scales(self) -> int:
@@ -154,7 +184,7 @@ class Generator(nn.Module):
             if attributes is None:
                 raise ValueError(f"attributes [B, {self.n_attributes}] required")
             assert_shape(attributes, (b, self.n_attributes), "attributes")
-            parts.append(attributes.to(z.dtype))
+            parts.append(self.condition(attributes).to(z.dtype))
         elif attributes is not None and attributes.numel():
             raise ValueError("this generator has no attribute conditioning (n_attributes = 0)")
         return torch.cat(parts, dim=1)

@@ -37,6 +37,9 @@ def register(sub) -> None:
                    help="continue the run in --out from its latest checkpoint (with --set train.iterations=[...] "
                         "it trains longer; only the schedule, logging and loss-weight settings can change)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly with a checkpoint after M minutes")
+    p.add_argument("--init-generator", default=None, metavar="CHECKPOINT",
+                   help="fine-tune: start the generator (and its EMA) from this generator checkpoint folder "
+                        "(same architecture and data; a fresh critic: see train.critic_warmup)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores / local processes)")
     p.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
@@ -80,12 +83,14 @@ def _train(args: argparse.Namespace) -> int:
     config = None
     if not args.resume:
         config = resolve_config(args.preset, args.overrides, args.temperature)
+    elif args.init_generator:
+        raise DarkGANError("--init-generator starts a new run; with --resume the run's own weights are used")
     elif args.temperature is not None:
         raise DarkGANError("--resume continues the run's saved configuration; --temperature cannot change")
     res = train(args.data, args.out, config=config, overrides=args.overrides if args.resume else (),
                 teacher=args.teacher, attributes=not args.no_attributes,
                 resume=args.resume, max_minutes=args.max_minutes, device=args.device, threads=args.threads,
-                progress=not args.no_progress)
+                progress=not args.no_progress, init_generator=args.init_generator)
     return 0 if res.finished or res.reason in ("max-minutes", "stop-at-step") else 130
 
 

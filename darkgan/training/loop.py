@@ -36,18 +36,19 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from darkgan.data.magif import magif_to_wave
 from darkgan.errors import CheckpointError, DarkGANError
-from darkgan.models.checkpoint import (LATEST, MARKER, CheckpointConfig, load_into, load_training_state,
+from darkgan.models.checkpoint import (LATEST, MARKER, CheckpointConfig, load_generator, load_into,
+                                       load_training_state,
                                        save_run_checkpoint)
 from darkgan.models.config import Config, TrainConfig, apply_overrides, get_preset
 from darkgan.models.critic import Critic
 from darkgan.models.generator import Generator
 from darkgan.training import distributed as dist_utils
 from darkgan.training.losses import (critic_wasserstein_loss, distillation_loss, drift_loss,
-                                     f0_autocorrelation_loss, generator_wasserstein_loss, gradient_penalty,
+                                     generator_wasserstein_loss, gradient_penalty,
                                      interpolate, pitch_loss,
                                      teacher_soft_labels, update_ema)
+from darkgan.training.terms import WaveTerms, attribute_stats
 from darkgan.training.progress import RemainingTime, format_seconds, step_costs
 
 
@@ -232,8 +233,9 @@ def train_step_d(st: State, real: torch.Tensor, pitch_index: torch.Tensor, soft_
         tc: loss weights etc.; gen: the step's CPU random generator; shard: (rank, world size).
 
     Returns:
-        detached scalar tensors: ``d_loss``, ``d_wdist`` (E[D(real)] - E[D(fake)]), ``gp``,
-        ``grad_norm``, ``drift``, ``d_attr``, ``d_pitch``, ``d_pitch_acc_real``, ``d_attr_acc_real``.
+        detached scalar tensors: ``d_loss``, ``d_wdist`` (E[D(real)] - E[D(fake)]), ``gp`` and
+        ``grad_norm`` (only on steps where the lazy penalty runs), ``drift``, ``d_attr``,
+        ``d_pitch``, ``d_pitch_acc_real``, ``d_attr_acc_real``.
     """
     b, dev = real.shape[0], real.device
     z = _draw(gen, (b, st.G.cfg.latent_dim), shard, "normal").to(dev)
@@ -243,15 +245,17 @@ def train_step_d(st: State, real: torch.Tensor, pitch_index: torch.Tensor, soft_
     fake = fake.float()
     if st.channels_last:
         fake = fake.contiguous(memory_format=torch.channels_last)
-    mix = interpolate(real, fake, u)
-    (rs, ra, rp), (fs, fa, fp), (ms, _, _) = st.D_train([real, fake, mix], st.scale, st.alpha, [True, True, False])
+    lazy_gp = st.step % tc.gp_every == 0  # lazy regularisation (StyleGAN2 Sec. 3.1)
+    xs = [real, fake] + ([interpolate(real, fake, u)] if lazy_gp else [])
+    outs = st.D_train(xs, st.scale, st.alpha, [True, True, False][:len(xs)])
+    (rs, ra, rp), (fs, fa, fp) = outs[0], outs[1]
     w, T = tc.loss_weights, tc.temperature
     l_w = critic_wasserstein_loss(rs, fs)
-    gp, norms = gradient_penalty(ms, mix)
+    gp, norms = gradient_penalty(outs[2][0], xs[2]) if lazy_gp else (torch.zeros((), device=dev), None)
     drift = drift_loss(rs, tc.drift_epsilon)
     l_attr = distillation_loss(ra, soft_labels, T)
     l_pitch = pitch_loss(rp, pitch_index)
-    loss = l_w + tc.gp_lambda * gp + drift + w["d_attr"] * l_attr + w["d_pitch"] * l_pitch
+    loss = l_w + tc.gp_lambda * tc.gp_every * gp + drift + w["d_attr"] * l_attr + w["d_pitch"] * l_pitch
     if w.get("d_attr_fake"):
         loss = loss + w["d_attr_fake"] * distillation_loss(fa, soft_labels, T)
     if w.get("d_pitch_fake"):
@@ -261,32 +265,36 @@ def train_step_d(st: State, real: torch.Tensor, pitch_index: torch.Tensor, soft_
     st.opt_d.step()
     with torch.no_grad():
         return {
-            "d_loss": loss.detach(), "d_wdist": -l_w.detach(), "gp": gp.detach(), "grad_norm": norms.mean(),
+            "d_loss": loss.detach(), "d_wdist": -l_w.detach(),
+            **({"gp": gp.detach(), "grad_norm": norms.mean()} if lazy_gp else {}),
             "drift": drift.detach(), "d_attr": l_attr.detach(), "d_pitch": l_pitch.detach(),
             "d_pitch_acc_real": (rp.argmax(-1) == pitch_index).float().mean(),
             "d_attr_acc_real": ((ra > 0) == (soft_labels > 0.5)).float().mean() if ra.shape[-1] else torch.zeros((), device=dev),
         }
 
 
+#: A map from the generator's output ``[b, 2, H, W]`` (normalised MAG-IF) to named loss terms
+#: (scalars), weighted by ``train.loss_weights[name]``: how the loop adds waveform-level losses.
+OutputTerms = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+
+
 def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tensor, tc: TrainConfig,
                  gen: torch.Generator, shard: tuple[int, int] = (0, 1),
-                 ema_decay: float | None = None, f0: tuple[Callable[[torch.Tensor], torch.Tensor],
-                                                          torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-    """One generator update: ``-E[D(G(z, p, a))]`` + distillation (targets: the conditioning a)
-    + pitch cross-entropy (+ the waveform f0 loss), then the EMA update.
+                 ema_decay: float | None = None, terms: OutputTerms | None = None) -> dict[str, torch.Tensor]:
+    """One generator update: ``-E[D(G(z, p, a))]`` + distillation through the critic (targets:
+    the conditioning a) + pitch cross-entropy (+ output terms), then the EMA update.
 
     Args:
         pitch_index: ``[b]`` long; conditioning: ``[b, K]`` attribute values in [0, 1].
         ema_decay: this step's EMA decay (default ``tc.ema_decay``; the loop passes the
             warmed-up value of ``Schedule.ema_decay_at``).
-        f0: ``(to_wave, midi)``: a differentiable map from the generator's output
-            ``[b, 2, 1024, 32]`` to waveforms ``[b, 16000]`` and the asked MIDI pitches ``[b]``;
-            adds ``loss_weights["g_f0"] *`` :func:`~darkgan.training.losses.f0_autocorrelation_loss`
-            (the loop passes it at the last scale only, when that weight is > 0).
+        terms: :data:`OutputTerms` computed on the generated batch, each weighted by
+            ``tc.loss_weights[name]`` (the loop passes the waveform f0 loss ``g_f0`` and the
+            teacher-in-the-loop ``g_teacher`` at the last scale when their weights are > 0).
 
     Returns:
         detached scalars ``g_loss``, ``g_adv``, ``g_attr``, ``g_pitch``, ``d_pitch_acc_fake``,
-        ``d_attr_acc_fake`` (and ``g_f0`` with ``f0``).
+        ``d_attr_acc_fake`` and each output term by name.
     """
     b, dev = pitch_index.shape[0], pitch_index.device
     z = _draw(gen, (b, st.G.cfg.latent_dim), shard, "normal").to(dev)
@@ -296,15 +304,11 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
             fake = st.G_train(z, pitch_index, conditioning, scale=st.scale, alpha=st.alpha)
             s, a, p = st.D(fake, st.scale, st.alpha)
         w, T = tc.loss_weights, tc.temperature
-        adv = generator_wasserstein_loss(s)
-        l_attr = distillation_loss(a, conditioning, T)
-        l_pitch = pitch_loss(p, pitch_index)
-        loss = adv + w["g_attr"] * l_attr + w["g_pitch"] * l_pitch
-        extra = {}
-        if f0 is not None:
-            to_wave, midi = f0
-            extra["g_f0"] = f0_autocorrelation_loss(to_wave(fake.float()), midi)
-            loss = loss + w["g_f0"] * extra["g_f0"]
+        losses = {"g_adv": generator_wasserstein_loss(s), "g_attr": distillation_loss(a, conditioning, T),
+                  "g_pitch": pitch_loss(p, pitch_index)}
+        if terms is not None:
+            losses.update(terms(fake.float()))
+        loss = sum(v * w.get(k, 1.0) for k, v in losses.items())  # g_adv weighs 1
         st.opt_g.zero_grad(set_to_none=True)
         loss.backward()
     finally:
@@ -314,8 +318,7 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
         update_ema(st.G_ema, st.G, tc.ema_decay if ema_decay is None else ema_decay)
     with torch.no_grad():
         return {
-            "g_loss": loss.detach(), "g_adv": adv.detach(), "g_attr": l_attr.detach(), "g_pitch": l_pitch.detach(),
-            **{k: v.detach() for k, v in extra.items()},
+            "g_loss": loss.detach(), **{k: v.detach() for k, v in losses.items()},
             "d_pitch_acc_fake": (p.argmax(-1) == pitch_index).float().mean(),
             "d_attr_acc_fake": ((a > 0) == (conditioning > 0.5)).float().mean() if a.shape[-1] else torch.zeros((), device=dev),
         }
@@ -448,12 +451,42 @@ def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: 
     return new
 
 
+def init_from_generator(st: State, path: str | Path, data) -> None:
+    """Copy a trained generator's weights into ``st.G`` (and ``st.G_ema``) to fine-tune it.
+
+    The source must have the run's architecture (``model.*`` except ``attr_input``), pitch range
+    and vocabulary. When the attribute input changes (``prob`` -> ``std_logit``) the format
+    layer's attribute columns start at zero: the source generator's response to raw
+    probabilities means nothing for standardised inputs, so the new pathway is learnt from zero
+    while the rest of the note is kept.
+
+    Raises:
+        CheckpointError: unreadable source, or another architecture, pitch range or vocabulary.
+    """
+    src, scfg = load_generator(path)
+    mine, theirs = st.G.cfg.to_dict(), scfg.config.model.to_dict()
+    mine.pop("attr_input"), theirs.pop("attr_input", None)
+    if mine != theirs or src.n_pitches != st.G.n_pitches or list(scfg.attributes) != list(data.attributes):
+        raise CheckpointError(f"{path}: --init-generator needs the same architecture, pitch range and "
+                              f"vocabulary as this run (use --preset {scfg.config.preset} and the same data)")
+    state = {k: v.float() for k, v in src.state_dict().items() if k not in ("attr_mean", "attr_std")}
+    if src.cfg.attr_input != st.G.cfg.attr_input and st.G.n_attributes:
+        w = state["format.weight"].clone()
+        w[:, w.shape[1] - st.G.n_attributes:] = 0.0
+        state["format.weight"] = w
+    for g in (st.G, st.G_ema):
+        if g is not None:
+            missing, unexpected = g.load_state_dict(state, strict=False)
+            if unexpected or set(missing) - {"attr_mean", "attr_std"}:
+                raise CheckpointError(f"{path}: weights do not fit ({sorted(unexpected or missing)[:3]})")
+
+
 def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = None, preset: str = "small",
           overrides: list[str] | tuple[str, ...] = (), temperature: float | None = None,
           teacher: str | None = None, attributes: bool = True, resume: bool = False,
           max_minutes: float | None = None, device: str | None = None, threads: int | None = None,
           stop_at_step: int | None = None, progress: bool = True, log: Callable[[str], None] | None = None,
-          data=None) -> TrainResult:
+          data=None, init_generator: str | Path | None = None) -> TrainResult:
     """Train DarkGAN (or the no-attribute baseline) and write checkpoints to ``out_dir``.
 
     Args:
@@ -471,6 +504,8 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
         stop_at_step: stop (with a checkpoint) once this many steps are done (tests, benchmarks).
         progress: show the tqdm bar (rank 0).
         data: an already loaded :class:`~darkgan.training.data.TrainingData` (tests).
+        init_generator: fine-tune: start G (and its EMA) from this generator checkpoint (see
+            :func:`init_from_generator`); the critic starts fresh (``train.critic_warmup``).
 
     Returns:
         :class:`TrainResult`.
@@ -548,10 +583,14 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
             ts = ckpt["train_state"]
             st.step = int(ts["step"])
             _rng_restore(ckpt["rng"], ts.get("rng", {}))
+        elif init_generator is not None:
+            init_from_generator(st, init_generator, data)
         st.scale, st.alpha = sched.scale_at(st.step), sched.alpha_at(st.step)
-
-        def to_wave(x: torch.Tensor) -> torch.Tensor:  # normalised MAG-IF -> waveform (f0 loss)
-            return magif_to_wave(data.normalizer.denormalize(x))
+        if ckpt is None and hasattr(st.G, "attr_mean"):
+            for g in (st.G, st.G_ema):
+                if g is not None:
+                    g.set_attribute_stats(*attribute_stats(data.logits, data.train_rows, tc.temperature))
+        wave_terms = WaveTerms(tc, data, info.device)
 
         meta = CheckpointConfig(
             config=cfg, attributes=list(data.attributes), class_indices=list(data.class_indices),
@@ -634,10 +673,12 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                     gen = step_generator(tc.seed, step)
                     shard = (info.rank, info.world_size)
                     md = train_step_d(st, real, b.pitch_index, soft, tc, gen, shard)
-                    f0 = None
-                    if tc.loss_weights.get("g_f0") and st.scale == cfg.model.n_scales - 1:
-                        f0 = (to_wave, (data.pitch_range[0] + b.pitch_index).float())
-                    mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step), f0)
+                    mg = {}
+                    if step >= tc.critic_warmup:
+                        terms = None
+                        if wave_terms.active and st.scale == cfg.model.n_scales - 1:
+                            terms = wave_terms.for_batch(b.pitch_index, soft, gen)
+                        mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step), terms)
                     st.step = step + 1
                     steps_done += 1
                     eta.tick(step)
@@ -659,7 +700,7 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                         if bar is not None:
                             bar.set_postfix(eta=format_seconds(eta.seconds_left(st.step)), scale=st.scale,
                                             a=f"{st.alpha:.2f}", D=f"{last['d_loss']:.2f}",
-                                            G=f"{last['g_loss']:.2f}", gp=f"{last['gp']:.2f}",
+                                            G=f"{last.get('g_loss', float('nan')):.2f}", gp=f"{last.get('gp', float('nan')):.2f}",
                                             pitch=f"{last['d_pitch_acc_real']:.2f}", refresh=False)
                     if samples is not None and (st.step % tc.sample_every == 0 or st.step == sched.total):
                         samples.log(writer, st, sched.scale_at(step), sched.alpha_at(step), st.step)
