@@ -4,6 +4,8 @@ Usage::
 
     python benchmarks/bench_train.py --preset small --device cpu [--threads 2] [--seconds 8]
     python benchmarks/bench_train.py --preset paper --device cuda        # on a GPU machine
+    python benchmarks/bench_train.py --preset small --scales 4,5 \
+        --variant paper-recipe: --variant lazy-gp:train.gp_every=4        # settings side by side
 
 Random (normalised) MAG-IF batches of the preset's per-scale batch size, K = 128 attributes and
 27 pitches (the paper's setting), the real step functions (:func:`train_step_d`,
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import torch
@@ -34,7 +37,24 @@ def main() -> None:
     ap.add_argument("--scales", default=None, help="comma-separated scales to time (default: all)")
     ap.add_argument("--attributes", type=int, default=128)
     ap.add_argument("--pitches", type=int, default=27)
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[;KEY=VALUE]",
+                    help="time these settings one after another in this run (repeatable), e.g. "
+                         "'lazy-gp:train.gp_every=4'; a speed-up column compares each with the first")
+    ap.add_argument("--channels-last", action="store_true", help="NHWC layout on the CPU too")
     args = ap.parse_args()
+    variants = [(v.split(":", 1)[0], [o for o in v.split(":", 1)[1].split(";") if o]) for v in args.variant] or [("", [])]
+    results = [run_variant(args, name, extra) for name, extra in variants]
+    if len(results) > 1:
+        base = {r["scale"]: r["steps_per_s"] for r in results[0]["per_scale"]}
+        print(f"\n{'variant':<20}" + "".join(f"  scale {s}: steps/s (x)" for s in sorted(base)))
+        for res in results:
+            print(f"{res['variant']:<20}" + "".join(
+                f"  {r['steps_per_s']:8.2f} ({r['steps_per_s'] / base[r['scale']]:.2f}x)  " for r in res["per_scale"]))
+    print(json.dumps(results if len(results) > 1 else results[0]))
+
+
+def run_variant(args, name: str, extra: list[str]) -> dict:
+    """Time one configuration (preset + ``--set`` + the variant's overrides) at every scale."""
 
     from darkgan.models.config import apply_overrides, get_preset
     from darkgan.training.data import real_at_scale
@@ -44,13 +64,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)
     cfg = get_preset(args.preset)
-    if args.overrides:
-        cfg = apply_overrides(cfg, args.overrides)
+    if args.overrides or extra:
+        cfg = apply_overrides(cfg, list(args.overrides) + list(extra))
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     st = build_state(cfg, args.pitches, args.attributes, dev)
+    if args.channels_last and dev.type == "cpu":
+        for m in (st.G, st.D, st.G_ema):
+            m.to(memory_format=torch.channels_last)
+        st.channels_last = True
     tc = cfg.train
     scales = [int(s) for s in args.scales.split(",")] if args.scales else list(range(cfg.model.n_scales))
     rows = []
@@ -66,6 +90,7 @@ def main() -> None:
 
         def one(step: int) -> None:
             g = step_generator(0, step)
+            st.step = step
             train_step_d(st, real, pitch, soft, tc, g)
             train_step_g(st, pitch, soft, tc, g)
 
@@ -91,8 +116,9 @@ def main() -> None:
               f"{tc.iterations[s] / sps / 3600:7.2f} h", flush=True)
     total_h = sum(r["projected_hours"] for r in rows)
     dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu x{args.threads} threads"
-    print(json.dumps({"preset": args.preset, "overrides": args.overrides, "device": dev_name,
-                      "per_scale": rows, "projected_total_hours": round(total_h, 2)}))
+    return {"variant": name or "default", "preset": args.preset, "overrides": list(args.overrides) + list(extra),
+            "device": dev_name, "load_average": list(os.getloadavg()), "per_scale": rows,
+            "projected_total_hours": round(total_h, 2)}
 
 
 if __name__ == "__main__":

@@ -342,6 +342,11 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
         s_config = student_config(t_cfg.config, student_preset or "student-s", student_overrides)
         torch.manual_seed(cfg.seed)
         s_gen = Generator(s_config.model, t_cfg.n_pitches, k).to(dev).train()
+        if hasattr(t_gen, "attr_mean"):  # the student sees the teacher's standardised input
+            s_gen.set_attribute_stats(t_gen.attr_mean, t_gen.attr_std)
+    if getattr(s_gen.cfg, "attr_input", "prob") != getattr(t_gen.cfg, "attr_input", "prob"):
+        raise CheckpointError(f"{t_cfg.path}: the student's attribute input ({s_gen.cfg.attr_input}) differs from "
+                              f"the teacher's ({t_gen.cfg.attr_input}); start the student from this teacher")
     distiller = Distiller(t_gen, s_gen, cfg, critic, t_cfg.get_normalizer().std[0]).to(dev)
     opt = torch.optim.Adam(distiller.trainable(), lr=cfg.lr, betas=cfg.betas)
 

@@ -206,6 +206,10 @@ class FastGenerator(nn.Module):
             self.w_pitch = nn.Parameter(wf[:, z_dim:z_dim + p].t().contiguous(), requires_grad=False)  # [P, D]
             self.w_attr = nn.Parameter(wf[:, z_dim + p:].t().contiguous(), requires_grad=False)  # [K, D]
             self.b_format = nn.Parameter(bias.reshape(-1).clone(), requires_grad=False)
+        self.std_logit = hasattr(gen, "attr_mean")  # model.attr_input = "std_logit": same transform
+        if self.std_logit:
+            self.register_buffer("attr_mean", gen.attr_mean.detach().float().clone())
+            self.register_buffer("attr_std", gen.attr_std.detach().float().clone())
         self.act = _Act(cfg.leaky_slope, cfg.pixel_norm)
         layers: list[nn.Module] = []
         for s, convs in enumerate(gen.blocks):
@@ -243,6 +247,9 @@ class FastGenerator(nn.Module):
         onehot = (pitch_index.long()[:, None] == torch.arange(self.n_pitches, device=z.device)[None]).to(z.dtype)
         y = y + onehot @ self.w_pitch
         if self.n_attributes and attributes is not None:
+            if self.std_logit:  # Generator.condition, written out for export
+                p = attributes.float().clamp(1e-6, 1.0 - 1e-6)
+                attributes = (torch.log(p) - torch.log1p(-p) - self.attr_mean) / self.attr_std
             y = y + attributes.to(z.dtype) @ self.w_attr
         c0, h0, w0 = self.format_shape
         if self.channels_last:
