@@ -1,6 +1,6 @@
 """Export to ONNX / TorchScript, quantization, export errors (issue 6, item 4).
 
-Parity: ONNX Runtime (CPU) vs the eager generator + ``magif_to_wave``, float32: tolerance
+Parity: ONNX Runtime (CPU) vs the eager generator + ``magif_to_note``, float32: tolerance
 1e-4 x the waveform peak; measured max abs error ~6e-8 at peak 3e-3 (relative ~2e-5) on a
 random-weight generator. int8 (dynamic, per-channel) and fp16 are judged on the magnitude
 spectrogram of the waveform (bins within 60 dB of each note's peak): measured median error
@@ -19,7 +19,7 @@ import torch
 from darkgan.cli import main
 from darkgan.compression.export import example_inputs, export, load_onnx_session, run_onnx
 from darkgan.compression.synthetic import random_checkpoint
-from darkgan.data.magif import magif_to_wave, wave_to_magif
+from darkgan.data.magif import magif_to_note, wave_to_magif
 from darkgan.errors import CheckpointError, DarkGANError
 from darkgan.models.checkpoint import load_generator
 
@@ -37,7 +37,7 @@ def eager(ckpt):
     g, c = load_generator(ckpt)
     inp = example_inputs(g, c.pitch_range[0], batch=3)
     with torch.no_grad():
-        wave = magif_to_wave(c.get_normalizer().denormalize(g(inp[0], inp[1] - c.pitch_range[0], inp[2])))
+        wave = magif_to_note(c.get_normalizer().denormalize(g(inp[0], inp[1] - c.pitch_range[0], inp[2])))
     return inp, wave.numpy()
 
 

@@ -175,10 +175,10 @@ def measure(spec: dict) -> dict:
     norm = cfg.get_normalizer()
 
     if kind == "eager":
-        from darkgan.data.magif import magif_to_wave
+        from darkgan.data.magif import magif_to_note
 
         def fn(z, p, a):
-            return magif_to_wave(norm.denormalize(gen(z, p - lo, a)))
+            return magif_to_note(norm.denormalize(gen(z, p - lo, a)))
         res["macs_executed"] = macs
     elif kind == "fast":
         from darkgan.compression.fast import FastSynth, fast_generator

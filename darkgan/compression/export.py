@@ -86,6 +86,10 @@ class SynthGraph(nn.Module):
         self.register_buffer("mean", torch.tensor(normalizer.mean, dtype=torch.float32).view(1, 2, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(normalizer.std, dtype=torch.float32).view(1, 2, 1, 1), persistent=False)
         self.inverse = MatmulISTFT() if matmul_istft else None
+        from darkgan.data.magif import N_SAMPLES, fade_out
+
+        # the data's fade-out (darkgan.data.magif.magif_to_note) as one multiply, export-friendly
+        self.register_buffer("fade", fade_out(torch.ones(1, N_SAMPLES)), persistent=False)
 
     def forward(self, z: torch.Tensor, pitch: torch.Tensor, attributes: torch.Tensor | None = None) -> torch.Tensor:
         dt = torch.float16 if self.half_precision else torch.float32
@@ -93,10 +97,10 @@ class SynthGraph(nn.Module):
         x = self.generator(z.to(dt), idx, attributes.to(dt) if attributes is not None else None)
         x = x.float() * self.std + self.mean
         if self.inverse is not None:
-            return self.inverse(x)
+            return self.inverse(x) * self.fade
         from darkgan.data.magif import magif_to_wave
 
-        return magif_to_wave(x)
+        return magif_to_wave(x) * self.fade
 
 
 def example_inputs(gen: nn.Module, pitch_lo: int, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:

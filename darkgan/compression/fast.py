@@ -43,7 +43,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from darkgan.data.magif import Normalizer, magif_to_wave
+from darkgan.data.magif import N_SAMPLES, Normalizer, fade_out, magif_to_wave
 
 PIXEL_NORM_EPS = 1e-8
 
@@ -280,8 +280,9 @@ class FastGenerator(nn.Module):
 
 class FastSynth(nn.Module):
     """``(z, pitch_index, attributes) -> waveform [B, 16000]``: :class:`FastGenerator`, then
-    de-normalisation and the batched fp32 inverse (``magif_to_wave``, or a custom ``inverse``
-    module such as :class:`darkgan.compression.istft.MatmulISTFT` for export).
+    de-normalisation, the batched fp32 inverse (``magif_to_wave``, or a custom ``inverse``
+    module such as :class:`darkgan.compression.istft.MatmulISTFT` for export) and the data's
+    fade-out (as :func:`darkgan.data.magif.magif_to_note`).
     """
 
     def __init__(self, generator: nn.Module, normalizer: Normalizer | None, inverse: nn.Module | None = None):
@@ -291,12 +292,14 @@ class FastSynth(nn.Module):
         self.register_buffer("mean", torch.tensor(norm.mean, dtype=torch.float32).view(1, 2, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(norm.std, dtype=torch.float32).view(1, 2, 1, 1), persistent=False)
         self.inverse = inverse
+        # the data's fade-out (darkgan.data.magif.magif_to_note) as one multiply
+        self.register_buffer("fade", fade_out(torch.ones(1, N_SAMPLES)), persistent=False)
 
     def forward(self, z: torch.Tensor, pitch_index: torch.Tensor,
                 attributes: torch.Tensor | None = None) -> torch.Tensor:
         x = self.generator(z, pitch_index, attributes)
         x = (x * self.std + self.mean).contiguous()
-        return self.inverse(x) if self.inverse is not None else magif_to_wave(x)
+        return (self.inverse(x) if self.inverse is not None else magif_to_wave(x)) * self.fade
 
 
 def fast_generator(gen: nn.Module, channels_last: bool = True, polyphase: bool = True) -> FastGenerator:

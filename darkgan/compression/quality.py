@@ -71,14 +71,14 @@ def synthesize(fn: SynthFn, inp: QualityInputs, batch: int = 32) -> np.ndarray:
 def torch_synth(gen, ckpt_cfg, fast: bool = True) -> SynthFn:
     """A :data:`SynthFn` for a torch generator (fast path + ``torch.istft`` by default)."""
     from darkgan.compression.fast import FastSynth, fast_generator
-    from darkgan.data.magif import magif_to_wave
+    from darkgan.data.magif import magif_to_note
 
     norm = ckpt_cfg.get_normalizer()
     lo = ckpt_cfg.pitch_range[0]
     if fast:
         synth = FastSynth(fast_generator(gen), norm)
         return lambda z, p, a: synth(z, p - lo, a).numpy()
-    return lambda z, p, a: magif_to_wave(norm.denormalize(gen(z, p - lo, a))).numpy()
+    return lambda z, p, a: magif_to_note(norm.denormalize(gen(z, p - lo, a))).numpy()
 
 
 def onnx_synth(path: str | Path, threads: int | None = None) -> SynthFn:

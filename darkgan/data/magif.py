@@ -126,6 +126,20 @@ def magif_to_wave(magif: torch.Tensor) -> torch.Tensor:
     return istft(torch.polar(mag, phase))
 
 
+def magif_to_note(magif: torch.Tensor) -> torch.Tensor:
+    """A generated note as a listener gets it: :func:`magif_to_wave` then :func:`fade_out`.
+
+    Every training crop is faded out over its last 64 ms (``darkgan data prepare``), but a
+    generator does not reproduce the fade: it lives in the phase-consistent overlap of the last
+    two STFT frames, so generated notes are cut instead (last 10 ms at +0.9 dB re the note's body
+    against -33 dB for real crops: a click, a broadband burst in spectrograms; issue 15, item 7).
+    The fade is a fixed part of the data, not of the timbre, so synthesis applies it.
+
+    Shapes: ``[B, 2, 1024, 32]`` un-normalised MAG-IF -> ``[B, 16000]`` float32 (differentiable).
+    """
+    return fade_out(magif_to_wave(magif))
+
+
 def fade_out(wave: torch.Tensor, n: int = FADE_OUT_SAMPLES) -> torch.Tensor:
     """Apply a raised-cosine fade over the last ``n`` samples of ``wave [..., T]`` (returns a copy).
 

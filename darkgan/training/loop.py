@@ -767,8 +767,8 @@ class _SampleBank:
         img = torch.cat(list((mag - mag.min()) / (mag.max() - mag.min() + 1e-8)), dim=1)
         writer.add_image(f"spectrogram/scale{scale}", img[None], step)
         if scale == self.n_scales - 1:
-            from darkgan.data.magif import SAMPLE_RATE, magif_to_wave
+            from darkgan.data.magif import SAMPLE_RATE, magif_to_note
 
-            wave = magif_to_wave(self.normalizer.denormalize(x)).clamp(-1, 1)
+            wave = magif_to_note(self.normalizer.denormalize(x)).clamp(-1, 1)
             for i, w in enumerate(wave):
                 writer.add_audio(f"audio/{i}", w[None], step, sample_rate=SAMPLE_RATE)

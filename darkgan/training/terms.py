@@ -1,7 +1,7 @@
 """Waveform-level loss terms of the generator at the last scale: f0 and the teacher in the loop.
 
 The generated normalised MAG-IF ``[b, 2, 1024, 32]`` is de-normalised and inverted to a waveform
-``[b, 16000]`` (differentiable, :func:`darkgan.data.magif.magif_to_wave`); then
+``[b, 16000]`` as users hear it (differentiable, :func:`darkgan.data.magif.magif_to_note`); then
 
 - ``g_f0``: :func:`darkgan.training.losses.f0_autocorrelation_loss` at the asked pitch;
 - ``g_teacher``: the teacher labels the waveform after random transforms
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from darkgan.data.magif import magif_to_wave
+from darkgan.data.magif import magif_to_note
 from darkgan.errors import DataError
 from darkgan.training.losses import augment_for_teacher, f0_autocorrelation_loss, teacher_attribute_loss
 
@@ -82,7 +82,7 @@ class WaveTerms:
         ``conditioning [b, K]``, the step's random generator for the transforms)."""
 
         def terms(fake: torch.Tensor) -> dict[str, torch.Tensor]:
-            wave = magif_to_wave(self.normalizer.denormalize(fake))
+            wave = magif_to_note(self.normalizer.denormalize(fake))
             out = {}
             if self.f0:
                 out["g_f0"] = f0_autocorrelation_loss(wave, (self.lo + pitch_index).float())
