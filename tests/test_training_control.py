@@ -141,3 +141,48 @@ def test_fine_tune_with_the_teacher_in_the_loop(prepared_dataset, tmp_path):
     with pytest.raises(CheckpointError, match="same architecture"):
         train(prepared_dataset, tmp_path / "bad", config=other, progress=False, threads=1,
               init_generator=src.checkpoint)
+
+
+def test_attribute_mapping_trains_alone_on_a_frozen_generator(prepared_dataset, tmp_path):
+    """``train.trainable=mapping``: the mapping starts as the identity (same notes as the source
+    generator), then only it changes; the critic is not used; g_teacher and g_f0 are trained."""
+    src = train(prepared_dataset, tmp_path / "src", preset="tiny", progress=False, threads=1)
+    source, _ = load_generator(src.checkpoint)
+    over = LAST_ONLY + ["model.mapping_layers=2", "train.trainable=mapping", "train.loss_weights.g_teacher=1",
+                        "train.loss_weights.g_f0=0.5"]
+    cfg = apply_overrides(get_preset("tiny"), over)
+    res = train(prepared_dataset, tmp_path / "map", config=cfg, progress=False, threads=1,
+                init_generator=src.checkpoint)
+    assert res.finished and "d_loss" not in res.last_metrics and "g_adv" not in res.last_metrics
+    assert res.last_metrics["g_teacher"] > 0 and res.last_metrics["g_f0"] > 0
+    tuned, _ = load_generator(res.checkpoint)
+    s, t = source.state_dict(), tuned.state_dict()
+    assert all(torch.equal(t[k], s[k]) for k in s)  # G itself is frozen
+    assert float(tuned.mapping.layers[-1].weight.abs().sum()) > 0  # the mapping learnt
+    fresh = Generator(cfg.model, source.n_pitches, source.n_attributes)
+    fresh.load_state_dict({**s, **{k: v for k, v in fresh.state_dict().items() if k not in s}})
+    z, p = torch.randn(3, cfg.model.latent_dim), torch.tensor([0, 5, 9])
+    a = torch.rand(3, source.n_attributes) * 0.5 + 0.01
+    with torch.no_grad():  # identity at first (up to the float rounding of a second pixel norm,
+        ref = source(z, p, a)  # which this random tiny network's pixel norms amplify)
+        assert float((fresh(z, p, a) - ref).abs().max()) < 1e-2 * float(ref.abs().max())
+    with pytest.raises(DarkGANError, match="mapping_layers >= 2"):
+        apply_overrides(get_preset("tiny"), ["train.trainable=mapping"])
+
+
+def test_fast_generator_applies_mapping_and_standardised_input(notes):
+    from darkgan.compression.fast import fast_generator
+
+    data, _, _ = notes
+    cfg = apply_overrides(get_preset("small"), ["model.attr_input=std_logit", "model.mapping_layers=3"])
+    torch.manual_seed(0)
+    g = Generator(cfg.model, data.n_pitches, data.n_attributes).eval()
+    g.set_attribute_stats(*attribute_stats(data.logits, data.train_rows, 2.0))
+    torch.nn.init.normal_(g.mapping.layers[-1].weight, std=0.3)
+    z, p = torch.randn(4, cfg.model.latent_dim), torch.tensor([0, 3, 7, 19])
+    a = torch.sigmoid(torch.from_numpy(data.logits[:4]) / 2.0)
+    with torch.no_grad():
+        ref, out = g(z, p, a), fast_generator(g, channels_last=False)(z, p, a)
+        moved = g(z, p, a.roll(1, dims=0))
+    assert torch.allclose(out, ref, atol=1e-4 * float(ref.abs().max()))
+    assert float((moved - ref).abs().max()) > 1e-3  # the attributes steer the note through z

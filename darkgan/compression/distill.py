@@ -344,6 +344,8 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
         s_gen = Generator(s_config.model, t_cfg.n_pitches, k).to(dev).train()
         if hasattr(t_gen, "attr_mean"):  # the student sees the teacher's standardised input
             s_gen.set_attribute_stats(t_gen.attr_mean, t_gen.attr_std)
+        if getattr(t_gen, "mapping", None) is not None:  # and starts from its attribute mapping
+            s_gen.mapping.load_state_dict(t_gen.mapping.state_dict())
     if getattr(s_gen.cfg, "attr_input", "prob") != getattr(t_gen.cfg, "attr_input", "prob"):
         raise CheckpointError(f"{t_cfg.path}: the student's attribute input ({s_gen.cfg.attr_input}) differs from "
                               f"the teacher's ({t_gen.cfg.attr_input}); start the student from this teacher")

@@ -206,8 +206,9 @@ class FastGenerator(nn.Module):
             self.w_pitch = nn.Parameter(wf[:, z_dim:z_dim + p].t().contiguous(), requires_grad=False)  # [P, D]
             self.w_attr = nn.Parameter(wf[:, z_dim + p:].t().contiguous(), requires_grad=False)  # [K, D]
             self.b_format = nn.Parameter(bias.reshape(-1).clone(), requires_grad=False)
-        self.std_logit = hasattr(gen, "attr_mean")  # model.attr_input = "std_logit": same transform
-        if self.std_logit:
+        self.std_logit = getattr(cfg, "attr_input", "prob") == "std_logit"  # same input transform
+        self.mapping = copy.deepcopy(gen.mapping) if getattr(gen, "mapping", None) is not None else None
+        if hasattr(gen, "attr_mean"):
             self.register_buffer("attr_mean", gen.attr_mean.detach().float().clone())
             self.register_buffer("attr_std", gen.attr_std.detach().float().clone())
         self.act = _Act(cfg.leaky_slope, cfg.pixel_norm)
@@ -242,6 +243,11 @@ class FastGenerator(nn.Module):
         """``[B, C0, H0, W0]`` after the format layer (before its activation)."""
         if self.normalize_latent:
             z = z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + PIXEL_NORM_EPS)
+        if self.mapping is not None and attributes is not None:  # Generator.input_vector, written out
+            p = attributes.float().clamp(1e-6, 1.0 - 1e-6)
+            z = self.mapping(z, ((torch.log(p) - torch.log1p(-p) - self.attr_mean) / self.attr_std).to(z.dtype))
+            if self.normalize_latent:
+                z = z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + PIXEL_NORM_EPS)
         y = torch.addmm(self.b_format, z, self.w_z)
         # one-hot pitch @ W = row gather; written as a comparison for export-friendliness
         onehot = (pitch_index.long()[:, None] == torch.arange(self.n_pitches, device=z.device)[None]).to(z.dtype)

@@ -195,8 +195,10 @@ def apply_plan(gen: nn.Module, plan: dict[str, dict[str, list[int]]]) -> nn.Modu
     new_cfg = dataclasses.replace(cfg, channels=tuple(widths),
                                   critic_channels=cfg.critic_channels or tuple(ch))
     new = Generator(new_cfg, gen.n_pitches, gen.n_attributes)
-    if hasattr(gen, "attr_mean"):  # model.attr_input = "std_logit": the same input statistics
+    if hasattr(gen, "attr_mean"):  # std_logit input or attribute mapping: the same statistics
         new.set_attribute_stats(gen.attr_mean, gen.attr_std)
+    if getattr(gen, "mapping", None) is not None:  # the mapping is not pruned
+        new.mapping.load_state_dict(gen.mapping.state_dict())
 
     # format layer: rows (c, i, j) of kept maps c
     h0, w0 = gen.format.shape

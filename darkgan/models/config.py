@@ -68,6 +68,13 @@ class ModelConfig:
             standardised logit ``(logit(alpha) - mu_i) / sigma_i``, with mu, sigma the training
             notes' statistics of ``z / T`` stored in the generator (buffers ``attr_mean``,
             ``attr_std``), so every attribute reaches the network with unit variance.
+        mapping_layers: ours, 0 in every preset: an *attribute mapping* network
+            ``z' = pixel_norm(z) + M([pixel_norm(z), c])`` (``c`` the standardised attributes as
+            for ``std_logit``; M an MLP of this many layers, the last zero-initialised so that
+            ``z' = z`` at first) feeds the generator the latent of a note that has the asked
+            attributes: the conditioning reaches G through z, the input G is most sensitive to
+            (cf. StyleGAN's mapping network, Karras et al. 2019, Sec. 2).
+        mapping_width: hidden width of M.
     """
 
     latent_dim: int = 32
@@ -82,6 +89,8 @@ class ModelConfig:
     normalize_latent: bool = True
     minibatch_std_group: int = 4
     attr_input: str = "prob"
+    mapping_layers: int = 0
+    mapping_width: int = 128
 
     @property
     def n_scales(self) -> int:
@@ -137,12 +146,16 @@ class ModelConfig:
             raise DarkGANError(f"model.leaky_slope must be in [0, 1), got {self.leaky_slope}")
         if self.convs_per_block < 1 or self.latent_dim < 1:
             raise DarkGANError("model.convs_per_block and model.latent_dim must be >= 1")
+        if self.mapping_layers < 0 or self.mapping_layers == 1 or self.mapping_width < 1:
+            raise DarkGANError(f"model.mapping_layers must be 0 or >= 2 and model.mapping_width >= 1, got "
+                               f"{self.mapping_layers}, {self.mapping_width}")
         if self.attr_input not in ATTR_INPUTS:
             raise DarkGANError(f"model.attr_input must be one of {', '.join(ATTR_INPUTS)}, got {self.attr_input!r}")
 
 
 def _default_loss_weights() -> dict[str, float]:
     return {
+        "g_adv": 1.0,  # G: the Wasserstein term -E[D(G(z))]
         "g_attr": 10.0,  # G: distillation BCE on generated notes vs. their conditioning (Eq. 2)
         "g_pitch": 10.0,  # G: pitch cross-entropy on generated notes
         "d_attr": 10.0,  # D: distillation BCE on real notes vs. teacher soft labels (Eq. 1-2)
@@ -205,6 +218,10 @@ class TrainConfig:
             (:func:`darkgan.training.losses.augment_for_teacher`).
         critic_warmup: at the start of a run, this many critic-only steps (a fine-tune from
             ``--init-generator`` starts with a fresh critic).
+        trainable: ``"all"`` (G and D, the GAN) or ``"mapping"``: only the generator's
+            attribute mapping trains (``model.mapping_layers``), the rest of G is frozen, the
+            critic is not used (its losses need weight 0) and the output terms (``g_teacher``,
+            ``g_f0``) teach the mapping which latent has the asked attributes.
     """
 
     iterations: tuple[int, ...] = (128_000, 200_000, 200_000, 200_000, 200_000, 300_000)
@@ -231,6 +248,7 @@ class TrainConfig:
     teacher_loss: str = "std_mse"
     teacher_transforms: tuple[str, ...] = ("shift", "noise", "tilt")
     critic_warmup: int = 0
+    trainable: str = "all"
 
     @property
     def total_steps(self) -> int:
@@ -282,6 +300,8 @@ class TrainConfig:
         bad = [t for t in self.teacher_transforms if t not in TEACHER_TRANSFORMS]
         if bad:
             raise DarkGANError(f"train.teacher_transforms: unknown {bad} (known: {', '.join(TEACHER_TRANSFORMS)})")
+        if self.trainable not in ("all", "mapping"):
+            raise DarkGANError(f"train.trainable must be 'all' or 'mapping', got {self.trainable!r}")
         if self.critic_warmup < 0:
             raise DarkGANError(f"train.critic_warmup must be >= 0, got {self.critic_warmup}")
 
@@ -298,6 +318,8 @@ class Config:
     def validate(self) -> "Config":
         self.model.validate()
         self.train.validate(self.model.n_scales)
+        if self.train.trainable == "mapping" and self.model.mapping_layers < 2:
+            raise DarkGANError("train.trainable=mapping needs an attribute mapping (model.mapping_layers >= 2)")
         return self
 
     def to_dict(self) -> dict:

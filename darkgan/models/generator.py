@@ -79,6 +79,32 @@ class FormatLayer(nn.Module):
         return f"{self.in_features} -> {self.out_channels}x{self.shape[0]}x{self.shape[1]}, scale={self.scale:.4g}"
 
 
+class AttributeMapping(nn.Module):
+    """The attribute mapping (``model.mapping_layers``; ours): ``(z [B, Z], c [B, K]) -> z' [B, Z]``.
+
+    ``z' = z + MLP([z, c])`` with leaky-ReLU hidden layers of ``mapping_width`` units and a
+    zero-initialised output layer, so a mapping added to a trained generator starts as the
+    identity. ``z`` is the pixel-normalised latent, ``c`` the standardised attributes
+    (:meth:`Generator.standardize`). Plain (not equalized) linear layers: it is trained alone,
+    with G frozen (``train.trainable = "mapping"``).
+    """
+
+    def __init__(self, cfg: ModelConfig, n_attributes: int):
+        super().__init__()
+        dims = [cfg.latent_dim + n_attributes] + [cfg.mapping_width] * (cfg.mapping_layers - 1) + [cfg.latent_dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        nn.init.zeros_(self.layers[-1].weight), nn.init.zeros_(self.layers[-1].bias)
+        self.slope = cfg.leaky_slope
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([z, c], dim=1)
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < len(self.layers) - 1:
+                h = F.leaky_relu(h, 0.2)
+        return z + h
+
+
 class Generator(nn.Module):
     """DarkGAN generator ``G(z, pitch, attributes)`` -> normalised MAG-IF.
 
@@ -115,9 +141,10 @@ class Generator(nn.Module):
                 convs.append(EqualizedConv2d(c_in, ch[s], 3, padding=1))
             self.blocks.append(convs)
         self.to_magif = nn.ModuleList(EqualizedConv2d(ch[s], cfg.out_channels, 1) for s in range(cfg.n_scales))
-        if self.n_attributes and cfg.attr_input == "std_logit":
+        if self.n_attributes and (cfg.attr_input == "std_logit" or cfg.mapping_layers):
             self.register_buffer("attr_mean", torch.zeros(self.n_attributes))
             self.register_buffer("attr_std", torch.ones(self.n_attributes))
+        self.mapping = AttributeMapping(cfg, self.n_attributes) if (cfg.mapping_layers and self.n_attributes) else None
 
     @torch.no_grad()
     def set_attribute_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -134,6 +161,12 @@ class Generator(nn.Module):
             raise ValueError(f"attribute statistics must be [{self.n_attributes}] with std > 0")
         self.attr_mean.copy_(mean), self.attr_std.copy_(std)
 
+    def standardize(self, attributes: torch.Tensor) -> torch.Tensor:
+        """``alpha [B, K]`` -> ``(logit(alpha) - attr_mean) / attr_std`` ``[B, K]`` (alpha clamped
+        to [1e-6, 1 - 1e-6]): the teacher logit at temperature T, standardised per attribute."""
+        p = attributes.float().clamp(1e-6, 1.0 - 1e-6)
+        return ((torch.log(p) - torch.log1p(-p) - self.attr_mean) / self.attr_std).to(attributes.dtype)
+
     def condition(self, attributes: torch.Tensor) -> torch.Tensor:
         """The attribute part of the input: ``alpha [B, K]`` probabilities -> ``[B, K]``.
 
@@ -143,8 +176,7 @@ class Generator(nn.Module):
         """
         if self.cfg.attr_input == "prob" or not self.n_attributes:
             return attributes
-        p = attributes.float().clamp(1e-6, 1.0 - 1e-6)
-        return ((torch.log(p) - torch.log1p(-p) - self.attr_mean) / self.attr_std).to(attributes.dtype)
+        return self.standardize(attributes)
 
     @property
     def n_scales(self) -> int:
@@ -179,11 +211,15 @@ class Generator(nn.Module):
                              f"{int(pitch_index.min())}..{int(pitch_index.max())}")
         if self.cfg.normalize_latent:
             z = pixel_norm(z)
-        parts = [z, F.one_hot(pitch_index.long(), self.n_pitches).to(z.dtype)]
         if self.n_attributes:
             if attributes is None:
                 raise ValueError(f"attributes [B, {self.n_attributes}] required")
             assert_shape(attributes, (b, self.n_attributes), "attributes")
+            if self.mapping is not None:
+                z = self.mapping(z, self.standardize(attributes).to(z.dtype))
+                z = pixel_norm(z) if self.cfg.normalize_latent else z  # back on G's input sphere
+        parts = [z, F.one_hot(pitch_index.long(), self.n_pitches).to(z.dtype)]
+        if self.n_attributes:
             parts.append(self.condition(attributes).to(z.dtype))
         elif attributes is not None and attributes.numel():
             raise ValueError("this generator has no attribute conditioning (n_attributes = 0)")

@@ -298,17 +298,18 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
     """
     b, dev = pitch_index.shape[0], pitch_index.device
     z = _draw(gen, (b, st.G.cfg.latent_dim), shard, "normal").to(dev)
+    critic = tc.trainable == "all"  # "mapping": the output terms alone teach the mapping
     st.D.requires_grad_(False)
     try:
         with _amp(st, dev):
             fake = st.G_train(z, pitch_index, conditioning, scale=st.scale, alpha=st.alpha)
-            s, a, p = st.D(fake, st.scale, st.alpha)
+            s, a, p = st.D(fake, st.scale, st.alpha) if critic else (None, None, None)
         w, T = tc.loss_weights, tc.temperature
         losses = {"g_adv": generator_wasserstein_loss(s), "g_attr": distillation_loss(a, conditioning, T),
-                  "g_pitch": pitch_loss(p, pitch_index)}
+                  "g_pitch": pitch_loss(p, pitch_index)} if critic else {}
         if terms is not None:
             losses.update(terms(fake.float()))
-        loss = sum(v * w.get(k, 1.0) for k, v in losses.items())  # g_adv weighs 1
+        loss = sum(v * w[k] for k, v in losses.items())
         st.opt_g.zero_grad(set_to_none=True)
         loss.backward()
     finally:
@@ -317,11 +318,12 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
     if st.G_ema is not None:
         update_ema(st.G_ema, st.G, tc.ema_decay if ema_decay is None else ema_decay)
     with torch.no_grad():
-        return {
-            "g_loss": loss.detach(), **{k: v.detach() for k, v in losses.items()},
-            "d_pitch_acc_fake": (p.argmax(-1) == pitch_index).float().mean(),
-            "d_attr_acc_fake": ((a > 0) == (conditioning > 0.5)).float().mean() if a.shape[-1] else torch.zeros((), device=dev),
-        }
+        out = {"g_loss": loss.detach(), **{k: v.detach() for k, v in losses.items()}}
+        if critic:
+            out["d_pitch_acc_fake"] = (p.argmax(-1) == pitch_index).float().mean()
+            out["d_attr_acc_fake"] = (((a > 0) == (conditioning > 0.5)).float().mean() if a.shape[-1]
+                                      else torch.zeros((), device=dev))
+        return out
 
 
 # ------------------------------------------------------------------------------------ results
@@ -454,8 +456,9 @@ def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: 
 def init_from_generator(st: State, path: str | Path, data) -> None:
     """Copy a trained generator's weights into ``st.G`` (and ``st.G_ema``) to fine-tune it.
 
-    The source must have the run's architecture (``model.*`` except ``attr_input``), pitch range
-    and vocabulary. When the attribute input changes (``prob`` -> ``std_logit``) the format
+    The source must have the run's architecture (``model.*`` except ``attr_input`` and the
+    attribute mapping, which a fine-tune may add: it starts as the identity), pitch range and
+    vocabulary. When the attribute input changes (``prob`` -> ``std_logit``) the format
     layer's attribute columns start at zero: the source generator's response to raw
     probabilities means nothing for standardised inputs, so the new pathway is learnt from zero
     while the rest of the note is kept.
@@ -465,11 +468,13 @@ def init_from_generator(st: State, path: str | Path, data) -> None:
     """
     src, scfg = load_generator(path)
     mine, theirs = st.G.cfg.to_dict(), scfg.config.model.to_dict()
-    mine.pop("attr_input"), theirs.pop("attr_input", None)
+    for key in ("attr_input", "mapping_layers", "mapping_width"):  # what a fine-tune may add
+        mine.pop(key), theirs.pop(key, None)
     if mine != theirs or src.n_pitches != st.G.n_pitches or list(scfg.attributes) != list(data.attributes):
         raise CheckpointError(f"{path}: --init-generator needs the same architecture, pitch range and "
                               f"vocabulary as this run (use --preset {scfg.config.preset} and the same data)")
-    state = {k: v.float() for k, v in src.state_dict().items() if k not in ("attr_mean", "attr_std")}
+    state = {k: v.float() for k, v in src.state_dict().items()
+             if k not in ("attr_mean", "attr_std") and not k.startswith("mapping.")}
     if src.cfg.attr_input != st.G.cfg.attr_input and st.G.n_attributes:
         w = state["format.weight"].clone()
         w[:, w.shape[1] - st.G.n_attributes:] = 0.0
@@ -477,7 +482,7 @@ def init_from_generator(st: State, path: str | Path, data) -> None:
     for g in (st.G, st.G_ema):
         if g is not None:
             missing, unexpected = g.load_state_dict(state, strict=False)
-            if unexpected or set(missing) - {"attr_mean", "attr_std"}:
+            if unexpected or {k for k in missing if not k.startswith("mapping.")} - {"attr_mean", "attr_std"}:
                 raise CheckpointError(f"{path}: weights do not fit ({sorted(unexpected or missing)[:3]})")
 
 
@@ -586,6 +591,11 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
         elif init_generator is not None:
             init_from_generator(st, init_generator, data)
         st.scale, st.alpha = sched.scale_at(st.step), sched.alpha_at(st.step)
+        if tc.trainable == "mapping":  # G frozen but for its attribute mapping
+            for g in (st.G, st.G_ema):
+                if g is not None:
+                    g.requires_grad_(False)
+            st.G.mapping.requires_grad_(True)
         if ckpt is None and hasattr(st.G, "attr_mean"):
             for g in (st.G, st.G_ema):
                 if g is not None:
@@ -672,9 +682,9 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                     soft = teacher_soft_labels(b.logits, tc.temperature)
                     gen = step_generator(tc.seed, step)
                     shard = (info.rank, info.world_size)
-                    md = train_step_d(st, real, b.pitch_index, soft, tc, gen, shard)
+                    md = train_step_d(st, real, b.pitch_index, soft, tc, gen, shard) if tc.trainable == "all" else {}
                     mg = {}
-                    if step >= tc.critic_warmup:
+                    if step >= tc.critic_warmup or tc.trainable != "all":
                         terms = None
                         if wave_terms.active and st.scale == cfg.model.n_scales - 1:
                             terms = wave_terms.for_batch(b.pitch_index, soft, gen)
@@ -699,9 +709,9 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                             writer.add_scalar("progress/steps_per_second", steps_done / max(time.monotonic() - t0, 1e-9), st.step)
                         if bar is not None:
                             bar.set_postfix(eta=format_seconds(eta.seconds_left(st.step)), scale=st.scale,
-                                            a=f"{st.alpha:.2f}", D=f"{last['d_loss']:.2f}",
+                                            a=f"{st.alpha:.2f}", D=f"{last.get('d_loss', float('nan')):.2f}",
                                             G=f"{last.get('g_loss', float('nan')):.2f}", gp=f"{last.get('gp', float('nan')):.2f}",
-                                            pitch=f"{last['d_pitch_acc_real']:.2f}", refresh=False)
+                                            pitch=f"{last.get('d_pitch_acc_real', float('nan')):.2f}", refresh=False)
                     if samples is not None and (st.step % tc.sample_every == 0 or st.step == sched.total):
                         samples.log(writer, st, sched.scale_at(step), sched.alpha_at(step), st.step)
                         eta.pause()
