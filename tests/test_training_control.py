@@ -186,3 +186,40 @@ def test_fast_generator_applies_mapping_and_standardised_input(notes):
         moved = g(z, p, a.roll(1, dims=0))
     assert torch.allclose(out, ref, atol=1e-4 * float(ref.abs().max()))
     assert float((moved - ref).abs().max()) > 1e-3  # the attributes steer the note through z
+
+
+def test_graft_mapping_steers_the_shipped_student(tmp_path):
+    """The shipped student takes a mapping made for the shipped default: its output for
+    ``(z, p, alpha)`` is its own output for the mapped latent; without a mapping, a one-line error."""
+    import dataclasses
+
+    from darkgan.compression.graft import graft_mapping
+    from darkgan.models.checkpoint import save_checkpoint
+    from darkgan.models.layers import pixel_norm
+
+    teacher, t_cfg = load_generator("default")
+    model = dataclasses.replace(teacher.cfg, mapping_layers=2)
+    src = Generator(model, teacher.n_pitches, teacher.n_attributes)
+    src.load_state_dict({**src.state_dict(), **teacher.state_dict()})
+    torch.manual_seed(0)
+    src.set_attribute_stats(torch.randn(teacher.n_attributes) - 3.0, torch.rand(teacher.n_attributes) + 0.5)
+    torch.nn.init.normal_(src.mapping.layers[-1].weight, std=0.2)
+    cfg = dataclasses.replace(t_cfg, config=dataclasses.replace(t_cfg.config, model=model), path=None)
+    source = save_checkpoint(tmp_path / "source", src, cfg)
+    out = graft_mapping("student", source, tmp_path / "student-mapped")
+    student, _ = load_generator("student")
+    grafted, g_cfg = load_generator(out)
+    assert g_cfg.config.model.mapping_layers == 2 and (out / "attribute_bank.safetensors").is_file()
+    z, p = torch.randn(3, model.latent_dim), torch.tensor([0, 10, 26])
+    a = torch.sigmoid(torch.randn(3, teacher.n_attributes) - 3.0)
+    w0, w1 = src.mapping.layers[-1].weight, grafted.mapping.layers[-1].weight
+    assert torch.allclose(w1, w0, atol=1e-3) and torch.allclose(grafted.attr_std, src.attr_std, atol=1e-2)
+    with torch.no_grad():  # (float16 weights: the grafted model's own mapping is the reference)
+        mapped = pixel_norm(grafted.mapping(pixel_norm(z), grafted.standardize(a)))
+        ref = student(mapped, p, a)
+        assert torch.allclose(grafted(z, p, a), ref, atol=2e-3 * float(ref.abs().max()))
+        assert not torch.allclose(student(z, p, a), ref, atol=2e-3 * float(ref.abs().max()))
+    with pytest.raises(CheckpointError, match="no attribute mapping"):
+        graft_mapping("student", "default", tmp_path / "x")
+    with pytest.raises(CheckpointError, match="already"):
+        graft_mapping(out, source, tmp_path / "y")

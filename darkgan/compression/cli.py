@@ -169,6 +169,14 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_graft(args) -> int:
+    from darkgan.compression.graft import graft_mapping
+
+    out = graft_mapping(args.student, args.source, args.out)
+    print(f"wrote {out}")
+    return 0
+
+
 def register(subparsers) -> None:
     """Add ``distill``, ``prune``, ``export`` and ``bench`` to the ``darkgan`` parser."""
     p = subparsers.add_parser("distill", help="distil a generator into a smaller student (knowledge distillation)",
@@ -199,6 +207,14 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     _add_distill_options(p, 500)
     p.set_defaults(func=cmd_prune)
+
+    p = subparsers.add_parser("graft-mapping", help="give a distilled student its teacher's attribute mapping",
+                              description="Copy the attribute mapping (model.mapping_layers) of --source into a "
+                                          "student distilled from it (they share their latent space).")
+    p.add_argument("--student", required=True, help="student checkpoint folder (or 'student')")
+    p.add_argument("--source", required=True, help="generator checkpoint with a mapping (or 'default')")
+    p.add_argument("--out", required=True, help="new checkpoint folder (written atomically)")
+    p.set_defaults(func=cmd_graft)
 
     p = subparsers.add_parser("export", help="export (z, pitch, attributes) -> waveform as ONNX or TorchScript",
                               description="One graph from the inputs to the 16 kHz waveform, with the inverse STFT "
