@@ -58,3 +58,22 @@ def rendered_dataset(tmp_path_factory, fluidr3, timgm) -> Path:
                    pitches=RENDERED_PITCHES, velocities=RENDERED_VELOCITIES, split="instrument",
                    seed=0, jobs=1, progress=False, verbose=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def prepared_dataset(rendered_dataset, tmp_path_factory) -> Path:
+    """``rendered_dataset`` run through the real pipeline once per session: MAG-IF cache
+    (``darkgan data prepare``), EfficientAT labels (``darkgan label``), a 16-attribute vocabulary
+    (``darkgan attributes --n 16``). Read-only: copy it before modifying."""
+    import shutil
+
+    from darkgan.data.prepare import prepare
+    from darkgan.teacher.labels import label_dataset
+    from darkgan.teacher.vocabulary import build_vocabulary
+
+    root = tmp_path_factory.mktemp("prepared") / "dataset"
+    shutil.copytree(rendered_dataset, root)
+    prepare(root, progress=False)
+    label_dataset(root, progress=False)
+    build_vocabulary(root, n=16)
+    return root
