@@ -480,10 +480,16 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
     Returns:
         :class:`TrainResult`.
 
+    The main process holds :func:`~darkgan.utils.io.folder_lock` on ``out_dir`` for the whole
+    run and first removes what killed checkpoint writes left there
+    (:func:`~darkgan.models.checkpoint.clean_interrupted_writes`).
+
     Raises:
         DarkGANError: dataset without cache/labels/vocabulary, ``out_dir`` already holding a run
-            without ``resume`` (or none with it), a configuration that does not fit the data or
-            the number of ranks. CheckpointError: unreadable checkpoint on resume.
+            without ``resume`` (or none with it) or locked by another job, ``threads`` < 1, a
+            configuration that does not fit the data, the number of ranks or the memory
+            (:func:`~darkgan.training.memory.check_memory`, before anything is allocated).
+            CheckpointError: unreadable or corrupt checkpoint on resume (checksums verified).
     """
     from darkgan.training.data import Prefetcher, load_training_data, real_at_scale
 

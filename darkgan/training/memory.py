@@ -12,8 +12,9 @@ needs, from the model configuration and the batch size alone:
   interpolates) over the scales up to the current one.
 
 It leaves out weights, optimiser states, gradients, allocator slack and the penalty's double
-backward, so the real peak is higher (measured 1.5-4x on the ``tiny`` and ``small`` presets);
-a configuration refused by :func:`check_memory` cannot run on the machine.
+backward, so the real peak is higher: a configuration refused by :func:`check_memory` cannot
+run on the machine (one accepted may still not fit; the check only stops the hopeless ones
+before they allocate anything).
 """
 from __future__ import annotations
 
