@@ -142,6 +142,23 @@ def test_interrupted_checkpoint_writes_are_cleaned_up_on_resume(run, prepared_da
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
 
+def test_distill_cleans_only_its_own_leftovers_under_its_lock(run, tmp_path):
+    """A killed `darkgan distill` leaves `.student.<random>.tmp` beside its --out (save_checkpoint
+    writes the whole folder there first); the next distill into that --out removes it, and
+    nothing of other folders."""
+    from darkgan.compression.distill import distill
+
+    mine, aside = tmp_path / ".student.k2j4.tmp", tmp_path / ".student.old-77"
+    other = tmp_path / ".student2.k2j4.tmp"
+    for d in (mine, aside, other):
+        d.mkdir()
+        (d / "generator.safetensors").write_bytes(b"partial")
+    with pytest.raises(CheckpointError, match="trained only up to scale 0"):
+        distill(run, tmp_path / "student", progress=False)  # a one-step run: refused after the clean-up
+    assert not mine.exists() and not aside.exists() and other.exists()
+    assert not (tmp_path / "student").exists()
+
+
 # ------------------------------------------------------------------------ integrity of files
 
 def test_a_flipped_bit_in_the_generator_is_a_checkpoint_error_at_load(run, tmp_path, capsys):

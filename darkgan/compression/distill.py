@@ -293,12 +293,15 @@ def _read_state(out: Path) -> dict | None:
 # ----------------------------------------------------------------------------------- loop
 
 def _locking_out(fn):
-    """Run ``fn(teacher, out, ...)`` holding :func:`darkgan.utils.io.folder_lock` on ``out``."""
+    """Run ``fn(teacher, out, ...)`` holding :func:`darkgan.utils.io.folder_lock` on ``out``,
+    after removing what a killed write of ``out`` left beside it."""
     @functools.wraps(fn)
     def locked(teacher, out, *args, **kwargs):
+        from darkgan.models.checkpoint import clean_interrupted_writes
         from darkgan.utils.io import folder_lock
 
         with folder_lock(out):
+            clean_interrupted_writes(Path(out).resolve().parent, Path(out).resolve().name)
             return fn(teacher, out, *args, **kwargs)
     return locked
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import functools
+import glob
 import json
 import math
 import os
@@ -355,20 +356,27 @@ def save_run_checkpoint(run_dir: str | os.PathLike, step: int, generator: nn.Mod
     return path
 
 
-def clean_interrupted_writes(run_dir: str | os.PathLike) -> list[Path]:
+def clean_interrupted_writes(run_dir: str | os.PathLike, name: str | None = None) -> list[Path]:
     """Remove what writes killed mid-way left in ``run_dir``: the temporary folders of
     :func:`save_checkpoint` (``.checkpoint-<step>.<random>.tmp``) and temporary files of
     :func:`~darkgan.utils.io.atomic_write` (``.LATEST.<random>.tmp``); a replaced checkpoint
     kept aside (``.checkpoint-<step>.old-<pid>``) is moved back when its replacement never
-    arrived, else removed. Call it only while holding the run folder's
-    :func:`~darkgan.utils.io.folder_lock` (no other writer).
+    arrived, else removed. Call it only while holding the :func:`~darkgan.utils.io.folder_lock`
+    of what is cleaned (no other writer).
+
+    Args:
+        run_dir: the folder to clean.
+        name: only the leftovers of the checkpoint folder ``run_dir/name`` (``.<name>.*``), e.g.
+            a distilled student written straight into ``run_dir/name``.
 
     Returns:
         the paths removed (sorted).
     """
     run_dir = Path(run_dir)
+    stem = f".{glob.escape(name)}." if name else "."
+    aside = f".{glob.escape(name)}.old-*" if name else ".checkpoint-*.old-*"
     removed = []
-    for p in sorted(run_dir.glob(".*.tmp")) + sorted(run_dir.glob(".checkpoint-*.old-*")):
+    for p in sorted(run_dir.glob(f"{stem}*.tmp")) + sorted(run_dir.glob(aside)):
         if ".old-" in p.name and p.is_dir() and (p / MARKER).is_file():
             final = run_dir / p.name[1:p.name.index(".old-")]
             if not final.exists():
