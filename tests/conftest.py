@@ -62,8 +62,9 @@ def rendered_dataset(tmp_path_factory, fluidr3, timgm) -> Path:
 
 @pytest.fixture(scope="session")
 def prepared_dataset(rendered_dataset, tmp_path_factory) -> Path:
-    """``rendered_dataset`` copied and run through the real pipeline functions: MAG-IF cache ->
-    EfficientAT mn04 labels -> a 16-attribute vocabulary. Read-only (copy it to modify)."""
+    """``rendered_dataset`` run through the real pipeline once per session: MAG-IF cache
+    (``darkgan data prepare``), EfficientAT labels (``darkgan label``), a 16-attribute vocabulary
+    (``darkgan attributes --n 16``). Read-only: copy it before modifying."""
     import shutil
 
     from darkgan.data.prepare import prepare

@@ -37,6 +37,7 @@ interrupted run resumes where it stopped (``distill(...)`` on the same ``out``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import shutil
@@ -244,13 +245,14 @@ def load_critic(ckpt_cfg) -> nn.Module:
     Raises:
         CheckpointError: the checkpoint has no critic (an exported, inference-only checkpoint).
     """
-    from darkgan.models.checkpoint import _load_tensors, load_into
+    from darkgan.models.checkpoint import _load_tensors, load_into, verify_checkpoint
     from darkgan.models.critic import Critic
 
     f = ckpt_cfg.path / "critic.safetensors"
     if not f.is_file():
         raise CheckpointError(f"{ckpt_cfg.path}: no critic.safetensors (not a training checkpoint); "
                               "the adversarial loss needs the teacher's critic: drop it from --losses")
+    verify_checkpoint(ckpt_cfg, [f.name])
     critic = Critic(ckpt_cfg.config.model, ckpt_cfg.n_pitches, ckpt_cfg.n_attributes if ckpt_cfg.attributes_enabled else 0)
     load_into(critic, _load_tensors(f), f)
     return critic.eval()
@@ -290,6 +292,21 @@ def _read_state(out: Path) -> dict | None:
 
 # ----------------------------------------------------------------------------------- loop
 
+def _locking_out(fn):
+    """Run ``fn(teacher, out, ...)`` holding :func:`darkgan.utils.io.folder_lock` on ``out``,
+    after removing what a killed write of ``out`` left beside it."""
+    @functools.wraps(fn)
+    def locked(teacher, out, *args, **kwargs):
+        from darkgan.models.checkpoint import clean_interrupted_writes
+        from darkgan.utils.io import folder_lock
+
+        with folder_lock(out):
+            clean_interrupted_writes(Path(out).resolve().parent, Path(out).resolve().name)
+            return fn(teacher, out, *args, **kwargs)
+    return locked
+
+
+@_locking_out
 def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None = "student-s",
             student: nn.Module | None = None, student_overrides: list[str] | tuple[str, ...] = (),
             config: DistillConfig | None = None, data: str | Path | None = None,
@@ -316,6 +333,7 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
     Raises:
         CheckpointError: bad teacher checkpoint, missing critic for the adversarial loss, ``out``
             holding something else than a distillation of this teacher.
+        DarkGANError: another job is writing into ``out`` (it is locked while distilling).
         DarkGANError / DataError: bad settings or conditioning source.
     """
     from darkgan.compression.conditioning import condition_pool

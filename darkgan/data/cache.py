@@ -12,6 +12,7 @@ reads are sequential where they can be) and are normalised on the fly.
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -77,8 +78,9 @@ class NoteCache:
                 self.instrument_source = idx["instrument_source"].astype(np.int64)
                 self.instrument_str = idx["instrument_str"]
                 self.split = idx["split"]
-        except (ValueError, OSError, KeyError) as e:
-            raise DataError(f"{folder}: corrupt cache ({e}); re-run `darkgan data prepare --force`") from None
+        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DataError(f"{folder}: corrupt or truncated cache ({msg}); re-run `darkgan data prepare`") from None
         n = len(self.note_str)
         if self.magif.shape != (n, 2, N_BINS, N_FRAMES):
             raise DataError(f"{folder / 'magif.npy'}: shape {self.magif.shape} does not match "

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from darkgan.errors import DataError
-from darkgan.utils.io import read_json, save_npz, write_json
+from darkgan.utils.io import folder_lock, read_json, save_npz, write_json
 
 SPLITS = ("train", "valid", "test")
 
@@ -50,20 +50,48 @@ def prepare(root: str | Path, force: bool = False, pitches: tuple[int, int] | No
         batch_size: notes transformed per torch call.
         fade: apply the 64 ms raised-cosine fade-out at the end of each 1 s crop.
 
+    A cache that does not read back intact (:class:`~darkgan.data.cache.NoteCache`: a truncated
+    ``magif.npy``, a corrupt ``index.npz``, shapes that disagree) is not "complete": it is rebuilt.
+
     Raises:
         DataError: no notes, unreadable audio (names the file), or no training notes.
+        DarkGANError: another job is writing into ``root/cache`` (:func:`folder_lock`).
     """
+    root = Path(root)
+    out = root / "cache"
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset folder not found")
+    with folder_lock(out):
+        if not force and _cache_intact(out):
+            print(f"{out}: cache already complete (use --force to rebuild)")
+            return out
+        return _build(root, force, pitches, batch_size, fade, progress)
+
+
+def _cache_intact(out: Path) -> bool:
+    """True when ``out`` holds a cache that opens with consistent shapes; says why not otherwise."""
+    from darkgan.data.cache import NoteCache
+
+    if not ((out / "magif.npy").exists() and (out / "stats.json").exists()):
+        return False
+    try:
+        NoteCache(out)
+    except DataError as e:
+        print(f"{str(e).splitlines()[0]}; rebuilding the cache")
+        return False
+    return True
+
+
+def _build(root: Path, force: bool, pitches: tuple[int, int] | None, batch_size: int, fade: bool,
+           progress: bool) -> Path:
+    """Compute and write the cache (resumable; see :func:`prepare`)."""
     import torch
     from tqdm import tqdm
 
     from darkgan.data.magif import N_BINS, N_FRAMES, N_SAMPLES, fade_out, wave_to_magif
 
-    root = Path(root)
     out = root / "cache"
     final = out / "magif.npy"
-    if final.exists() and (out / "stats.json").exists() and not force:
-        print(f"{out}: cache already complete (use --force to rebuild)")
-        return out
     t0 = time.time()
     items = _collect(root, pitches)
     n = len(items)

@@ -26,7 +26,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import functools
+import glob
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -139,10 +141,10 @@ class CheckpointConfig:
             raise CheckpointError(f"{where}: checkpoint format version {version!r} is not supported "
                                   f"(this darkgan reads version {FORMAT_VERSION}); re-export or retrain it")
         try:
-            config = Config.from_dict(d)
+            config = Config.from_dict(d).validate()
             vocab = d["vocabulary"]
             lo, hi = (int(v) for v in d["pitch_range"])
-            return cls(
+            out = cls(
                 config=config, attributes=[str(v["name"]) for v in vocab],
                 class_indices=[int(v["teacher_index"]) for v in vocab], pitch_range=(lo, hi),
                 normalizer=dict(d["normalizer"]), teacher=dict(d.get("teacher") or {}),
@@ -152,10 +154,41 @@ class CheckpointConfig:
                 darkgan_version=str(d.get("darkgan_version", "")), git_commit=d.get("git_commit"),
                 created=str(d.get("created", "")), extra=dict(d.get("extra") or {}), path=path,
             )
+            out.check()
+            return out
         except DarkGANError as e:
             raise CheckpointError(f"{where}: {e}") from None
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{where}: missing or malformed field ({type(e).__name__}: {e})") from None
+
+    def check(self) -> None:
+        """Check the values a generator needs at load time (``config.json`` is not covered by the
+        per-file checksums, so a hand-edited one is caught here).
+
+        Raises:
+            DarkGANError: a non-finite or non-positive temperature; ``attributes_enabled`` that
+                disagrees with the vocabulary (the baseline has none, a DarkGAN model some); a
+                normaliser without two finite means and two finite positive standard deviations;
+                a pitch range outside MIDI 0..127; a negative teacher index.
+        """
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise DarkGANError(f"temperature must be a finite number > 0, got {self.temperature}")
+        if self.attributes_enabled != bool(self.attributes):
+            raise DarkGANError(f"attributes_enabled is {str(self.attributes_enabled).lower()} but the vocabulary "
+                               f"has {len(self.attributes)} attributes")
+        mean, std = self.normalizer.get("mean"), self.normalizer.get("std")
+        if not (_finite_pair(mean) and _finite_pair(std) and min(std) > 0):
+            raise DarkGANError(f"normalizer needs two finite means and two finite std > 0, got mean {mean}, std {std}")
+        lo, hi = self.pitch_range
+        if not 0 <= lo <= hi <= 127:
+            raise DarkGANError(f"pitch_range [{lo}, {hi}] is not a MIDI range (0 <= lo <= hi <= 127)")
+        if any(i < 0 for i in self.class_indices):
+            raise DarkGANError(f"vocabulary: negative teacher_index in {self.class_indices[:8]}")
+
+
+def _finite_pair(v) -> bool:
+    return (isinstance(v, (list, tuple)) and len(v) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v))
 
 
 @functools.lru_cache(maxsize=1)
@@ -323,6 +356,40 @@ def save_run_checkpoint(run_dir: str | os.PathLike, step: int, generator: nn.Mod
     return path
 
 
+def clean_interrupted_writes(run_dir: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Remove what writes killed mid-way left in ``run_dir``: the temporary folders of
+    :func:`save_checkpoint` (``.checkpoint-<step>.<random>.tmp``) and temporary files of
+    :func:`~darkgan.utils.io.atomic_write` (``.LATEST.<random>.tmp``); a replaced checkpoint
+    kept aside (``.checkpoint-<step>.old-<pid>``) is moved back when its replacement never
+    arrived, else removed. Call it only while holding the :func:`~darkgan.utils.io.folder_lock`
+    of what is cleaned (no other writer).
+
+    Args:
+        run_dir: the folder to clean.
+        name: only the leftovers of the checkpoint folder ``run_dir/name`` (``.<name>.*``), e.g.
+            a distilled student written straight into ``run_dir/name``.
+
+    Returns:
+        the paths removed (sorted).
+    """
+    run_dir = Path(run_dir)
+    stem = f".{glob.escape(name)}." if name else "."
+    aside = f".{glob.escape(name)}.old-*" if name else ".checkpoint-*.old-*"
+    removed = []
+    for p in sorted(run_dir.glob(f"{stem}*.tmp")) + sorted(run_dir.glob(aside)):
+        if ".old-" in p.name and p.is_dir() and (p / MARKER).is_file():
+            final = run_dir / p.name[1:p.name.index(".old-")]
+            if not final.exists():
+                os.replace(p, final)
+                continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
 # ------------------------------------------------------------------------------------- load
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
@@ -347,14 +414,28 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         else:
             raise CheckpointError(f"{p}: a checkpoint is a folder with config.json and {GENERATOR_FILE}")
     if not (p / "config.json").exists() and (p / LATEST).is_file():
-        name = (p / LATEST).read_text().strip()
-        p = p / name
-        if not p.is_dir():
-            raise CheckpointError(f"{p}: named by {LATEST} but missing")
+        p = _latest(p)
     if not (p / "config.json").is_file():
         raise CheckpointError(f"{p}: no config.json here; not a DarkGAN checkpoint or run folder")
     if not (p / MARKER).is_file():
         raise CheckpointError(f"{p}: incomplete checkpoint (no {MARKER} marker: the write was interrupted)")
+    return p
+
+
+def _latest(run: Path) -> Path:
+    """The checkpoint folder ``run/LATEST`` names: a plain folder name inside ``run`` (never a
+    path elsewhere: a run folder is untrusted input). Raises CheckpointError."""
+    try:
+        name = (run / LATEST).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{run / LATEST}: unreadable ({e})") from None
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise CheckpointError(f"{run / LATEST}: must name a checkpoint folder inside {run}, got {name[:80]!r}")
+    p = run / name
+    if p.is_symlink() or (p.exists() and p.resolve().parent != run.resolve()):
+        raise CheckpointError(f"{run / LATEST}: {name!r} points outside the run folder {run}")
+    if not p.is_dir():
+        raise CheckpointError(f"{p}: named by {LATEST} but missing")
     return p
 
 
@@ -374,15 +455,29 @@ def read_checkpoint_config(path: str | os.PathLike) -> CheckpointConfig:
     return cfg
 
 
-def verify_checkpoint(path: str | os.PathLike) -> None:
-    """Check every file's SHA-256 against ``config.json``. Raises CheckpointError on mismatch."""
-    cfg = read_checkpoint_config(path)
-    for name, digest in cfg.extra.get("files", {}).items():
+def verify_checkpoint(path: str | os.PathLike | CheckpointConfig, names=None) -> None:
+    """Check files' SHA-256 against the sums ``config.json`` recorded when the checkpoint was
+    written (:func:`save_checkpoint`); called by :func:`load_generator` (the weights it loads)
+    and :func:`load_training_state` (every recorded file, i.e. on ``--resume``).
+
+    Args:
+        path: a checkpoint or run folder, or an already read :class:`CheckpointConfig`.
+        names: the file names to check (default: every recorded file); a name without a
+            recorded sum (written later, e.g. an attribute bank) is not checked.
+
+    Raises:
+        CheckpointError: a recorded file is missing or its content changed (a flipped bit, a
+            truncation): one line naming the file.
+    """
+    cfg = path if isinstance(path, CheckpointConfig) else read_checkpoint_config(path)
+    sums = cfg.extra.get("files") or {}
+    for name in (sorted(sums) if names is None else [n for n in names if n in sums]):
         f = cfg.path / name
         if not f.is_file():
-            raise CheckpointError(f"{f}: missing")
-        if sha256_file(f) != digest:
-            raise CheckpointError(f"{f}: checksum mismatch (corrupt file)")
+            raise CheckpointError(f"{f}: missing (config.json records it)")
+        if sha256_file(f) != sums[name]:
+            raise CheckpointError(f"{f}: checksum mismatch, the file is corrupt (SHA-256 differs from the one "
+                                  f"recorded in config.json)")
 
 
 def load_generator(path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
@@ -397,8 +492,9 @@ def load_generator(path: str | os.PathLike | None = None, device: str | torch.de
             ``"raw"`` (``generator_raw.safetensors`` of a training checkpoint).
 
     Raises:
-        CheckpointError: missing/incomplete/corrupt checkpoint, incompatible format version,
-            weights that do not match the configuration, ``weights`` not ``"default"``/``"raw"``,
+        CheckpointError: missing/incomplete/corrupt checkpoint (the weights file's SHA-256 is
+            checked against config.json), incompatible format version, invalid values in
+            config.json (:meth:`CheckpointConfig.check`), weights that do not match the configuration, ``weights`` not ``"default"``/``"raw"``,
             or ``"raw"`` asked of a checkpoint without raw weights (trained without an EMA, or
             exported).
     """
@@ -419,6 +515,7 @@ def load_generator(path: str | os.PathLike | None = None, device: str | torch.de
     fname = GENERATOR_FILE if weights == "default" else "generator_raw.safetensors"
     if weights == "raw" and not (cfg.path / fname).is_file():
         raise CheckpointError(f"{cfg.path}: has no raw generator weights ({fname}); load or export the default")
+    verify_checkpoint(cfg, [fname])
     _load_module(g, _load_tensors(cfg.path / fname), cfg.path / fname)
     return g.to(device).eval(), cfg
 
@@ -431,7 +528,8 @@ def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
     ``rng`` (tensors).
 
     Raises:
-        CheckpointError: not a complete training checkpoint, or a corrupt file.
+        CheckpointError: not a complete training checkpoint, or a corrupt file (every file's
+            SHA-256 is checked against config.json first).
     """
     cfg = read_checkpoint_config(path)
     p = cfg.path
@@ -440,6 +538,7 @@ def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
             raise CheckpointError(f"{p}: not a training checkpoint ({name} missing); cannot resume from it")
     if cfg.dtype != "float32":
         raise CheckpointError(f"{p}: a {cfg.dtype} export cannot be resumed")
+    verify_checkpoint(cfg)
     out: dict[str, Any] = {"config": cfg}
     if cfg.generator_weights == "ema":
         out["generator"] = _load_tensors(p / "generator_raw.safetensors")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -278,23 +279,29 @@ class TrainConfig:
             raise DarkGANError(f"train.batch_size must be >= 1, got {list(self.batch_size)}")
         if self.alpha_jump_size < 1 or any(j < 0 for j in self.fade_in_jumps):
             raise DarkGANError("train.alpha_jump_size must be >= 1 and train.fade_in_jumps >= 0")
-        if self.temperature <= 0:
-            raise DarkGANError(f"train.temperature must be > 0, got {self.temperature}")
-        if not 0 <= self.ema_decay < 1:
-            raise DarkGANError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+        _check_number("train.temperature", self.temperature, "> 0", lambda v: v > 0)
+        _check_number("train.lr", self.lr, "> 0", lambda v: v > 0)
+        _check_number("train.adam_eps", self.adam_eps, "> 0", lambda v: v > 0)
+        for i, b in enumerate(self.betas):
+            _check_number(f"train.betas[{i}]", b, "in [0, 1)", lambda v: 0 <= v < 1)
+        _check_number("train.gp_lambda", self.gp_lambda, ">= 0", lambda v: v >= 0)
+        _check_number("train.drift_epsilon", self.drift_epsilon, ">= 0", lambda v: v >= 0)
+        _check_number("train.ema_decay", self.ema_decay, "in [0, 1)", lambda v: 0 <= v < 1)
         unknown = set(self.loss_weights) - set(_default_loss_weights())
         if unknown:
             raise DarkGANError(f"train.loss_weights: unknown keys {sorted(unknown)} "
                                f"(known: {sorted(_default_loss_weights())})")
-        for k in ("checkpoint_every", "log_every", "gp_every"):
+        for k, v in self.loss_weights.items():
+            _check_number(f"train.loss_weights.{k}", v, ">= 0", lambda v: v >= 0)
+        for k in ("checkpoint_every", "log_every", "keep_checkpoints", "gp_every"):
             if getattr(self, k) < 1:
-                raise DarkGANError(f"train.{k} must be >= 1")
+                raise DarkGANError(f"train.{k} must be >= 1, got {getattr(self, k)}")
+        if self.sample_every < 0 or self.seed < 0:
+            raise DarkGANError(f"train.sample_every and train.seed must be >= 0, got "
+                               f"{self.sample_every} and {self.seed}")
         self._validate_recipe()
 
     def _validate_recipe(self) -> None:
-        for k, v in self.loss_weights.items():
-            if not (v >= 0 and v < float("inf")):
-                raise DarkGANError(f"train.loss_weights.{k} must be a finite number >= 0, got {v}")
         if self.teacher_loss not in TEACHER_LOSSES:
             raise DarkGANError(f"train.teacher_loss must be one of {', '.join(TEACHER_LOSSES)}, got {self.teacher_loss!r}")
         bad = [t for t in self.teacher_transforms if t not in TEACHER_TRANSFORMS]
@@ -304,6 +311,13 @@ class TrainConfig:
             raise DarkGANError(f"train.trainable must be 'all' or 'mapping', got {self.trainable!r}")
         if self.critic_warmup < 0:
             raise DarkGANError(f"train.critic_warmup must be >= 0, got {self.critic_warmup}")
+
+
+def _check_number(key: str, value: float, need: str, ok) -> None:
+    """Raise a one-line :class:`DarkGANError` naming ``key`` unless ``value`` is a finite number
+    with ``ok(value)`` (``need`` says what is wanted, e.g. ``"> 0"``)."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and ok(value)):
+        raise DarkGANError(f"{key} must be a finite number {need}, got {value!r}")
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 TEACHER_CHOICES = ("efficientat-mn04", "panns-cnn14", "yamnet")
 
@@ -53,6 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_label(args) -> int:
+    from darkgan.errors import DarkGANError
+
+    if args.threads is not None and args.threads < 1:
+        raise DarkGANError(f"--threads must be >= 1, got {args.threads}")
+    if args.batch_size < 1:
+        raise DarkGANError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.threads:
         import torch
 
@@ -70,6 +77,11 @@ def cmd_tag(args) -> int:
     from darkgan.teacher import load_teacher
     from darkgan.teacher.resample import load_audio
 
+    from darkgan.errors import DarkGANError, DataError
+    from darkgan.utils.io import json_safe
+
+    if args.top < 1:
+        raise DarkGANError(f"--top must be >= 1, got {args.top}")
     t = load_teacher(args.teacher, weights=args.weights, device=args.device)
     results = []
     for f in args.files:
@@ -77,9 +89,11 @@ def cmd_tag(args) -> int:
         if wave.shape[0] < 1024:
             wave = np.pad(wave, (0, 1024 - wave.shape[0]))
         top = t.top(wave, k=args.top)[0]
+        if not all(math.isfinite(p) for _, _, p in top):
+            raise DataError(f"{f}: the teacher's output is not finite (NaN); the audio cannot be tagged")
         results.append({"file": f, "top": [{"name": n, "index": i, "probability": round(p, 6)} for i, n, p in top]})
     if args.json:
-        print(json.dumps(results, indent=2, ensure_ascii=False))
+        print(json.dumps(json_safe(results), indent=2, ensure_ascii=False, allow_nan=False))
     else:
         for r in results:
             print(r["file"])

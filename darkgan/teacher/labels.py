@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from darkgan.errors import DataError
-from darkgan.utils.io import read_json, save_npz, write_json
+from darkgan.utils.io import folder_lock, read_json, save_npz, write_json
 
 CROP = 16000
 LABELS_FORMAT_VERSION = 1
@@ -71,7 +72,8 @@ def load_labels(root: str | Path, teacher_id: str = "efficientat-mn04") -> Label
     """Read ``DIR/labels/<teacher_id>.npz`` and ``.json``.
 
     Raises:
-        DataError: files missing (names the command that makes them) or inconsistent.
+        DataError: files missing (names the command that makes them), truncated or corrupt (the
+            zip's CRC-32 is checked on read), or inconsistent.
     """
     from darkgan.teacher import canonical_name
 
@@ -83,8 +85,10 @@ def load_labels(root: str | Path, teacher_id: str = "efficientat-mn04") -> Label
     try:
         with np.load(npz, allow_pickle=False) as z:
             ls = LabelSet(z["note_str"], z["logits"].astype(np.float32), z["class_names"], meta)
-    except (KeyError, ValueError, OSError) as e:
-        raise DataError(f"{npz}: unreadable label file ({e})") from None
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"{npz}: unreadable label file, truncated or corrupt ({msg}); rerun "
+                        f"`darkgan label {root} --teacher {teacher_id} --force`") from None
     if ls.logits.shape != (len(ls.note_str), len(ls.class_names)):
         raise DataError(f"{npz}: logits {ls.logits.shape} do not match {len(ls.note_str)} notes x "
                         f"{len(ls.class_names)} classes")
@@ -122,10 +126,11 @@ def label_dataset(root: str | Path, teacher: str = "efficientat-mn04", batch_siz
 
     Raises:
         DataError: not a dataset, unreadable audio (names the file); WeightsError.
-    """
-    import torch
-    from tqdm import tqdm
+        DarkGANError: another job is labelling into ``DIR/labels`` (:func:`folder_lock`).
 
+    A labels file that no longer reads back intact (truncated, corrupt, other notes) is not
+    "up to date": it is relabelled.
+    """
     from darkgan.teacher import canonical_name, load_teacher
 
     root = Path(root)
@@ -135,13 +140,42 @@ def label_dataset(root: str | Path, teacher: str = "efficientat-mn04", batch_siz
     names = [n for n, _ in items]
     nhash = _notes_hash(names)
     t = load_teacher(tid, weights=weights, device=device)
-    if npz.is_file() and meta_path.is_file() and not force:
-        meta = read_json(meta_path)
-        if meta.get("notes_sha256") == nhash and meta.get("weights_sha256") == t.weights_sha256:
+    with folder_lock(npz.parent):
+        if not force and _up_to_date(root, tid, names, nhash, t):
             print(f"{npz}: labels up to date ({len(names)} notes; use --force to relabel)")
             return npz
-        print(f"{npz}: dataset or weights changed since labelling; relabelling")
+        return _label_all(root, tid, t, ds, items, nhash, batch_size, force, chunk_size, progress)
 
+
+def _up_to_date(root: Path, tid: str, names: list[str], nhash: str, t) -> bool:
+    """True when ``DIR/labels/<tid>.npz`` holds intact labels of exactly ``names`` by the
+    teacher's current weights; says why it relabels otherwise (changed notes or weights, or a
+    truncated / corrupt / inconsistent file)."""
+    npz, meta_path = labels_paths(root, tid)
+    if not (npz.is_file() and meta_path.is_file()):
+        return False
+    try:
+        meta = read_json(meta_path)
+        if meta.get("notes_sha256") != nhash or meta.get("weights_sha256") != t.weights_sha256:
+            print(f"{npz}: dataset or weights changed since labelling; relabelling")
+            return False
+        ls = load_labels(root, tid)
+        if ls.note_str.tolist() != names or ls.logits.shape[1] != t.num_classes:
+            raise DataError(f"{npz}: holds {ls.logits.shape} labels, expected {len(names)} x {t.num_classes}")
+    except DataError as e:
+        print(f"{str(e).splitlines()[0]}; relabelling")
+        return False
+    return True
+
+
+def _label_all(root: Path, tid: str, t, ds, items, nhash: str, batch_size: int, force: bool, chunk_size: int,
+               progress: bool) -> Path:
+    """The labelling itself (resumable chunks, then the merged files); see :func:`label_dataset`."""
+    import torch
+    from tqdm import tqdm
+
+    npz, meta_path = labels_paths(root, tid)
+    names = [n for n, _ in items]
     partial = npz.parent / f".partial-{tid}"
     manifest = {"teacher": tid, "weights_sha256": t.weights_sha256, "n": len(names),
                 "notes_sha256": nhash, "chunk_size": chunk_size, "version": LABELS_FORMAT_VERSION}

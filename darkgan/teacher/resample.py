@@ -129,7 +129,8 @@ def load_audio(path: str | Path, sr: int = 16000) -> np.ndarray:
     Returns float32 ``[T]`` in [-1, 1] at ``sr`` Hz.
 
     Raises:
-        darkgan.errors.DataError: the file is missing or not a readable audio file.
+        darkgan.errors.DataError: the file is missing, not a readable audio file, or holds NaN
+            or infinite samples (possible in float WAVs).
     """
     import soundfile as sf
 
@@ -144,5 +145,8 @@ def load_audio(path: str | Path, sr: int = 16000) -> np.ndarray:
         raise DataError(f"{path}: not a readable audio file ({e})") from None
     if data.shape[0] == 0:
         raise DataError(f"{path}: empty audio file")
+    if not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).any(axis=1).sum())
+        raise DataError(f"{path}: {bad} of {data.shape[0]} samples are NaN or infinite (a corrupt float WAV)")
     mono = data.mean(axis=1)
     return resample_np(mono, int(file_sr), sr)

@@ -96,7 +96,8 @@ def rank_classes(logits: np.ndarray, class_names, class_mids, ap: dict[str, floa
     Ties are broken by class index. Classes without an AP are left out.
 
     Raises:
-        DataError: ``quantile`` outside (0, 1], ``n < 1``, or empty ``logits``.
+        DataError: ``quantile`` outside (0, 1], ``n < 1``, ``n`` above the number of rankable
+            classes (never silently fewer), or empty ``logits``.
     """
     if not 0.0 < quantile <= 1.0:
         raise DataError(f"quantile must be in (0, 1], got {quantile}")
@@ -113,6 +114,9 @@ def rank_classes(logits: np.ndarray, class_names, class_mids, ap: dict[str, floa
             continue
         rows.append({"name": str(name), "index": i, "mid": str(mid), "p_q": float(p_q[i]),
                      "ap": float(ap[mid]), "score": float(np.sqrt(p_q[i] * ap[mid]))})
+    if n > len(rows):
+        raise DataError(f"n = {n} attributes asked, but only {len(rows)} of the {len(class_names)} classes can be "
+                        f"ranked (the others are skipped as vague or have no published AP); ask for at most {len(rows)}")
     rows.sort(key=lambda r: (-r["score"], r["index"]))
     return rows[:n]
 

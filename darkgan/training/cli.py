@@ -24,7 +24,8 @@ def register(sub) -> None:
                     "DistributedDataParallel (NCCL on GPU, gloo on CPU).")
     p.add_argument("--data", help="dataset folder (cache, labels/, vocabulary.json)")
     p.add_argument("--out", help="run folder for checkpoints and TensorBoard logs (runs/NAME)")
-    p.add_argument("--preset", default="small", help="paper, small or tiny (default: %(default)s)")
+    p.add_argument("--preset", default=None,
+                   help="paper, small or tiny (default: small; with --resume, the run's own)")
     p.add_argument("--temperature", "-T", type=float, default=None,
                    help="distillation temperature T (default: the preset's, 2)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -62,17 +63,21 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise DarkGANError(f"--max-minutes must be > 0, got {args.max_minutes}")
-    if args.temperature is not None and args.temperature <= 0:
-        raise DarkGANError(f"--temperature must be > 0, got {args.temperature}")
+    if args.temperature is not None and not 0 < args.temperature < float("inf"):
+        raise DarkGANError(f"--temperature must be a finite number > 0, got {args.temperature}")
+    if args.threads is not None and args.threads < 1:
+        raise DarkGANError(f"--threads must be >= 1, got {args.threads}")
     from darkgan.training.loop import resolve_config
 
+    if args.resume and args.out:
+        _check_resume_args(args)
     if args.print_config:
         if args.resume and args.out:
             from darkgan.models.checkpoint import read_checkpoint_config
 
             print(read_checkpoint_config(args.out).config.format())
         else:
-            print(resolve_config(args.preset, args.overrides, args.temperature).format())
+            print(resolve_config(args.preset or "small", args.overrides, args.temperature).format())
         return 0
     if not args.data:
         raise DarkGANError("--data DIR is required (a prepared, teacher-labelled dataset)")
@@ -82,7 +87,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = None
     if not args.resume:
-        config = resolve_config(args.preset, args.overrides, args.temperature)
+        config = resolve_config(args.preset or "small", args.overrides, args.temperature)
     elif args.init_generator:
         raise DarkGANError("--init-generator starts a new run; with --resume the run's own weights are used")
     elif args.temperature is not None:
@@ -91,7 +96,28 @@ def _train(args: argparse.Namespace) -> int:
                 teacher=args.teacher, attributes=not args.no_attributes,
                 resume=args.resume, max_minutes=args.max_minutes, device=args.device, threads=args.threads,
                 progress=not args.no_progress, init_generator=args.init_generator)
-    return 0 if res.finished or res.reason in ("max-minutes", "stop-at-step") else 130
+    if res.finished or res.reason in ("max-minutes", "stop-at-step"):
+        return 0
+    return 128 + (res.signal or 2)  # 130 after Ctrl-C (SIGINT), 143 after SIGTERM
+
+
+def _check_resume_args(args: argparse.Namespace) -> None:
+    """``--resume`` continues the run's saved configuration: a ``--preset`` or
+    ``--no-attributes`` that contradicts it is an error, not silently ignored."""
+    from pathlib import Path
+
+    from darkgan.errors import DarkGANError
+    from darkgan.models.checkpoint import read_checkpoint_config
+    from darkgan.training.loop import run_has_checkpoint
+
+    if not (Path(args.out).is_dir() and run_has_checkpoint(Path(args.out))):
+        return  # train() says there is nothing to resume
+    cfg = read_checkpoint_config(args.out)
+    if args.preset is not None and args.preset != cfg.config.preset:
+        raise DarkGANError(f"--resume: {args.out} is a {cfg.config.preset!r} run, --preset {args.preset} cannot "
+                           f"change it (drop --preset, or start a new run in another --out)")
+    if args.no_attributes and cfg.attributes_enabled:
+        raise DarkGANError(f"--resume: {args.out} was trained with attributes; --no-attributes cannot change it")
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -37,9 +37,8 @@ import torch
 import torch.nn as nn
 
 from darkgan.errors import CheckpointError, DarkGANError
-from darkgan.models.checkpoint import (LATEST, MARKER, CheckpointConfig, load_generator, load_into,
-                                       load_training_state,
-                                       save_run_checkpoint)
+from darkgan.models.checkpoint import (LATEST, MARKER, CheckpointConfig, clean_interrupted_writes, load_generator,
+                                       load_into, load_training_state, save_run_checkpoint)
 from darkgan.models.config import Config, TrainConfig, apply_overrides, get_preset
 from darkgan.models.critic import Critic
 from darkgan.models.generator import Generator
@@ -50,6 +49,8 @@ from darkgan.training.losses import (critic_wasserstein_loss, distillation_loss,
                                      teacher_soft_labels, update_ema)
 from darkgan.training.terms import WaveTerms, attribute_stats
 from darkgan.training.progress import RemainingTime, format_seconds, step_costs
+from darkgan.training.memory import check_memory
+from darkgan.utils.io import folder_lock
 
 
 # ----------------------------------------------------------------------------------- schedule
@@ -340,6 +341,7 @@ class TrainResult:
     ranks_consistent: bool = True
     last_metrics: dict = field(default_factory=dict)
     state: Any = None  # the final State (models, optimizers): for tests and benchmarks
+    signal: int | None = None  # the signal number that stopped the run (reason "signal")
 
 
 def run_has_checkpoint(out: Path) -> bool:
@@ -378,6 +380,7 @@ class _Signals:
 
     def __init__(self):
         self.flag = False
+        self.signum: int | None = None  # the first signal received (exit status 128 + signum)
         self.old: dict = {}
 
     def __enter__(self):
@@ -392,6 +395,7 @@ class _Signals:
         if self.flag:  # second Ctrl-C: give up immediately
             raise KeyboardInterrupt
         self.flag = True
+        self.signum = int(signum)
 
     def __exit__(self, *exc):
         for sig, h in self.old.items():
@@ -515,10 +519,16 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
     Returns:
         :class:`TrainResult`.
 
+    The main process holds :func:`~darkgan.utils.io.folder_lock` on ``out_dir`` for the whole
+    run and first removes what killed checkpoint writes left there
+    (:func:`~darkgan.models.checkpoint.clean_interrupted_writes`).
+
     Raises:
         DarkGANError: dataset without cache/labels/vocabulary, ``out_dir`` already holding a run
-            without ``resume`` (or none with it), a configuration that does not fit the data or
-            the number of ranks. CheckpointError: unreadable checkpoint on resume.
+            without ``resume`` (or none with it) or locked by another job, ``threads`` < 1, a
+            configuration that does not fit the data, the number of ranks or the memory
+            (:func:`~darkgan.training.memory.check_memory`, before anything is allocated).
+            CheckpointError: unreadable or corrupt checkpoint on resume (checksums verified).
     """
     from darkgan.training.data import Prefetcher, load_training_data, real_at_scale
 
@@ -527,8 +537,10 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
     say = log or (lambda m: print(m, flush=True))
     if not info.is_main:
         say = lambda m: None  # noqa: E731
+    lock = contextlib.ExitStack()
     try:
-        # ---- configuration and run folder
+        # ---- configuration and run folder (locked: one job at a time writes into it)
+        _start_run(out, resume, threads, info.is_main, lock, say)
         ckpt = None
         if resume:
             if not out.is_dir() or not run_has_checkpoint(out):
@@ -551,6 +563,7 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
             if b % info.world_size:
                 raise DarkGANError(f"train.batch_size {list(tc.batch_size)}: every entry must be a multiple of "
                                    f"the {info.world_size} distributed processes")
+        check_memory(cfg, info.device, info.world_size)
 
         # ---- data
         if data is None:
@@ -744,9 +757,34 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
         say(f"darkgan train: {reason} at step {st.step}/{sched.total} "
             f"({steps_done / max(secs, 1e-9):.2f} steps/s); checkpoint: {ckpt_path}")
         return TrainResult(st.step, sched.total, finished, reason, ckpt_path, secs, steps_done / max(secs, 1e-9),
-                           consistent, last, st)
+                           consistent, last, st, sigs.signum)
     finally:
+        lock.close()
         dist_utils.teardown(info)
+
+
+def _start_run(out: Path, resume: bool, threads: int | None, is_main: bool, lock: contextlib.ExitStack,
+               say: Callable[[str], None]) -> None:
+    """Checks and housekeeping at the start of :func:`train`: ``threads`` >= 1; the main process
+    locks ``out`` (:func:`~darkgan.utils.io.folder_lock`, held until ``lock`` closes) and removes
+    the temporary folders of checkpoint writes a killed run left behind
+    (:func:`~darkgan.models.checkpoint.clean_interrupted_writes`).
+
+    Raises:
+        DarkGANError: ``threads`` < 1, or another job holds the lock on ``out``.
+        CheckpointError: ``resume`` without a run folder.
+    """
+    if threads is not None and threads < 1:
+        raise DarkGANError(f"--threads must be >= 1, got {threads}")
+    if resume and not out.is_dir():
+        raise CheckpointError(f"{out}: no checkpoint to resume from (start a new run without --resume)")
+    if not is_main:
+        return
+    lock.enter_context(folder_lock(out))
+    removed = clean_interrupted_writes(out)
+    if removed:
+        say(f"darkgan train: removed {len(removed)} unfinished checkpoint write(s) of an interrupted run: "
+            + ", ".join(p.name for p in removed[:3]))
 
 
 class _SampleBank:
