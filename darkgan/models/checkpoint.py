@@ -307,6 +307,8 @@ def save_checkpoint(
         if train_state is not None:
             write_json(tmp / "train_state.json", train_state)
         meta = config.to_json()
+        if "extra" in meta:  # a copied config's sums describe other files
+            meta["extra"] = {k: v for k, v in meta["extra"].items() if k != "files"}
         meta["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         write_json(tmp / "config.json", meta)
         with atomic_write(tmp / MARKER, "w") as f:
@@ -451,7 +453,7 @@ def read_checkpoint_config(path: str | os.PathLike) -> CheckpointConfig:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{p / 'config.json'}: corrupt ({type(e).__name__}: {e})") from None
     cfg = CheckpointConfig.from_json(d, p)
-    cfg.extra.setdefault("files", d.get("files", {}))
+    cfg.extra["files"] = d.get("files") or cfg.extra.get("files") or {}  # the sums written with the files
     return cfg
 
 
