@@ -223,3 +223,18 @@ def test_graft_mapping_steers_the_shipped_student(tmp_path):
         graft_mapping("student", "default", tmp_path / "x")
     with pytest.raises(CheckpointError, match="already"):
         graft_mapping(out, source, tmp_path / "y")
+
+
+def test_conditioning_mode_trains_only_the_attribute_columns_and_mapping(prepared_dataset, tmp_path):
+    src = train(prepared_dataset, tmp_path / "src", preset="tiny", progress=False, threads=1)
+    source, _ = load_generator(src.checkpoint)
+    over = LAST_ONLY + ["model.mapping_layers=2", "train.trainable=conditioning", "train.loss_weights.g_teacher=1",
+                        "train.ema=false"]
+    res = train(prepared_dataset, tmp_path / "cond", config=apply_overrides(get_preset("tiny"), over),
+                progress=False, threads=1, init_generator=src.checkpoint)
+    tuned, _ = load_generator(res.checkpoint)
+    s, t = source.state_dict(), tuned.state_dict()
+    k = source.n_attributes
+    assert not torch.equal(t["format.weight"][:, -k:], s["format.weight"][:, -k:])  # attribute columns trained
+    assert torch.equal(t["format.weight"][:, :-k], s["format.weight"][:, :-k])  # z and pitch columns frozen
+    assert all(torch.equal(t[n], s[n]) for n in s if n != "format.weight")

@@ -38,6 +38,8 @@ from darkgan.errors import DarkGANError
 PAPER_DOWN_FACTORS = ((32, 8), (16, 4), (8, 2), (4, 1), (2, 1), (1, 1))
 #: Values of ``model.attr_input`` (see :class:`ModelConfig`).
 ATTR_INPUTS = ("prob", "std_logit")
+#: Values of ``train.trainable`` (see :class:`TrainConfig`).
+TRAINABLE = ("all", "mapping", "conditioning")
 #: Values of ``train.teacher_loss`` (see :class:`TrainConfig`).
 TEACHER_LOSSES = ("std_mse", "bce")
 #: Values of ``train.teacher_transforms`` (see :func:`darkgan.training.losses.augment_for_teacher`).
@@ -222,7 +224,9 @@ class TrainConfig:
         trainable: ``"all"`` (G and D, the GAN) or ``"mapping"``: only the generator's
             attribute mapping trains (``model.mapping_layers``), the rest of G is frozen, the
             critic is not used (its losses need weight 0) and the output terms (``g_teacher``,
-            ``g_f0``) teach the mapping which latent has the asked attributes.
+            ``g_f0``) teach the mapping which latent has the asked attributes;
+            ``"conditioning"``: the same, and the format layer's attribute columns train too (the
+            attributes' direct path into the first feature map; every convolution stays frozen).
     """
 
     iterations: tuple[int, ...] = (128_000, 200_000, 200_000, 200_000, 200_000, 300_000)
@@ -307,8 +311,8 @@ class TrainConfig:
         bad = [t for t in self.teacher_transforms if t not in TEACHER_TRANSFORMS]
         if bad:
             raise DarkGANError(f"train.teacher_transforms: unknown {bad} (known: {', '.join(TEACHER_TRANSFORMS)})")
-        if self.trainable not in ("all", "mapping"):
-            raise DarkGANError(f"train.trainable must be 'all' or 'mapping', got {self.trainable!r}")
+        if self.trainable not in TRAINABLE:
+            raise DarkGANError(f"train.trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
         if self.critic_warmup < 0:
             raise DarkGANError(f"train.critic_warmup must be >= 0, got {self.critic_warmup}")
 
@@ -332,8 +336,9 @@ class Config:
     def validate(self) -> "Config":
         self.model.validate()
         self.train.validate(self.model.n_scales)
-        if self.train.trainable == "mapping" and self.model.mapping_layers < 2:
-            raise DarkGANError("train.trainable=mapping needs an attribute mapping (model.mapping_layers >= 2)")
+        if self.train.trainable != "all" and self.model.mapping_layers < 2:
+            raise DarkGANError(f"train.trainable={self.train.trainable} needs an attribute mapping "
+                               f"(model.mapping_layers >= 2)")
         return self
 
     def to_dict(self) -> dict:

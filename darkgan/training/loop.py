@@ -299,7 +299,7 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
     """
     b, dev = pitch_index.shape[0], pitch_index.device
     z = _draw(gen, (b, st.G.cfg.latent_dim), shard, "normal").to(dev)
-    critic = tc.trainable == "all"  # "mapping": the output terms alone teach the mapping
+    critic = tc.trainable == "all"  # else the output terms alone teach the conditioning
     st.D.requires_grad_(False)
     try:
         with _amp(st, dev):
@@ -457,6 +457,21 @@ def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: 
     return new
 
 
+def freeze_for_conditioning(G: Generator, G_ema: Generator | None, columns: bool) -> None:
+    """Freeze G but for its attribute mapping (``train.trainable = "mapping"``), and with
+    ``columns`` the format layer's attribute columns (``"conditioning"``: the other columns' and
+    the bias's gradients are masked to zero, so Adam never moves them)."""
+    for g in (G, G_ema):
+        if g is not None:
+            g.requires_grad_(False)
+    G.mapping.requires_grad_(True)
+    if columns and G.n_attributes:
+        mask = torch.zeros_like(G.format.weight)
+        mask[:, G.format.in_features - G.n_attributes:] = 1.0
+        G.format.weight.requires_grad_(True)
+        G.format.weight.register_hook(lambda grad: grad * mask)
+
+
 def init_from_generator(st: State, path: str | Path, data) -> None:
     """Copy a trained generator's weights into ``st.G`` (and ``st.G_ema``) to fine-tune it.
 
@@ -604,11 +619,8 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
         elif init_generator is not None:
             init_from_generator(st, init_generator, data)
         st.scale, st.alpha = sched.scale_at(st.step), sched.alpha_at(st.step)
-        if tc.trainable == "mapping":  # G frozen but for its attribute mapping
-            for g in (st.G, st.G_ema):
-                if g is not None:
-                    g.requires_grad_(False)
-            st.G.mapping.requires_grad_(True)
+        if tc.trainable != "all":
+            freeze_for_conditioning(st.G, st.G_ema, columns=tc.trainable == "conditioning")
         if ckpt is None and hasattr(st.G, "attr_mean"):
             for g in (st.G, st.G_ema):
                 if g is not None:
@@ -695,9 +707,10 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                     soft = teacher_soft_labels(b.logits, tc.temperature)
                     gen = step_generator(tc.seed, step)
                     shard = (info.rank, info.world_size)
-                    md = train_step_d(st, real, b.pitch_index, soft, tc, gen, shard) if tc.trainable == "all" else {}
+                    critic = tc.trainable == "all"
+                    md = train_step_d(st, real, b.pitch_index, soft, tc, gen, shard) if critic else {}
                     mg = {}
-                    if step >= tc.critic_warmup or tc.trainable != "all":
+                    if step >= tc.critic_warmup or not critic:
                         terms = None
                         if wave_terms.active and st.scale == cfg.model.n_scales - 1:
                             terms = wave_terms.for_batch(b.pitch_index, soft, gen)
