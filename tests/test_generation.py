@@ -98,8 +98,10 @@ def test_round_trip(model, ckpt):
         bare = DarkGAN.load(ckpt)
         with pytest.raises(DarkGANError, match="--build-bank"):
             bare.generate(60, {"Tuning fork": 0.8})
-        full = {n: 0.3 for n in bare.attributes}  # all given: no bank needed
-        assert bare.generate(60, full, n=1, seed=1).shape == (1, 16000)
+        full = {n: 0.3 for n in bare.attributes}  # all given on the raw scale: no bank needed
+        assert bare.generate(60, full, n=1, seed=1, scale="raw").shape == (1, 16000)
+        with pytest.raises(DarkGANError, match="user scale"):  # the user scale is defined by the bank
+            bare.generate(60, full)
     finally:
         (ckpt / "bank.tmp").rename(ckpt / "attribute_bank.safetensors")
 
@@ -154,7 +156,7 @@ def test_large_n_is_streamed_in_bounded_chunks(model, monkeypatch):
 
 
 def test_attribute_names_and_values(model):
-    v = model.attribute_vector({"tUNING fork ": 0.9, "GUITAR": 0.1}, base=np.zeros(len(VOCAB)))
+    v = model.attribute_vector({"tUNING fork ": 0.9, "GUITAR": 0.1}, base=np.zeros(len(VOCAB)), scale="raw")
     assert v[4] == pytest.approx(0.9) and v[0] == pytest.approx(0.1) and v[1] == 0
     with pytest.raises(DarkGANError, match="closest: 'Tuning fork'"):
         model.generate(60, {"tunning frok": 0.5})
