@@ -10,7 +10,7 @@ input never stops the server.
 Page (see docs/app.md): pitch slider over the trained range, seed (and a dice), Generate / Play
 scale, the audio player (autoplay) and the spectrogram, downloads (WAV, settings JSON) and a
 settings upload; tabs: "Attributes" (a search box over K sliders; the 12 most responsive shown
-first), "Start from" (random validation note, dataset note or WAV path, uploaded audio) and
+first), "Start from" (random validation note, dataset note by name, uploaded audio) and
 "2-D pad" (two attributes or two random directions on x/y; click the picture or move the two
 linked sliders).
 """
@@ -142,6 +142,8 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
             with gr.Column(scale=6):
                 with gr.Tabs():
                     with gr.Tab("Attributes", id="tab-attributes"):
+                        gr.Markdown("0 = the typical note of the training data, 1 = as much as its 1 % most "
+                                    "extreme notes, above 1 = beyond anything in the data, below 0 = less than typical.")
                         search = gr.Textbox(
                             placeholder="search attributes (empty: the 12 most responsive; * = all)",
                             show_label=False, elem_id="search")
@@ -151,13 +153,13 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
                                 sliders[i] = gr.Slider(st.ATTR_MIN, st.ATTR_MAX, value=0.0, step=0.01,
                                                        label=names[i], visible=visible0[i],
                                                        elem_id=f"attr-{i}", elem_classes=["attr"])
-                        zero_btn = gr.Button("Reset all attributes to 0", size="sm")
+                        zero_btn = gr.Button("Reset all attributes to 0 (typical)", size="sm")
                     with gr.Tab("Start from", id="tab-start"):
                         gr.Markdown("Set every attribute from a real sound (the teacher labels it: "
                                     "timbre transfer). The pitch and seed stay yours.")
                         valid_btn = gr.Button("⚄ Random validation note", elem_id="from-validation")
                         with gr.Row():
-                            note_box = gr.Textbox(label="Dataset note (NSynth name) or WAV path on the server",
+                            note_box = gr.Textbox(label="Dataset note (NSynth name, needs --data)",
                                                   elem_id="note-name", scale=4)
                             note_btn = gr.Button("Use", elem_id="from-note", scale=1)
                         upload = gr.File(label="…or upload audio (WAV/FLAC/OGG/MP3, ≤ 30 s; its first second "
@@ -315,7 +317,8 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
             if base is None:
                 base = current.tolist()
             dirs = st.random_directions(k, int(dseed or 0)) if st.RANDOM_DIRECTION in (xa, ya) else None
-            vec = st.pad_vector(np.asarray(base), x, y, _axis(xa), _axis(ya), dirs)
+            # a random direction moves every attribute by up to +-0.5 on the user scale at the pad's edges
+            vec = st.pad_vector(np.asarray(base), x, y, _axis(xa), _axis(ya), dirs, gain=float(np.sqrt(k)))
             img = st.pad_image(x, y, xa, ya)
             return (img, x, y, base, *[float(v) for v in vec], _status(messages, f"pad at ({x:.2f}, {y:.2f})"), True)
 
@@ -347,12 +350,15 @@ def serve(
     block: bool = True,
     studio: Studio | None = None,
     quiet: bool = False,
+    allow_remote: bool = False,
 ):
     """Load the checkpoint once, rank the attributes, build the page and start the server.
 
     Args:
         checkpoint: checkpoint or run folder (``None``: the shipped checkpoint).
-        host: interface to bind; loopback by default (use ``0.0.0.0`` deliberately).
+        host: interface to bind; loopback by default. Anything else needs ``allow_remote``
+            (:func:`darkgan.app.guard.check_host`): a loud warning is printed and a login
+            (user ``darkgan``, a random token printed once) is required.
         port: TCP port (0: any free port).
         data: labelled dataset folder for "start from a dataset note" (optional).
         rank_notes: notes generated to measure responsiveness when no ranking is stored
@@ -363,14 +369,28 @@ def serve(
     Returns:
         ``(demo, url)``: the running ``gr.Blocks`` and its local URL.
 
+    Every request body is capped (:class:`darkgan.app.guard.BodyLimit`: JSON 1 MB, uploads 21 MB).
+
     Raises:
         CheckpointError: missing/corrupt checkpoint (before anything is served).
-        DarkGANError: the port is taken.
+        DarkGANError: the port is taken; a non-loopback host without ``allow_remote``.
     """
+    import secrets
+    import sys
+
+    from starlette.middleware import Middleware
+
+    from darkgan.app.guard import REMOTE_USER, BodyLimit, check_host
+
+    warning = check_host(host, allow_remote)  # before anything is loaded
+    auth = None
+    if warning:
+        token = secrets.token_urlsafe(16)
+        auth = [(REMOTE_USER, token)]
+        print(f"\n{'!' * 78}\n{warning}\nToken (password): {token}\n{'!' * 78}\n", file=sys.stderr, flush=True)
     if studio is None:
         studio = Studio.load(checkpoint, device=device, data=data)
         studio.rank(n=rank_notes, measure=rank_notes > 0)
-    studio.allow_server_paths = host in ("127.0.0.1", "localhost", "::1")
     studio.warm_up()
     demo = build_app(studio)
     demo.queue(default_concurrency_limit=1)
@@ -380,7 +400,8 @@ def serve(
             server_name=host, server_port=int(port) if port else None, share=False, inbrowser=False,
             prevent_thread_lock=True, quiet=quiet, show_error=True, ssr_mode=False, mcp_server=False,
             pwa=False, enable_monitoring=False, allowed_paths=[str(studio.out_dir)], css=CSS,
-            footer_links=[], max_file_size=st.MAX_UPLOAD_BYTES,
+            footer_links=[], max_file_size=st.MAX_UPLOAD_BYTES, auth=auth,
+            app_kwargs={"middleware": [Middleware(BodyLimit)]},
         )
     except OSError as e:
         raise DarkGANError(f"cannot start the server on {host}:{port} ({e})") from None
