@@ -7,7 +7,7 @@
 - :class:`BodyLimit`: an ASGI middleware that refuses request bodies over a size limit with
   HTTP 413 before they are read into memory: JSON bodies (every button and slider event) over
   :data:`MAX_JSON_BYTES`, any other body (uploads, multipart) over :data:`MAX_BODY_BYTES`.
-  Bodies without a ``Content-Length`` are counted as they stream in.
+  Chunked bodies (no ``Content-Length``) are read up to the limit before the app sees them.
 """
 from __future__ import annotations
 
@@ -48,12 +48,11 @@ def check_host(host: str, allow_remote: bool) -> str | None:
             f"has the token below can generate sounds and upload files. Log in as user {REMOTE_USER!r}.")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """ASGI middleware: HTTP 413 for request bodies over the limits (see the module docstring).
+
+    A body with a ``Content-Length`` over the limit is refused unread; a chunked body (no
+    length) is read up to the limit, then handed on to the app (or refused at the limit).
 
     Args:
         app: the ASGI app it wraps.
@@ -73,29 +72,29 @@ class BodyLimit:
         json_body = b"json" in headers.get(b"content-type", b"").lower()
         limit = self.json_limit if json_body else self.body_limit
         length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > limit:
-            return await _refuse(send, limit)
-        seen, started = 0, False
-
-        async def counted_receive():
-            nonlocal seen
+        if length.isdigit():
+            if int(length) > limit:
+                return await _refuse(send, limit)
+            return await self.app(scope, receive, send)
+        if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
+            return await self.app(scope, receive, send)
+        chunks, seen = [], 0
+        while True:  # a chunked body: read it (at most `limit` bytes) before the app sees it
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                return await _refuse(send, limit)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
-        async def tracked_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def replayed():
+            return replay.pop() if replay else await receive()
 
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _TooLarge:
-            if not started:
-                await _refuse(send, limit)
+        await self.app(scope, replayed, send)
 
 
 async def _refuse(send, limit: int) -> None:

@@ -5,7 +5,7 @@
     darkgan generate [--checkpoint PATH] --pitch 60 [--attr "Tuning fork=0.8" ...]
                      [--like NOTE_STR|FILE.wav] [--data DIR] [--seed S] [-n N] [--plot] --out DIR
     darkgan generate --list-attributes [--checkpoint PATH]
-    darkgan generate --build-bank --data DIR [--checkpoint PATH] [--split valid] [--max-notes 4096]
+    darkgan generate --build-bank --data DIR [--checkpoint PATH] [--out COPY] [--split valid] [--max-notes 4096]
 
 Attribute values are on the user scale (0 = the data's typical note, 1 = its 99th percentile,
 > 1 beyond the data; :mod:`darkgan.generation.scale`); ``--raw`` takes teacher probabilities.
