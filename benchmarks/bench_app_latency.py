@@ -77,7 +77,15 @@ def random_checkpoint(preset: str, root: Path, k: int = 128, lo: int = 44, hi: i
     cc = CheckpointConfig(config=cfg, attributes=[names[i] for i in idx], class_indices=idx, pitch_range=(lo, hi),
                           normalizer={"mean": [-5.0, 0.0], "std": [2.5, 0.5]}, teacher={"id": "efficientat-mn04"},
                           temperature=2.0, scale=cfg.model.n_scales - 1, alpha=1.0, step=1)
-    return save_checkpoint(root / f"random-{preset}", g, cc)
+    out = save_checkpoint(root / f"random-{preset}", g, cc)
+    import numpy as np
+
+    from darkgan.generation.bank import AttributeBank, write_bank
+
+    pitch = np.repeat(np.arange(lo, hi + 1), 4)  # a random attribute bank: it defines the sliders' user scale
+    logits = np.random.default_rng(0).normal(-3, 2, size=(len(pitch), k)).astype(np.float32)
+    write_bank(out, AttributeBank(logits, pitch, [], {"teacher": "efficientat-mn04"}), cc.attributes)
+    return out
 
 
 def stats_ms(xs: list[float]) -> dict:

@@ -80,3 +80,11 @@ def shipped_checkpoint(name: str = "default") -> Path:
     if name not in SHIPPED_CHECKPOINTS:
         raise KeyError(f"{name!r} is not a shipped checkpoint; shipped: {', '.join(SHIPPED_CHECKPOINTS)}")
     return Path(__file__).resolve().parent / "assets" / SHIPPED_CHECKPOINTS[name]
+
+
+def is_shipped(path: str | os.PathLike) -> bool:
+    """Whether ``path`` lies inside the package's ``assets/`` folder (the shipped checkpoints),
+    which every command treats as read-only."""
+    assets = (Path(__file__).resolve().parent / "assets").resolve()
+    p = Path(path).resolve()
+    return p == assets or assets in p.parents

@@ -59,23 +59,37 @@ def test_bad_settings_files_are_refused_with_a_clear_message(text, match):
 
 
 def test_settings_corrections_are_reported():
-    doc = {"format": st.SETTINGS_FORMAT, "version": 1, "checkpoint_id": "other@1", "pitch": 90.4, "seed": -3,
+    doc = {"format": st.SETTINGS_FORMAT, "version": 2, "checkpoint_id": "other@1", "pitch": 90.4, "seed": -3,
            "attributes": {"acoustic GUITAR": 5, "Cat": 0.3, "Chime": "loud", "Saxophone": 0.25}}
     s, messages = st.parse_settings(doc, NAMES, RANGE, checkpoint="mine@2")
     text = " | ".join(messages)
     assert s.pitch == 70 and "outside the trained range 44..70" in text
     assert s.seed == st.SEED_MAX - 2 and "seed -3" in text
-    assert s.attributes["Acoustic guitar"] == 1.0 and "clipped" in text  # case-insensitive name, clipped
+    assert s.attributes["Acoustic guitar"] == st.ATTR_MAX and "clipped" in text  # case-insensitive name, clipped
     assert "unknown attribute(s) ignored: Cat" in text
     assert s.attributes["Chime"] == 0.0 and "not a number" in text
     assert s.attributes["Saxophone"] == 0.25 and s.attributes["Tuning fork"] == 0.0  # missing -> 0
     assert "checkpoint other@1" in text and s.checkpoint_id == "mine@2"
 
 
+def test_version_1_settings_hold_raw_probabilities_and_are_converted():
+    """Files of the app before the user scale (version 1) stored teacher probabilities."""
+    doc = {"format": st.SETTINGS_FORMAT, "version": 1, "pitch": 60, "seed": 1,
+           "attributes": {"Acoustic guitar": 0.5, "Saxophone": 0.0, "Chime": 0.9}}
+    with pytest.raises(st.SettingsError, match="version 1"):
+        st.parse_settings(doc, NAMES, RANGE)
+    to_user = lambda a: np.log(a / (1 - a))  # noqa: E731  (a stand-in monotone scale: the logit)
+    s, messages = st.parse_settings(doc, NAMES, RANGE, to_user=to_user)
+    assert s.attributes["Acoustic guitar"] == pytest.approx(0.0) and s.attributes["Chime"] == pytest.approx(2.197, abs=1e-3)
+    assert s.attributes["Saxophone"] == st.ATTR_MIN  # logit(1e-6) = -13.8, clipped into the slider range
+    assert any("converted to the user scale" in m for m in messages) and any("clipped" in m for m in messages)
+    assert json.loads(s.to_json())["version"] == 2 and json.loads(s.to_json())["attribute_scale"] == "user"
+
+
 def test_validate_attributes_clips_absurd_values_and_keeps_fallback():
     fallback = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
     vec, messages = st.validate_attributes([1e9, -5, math.inf, math.nan, "abc", True], NAMES, fallback)
-    assert vec.tolist() == [1.0, 0.0, 1.0, 0.4, 0.5, 0.6]
+    assert vec.tolist() == [st.ATTR_MAX, st.ATTR_MIN, st.ATTR_MAX, 0.4, 0.5, 0.6]
     assert len(messages) == 2
     assert "Acoustic guitar=1000000000.0" in messages[1] and "(+0 more)" not in messages[1]
     assert "Saxophone, Chime, Brass instrument" in messages[0]
@@ -185,9 +199,9 @@ def test_pad_mapping():
     centre = st.pad_vector(base, 0.5, 0.5, None, None, d)
     assert np.allclose(centre, base)
     moved = st.pad_vector(base, 1.0, 0.5, None, 1, d)
-    assert np.allclose(np.delete(moved, 1), np.clip(base + 0.5 * d[0], 0, 1)[[0, 2, 3, 4, 5]])
+    assert np.allclose(np.delete(moved, 1), np.clip(base + 0.5 * d[0], st.ATTR_MIN, st.ATTR_MAX)[[0, 2, 3, 4, 5]])
     assert moved[1] == 0.5
-    assert st.pad_vector(np.full(6, 0.99), 1.0, 1.0, None, None, d * 10).max() <= 1.0
+    assert st.pad_vector(np.full(6, 0.99), 1.0, 1.0, None, None, d * 10).max() <= st.ATTR_MAX
     with pytest.raises(ValueError):
         st.pad_vector(base, 0.2, 0.2, None, 1)
 
@@ -218,9 +232,4 @@ def test_order_by_responsiveness_and_correlation():
     scores = {"Chime": 0.4, "Saxophone": 0.9, "Bass guitar": float("nan"), "Tuning fork": -0.1}
     assert st.order_by_responsiveness(NAMES, scores) == [3, 4, 2, 0, 1, 5]
     assert st.order_by_responsiveness(NAMES, None) == list(range(6))
-    rng = np.random.default_rng(0)
-    a = rng.uniform(size=(50, 3))
-    r = np.stack([a[:, 0] * 2 + 0.1 * rng.normal(size=50), -a[:, 1], np.full(50, 0.3)], 1)
-    rho = st.correlation_scores(a, r)
-    assert rho[0] == pytest.approx(np.corrcoef(a[:, 0], r[:, 0])[0, 1])
-    assert rho[1] == pytest.approx(-1.0) and math.isnan(rho[2])
+

@@ -98,8 +98,10 @@ def test_round_trip(model, ckpt):
         bare = DarkGAN.load(ckpt)
         with pytest.raises(DarkGANError, match="--build-bank"):
             bare.generate(60, {"Tuning fork": 0.8})
-        full = {n: 0.3 for n in bare.attributes}  # all given: no bank needed
-        assert bare.generate(60, full, n=1, seed=1).shape == (1, 16000)
+        full = {n: 0.3 for n in bare.attributes}  # all given on the raw scale: no bank needed
+        assert bare.generate(60, full, n=1, seed=1, scale="raw").shape == (1, 16000)
+        with pytest.raises(DarkGANError, match="user scale"):  # the user scale is defined by the bank
+            bare.generate(60, full)
     finally:
         (ckpt / "bank.tmp").rename(ckpt / "attribute_bank.safetensors")
 
@@ -154,7 +156,7 @@ def test_large_n_is_streamed_in_bounded_chunks(model, monkeypatch):
 
 
 def test_attribute_names_and_values(model):
-    v = model.attribute_vector({"tUNING fork ": 0.9, "GUITAR": 0.1}, base=np.zeros(len(VOCAB)))
+    v = model.attribute_vector({"tUNING fork ": 0.9, "GUITAR": 0.1}, base=np.zeros(len(VOCAB)), scale="raw")
     assert v[4] == pytest.approx(0.9) and v[0] == pytest.approx(0.1) and v[1] == 0
     with pytest.raises(DarkGANError, match="closest: 'Tuning fork'"):
         model.generate(60, {"tunning frok": 0.5})
@@ -340,12 +342,20 @@ def test_cli_writes_wavs_and_plots(ckpt, dataset, tmp_path, capsys):
     assert (info.samplerate, info.frames, info.channels, info.subtype) == (16000, 16000, 1, "PCM_16")
     assert len(list(out.glob("*.png"))) == 4
     manifest = json.loads((out / "generate.json").read_text())
-    assert manifest["seed"] == 5 and manifest["attributes"] == {"Tuning fork": 0.8}
-    # same notes as the API
+    assert manifest["seed"] == 5 and manifest["attributes"] == {"Tuning fork": 0.8} and manifest["scale"] == "user"
+    # same notes as the API, on the user scale; --raw gives the raw scale's notes
     from darkgan.generation.api import DarkGAN
 
-    ref = DarkGAN.load(ckpt).generate([60, 60, 62, 62], {"Tuning fork": 0.8}, n=4, seed=5)
+    api = DarkGAN.load(ckpt)
+    ref = api.generate([60, 60, 62, 62], {"Tuning fork": 0.8}, n=4, seed=5)
     np.testing.assert_allclose(sf.read(wavs[2], dtype="float32")[0], ref[2], atol=2 / 32768)
+    code, _, err = _cli(["generate", "--checkpoint", str(ckpt), "--pitch", "60", "--attr", "tuning fork=0.8", "--raw",
+                         "--seed", "5", "--out", str(tmp_path / "raw")], capsys)
+    assert code == 0 and json.loads((tmp_path / "raw" / "generate.json").read_text())["scale"] == "raw"
+    raw = api.generate(60, {"Tuning fork": 0.8}, n=1, seed=5, scale="raw")[0]
+    np.testing.assert_allclose(sf.read(tmp_path / "raw" / "note_00000_p060.wav", dtype="float32")[0], raw,
+                               atol=2 / 32768)
+    assert np.abs(raw - ref[0]).max() > 1e-3  # the two scales differ
     # --like a dataset note, --list-attributes
     code, _, err = _cli(["generate", "--checkpoint", str(ckpt), "--like", "keyboard_acoustic_000-048-100",
                          "--data", str(dataset), "--out", str(tmp_path / "like")], capsys)
@@ -371,6 +381,7 @@ def test_cli_bad_input_exits_2_with_one_line(ckpt, tmp_path, capsys, args, messa
     assert code == 2
     lines = [l for l in err.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith("darkgan: error:") and message in lines[0], err
+    assert not (tmp_path / "o").exists()  # a bad argument leaves no empty --out behind
 
 
 def test_cli_output_and_checkpoint_errors(ckpt, tmp_path, capsys):
@@ -386,6 +397,69 @@ def test_cli_output_and_checkpoint_errors(ckpt, tmp_path, capsys):
     assert code == 2 and "--data" in err
     code, _, err = _cli(["generate", "--checkpoint", str(ckpt), "--build-bank", "--data", str(tmp_path)], capsys)
     assert code == 2 and "labels" in err
+
+
+def test_cli_out_is_replaced_as_a_whole_never_mixed(ckpt, tmp_path, capsys):
+    """Issue 17: a second run into one --out leaves exactly its own notes (no stale WAVs of the
+    first), a folder holding foreign files is refused and kept, and a job cannot write into a
+    folder another process is writing into."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    base = ["generate", "--checkpoint", str(ckpt), "--seed", "1", "--out", str(out)]
+    assert _cli([*base, "-n", "3"], capsys)[0] == 0
+    assert len(list(out.glob("*.wav"))) == 3
+    assert _cli([*base, "-n", "1", "--pitch", "50"], capsys)[0] == 0
+    assert [p.name for p in out.iterdir()] and sorted(p.name for p in out.iterdir()) == [
+        "generate.json", "note_00000_p050.wav"]
+    assert [n["file"] for n in json.loads((out / "generate.json").read_text())["notes"]] == ["note_00000_p050.wav"]
+    assert not list(tmp_path.glob(".out.partial-*")) and not list(tmp_path.glob(".out.old-*"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("keep me")
+    code, _, err = _cli(["generate", "--checkpoint", str(ckpt), "--out", str(mine)], capsys)
+    assert code == 2 and "thesis.txt" in err and (mine / "thesis.txt").read_text() == "keep me"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from darkgan.utils.io import folder_lock\n"
+                               f"with folder_lock({str(out)!r}):\n print('locked', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code, _, err = _cli([*base, "-n", "2"], capsys)
+        assert code == 2 and "another darkgan job" in err and len(err.strip().splitlines()) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sorted(p.name for p in out.iterdir()) == ["generate.json", "note_00000_p050.wav"]  # untouched
+
+
+def test_build_bank_never_writes_into_a_shipped_checkpoint(dataset, tmp_path, capsys):
+    """Issue 17: `--build-bank --checkpoint default` refused (the shipped bank keeps its 4,096
+    notes); with --out it writes a loadable copy of the checkpoint with the new bank."""
+    from darkgan.generation.api import DarkGAN
+    from darkgan.paths import shipped_checkpoint
+    from darkgan.utils.io import sha256_file
+
+    shipped = shipped_checkpoint("default") / "attribute_bank.safetensors"
+    before = sha256_file(shipped)
+    code, _, err = _cli(["generate", "--checkpoint", "default", "--build-bank", "--data", str(dataset),
+                         "--split", "train"], capsys)
+    assert code == 2 and "read-only" in err and "--out" in err and len(err.strip().splitlines()) == 1
+    assert sha256_file(shipped) == before
+    copy = tmp_path / "copy"
+    code, stdout, err = _cli(["generate", "--checkpoint", "default", "--build-bank", "--data", str(dataset),
+                              "--split", "train", "--out", str(copy)], capsys)
+    assert code == 0, err
+    assert sha256_file(shipped) == before and len(DarkGAN.load("default").bank) == 4096
+    m = DarkGAN.load(copy)
+    assert len(m.bank) == 24 and m.bank.meta["split"] == "train"  # the 24 training notes in the range
+    assert m.generate(48, {"Tuning fork": 0.5}, n=1, seed=0).shape == (1, 16000)
+
+
+def test_like_must_be_a_path_or_a_note_name(model):
+    for bad in (123, 1.5, ["a.wav"], ""):
+        with pytest.raises(DarkGANError, match="like= must be"):
+            model.generate(60, like=bad)
 
 
 def test_cli_build_bank(ckpt, dataset, tmp_path, capsys):

@@ -10,7 +10,7 @@ input never stops the server.
 Page (see docs/app.md): pitch slider over the trained range, seed (and a dice), Generate / Play
 scale, the audio player (autoplay) and the spectrogram, downloads (WAV, settings JSON) and a
 settings upload; tabs: "Attributes" (a search box over K sliders; the 12 most responsive shown
-first), "Start from" (random validation note, dataset note or WAV path, uploaded audio) and
+first), "Start from" (random validation note, dataset note by name, uploaded audio) and
 "2-D pad" (two attributes or two random directions on x/y; click the picture or move the two
 linked sliders).
 """
@@ -19,7 +19,8 @@ import logging
 import os
 import random
 import traceback
-from typing import Any, Callable
+from types import SimpleNamespace
+from typing import Callable
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -98,243 +99,262 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
     """
     import gradio as gr
 
-    names = studio.names
-    k = studio.k
     lo, hi = studio.pitch_range
-    order = studio.order
-    visible0 = st.filter_attributes("", names, order)
-    start_pitch = min(max(60, lo), hi)
-    axis_choices = [names[i] for i in order]
-    pad_choices = [st.RANDOM_DIRECTION] + axis_choices
-
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
             f"## DarkGAN: synthesis steered by words\n"
             f"Checkpoint `{studio.checkpoint_id}` · pitch {note_name(lo)}–{note_name(hi)} "
-            f"(MIDI {lo}–{hi}) · {k} attributes (order: {studio.ranking_source})"
+            f"(MIDI {lo}–{hi}) · {studio.k} attributes (order: {studio.ranking_source})"
             + "".join(f"\n\n⚠ {m}" for m in studio.load_messages)
         )
-        settings_state = gr.State(None)
-        pad_base = gr.State(None)
+        w = SimpleNamespace(settings_state=gr.State(None), pad_base=gr.State(None))
         with gr.Row():
             with gr.Column(scale=5):
-                with gr.Row():
-                    pitch = gr.Slider(lo, hi, value=start_pitch, step=1, label=f"Pitch (MIDI {lo}–{hi})",
-                                      info=note_name(start_pitch), elem_id="pitch")
-                with gr.Row():
-                    seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=st.SEED_MAX,
-                                     elem_id="seed", scale=3)
-                    dice = gr.Button("⚄ New seed", elem_id="dice", scale=1)
-                with gr.Row():
-                    gen_btn = gr.Button("▶ Generate", variant="primary", elem_id="generate")
-                    scale_btn = gr.Button("♫ Play scale", elem_id="scale")
-                    live = gr.Checkbox(value=True, label="play on every change", elem_id="live")
-                audio = gr.Audio(label="Note", type="filepath", autoplay=True, interactive=False,
-                                 elem_id="audio", buttons=["download"])
-                spec = gr.Image(label="Spectrogram", interactive=False, elem_id="spectrogram",
-                                format="png", buttons=[])
-                status = gr.Markdown("Press **Generate**.", elem_id="status")
-                with gr.Row():
-                    dl_wav = gr.DownloadButton("⬇ WAV", elem_id="download-wav", interactive=False)
-                    dl_json = gr.DownloadButton("⬇ Settings JSON", elem_id="download-json", interactive=False)
-                load_json = gr.File(label="Load settings JSON (restores the state)", file_types=[".json"],
-                                    type="filepath", elem_id="load-settings", height=130)
+                _player(w, studio)
             with gr.Column(scale=6):
                 with gr.Tabs():
-                    with gr.Tab("Attributes", id="tab-attributes"):
-                        search = gr.Textbox(
-                            placeholder="search attributes (empty: the 12 most responsive; * = all)",
-                            show_label=False, elem_id="search")
-                        sliders: list[Any] = [None] * k
-                        with gr.Column(elem_id="attr-sliders"):
-                            for i in order:  # most responsive first
-                                sliders[i] = gr.Slider(st.ATTR_MIN, st.ATTR_MAX, value=0.0, step=0.01,
-                                                       label=names[i], visible=visible0[i],
-                                                       elem_id=f"attr-{i}", elem_classes=["attr"])
-                        zero_btn = gr.Button("Reset all attributes to 0", size="sm")
-                    with gr.Tab("Start from", id="tab-start"):
-                        gr.Markdown("Set every attribute from a real sound (the teacher labels it: "
-                                    "timbre transfer). The pitch and seed stay yours.")
-                        valid_btn = gr.Button("⚄ Random validation note", elem_id="from-validation")
-                        with gr.Row():
-                            note_box = gr.Textbox(label="Dataset note (NSynth name) or WAV path on the server",
-                                                  elem_id="note-name", scale=4)
-                            note_btn = gr.Button("Use", elem_id="from-note", scale=1)
-                        upload = gr.File(label="…or upload audio (WAV/FLAC/OGG/MP3, ≤ 30 s; its first second "
-                                         "after any leading silence is used)", type="filepath",
-                                         elem_id="upload-audio", height=130)
-                    with gr.Tab("2-D pad", id="tab-pad"):
-                        with gr.Row():
-                            x_axis = gr.Dropdown(pad_choices, value=axis_choices[0], label="x axis",
-                                                 elem_id="pad-x-axis")
-                            y_axis = gr.Dropdown(pad_choices, value=axis_choices[min(1, k - 1)], label="y axis",
-                                                 elem_id="pad-y-axis")
-                        dir_seed = gr.Number(value=0, precision=0, label="random directions seed", visible=False)
-                        pad = gr.Image(value=st.pad_image(0.5, 0.5, axis_choices[0], axis_choices[min(1, k - 1)]),
-                                       label="2-D pad", show_label=False, interactive=False, elem_id="pad",
-                                       format="png", buttons=[], height=st.PAD_SIZE, width=st.PAD_SIZE)
-                        with gr.Row():
-                            pad_x = gr.Slider(0, 1, value=0.5, step=0.01, label="x", elem_id="pad-x")
-                            pad_y = gr.Slider(0, 1, value=0.5, step=0.01, label="y", elem_id="pad-y")
-                        new_dirs = gr.Button("New random directions", size="sm")
-
-        # ---------------------------------------------------------------- handlers
-        # The sound comes first: the handler returns the audio (autoplay) and the downloads; the
-        # spectrogram (~0.2 s of matplotlib) is drawn by a follow-up step, off the click-to-sound path.
-        wave_state = gr.State(None)  # (wav path, title) of the last sound, for the spectrogram
-        go = gr.State(False)  # did the step before a chained generation succeed?
-        gen_outputs = [audio, status, dl_wav, dl_json, settings_state, wave_state]
-
-        def _render(p, s, values, scale=False):
-            r = studio.render(p, s, list(values), scale=scale)
-            _warn_all(r.messages)
-            what = (f"scale {note_name(lo)}–{note_name(hi)}" if scale
-                    else f"{note_name(r.settings.pitch)} (MIDI {r.settings.pitch})")
-            title = f"{what}, seed {r.settings.seed}"
-            ok = f"✓ {title} — {r.wave.size / st.SAMPLE_RATE:.1f} s, generated in {1000 * r.seconds:.0f} ms"
-            return (str(r.wav_path), _status(r.messages, ok),
-                    gr.DownloadButton(value=str(r.wav_path), interactive=True),
-                    gr.DownloadButton(value=str(r.json_path), interactive=True),
-                    r.settings.to_dict(), (str(r.wav_path), title))
-
-        @safe(len(gen_outputs), 1)
-        def generate(p, s, *values):
-            return _render(p, s, values)
-
-        @safe(len(gen_outputs), 1)
-        def play_scale(p, s, *values):
-            return _render(p, s, values, scale=True)
-
-        @safe(len(gen_outputs), 1)
-        def generate_if_live(is_live, p, s, *values):
-            if not is_live:
-                return tuple(gr.skip() for _ in gen_outputs)
-            return _render(p, s, values)
-
-        def draw_spectrogram(ws):
-            if not ws:
-                return gr.skip()
-            import soundfile as sf
-
-            path, title = ws
-            try:
-                wave, _ = sf.read(path, dtype="float32")
-            except Exception:  # the file was cleaned up meanwhile: nothing to draw
-                return gr.skip()
-            return st.spectrogram_image(wave, title=title, width_px=900 if wave.size > st.N_SAMPLES else 640)
-
-        gen_inputs = [pitch, seed, *sliders]
-
-        def then_generate(ev):
-            """Chain a generation (and its spectrogram) after event ``ev``, if that step set
-            ``go`` (its last output) to True."""
-            ev = ev.then(generate_if_live, [go, *gen_inputs], gen_outputs, concurrency_id="gen")
-            return ev.then(draw_spectrogram, wave_state, spec, show_progress="hidden")
-
-        def on_generate(ev_trigger, fn, inputs):
-            ev = ev_trigger(fn, inputs, gen_outputs, concurrency_id="gen")
-            return ev.then(draw_spectrogram, wave_state, spec, show_progress="hidden")
-
-        on_generate(gen_btn.click, generate, gen_inputs)
-        on_generate(scale_btn.click, play_scale, gen_inputs)
-        gr.on([s.release for s in sliders] + [pitch.release, seed.submit], generate_if_live,
-              [live, *gen_inputs], gen_outputs, concurrency_id="gen").then(
-            draw_spectrogram, wave_state, spec, show_progress="hidden")
-        gr.on([s.release for s in sliders], lambda: None, None, pad_base)  # manual edit: new pad origin
-        pitch.change(lambda p: gr.Slider(info=note_name(int(p))), pitch, pitch, show_progress="hidden")
-
-        def new_seed():
-            return random.randint(0, 99_999), True
-
-        then_generate(dice.click(new_seed, None, [seed, go]))
-
-        def do_search(q):
-            vis = st.filter_attributes(q, names, order)
-            return [gr.Slider(visible=v) for v in vis]
-
-        search.change(do_search, search, sliders, show_progress="hidden")
-        zero_btn.click(lambda: [0.0] * k, None, sliders).then(lambda: None, None, pad_base)
-
-        # ---------------------------------------------------------------- settings JSON
-        restore_outputs = [pitch, seed, *sliders, status, go]
-
-        @safe(len(restore_outputs), len(restore_outputs) - 2, len(restore_outputs) - 1)
-        def restore(path):
-            if not path:
-                return (*[gr.skip()] * (len(restore_outputs) - 1), False)
-            settings, messages, _ = studio.read_settings(str(path))
-            _warn_all(messages)
-            vec = settings.vector(names)
-            return (settings.pitch, settings.seed, *[float(v) for v in vec],
-                    _status(messages, f"✓ settings restored from {os.path.basename(str(path))}"), True)
-
-        then_generate(load_json.upload(restore, load_json, restore_outputs)).then(lambda: None, None, pad_base)
-
-        # ---------------------------------------------------------------- start from
-        start_outputs = [*sliders, status, go]
-
-        @safe(len(start_outputs), k, k + 1)
-        def from_validation(p):
-            vec, what = studio.from_random_validation(random.randint(0, 2**31 - 1), int(p))
-            return (*[float(v) for v in vec], f"✓ attributes of a {what}", True)
-
-        @safe(len(start_outputs) + 1, k, k + 1)
-        def from_note(note):
-            vec, p, what = studio.from_dataset_note(note)
-            pitch_out = p if p is not None and lo <= p <= hi else gr.skip()
-            return (*[float(v) for v in vec], f"✓ attributes of {what}", True, pitch_out)
-
-        @safe(len(start_outputs), k, k + 1)
-        def from_upload(path):
-            if not path:
-                return (*[gr.skip()] * (len(start_outputs) - 1), False)
-            vec, messages = studio.from_wave_file(path)
-            _warn_all(messages)
-            return (*[float(v) for v in vec],
-                    _status(messages, f"✓ attributes of {os.path.basename(str(path))} (teacher)"), True)
-
-        def _then_generate(ev):
-            return then_generate(ev).then(lambda: None, None, pad_base)
-
-        _then_generate(valid_btn.click(from_validation, pitch, start_outputs))
-        _then_generate(note_btn.click(from_note, note_box, [*start_outputs, pitch]))
-        _then_generate(note_box.submit(from_note, note_box, [*start_outputs, pitch]))
-        _then_generate(upload.upload(from_upload, upload, start_outputs))
-
-        # ---------------------------------------------------------------- 2-D pad
-        def _axis(choice):
-            return None if choice == st.RANDOM_DIRECTION or choice not in names else names.index(choice)
-
-        pad_outputs = [pad, pad_x, pad_y, pad_base, *sliders, status, go]
-
-        @safe(len(pad_outputs), len(pad_outputs) - 2, len(pad_outputs) - 1)
-        def pad_move(x, y, xa, ya, dseed, base, *values):
-            x = float(np.clip(x, 0, 1))
-            y = float(np.clip(y, 0, 1))
-            current, messages = st.validate_attributes(list(values), names)
-            if base is None:
-                base = current.tolist()
-            dirs = st.random_directions(k, int(dseed or 0)) if st.RANDOM_DIRECTION in (xa, ya) else None
-            vec = st.pad_vector(np.asarray(base), x, y, _axis(xa), _axis(ya), dirs)
-            img = st.pad_image(x, y, xa, ya)
-            return (img, x, y, base, *[float(v) for v in vec], _status(messages, f"pad at ({x:.2f}, {y:.2f})"), True)
-
-        def pad_click(evt: gr.SelectData, xa, ya, dseed, base, *values):
-            px, py = evt.index
-            x, y = st.pad_click_to_xy(px, py)
-            return pad_move(x, y, xa, ya, dseed, base, *values)
-
-        pad_inputs = [x_axis, y_axis, dir_seed, pad_base, *sliders]
-        then_generate(pad.select(pad_click, pad_inputs, pad_outputs))
-        then_generate(gr.on([pad_x.release, pad_y.release], pad_move, [pad_x, pad_y, *pad_inputs], pad_outputs))
-
-        def axes_changed(xa, ya, x, y):
-            return st.pad_image(x, y, xa, ya), None
-
-        gr.on([x_axis.change, y_axis.change], axes_changed, [x_axis, y_axis, pad_x, pad_y], [pad, pad_base])
-        new_dirs.click(lambda d: int(d or 0) + 1, dir_seed, dir_seed)
-
+                    _attribute_tab(w, studio)
+                    _start_tab(w)
+                    _pad_tab(w, studio)
+        _wire_generation(w, studio)
+        _wire_settings_and_start(w, studio)
+        _wire_pad(w, studio)
     return demo
+
+
+def _player(w: SimpleNamespace, studio: Studio) -> None:
+    """Pitch, seed, buttons, player, spectrogram, downloads and the settings upload (into ``w``)."""
+    import gradio as gr
+
+    lo, hi = studio.pitch_range
+    start_pitch = min(max(60, lo), hi)
+    with gr.Row():
+        w.pitch = gr.Slider(lo, hi, value=start_pitch, step=1, label=f"Pitch (MIDI {lo}–{hi})",
+                            info=note_name(start_pitch), elem_id="pitch")
+    with gr.Row():
+        w.seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=st.SEED_MAX, elem_id="seed", scale=3)
+        w.dice = gr.Button("⚄ New seed", elem_id="dice", scale=1)
+    with gr.Row():
+        w.gen_btn = gr.Button("▶ Generate", variant="primary", elem_id="generate")
+        w.scale_btn = gr.Button("♫ Play scale", elem_id="scale")
+        w.live = gr.Checkbox(value=True, label="play on every change", elem_id="live")
+    w.audio = gr.Audio(label="Note", type="filepath", autoplay=True, interactive=False, elem_id="audio",
+                       buttons=["download"])
+    w.spec = gr.Image(label="Spectrogram", interactive=False, elem_id="spectrogram", format="png", buttons=[])
+    w.status = gr.Markdown("Press **Generate**.", elem_id="status")
+    with gr.Row():
+        w.dl_wav = gr.DownloadButton("⬇ WAV", elem_id="download-wav", interactive=False)
+        w.dl_json = gr.DownloadButton("⬇ Settings JSON", elem_id="download-json", interactive=False)
+    w.load_json = gr.File(label="Load settings JSON (restores the state)", file_types=[".json"],
+                          type="filepath", elem_id="load-settings", height=130)
+
+
+def _attribute_tab(w: SimpleNamespace, studio: Studio) -> None:
+    """The search box and one user-scale slider per attribute, most responsive first (into ``w``)."""
+    import gradio as gr
+
+    names, order = studio.names, studio.order
+    visible0 = st.filter_attributes("", names, order)
+    with gr.Tab("Attributes", id="tab-attributes"):
+        gr.Markdown("0 = the typical note of the training data, 1 = as much as its 1 % most "
+                    "extreme notes, above 1 = beyond anything in the data, below 0 = less than typical.")
+        w.search = gr.Textbox(placeholder="search attributes (empty: the 12 most responsive; * = all)",
+                              show_label=False, elem_id="search")
+        w.sliders = [None] * studio.k
+        with gr.Column(elem_id="attr-sliders"):
+            for i in order:  # most responsive first
+                w.sliders[i] = gr.Slider(st.ATTR_MIN, st.ATTR_MAX, value=0.0, step=0.01, label=names[i],
+                                         visible=visible0[i], elem_id=f"attr-{i}", elem_classes=["attr"])
+        w.zero_btn = gr.Button("Reset all attributes to 0 (typical)", size="sm")
+
+
+def _start_tab(w: SimpleNamespace) -> None:
+    """"Start from": a random validation note, a dataset note by name, an upload (into ``w``)."""
+    import gradio as gr
+
+    with gr.Tab("Start from", id="tab-start"):
+        gr.Markdown("Set every attribute from a real sound (the teacher labels it: "
+                    "timbre transfer). The pitch and seed stay yours.")
+        w.valid_btn = gr.Button("⚄ Random validation note", elem_id="from-validation")
+        with gr.Row():
+            w.note_box = gr.Textbox(label="Dataset note (NSynth name, needs --data)", elem_id="note-name", scale=4)
+            w.note_btn = gr.Button("Use", elem_id="from-note", scale=1)
+        w.upload = gr.File(label="…or upload audio (WAV/FLAC/OGG/MP3, ≤ 30 s; its first second "
+                           "after any leading silence is used)", type="filepath", elem_id="upload-audio", height=130)
+
+
+def _pad_tab(w: SimpleNamespace, studio: Studio) -> None:
+    """The 2-D pad: two axis choices, the picture, two linked sliders (into ``w``)."""
+    import gradio as gr
+
+    axis_choices = [studio.names[i] for i in studio.order]
+    pad_choices = [st.RANDOM_DIRECTION] + axis_choices
+    y0 = axis_choices[min(1, studio.k - 1)]
+    with gr.Tab("2-D pad", id="tab-pad"):
+        with gr.Row():
+            w.x_axis = gr.Dropdown(pad_choices, value=axis_choices[0], label="x axis", elem_id="pad-x-axis")
+            w.y_axis = gr.Dropdown(pad_choices, value=y0, label="y axis", elem_id="pad-y-axis")
+        w.dir_seed = gr.Number(value=0, precision=0, label="random directions seed", visible=False)
+        w.pad = gr.Image(value=st.pad_image(0.5, 0.5, axis_choices[0], y0), label="2-D pad", show_label=False,
+                         interactive=False, elem_id="pad", format="png", buttons=[], height=st.PAD_SIZE,
+                         width=st.PAD_SIZE)
+        with gr.Row():
+            w.pad_x = gr.Slider(0, 1, value=0.5, step=0.01, label="x", elem_id="pad-x")
+            w.pad_y = gr.Slider(0, 1, value=0.5, step=0.01, label="y", elem_id="pad-y")
+        w.new_dirs = gr.Button("New random directions", size="sm")
+
+
+def _draw_spectrogram(ws):
+    """The spectrogram of the last sound ``(wav path, title)`` (skipped when the file is gone)."""
+    import gradio as gr
+    import soundfile as sf
+
+    if not ws:
+        return gr.skip()
+    path, title = ws
+    try:
+        wave, _ = sf.read(path, dtype="float32")
+    except Exception:  # the file was cleaned up meanwhile: nothing to draw
+        return gr.skip()
+    return st.spectrogram_image(wave, title=title, width_px=900 if wave.size > st.N_SAMPLES else 640)
+
+
+def _wire_generation(w: SimpleNamespace, studio: Studio) -> None:
+    """Generate, scale, live play, dice, search, reset. Sets ``w.then_generate``: chain a
+    generation (and its spectrogram) after an event whose last output ``w.go`` is True."""
+    import gradio as gr
+
+    lo, hi = studio.pitch_range
+    # The sound comes first: the handler returns the audio (autoplay) and the downloads; the
+    # spectrogram (~0.2 s of matplotlib) is drawn by a follow-up step, off the click-to-sound path.
+    w.wave_state = gr.State(None)  # (wav path, title) of the last sound, for the spectrogram
+    w.go = gr.State(False)  # did the step before a chained generation succeed?
+    outputs = [w.audio, w.status, w.dl_wav, w.dl_json, w.settings_state, w.wave_state]
+    inputs = [w.pitch, w.seed, *w.sliders]
+
+    def _render(p, s, values, scale=False):
+        r = studio.render(p, s, list(values), scale=scale)
+        _warn_all(r.messages)
+        what = (f"scale {note_name(lo)}–{note_name(hi)}" if scale
+                else f"{note_name(r.settings.pitch)} (MIDI {r.settings.pitch})")
+        title = f"{what}, seed {r.settings.seed}"
+        ok = f"✓ {title} — {r.wave.size / st.SAMPLE_RATE:.1f} s, generated in {1000 * r.seconds:.0f} ms"
+        return (str(r.wav_path), _status(r.messages, ok), gr.DownloadButton(value=str(r.wav_path), interactive=True),
+                gr.DownloadButton(value=str(r.json_path), interactive=True), r.settings.to_dict(),
+                (str(r.wav_path), title))
+
+    @safe(len(outputs), 1)
+    def generate(p, s, *values):
+        return _render(p, s, values)
+
+    @safe(len(outputs), 1)
+    def play_scale(p, s, *values):
+        return _render(p, s, values, scale=True)
+
+    @safe(len(outputs), 1)
+    def generate_if_live(is_live, p, s, *values):
+        return _render(p, s, values) if is_live else tuple(gr.skip() for _ in outputs)
+
+    def spectrogram_after(ev):
+        return ev.then(_draw_spectrogram, w.wave_state, w.spec, show_progress="hidden")
+
+    w.then_generate = lambda ev: spectrogram_after(
+        ev.then(generate_if_live, [w.go, *inputs], outputs, concurrency_id="gen"))
+    spectrogram_after(w.gen_btn.click(generate, inputs, outputs, concurrency_id="gen"))
+    spectrogram_after(w.scale_btn.click(play_scale, inputs, outputs, concurrency_id="gen"))
+    spectrogram_after(gr.on([s.release for s in w.sliders] + [w.pitch.release, w.seed.submit], generate_if_live,
+                            [w.live, *inputs], outputs, concurrency_id="gen"))
+    gr.on([s.release for s in w.sliders], lambda: None, None, w.pad_base)  # manual edit: new pad origin
+    w.pitch.change(lambda p: gr.Slider(info=note_name(int(p))), w.pitch, w.pitch, show_progress="hidden")
+    w.then_generate(w.dice.click(lambda: (random.randint(0, 99_999), True), None, [w.seed, w.go]))
+    w.search.change(lambda q: [gr.Slider(visible=v) for v in st.filter_attributes(q, studio.names, studio.order)],
+                    w.search, w.sliders, show_progress="hidden")
+    w.zero_btn.click(lambda: [0.0] * studio.k, None, w.sliders).then(lambda: None, None, w.pad_base)
+
+
+def _wire_settings_and_start(w: SimpleNamespace, studio: Studio) -> None:
+    """The settings upload and the "Start from" tab: set every slider, then play."""
+    import gradio as gr
+
+    lo, hi = studio.pitch_range
+    k = studio.k
+    restore_outputs = [w.pitch, w.seed, *w.sliders, w.status, w.go]
+    start_outputs = [*w.sliders, w.status, w.go]
+
+    @safe(len(restore_outputs), len(restore_outputs) - 2, len(restore_outputs) - 1)
+    def restore(path):
+        if not path:
+            return (*[gr.skip()] * (len(restore_outputs) - 1), False)
+        settings, messages, _ = studio.read_settings(str(path))
+        _warn_all(messages)
+        return (settings.pitch, settings.seed, *[float(v) for v in settings.vector(studio.names)],
+                _status(messages, f"✓ settings restored from {os.path.basename(str(path))}"), True)
+
+    @safe(len(start_outputs), k, k + 1)
+    def from_validation(p):
+        vec, what = studio.from_random_validation(random.randint(0, 2**31 - 1), int(p))
+        return (*[float(v) for v in vec], f"✓ attributes of a {what}", True)
+
+    @safe(len(start_outputs) + 1, k, k + 1)
+    def from_note(note):
+        vec, p, what = studio.from_dataset_note(note)
+        return (*[float(v) for v in vec], f"✓ attributes of {what}", True,
+                p if p is not None and lo <= p <= hi else gr.skip())
+
+    @safe(len(start_outputs), k, k + 1)
+    def from_upload(path):
+        if not path:
+            return (*[gr.skip()] * (len(start_outputs) - 1), False)
+        vec, messages = studio.from_wave_file(path)
+        _warn_all(messages)
+        return (*[float(v) for v in vec],
+                _status(messages, f"✓ attributes of {os.path.basename(str(path))} (teacher)"), True)
+
+    def then_generate_new_origin(ev):
+        return w.then_generate(ev).then(lambda: None, None, w.pad_base)
+
+    then_generate_new_origin(w.load_json.upload(restore, w.load_json, restore_outputs))
+    then_generate_new_origin(w.valid_btn.click(from_validation, w.pitch, start_outputs))
+    then_generate_new_origin(w.note_btn.click(from_note, w.note_box, [*start_outputs, w.pitch]))
+    then_generate_new_origin(w.note_box.submit(from_note, w.note_box, [*start_outputs, w.pitch]))
+    then_generate_new_origin(w.upload.upload(from_upload, w.upload, start_outputs))
+
+
+def _wire_pad(w: SimpleNamespace, studio: Studio) -> None:
+    """The 2-D pad: a click or the x / y sliders set two attributes (or two random directions)."""
+    import gradio as gr
+
+    names, k = studio.names, studio.k
+
+    def _axis(choice):
+        return None if choice == st.RANDOM_DIRECTION or choice not in names else names.index(choice)
+
+    pad_outputs = [w.pad, w.pad_x, w.pad_y, w.pad_base, *w.sliders, w.status, w.go]
+
+    @safe(len(pad_outputs), len(pad_outputs) - 2, len(pad_outputs) - 1)
+    def pad_move(x, y, xa, ya, dseed, base, *values):
+        x = float(np.clip(x, 0, 1))
+        y = float(np.clip(y, 0, 1))
+        current, messages = st.validate_attributes(list(values), names)
+        if base is None:
+            base = current.tolist()
+        dirs = st.random_directions(k, int(dseed or 0)) if st.RANDOM_DIRECTION in (xa, ya) else None
+        # a random direction moves every attribute by up to +-0.5 on the user scale at the pad's edges
+        vec = st.pad_vector(np.asarray(base), x, y, _axis(xa), _axis(ya), dirs, gain=float(np.sqrt(k)))
+        img = st.pad_image(x, y, xa, ya)
+        return (img, x, y, base, *[float(v) for v in vec], _status(messages, f"pad at ({x:.2f}, {y:.2f})"), True)
+
+    def pad_click(evt: gr.SelectData, xa, ya, dseed, base, *values):
+        x, y = st.pad_click_to_xy(*evt.index)
+        return pad_move(x, y, xa, ya, dseed, base, *values)
+
+    pad_inputs = [w.x_axis, w.y_axis, w.dir_seed, w.pad_base, *w.sliders]
+    w.then_generate(w.pad.select(pad_click, pad_inputs, pad_outputs))
+    w.then_generate(gr.on([w.pad_x.release, w.pad_y.release], pad_move, [w.pad_x, w.pad_y, *pad_inputs],
+                          pad_outputs))
+    gr.on([w.x_axis.change, w.y_axis.change], lambda xa, ya, x, y: (st.pad_image(x, y, xa, ya), None),
+          [w.x_axis, w.y_axis, w.pad_x, w.pad_y], [w.pad, w.pad_base])
+    w.new_dirs.click(lambda d: int(d or 0) + 1, w.dir_seed, w.dir_seed)
 
 
 def serve(
@@ -347,12 +367,15 @@ def serve(
     block: bool = True,
     studio: Studio | None = None,
     quiet: bool = False,
+    allow_remote: bool = False,
 ):
     """Load the checkpoint once, rank the attributes, build the page and start the server.
 
     Args:
         checkpoint: checkpoint or run folder (``None``: the shipped checkpoint).
-        host: interface to bind; loopback by default (use ``0.0.0.0`` deliberately).
+        host: interface to bind; loopback by default. Anything else needs ``allow_remote``
+            (:func:`darkgan.app.guard.check_host`): a loud warning is printed and a login
+            (user ``darkgan``, a random token printed once) is required.
         port: TCP port (0: any free port).
         data: labelled dataset folder for "start from a dataset note" (optional).
         rank_notes: notes generated to measure responsiveness when no ranking is stored
@@ -363,14 +386,28 @@ def serve(
     Returns:
         ``(demo, url)``: the running ``gr.Blocks`` and its local URL.
 
+    Every request body is capped (:class:`darkgan.app.guard.BodyLimit`: JSON 1 MB, uploads 21 MB).
+
     Raises:
         CheckpointError: missing/corrupt checkpoint (before anything is served).
-        DarkGANError: the port is taken.
+        DarkGANError: the port is taken; a non-loopback host without ``allow_remote``.
     """
+    import secrets
+    import sys
+
+    from starlette.middleware import Middleware
+
+    from darkgan.app.guard import REMOTE_USER, BodyLimit, check_host
+
+    warning = check_host(host, allow_remote)  # before anything is loaded
+    auth = None
+    if warning:
+        token = secrets.token_urlsafe(16)
+        auth = [(REMOTE_USER, token)]
+        print(f"\n{'!' * 78}\n{warning}\nToken (password): {token}\n{'!' * 78}\n", file=sys.stderr, flush=True)
     if studio is None:
         studio = Studio.load(checkpoint, device=device, data=data)
         studio.rank(n=rank_notes, measure=rank_notes > 0)
-    studio.allow_server_paths = host in ("127.0.0.1", "localhost", "::1")
     studio.warm_up()
     demo = build_app(studio)
     demo.queue(default_concurrency_limit=1)
@@ -380,7 +417,8 @@ def serve(
             server_name=host, server_port=int(port) if port else None, share=False, inbrowser=False,
             prevent_thread_lock=True, quiet=quiet, show_error=True, ssr_mode=False, mcp_server=False,
             pwa=False, enable_monitoring=False, allowed_paths=[str(studio.out_dir)], css=CSS,
-            footer_links=[], max_file_size=st.MAX_UPLOAD_BYTES,
+            footer_links=[], max_file_size=st.MAX_UPLOAD_BYTES, auth=auth,
+            app_kwargs={"middleware": [Middleware(BodyLimit)]},
         )
     except OSError as e:
         raise DarkGANError(f"cannot start the server on {host}:{port} ({e})") from None

@@ -9,16 +9,26 @@ Files the user downloads (the note's WAV and its settings JSON) are written unde
 ``Studio.out_dir`` (a private temporary folder by default), named after the settings so two
 different notes never overwrite each other.
 
+Attribute values are on the user scale of the generation API (:mod:`darkgan.generation.scale`:
+0 = the data's typical note, 1 = its 99th percentile); "start from" converts the teacher's
+probabilities of a sound to it (:meth:`Studio.to_user`).
+
+"Start from a dataset note" serves only notes of the dataset given with ``--data`` (by NSynth
+name) and uploads: no file path on the server is ever opened from a request, and an unknown
+name gets the same answer whatever exists on the server.
+
 Responsiveness (which 12 attributes the UI shows first), in this order of preference:
 
 1. the checkpoint's own measurement: ``config.json`` ``extra`` key ``attribute_correlation``
    (or ``responsiveness``), ``{name: rho}`` (the paper's attribute correlation, Sec. 4.4.2);
-2. a cache written by a previous start-up: ``<checkpoint>/app_responsiveness.json`` when the
-   folder is writable, else ``$DARKGAN_CACHE_DIR/app/responsiveness-<checkpoint id>.json``;
-3. measured once at start-up (:meth:`Studio.measure_responsiveness`): ``n`` notes with uniform
-   random attribute vectors (seeded, pitches spread over the range) are generated and tagged by
-   the checkpoint's teacher; the score of attribute i is the Pearson correlation between the
-   input alpha_i and the teacher's soft label sigmoid(z_i / T) of the output. Then cached (2).
+2. a cache written by a previous start-up in the user cache folder,
+   ``$DARKGAN_CACHE_DIR/app/responsiveness-<checkpoint id>.json`` (never in the checkpoint or
+   the package);
+3. measured once at start-up (:meth:`Studio.measure_responsiveness`): ``n`` notes with user-scale
+   attribute values drawn uniformly in [0, 1] (seeded, pitches spread over the range) are
+   generated and tagged by the checkpoint's teacher; the score of attribute i is the Pearson
+   correlation between the value of attribute i and the teacher's soft label sigmoid(z_i / T)
+   of the output. Then cached (2).
 4. vocabulary order, when the teacher cannot be loaded (with a message).
 """
 from __future__ import annotations
@@ -38,7 +48,8 @@ import numpy as np
 from darkgan.app import state as st
 from darkgan.errors import DarkGANError, DataError
 
-RESPONSIVENESS_FILE = "app_responsiveness.json"
+#: How the cached responsiveness scores were measured (a cache of another method is ignored).
+RESPONSIVENESS_METHOD = "pearson(user value ~ U(0,1), teacher soft label)"
 #: Files kept in ``Studio.out_dir`` (the oldest beyond this are deleted after each render).
 KEEP_FILES = 256
 
@@ -82,7 +93,9 @@ def checkpoint_id(path: str | Path | None) -> str:
     except (OSError, ValueError):
         pass
     if not digest and (p / GENERATOR_FILE).is_file():
-        digest = st.file_id(p / GENERATOR_FILE)
+        from darkgan.utils.io import sha256_file
+
+        digest = sha256_file(p / GENERATOR_FILE)[:12]
     return f"{p.name}@{digest}"
 
 
@@ -95,7 +108,8 @@ class Studio:
         out_dir: where downloadable files go (default: a new temporary folder).
 
     Raises:
-        DarkGANError: a model without attributes (the no-attribute baseline has nothing to steer).
+        DarkGANError: a model without attributes (the no-attribute baseline has nothing to steer),
+            or without the attribute bank that defines the sliders' scale.
     """
 
     def __init__(self, model: Any, checkpoint: str | Path | None, out_dir: str | Path | None = None):
@@ -103,6 +117,7 @@ class Studio:
         self.names: list[str] = list(model.attributes)
         if not self.names:
             raise DarkGANError("this checkpoint has no attribute conditioning (baseline): nothing to steer in the app")
+        self.scale = model.attribute_scale  # the sliders' scale (raises without a bank: pass --data DIR)
         lo, hi = model.pitch_range
         self.pitch_range = (int(lo), int(hi))
         self.checkpoint_path = Path(checkpoint) if checkpoint is not None else None
@@ -112,9 +127,6 @@ class Studio:
         self.order: list[int] = list(range(len(self.names)))
         self.ranking_source = "vocabulary order"
         self.load_messages: list[str] = []
-        #: whether "start from" may read audio files by path on the server (off when the app is
-        #: served beyond loopback: remote users must upload instead)
-        self.allow_server_paths = True
 
     # ------------------------------------------------------------------ loading
 
@@ -156,7 +168,7 @@ class Studio:
     def warm_up(self) -> None:
         """One throw-away note and spectrogram, so the first click does not pay for lazy
         initialisation (oneDNN kernels, matplotlib: ~2 s)."""
-        self._generate(self.pitches[len(self.pitches) // 2], 0, np.full(self.k, 0.5))
+        self._generate(self.pitches[len(self.pitches) // 2], 0, np.zeros(self.k))
         st.spectrogram_image(np.zeros(st.N_SAMPLES, np.float32))
         st.pad_image(0.5, 0.5, "x", "y")
 
@@ -201,8 +213,8 @@ class Studio:
         z = np.random.default_rng([seed, 0]).standard_normal((1, int(latent))).astype(np.float32)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            out = batch(np.repeat(z, len(pitches), axis=0), np.asarray(pitches),
-                        np.asarray(vec, dtype=np.float32))
+            alpha = self.model.attribute_vector({n: float(v) for n, v in zip(self.names, vec)})  # as generate() does
+            out = batch(np.repeat(z, len(pitches), axis=0), np.asarray(pitches), alpha)
         messages += [str(w.message) for w in caught]
         out = np.asarray(out.detach().cpu().numpy() if hasattr(out, "detach") else out, dtype=np.float32)
         if not np.all(np.isfinite(out)):
@@ -215,8 +227,9 @@ class Studio:
         Args:
             pitch: MIDI pitch (clipped into the range with a message).
             seed: noise seed (an integer; wrapped into [0, 2^31 - 1] with a message).
-            values: ``[K]`` attribute values in vocabulary order, or ``{name: value}`` (missing
-                names take 0); NaN/non-numeric -> 0, out of [0, 1] -> clipped (with messages).
+            values: ``[K]`` user-scale attribute values in vocabulary order, or ``{name: value}``
+                (missing names take 0, the typical value); NaN/non-numeric -> 0, outside
+                [ATTR_MIN, ATTR_MAX] -> clipped (with messages).
             scale: generate every pitch of the range with the same seed and attributes and
                 concatenate them (``[P * 16000]``, 10 ms fades at the joins).
 
@@ -282,7 +295,8 @@ class Studio:
         """Parse a settings JSON for this model: ``(settings, messages, scale)``."""
         if isinstance(source, (str, os.PathLike)) and not str(source).lstrip().startswith("{"):
             source = Path(source)
-        settings, messages = st.parse_settings(source, self.names, self.pitch_range, self.checkpoint_id)
+        settings, messages = st.parse_settings(source, self.names, self.pitch_range, self.checkpoint_id,
+                                               to_user=self.scale.to_user)
         scale = False
         try:
             raw = source if isinstance(source, dict) else json.loads(
@@ -304,24 +318,31 @@ class Studio:
         """
         return np.asarray(self.model.teacher_attributes(np.asarray(waves, dtype=np.float32)), dtype=np.float64)
 
+    def to_user(self, alpha) -> tuple[np.ndarray, list[str]]:
+        """Raw probabilities ``[K]`` -> user-scale slider values ``[K]`` float64, clipped into
+        [ATTR_MIN, ATTR_MAX] (``(values, messages)``; a message names the clipped attributes)."""
+        a = np.clip(np.asarray(alpha, dtype=np.float64).reshape(-1), 1e-7, 1 - 1e-7)
+        return st.validate_attributes(list(self.scale.to_user(a).astype(np.float64)), self.names)
+
     def from_wave_file(self, path: str | Path) -> tuple[np.ndarray, list[str]]:
-        """Attribute vector ``[K]`` of an uploaded audio file (timbre transfer).
+        """User-scale attribute vector ``[K]`` of an uploaded audio file (timbre transfer).
 
         The file is checked first (:func:`darkgan.app.state.load_upload`: audio, <= 30 s,
         not silent; messages say when it is down-mixed or resampled), then labelled exactly as
         ``generate(like=FILE)`` does (:meth:`DarkGAN.like_attributes`: mono, 16 kHz, leading
-        silence trimmed, the first second, teacher soft labels at the checkpoint's T).
+        silence below ``LIKE_TRIM_DB`` = -60 dB re. peak trimmed, the first second, teacher soft
+        labels at the checkpoint's T), and converted to the user scale (:meth:`to_user`).
 
         Raises:
             DataError: not audio, too long, silent...; WeightsError: no teacher weights.
         """
         _, messages = st.load_upload(path)
-        vec = np.asarray(self.model.like_attributes(str(path)), dtype=np.float64).reshape(-1)
-        return np.clip(vec, st.ATTR_MIN, st.ATTR_MAX), messages
+        vec, m = self.to_user(self.model.like_attributes(str(path)))
+        return vec, messages + m
 
     def from_random_validation(self, seed: int, pitch: int | None = None) -> tuple[np.ndarray, str]:
-        """Attribute vector ``[K]`` of a random validation note (of MIDI ``pitch`` when the
-        checkpoint's attribute bank has notes of it), and a description of the note.
+        """User-scale attribute vector ``[K]`` of a random validation note (of MIDI ``pitch``
+        when the checkpoint's attribute bank has notes of it), and a description of the note.
 
         Raises:
             DataError: the checkpoint has no attribute bank (``darkgan generate --build-bank``).
@@ -333,7 +354,7 @@ class Studio:
             pool, rows_pitch = m.validation_attributes(), None
         if pool is None or len(pool) == 0:
             raise DataError("this checkpoint has no attribute bank of validation notes "
-                            "(build one: darkgan generate --build-bank --data DIR)")
+                            "(build one: darkgan generate --build-bank --data DIR --out COPY)")
         rng = np.random.default_rng(int(seed))
         j = int(rng.integers(len(pool)))
         name = f"validation note {j + 1} of {len(pool)}"
@@ -342,27 +363,29 @@ class Studio:
             rows = np.arange(len(bank)) if rows_pitch is None else np.flatnonzero(bank.pitch == int(rows_pitch))
             if len(rows) == len(pool) and j < len(rows) and bank.note_str and bank.note_str[rows[j]]:
                 name = f"validation note {bank.note_str[rows[j]]}"
-        return np.clip(np.asarray(pool[j], dtype=np.float64), st.ATTR_MIN, st.ATTR_MAX), name
+        return self.to_user(pool[j])[0], name
 
     def from_dataset_note(self, note: str) -> tuple[np.ndarray, int | None, str]:
-        """Attribute vector ``[K]`` (and the MIDI pitch, when the name says it) of a dataset
-        note (NSynth ``note_str`` of the dataset given with ``--data``) or of an audio file on
-        the server, via :meth:`DarkGAN.like_attributes`.
+        """User-scale attribute vector ``[K]`` (and the MIDI pitch, when the name says it) of a
+        note of the dataset given with ``--data``, by NSynth ``note_str``. Only dataset notes:
+        no file path on the server is opened (audio files are uploaded instead).
 
         Raises:
-            DataError / DarkGANError: unknown note (closest names listed), no dataset folder.
+            DataError / DarkGANError: no dataset folder, a name that is not a note name, an
+                unknown note (the closest dataset names listed).
         """
         note = (note or "").strip()
         if not note:
-            raise DataError("type a dataset note name (e.g. keyboard_acoustic_004-060-100) or an audio file path")
-        p = Path(note)
-        looks_like_path = p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff") or "/" in note
-        if looks_like_path and not self.allow_server_paths:
-            raise DataError("reading files on the server is disabled when the app is not on loopback; upload the file")
-        if p.is_file():
-            st.load_upload(p)  # same checks as an upload (size, length, audio)
-        vec = self.model.like_attributes(note)
-        return np.clip(np.asarray(vec, dtype=np.float64).reshape(-1), 0, 1), _pitch_of_note(note), note
+            raise DataError("type a dataset note name (e.g. keyboard_acoustic_004-060-100)")
+        data = getattr(self.model, "data", None)
+        if data is None:
+            raise DarkGANError("no dataset folder: start the app with --data DIR to use its notes by name "
+                               "(or upload an audio file)")
+        if any(c in note for c in "/\\") or note.startswith(".") or len(note) > 200:
+            raise DataError(f"{note[:60]!r} is not a dataset note name (e.g. keyboard_acoustic_004-060-100); "
+                            "upload audio files instead")
+        vec = self.model.conditioner.dataset_note(note, data)
+        return self.to_user(vec)[0], _pitch_of_note(note), note
 
     # ------------------------------------------------------------------ responsiveness
 
@@ -377,14 +400,8 @@ class Studio:
                 scores, source = extra[key], f"checkpoint ({key})"
                 break
         if scores is None and cache:
-            for p in self._cache_paths():
-                try:
-                    d = json.loads(p.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    continue
-                if d.get("checkpoint_id") == self.checkpoint_id and isinstance(d.get("scores"), dict):
-                    scores, source = d["scores"], f"cached measurement ({p})"
-                    break
+            scores = self._read_cache()
+            source = f"cached measurement ({self.cache_path()})"
         if scores is None and measure:
             try:
                 scores = self.measure_responsiveness(n)
@@ -393,54 +410,56 @@ class Studio:
                     self._write_cache(scores, n)
             except DarkGANError as e:
                 source = f"vocabulary order (could not measure: {e})"
+        if scores is None:
+            source = "vocabulary order"
         self.order = st.order_by_responsiveness(self.names, scores)
         self.ranking_source = source
         return self.order, source
 
     def measure_responsiveness(self, n: int = 64, seed: int = 0) -> dict[str, float]:
-        """Per-attribute correlation rho_i between input alpha_i ~ U(0, 1) and the teacher's
-        soft label of the generated note, over ``n`` notes (pitches cycled over the range,
-        seeds ``seed .. seed + n - 1``). Returns ``{name: rho}`` (NaN -> omitted)."""
+        """Per-attribute correlation rho_i between the user-scale value of attribute i ~ U(0, 1)
+        (typical to 99th percentile; all K drawn independently) and the teacher's soft label of
+        the generated note, over ``n`` notes (pitches cycled over the range). Returns
+        ``{name: rho}`` (NaN -> omitted). Pearson correlation of
+        :func:`darkgan.evaluation.metrics.correlation.pearson_columns` (paper Sec. 4.4.2)."""
+        from darkgan.evaluation.metrics.correlation import pearson_columns
+
         rng = np.random.default_rng(seed)
-        alpha = rng.uniform(0.0, 1.0, size=(n, self.k)).astype(np.float32)
+        user = rng.uniform(0.0, 1.0, size=(n, self.k))
+        alpha = self.scale.to_raw(user)
         pitches = np.array([self.pitches[i % len(self.pitches)] for i in range(n)])
-        batch, latent = getattr(self.model, "generate_batch", None), getattr(self.model, "latent_dim", None)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if batch is not None and latent is not None:
-                z = rng.standard_normal((n, int(latent))).astype(np.float32)
-                out = batch(z, pitches, alpha)
-                waves = np.asarray(out.detach().cpu().numpy() if hasattr(out, "detach") else out, dtype=np.float32)
-            else:
-                waves = np.stack([self._generate(int(p), seed + i, alpha[i]) for i, p in enumerate(pitches)])
-        response = self.soft_labels(waves)
-        rho = st.correlation_scores(alpha, response)
+        z = rng.standard_normal((n, int(self.model.latent_dim))).astype(np.float32)
+        out = self.model.generate_batch(z, pitches, alpha)
+        waves = np.asarray(out.detach().cpu().numpy() if hasattr(out, "detach") else out, dtype=np.float32)
+        rho = pearson_columns(user, self.soft_labels(waves))
         return {name: float(r) for name, r in zip(self.names, rho) if math.isfinite(r)}
 
-    def _cache_paths(self) -> list[Path]:
+    def cache_path(self) -> Path:
+        """Where the responsiveness measurement is cached: the user cache folder
+        (``$DARKGAN_CACHE_DIR/app/responsiveness-<checkpoint id>.json``), never the checkpoint."""
         from darkgan.paths import cache_dir
 
         safe = self.checkpoint_id.replace("/", "_").replace("@", "-")
-        paths = []
-        if self.checkpoint_path is not None:
-            paths.append(Path(self.checkpoint_path) / RESPONSIVENESS_FILE)
-        paths.append(cache_dir() / "app" / f"responsiveness-{safe}.json")
-        return paths
+        return cache_dir() / "app" / f"responsiveness-{safe}.json"
+
+    def _read_cache(self) -> dict | None:
+        try:
+            d = json.loads(self.cache_path().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        ok = (isinstance(d, dict) and d.get("checkpoint_id") == self.checkpoint_id
+              and d.get("method") == RESPONSIVENESS_METHOD and isinstance(d.get("scores"), dict))
+        return d["scores"] if ok else None
 
     def _write_cache(self, scores: dict[str, float], n: int) -> Path | None:
         from darkgan.utils.io import write_json
 
-        doc = {"checkpoint_id": self.checkpoint_id, "method": "pearson(alpha_i ~ U(0,1), teacher soft label)",
-               "n_notes": n, "scores": scores}
-        for p in self._cache_paths():
-            try:
-                if p.parent.exists() and not os.access(p.parent, os.W_OK):
-                    continue
-                write_json(p, doc)
-                return p
-            except OSError:
-                continue
-        return None
+        doc = {"checkpoint_id": self.checkpoint_id, "method": RESPONSIVENESS_METHOD, "n_notes": n, "scores": scores}
+        try:
+            write_json(self.cache_path(), doc)
+            return self.cache_path()
+        except OSError:  # an unwritable cache costs a re-measurement next time, nothing else
+            return None
 
 
 def _pitch_of_note(note: str) -> int | None:

@@ -6,41 +6,45 @@ rules are unit-testable (``tests/test_app_state.py``):
 - :class:`Settings`: what reproduces a note exactly (checkpoint id, MIDI pitch, seed, the full
   attribute vector) and its JSON form (:meth:`Settings.to_json`, :func:`parse_settings`).
 - validation of pitch, seed and attribute values (:func:`parse_pitch`, :func:`parse_seed`,
-  :func:`validate_attributes`): absurd values are clipped, never passed to the model, and every
-  correction comes back as a one-line message for the UI.
-- uploads (:func:`load_upload`): any audio file soundfile reads, down-mixed to mono, resampled
-  to 16 kHz, at most :data:`MAX_UPLOAD_SECONDS` long, not silent.
+  :func:`validate_attributes`): out-of-range values are clipped, NaN and non-numbers keep the
+  previous value, never passed to the model, and every correction comes back as a one-line
+  message for the UI.
+- uploads (:func:`load_upload`): at most :data:`MAX_UPLOAD_BYTES` and :data:`MAX_UPLOAD_SECONDS`,
+  read by the project's audio reader (:func:`darkgan.teacher.resample.load_audio`: down-mixed,
+  resampled to 16 kHz), not silent.
 - pictures: the spectrogram (:func:`spectrogram_image`) and the 2-D pad (:func:`pad_image`,
   :func:`pad_click_to_xy`, :func:`pad_vector`).
 - the attribute search (:func:`filter_attributes`) and the responsiveness order
   (:func:`order_by_responsiveness`).
 
 Units: audio is float32 in [-1, 1] at :data:`SAMPLE_RATE` Hz; pitch is a MIDI note number;
-attribute values are the generator's conditioning alpha (teacher soft labels, trained in [0, 1]).
+attribute values are on the user scale (:mod:`darkgan.generation.scale`: 0 = the data's typical
+note, 1 = its 99th percentile, > 1 beyond the data), within [:data:`ATTR_MIN`, :data:`ATTR_MAX`].
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from darkgan.data.magif import N_SAMPLES, SAMPLE_RATE  # noqa: F401  (16 kHz, 1 s notes)
 from darkgan.errors import DarkGANError, DataError
 
-SAMPLE_RATE = 16000  #: Hz, the generator's and the teacher's rate
-N_SAMPLES = 16000  #: samples in one generated note (1 s)
 MAX_UPLOAD_SECONDS = 30.0  #: longer uploads are refused (the teacher hears 1 s anyway)
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  #: larger uploads are refused before decoding
-ATTR_MIN, ATTR_MAX = 0.0, 1.0  #: slider range = the range the generator was trained on
+#: Slider range on the user scale: every note of the shipped attribute bank lies within [-2.3, 2.3]
+#: (so "start from a note" is not clipped) and values up to 3 reach beyond the data (the paper's
+#: out-of-distribution regime).
+ATTR_MIN, ATTR_MAX = -3.0, 3.0
 SEED_MAX = 2**31 - 1  #: seeds are integers in [0, SEED_MAX]
 N_TOP = 12  #: attributes shown before any search
 SETTINGS_FORMAT = "darkgan-app-settings"  #: the ``format`` field of a settings JSON
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 2  #: 2: attribute values on the user scale; 1 (read too): raw probabilities
 PAD_SIZE = 320  #: pixels, the square 2-D pad picture
 RANDOM_DIRECTION = "(random direction)"  #: pad axis choice meaning "a random direction"
 
@@ -79,6 +83,7 @@ class Settings:
         return {
             "format": SETTINGS_FORMAT,
             "version": SETTINGS_VERSION,
+            "attribute_scale": "user",
             "checkpoint_id": self.checkpoint_id,
             "pitch": int(self.pitch),
             "seed": int(self.seed),
@@ -95,6 +100,7 @@ def parse_settings(
     names: Sequence[str],
     pitch_range: tuple[int, int],
     checkpoint: str | None = None,
+    to_user: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[Settings, list[str]]:
     """Read a settings JSON (text, bytes, dict or file path) and validate it for a model.
 
@@ -104,15 +110,37 @@ def parse_settings(
         pitch_range: ``(lowest, highest)`` MIDI pitch of the loaded model, inclusive.
         checkpoint: the loaded model's :func:`checkpoint_id`; a different id in the file gives
             a message (the state is still restored: the same vocabulary steers any checkpoint).
+        to_user: raw probabilities ``[K]`` -> user-scale values ``[K]`` (the model's
+            ``AttributeScale.to_user``), to read version-1 files (raw values).
 
     Returns:
         ``(settings, messages)``: settings with a value for every name in ``names`` (attributes
-        missing from the file keep 0.0, unknown ones are dropped, values clipped), and one
-        message a correction.
+        missing from the file keep 0.0 = typical, unknown ones are dropped, values clipped into
+        the slider range), and one message a correction.
 
     Raises:
-        SettingsError: not JSON, not a settings file, or a pitch/seed that is not a number.
+        SettingsError: not JSON, not a settings file, a pitch/seed that is not a number, or a
+            version-1 file without ``to_user``.
     """
+    data = _settings_dict(source)
+    messages: list[str] = []
+    pitch, m = parse_pitch(data["pitch"], pitch_range)
+    messages += m
+    seed, m = parse_seed(data["seed"])
+    messages += m
+    vec, m = _settings_vector(data, names, to_user)
+    messages += m
+    file_ckpt = str(data.get("checkpoint_id", ""))
+    if checkpoint is not None and file_ckpt != checkpoint:
+        messages.append(
+            f"settings were made with checkpoint {file_ckpt or '(unknown)'}, this app runs {checkpoint}: "
+            "the sound will differ"
+        )
+    return Settings(checkpoint or file_ckpt, pitch, seed, dict(zip(names, map(float, vec)))), messages
+
+
+def _settings_dict(source) -> dict:
+    """The JSON object of a settings file, with its format, version and fields checked."""
     if isinstance(source, Path):
         try:
             source = source.read_bytes()
@@ -133,28 +161,26 @@ def parse_settings(
     if not isinstance(data, dict) or data.get("format") != SETTINGS_FORMAT:
         raise SettingsError(f"not a DarkGAN app settings file (expected \"format\": \"{SETTINGS_FORMAT}\")")
     version = data.get("version")
-    if not isinstance(version, int) or version > SETTINGS_VERSION:
-        raise SettingsError(f"settings version {version!r} is not supported (this app reads <= {SETTINGS_VERSION})")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SETTINGS_VERSION:
+        raise SettingsError(f"settings version {version!r} is not supported (this app reads 1..{SETTINGS_VERSION})")
     for key in ("pitch", "seed", "attributes"):
         if key not in data:
             raise SettingsError(f"settings file has no {key!r} field")
-    messages: list[str] = []
-    pitch, m = parse_pitch(data["pitch"], pitch_range)
-    messages += m
-    seed, m = parse_seed(data["seed"])
-    messages += m
-    attrs = data["attributes"]
-    if not isinstance(attrs, dict):
+    if not isinstance(data["attributes"], dict):
         raise SettingsError("settings field 'attributes' must be an object {name: value}")
-    vec, m = validate_attributes(attrs, names, fallback=np.zeros(len(names)))
-    messages += m
-    file_ckpt = str(data.get("checkpoint_id", ""))
-    if checkpoint is not None and file_ckpt != checkpoint:
-        messages.append(
-            f"settings were made with checkpoint {file_ckpt or '(unknown)'}, this app runs {checkpoint}: "
-            "the sound will differ"
-        )
-    return Settings(checkpoint or file_ckpt, pitch, seed, dict(zip(names, map(float, vec)))), messages
+    return data
+
+
+def _settings_vector(data: dict, names: Sequence[str], to_user) -> tuple[np.ndarray, list[str]]:
+    """The user-scale vector ``[K]`` of a checked settings dict (version 1: raw, converted)."""
+    if data["version"] >= 2:
+        return validate_attributes(data["attributes"], names)
+    if to_user is None:
+        raise SettingsError("settings version 1 holds raw probabilities; this model cannot convert them")
+    raw, messages = validate_attributes(data["attributes"], names, lo=0.0, hi=1.0)
+    user = np.asarray(to_user(np.clip(raw, 1e-6, 1 - 1e-6)), dtype=np.float64)
+    vec, m = validate_attributes(list(user), names)
+    return vec, messages + ["settings version 1: raw probabilities converted to the user scale"] + m
 
 
 def make_settings(checkpoint: str, pitch: int, seed: int, names: Sequence[str], values: Iterable[float]) -> Settings:
@@ -223,7 +249,8 @@ def validate_attributes(
         values: ``{name: value}`` (names matched exactly, then case-insensitively) or a
             sequence in the order of ``names``.
         names: the vocabulary, ``K`` names.
-        fallback: ``[K]`` values used for missing, non-numeric or NaN entries (default 0).
+        fallback: ``[K]`` values used for missing, non-numeric or NaN entries (default 0, the
+            typical value on the user scale).
         lo, hi: allowed range; finite values outside it are clipped (``inf`` too).
 
     Returns:
@@ -268,7 +295,8 @@ def validate_attributes(
             x = min(max(x, lo), hi)
         out[i] = x
     if bad:
-        messages.append(f"not a number, kept the previous value: {_few(bad)}")
+        what = "set to 0 (typical)" if fallback is None else "kept the previous value"
+        messages.append(f"not a number, {what}: {_few(bad)}")
     if clipped:
         messages.append(f"outside [{lo:g}, {hi:g}], clipped: {_few(clipped)}")
     return out, messages
@@ -286,10 +314,11 @@ def _few(items: Sequence[str], n: int = 3) -> str:
 def load_upload(
     path: str | Path, max_seconds: float = MAX_UPLOAD_SECONDS, max_bytes: int = MAX_UPLOAD_BYTES
 ) -> tuple[np.ndarray, list[str]]:
-    """Read an uploaded audio file for the teacher.
+    """Check an uploaded audio file and read it for the teacher.
 
-    Any format libsndfile reads (WAV, FLAC, OGG, MP3...). Stereo/multichannel is down-mixed
-    (channel mean), other rates are resampled to 16 kHz (soxr HQ).
+    Size and length are checked from the header before decoding; the file is then read by the
+    project's reader (:func:`darkgan.teacher.resample.load_audio`: any format libsndfile reads,
+    channel mean, soxr resampling to 16 kHz).
 
     Args:
         path: the uploaded file.
@@ -300,9 +329,11 @@ def load_upload(
         ``(wave float32 [T] at 16 kHz, messages)`` with ``T <= max_seconds * 16000``.
 
     Raises:
-        DataError: missing, empty, not audio, too long/large, or digital silence.
+        DataError: missing, empty, not audio, too long/large, NaN/inf samples, or digital silence.
     """
     import soundfile as sf
+
+    from darkgan.teacher.resample import load_audio
 
     path = Path(path)
     name = path.name
@@ -320,24 +351,17 @@ def load_upload(
     seconds = info.frames / info.samplerate
     if seconds > max_seconds:
         raise DataError(f"{name}: {seconds:.1f} s is too long (at most {max_seconds:g} s; trim it to the note)")
-    try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:
-        raise DataError(f"{name}: cannot decode the audio ({e})") from None
+    mono = load_audio(path, SAMPLE_RATE)
     messages: list[str] = []
-    if data.shape[1] > 1:
-        messages.append(f"{name}: {data.shape[1]} channels down-mixed to mono")
-    mono = data.mean(axis=1).astype(np.float32)
-    if sr != SAMPLE_RATE:
-        from darkgan.teacher.resample import resample_np
-
-        mono = resample_np(mono, int(sr), SAMPLE_RATE)
-        messages.append(f"{name}: resampled from {sr} Hz to {SAMPLE_RATE} Hz")
+    if info.channels > 1:
+        messages.append(f"{name}: {info.channels} channels down-mixed to mono")
+    if info.samplerate != SAMPLE_RATE:
+        messages.append(f"{name}: resampled from {info.samplerate} Hz to {SAMPLE_RATE} Hz")
     if not np.all(np.isfinite(mono)):
         raise DataError(f"{name}: the audio contains NaN or infinite samples")
     if mono.size == 0 or float(np.abs(mono).max()) < 1e-5:
         raise DataError(f"{name}: the audio is silent")
-    return np.clip(mono, -1.0, 1.0), messages
+    return np.clip(mono, -1.0, 1.0).astype(np.float32), messages
 
 
 # --------------------------------------------------------------------------- audio out
@@ -519,27 +543,3 @@ def order_by_responsiveness(names: Sequence[str], scores: Mapping[str, float] | 
         return (0 if ok else 1, -float(s) if ok else 0.0, i)
 
     return sorted(range(len(names)), key=key)
-
-
-def correlation_scores(alpha: np.ndarray, response: np.ndarray) -> np.ndarray:
-    """Per-attribute Pearson correlation between the conditioning ``alpha [N, K]`` and the
-    teacher's response ``[N, K]`` on the generated notes (DarkGAN paper Sec. 4.4.2, rho_i).
-    Constant columns give NaN."""
-    a = np.asarray(alpha, dtype=np.float64)
-    r = np.asarray(response, dtype=np.float64)
-    constant = (np.ptp(a, axis=0) == 0) | (np.ptp(r, axis=0) == 0)
-    a = a - a.mean(0)
-    r = r - r.mean(0)
-    den = np.sqrt((a * a).sum(0) * (r * r).sum(0))
-    ok = ~constant & (den > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ok, (a * r).sum(0) / np.where(ok, den, 1), np.nan)
-
-
-def file_id(path: str | Path, n: int = 12) -> str:
-    """The first ``n`` hex digits of a file's SHA-256 (how settings name a checkpoint)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()[:n]

@@ -238,17 +238,28 @@ def make_bank(data_dir: str | os.PathLike, class_indices: list[int], attributes:
     return AttributeBank(z.astype(np.float32), pitch, [str(names[i]) for i in rows], meta)
 
 
+def _check_writable(checkpoint_dir) -> None:
+    """Raise CheckpointError when ``checkpoint_dir`` is a shipped checkpoint (read-only to every command)."""
+    from darkgan.paths import is_shipped
+
+    if is_shipped(checkpoint_dir):
+        raise CheckpointError(f"{checkpoint_dir}: a shipped checkpoint is read-only; write the bank into a copy "
+                              "(`darkgan generate --build-bank --data DIR --out COPY`, or copy the folder and pass "
+                              "--checkpoint COPY)")
+
+
 def write_bank(checkpoint_dir: str | os.PathLike, bank: AttributeBank, attributes: list[str],
                teacher_sha256: str = "") -> Path:
     """Write ``bank`` to ``<checkpoint_dir>/attribute_bank.safetensors`` atomically; return the path.
 
     Raises:
-        CheckpointError: the folder is not writable.
+        CheckpointError: the folder is not writable, or is a shipped checkpoint (read-only).
     """
     from safetensors.numpy import save
 
     from darkgan.utils.io import atomic_write
 
+    _check_writable(checkpoint_dir)
     meta = {
         "format": BANK_FORMAT, "format_version": str(BANK_FORMAT_VERSION),
         "teacher": str(bank.meta.get("teacher", "")), "teacher_sha256": teacher_sha256,
@@ -269,11 +280,17 @@ def write_bank(checkpoint_dir: str | os.PathLike, bank: AttributeBank, attribute
 
 
 def build_bank(checkpoint: str | os.PathLike | None, data_dir: str | os.PathLike, split: str = "valid",
-               max_notes: int = DEFAULT_MAX_NOTES, seed: int = 0) -> Path:
+               max_notes: int = DEFAULT_MAX_NOTES, seed: int = 0, out: str | os.PathLike | None = None) -> Path:
     """Build and write the attribute bank of ``checkpoint`` (None: the shipped one) from ``data_dir``.
 
-    Returns the written file. Raises CheckpointError / DataError (see :func:`make_bank`); a
-    baseline checkpoint (no attributes) needs no bank (DarkGANError).
+    Args:
+        out: write a copy of the checkpoint folder with the new bank here (a new or empty
+            folder, written as a whole: :func:`darkgan.generation.outdir.replace_folder`)
+            instead of writing into ``checkpoint``. Required for a shipped checkpoint.
+
+    Returns the written file. Raises CheckpointError (including a shipped checkpoint without
+    ``out``) / DataError (see :func:`make_bank`); a baseline checkpoint (no attributes) needs
+    no bank (DarkGANError); an ``out`` that is not new or empty (DarkGANError).
     """
     from darkgan.errors import DarkGANError
     from darkgan.models.checkpoint import read_checkpoint_config
@@ -288,5 +305,17 @@ def build_bank(checkpoint: str | os.PathLike | None, data_dir: str | os.PathLike
     teacher_id = str(cfg.teacher.get("id", ""))
     if not teacher_id:
         raise CheckpointError(f"{cfg.path / 'config.json'}: no teacher id; cannot tell which labels to use")
+    if out is None:
+        _check_writable(cfg.path)  # before the work
     bank = make_bank(data_dir, cfg.class_indices, cfg.attributes, teacher_id, cfg.pitch_range, split, max_notes, seed)
-    return write_bank(cfg.path, bank, cfg.attributes, str(cfg.teacher.get("weights_sha256", "")))
+    sha = str(cfg.teacher.get("weights_sha256", ""))
+    if out is None:
+        return write_bank(cfg.path, bank, cfg.attributes, sha)
+    import shutil
+
+    from darkgan.generation.outdir import replace_folder
+
+    with replace_folder(out, ()) as stage:
+        shutil.copytree(cfg.path, stage, dirs_exist_ok=True, ignore=shutil.ignore_patterns(BANK_FILE, ".*"))
+        write_bank(stage, bank, cfg.attributes, sha)
+    return bank_path(Path(os.path.abspath(out)))

@@ -5,12 +5,19 @@
     darkgan generate [--checkpoint PATH] --pitch 60 [--attr "Tuning fork=0.8" ...]
                      [--like NOTE_STR|FILE.wav] [--data DIR] [--seed S] [-n N] [--plot] --out DIR
     darkgan generate --list-attributes [--checkpoint PATH]
-    darkgan generate --build-bank --data DIR [--checkpoint PATH] [--split valid] [--max-notes 4096]
+    darkgan generate --build-bank --data DIR [--checkpoint PATH] [--out COPY] [--split valid] [--max-notes 4096]
 
-Output: ``DIR/note_<i>_p<pitch>.wav`` (16 kHz mono PCM-16, written atomically), with ``--plot``
+Attribute values are on the user scale (0 = the data's typical note, 1 = its 99th percentile,
+> 1 beyond the data; :mod:`darkgan.generation.scale`); ``--raw`` takes teacher probabilities.
+
+Output: ``DIR/note_<i>_p<pitch>.wav`` (16 kHz mono PCM-16), with ``--plot``
 ``DIR/note_<i>_p<pitch>.png`` (log-magnitude spectrogram), and ``DIR/generate.json`` (checkpoint,
-seed, pitches, attributes given, where every note's other attributes came from, output counts).
-Notes are generated and written chunk by chunk, so memory stays bounded for any ``-n``.
+seed, scale, attributes given, where every note's other attributes came from, output counts).
+Notes are generated and written chunk by chunk, so memory stays bounded for any ``-n``. The
+folder is written as a whole (:func:`darkgan.generation.outdir.replace_folder`): locked against
+a second job, staged beside it, then swapped in, so it never mixes two runs or keeps stale notes;
+a bad argument or a failed run leaves it as it was. ``--build-bank`` never writes into a shipped
+checkpoint: ``--out DIR`` writes a copy of the checkpoint with its new bank.
 Torch is imported inside the command function (``darkgan --help`` stays fast).
 """
 from __future__ import annotations
@@ -35,20 +42,26 @@ def register(sub) -> None:
     p.add_argument("--pitch", type=str, nargs="+", default=["60"], metavar="MIDI",
                    help="MIDI pitch(es) within the checkpoint's range; -n notes for each (default: 60)")
     p.add_argument("--attr", action="append", default=[], metavar="NAME=VALUE",
-                   help='set an attribute, e.g. --attr "Tuning fork=0.8" (repeatable; values outside [0, 1] warn)')
+                   help='set an attribute, e.g. --attr "Tuning fork=0.8" (repeatable): 0 = the typical note of the '
+                        'data, 1 = as much as its 1 %% most extreme notes, > 1 beyond the data (warns)')
+    p.add_argument("--raw", action="store_true",
+                   help="--attr values are raw teacher probabilities (the generator's input) instead")
     p.add_argument("--like", default=None, metavar="NOTE_STR|FILE",
                    help="take the other attributes from this audio file or dataset note (with --data)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="labelled dataset folder: for --like NOTE_STR, --build-bank, or as attribute bank")
     p.add_argument("--seed", type=str, default=None, help="random seed (default: random; recorded in generate.json)")
     p.add_argument("-n", type=str, default="1", help="notes per pitch (default: 1)")
-    p.add_argument("--out", default=None, metavar="DIR", help="output folder for the WAV files")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder for the WAV files (replaced as a whole); with --build-bank: where a copy "
+                        "of the checkpoint with the new bank goes")
     p.add_argument("--plot", action="store_true", help="also write a spectrogram PNG per note")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: %(default)s)")
     p.add_argument("--batch-size", type=str, default=None, help="notes per generator call (memory bound)")
     p.add_argument("--list-attributes", action="store_true", help="print the checkpoint's attributes and exit")
     p.add_argument("--build-bank", action="store_true",
-                   help="build the checkpoint's attribute bank from --data's validation notes and exit")
+                   help="build the checkpoint's attribute bank from --data's validation notes and exit (into "
+                        "the checkpoint folder, or into a copy of it with --out; never into a shipped one)")
     p.add_argument("--split", default="valid", help="split for --build-bank (default: %(default)s)")
     p.add_argument("--max-notes", type=str, default="4096", help="notes kept by --build-bank (default: %(default)s)")
     p.set_defaults(func=_generate)
@@ -82,31 +95,6 @@ def parse_attr(item: str) -> tuple[str, float]:
     if not math.isfinite(value):
         raise DarkGANError(f"--attr {item!r}: value must be finite")
     return name, value
-
-
-def ensure_writable_dir(path) -> "Path":  # noqa: F821
-    """Create folder ``path`` if needed and check that files can be written in it.
-
-    Raises:
-        DarkGANError: ``path`` is a file, cannot be created, or is not writable.
-    """
-    import os
-    import tempfile
-    from pathlib import Path
-
-    from darkgan.errors import DarkGANError
-
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise DarkGANError(f"{out}: exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".darkgan-write-test.", dir=out)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise DarkGANError(f"{out}: output folder is not writable ({e.strerror or e})") from None
-    return out
 
 
 def write_wav(path, wave, sr: int = 16000) -> None:
@@ -147,13 +135,14 @@ def write_spectrogram_png(path, wave, title: str = "") -> None:
         fig.savefig(f, format="png")
 
 
-def _generate(args: argparse.Namespace) -> int:
-    import warnings
+#: Names of the files ``darkgan generate`` writes into ``--out`` (the folder may hold only these).
+OUTPUT_FILES = ("note_*.wav", "note_*.png", "generate.json")
 
+
+def _parse_args(args: argparse.Namespace) -> tuple[int, list[int], int | None, int | None, dict[str, float]]:
+    """``(n, pitches, seed, batch_size, attributes)`` from the command line, validated."""
     from darkgan.errors import DarkGANError
 
-    if args.build_bank:
-        return _build_bank(args)
     n = _int(args.n, "-n")
     if n < 1:
         raise DarkGANError(f"-n must be >= 1, got {n}")
@@ -164,13 +153,23 @@ def _generate(args: argparse.Namespace) -> int:
     if seed is not None and seed < 0:
         raise DarkGANError(f"--seed must be >= 0, got {seed}")
     batch_size = None if args.batch_size is None else _int(args.batch_size, "--batch-size")
-    attrs: dict[str, float] = {}
-    for item in args.attr:
-        name, value = parse_attr(item)
-        attrs[name] = value
+    attrs = dict(parse_attr(item) for item in args.attr)
+    return n, pitches, seed, batch_size, attrs
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import warnings
+
+    from darkgan.errors import DarkGANError
+    from darkgan.generation.outdir import check_target
+
+    if args.build_bank:
+        return _build_bank(args)
+    n, pitches, seed, batch_size, attrs = _parse_args(args)
     if not args.list_attributes and not args.out:
         raise DarkGANError("--out DIR is required (where the WAV files go)")
-    out = None if args.list_attributes else ensure_writable_dir(args.out)
+    if not args.list_attributes:
+        check_target(args.out, OUTPUT_FILES)  # before the model loads; nothing is created here
 
     from darkgan.generation.api import DarkGAN, GenerationWarning
 
@@ -186,7 +185,13 @@ def _generate(args: argparse.Namespace) -> int:
 
                     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 return 0
-            return _write_notes(model, out, pitches, n, attrs, seed, args, batch_size)
+            import numpy as np
+
+            all_p = np.repeat(np.asarray(pitches, dtype=np.int64), n)
+            scale = "raw" if args.raw else "user"
+            stream = model.iter_generate(all_p, attrs or None, len(all_p), seed, args.like, args.data, batch_size,
+                                         scale=scale)  # validates every argument before anything is written
+            return _write_notes(model, stream, args.out, all_p, args.plot)
         finally:
             for w in caught:
                 if issubclass(w.category, GenerationWarning):
@@ -204,39 +209,31 @@ def _list(model) -> None:
         print(f"{i:4d}  {name}")
 
 
-def _write_notes(model, out, pitches, n, attrs, seed, args, batch_size) -> int:
-    import numpy as np
-
+def _write_notes(model, stream, out, all_p, plot: bool) -> int:
+    from darkgan.generation.outdir import replace_folder
     from darkgan.utils.io import write_json
 
-    all_p = np.repeat(np.asarray(pitches, dtype=np.int64), n)
-    stream = model.iter_generate(all_p, attrs or None, len(all_p), seed, args.like, args.data, batch_size)
-    files, i = [], 0
-    try:
-        from tqdm import tqdm
+    files = []
+    from tqdm import tqdm
 
-        bar = tqdm(total=len(all_p), unit="note", disable=len(all_p) < 64 or not sys.stderr.isatty())
-    except ImportError:  # pragma: no cover
-        bar = None
-    for chunk in stream:
-        for wave in chunk:
-            stem = f"note_{i:05d}_p{int(all_p[i]):03d}"
-            write_wav(out / f"{stem}.wav", wave)
-            if args.plot:
-                write_spectrogram_png(out / f"{stem}.png", wave, f"{stem} (seed {model.last_report['seed']})")
-            files.append(f"{stem}.wav")
-            i += 1
-        if bar is not None:
+    with replace_folder(out, OUTPUT_FILES) as stage, \
+            tqdm(total=len(all_p), unit="note", disable=len(all_p) < 64 or not sys.stderr.isatty()) as bar:
+        for chunk in stream:
+            for wave in chunk:
+                i = len(files)
+                stem = f"note_{i:05d}_p{int(all_p[i]):03d}"
+                write_wav(stage / f"{stem}.wav", wave)
+                if plot:
+                    write_spectrogram_png(stage / f"{stem}.png", wave, f"{stem} (seed {model.last_report['seed']})")
+                files.append(f"{stem}.wav")
             bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
-    rep = model.last_report
-    write_json(out / "generate.json", {
-        "checkpoint": rep["checkpoint"], "seed": rep["seed"], "attributes": rep["attributes"], "like": rep["like"],
-        "stats": rep["stats"],
-        "notes": [{"file": f, "pitch": int(p), "attributes_from": s}
-                  for f, p, s in zip(files, all_p.tolist(), rep["sources"])],
-    })
+        rep = model.last_report
+        write_json(stage / "generate.json", {
+            "checkpoint": rep["checkpoint"], "seed": rep["seed"], "scale": rep["scale"],
+            "attributes": rep["attributes"], "like": rep["like"], "stats": rep["stats"],
+            "notes": [{"file": f, "pitch": int(p), "attributes_from": s}
+                      for f, p, s in zip(files, all_p.tolist(), rep["sources"])],
+        })
     st = rep["stats"]
     print(f"wrote {len(files)} notes to {out} (seed {rep['seed']}; peak-normalised {st['peak_normalised']}, "
           f"silent {st['silent']})")
@@ -245,17 +242,15 @@ def _write_notes(model, out, pitches, n, attrs, seed, args, batch_size) -> int:
 
 def _build_bank(args: argparse.Namespace) -> int:
     from darkgan.errors import DarkGANError
-    from darkgan.generation.bank import build_bank
+    from darkgan.generation.bank import build_bank, load_bank
+    from darkgan.models.checkpoint import read_checkpoint_config
 
     if not args.data:
         raise DarkGANError("--build-bank needs --data DIR (a labelled dataset with a validation split)")
     max_notes = _int(args.max_notes, "--max-notes")
     if max_notes < 1:
         raise DarkGANError(f"--max-notes must be >= 1, got {max_notes}")
-    path = build_bank(args.checkpoint, args.data, split=args.split, max_notes=max_notes)
-    from darkgan.generation.bank import load_bank
-    from darkgan.models.checkpoint import read_checkpoint_config
-
+    path = build_bank(args.checkpoint, args.data, split=args.split, max_notes=max_notes, out=args.out)
     cfg = read_checkpoint_config(path.parent)
     bank = load_bank(cfg.path, cfg.attributes)
     print(f"wrote {path} ({len(bank)} notes of split {args.split!r}, "
