@@ -107,8 +107,9 @@ def test_round_trip(model, ckpt):
 
 
 def test_output_is_generator_then_inverse(model):
-    """generate() == de-normalised generator output through magif_to_wave (limiter inactive here)."""
-    from darkgan.data.magif import magif_to_wave
+    """generate() == de-normalised generator output through magif_to_note (inverse + the data's
+    fade-out; the limiter is inactive here)."""
+    from darkgan.data.magif import magif_to_note
 
     full = {n: v for n, v in zip(model.attributes, np.linspace(0, 1, len(model.attributes)))}
     audio = model.generate(50, full, n=2, seed=3)
@@ -116,7 +117,7 @@ def test_output_is_generator_then_inverse(model):
     alpha = np.tile(model.attribute_vector(full), (2, 1))
     with torch.inference_mode():
         x = model.generator(torch.from_numpy(z), torch.tensor([6, 6]), torch.from_numpy(alpha))
-        ref = magif_to_wave(model.normalizer.denormalize(x)).numpy()
+        ref = magif_to_note(model.normalizer.denormalize(x)).numpy()
     assert np.abs(ref).max() <= 1.0
     np.testing.assert_allclose(audio, ref, atol=1e-5)
 
@@ -517,3 +518,21 @@ def test_pitch_accuracy_misses_silent_nan_and_octaves():
     assert (s["n"], s["hits"], s["silent"], s["nonfinite"]) == (5, 1, 2, 1)
     with pytest.raises(ValueError):
         pitch_accuracy(waves, [60, 60])
+
+
+def test_generated_notes_fade_out_like_the_training_crops(prepared_dataset):
+    """Issue 15, item 7: every training crop fades out over its last 64 ms; generated notes were
+    cut instead (a click, a broadband burst after 0.95 s). Real crops and shipped-checkpoint notes
+    now end alike: the last 10 ms at least 20 dB below the body, no high-frequency burst."""
+    from darkgan import DarkGAN
+    from darkgan.data.cache import NoteCache
+    from darkgan.data.magif import magif_to_wave
+    from darkgan.evaluation.metrics.tail import tail_burst_db, tail_envelope_db
+
+    cache = NoteCache(prepared_dataset)
+    real = magif_to_wave(cache.load(np.arange(len(cache)), normalize=False)).numpy()
+    g = DarkGAN.load("default")
+    gen = g.generate(pitch=[44, 50, 57, 63, 70] * 4, n=20, seed=0, scale="raw")
+    for notes in (real, gen):
+        assert np.median(tail_envelope_db(notes)) < -20.0
+        assert np.median(tail_burst_db(notes)) < 0.0 and (tail_burst_db(notes) > 10.0).mean() <= 0.1

@@ -2,7 +2,7 @@
 
 The generator (paper Sec. 4.3.2) outputs normalised MAG-IF ``[b, 2, 1024, 32]``; it is
 de-normalised with the checkpoint's statistics and inverted to a waveform
-(:func:`darkgan.data.magif.magif_to_wave`: phase = pi cumsum(IF), inverse STFT). A checkpoint
+(:func:`darkgan.data.magif.magif_to_note`: phase = pi cumsum(IF), inverse STFT, the data's fade-out). A checkpoint
 saved before the last scale generates at its scale and is up-sampled (a preview).
 
 The *limiter* (:func:`limit_peaks`) is a per-note gain, never a clip or a soft-clip: a note
@@ -131,15 +131,16 @@ class Synthesiser:
 
     def wave(self, z: torch.Tensor, pitch_index: torch.Tensor, alpha: torch.Tensor | None) -> torch.Tensor:
         """One chunk on the device: ``z [b, Z]``, ``pitch_index [b]`` long, ``alpha [b, K]`` (or
-        None for the baseline) -> raw waveform ``[b, 16000]`` (before the limiter)."""
-        from darkgan.data.magif import N_BINS, N_FRAMES, magif_to_wave
+        None for the baseline) -> raw waveform ``[b, 16000]`` (before the limiter), faded out over
+        its last 64 ms as every training crop (:func:`darkgan.data.magif.magif_to_note`)."""
+        from darkgan.data.magif import N_BINS, N_FRAMES, magif_to_note
 
         dev = self.device
         x = self.generator(z.to(dev), pitch_index.to(dev), None if alpha is None else alpha.to(dev),
                            scale=self.scale, alpha=self.alpha)
         if tuple(x.shape[-2:]) != (N_BINS, N_FRAMES):
             x = self.generator.upsample_to(x, (N_BINS, N_FRAMES))
-        return magif_to_wave(self.normalizer.denormalize(x.float()))
+        return magif_to_note(self.normalizer.denormalize(x.float()))
 
     def run(self, z: torch.Tensor, pitch_index: torch.Tensor, alpha: torch.Tensor | None, batch_size: int,
             limit: bool = True) -> tuple[torch.Tensor, OutputStats]:
