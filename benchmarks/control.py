@@ -1,0 +1,164 @@
+"""Attribute control of a checkpoint, in one command: the numbers of issue 15's targets.
+
+    python benchmarks/control.py [--checkpoint default|student|PATH] [--data DIR] [--n 2000]
+                                 [--rise-notes 64] [--rise-attributes all|table2|N]
+                                 [--retrieval-notes 64] [--fast] [--max-notes N] [--seed 0]
+                                 [--no-yamnet] [--threads T] [--json OUT.json]
+
+Conditioning: rows of the checkpoint's attribute bank (validation notes of its dataset, with
+their pitches), ``alpha = sigmoid(z / T)`` (paper Eq. 1), noise z ~ N(0, I) from ``--seed``.
+Printed (and written to ``--json``):
+
+1. **rho** (paper Sec. 4.4.2, Table 2): ``--n`` notes conditioned on validation vectors drawn
+   with replacement; rho_i = corr(F_i, alpha_i) for the teacher and YAMNet (the K attributes
+   YAMNet shares, same AudioSet class), F at T = 1; bootstrap 95 % intervals (1,000 replicates)
+   of each rho_i and of the mean over attributes; the Table-2 instruments in the vocabulary.
+2. **rise**: for each attribute i, ``--rise-notes`` validation vectors with alpha_i set to its
+   5th, then its 99th percentile (over ``--data``'s labelled notes, else over the bank), same z,
+   pitch and other attributes; one-sided paired t-test per attribute (p < 0.01) of the YAMNet
+   and of the teacher probability for class i; the count of significant rises.
+3. **retrieval** (timbre transfer): ``--retrieval-notes`` distinct validation notes; note j is
+   generated from note j's attributes and pitch, re-labelled by the teacher (at the checkpoint's
+   T), and the rank of note j among all of them by Euclidean distance of attribute vectors is
+   recorded (median rank, top-5 share; chance (n + 1) / 2 and 5 / n).
+
+Every number comes from the tested metric functions (:mod:`darkgan.evaluation.metrics.control`,
+:mod:`darkgan.evaluation.metrics.correlation`). ``--fast`` (about 2-3 minutes on 2 quiet
+cores): 256 rho notes, rises of the Table-2 instruments only on 24 notes, 32 retrieval notes;
+``--max-notes N`` caps the rho notes. Cost of the defaults: n + 2 x K x rise-notes +
+retrieval-notes generations (2,000 + 16,384 + 64 for K = 128).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", default="default", help="checkpoint folder, or default / student")
+    ap.add_argument("--data", default=None, help="labelled dataset: percentiles of the rise test over its notes")
+    ap.add_argument("--n", type=int, default=2000, help="notes for rho (paper 10,000)")
+    ap.add_argument("--rise-notes", type=int, default=64, help="notes per attribute in the rise test")
+    ap.add_argument("--rise-attributes", default="all", help="all, table2, or N (the N with highest teacher rho)")
+    ap.add_argument("--retrieval-notes", type=int, default=64)
+    ap.add_argument("--fast", action="store_true", help="256 / 24 notes, Table-2 rises, 32 retrieval notes")
+    ap.add_argument("--max-notes", type=int, default=None, help="cap on the rho notes")
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-yamnet", action="store_true")
+    ap.add_argument("--batch-size", type=int, default=None, help="generator batch (default: the API's)")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    if args.fast:
+        args.n, args.rise_notes, args.rise_attributes, args.retrieval_notes = 256, 24, "table2", 32
+    if args.max_notes:
+        args.n = min(args.n, args.max_notes)
+    return args
+
+
+def percentiles(model, data, qs=(5.0, 99.0)) -> tuple[np.ndarray, np.ndarray, str]:
+    """alpha_i percentiles ``[K]`` x 2 over the dataset's labelled notes (or the bank)."""
+    T = model.temperature
+    if data:
+        from darkgan.teacher.labels import load_labels
+
+        z = np.asarray(load_labels(data, str(model.config.teacher["id"])).logits)[:, model.config.class_indices]
+        src = f"{data} ({len(z)} labelled notes)"
+    else:
+        z, src = model.bank.logits, f"attribute bank ({len(model.bank)} validation notes)"
+    a = model.bank.alpha(np.arange(len(model.bank)), T) if not data else 1 / (1 + np.exp(-z.astype(np.float64) / T))
+    lo, hi = np.percentile(a, qs, axis=0)
+    return lo.astype(np.float32), hi.astype(np.float32), src
+
+
+def rise_attributes(spec: str, names: list[str], rho: np.ndarray) -> list[int]:
+    if spec == "all":
+        return list(range(len(names)))
+    if spec == "table2":
+        from darkgan.evaluation.taggers import TABLE2_INSTRUMENTS
+
+        return [names.index(n) for n in TABLE2_INSTRUMENTS if n in names]
+    return [int(i) for i in np.argsort(-np.nan_to_num(rho, nan=-2.0))[:int(spec)]]
+
+
+def run(args) -> dict:
+    from darkgan.evaluation.metrics import control as C
+    from darkgan.evaluation.taggers import TABLE2_INSTRUMENTS, generator_fn, vocabulary_predictor, yamnet_columns
+    from darkgan.generation.api import DarkGAN
+    from darkgan.teacher import load_teacher
+
+    t0 = time.perf_counter()
+    model = DarkGAN.load(args.checkpoint)
+    names, K, T = model.attributes, len(model.attributes), model.temperature
+    bank, rng = model.bank, np.random.default_rng(args.seed)
+    gen = generator_fn(model, args.batch_size)
+    teacher = model.teacher
+    preds = {"teacher": vocabulary_predictor(teacher, model.config.class_indices)}
+    if not args.no_yamnet:
+        yam = load_teacher("yamnet")
+        preds["yamnet"] = vocabulary_predictor(yam, yamnet_columns(names, teacher, model.config.class_indices, yam))
+    out = {"checkpoint": str(model.checkpoint_path), "step": model.config.step, "temperature": T, "seed": args.seed,
+           "attributes": K, "sizes": {"rho": args.n, "rise": args.rise_notes, "retrieval": args.retrieval_notes}}
+    rows = rng.integers(0, len(bank), args.n)
+    rho = C.run_correlation_ci(gen, preds, bank.pitch[rows], bank.alpha(rows, T), seed=args.seed, names=names,
+                               n_boot=args.n_boot)
+    out["rho"] = rho
+    out["table2"] = {n: rho["teacher"]["rho"][names.index(n)] for n in TABLE2_INSTRUMENTS if n in names}
+    t_rho = time.perf_counter() - t0
+    lo, hi, src = percentiles(model, args.data)
+    which = rise_attributes(args.rise_attributes, names, np.array([np.nan if v is None else v
+                                                                   for v in rho["teacher"]["rho"]], float))
+    rrows = rng.choice(len(bank), args.rise_notes, replace=len(bank) < args.rise_notes)
+    out["rise"] = C.run_attribute_rise(gen, preds, bank.pitch[rrows], bank.alpha(rrows, T), which, lo, hi,
+                                       seed=args.seed + 1, names=names)
+    out["rise_percentiles_from"] = src
+    t_rise = time.perf_counter() - t0 - t_rho
+    vrows = rng.choice(len(bank), args.retrieval_notes, replace=False)
+    relabel = vocabulary_predictor(teacher, model.config.class_indices, temperature=T)
+    out["retrieval"] = C.run_retrieval(gen, relabel, bank.pitch[vrows], bank.alpha(vrows, T), seed=args.seed + 2)
+    out["seconds"] = {"rho": round(t_rho, 1), "rise": round(t_rise, 1),
+                      "total": round(time.perf_counter() - t0, 1)}
+    return out
+
+
+def summary(out: dict) -> list[str]:
+    f = lambda v: "nan" if v is None or not np.isfinite(v) else f"{v:+.3f}"  # noqa: E731
+    lines = [f"# {out['checkpoint']} (step {out['step']}, T={out['temperature']:g}), seed {out['seed']}, "
+             f"sizes {out['sizes']}, {out['seconds']['total']:.0f} s ({out['seconds']})"]
+    for tag, r in out["rho"].items():
+        lines.append(f"{tag} mean rho {f(r['mean_rho'])} [95 % {f(r['mean_rho_low'])}, {f(r['mean_rho_high'])}] "
+                     f"over {sum(v is not None for v in r['rho'])} attributes, n = {r['n']}")
+    lines.append("Table-2 instruments, teacher rho: " + ", ".join(f"{k} {f(v)}" for k, v in out["table2"].items()))
+    for tag, r in out["rise"].items():
+        lines.append(f"{tag}: {r['n_significant']} of {len(r['p'])} attributes rise significantly (p < {r['p_max']}, "
+                     f"{r['m']} notes, 5th -> 99th percentile)")
+    r = out["retrieval"]
+    lines.append(f"retrieval: median rank {r['median_rank']:.1f} of {r['n']} (chance {r['chance_median_rank']:.1f}), "
+                 f"top-5 {r['top5']:.3f} (chance {r['chance_top5']:.3f}), top-1 {r['top1']:.3f}")
+    return lines
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    out = run(args)
+    print("\n".join(summary(out)))
+    if args.json:
+        from darkgan.evaluation.runner import _jsonable
+        from darkgan.utils.io import write_json
+
+        write_json(args.json, _jsonable(out))
+    else:
+        print(json.dumps({k: out[k] for k in ("table2", "seconds")}))
+
+
+if __name__ == "__main__":
+    main()
