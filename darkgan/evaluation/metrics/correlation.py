@@ -105,7 +105,7 @@ def _nanmean(x) -> float:
 
 
 @register_metric("attribute_correlation")
-def attribute_correlation(predicted, target, names: Sequence[str] | None = None, **_) -> dict:
+def attribute_correlation(predicted, target, names: Sequence[str] | None = None) -> dict:
     """rho_i between tagger predictions and conditioning attributes.
 
     Args:
@@ -126,7 +126,7 @@ def attribute_correlation(predicted, target, names: Sequence[str] | None = None,
 
 
 @register_metric("ood_correlation")
-def ood_correlation(predicted, target, deltas, attributes: Sequence[int] | None = None, **_) -> dict:
+def ood_correlation(predicted, target, deltas, attributes: Sequence[int] | None = None) -> dict:
     """Out-of-distribution correlation curve.
 
     Args:
@@ -151,7 +151,7 @@ def ood_correlation(predicted, target, deltas, attributes: Sequence[int] | None 
 
 
 @register_metric("increment_consistency")
-def increment_consistency(base, incremented, deltas, attributes: Sequence[int] | None = None, **_) -> dict:
+def increment_consistency(base, incremented, deltas, attributes: Sequence[int] | None = None) -> dict:
     """Increment consistency curve.
 
     Args:
