@@ -77,7 +77,7 @@ class RandomNotes(_RealNotes):
 
 
 SMALL = dict(ood_n=12, ood_attributes=2, ood_levels=3, ic_n=12, ic_attributes=2, ic_steps=3, pitch_n=8,
-             kid_subsets=5, example_attributes=1, listening_attributes=2, n_boot=50)
+             kid_subsets=5, example_attributes=1, listening_attributes=1, n_boot=50)
 
 
 def _arr(values) -> np.ndarray:
@@ -111,8 +111,11 @@ def test_evaluate_oracle_vs_random_report(oracle_report, labelled_dataset):
     # bootstrap intervals bracket the estimate; training conditioning is a second column
     o = corr["oracle"]["teacher"]
     assert o["mean_rho_low"] <= o["mean_rho"] <= o["mean_rho_high"] and o["n_boot"] == 50
+    # training conditioning: real training notes against their labels are as self-consistent as
+    # validation ones; the oracle only holds validation notes, so it follows training vectors less
     tr = data["results"]["correlation_train"]
-    assert np.nanmean(_arr(tr["oracle"]["teacher"]["rho"])) > 0.5 and "real train" in tr
+    assert np.nanmean(_arr(tr["real train"]["teacher"]["rho"])) > 0.7
+    assert np.nanmean(_arr(tr["oracle"]["teacher"]["rho"])) < np.nanmean(rho_o)
     # FAD with 60 notes < 384 dimensions: reported as missing with the reason; KAD is there
     rows = data["results"]["rows"]
     assert "pis" in rows["oracle"] and "kid" in rows["random"] and "kid_low_x1e4" in rows["random"]["kid"]
@@ -122,9 +125,9 @@ def test_evaluate_oracle_vs_random_report(oracle_report, labelled_dataset):
     html = (out / "report.html").read_text()
     assert "<audio" in html and "Table 1" in html and "Missing results" in html and "Listening page" in html
     assert list((out / "examples").rglob("*.wav"))
-    # listening page: 2 attributes x 3 pitches x 3 user values, each a WAV and a PNG
+    # listening page: 1 attribute x 3 pitches x 3 user values, each a WAV and a PNG
     lst = data["results"]["listening"]["oracle"]
-    assert len(lst) == 18 and {e["value"] for e in lst} == {0.0, 0.5, 1.0}
+    assert len(lst) == 9 and {e["value"] for e in lst} == {0.0, 0.5, 1.0}
     assert all((out / e["wav"]).is_file() and (out / e["png"]).is_file() for e in lst)
 
 
