@@ -2,8 +2,9 @@
 
     python benchmarks/control.py [--checkpoint default|student|PATH] [--data DIR] [--n 2000]
                                  [--rise-notes 64] [--rise-attributes all|table2|N]
-                                 [--retrieval-notes 64] [--fast] [--max-notes N] [--seed 0]
-                                 [--no-yamnet] [--threads T] [--json OUT.json]
+                                 [--rise-minutes M] [--retrieval-notes 64] [--fast]
+                                 [--max-notes N] [--seed 0] [--no-yamnet] [--threads T]
+                                 [--json OUT.json]
 
 Conditioning: rows of the checkpoint's attribute bank (validation notes of its dataset, with
 their pitches), ``alpha = sigmoid(z / T)`` (paper Eq. 1), noise z ~ N(0, I) from ``--seed``.
@@ -16,7 +17,9 @@ Printed (and written to ``--json``):
 2. **rise**: for each attribute i, ``--rise-notes`` validation vectors with alpha_i set to its
    5th, then its 99th percentile (over ``--data``'s labelled notes, else over the bank), same z,
    pitch and other attributes; one-sided paired t-test per attribute (p < 0.01) of the YAMNet
-   and of the teacher probability for class i; the count of significant rises.
+   and of the teacher probability for class i; the count of significant rises. Attributes are
+   tested in order: the Table-2 instruments, then by teacher rho; ``--rise-minutes M`` stops
+   after M minutes and reports how many were tested (the count is then a lower bound).
 3. **retrieval** (timbre transfer): ``--retrieval-notes`` distinct validation notes; note j is
    generated from note j's attributes and pitch, re-labelled by the teacher (at the checkpoint's
    T), and the rank of note j among all of them by Euclidean distance of attribute vectors is
@@ -44,6 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--n", type=int, default=2000, help="notes for rho (paper 10,000)")
     ap.add_argument("--rise-notes", type=int, default=64, help="notes per attribute in the rise test")
     ap.add_argument("--rise-attributes", default="all", help="all, table2, or N (the N with highest teacher rho)")
+    ap.add_argument("--rise-minutes", type=float, default=None, help="time budget of the rise test")
     ap.add_argument("--retrieval-notes", type=int, default=64)
     ap.add_argument("--fast", action="store_true", help="256 / 24 notes, Table-2 rises, 32 retrieval notes")
     ap.add_argument("--max-notes", type=int, default=None, help="cap on the rho notes")
@@ -56,6 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.fast:
         args.n, args.rise_notes, args.rise_attributes, args.retrieval_notes = 256, 24, "table2", 32
+        args.n_boot = min(args.n_boot, 200)
     if args.max_notes:
         args.n = min(args.n, args.max_notes)
     return args
@@ -77,13 +82,66 @@ def percentiles(model, data, qs=(5.0, 99.0)) -> tuple[np.ndarray, np.ndarray, st
 
 
 def rise_attributes(spec: str, names: list[str], rho: np.ndarray) -> list[int]:
-    if spec == "all":
-        return list(range(len(names)))
-    if spec == "table2":
-        from darkgan.evaluation.taggers import TABLE2_INSTRUMENTS
+    """Attribute order of the rise test: the Table-2 instruments, then by teacher rho."""
+    from darkgan.evaluation.taggers import TABLE2_INSTRUMENTS
 
-        return [names.index(n) for n in TABLE2_INSTRUMENTS if n in names]
-    return [int(i) for i in np.argsort(-np.nan_to_num(rho, nan=-2.0))[:int(spec)]]
+    table2 = [names.index(n) for n in TABLE2_INSTRUMENTS if n in names]
+    if spec == "table2":
+        return table2
+    rest = [int(i) for i in np.argsort(-np.nan_to_num(rho, nan=-2.0), kind="stable") if int(i) not in table2]
+    order = table2 + rest
+    return order if spec == "all" else order[:int(spec)]
+
+
+def rise(args, gen, preds, pitch, alpha, which, lo, hi, names) -> dict:
+    """run_attribute_rise over ``which`` in chunks of 4 attributes, within ``--rise-minutes``;
+    the chunks' results are concatenated per tagger."""
+    from tqdm import tqdm
+
+    from darkgan.evaluation.metrics.control import run_attribute_rise
+
+    t0, out = time.perf_counter(), {}
+    bar = tqdm(total=len(which) * 2 * len(pitch), desc="rise", unit="note")
+    for c in range(0, len(which), 4):
+        if args.rise_minutes and time.perf_counter() - t0 > 60 * args.rise_minutes:
+            break
+        part = run_attribute_rise(gen, preds, pitch, alpha, which[c:c + 4], lo, hi, seed=args.seed + 1,
+                                  names=names, progress=bar)
+        for tag, r in part.items():
+            if tag not in out:
+                out[tag] = r
+                continue
+            for k in ("p", "mean_low", "mean_high", "mean_rise", "significant", "attributes", "names",
+                      "low_value", "high_value"):
+                out[tag][k] = list(out[tag][k]) + list(r[k])
+            out[tag]["n_significant"] += r["n_significant"]
+    bar.close()
+    for r in out.values():
+        r["tested"] = len(r["p"])
+    return out
+
+
+def counted(gen, total: int, desc: str):
+    """``gen`` with a progress bar over ``total`` notes."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="note")
+
+    def generate(pitch, attrs, seed):
+        w = gen(pitch, attrs, seed)
+        bar.update(len(pitch))
+        return w
+
+    return generate
+
+
+def save(args, out: dict) -> None:
+    """Write what is measured so far to ``--json`` (each stage rewrites it)."""
+    if args.json:
+        from darkgan.evaluation.runner import _jsonable
+        from darkgan.utils.io import write_json
+
+        write_json(args.json, _jsonable(out))
 
 
 def run(args) -> dict:
@@ -105,24 +163,26 @@ def run(args) -> dict:
     out = {"checkpoint": str(model.checkpoint_path), "step": model.config.step, "temperature": T, "seed": args.seed,
            "attributes": K, "sizes": {"rho": args.n, "rise": args.rise_notes, "retrieval": args.retrieval_notes}}
     rows = rng.integers(0, len(bank), args.n)
-    rho = C.run_correlation_ci(gen, preds, bank.pitch[rows], bank.alpha(rows, T), seed=args.seed, names=names,
-                               n_boot=args.n_boot)
+    rho = C.run_correlation_ci(counted(gen, args.n, "rho"), preds, bank.pitch[rows], bank.alpha(rows, T),
+                               seed=args.seed, names=names, n_boot=args.n_boot)
     out["rho"] = rho
     out["table2"] = {n: rho["teacher"]["rho"][names.index(n)] for n in TABLE2_INSTRUMENTS if n in names}
     t_rho = time.perf_counter() - t0
+    save(args, out)
     lo, hi, src = percentiles(model, args.data)
     which = rise_attributes(args.rise_attributes, names, np.array([np.nan if v is None else v
                                                                    for v in rho["teacher"]["rho"]], float))
     rrows = rng.choice(len(bank), args.rise_notes, replace=len(bank) < args.rise_notes)
-    out["rise"] = C.run_attribute_rise(gen, preds, bank.pitch[rrows], bank.alpha(rrows, T), which, lo, hi,
-                                       seed=args.seed + 1, names=names)
+    out["rise"] = rise(args, gen, preds, bank.pitch[rrows], bank.alpha(rrows, T), which, lo, hi, names)
     out["rise_percentiles_from"] = src
+    save(args, out)
     t_rise = time.perf_counter() - t0 - t_rho
     vrows = rng.choice(len(bank), args.retrieval_notes, replace=False)
     relabel = vocabulary_predictor(teacher, model.config.class_indices, temperature=T)
     out["retrieval"] = C.run_retrieval(gen, relabel, bank.pitch[vrows], bank.alpha(vrows, T), seed=args.seed + 2)
     out["seconds"] = {"rho": round(t_rho, 1), "rise": round(t_rise, 1),
                       "total": round(time.perf_counter() - t0, 1)}
+    out["argv"] = vars(args)
     return out
 
 
@@ -135,8 +195,9 @@ def summary(out: dict) -> list[str]:
                      f"over {sum(v is not None for v in r['rho'])} attributes, n = {r['n']}")
     lines.append("Table-2 instruments, teacher rho: " + ", ".join(f"{k} {f(v)}" for k, v in out["table2"].items()))
     for tag, r in out["rise"].items():
-        lines.append(f"{tag}: {r['n_significant']} of {len(r['p'])} attributes rise significantly (p < {r['p_max']}, "
-                     f"{r['m']} notes, 5th -> 99th percentile)")
+        lines.append(f"{tag}: {r['n_significant']} of {r['tested']} attributes tested rise significantly "
+                     f"(p < {r['p_max']}, {r['m']} notes, 5th -> 99th percentile): "
+                     + ", ".join(n for n, s in zip(r["names"], r["significant"]) if s))
     r = out["retrieval"]
     lines.append(f"retrieval: median rank {r['median_rank']:.1f} of {r['n']} (chance {r['chance_median_rank']:.1f}), "
                  f"top-5 {r['top5']:.3f} (chance {r['chance_top5']:.3f}), top-1 {r['top1']:.3f}")
@@ -151,12 +212,8 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     out = run(args)
     print("\n".join(summary(out)))
-    if args.json:
-        from darkgan.evaluation.runner import _jsonable
-        from darkgan.utils.io import write_json
-
-        write_json(args.json, _jsonable(out))
-    else:
+    save(args, out)
+    if not args.json:
         print(json.dumps({k: out[k] for k in ("table2", "seconds")}))
 
 
