@@ -267,7 +267,10 @@ class EvalContext:
         out, todo = {}, []
         for f in which:
             got = self._mem.get((ns.key, f)) or self.fc.get_features(ns.key, f)
-            (todo.append(f) if got is None else out.__setitem__(f, got))
+            if got is None:
+                todo.append(f)
+            else:
+                out[f] = got
         if todo:
             waves = self._waves(ns)
             for f in todo:

@@ -41,8 +41,10 @@ OOD_LEVELS = 51
 #: Increment-consistency grid of the paper: delta_k = k / 5, k = 0..25.
 IC_STEPS = 26
 
-#: ``generate(pitch [n] int64 MIDI, attributes [n, K] float32, seed) -> waves [n, 16000] float32``.
-#: Same ``seed`` and ``n`` must give the same noise vectors (increment consistency relies on it).
+#: ``generate(pitch [n] int64 MIDI, attributes [n, K] float32, seed) -> waves [n, 16000] float32``
+#: (or any "notes" object that the paired ``predict`` accepts, e.g. the evaluation context's cached
+#: :class:`darkgan.evaluation.features.NoteSet`). Same ``seed`` and ``n`` must give the same noise
+#: vectors (increment consistency relies on it).
 GenerateFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 #: ``predict(waves [n, 16000]) -> [n, K]`` tagger probabilities for the K vocabulary attributes
 #: (NaN columns for attributes the tagger does not have).
