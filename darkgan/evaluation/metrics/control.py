@@ -115,10 +115,11 @@ def attribute_rise(low, high, attributes: Sequence[int] | None = None, names: Se
         raise DarkGANError(f"attribute_rise: low {lo.shape} vs high {hi.shape} (need [A, m], m >= 2)")
     d = hi - lo
     flat = np.all(np.abs(d - d.mean(axis=1, keepdims=True)) < 1e-12, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.asarray(ttest_rel(hi, lo, axis=1, alternative="greater").pvalue, dtype=np.float64)
     # constant differences: the t statistic is +-inf or undefined; decide by the sign alone
-    p = np.where(flat, np.where(d.mean(axis=1) > 0, 0.0, 1.0), np.nan_to_num(p, nan=1.0))
+    p = np.where(d.mean(axis=1) > 0, 0.0, 1.0)
+    if (~flat).any():
+        t = ttest_rel(hi[~flat], lo[~flat], axis=1, alternative="greater")
+        p[~flat] = np.nan_to_num(np.asarray(t.pvalue, dtype=np.float64), nan=1.0)
     sig = p < p_max
     return {"p": p.tolist(), "mean_low": lo.mean(1).tolist(), "mean_high": hi.mean(1).tolist(),
             "mean_rise": d.mean(1).tolist(), "significant": sig.tolist(), "n_significant": int(sig.sum()),

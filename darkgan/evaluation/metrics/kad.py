@@ -10,7 +10,9 @@ distribution), distribution-free, and has no dimension limit. We report ``kad = 
 
 Interval: the two-sample jackknife (Efron & Stein 1981): every leave-one-out estimate is an O(1)
 update of the kernel sums, the variance is the sum of the real-side and fake-side jackknife
-variances; the 95 % interval is ``kad +- 1.96 se``. :func:`mmd2_jackknife` serves KID's interval
+variances; the 95 % interval is ``kad +- 1.96 se``. Between different distributions it is
+calibrated (tests: standard error within 25 % of the spread over draws, ~95 % coverage); for
+identical distributions (a degenerate U-statistic) it is conservative (~1.4x wider). :func:`mmd2_jackknife` serves KID's interval
 too (:mod:`.kid`, cubic kernel).
 """
 from __future__ import annotations
