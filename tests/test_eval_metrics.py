@@ -280,3 +280,131 @@ def test_pitch_accuracy_metric_on_real_notes(notes):
     assert r["pitch_accuracy"] >= 0.75, r
     wrong = M.compute("pitch_accuracy", f0_hz=f0, pitch=pitch + 1)
     assert wrong["pitch_accuracy"] <= 0.25
+
+
+# --------------------------------------------------------------------------- strict signatures
+@pytest.mark.parametrize("name,kw", [("fad", {"real": np.zeros((3, 2)), "fake": np.zeros((3, 2)), "allow_singlar": True}),
+                                     ("kid", {"real": np.zeros((3, 2)), "fake": np.zeros((3, 2)), "subsets": 3}),
+                                     ("pitch_accuracy", {"f0_hz": np.ones(2), "pitch": np.ones(2), "tol": 3})])
+def test_misspelt_keyword_is_an_error_not_ignored(name, kw):
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        M.compute(name, **kw)
+
+
+# --------------------------------------------------------------------------- KAD
+def test_kad_real_halves_near_zero_far_below_family_and_noise(emb):
+    """Full 384-d teacher embedding at n = 48 (FAD cannot): same family ~ 0 (interval covers 0),
+    another family and noise far above, in that order, with intervals above 0."""
+    ga, gb = _halves(emb["guitar"])
+    half = M.compute("kad", real=ga, fake=gb)
+    fam = M.compute("kad", real=ga, fake=emb["organ"][:48])
+    noise = M.compute("kad", real=ga, fake=emb["noise"][:48])
+    assert half["kad_low"] < 0 < half["kad_high"], half
+    assert fam["kad_low"] > 0 and noise["kad_low"] > 0
+    assert abs(half["kad"]) < 0.1 * fam["kad"], (half, fam)
+    assert fam["kad"] < noise["kad"] and half["dim"] == 384
+
+
+def test_kad_is_unbiased_and_its_interval_is_calibrated():
+    """Same distribution: mean KAD within noise of 0, the jackknife interval conservative (its
+    standard error 1-2x the spread over draws: the null is a degenerate U-statistic). Shifted
+    distributions: the standard error matches the spread over draws and the 95 % intervals
+    cover the mean estimate in about 95 % of draws."""
+    rng = np.random.default_rng(8)
+
+    def draws(shift):
+        res = [M.compute("kad", real=rng.standard_normal((60, 8)), fake=rng.standard_normal((60, 8)) + shift,
+                         bandwidth=4.0) for _ in range(80)]
+        vals = np.array([r["kad"] for r in res])
+        cover = np.mean([r["kad_low"] <= vals.mean() <= r["kad_high"] for r in res])
+        return vals, np.mean([r["kad_se"] for r in res]) / vals.std(ddof=1), cover
+
+    vals, ratio, cover = draws(0.0)
+    assert abs(vals.mean()) < 3 * vals.std(ddof=1) / np.sqrt(len(vals)) and 1.0 < ratio < 2.0 and cover == 1.0
+    vals, ratio, cover = draws(0.35)
+    assert vals.mean() > 5 * vals.std(ddof=1) / np.sqrt(len(vals))
+    assert 0.75 < ratio < 1.3 and 0.85 <= cover <= 1.0, (ratio, cover)
+
+
+def test_kad_matches_direct_formula_and_checks_input():
+    from darkgan.evaluation.metrics.kad import SCALE
+
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal((6, 3)), rng.standard_normal((7, 3)) + 1
+    h = 1.7
+    k = lambda a, b: np.exp(-((a[:, None] - b[None]) ** 2).sum(-1) / (2 * h * h))  # noqa: E731
+    m, n = len(x), len(y)
+    ref = ((k(x, x).sum() - m) / (m * (m - 1)) + (k(y, y).sum() - n) / (n * (n - 1)) - 2 * k(x, y).mean())
+    assert M.compute("kad", real=x, fake=y, bandwidth=h)["kad"] == pytest.approx(SCALE * ref, rel=1e-9)
+    with pytest.raises(DarkGANError, match="at least 3"):
+        M.compute("kad", real=x[:2], fake=y)
+    with pytest.raises(DarkGANError, match="bandwidth"):
+        M.compute("kad", real=np.ones((5, 3)), fake=y)
+
+
+def test_kid_interval_brackets_the_estimate(emb):
+    ga, gb = _halves(emb["guitar"])
+    r = M.compute("kid", real=ga, fake=emb["organ"][:48], num_subsets=10)
+    assert r["kid_low_x1e4"] < r["kid_x1e4"] < r["kid_high_x1e4"] and r["kid_low_x1e4"] > 0
+
+
+def test_inception_score_and_pitch_accuracy_intervals():
+    rng = np.random.default_rng(10)
+    probs = np.eye(6)[rng.integers(0, 6, 300)] * 0.9 + 0.1 / 6
+    r = M.compute("is", probs=probs, n_boot=200, seed=1)
+    assert r["is_low"] < r["is"] < r["is_high"] and r["is_high"] - r["is_low"] < 0.5
+    acc = M.compute("pitch_accuracy", f0_hz=np.full(100, 440.0), pitch=np.r_[np.full(80, 69), np.full(20, 60)])
+    assert acc["pitch_accuracy"] == pytest.approx(0.8)
+    assert acc["low"] == pytest.approx(0.7112, abs=2e-3) and acc["high"] == pytest.approx(0.8666, abs=2e-3)  # Wilson
+
+
+# --------------------------------------------------------------------------- control measures
+def test_bootstrap_correlation_on_real_teacher_labels(notes, teacher):
+    """Teacher labels against themselves: rho = 1 with a degenerate interval; against the labels
+    of the same notes shifted by one semitone-row (other notes), the interval covers the value."""
+    from darkgan.evaluation.metrics.control import bootstrap_correlation
+
+    waves = np.concatenate([notes["guitar"], notes["organ"]])
+    probs = teacher.probabilities(waves).numpy().astype(np.float64)
+    idx = np.argsort(-probs.std(0))[:6]
+    a = probs[:, idx]
+    same = bootstrap_correlation(a, a, n_boot=100)
+    assert np.allclose(same["rho"], 1.0) and np.allclose(same["rho_low"], 1.0) and same["mean_rho_low"] == 1.0
+    other = bootstrap_correlation(np.roll(a, 48, axis=0), a, n_boot=200, seed=2)
+    lo, hi, rho = (np.array(other[k]) for k in ("rho_low", "rho_high", "rho"))
+    assert np.all(lo <= rho) and np.all(rho <= hi) and np.all(hi - lo > 0.05)
+    assert other["mean_rho_low"] <= other["mean_rho"] <= other["mean_rho_high"]
+
+
+def test_attribute_rise_on_a_controlled_generator():
+    """A 'generator' whose tagger output is its conditioning plus noise: every attribute rises
+    significantly from 0.1 to 0.9; one that ignores its input rises nowhere."""
+    from darkgan.evaluation.metrics.control import run_attribute_rise
+
+    rng = np.random.default_rng(11)
+    attrs = rng.uniform(0.2, 0.4, (64, 4)).astype(np.float32)
+    pitch = np.full(64, 60)
+
+    def follows(p, a, seed):
+        return np.asarray(a, np.float64) + np.random.default_rng(seed).normal(0, 0.3, np.shape(a))
+
+    def ignores(p, a, seed):
+        return np.random.default_rng(seed).uniform(0, 1, np.shape(a))
+
+    low, high = np.full(4, 0.1), np.full(4, 0.9)
+    r = run_attribute_rise(follows, {"t": lambda w: w}, pitch, attrs, [0, 1, 3], low, high)["t"]
+    assert r["n_significant"] == 3 and r["attributes"] == [0, 1, 3] and np.allclose(r["mean_rise"], 0.8)
+    z = run_attribute_rise(ignores, {"t": lambda w: w}, pitch, attrs, [0, 1, 2, 3], low, high)["t"]
+    assert z["n_significant"] == 0 and np.allclose(z["mean_rise"], 0.0)  # same seed, same notes
+
+
+def test_retrieval_ranks_known_cases():
+    rng = np.random.default_rng(12)
+    ref = rng.uniform(0, 1, (64, 8))
+    exact = M.compute("retrieval", predicted=ref, reference=ref)
+    assert exact["median_rank"] == 1 and exact["top5"] == 1.0 and exact["chance_median_rank"] == 32.5
+    # predictions that are the reference of the next note: own note never nearest
+    shifted = M.compute("retrieval", predicted=np.roll(ref, 1, axis=0), reference=ref)
+    assert shifted["top1"] == 0.0 and shifted["median_rank"] > 1
+    noisy = M.compute("retrieval", predicted=ref + rng.normal(0, 0.05, ref.shape), reference=ref)
+    assert noisy["top5"] > 0.9

@@ -76,40 +76,105 @@ class RandomNotes(_RealNotes):
         return self.waves[np.random.default_rng(seed).integers(0, len(self.waves), len(z))]
 
 
-@pytest.mark.slow
-def test_evaluate_oracle_vs_random_report(labelled_dataset, tmp_path):
+SMALL = dict(ood_n=12, ood_attributes=2, ood_levels=3, ic_n=12, ic_attributes=2, ic_steps=3, pitch_n=8,
+             kid_subsets=5, example_attributes=1, listening_attributes=1, n_boot=50)
+
+
+def _arr(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], float)
+
+
+@pytest.fixture(scope="module")
+def oracle_report(labelled_dataset, tmp_path_factory):
     models = [Oracle(labelled_dataset, "oracle"), RandomNotes(labelled_dataset, "random")]
-    out = tmp_path / "report"
-    small = dict(ood_n=12, ood_attributes=2, ood_levels=3, ic_n=12, ic_attributes=2, ic_steps=3, pitch_n=8,
-                 kid_subsets=5, example_attributes=1)
+    out = tmp_path_factory.mktemp("report") / "report"
     m = evaluate(None, labelled_dataset, out, n=60, protocol="cpu", models=models, progress=False,
-                 protocol_overrides=small, inception_epochs=1)
+                 protocol_overrides=SMALL, inception_epochs=1)
+    return out, m, models
+
+
+@pytest.mark.slow
+def test_evaluate_oracle_vs_random_report(oracle_report, labelled_dataset):
+    out, m, models = oracle_report
     for f in ("metrics.json", "report.md", "report.html", "fig2_ood.png", "fig3_increment.png", "fig_rho.png"):
         assert (out / f).is_file(), f
     data = json.loads((out / "metrics.json").read_text())
     assert data["sizes"]["generated"] == 60 and data["seed"] == 0
     assert data["embedding_models"]["teacher"]["weights_sha256"]
     corr = data["results"]["correlation"]
-    rho_o = np.array([np.nan if v is None else v for v in corr["oracle"]["teacher"]["rho"]], float)
-    rho_r = np.array([np.nan if v is None else v for v in corr["random"]["teacher"]["rho"]], float)
-    self_c = np.array([np.nan if v is None else v for v in corr["real valid"]["teacher"]["rho"]], float)
+    rho_o, rho_r = _arr(corr["oracle"]["teacher"]["rho"]), _arr(corr["random"]["teacher"]["rho"])
+    self_c = _arr(corr["real valid"]["teacher"]["rho"])
     # the oracle reaches the teacher's self-consistency on real notes; random audio does not
     assert np.nanmean(rho_o) > 0.8 and np.nanmean(rho_o) > np.nanmean(self_c) - 0.15, (rho_o, self_c)
     assert abs(np.nanmean(rho_r)) < 0.25, rho_r
     assert "yamnet" in corr["oracle"]
-    # FAD with 60 notes < 384 dimensions: reported as missing with the reason, others kept
+    # bootstrap intervals bracket the estimate; training conditioning is a second column
+    o = corr["oracle"]["teacher"]
+    assert o["mean_rho_low"] <= o["mean_rho"] <= o["mean_rho_high"] and o["n_boot"] == 50
+    # training conditioning: real training notes against their labels are as self-consistent as
+    # validation ones; the oracle only holds validation notes, so it follows training vectors less
+    tr = data["results"]["correlation_train"]
+    assert np.nanmean(_arr(tr["real train"]["teacher"]["rho"])) > 0.7
+    assert np.nanmean(_arr(tr["oracle"]["teacher"]["rho"])) < np.nanmean(rho_o)
+    # FAD with 60 notes < 384 dimensions: reported as missing with the reason; KAD is there
     rows = data["results"]["rows"]
-    assert "pis" in rows["oracle"] and "kid" in rows["random"]
+    assert "pis" in rows["oracle"] and "kid" in rows["random"] and "kid_low_x1e4" in rows["random"]["kid"]
     assert any(x["what"] == "fad_teacher" and "n > 384" in x["reason"] for x in data["missing"])
+    kad = {r: rows[r]["kad_teacher"] for r in ("real valid", "oracle", "random")}
+    assert all(k["kad_low"] <= k["kad"] <= k["kad_high"] for k in kad.values())
     html = (out / "report.html").read_text()
-    assert "<audio" in html and "Table 1" in html and "Missing results" in html
-    wavs = list((out / "examples").rglob("*.wav"))
-    assert wavs
-    # rerun: everything from the cache, same numbers
+    assert "<audio" in html and "Table 1" in html and "Missing results" in html and "Listening page" in html
+    assert list((out / "examples").rglob("*.wav"))
+    # listening page: 1 attribute x 3 pitches x 3 user values, each a WAV and a PNG
+    lst = data["results"]["listening"]["oracle"]
+    assert len(lst) == 9 and {e["value"] for e in lst} == {0.0, 0.5, 1.0}
+    assert all((out / e["wav"]).is_file() and (out / e["png"]).is_file() for e in lst)
+
+
+@pytest.mark.slow
+def test_report_curves_are_the_tested_drivers_and_have_known_values(oracle_report, labelled_dataset):
+    """Fig. 2 / Fig. 3 of the report are run_ood_correlation / run_increment_consistency on the
+    context's callables; known values: a generator that ignores its attributes (same z -> same
+    audio) has increment consistency exactly 0; the oracle's responds (> 0 at delta 2)."""
+    from darkgan.evaluation.context import EvalContext, load_eval_data
+    from darkgan.evaluation.metrics import correlation as C
+    from darkgan.evaluation.protocol import resolve_protocol
+
+    out, m, models = oracle_report
+    inc = m["results"]["increment"]
+    assert np.allclose(_arr(inc["random"]["teacher"]["mean_ic"]), 0.0, atol=1e-9)
+    assert inc["oracle"]["teacher"]["mean_ic"][0] == 0.0 and inc["oracle"]["teacher"]["mean_ic"][-1] > 0.3
+    ctx = EvalContext(load_eval_data(labelled_dataset, models), models, resolve_protocol("cpu", 60, **SMALL), out,
+                      progress=False)
+    oracle = models[0]
+    att = m["results"]["ood"]["oracle"]["teacher"]["attributes"]
+    pitch, alpha = ctx.cond(oracle)
+    again = C.run_ood_correlation(ctx.generate_fn(oracle, "ood"), ctx.predict_fn("teacher"), pitch[:12], alpha[:12],
+                                  att, C.ood_deltas(C.ood_levels(3)), seed=0)
+    assert again["mean_rho"] == m["results"]["ood"]["oracle"]["teacher"]["mean_rho"]
+    assert ctx.fc.misses == 0  # everything came from the report's cache
+
+
+@pytest.mark.slow
+def test_rerun_is_served_from_the_cache(oracle_report, labelled_dataset):
+    out, m, models = oracle_report
     m2 = evaluate(None, labelled_dataset, out, n=60, protocol="cpu", models=models, progress=False,
-                  protocol_overrides=small, skip=("examples",))
+                  protocol_overrides=SMALL, skip=("examples", "listening"))
     assert m2["cache"]["computed"] == 0
     assert m2["results"]["rows"]["oracle"]["pis"] == m["results"]["rows"]["oracle"]["pis"]
+
+
+def test_metric_selection_by_name():
+    from darkgan.evaluation.suite import list_report_metrics, select_metrics
+
+    assert select_metrics("kid,fad") == ["kid", "fad"]
+    assert select_metrics(None, skip=("ood", "increment", "yamnet")) == [
+        n for n in list_report_metrics() if n not in ("ood", "increment")]
+    with pytest.raises(DarkGANError, match="unknown metric.*fid"):
+        select_metrics("fid,kid")
+    assert resolve_protocol("demo").metrics and "fad" not in resolve_protocol("demo").metrics
+    with pytest.raises(DarkGANError, match="unknown protocol field"):
+        resolve_protocol("cpu", ood_notes=3)
 
 
 class _Fake(EvalModel):
@@ -128,7 +193,7 @@ def test_incompatible_checkpoints_are_refused():
 
 def test_protocols():
     assert resolve_protocol("paper").n == 10_000 and resolve_protocol("paper").ood_levels == 51
-    assert resolve_protocol("cpu", n=500).n == 500
+    assert resolve_protocol("cpu", n=500).n == 500 and resolve_protocol("cpu").n >= 2000
     with pytest.raises(DarkGANError, match="unknown protocol"):
         resolve_protocol("fast")
     with pytest.raises(DarkGANError, match="at least 2"):

@@ -2,8 +2,9 @@
 
 ::
 
-    darkgan evaluate [--checkpoint PATH ...] --data DIR [--n N] [--protocol auto|cpu|paper]
-                     --out REPORT_DIR [--device D] [--seed S] [--skip yamnet,ood,...] [--dry-run]
+    darkgan evaluate [--checkpoint PATH ...] --data DIR [--n N] [--protocol auto|cpu|demo|paper]
+                     --out REPORT_DIR [--device D] [--seed S] [--metrics fad,kid,...]
+                     [--skip yamnet,ood,...] [--dry-run]
     darkgan inception train --data DIR [--epochs E] [--device D] [--force]
     darkgan sweep --data DIR --temperatures 1,1.5,2,3,5 [--preset P] [--out DIR] [--max-minutes M]
 
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 
-SKIPPABLE = ("yamnet", "ood", "increment", "pitch", "examples")
+#: Report metrics (darkgan.evaluation.suite), kept here so that `--help` does not import numpy.
+METRICS = ("pis", "iis", "kid", "kad", "fad", "fad_inf", "pitch", "rho", "ood", "increment", "examples", "listening")
+SKIPPABLE = ("yamnet",) + METRICS
 
 
 def register(sub) -> None:
@@ -27,11 +30,14 @@ def register(sub) -> None:
     e.add_argument("--data", required=True, help="dataset folder (cache, labels/, vocabulary.json)")
     e.add_argument("--out", required=True, help="report folder")
     e.add_argument("--n", type=int, default=None, help="generations per model (default: the protocol's)")
-    e.add_argument("--protocol", default="auto", choices=("auto", "cpu", "paper"),
-                   help="sample sizes: paper (10k, 51 increments x 1k ...), cpu (small), auto = paper on GPU")
+    e.add_argument("--protocol", default="auto", choices=("auto", "cpu", "demo", "paper"),
+                   help="sample sizes: paper (10k, 51 increments x 1k ...), cpu (2k), demo (a few CPU minutes), "
+                        "auto = paper on GPU")
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     e.add_argument("--seed", type=int, default=0, help="seed of z, attribute draws and subsets")
-    e.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {', '.join(SKIPPABLE)}")
+    e.add_argument("--metrics", default=None,
+                   help=f"comma-separated report metrics to run (default: the protocol's, else all): {', '.join(METRICS)}")
+    e.add_argument("--skip", default="", help=f"comma-separated metrics to leave out, or yamnet: {', '.join(SKIPPABLE)}")
     e.add_argument("--dry-run", action="store_true", help="print the plan and cost estimate only")
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
     e.set_defaults(func=_evaluate)
@@ -64,7 +70,7 @@ def register(sub) -> None:
     s.add_argument("--no-baseline", action="store_true", help="skip the no-attribute baseline")
     s.add_argument("--max-minutes", type=float, default=None, help="wall-time cap per training run")
     s.add_argument("--n", type=int, default=None, help="generations per model in the evaluation")
-    s.add_argument("--protocol", default="auto", choices=("auto", "cpu", "paper"),
+    s.add_argument("--protocol", default="auto", choices=("auto", "cpu", "demo", "paper"),
                    help="evaluation sample sizes (as `darkgan evaluate`)")
     s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     s.add_argument("--seed", type=int, default=0, help="training and evaluation seed")
@@ -73,13 +79,14 @@ def register(sub) -> None:
     s.set_defaults(func=_sweep)
 
 
-def _skip(text: str) -> tuple[str, ...]:
+def _names(text: str | None, known: tuple[str, ...], option: str) -> tuple[str, ...]:
+    """Comma-separated names, each in ``known``. Raises DarkGANError naming the unknown ones."""
     from darkgan.errors import DarkGANError
 
-    parts = tuple(p.strip() for p in text.split(",") if p.strip())
-    bad = [p for p in parts if p not in SKIPPABLE]
+    parts = tuple(p.strip() for p in (text or "").split(",") if p.strip())
+    bad = [p for p in parts if p not in known]
     if bad:
-        raise DarkGANError(f"--skip {','.join(bad)}: unknown; choose from {', '.join(SKIPPABLE)}")
+        raise DarkGANError(f"{option} {','.join(bad)}: unknown; choose from {', '.join(known)}")
     return parts
 
 
@@ -88,7 +95,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     evaluate(args.checkpoint or None, args.data, args.out, n=args.n, protocol=args.protocol, device=args.device,
              seed=args.seed, names=args.name or None, dry_run=args.dry_run, progress=not args.no_progress,
-             skip=_skip(args.skip))
+             skip=_names(args.skip, SKIPPABLE, "--skip"), metrics=_names(args.metrics, METRICS, "--metrics") or None)
     return 0
 
 

@@ -184,6 +184,61 @@ def model_dir(data_dir: str | Path) -> Path:
     return Path(data_dir) / "inception"
 
 
+def _fit(net, cache, tr: np.ndarray, attrs, lo: int, epochs: int, batch_size: int, lr: float, device, rng,
+         progress: bool) -> None:
+    """Adam + one-cycle schedule over ``tr`` rows: pitch CE + family CE (+ attribute BCE on the
+    labelled notes)."""
+    torch = _torch()
+    from tqdm import tqdm
+
+    k = 0 if attrs is None else attrs.shape[1]
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    steps_per_epoch = max(1, int(np.ceil(len(tr) / batch_size)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    ce = torch.nn.CrossEntropyLoss()
+    bar = tqdm(total=epochs * steps_per_epoch, desc="inception train", unit="batch", disable=not progress)
+    for ep in range(epochs):
+        net.train()
+        perm = rng.permutation(tr)
+        for s in range(0, len(perm), batch_size):
+            rows = perm[s:s + batch_size]
+            if len(rows) < 2:
+                continue
+            o = net(cache.load(rows).to(device))
+            loss = (ce(o["pitch_logits"], torch.from_numpy(cache.pitch[rows] - lo).to(device))
+                    + ce(o["family_logits"], torch.from_numpy(cache.instrument_family[rows]).to(device)))
+            if k:
+                t = torch.from_numpy(attrs[rows]).to(device)
+                ok = ~torch.isnan(t[:, 0])
+                if ok.any():
+                    loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
+                        o["attribute_logits"][ok], t[ok])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update(1)
+            bar.set_postfix(epoch=ep + 1, loss=f"{loss.item():.3f}")
+    bar.close()
+    net.eval()
+
+
+def _save(net, meta: dict, folder: Path) -> None:
+    """``folder/model.safetensors`` + ``model.json`` (``meta`` gains the weights' sha256), atomically."""
+    import hashlib
+
+    from safetensors.torch import save as st_save
+
+    from darkgan.utils.io import atomic_write, write_json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    blob = st_save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()})
+    meta["sha256"] = hashlib.sha256(blob).hexdigest()
+    with atomic_write(folder / "model.safetensors") as f:
+        f.write(blob)
+    write_json(folder / "model.json", meta)
+
+
 def train(data_dir: str | Path, epochs: int = 4, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
           device: str = "cpu", max_train: int | None = None, progress: bool = True, out: Path | None = None,
           log=print) -> InceptionClassifier:
@@ -203,10 +258,7 @@ def train(data_dir: str | Path, epochs: int = 4, batch_size: int = 64, lr: float
         DataError: no cache, an empty training split.
     """
     torch = _torch()
-    from tqdm import tqdm
-
     from darkgan.data.cache import NoteCache
-    from darkgan.utils.io import atomic_write, write_json
 
     data_dir = Path(data_dir)
     cache = NoteCache(data_dir)
@@ -231,37 +283,7 @@ def train(data_dir: str | Path, epochs: int = 4, batch_size: int = 64, lr: float
         if tr_missing:
             log(f"inception: {tr_missing} training notes have no teacher labels; attribute loss skips them")
     net = build_net(n_p, n_f, k).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    steps_per_epoch = max(1, int(np.ceil(len(tr) / batch_size)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
-    ce = torch.nn.CrossEntropyLoss()
-    bar = tqdm(total=epochs * steps_per_epoch, desc="inception train", unit="batch", disable=not progress)
-    for ep in range(epochs):
-        net.train()
-        perm = rng.permutation(tr)
-        for s in range(0, len(perm), batch_size):
-            rows = perm[s:s + batch_size]
-            if len(rows) < 2:
-                continue
-            x = cache.load(rows).to(device)
-            yp = torch.from_numpy(cache.pitch[rows] - lo).to(device)
-            yf = torch.from_numpy(cache.instrument_family[rows]).to(device)
-            o = net(x)
-            loss = ce(o["pitch_logits"], yp) + ce(o["family_logits"], yf)
-            if k:
-                t = torch.from_numpy(attrs[rows]).to(device)
-                ok = ~torch.isnan(t[:, 0])
-                if ok.any():
-                    loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
-                        o["attribute_logits"][ok], t[ok])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.update(1)
-            bar.set_postfix(epoch=ep + 1, loss=f"{loss.item():.3f}")
-    bar.close()
-    net.eval()
+    _fit(net, cache, tr, attrs, lo, epochs, batch_size, lr, device, rng, progress)
     meta = {
         "version": MODEL_VERSION, "pitch_lo": lo, "n_pitches": n_p, "families": list(FAMILIES[:n_f]) +
         [f"family_{i}" for i in range(len(FAMILIES), n_f)], "attributes": names, "teacher": teacher_id,
@@ -275,17 +297,7 @@ def train(data_dir: str | Path, epochs: int = 4, batch_size: int = 64, lr: float
     meta["valid"] = evaluate_accuracy(clf, cache, va, attrs, progress=progress) if len(va) else None
     meta["train"]["wall_s"] = round(time.time() - t0, 1)
     folder = Path(out) if out else model_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    from safetensors.torch import save as st_save
-
-    state = {k_: v.detach().cpu().contiguous() for k_, v in net.state_dict().items()}
-    blob = st_save(state)
-    import hashlib
-
-    meta["sha256"] = hashlib.sha256(blob).hexdigest()
-    with atomic_write(folder / "model.safetensors") as f:
-        f.write(blob)
-    write_json(folder / "model.json", meta)
+    _save(net, meta, folder)
     clf.id = f"inception-{meta['sha256'][:12]}"
     if meta["valid"]:
         v = meta["valid"]

@@ -9,6 +9,7 @@ Layout of ``REPORT_DIR``::
     fig3_increment.png           increment consistency vs delta_k (paper Fig. 3)
     fig_rho.png                  rho_i per attribute (teacher vs YAMNet)
     examples/<model>/*.wav       example generations per attribute (16 kHz, 16-bit)
+    listening/<model>/*.wav|png  the listening page: strongest attributes at user values 0 / 0.5 / 1
 """
 from __future__ import annotations
 
@@ -18,12 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
+from darkgan.generation.cli import write_wav  # noqa: F401 (the project's WAV writer; re-exported)
 from darkgan.utils.io import atomic_write
 
-TABLE1 = [("pis", "pis", "PIS", 1), ("iis", "iis", "IIS", 1), ("kid", "kid_x1e4", "KID x1e-4", 2),
-          ("fad_teacher", "fad", "FAD (teacher)", 2), ("fad_inf_teacher", "fad_inf", "FAD-inf (teacher)", 2),
-          ("fad_yamnet", "fad", "FAD (YAMNet)", 2), ("fad_inf_yamnet", "fad_inf", "FAD-inf (YAMNet)", 2),
-          ("pitch_accuracy", "pitch_accuracy", "pitch acc.", 2)]
+#: Table-1 columns: (result key, value field, label, digits, interval low field, high field).
+TABLE1 = [("pis", "pis", "PIS", 2, "pis_low", "pis_high"), ("iis", "iis", "IIS", 2, "iis_low", "iis_high"),
+          ("kid", "kid_x1e4", "KID x1e-4", 2, "kid_low_x1e4", "kid_high_x1e4"),
+          ("kad_teacher", "kad", "KAD (teacher)", 2, "kad_low", "kad_high"),
+          ("kad_yamnet", "kad", "KAD (YAMNet)", 2, "kad_low", "kad_high"),
+          ("fad_teacher", "fad", "FAD (teacher)", 2, None, None),
+          ("fad_inf_teacher", "fad_inf", "FAD-inf (teacher)", 2, None, None),
+          ("fad_yamnet", "fad", "FAD (YAMNet)", 2, None, None),
+          ("fad_inf_yamnet", "fad_inf", "FAD-inf (YAMNet)", 2, None, None),
+          ("pitch_accuracy", "pitch_accuracy", "pitch acc.", 2, "low", "high")]
 
 
 def _slug(s: str) -> str:
@@ -36,163 +44,148 @@ def _fmt(v, digits=2) -> str:
     return f"{v:.{digits}f}"
 
 
-def write_wav(path: Path, wave: np.ndarray, sr: int = 16000) -> None:
-    """16-bit PCM WAV, atomically."""
-    import io
-
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(np.asarray(wave, np.float32), -1, 1), sr, subtype="PCM_16", format="WAV")
-    with atomic_write(path) as f:
-        f.write(buf.getvalue())
-
-
-def write_examples(out_dir: Path, models, alphas, results, names, z_all, cond_pitch, n_attr: int, fc,
-                   real=None) -> dict:
-    """Audio examples: per model, its first 4 main-set notes, and for its ``n_attr`` best attributes
-    (highest rho_i) one note with the validation vector ("base") and the same note (same z,
-    pitch) with that attribute raised to 1 ("high"). Returns ``{model: [{"label", "file"}]}``."""
+def write_examples(ctx) -> dict:
+    """Audio examples: 4 real validation notes; per model its first 4 main-set notes, and for its
+    ``example_attributes`` best attributes (highest teacher rho_i) one note with the validation
+    vector ("base") and the same note (same z, pitch) with that attribute raised to 1 ("high").
+    Returns ``{row: [{"label", "file"}]}`` (paths relative to the report folder)."""
     from darkgan.evaluation.data import real_waves
 
-    out: dict = {}
-    ex_dir = Path(out_dir) / "examples"
-    if real is not None:
-        cache, rows = real
-        w = real_waves(cache, rows[:4])
+    out_dir, cache, rows = ctx.out_dir, ctx.data.cache, ctx.plan.va_rows[:4]
+    ex_dir = out_dir / "examples"
+    out: dict = {"real valid": []}
+    for j, wave in enumerate(real_waves(cache, rows)):
+        f = ex_dir / "real-valid" / f"note{j}-{cache.note_str[rows[j]]}.wav"
+        write_wav(f, wave)
+        out["real valid"].append({"label": f"{cache.note_str[rows[j]]}", "file": str(f.relative_to(out_dir))})
+    for m in ctx.models:
+        pitch, alpha = ctx.cond(m)
+        z = ctx.plan.z[m.latent_dim]
         lst = []
-        for j, wave in enumerate(w):
-            f = ex_dir / "real-valid" / f"note{j}-{cache.note_str[rows[j]]}.wav"
+        for j, wave in enumerate(ctx._waves(ctx.gen_set(m))[:4]):
+            f = ex_dir / _slug(m.name) / f"random{j}-midi{int(pitch[j])}.wav"
             write_wav(f, wave)
-            lst.append({"label": f"{cache.note_str[rows[j]]}", "file": str(f.relative_to(out_dir))})
-        out["real valid"] = lst
-    for m in models:
-        lst = []
-        z = z_all[m.latent_dim]
-        alpha = alphas.get(m.name)
-        w = m.generate(z[:4], cond_pitch[:4], None if alpha is None else alpha[:4])
-        for j, wave in enumerate(w):
-            f = ex_dir / _slug(m.name) / f"random{j}-midi{int(cond_pitch[j])}.wav"
-            write_wav(f, wave)
-            lst.append({"label": f"MIDI {int(cond_pitch[j])}", "file": str(f.relative_to(out_dir))})
-        if alpha is not None and n_attr:
-            rho = results.get("correlation", {}).get(m.name, {}).get("teacher", {}).get("rho") or []
-            rho = np.array([np.nan if v is None else v for v in rho], float)
-            order = [int(i) for i in np.argsort(-np.nan_to_num(rho, nan=-2.0))][:n_attr]
-            for k, i in enumerate(order):
-                a = np.repeat(alpha[k:k + 1], 2, 0)
-                a[1, i] = 1.0
-                pair = m.generate(np.repeat(z[k:k + 1], 2, 0), np.repeat(cond_pitch[k:k + 1], 2), a)
-                for tag, wave, val in (("base", pair[0], alpha[k, i]), ("high", pair[1], 1.0)):
-                    f = ex_dir / _slug(m.name) / f"{_slug(names[i])}-{tag}.wav"
-                    write_wav(f, wave)
-                    lst.append({"label": f"{names[i]} = {val:.2f}", "attribute": names[i], "file":
-                                str(f.relative_to(out_dir))})
+            lst.append({"label": f"MIDI {int(pitch[j])}", "file": str(f.relative_to(out_dir))})
+        order = ctx.order_by_rho(m)[:ctx.proto.example_attributes] if alpha is not None else []
+        for k, i in enumerate(order):
+            a = np.repeat(alpha[k:k + 1], 2, 0)
+            a[1, i] = 1.0
+            pair = m.generate(np.repeat(z[k:k + 1], 2, 0), np.repeat(pitch[k:k + 1], 2), a)
+            for tag, wave, val in (("base", pair[0], alpha[k, i]), ("high", pair[1], 1.0)):
+                f = ex_dir / _slug(m.name) / f"{_slug(ctx.data.names[i])}-{tag}.wav"
+                write_wav(f, wave)
+                lst.append({"label": f"{ctx.data.names[i]} = {val:.2f}", "attribute": ctx.data.names[i],
+                            "file": str(f.relative_to(out_dir))})
         out[m.name] = lst
     return out
 
 
+def _save(fig, out_dir: Path, name: str) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_write(out_dir / name) as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+    return name
+
+
+#: The curve figures: (results key, y field, file, title, x label, y label, log x).
+CURVES = [("ood", "mean_rho", "fig2_ood.png", "Out-of-distribution attribute correlation (cf. paper Fig. 2)",
+           r"increment $\delta_l$", r"mean $\rho_i$ over attributes with $\rho_i > 0$", True),
+          ("increment", "mean_ic", "fig3_increment.png", "Increment consistency (cf. paper Fig. 3)",
+           r"increment $\delta_k = k/5$", r"mean $(F_i(G(\alpha+\delta)) - F_i(G(\alpha))) / \sigma$", False)]
+
+
+def _curve_plot(out_dir: Path, res: dict, spec: tuple) -> str:
+    import matplotlib.pyplot as plt
+
+    key, field, fname, title, xlabel, ylabel, logx = spec
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, r in res[key].items():
+        for tagger, style in (("teacher", "-"), ("yamnet", "--")):
+            if tagger in r:
+                ax.plot(r[tagger]["deltas"], [np.nan if v is None else v for v in r[tagger][field]], style,
+                        marker="o", ms=3, label=f"{name} ({tagger})")
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, out_dir, fname)
+
+
+def _rho_plot(out_dir: Path, metrics: dict, corr: dict) -> str:
+    import matplotlib.pyplot as plt
+
+    names = metrics["attributes"]["names"]
+    k = len(names)
+    fig, ax = plt.subplots(figsize=(max(6, 0.12 * k + 2), 4))
+    cols = [(f"{name} ({t})", r[t]) for name, r in corr.items() for t in ("teacher", "yamnet") if t in r]
+    w = 0.8 / max(1, len(cols))
+    for j, (label, r) in enumerate(cols):
+        ax.bar(np.arange(k) + j * w, [np.nan if v is None else v for v in r["rho"]], width=w, label=label)
+    ax.set_xticks(np.arange(k))
+    ax.set_xticklabels(names, rotation=90, fontsize=5)
+    ax.set(ylabel=r"$\rho_i$", title="Attribute correlation per attribute (cf. paper Table 2)")
+    ax.legend(fontsize=7)
+    return _save(fig, out_dir, "fig_rho.png")
+
+
 def _plots(out_dir: Path, metrics: dict) -> list[str]:
+    """Figures 2 and 3 and the rho_i bars (validation conditioning), for what the metrics hold."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    made = []
     res = metrics["results"]
-    if res.get("ood"):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for name, r in res["ood"].items():
-            for tagger, style in (("teacher", "-"), ("yamnet", "--")):
-                if tagger in r:
-                    ax.plot(r[tagger]["deltas"], [np.nan if v is None else v for v in r[tagger]["mean_rho"]], style,
-                            marker="o", ms=3, label=f"{name} ({tagger})")
-        ax.set_xscale("log")
-        ax.set_xlabel(r"increment $\delta_l$")
-        ax.set_ylabel(r"mean $\rho_i$ over attributes with $\rho_i > 0$")
-        ax.set_title("Out-of-distribution attribute correlation (cf. paper Fig. 2)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        with atomic_write(out_dir / "fig2_ood.png") as f:
-            fig.savefig(f, format="png", dpi=110)
-        plt.close(fig)
-        made.append("fig2_ood.png")
-    if res.get("increment"):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for name, r in res["increment"].items():
-            for tagger, style in (("teacher", "-"), ("yamnet", "--")):
-                if tagger in r:
-                    ax.plot(r[tagger]["deltas"], [np.nan if v is None else v for v in r[tagger]["mean_ic"]], style,
-                            marker="o", ms=3, label=f"{name} ({tagger})")
-        ax.set_xlabel(r"increment $\delta_k = k/5$")
-        ax.set_ylabel(r"mean $(F_i(G(\alpha+\delta)) - F_i(G(\alpha))) / \sigma$")
-        ax.set_title("Increment consistency (cf. paper Fig. 3)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        with atomic_write(out_dir / "fig3_increment.png") as f:
-            fig.savefig(f, format="png", dpi=110)
-        plt.close(fig)
-        made.append("fig3_increment.png")
-    corr = {k: v for k, v in res.get("correlation", {}).items() if k != "real valid" and "teacher" in v}
+    made = [_curve_plot(out_dir, res, spec) for spec in CURVES if res.get(spec[0])]
+    corr = {k: v for k, v in res.get("correlation", {}).items() if not k.startswith("real") and "teacher" in v}
     if corr:
-        names = metrics["attributes"]["names"]
-        k = len(names)
-        fig, ax = plt.subplots(figsize=(max(6, 0.12 * k + 2), 4))
-        w = 0.8 / max(1, 2 * len(corr))
-        j = 0
-        for name, r in corr.items():
-            for tagger in ("teacher", "yamnet"):
-                if tagger in r:
-                    vals = [np.nan if v is None else v for v in r[tagger]["rho"]]
-                    ax.bar(np.arange(k) + j * w, vals, width=w, label=f"{name} ({tagger})")
-                    j += 1
-        ax.set_xticks(np.arange(k))
-        ax.set_xticklabels(names, rotation=90, fontsize=5)
-        ax.set_ylabel(r"$\rho_i$")
-        ax.set_title("Attribute correlation per attribute (cf. paper Table 2)")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        with atomic_write(out_dir / "fig_rho.png") as f:
-            fig.savefig(f, format="png", dpi=110)
-        plt.close(fig)
-        made.append("fig_rho.png")
+        made.append(_rho_plot(out_dir, metrics, corr))
     return made
 
 
+def _cell(d: dict | None, field: str, digits: int, low: str | None = None, high: str | None = None) -> str:
+    """``value [low, high]`` (or the value alone) of a result dict; an en dash when absent."""
+    if not d:
+        return "–"
+    v = _fmt(d.get(field), digits)
+    if low and d.get(low) is not None:
+        v += f" [{_fmt(d.get(low), digits)}, {_fmt(d.get(high), digits)}]"
+    return v
+
+
 def _table1(metrics: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["model"] + [label for _, _, label, _ in TABLE1]
-    rows = []
-    for row, vals in metrics["results"]["rows"].items():
-        cells = [row]
-        for key, field, _, digits in TABLE1:
-            v = vals.get(key, {}).get(field)
-            if key == "kid" and v is not None:
-                cells.append(f"{_fmt(v, digits)} ± {_fmt(vals[key].get('kid_std_x1e4'), digits)}")
-            else:
-                cells.append(_fmt(v, digits))
-        rows.append(cells)
-    return header, rows
+    rows = metrics["results"]["rows"]
+    cols = [c for c in TABLE1 if any(c[0] in v for v in rows.values())]
+    header = ["model"] + [c[2] for c in cols]
+    return header, [[row] + [_cell(vals.get(k), f, dg, lo, hi) for k, f, _, dg, lo, hi in cols]
+                    for row, vals in rows.items()]
+
+
+def _rho_columns(metrics: dict) -> list[tuple[str, dict]]:
+    cols = []
+    for key, cond in (("correlation", "valid"), ("correlation_train", "train")):
+        for row, r in metrics["results"].get(key, {}).items():
+            for tagger in ("teacher", "yamnet"):
+                if tagger in r:
+                    cols.append((f"{row} ({tagger}, {cond} cond.)", r[tagger]))
+    return cols
 
 
 def _table2(metrics: dict, limit: int = 30) -> tuple[list[str], list[list[str]]]:
-    corr = metrics["results"].get("correlation", {})
     names = metrics["attributes"]["names"]
-    if not corr or not names:
+    cols = _rho_columns(metrics)
+    if not cols or not names:
         return [], []
-    cols = []
-    for row, r in corr.items():
-        for tagger in ("teacher", "yamnet"):
-            if tagger in r:
-                cols.append((f"{row} ({tagger})", [None if v is None else v for v in r[tagger]["rho"]]))
     # order by the first generator's teacher rho (else the first column)
-    key_col = next((c for c in cols if not c[0].startswith("real valid") and c[0].endswith("(teacher)")), cols[0])
-    order = sorted(range(len(names)), key=lambda i: -(key_col[1][i] if key_col[1][i] is not None else -9))
-    header = ["attribute"] + [c[0] for c in cols]
-    rows = [[names[i]] + [_fmt(c[1][i]) for c in cols] for i in order[:limit]]
-    rows.append(["mean (all)"] + [_fmt(float(np.nanmean([np.nan if v is None else v for v in c[1]]))
-                                        if any(v is not None for v in c[1]) else None) for c in cols])
+    key = next((c for n, c in cols if not n.startswith("real") and "(teacher" in n), cols[0][1])
+    order = sorted(range(len(names)), key=lambda i: -(key["rho"][i] if key["rho"][i] is not None else -9))
+    header = ["attribute"] + [n for n, _ in cols]
+    rows = [[names[i]] + [_cell({"r": c["rho"][i], "lo": (c.get("rho_low") or [None] * len(names))[i],
+                                 "hi": (c.get("rho_high") or [None] * len(names))[i]}, "r", 2, "lo", "hi")
+                          for _, c in cols] for i in order[:limit]]
+    rows.append(["mean (all)"] + [_cell(c, "mean_rho", 3, "mean_rho_low", "mean_rho_high") for _, c in cols])
     return header, rows
 
 
@@ -227,12 +220,42 @@ def _sizes_text(metrics: dict) -> str:
             f"the {p['ic_attributes']} best attributes (paper 50); pitch accuracy on {p['pitch_n']} notes per set.")
 
 
-def write_report(out_dir: Path, metrics: dict) -> None:
-    """Write ``report.md``, ``report.html`` and the PNG figures from ``metrics`` (metrics.json)."""
-    out_dir = Path(out_dir)
-    figs = _plots(out_dir, metrics)
-    t1h, t1r = _table1(metrics)
-    t2h, t2r = _table2(metrics)
+def _control_lines(metrics: dict) -> list[str]:
+    """One line per row: mean rho_i with its 95 % interval, per tagger and conditioning."""
+    out = []
+    for key, cond in (("correlation", "validation"), ("correlation_train", "training")):
+        for row, r in metrics["results"].get(key, {}).items():
+            parts = [f"{t} {_cell(r[t], 'mean_rho', 3, 'mean_rho_low', 'mean_rho_high')}"
+                     for t in ("teacher", "yamnet") if t in r]
+            if parts:
+                out.append(f"- **{row}**, {cond} conditioning: mean rho " + "; ".join(parts))
+    return out
+
+
+def _listening_html(metrics: dict) -> str:
+    """The listening page: per model, rows attribute x pitch, columns user values 0 / 0.5 / 1."""
+    parts = []
+    for name, notes in (metrics["results"].get("listening") or {}).items():
+        rows: dict = {}
+        for e in notes:
+            rows.setdefault((e["attribute"], e["pitch"], e["rho"]), []).append(e)
+        trs = []
+        for (att, pitch, rho), cells in rows.items():
+            tds = "".join(f"<td><img src='{html.escape(c['png'])}' alt='spectrogram' width='160'><br><audio controls "
+                          f"preload='none' src='{html.escape(c['wav'])}'></audio><br>raw {c['raw']:.3f}</td>"
+                          for c in cells)
+            trs.append(f"<tr><td>{html.escape(att)}<br>rho {_fmt(rho)}<br>MIDI {pitch}</td>{tds}</tr>")
+        head = "".join(f"<th>user value {v}</th>" for v in ("0", "0.5", "1"))
+        parts.append(f"<h3>{html.escape(name)}</h3><table><thead><tr><th>attribute</th>{head}</tr></thead>"
+                     f"<tbody>{''.join(trs)}</tbody></table>")
+    if not parts:
+        return ""
+    return ("<h2>Listening page</h2><p>The attributes with the strongest control (highest teacher rho), at "
+            "user values 0 (typical note) / 0.5 / 1 (99th percentile of the reference notes); every other "
+            "attribute typical; one noise vector per pitch.</p>" + "".join(parts))
+
+
+def _common(metrics: dict) -> dict:
     emb = metrics.get("embedding_models", {})
     emb_lines = [f"- {k}: `{v.get('id')}` sha256 `{str(v.get('weights_sha256'))[:16]}…`, embedding dim "
                  f"{v.get('embedding_dim')}" for k, v in emb.items()]
@@ -240,57 +263,79 @@ def write_report(out_dir: Path, metrics: dict) -> None:
     if inc:
         emb_lines.append(f"- inception validation accuracy: pitch {_fmt(inc.get('pitch_accuracy'))}, family "
                          f"{_fmt(inc.get('family_accuracy'))}, attribute correlation {_fmt(inc.get('attribute_mean_corr'))}")
-    missing = metrics.get("missing", [])
-    miss_lines = [f"- {m['what']} ({m['set']}): {m['reason']}" for m in missing] or ["- nothing"]
     models = [f"- **{m['name']}**: `{m.get('path')}` (preset {m.get('preset')}, T = {m.get('temperature')}, "
               f"{m.get('attributes')} attributes, step {m.get('step')}, key {m.get('key')})" for m in metrics["models"]]
-    md = ["# DarkGAN evaluation report", "", f"Created {metrics['created']}; data `{metrics['data']['dir']}` "
-          f"({metrics['data']['notes']} notes, MIDI {metrics['data']['pitch_range'][0]}..{metrics['data']['pitch_range'][1]}).",
-          "", "## Models", *models, "", "## Sample sizes", _sizes_text(metrics), "",
-          "## Table 1: quality (cf. paper Table 1)",
-          "PIS/IIS/KID on our inception classifier; FAD against the reference training notes on the "
-          "teacher's and YAMNet's embeddings; lower KID/FAD is better. Compare rows within this report.", "",
-          _md_table(t1h, t1r), "## Table 2: attribute correlation rho_i (cf. paper Table 2)",
-          "Pearson correlation between the conditioning alpha_i and the tagger's prediction on the generated "
-          "note. 'real valid': the teacher's self-consistency on real notes (the ceiling). YAMNet columns use "
-          "the attributes YAMNet shares with the teacher (same AudioSet class).", "", _md_table(t2h, t2r)]
+    return {"emb": emb_lines, "models": models, "control": _control_lines(metrics),
+            "missing": [f"- {m['what']} ({m['set']}): {m['reason']}" for m in metrics.get("missing", [])] or ["- nothing"],
+            "t1": _table1(metrics), "t2": _table2(metrics)}
+
+
+T1_TEXT = ("PIS/IIS/KID on our inception classifier; KAD (kernel audio distance, any n) and FAD (needs n > the "
+           "embedding dimension) against the reference training notes on the teacher's and YAMNet's embeddings; "
+           "lower KID/KAD/FAD is better; [95 % intervals]. Compare rows within this report.")
+T2_TEXT = ("Pearson correlation between the conditioning alpha_i and the tagger's prediction on the generated note, "
+           "[bootstrap 95 % interval], on validation and on training conditioning. 'real valid' / 'real train': the "
+           "teacher's labels against the teacher on the same real notes re-synthesised from MAG-IF (the ceiling). "
+           "YAMNet columns use the attributes YAMNet shares with the teacher (same AudioSet class).")
+
+
+def _markdown(metrics: dict, c: dict, figs: list[str]) -> str:
+    d = metrics["data"]
+    md = ["# DarkGAN evaluation report", "", f"Created {metrics['created']}; data `{d['dir']}` ({d['notes']} notes, "
+          f"MIDI {d['pitch_range'][0]}..{d['pitch_range'][1]}); metrics {', '.join(metrics.get('metrics', []))}.", "",
+          "## Models", *c["models"], "", "## Sample sizes", _sizes_text(metrics), "",
+          "## Table 1: quality (cf. paper Table 1)", T1_TEXT, "", _md_table(*c["t1"]),
+          "## Attribute control", *c["control"], "",
+          "## Table 2: attribute correlation rho_i (cf. paper Table 2)", T2_TEXT, "", _md_table(*c["t2"])]
     for fig in figs:
         md += [f"![{fig}]({fig})", ""]
-    md += ["## Embedding models", *emb_lines, "", "## Missing results", *miss_lines, "",
+    if metrics["results"].get("listening"):
+        md += ["Listening page: see report.html.", ""]
+    md += ["## Embedding models", *c["emb"], "", "## Missing results", *c["missing"], "",
            f"Cache: {metrics['cache']['hits']} feature sets reused, {metrics['cache']['computed']} computed. "
            f"Wall time {metrics['wall_time_s']} s.", ""]
-    with atomic_write(out_dir / "report.md", "w") as f:
-        f.write("\n".join(md))
+    return "\n".join(md)
 
-    ex_html = []
-    for name, lst in (metrics["results"].get("examples") or {}).items():
-        items = "".join(f"<div class='ex'><div>{html.escape(e['label'])}</div><audio controls preload='none' "
-                        f"src='{html.escape(e['file'])}'></audio></div>" for e in lst)
-        ex_html.append(f"<h3>{html.escape(name)}</h3><div class='exs'>{items}</div>")
-    def para(text: str) -> str:
-        t = html.escape(text)
-        return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
 
+def _para(text: str) -> str:
+    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
+
+
+def _ul(lines: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{_para(x[2:])}</li>" for x in lines) + "</ul>"
+
+
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"
+         "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child,"
+         "th:first-child{text-align:left}img{max-width:100%}.exs{display:flex;flex-wrap:wrap;gap:8px}"
+         ".ex{font-size:12px;border:1px solid #eee;padding:4px}")
+
+
+def _html(metrics: dict, c: dict, figs: list[str]) -> str:
+    ex = "".join(f"<h3>{html.escape(name)}</h3><div class='exs'>" + "".join(
+        f"<div class='ex'><div>{html.escape(e['label'])}</div><audio controls preload='none' "
+        f"src='{html.escape(e['file'])}'></audio></div>" for e in lst) + "</div>"
+        for name, lst in (metrics["results"].get("examples") or {}).items())
     body = [f"<h1>DarkGAN evaluation report</h1><p>Created {html.escape(metrics['created'])}; data "
             f"<code>{html.escape(metrics['data']['dir'])}</code> ({metrics['data']['notes']} notes).</p>",
-            "<h2>Models</h2><ul>" + "".join(f"<li>{para(m[2:])}</li>" for m in models) + "</ul>",
-            f"<h2>Sample sizes</h2><p>{para(_sizes_text(metrics))}</p>",
-            "<h2>Table 1: quality (cf. paper Table 1)</h2><p>PIS/IIS/KID on our inception classifier; FAD "
-            "against the reference training notes on the teacher's and YAMNet's embeddings.</p>",
-            _html_table(t1h, t1r),
-            "<h2>Table 2: attribute correlation &rho;<sub>i</sub> (cf. paper Table 2)</h2><p>'real valid': "
-            "the teacher's self-consistency on real notes. YAMNet: the attributes it shares with the teacher.</p>",
-            _html_table(t2h, t2r)]
-    for fig in figs:
-        body.append(f"<figure><img src='{fig}' alt='{fig}'><figcaption>{fig}</figcaption></figure>")
-    body.append("<h2>Audio examples</h2>" + ("".join(ex_html) or "<p><em>(none)</em></p>"))
-    body.append("<h2>Embedding models</h2><ul>" + "".join(f"<li>{para(x[2:])}</li>" for x in emb_lines) + "</ul>")
-    body.append("<h2>Missing results</h2><ul>" + "".join(f"<li>{para(x[2:])}</li>" for x in miss_lines) + "</ul>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"
-             "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child,"
-             "th:first-child{text-align:left}img{max-width:100%}.exs{display:flex;flex-wrap:wrap;gap:8px}"
-             ".ex{font-size:12px;border:1px solid #eee;padding:4px}")
-    doc = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>DarkGAN evaluation</title>"
-           f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+            "<h2>Models</h2>" + _ul(c["models"]), f"<h2>Sample sizes</h2><p>{_para(_sizes_text(metrics))}</p>",
+            f"<h2>Table 1: quality (cf. paper Table 1)</h2><p>{html.escape(T1_TEXT)}</p>", _html_table(*c["t1"]),
+            "<h2>Attribute control</h2>" + _ul(c["control"]),
+            f"<h2>Table 2: attribute correlation &rho;<sub>i</sub> (cf. paper Table 2)</h2><p>{html.escape(T2_TEXT)}</p>",
+            _html_table(*c["t2"])]
+    body += [f"<figure><img src='{f}' alt='{f}'><figcaption>{f}</figcaption></figure>" for f in figs]
+    body += [_listening_html(metrics), "<h2>Audio examples</h2>" + (ex or "<p><em>(none)</em></p>"),
+             "<h2>Embedding models</h2>" + _ul(c["emb"]), "<h2>Missing results</h2>" + _ul(c["missing"])]
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>DarkGAN evaluation</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
+
+
+def write_report(out_dir: Path, metrics: dict) -> None:
+    """Write ``report.md``, ``report.html`` and the PNG figures from ``metrics`` (metrics.json)."""
+    out_dir = Path(out_dir)
+    figs = _plots(out_dir, metrics)
+    c = _common(metrics)
+    with atomic_write(out_dir / "report.md", "w") as f:
+        f.write(_markdown(metrics, c, figs))
     with atomic_write(out_dir / "report.html", "w") as f:
-        f.write(doc)
+        f.write(_html(metrics, c, figs))

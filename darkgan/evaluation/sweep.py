@@ -64,14 +64,13 @@ def sweep(data_dir: str | Path, temperatures: list[float], out: str | Path, pres
     Raises:
         DarkGANError: bad temperatures, dataset errors (from training / evaluation).
     """
-    from darkgan.models.config import get_preset
     from darkgan.training.loop import resolve_config, run_has_checkpoint, train
 
     data_dir, out = Path(data_dir), Path(out)
     overrides = list(overrides or [])
     runs = ([("baseline", None)] if baseline else []) + [(f"T={t:g}", t) for t in temperatures]
     cfg = resolve_config(preset, overrides)
-    total = cfg.train.total_steps if hasattr(cfg, "train") else get_preset(preset).train.total_steps
+    total = cfg.train.total_steps
     out.mkdir(parents=True, exist_ok=True)
     sps = _measure(data_dir, out, preset, overrides, device)
     per_run = total * sps

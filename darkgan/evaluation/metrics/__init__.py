@@ -11,11 +11,15 @@ the arrays (generations, teacher / YAMNet / inception outputs) and calls them by
 Registered metrics (module, paper source):
     ``fad``, ``fad_inf``       :mod:`.fad`  Frechet (audio) distance and its 1/N extrapolation
     ``kid``                    :mod:`.kid`  kernel inception distance (unbiased MMD^2, cubic kernel)
+    ``kad``                    :mod:`.kad`  kernel audio distance (unbiased MMD^2, Gaussian kernel, any n)
     ``is``, ``pis``, ``iis``   :mod:`.inception_score` inception score over class posteriors
     ``attribute_correlation``, ``ood_correlation``, ``increment_consistency``
                                :mod:`.correlation` (DarkGAN paper Sec. 4.4.2)
+    ``attribute_correlation_ci``, ``attribute_rise``, ``retrieval``
+                               :mod:`.control` (bootstrap intervals, paired rise test, timbre retrieval)
     ``pitch_accuracy``         :mod:`.pitch_accuracy` (f0 within 50 cents)
 
+Signatures are strict (no ``**kwargs``): a misspelt keyword is a ``TypeError``, never ignored.
 Errors: :class:`darkgan.errors.DarkGANError` (bad shapes, too few samples), one line each.
 """
 from __future__ import annotations
@@ -63,6 +67,6 @@ def compute(name: str, **kwargs: Any) -> dict:
 
 
 # Importing the modules registers their metrics.
-from darkgan.evaluation.metrics import fad, kid, inception_score, correlation, pitch_accuracy  # noqa: E402,F401
+from darkgan.evaluation.metrics import fad, kad, kid, inception_score, correlation, control, pitch_accuracy  # noqa: E402,F401
 
 __all__ = ["register_metric", "list_metrics", "get_metric", "compute"]

@@ -41,8 +41,10 @@ OOD_LEVELS = 51
 #: Increment-consistency grid of the paper: delta_k = k / 5, k = 0..25.
 IC_STEPS = 26
 
-#: ``generate(pitch [n] int64 MIDI, attributes [n, K] float32, seed) -> waves [n, 16000] float32``.
-#: Same ``seed`` and ``n`` must give the same noise vectors (increment consistency relies on it).
+#: ``generate(pitch [n] int64 MIDI, attributes [n, K] float32, seed) -> waves [n, 16000] float32``
+#: (or any "notes" object that the paired ``predict`` accepts, e.g. the evaluation context's cached
+#: :class:`darkgan.evaluation.features.NoteSet`). Same ``seed`` and ``n`` must give the same noise
+#: vectors (increment consistency relies on it).
 GenerateFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 #: ``predict(waves [n, 16000]) -> [n, K]`` tagger probabilities for the K vocabulary attributes
 #: (NaN columns for attributes the tagger does not have).
@@ -105,7 +107,7 @@ def _nanmean(x) -> float:
 
 
 @register_metric("attribute_correlation")
-def attribute_correlation(predicted, target, names: Sequence[str] | None = None, **_) -> dict:
+def attribute_correlation(predicted, target, names: Sequence[str] | None = None) -> dict:
     """rho_i between tagger predictions and conditioning attributes.
 
     Args:
@@ -126,7 +128,7 @@ def attribute_correlation(predicted, target, names: Sequence[str] | None = None,
 
 
 @register_metric("ood_correlation")
-def ood_correlation(predicted, target, deltas, attributes: Sequence[int] | None = None, **_) -> dict:
+def ood_correlation(predicted, target, deltas, attributes: Sequence[int] | None = None) -> dict:
     """Out-of-distribution correlation curve.
 
     Args:
@@ -151,7 +153,7 @@ def ood_correlation(predicted, target, deltas, attributes: Sequence[int] | None 
 
 
 @register_metric("increment_consistency")
-def increment_consistency(base, incremented, deltas, attributes: Sequence[int] | None = None, **_) -> dict:
+def increment_consistency(base, incremented, deltas, attributes: Sequence[int] | None = None) -> dict:
     """Increment consistency curve.
 
     Args:

@@ -75,7 +75,7 @@ def frechet_distance(mu1, cov1, mu2, cov2) -> float:
 
 
 @register_metric("fad")
-def fad(real, fake, allow_singular: bool = False, **_) -> dict:
+def fad(real, fake, allow_singular: bool = False) -> dict:
     """Frechet distance between embedding sets.
 
     Args:
@@ -101,7 +101,7 @@ def fad(real, fake, allow_singular: bool = False, **_) -> dict:
 
 @register_metric("fad_inf")
 def fad_inf(real, fake, n_min: int | None = None, steps: int = 10, repeats: int = 1, seed: int = 0,
-            allow_singular: bool = False, **_) -> dict:
+            allow_singular: bool = False) -> dict:
     """FAD-infinity: extrapolate FAD(N) over ``fake`` subset sizes N to 1/N = 0 (fadtk-style).
 
     Args:

@@ -39,25 +39,43 @@ def inception_score_value(probs, splits: int = 1) -> tuple[float, float]:
     return float(np.mean(scores)), float(np.std(scores)) if splits > 1 else 0.0
 
 
-@register_metric("is")
-def inception_score(probs, splits: int = 1, **_) -> dict:
-    """Inception score of ``probs [n, C]`` (softmax posteriors). Returns ``{"is", "is_std", "n",
-    "classes", "splits"}``."""
+def _bootstrap(probs, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of IS over ``n_boot`` resamplings (with replacement) of the rows."""
+    p = np.asarray(probs, dtype=np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(p), size=(int(n_boot), len(p)))
+    vals = [inception_score_value(p[i])[0] for i in idx]
+    lo, hi = np.percentile(vals, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return float(lo), float(hi)
+
+
+def _score(key: str, probs, splits: int, n_boot: int, seed: int) -> dict:
     mean, std = inception_score_value(probs, splits)
-    p = np.asarray(probs)
-    return {"is": mean, "is_std": std, "n": int(p.shape[0]), "classes": int(p.shape[1]), "splits": splits}
+    out = {key: mean, f"{key}_std": std, "n": int(np.shape(probs)[0]), "classes": int(np.shape(probs)[1]),
+           "splits": splits}
+    if n_boot:
+        out[f"{key}_low"], out[f"{key}_high"] = _bootstrap(probs, n_boot, seed)
+        out["n_boot"] = int(n_boot)
+    return out
+
+
+@register_metric("is")
+def inception_score(probs, splits: int = 1, n_boot: int = 0, seed: int = 0) -> dict:
+    """Inception score of ``probs [n, C]`` (softmax posteriors). Returns ``{"is", "is_std", "n",
+    "classes", "splits"}`` and, with ``n_boot`` > 0, the bootstrap 95 % interval ``is_low`` /
+    ``is_high`` (rows resampled with replacement, ``seed``). Raises DarkGANError as
+    :func:`inception_score_value`."""
+    return _score("is", probs, splits, n_boot, seed)
 
 
 @register_metric("pis")
-def pitch_inception_score(pitch_probs, splits: int = 1, **_) -> dict:
-    """PIS: IS over pitch posteriors ``[n, P]``. Returns ``{"pis", "pis_std", "n", "classes"}``."""
-    mean, std = inception_score_value(pitch_probs, splits)
-    return {"pis": mean, "pis_std": std, "n": int(np.shape(pitch_probs)[0]), "classes": int(np.shape(pitch_probs)[1])}
+def pitch_inception_score(pitch_probs, splits: int = 1, n_boot: int = 0, seed: int = 0) -> dict:
+    """PIS: IS over pitch posteriors ``[n, P]``; keys ``pis``, ``pis_std`` (, ``pis_low``, ``pis_high``)
+    as :func:`inception_score`."""
+    return _score("pis", pitch_probs, splits, n_boot, seed)
 
 
 @register_metric("iis")
-def instrument_inception_score(family_probs, splits: int = 1, **_) -> dict:
-    """IIS: IS over instrument-family posteriors ``[n, F]``. Returns ``{"iis", "iis_std", "n", "classes"}``."""
-    mean, std = inception_score_value(family_probs, splits)
-    return {"iis": mean, "iis_std": std, "n": int(np.shape(family_probs)[0]),
-            "classes": int(np.shape(family_probs)[1])}
+def instrument_inception_score(family_probs, splits: int = 1, n_boot: int = 0, seed: int = 0) -> dict:
+    """IIS: IS over instrument-family posteriors ``[n, F]``; keys ``iis``, ``iis_std`` (, ``iis_low``,
+    ``iis_high``) as :func:`inception_score`."""
+    return _score("iis", family_probs, splits, n_boot, seed)

@@ -65,7 +65,8 @@ def mmd2_unbiased(x, y, degree: int = 3, coef0: float = 1.0) -> float:
 
 
 @register_metric("kid")
-def kid(real, fake, subset_size: int | None = None, num_subsets: int = 100, seed: int = 0, **_) -> dict:
+def kid(real, fake, subset_size: int | None = None, num_subsets: int = 100, seed: int = 0,
+        interval: bool = True) -> dict:
     """KID between ``real [n_r, D]`` and ``fake [n_f, D]`` embeddings.
 
     Args:
@@ -74,10 +75,14 @@ def kid(real, fake, subset_size: int | None = None, num_subsets: int = 100, seed
             an error rather than silently shrunk.
         num_subsets: subsets averaged (default 100).
         seed: numpy seed of the subset draws.
+        interval: also compute the 95 % interval (needs >= 3 samples a side): ``kid`` +- 1.96 x
+            the two-sample jackknife standard error of the full-set estimate
+            (:func:`.kad.mmd2_jackknife`; the spread over subsets is not an interval of the mean).
 
     Returns:
         ``{"kid", "kid_std", "kid_x1e4", "kid_std_x1e4", "subset_size", "num_subsets", "n_real",
-        "n_fake", "dim", "seed"}``; ``kid_std`` is the standard deviation over subsets.
+        "n_fake", "dim", "seed"}``; ``kid_std`` is the standard deviation over subsets; with
+        ``interval``: ``kid_se``, ``kid_low_x1e4``, ``kid_high_x1e4``.
 
     Raises:
         DarkGANError: fewer than 2 samples, ``subset_size < 2`` or larger than a set.
@@ -105,6 +110,12 @@ def kid(real, fake, subset_size: int | None = None, num_subsets: int = 100, seed
         vals[s] = mmd2_unbiased(xi, yi)
     mean = float(vals.mean())
     std = float(vals.std(ddof=1)) if num_subsets > 1 else 0.0
-    return {"kid": mean, "kid_std": std, "kid_x1e4": mean * 1e4, "kid_std_x1e4": std * 1e4,
-            "subset_size": subset_size, "num_subsets": int(num_subsets), "n_real": len(r), "n_fake": len(f),
-            "dim": r.shape[1], "seed": seed}
+    out = {"kid": mean, "kid_std": std, "kid_x1e4": mean * 1e4, "kid_std_x1e4": std * 1e4,
+           "subset_size": subset_size, "num_subsets": int(num_subsets), "n_real": len(r), "n_fake": len(f),
+           "dim": r.shape[1], "seed": seed}
+    if interval and n_min >= 3:
+        from darkgan.evaluation.metrics.kad import Z95, mmd2_jackknife
+
+        _, se = mmd2_jackknife(polynomial_kernel(r, r), polynomial_kernel(f, f), polynomial_kernel(r, f))
+        out.update({"kid_se": se, "kid_low_x1e4": (mean - Z95 * se) * 1e4, "kid_high_x1e4": (mean + Z95 * se) * 1e4})
+    return out

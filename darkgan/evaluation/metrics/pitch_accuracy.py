@@ -44,10 +44,11 @@ def estimate_f0(waves, sr: int = SAMPLE_RATE) -> np.ndarray:
 
 
 @register_metric("pitch_accuracy")
-def pitch_accuracy(f0_hz, pitch, tolerance_cents: float = TOLERANCE_CENTS, **_) -> dict:
+def pitch_accuracy(f0_hz, pitch, tolerance_cents: float = TOLERANCE_CENTS) -> dict:
     """Share of ``f0_hz [n]`` within ``tolerance_cents`` of MIDI ``pitch [n]``.
 
-    Returns ``{"pitch_accuracy", "median_abs_cents", "unvoiced", "n"}``.
+    Returns ``{"pitch_accuracy", "median_abs_cents", "unvoiced", "n", "tolerance_cents", "low",
+    "high"}``; ``low``/``high``: Wilson score 95 % interval of the share (Wilson 1927).
 
     Raises:
         DarkGANError: length mismatch or no samples.
@@ -58,6 +59,9 @@ def pitch_accuracy(f0_hz, pitch, tolerance_cents: float = TOLERANCE_CENTS, **_) 
         raise DarkGANError(f"pitch_accuracy: {len(f0)} f0 values for {len(p)} pitches")
     c = cents_error(f0, p)
     ok = np.abs(c) <= tolerance_cents
-    return {"pitch_accuracy": float(np.mean(ok)), "median_abs_cents": float(np.nanmedian(np.abs(c)))
+    from scipy.stats import binomtest
+
+    low, high = binomtest(int(ok.sum()), len(ok)).proportion_ci(0.95, method="wilson")
+    return {"low": float(low), "high": float(high), "pitch_accuracy": float(np.mean(ok)), "median_abs_cents": float(np.nanmedian(np.abs(c)))
             if np.isfinite(c).any() else float("nan"), "unvoiced": int(np.isnan(c).sum()), "n": int(len(f0)),
             "tolerance_cents": tolerance_cents}

@@ -1,0 +1,223 @@
+"""Measures of attribute control beyond the paper's three: intervals, rises, retrieval.
+
+DarkGAN (ISMIR 2021, Sec. 4.4.2) reports rho_i (:mod:`.correlation`) as point values. For a
+small CPU model whose rho_i are near 0, a point value does not say whether control exists, so
+this module adds (issue 15's targets):
+
+- **Bootstrap intervals** of rho_i and of their mean over attributes
+  (:func:`bootstrap_correlation`, metric ``attribute_correlation_ci``): the n generations are
+  resampled with replacement ``n_boot`` times; percentile intervals (Efron & Tibshirani 1993,
+  Ch. 13).
+- **Attribute rise** (metric ``attribute_rise``): for each attribute i the same m notes (noise,
+  pitch, other attributes fixed) are generated with alpha_i at a low value (the dataset's 5th
+  percentile) and at a high one (its 99th percentile); a tagger's probability for class i must
+  rise. One-sided paired t-test per attribute (scipy ``ttest_rel(..., alternative="greater")``);
+  an attribute counts when p < ``p_max`` (0.01).
+- **Timbre-transfer retrieval** (metric ``retrieval``): note j is generated from the attribute
+  vector and pitch of real note j; the tagger re-labels it; among the n real notes, real note j
+  should be the nearest (Euclidean distance of attribute vectors). Rank 1 = nearest; chance:
+  median rank (n + 1) / 2, top-5 share 5 / n.
+
+The ``run_*`` drivers take the same ``generate(pitch, attrs, seed)`` / ``predict(waves)``
+callables as :mod:`.correlation`, so tests drive them with controlled "generators".
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from darkgan.errors import DarkGANError
+from darkgan.evaluation.metrics import register_metric
+from darkgan.evaluation.metrics._checks import as_matrix
+from darkgan.evaluation.metrics.correlation import GenerateFn, PredictFn, _nanmean, pearson_columns
+
+
+def _resampled_pearson(p: np.ndarray, t: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """rho per column for each bootstrap index row: ``idx [B, n]`` -> ``[B, K]``."""
+    out = np.empty((idx.shape[0], p.shape[1]))
+    for b, rows in enumerate(idx):
+        out[b] = pearson_columns(p[rows], t[rows])
+    return out
+
+
+@register_metric("attribute_correlation_ci")
+def bootstrap_correlation(predicted, target, names: Sequence[str] | None = None, n_boot: int = 1000,
+                          level: float = 0.95, seed: int = 0) -> dict:
+    """rho_i with bootstrap percentile intervals (over notes), and the interval of their mean.
+
+    Args:
+        predicted: ``[n, K]`` tagger probabilities F_i of the generated notes (NaN column = the
+            tagger has no such class).
+        target: ``[n, K]`` conditioning alpha.
+        names: K attribute names (recorded).
+        n_boot: bootstrap replicates (>= 10).
+        level: interval coverage in (0, 1).
+        seed: numpy seed of the resampling.
+
+    Returns:
+        :func:`.correlation.attribute_correlation`'s keys plus ``"rho_low"``, ``"rho_high"``
+        ([K], None where undefined), ``"mean_rho_low"``, ``"mean_rho_high"``, ``"n_boot"``,
+        ``"level"``.
+
+    Raises:
+        DarkGANError: shapes differ, n < 3, n_boot < 10 or level outside (0, 1).
+    """
+    from darkgan.evaluation.metrics.correlation import attribute_correlation
+
+    p = np.asarray(predicted, dtype=np.float64)
+    t = as_matrix(target, "attribute_correlation_ci target", 3)
+    if p.shape != t.shape:
+        raise DarkGANError(f"attribute_correlation_ci: predicted {p.shape} vs target {t.shape}")
+    if n_boot < 10 or not 0.0 < level < 1.0:
+        raise DarkGANError(f"attribute_correlation_ci: n_boot {n_boot} (need >= 10), level {level} (need 0..1)")
+    res = attribute_correlation(p, t, names=names)
+    idx = np.random.default_rng(seed).integers(0, len(t), size=(int(n_boot), len(t)))
+    boot = _resampled_pearson(p, t, idx)
+    q = [(1.0 - level) / 2.0 * 100.0, (1.0 + level) / 2.0 * 100.0]
+    defined = np.isfinite(np.asarray(res["rho"], dtype=np.float64))
+    lo, hi = np.full(p.shape[1], np.nan), np.full(p.shape[1], np.nan)
+    if defined.any():
+        lo[defined], hi[defined] = np.nanpercentile(boot[:, defined], q, axis=0)
+        means = np.nanmean(boot[:, defined], axis=1)
+        mlo, mhi = np.nanpercentile(means, q)
+    else:
+        mlo = mhi = float("nan")
+    res.update({"rho_low": lo.tolist(), "rho_high": hi.tolist(), "mean_rho_low": float(mlo),
+                "mean_rho_high": float(mhi), "n_boot": int(n_boot), "level": float(level)})
+    return res
+
+
+@register_metric("attribute_rise")
+def attribute_rise(low, high, attributes: Sequence[int] | None = None, names: Sequence[str] | None = None,
+                   p_max: float = 0.01) -> dict:
+    """Does a tagger's probability for attribute i rise when alpha_i rises, all else fixed?
+
+    Args:
+        low: ``[A, m]`` tagger probability F_i of m notes generated with alpha_i at the low value.
+        high: ``[A, m]`` the same notes (same noise, pitch, other attributes) at the high value.
+        attributes: A attribute indices (recorded); names: A names (recorded).
+        p_max: significance level of the one-sided paired t-test.
+
+    Returns:
+        ``{"p": [A], "mean_low": [A], "mean_high": [A], "mean_rise": [A], "significant": [A] bool,
+        "n_significant", "m", "p_max", "attributes", "names"}``; an attribute whose differences
+        are all 0 gets p = 1.
+
+    Raises:
+        DarkGANError: shapes differ, fewer than 2 notes, or non-finite values.
+    """
+    from scipy.stats import ttest_rel
+
+    lo = as_matrix(low, "attribute_rise low", 1)
+    hi = as_matrix(high, "attribute_rise high", 1)
+    if lo.shape != hi.shape or lo.shape[1] < 2:
+        raise DarkGANError(f"attribute_rise: low {lo.shape} vs high {hi.shape} (need [A, m], m >= 2)")
+    d = hi - lo
+    flat = np.all(np.abs(d - d.mean(axis=1, keepdims=True)) < 1e-12, axis=1)
+    # constant differences: the t statistic is +-inf or undefined; decide by the sign alone
+    p = np.where(d.mean(axis=1) > 0, 0.0, 1.0)
+    if (~flat).any():
+        t = ttest_rel(hi[~flat], lo[~flat], axis=1, alternative="greater")
+        p[~flat] = np.nan_to_num(np.asarray(t.pvalue, dtype=np.float64), nan=1.0)
+    sig = p < p_max
+    return {"p": p.tolist(), "mean_low": lo.mean(1).tolist(), "mean_high": hi.mean(1).tolist(),
+            "mean_rise": d.mean(1).tolist(), "significant": sig.tolist(), "n_significant": int(sig.sum()),
+            "m": int(lo.shape[1]), "p_max": float(p_max),
+            "attributes": list(attributes) if attributes is not None else list(range(lo.shape[0])),
+            "names": list(names) if names is not None else None}
+
+
+@register_metric("retrieval")
+def retrieval(predicted, reference) -> dict:
+    """Rank of each note's own reference among all references, by Euclidean distance.
+
+    Args:
+        predicted: ``[n, K]`` re-labelled attribute vectors of the notes generated from row j of
+            ``reference`` (same units, e.g. ``sigmoid(z / T)``).
+        reference: ``[n, K]`` the attribute vectors the notes were generated from.
+
+    Returns:
+        ``{"ranks": [n] (1 = own reference nearest), "median_rank", "top1", "top5",
+        "chance_median_rank": (n + 1) / 2, "chance_top5": min(5, n) / n, "n"}``.
+
+    Raises:
+        DarkGANError: shapes differ, n < 2, non-finite values.
+    """
+    p = as_matrix(predicted, "retrieval predicted", 2)
+    r = as_matrix(reference, "retrieval reference", 2)
+    if p.shape != r.shape:
+        raise DarkGANError(f"retrieval: predicted {p.shape} vs reference {r.shape}")
+    d = ((p[:, None, :] - r[None, :, :]) ** 2).sum(-1)  # [n, n]
+    own = np.diag(d)
+    ranks = 1 + (d < own[:, None]).sum(axis=1)
+    n = len(p)
+    return {"ranks": ranks.tolist(), "median_rank": float(np.median(ranks)), "top1": float(np.mean(ranks == 1)),
+            "top5": float(np.mean(ranks <= 5)), "chance_median_rank": (n + 1) / 2.0, "chance_top5": min(5, n) / n,
+            "n": int(n)}
+
+
+# --------------------------------------------------------------------------- drivers
+def predict_sets(generate: GenerateFn, predictors: Mapping[str, PredictFn], pitch, attrs, seed: int = 0,
+                 batch: int = 256) -> dict[str, np.ndarray]:
+    """Generate once from ``pitch [n]`` / ``attrs [n, K]`` (chunk c of ``batch`` rows uses seed
+    ``seed + c``, as :func:`.correlation._batched`) and run every predictor on the same notes:
+    ``{name: [n, K]}``."""
+    pitch = np.asarray(pitch, dtype=np.int64)
+    attrs = np.asarray(attrs, dtype=np.float32)
+    out: dict[str, list] = {k: [] for k in predictors}
+    for c, s in enumerate(range(0, len(pitch), batch)):
+        waves = generate(pitch[s:s + batch], attrs[s:s + batch], seed + c)
+        for k, fn in predictors.items():
+            out[k].append(np.asarray(fn(waves), dtype=np.float64))
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def run_correlation_ci(generate: GenerateFn, predictors: Mapping[str, PredictFn], pitch, attrs, seed: int = 0,
+                       batch: int = 256, names: Sequence[str] | None = None, n_boot: int = 1000) -> dict:
+    """rho_i with bootstrap intervals (:func:`bootstrap_correlation`) for every predictor, on one
+    set of generations from ``attrs [n, K]``: ``{name: result}``."""
+    preds = predict_sets(generate, predictors, pitch, attrs, seed, batch)
+    return {k: bootstrap_correlation(v, attrs, names=names, n_boot=n_boot, seed=seed) for k, v in preds.items()}
+
+
+def run_attribute_rise(generate: GenerateFn, predictors: Mapping[str, PredictFn], pitch, attrs,
+                       attributes: Sequence[int], low, high, seed: int = 0, batch: int = 256,
+                       names: Sequence[str] | None = None, p_max: float = 0.01, progress=None) -> dict:
+    """For each attribute i in ``attributes``: column i of ``attrs [m, K]`` set to ``low[i]``, then
+    to ``high[i]`` (``low``/``high``: ``[K]``), both generated with the same seeds; every
+    predictor scores both sets; ``{name: attribute_rise(F_i low, F_i high)}`` plus the values."""
+    attrs = np.asarray(attrs, dtype=np.float32)
+    attributes = list(attributes)
+    low, high = np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
+    f = {k: np.empty((2, len(attributes), len(attrs))) for k in predictors}
+    for ai, i in enumerate(attributes):
+        for li, level in enumerate((low, high)):
+            a = attrs.copy()
+            a[:, i] = level[i]
+            for k, v in predict_sets(generate, predictors, pitch, a, seed, batch).items():
+                f[k][li, ai] = v[:, i]
+            if progress is not None:
+                progress.update(len(attrs))
+    sub = [names[i] for i in attributes] if names is not None else None
+    out = {}
+    for k, v in f.items():
+        keep = [ai for ai in range(len(attributes)) if np.isfinite(v[:, ai]).all()]  # tagger has the class
+        out[k] = attribute_rise(v[0, keep], v[1, keep], attributes=[attributes[a] for a in keep],
+                                names=[sub[a] for a in keep] if sub else None, p_max=p_max)
+        out[k]["low_value"] = [float(low[attributes[a]]) for a in keep]
+        out[k]["high_value"] = [float(high[attributes[a]]) for a in keep]
+    return out
+
+
+def run_retrieval(generate: GenerateFn, relabel: PredictFn, pitch, attrs, seed: int = 0, batch: int = 256) -> dict:
+    """Generate one note from each row of ``attrs [n, K]`` / ``pitch [n]``, re-label it with
+    ``relabel(waves) -> [n, K]`` (same units as ``attrs``), and return :func:`retrieval`."""
+    attrs = np.asarray(attrs, dtype=np.float32)
+    pred = predict_sets(generate, {"r": relabel}, pitch, attrs, seed, batch)["r"]
+    return retrieval(pred, attrs)
+
+
+def mean_over(values: Sequence[float | None]) -> float:
+    """Mean of the finite values (None/NaN ignored); NaN when there are none."""
+    return _nanmean([np.nan if v is None else v for v in values])
