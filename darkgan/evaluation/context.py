@@ -272,7 +272,7 @@ class EvalContext:
             else:
                 out[f] = got
         if todo:
-            waves = self._waves(ns)
+            waves = self.waves(ns)
             for f in todo:
                 if f in self.feats.errors:
                     continue
@@ -287,7 +287,8 @@ class EvalContext:
         self._mem.update({(ns.key, f): v for f, v in out.items()})
         return out
 
-    def _waves(self, ns: NoteSet) -> np.ndarray:
+    def waves(self, ns: NoteSet) -> np.ndarray:
+        """The waveforms ``[n, 16000]`` of a note set (generated once, cached when kept)."""
         waves = self.fc.get_waves(ns.key) if ns.keep_waves else None
         if waves is None:
             waves = ns.make_waves()

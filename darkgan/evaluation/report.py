@@ -31,7 +31,9 @@ TABLE1 = [("pis", "pis", "PIS", 2, "pis_low", "pis_high"), ("iis", "iis", "IIS",
           ("fad_inf_teacher", "fad_inf", "FAD-inf (teacher)", 2, None, None),
           ("fad_yamnet", "fad", "FAD (YAMNet)", 2, None, None),
           ("fad_inf_yamnet", "fad_inf", "FAD-inf (YAMNet)", 2, None, None),
-          ("pitch_accuracy", "pitch_accuracy", "pitch acc.", 2, "low", "high")]
+          ("pitch_accuracy", "pitch_accuracy", "pitch acc.", 2, "low", "high"),
+          ("tail", "burst_median_db", "end burst (dB)", 1, None, None),
+          ("tail", "envelope_median_db", "last 10 ms (dB)", 1, None, None)]
 
 
 def _slug(s: str) -> str:
@@ -62,7 +64,7 @@ def write_examples(ctx) -> dict:
         pitch, alpha = ctx.cond(m)
         z = ctx.plan.z[m.latent_dim]
         lst = []
-        for j, wave in enumerate(ctx._waves(ctx.gen_set(m))[:4]):
+        for j, wave in enumerate(ctx.waves(ctx.gen_set(m))[:4]):
             f = ex_dir / _slug(m.name) / f"random{j}-midi{int(pitch[j])}.wav"
             write_wav(f, wave)
             lst.append({"label": f"MIDI {int(pitch[j])}", "file": str(f.relative_to(out_dir))})

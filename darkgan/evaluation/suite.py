@@ -18,6 +18,7 @@ name            what (results key)
 ``fad``         FAD, teacher + YAMNet embeddings; needs n > D (``rows``)
 ``fad_inf``     FAD-inf (``rows``)
 ``pitch``       pitch accuracy (pYIN, 50 cents), Wilson 95 % interval (``rows``)
+``tail``        end of the note: HF burst in the last 50 ms, fade-out envelope (``rows``)
 ``rho``         rho_i, teacher + YAMNet, validation and training conditioning, real-data
                 reference rows, bootstrap intervals (``correlation``, ``correlation_train``)
 ``ood``         out-of-distribution mean rho, paper Fig. 2 (``ood``)
@@ -140,6 +141,12 @@ def _pitch(ctx) -> None:
             f0 = ctx.row_features(row, "f0")["f0"]
             return M.compute("pitch_accuracy", f0_hz=f0, pitch=ctx.row_set(row).pitch[:len(f0)])
         ctx.record(row, "pitch_accuracy", one)
+
+
+@report_metric("tail")
+def _tail(ctx) -> None:
+    for row in ctx.row_names():
+        ctx.record(row, "tail", lambda: M.compute("tail", wave=ctx.waves(ctx.row_set(row))))
 
 
 # ------------------------------------------------------------------------------ Table 2

@@ -18,6 +18,7 @@ Registered metrics (module, paper source):
     ``attribute_correlation_ci``, ``attribute_rise``, ``retrieval``
                                :mod:`.control` (bootstrap intervals, paired rise test, timbre retrieval)
     ``pitch_accuracy``         :mod:`.pitch_accuracy` (f0 within 50 cents)
+    ``tail``                   :mod:`.tail` end of the note: high-frequency burst and fade-out (issue 15)
 
 Signatures are strict (no ``**kwargs``): a misspelt keyword is a ``TypeError``, never ignored.
 Errors: :class:`darkgan.errors.DarkGANError` (bad shapes, too few samples), one line each.
@@ -67,6 +68,6 @@ def compute(name: str, **kwargs: Any) -> dict:
 
 
 # Importing the modules registers their metrics.
-from darkgan.evaluation.metrics import fad, kad, kid, inception_score, correlation, control, pitch_accuracy  # noqa: E402,F401
+from darkgan.evaluation.metrics import fad, kad, kid, inception_score, correlation, control, pitch_accuracy, tail  # noqa: E402,F401
 
 __all__ = ["register_metric", "list_metrics", "get_metric", "compute"]

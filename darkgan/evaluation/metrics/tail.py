@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from darkgan.evaluation.metrics import register_metric
+
 #: Band and windows of the measures (Hz, seconds).
 BURST_CUTOFF_HZ = 5000.0
 TAIL_SECONDS = 0.05
@@ -70,6 +72,15 @@ def tail_envelope_db(wave: np.ndarray, sample_rate: int = 16000, floor: float = 
     last = np.mean(x[:, -int(LAST_SECONDS * sample_rate):] ** 2, axis=-1)
     body = np.mean(x[:, int(BODY_SECONDS[0] * sample_rate):int(BODY_SECONDS[1] * sample_rate)] ** 2, axis=-1)
     return 10.0 * np.log10((last + floor) / (body + floor))
+
+
+@register_metric("tail")
+def tail_metric(*, wave: np.ndarray, sample_rate: int = 16000) -> dict:
+    """Registered metric ``tail``: ``{"burst_median_db", "burst_share_above_10db",
+    "envelope_median_db", "n"}`` of ``wave [B, N]`` (:func:`tail_burst_db`, :func:`tail_envelope_db`)."""
+    burst, env = tail_burst_db(wave, sample_rate), tail_envelope_db(wave, sample_rate)
+    return {"n": int(len(burst)), "burst_median_db": float(np.median(burst)),
+            "burst_share_above_10db": float((burst > 10.0).mean()), "envelope_median_db": float(np.median(env))}
 
 
 def burst_summary(db: np.ndarray, threshold_db: float = 10.0) -> dict:
