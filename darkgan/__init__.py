@@ -11,7 +11,7 @@ Quick start::
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from darkgan.version import __version__
 
 __all__ = ["DarkGAN", "__version__"]
 

@@ -135,9 +135,9 @@ def _check_out(out: Path, force: bool) -> None:
 
 
 def _metadata(ckpt_cfg, fmt: str, quantize: str | None) -> dict[str, str]:
-    import darkgan
+    from darkgan.version import __version__
 
-    return {"darkgan_version": darkgan.__version__, "kind": "darkgan-synth-graph", "format": fmt,
+    return {"darkgan_version": __version__, "kind": "darkgan-synth-graph", "format": fmt,
             "quantization": quantize or "none", "attributes": json.dumps(list(ckpt_cfg.attributes)),
             "pitch_range": json.dumps(list(ckpt_cfg.pitch_range)), "sample_rate": "16000",
             "normalizer": json.dumps(ckpt_cfg.normalizer), "source_checkpoint": str(ckpt_cfg.path),

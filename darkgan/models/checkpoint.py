@@ -108,12 +108,12 @@ class CheckpointConfig:
         return Normalizer.from_dict(self.normalizer)
 
     def to_json(self) -> dict:
-        import darkgan
+        from darkgan.version import __version__
 
         return {
             "format_version": FORMAT_VERSION,
             "kind": "darkgan-checkpoint",
-            "darkgan_version": self.darkgan_version or darkgan.__version__,
+            "darkgan_version": self.darkgan_version or __version__,
             "created": self.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "git_commit": self.git_commit,
             **self.config.to_dict(),
