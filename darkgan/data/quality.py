@@ -6,6 +6,7 @@ rendering workers stay light.
 from __future__ import annotations
 
 import numpy as np
+from librosa import midi_to_hz  # MIDI -> Hz, A4 = 69 = 440 Hz (one home: librosa)
 
 SAMPLE_RATE = 16000  #: Hz
 
@@ -13,9 +14,6 @@ SAMPLE_RATE = 16000  #: Hz
 SILENCE_RMS = 1e-4
 
 
-def midi_to_hz(pitch: float) -> float:
-    """MIDI pitch -> frequency in Hz (A4 = 69 = 440 Hz, equal temperament)."""
-    return 440.0 * 2.0 ** ((pitch - 69) / 12.0)
 
 
 def rms(wave: np.ndarray, start: int = 0, stop: int = SAMPLE_RATE) -> float:

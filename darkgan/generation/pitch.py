@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from librosa import midi_to_hz  # MIDI -> Hz, A4 = 69 = 440 Hz (one home: librosa)
 
 #: Default pYIN search band (MIDI): the NSynth range 44..70 widened by 6 semitones each side.
 FMIN_MIDI = 38
@@ -29,9 +30,6 @@ SILENCE_DB = -60.0  #: RMS (dBFS) below which a note counts as silent
 MIN_VOICED_FRAMES = 3  #: fewer voiced pYIN frames than this -> no pitch (a miss)
 
 
-def midi_to_hz(midi) -> np.ndarray:
-    """MIDI note number(s) -> frequency in Hz (A4 = MIDI 69 = 440 Hz)."""
-    return 440.0 * 2.0 ** ((np.asarray(midi, dtype=np.float64) - 69.0) / 12.0)
 
 
 def hz_to_midi(hz) -> np.ndarray:

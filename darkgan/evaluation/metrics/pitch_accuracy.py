@@ -8,6 +8,7 @@ note (NaN f0) counts as wrong.
 from __future__ import annotations
 
 import numpy as np
+from librosa import midi_to_hz  # MIDI -> Hz, A4 = 69 = 440 Hz (one home: librosa)
 
 from darkgan.errors import DarkGANError
 from darkgan.evaluation.metrics import register_metric
@@ -18,9 +19,6 @@ SAMPLE_RATE = 16000
 TOLERANCE_CENTS = 50.0
 
 
-def midi_to_hz(m) -> np.ndarray:
-    """MIDI note number(s) -> Hz (A4 = 69 = 440 Hz)."""
-    return 440.0 * 2.0 ** ((np.asarray(m, dtype=np.float64) - 69.0) / 12.0)
 
 
 def cents_error(f0_hz, midi) -> np.ndarray:
