@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
-SAMPLE_RATE = 16000  #: Hz
-N_SAMPLES = 16000  #: samples in one note crop (1 s)
+from darkgan.data.constants import N_SAMPLES, SAMPLE_RATE  # noqa: F401 (16 kHz, 1 s crops; re-exported)
+
 N_FFT = 2048  #: FFT size and Hann window length (samples)
 HOP = 512  #: hop size (samples), 75 % overlap
 N_BINS = 1024  #: frequency bins kept (the Nyquist bin is dropped)

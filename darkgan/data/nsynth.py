@@ -21,7 +21,7 @@ import numpy as np
 from darkgan.errors import DataError
 from darkgan.utils.io import read_json
 
-SAMPLE_RATE = 16000  #: Hz
+from darkgan.data.constants import SAMPLE_RATE  # noqa: E402 (16 kHz)
 NOTE_SAMPLES = 64000  #: samples per note file
 SPLITS = ("train", "valid", "test")
 #: fields every record must carry (NSynth's, minus qualities which we do not use)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from librosa import midi_to_hz  # MIDI -> Hz, A4 = 69 = 440 Hz (one home: librosa)
 
-SAMPLE_RATE = 16000  #: Hz
+from darkgan.data.constants import SAMPLE_RATE  # noqa: E402 (16 kHz)
 
 #: notes whose RMS over the first second is below this (-80 dBFS) are "silent".
 SILENCE_RMS = 1e-4

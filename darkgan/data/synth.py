@@ -29,7 +29,7 @@ import numpy as np
 
 from darkgan.errors import DataError
 
-SAMPLE_RATE = 16000  #: Hz (same as darkgan.data.magif.SAMPLE_RATE)
+from darkgan.data.constants import SAMPLE_RATE  # noqa: E402 (16 kHz)
 NOTE_SAMPLES = 64000  #: samples per note (4 s), as NSynth
 NOTE_OFF = 48000  #: note-off after 3 s, as NSynth
 MAX_VOICES = 64  #: polyphony of the per-note synth (one note uses a few voices)

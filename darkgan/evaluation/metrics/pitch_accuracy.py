@@ -14,7 +14,7 @@ from darkgan.errors import DarkGANError
 from darkgan.evaluation.metrics import register_metric
 from darkgan.evaluation.metrics._checks import as_vector
 
-SAMPLE_RATE = 16000
+from darkgan.data.constants import SAMPLE_RATE  # noqa: E402 (16 kHz)
 #: Tolerance of a correct pitch, in cents.
 TOLERANCE_CENTS = 50.0
 
