@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 
 #: Report metrics (darkgan.evaluation.suite), kept here so that `--help` does not import numpy.
-METRICS = ("pis", "iis", "kid", "kad", "fad", "fad_inf", "pitch", "rho", "ood", "increment", "examples", "listening")
+METRICS = ("pis", "iis", "kid", "kad", "fad", "fad_inf", "pitch", "tail", "rho", "ood", "increment", "examples",
+           "listening")
 SKIPPABLE = ("yamnet",) + METRICS
 
 

@@ -57,7 +57,7 @@ PROTOCOLS = {
     # small-sample kernel distance (KAD) replaces FAD, and the curves run on 4 attributes
     "demo": Protocol("demo", n=256, n_real=256, kid_subset=128, kid_subsets=50, ood_levels=4, ood_n=32,
                      ood_attributes=4, ic_steps=4, ic_n=32, ic_attributes=4, pitch_n=64, example_attributes=4,
-                     n_boot=200, metrics=("pis", "iis", "kid", "kad", "pitch", "rho", "ood", "increment",
+                     n_boot=200, metrics=("pis", "iis", "kid", "kad", "pitch", "tail", "rho", "ood", "increment",
                                           "examples", "listening")),
 }
 
