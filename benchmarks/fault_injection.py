@@ -222,7 +222,8 @@ def _readers(data_copy: Path, run_copy: Path):
 
     def resume():
         st = load_training_state(run_copy)
-        return [st[k] for k in ("generator", "ema", "critic", "train_state", "rng")] + [st["optim"], st["config"].to_json()]
+        parts = [st[k] for k in ("generator", "ema", "critic", "train_state", "rng", "optim")]
+        return parts + [st["config"].to_json()]
 
     def cache():
         c = NoteCache(data_copy)
@@ -327,7 +328,8 @@ def main() -> None:
     summary = {o: sum(r["outcome"] == o for r in corr) for o in ("detected", "harmless", "silent", "crash")}
     res = {"kill_resume": kills, "corruptions": corr, "corruption_summary": {"probes": len(corr), **summary},
            "wall_s": round(time.time() - t0, 1),
-           "phase_wall_s": {"dataset": round(t1 - t0, 1), "kills": round(t2 - t1, 1), "corruptions": round(time.time() - t2, 1)}}
+           "phase_wall_s": {"dataset": round(t1 - t0, 1), "kills": round(t2 - t1, 1),
+                            "corruptions": round(time.time() - t2, 1)}}
     from darkgan.utils.io import write_json
 
     write_json(args.json or args.out / "fault_injection.json", res)

@@ -496,9 +496,9 @@ def load_generator(path: str | os.PathLike | None = None, device: str | torch.de
     Raises:
         CheckpointError: missing/incomplete/corrupt checkpoint (the weights file's SHA-256 is
             checked against config.json), incompatible format version, invalid values in
-            config.json (:meth:`CheckpointConfig.check`), weights that do not match the configuration, ``weights`` not ``"default"``/``"raw"``,
-            or ``"raw"`` asked of a checkpoint without raw weights (trained without an EMA, or
-            exported).
+            config.json (:meth:`CheckpointConfig.check`), weights that do not match the
+            configuration, ``weights`` not ``"default"``/``"raw"``, or ``"raw"`` asked of a
+            checkpoint without raw weights (trained without an EMA, or exported).
     """
     from darkgan.models.generator import Generator
 
