@@ -254,7 +254,7 @@ def test_sweep_trains_baseline_and_temperatures_into_one_report(labelled_dataset
     from darkgan.models.checkpoint import read_checkpoint_config
 
     small = dict(ood_n=8, ood_attributes=2, ood_levels=3, ic_n=8, ic_attributes=2, ic_steps=3, pitch_n=8,
-                 kid_subsets=5, example_attributes=1)
+                 kid_subsets=5, example_attributes=1, listening_attributes=1, n_boot=50)
     lines: list[str] = []
     out = tmp_path / "sweep"
     m = sweep(labelled_dataset, [1.0, 3.0], out, preset="tiny", n=48, protocol="cpu", progress=False,
