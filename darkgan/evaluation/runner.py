@@ -28,8 +28,6 @@ from typing import Callable
 
 import numpy as np
 
-from darkgan.errors import DarkGANError
-from darkgan.evaluation.features import FeatureCache, Featurizers, NoteSet, content_key  # noqa: F401 (API)
 from darkgan.evaluation.models import DarkGANModel, EvalModel, check_compatible
 from darkgan.evaluation.protocol import PROTOCOLS, Protocol, kid_subset_size, resolve_protocol  # noqa: F401 (API)
 from darkgan.evaluation.taggers import yamnet_mapping  # noqa: F401 (API)
