@@ -368,7 +368,9 @@ DDP_WORKER = textwrap.dedent("""
     tensors.update({{f"D.{{k}}": v.contiguous() for k, v in st.D.state_dict().items()}})
     tensors.update({{f"E.{{k}}": v.contiguous() for k, v in st.G_ema.state_dict().items()}})
     save_file(tensors, os.path.join(dump, f"rank{{os.environ['RANK']}}.safetensors"))
-    print("consistent", res.ranks_consistent, "step", res.step)
+    # one write per rank: two ranks printing word by word interleave on the shared stdout
+    sys.stdout.write(f"consistent {{res.ranks_consistent}} step {{res.step}}\\n")
+    sys.stdout.flush()
 """).format(overrides=DDP_OVERRIDES)
 
 
