@@ -545,8 +545,6 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
             (:func:`~darkgan.training.memory.check_memory`, before anything is allocated).
             CheckpointError: unreadable or corrupt checkpoint on resume (checksums verified).
     """
-    from darkgan.training.data import Prefetcher, load_training_data, real_at_scale
-
     out = Path(out_dir)
     info = dist_utils.setup(device)
     say = log or (lambda m: print(m, flush=True))
@@ -554,226 +552,294 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
         say = lambda m: None  # noqa: E731
     lock = contextlib.ExitStack()
     try:
-        # ---- configuration and run folder (locked: one job at a time writes into it)
-        _start_run(out, resume, threads, info.is_main, lock, say)
-        ckpt = None
-        if resume:
-            if not out.is_dir() or not run_has_checkpoint(out):
-                raise CheckpointError(f"{out}: no checkpoint to resume from (start a new run without --resume)")
-            ckpt = load_training_state(out)
-            ccfg: CheckpointConfig = ckpt["config"]
-            cfg = ccfg.config
-            if overrides:
-                cfg = extend_on_resume(cfg, overrides, int(ckpt["train_state"]["step"]))
-            attributes = ccfg.attributes_enabled
-            teacher = ccfg.teacher.get("id") or teacher
-        else:
-            if out.exists() and (run_has_checkpoint(out) or (out / "tb").exists()):
-                raise DarkGANError(f"{out}: already holds a training run; pass --resume to continue it "
-                                   f"or choose another --out")
-            cfg = config if config is not None else resolve_config(preset, overrides, temperature)
-            cfg.validate()
-        tc = cfg.train
-        for b in tc.batch_size:
-            if b % info.world_size:
-                raise DarkGANError(f"train.batch_size {list(tc.batch_size)}: every entry must be a multiple of "
-                                   f"the {info.world_size} distributed processes")
-        check_memory(cfg, info.device, info.world_size)
-
-        # ---- data
-        if data is None:
-            data = load_training_data(data_dir, teacher=teacher, attributes=attributes)
-        elif not attributes and data.n_attributes:
-            from dataclasses import replace as _replace
-
-            data = _replace(data, logits=data.logits[:, :0], attributes=[], class_indices=[], teacher={})
-        if ckpt is not None:
-            cc = ckpt["config"]
-            if (tuple(cc.pitch_range) != tuple(data.pitch_range) or cc.attributes != data.attributes):
-                raise CheckpointError(f"{out}: the checkpoint was trained on another pitch range or vocabulary "
-                                      f"than {data_dir} has now")
-        K, P = data.n_attributes, data.n_pitches
-
-        # ---- models
+        _start_run(out, resume, threads, info.is_main, lock, say)  # locked: one job writes into it
+        cfg, ckpt, attributes, teacher = _resolve_config(out, info, resume, config, preset, overrides,
+                                                         temperature, attributes, teacher)
+        data = _resolve_data(data, data_dir, teacher, attributes, ckpt, out)
         _set_threads(info.device, threads, int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size)))
-        if info.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-        st = build_state(cfg, P, K, info.device, info)
-        sched = Schedule(tc)
-        ts: dict = {}
-        if ckpt is not None:
-            load_into(st.G, ckpt["generator"], out / "generator_raw.safetensors")
-            load_into(st.D, ckpt["critic"], out / "critic.safetensors")
-            if st.G_ema is not None and ckpt["ema"] is not None:
-                load_into(st.G_ema, ckpt["ema"], out / "generator.safetensors")
-            try:
-                st.opt_g.load_state_dict(ckpt["optim"]["g"])
-                st.opt_d.load_state_dict(ckpt["optim"]["d"])
-            except (KeyError, ValueError) as e:
-                raise CheckpointError(f"{out}: optimizer state does not match the model ({e})") from None
-            ts = ckpt["train_state"]
-            st.step = int(ts["step"])
-            _rng_restore(ckpt["rng"], ts.get("rng", {}))
-        elif init_generator is not None:
-            init_from_generator(st, init_generator, data)
-        st.scale, st.alpha = sched.scale_at(st.step), sched.alpha_at(st.step)
-        if tc.trainable != "all":
-            freeze_for_conditioning(st.G, st.G_ema, columns=tc.trainable == "conditioning")
-        if ckpt is None and hasattr(st.G, "attr_mean"):
-            for g in (st.G, st.G_ema):
-                if g is not None:
-                    g.set_attribute_stats(*attribute_stats(data.logits, data.train_rows, tc.temperature))
-        wave_terms = WaveTerms(tc, data, info.device)
-
-        meta = CheckpointConfig(
-            config=cfg, attributes=list(data.attributes), class_indices=list(data.class_indices),
-            pitch_range=tuple(data.pitch_range), normalizer=data.normalizer.to_dict(), teacher=dict(data.teacher),
-            temperature=tc.temperature, attributes_enabled=K > 0,
-            extra={"dataset": str(Path(data_dir).resolve()) if data_dir else None,
-                   "n_train_notes": int(len(data.train_rows)), "world_size": info.world_size},
-        )
-
-        # ---- logging
-        writer = None
-        if info.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                writer = SummaryWriter(str(out / "tb"), purge_step=st.step if st.step else None)
-                if st.step == 0:
-                    writer.add_text("config", "```\n" + cfg.format() + "\n```", 0)
-            except ImportError:  # pragma: no cover - tensorboard is a dependency
-                writer = None
-        samples = _SampleBank(data, cfg, info.device) if (info.is_main and tc.sample_every) else None
-
+        st, ts = _prepare_state(cfg, data, info, ckpt, out, init_generator)
+        run = _Run(out=out, info=info, cfg=cfg, data=data, st=st, sched=Schedule(cfg.train),
+                   wave_terms=WaveTerms(cfg.train, data, info.device), meta=_checkpoint_meta(cfg, data, data_dir, info),
+                   elapsed_before=float(ts.get("elapsed_seconds", 0.0)))
+        st.scale, st.alpha = run.sched.scale_at(st.step), run.sched.alpha_at(st.step)
         say(f"darkgan train: {cfg.preset} preset, {info.world_size} process(es) on {info.device}, "
-            f"K={K} attributes, {P} pitches {data.pitch_range[0]}..{data.pitch_range[1]}, "
-            f"{len(data.train_rows)} training notes, T={tc.temperature}; "
-            f"step {st.step}/{sched.total}" + (" (resumed)" if ckpt is not None else ""))
+            f"K={data.n_attributes} attributes, {data.n_pitches} pitches {data.pitch_range[0]}..{data.pitch_range[1]}, "
+            f"{len(data.train_rows)} training notes, T={cfg.train.temperature}; "
+            f"step {st.step}/{run.sched.total}" + (" (resumed)" if ckpt is not None else ""))
+        with _Signals() as sigs:
+            reason, last = _loop(run, sigs, max_minutes, stop_at_step, progress)
+        consistent = dist_utils.ranks_agree(info, st.G) and dist_utils.ranks_agree(info, st.D)
+        if not consistent:
+            say("darkgan train: WARNING: distributed ranks ended with different weights")
+        secs = time.monotonic() - run.t0
+        finished = st.step >= run.sched.total
+        reason = "finished" if finished else reason
+        say(f"darkgan train: {reason} at step {st.step}/{run.sched.total} "
+            f"({run.steps_done / max(secs, 1e-9):.2f} steps/s); checkpoint: {run.ckpt_path}")
+        return TrainResult(st.step, run.sched.total, finished, reason, run.ckpt_path, secs,
+                           run.steps_done / max(secs, 1e-9), consistent, last, st, sigs.signum)
+    finally:
+        lock.close()
+        dist_utils.teardown(info)
 
-        elapsed_before = float(ts.get("elapsed_seconds", 0.0))
-        t0 = time.monotonic()
-        deadline = t0 + max_minutes * 60 if max_minutes else None
-        pin = info.device.type == "cuda"
-        prefetch = Prefetcher(data, sched.plan(st.step, stop_at_step), tc.seed, info.rank, info.world_size,
-                              depth=3, pin=pin)
-        bar = None
+
+# ------------------------------------------------------------------------- train(): its phases
+
+@dataclass
+class _Run:
+    """What :func:`train` resolved before its loop, and the loop's own progress."""
+
+    out: Path
+    info: Any
+    cfg: Config
+    data: Any
+    st: State
+    sched: Schedule
+    wave_terms: WaveTerms
+    meta: CheckpointConfig
+    elapsed_before: float = 0.0
+    t0: float = field(default_factory=time.monotonic)
+    steps_done: int = 0
+    ckpt_path: Path | None = None
+
+
+def _resolve_config(out: Path, info, resume: bool, config: Config | None, preset: str, overrides, temperature,
+                    attributes: bool, teacher: str | None):
+    """The run's configuration: a new run's (``config`` or ``preset`` + ``overrides``) or the
+    resumed checkpoint's (``overrides`` may extend it, :func:`extend_on_resume`); checks that it
+    fits the ranks and the memory. Returns ``(cfg, ckpt or None, attributes, teacher)``."""
+    ckpt = None
+    if resume:
+        if not run_has_checkpoint(out):
+            raise CheckpointError(f"{out}: no checkpoint to resume from (start a new run without --resume)")
+        ckpt = load_training_state(out)
+        ccfg: CheckpointConfig = ckpt["config"]
+        cfg = ccfg.config
+        if overrides:
+            cfg = extend_on_resume(cfg, overrides, int(ckpt["train_state"]["step"]))
+        attributes, teacher = ccfg.attributes_enabled, ccfg.teacher.get("id") or teacher
+    else:
+        if out.exists() and (run_has_checkpoint(out) or (out / "tb").exists()):
+            raise DarkGANError(f"{out}: already holds a training run; pass --resume to continue it "
+                               f"or choose another --out")
+        cfg = config if config is not None else resolve_config(preset, overrides, temperature)
+        cfg.validate()
+    if any(b % info.world_size for b in cfg.train.batch_size):
+        raise DarkGANError(f"train.batch_size {list(cfg.train.batch_size)}: every entry must be a multiple of "
+                           f"the {info.world_size} distributed processes")
+    check_memory(cfg, info.device, info.world_size)
+    return cfg, ckpt, attributes, teacher
+
+
+def _resolve_data(data, data_dir, teacher: str | None, attributes: bool, ckpt, out: Path):
+    """The :class:`~darkgan.training.data.TrainingData` (loaded unless given; K = 0 for the
+    baseline), checked against a resumed checkpoint's pitch range and vocabulary."""
+    from darkgan.training.data import load_training_data
+
+    if data is None:
+        data = load_training_data(data_dir, teacher=teacher, attributes=attributes)
+    elif not attributes and data.n_attributes:
+        from dataclasses import replace as _replace
+
+        data = _replace(data, logits=data.logits[:, :0], attributes=[], class_indices=[], teacher={})
+    if ckpt is not None:
+        cc = ckpt["config"]
+        if tuple(cc.pitch_range) != tuple(data.pitch_range) or cc.attributes != data.attributes:
+            raise CheckpointError(f"{out}: the checkpoint was trained on another pitch range or vocabulary "
+                                  f"than {data_dir} has now")
+    return data
+
+
+def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> tuple[State, dict]:
+    """Models and optimizers: fresh, restored from ``ckpt`` (exact resume), or G from
+    ``init_generator``; then the ``train.trainable`` freeze and the attribute statistics.
+    Returns ``(state, train_state dict of the checkpoint or {})``."""
+    if info.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    tc = cfg.train
+    st = build_state(cfg, data.n_pitches, data.n_attributes, info.device, info)
+    ts: dict = {}
+    if ckpt is not None:
+        load_into(st.G, ckpt["generator"], out / "generator_raw.safetensors")
+        load_into(st.D, ckpt["critic"], out / "critic.safetensors")
+        if st.G_ema is not None and ckpt["ema"] is not None:
+            load_into(st.G_ema, ckpt["ema"], out / "generator.safetensors")
+        try:
+            st.opt_g.load_state_dict(ckpt["optim"]["g"])
+            st.opt_d.load_state_dict(ckpt["optim"]["d"])
+        except (KeyError, ValueError) as e:
+            raise CheckpointError(f"{out}: optimizer state does not match the model ({e})") from None
+        ts = ckpt["train_state"]
+        st.step = int(ts["step"])
+        _rng_restore(ckpt["rng"], ts.get("rng", {}))
+    elif init_generator is not None:
+        init_from_generator(st, init_generator, data)
+    if tc.trainable != "all":
+        freeze_for_conditioning(st.G, st.G_ema, columns=tc.trainable == "conditioning")
+    if ckpt is None and hasattr(st.G, "attr_mean"):
+        for g in (st.G, st.G_ema):
+            if g is not None:
+                g.set_attribute_stats(*attribute_stats(data.logits, data.train_rows, tc.temperature))
+    return st, ts
+
+
+def _checkpoint_meta(cfg: Config, data, data_dir, info) -> CheckpointConfig:
+    """The checkpoint metadata of the run (step, scale and alpha are filled in at each write)."""
+    return CheckpointConfig(
+        config=cfg, attributes=list(data.attributes), class_indices=list(data.class_indices),
+        pitch_range=tuple(data.pitch_range), normalizer=data.normalizer.to_dict(), teacher=dict(data.teacher),
+        temperature=cfg.train.temperature, attributes_enabled=data.n_attributes > 0,
+        extra={"dataset": str(Path(data_dir).resolve()) if data_dir else None,
+               "n_train_notes": int(len(data.train_rows)), "world_size": info.world_size})
+
+
+def _write_checkpoint(run: _Run) -> Path | None:
+    """A run checkpoint of the current state (rank 0 writes, every rank waits)."""
+    st, sched, tc, info = run.st, run.sched, run.cfg.train, run.info
+    if info.is_main:
+        tensors, js = _rng_snapshot()
+        train_state = {"step": st.step, "scale": st.scale, "alpha": st.alpha, "seed": tc.seed,
+                       "data_offset": sched.offset_at(st.step) if st.step < sched.total else None,
+                       "elapsed_seconds": run.elapsed_before + time.monotonic() - run.t0,
+                       "world_size": info.world_size, "rng": js}
+        m = copy.copy(run.meta)
+        prev = max(st.step - 1, 0)
+        m.step, m.scale, m.alpha = st.step, sched.scale_at(prev), sched.alpha_at(prev)
+        run.ckpt_path = save_run_checkpoint(
+            run.out, st.step, st.G, m, keep=tc.keep_checkpoints, critic=st.D, ema=st.G_ema,
+            optim_states={"g": st.opt_g.state_dict(), "d": st.opt_d.state_dict()},
+            train_state=train_state, rng_tensors=tensors)
+    dist_utils.barrier(info)
+    return run.ckpt_path
+
+
+def _train_step(run: _Run, hb) -> dict[str, torch.Tensor]:
+    """One D step and one G step on the prefetched batch ``hb`` (the paper's n_critic = 1); the
+    critic is skipped when only the conditioning trains, G during ``train.critic_warmup``."""
+    from darkgan.training.data import real_at_scale
+
+    st, sched, cfg, tc, info = run.st, run.sched, run.cfg, run.cfg.train, run.info
+    step = hb.step
+    st.scale, st.alpha = sched.scale_at(step), sched.alpha_at(step)
+    if tc.reset_optimizer_per_scale and sched.is_scale_start(step):
+        st.opt_g, st.opt_d = make_optimizers(st.G, st.D, tc)
+    b = hb.to(info.device)
+    real = real_at_scale(run.data.normalizer.normalize(b.magif.float()), cfg.model, st.scale, st.alpha)
+    if st.channels_last:
+        real = real.contiguous(memory_format=torch.channels_last)
+    soft = teacher_soft_labels(b.logits, tc.temperature)
+    gen, shard = step_generator(tc.seed, step), (info.rank, info.world_size)
+    critic = tc.trainable == "all"
+    md = train_step_d(st, real, b.pitch_index, soft, tc, gen, shard) if critic else {}
+    mg = {}
+    if step >= tc.critic_warmup or not critic:
+        terms = None
+        if run.wave_terms.active and st.scale == cfg.model.n_scales - 1:
+            terms = run.wave_terms.for_batch(b.pitch_index, soft, gen)
+        mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step), terms)
+    st.step = step + 1
+    run.steps_done += 1
+    return {**md, **mg}
+
+
+def _loop(run: _Run, sigs: "_Signals", max_minutes: float | None, stop_at_step: int | None,
+          progress: bool) -> tuple[str, dict[str, float]]:
+    """The training loop: steps, logs, previews, checkpoints, and the stop conditions (signal,
+    ``max_minutes``, ``stop_at_step``, the end). Returns ``(reason, last logged metrics)``."""
+    from darkgan.training.data import Prefetcher
+
+    st, sched, tc, info = run.st, run.sched, run.cfg.train, run.info
+    deadline = run.t0 + max_minutes * 60 if max_minutes else None
+    prefetch = Prefetcher(run.data, sched.plan(st.step, stop_at_step), tc.seed, info.rank, info.world_size,
+                          depth=3, pin=info.device.type == "cuda")
+    mon = _Monitor(run, progress)
+    try:
+        for hb in prefetch:
+            assert hb.step == st.step, (hb.step, st.step)
+            mon.add(_train_step(run, hb), hb.step)
+            stop_now = dist_utils.any_flag(info, sigs.flag or (deadline is not None and time.monotonic() >= deadline))
+            at_limit = stop_at_step is not None and st.step >= stop_at_step
+            if stop_now or at_limit or st.step >= sched.total or st.step % tc.checkpoint_every == 0:
+                _write_checkpoint(run)
+                mon.eta.pause()
+            if stop_now or at_limit:
+                return ("signal" if sigs.flag else ("max-minutes" if stop_now else "stop-at-step")), mon.last
+        return "finished", mon.last
+    finally:
+        prefetch.close()
+        mon.close()
+
+
+class _Monitor:
+    """Progress of a run: metric means every ``train.log_every`` steps (non-finite losses stop the
+    run), TensorBoard scalars and previews, the tqdm bar with an ETA that prices the scales to come."""
+
+    def __init__(self, run: _Run, progress: bool):
+        self.run, self.acc, self.last = run, {}, {}
+        st, sched, cfg, info = run.st, run.sched, run.cfg, run.info
+        self.writer = None
+        if info.is_main:
+            run.out.mkdir(parents=True, exist_ok=True)
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(run.out / "tb"), purge_step=st.step if st.step else None)
+            if st.step == 0:
+                self.writer.add_text("config", "```\n" + cfg.format() + "\n```", 0)
+        self.samples = _SampleBank(run.data, cfg, info.device) if (info.is_main and cfg.train.sample_every) else None
+        self.bar = None
         if progress and info.is_main:
             from tqdm import tqdm
 
             # tqdm's own ETA assumes every step costs the same; eta= prices the scales to come
-            bar = tqdm(total=sched.total, initial=st.step, dynamic_ncols=True, desc="train", unit="step",
-                       smoothing=0.05, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-                                                  "[{elapsed}, {rate_fmt}{postfix}]")
-        eta = RemainingTime(sched.start, sched.iters, step_costs(cfg))
-        acc: dict[str, list[torch.Tensor]] = {}
-        last: dict[str, float] = {}
-        reason, ckpt_path = "finished", None
-        steps_done = 0
+            self.bar = tqdm(total=sched.total, initial=st.step, dynamic_ncols=True, desc="train", unit="step",
+                            smoothing=0.05, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                                                       "[{elapsed}, {rate_fmt}{postfix}]")
+        self.eta = RemainingTime(sched.start, sched.iters, step_costs(cfg))
 
-        def checkpoint() -> Path | None:
-            nonlocal ckpt_path
-            if info.is_main:
-                tensors, js = _rng_snapshot()
-                train_state = {"step": st.step, "scale": st.scale, "alpha": st.alpha, "seed": tc.seed,
-                               "data_offset": sched.offset_at(st.step) if st.step < sched.total else None,
-                               "elapsed_seconds": elapsed_before + time.monotonic() - t0,
-                               "world_size": info.world_size, "rng": js}
-                m = copy.copy(meta)
-                m.step, m.scale, m.alpha = st.step, sched.scale_at(max(st.step - 1, 0)), sched.alpha_at(max(st.step - 1, 0))
-                ckpt_path = save_run_checkpoint(
-                    out, st.step, st.G, m, keep=tc.keep_checkpoints, critic=st.D, ema=st.G_ema,
-                    optim_states={"g": st.opt_g.state_dict(), "d": st.opt_d.state_dict()},
-                    train_state=train_state, rng_tensors=tensors)
-            dist_utils.barrier(info)
-            return ckpt_path
+    def add(self, metrics: dict[str, torch.Tensor], step: int) -> None:
+        """Record the metrics of ``step`` (the run's ``st.step`` is already ``step + 1``)."""
+        run, tc = self.run, self.run.cfg.train
+        n = run.st.step
+        self.eta.tick(step)
+        for k, v in metrics.items():
+            self.acc.setdefault(k, []).append(v)
+        if n % tc.log_every == 0 or n == run.sched.total:
+            self._log(step)
+        if self.samples is not None and (n % tc.sample_every == 0 or n == run.sched.total):
+            self.samples.log(self.writer, run.st, run.sched.scale_at(step), run.sched.alpha_at(step), n)
+            self.eta.pause()
+        if self.bar is not None:
+            self.bar.update(1)
 
-        with _Signals() as sigs:
-            try:
-                for hb in prefetch:
-                    step = hb.step
-                    assert step == st.step, (step, st.step)
-                    st.scale, st.alpha = sched.scale_at(step), sched.alpha_at(step)
-                    if tc.reset_optimizer_per_scale and sched.is_scale_start(step):
-                        st.opt_g, st.opt_d = make_optimizers(st.G, st.D, tc)
-                    b = hb.to(info.device)
-                    real = data.normalizer.normalize(b.magif.float())
-                    real = real_at_scale(real, cfg.model, st.scale, st.alpha)
-                    if st.channels_last:
-                        real = real.contiguous(memory_format=torch.channels_last)
-                    soft = teacher_soft_labels(b.logits, tc.temperature)
-                    gen = step_generator(tc.seed, step)
-                    shard = (info.rank, info.world_size)
-                    critic = tc.trainable == "all"
-                    md = train_step_d(st, real, b.pitch_index, soft, tc, gen, shard) if critic else {}
-                    mg = {}
-                    if step >= tc.critic_warmup or not critic:
-                        terms = None
-                        if wave_terms.active and st.scale == cfg.model.n_scales - 1:
-                            terms = wave_terms.for_batch(b.pitch_index, soft, gen)
-                        mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step), terms)
-                    st.step = step + 1
-                    steps_done += 1
-                    eta.tick(step)
-                    for k, v in {**md, **mg}.items():
-                        acc.setdefault(k, []).append(v)
-                    if st.step % tc.log_every == 0 or st.step == sched.total:
-                        last = {k: float(torch.stack(v).float().mean()) for k, v in acc.items()}
-                        acc.clear()
-                        if not all(math.isfinite(v) for v in last.values()):
-                            raise DarkGANError(f"training diverged at step {st.step} (non-finite losses: "
-                                               + ", ".join(k for k, v in last.items() if not math.isfinite(v)) + ")")
-                        if writer is not None:
-                            for k, v in last.items():
-                                writer.add_scalar(f"loss/{k}" if "acc" not in k else f"accuracy/{k}", v, st.step)
-                            writer.add_scalar("progress/scale", st.scale, st.step)
-                            writer.add_scalar("progress/alpha", st.alpha, st.step)
-                            writer.add_scalar("progress/batch_size", sched.batch_size_at(step), st.step)
-                            writer.add_scalar("progress/steps_per_second", steps_done / max(time.monotonic() - t0, 1e-9), st.step)
-                        if bar is not None:
-                            bar.set_postfix(eta=format_seconds(eta.seconds_left(st.step)), scale=st.scale,
-                                            a=f"{st.alpha:.2f}", D=f"{last.get('d_loss', float('nan')):.2f}",
-                                            G=f"{last.get('g_loss', float('nan')):.2f}", gp=f"{last.get('gp', float('nan')):.2f}",
-                                            pitch=f"{last.get('d_pitch_acc_real', float('nan')):.2f}", refresh=False)
-                    if samples is not None and (st.step % tc.sample_every == 0 or st.step == sched.total):
-                        samples.log(writer, st, sched.scale_at(step), sched.alpha_at(step), st.step)
-                        eta.pause()
-                    if bar is not None:
-                        bar.update(1)
-                    stop_now = sigs.flag or (deadline is not None and time.monotonic() >= deadline)
-                    stop_now = dist_utils.any_flag(info, stop_now)
-                    done = st.step >= sched.total
-                    at_limit = stop_at_step is not None and st.step >= stop_at_step
-                    if stop_now or done or at_limit or st.step % tc.checkpoint_every == 0:
-                        checkpoint()
-                        eta.pause()
-                    if stop_now or at_limit:
-                        reason = "signal" if sigs.flag else ("max-minutes" if stop_now else "stop-at-step")
-                        break
-            finally:
-                prefetch.close()
-                if bar is not None:
-                    bar.close()
-                if writer is not None:
-                    writer.flush()
-                    writer.close()
-        consistent = dist_utils.ranks_agree(info, st.G) and dist_utils.ranks_agree(info, st.D)
-        if not consistent:
-            say("darkgan train: WARNING: distributed ranks ended with different weights")
-        secs = time.monotonic() - t0
-        finished = st.step >= sched.total
-        if finished:
-            reason = "finished"
-        say(f"darkgan train: {reason} at step {st.step}/{sched.total} "
-            f"({steps_done / max(secs, 1e-9):.2f} steps/s); checkpoint: {ckpt_path}")
-        return TrainResult(st.step, sched.total, finished, reason, ckpt_path, secs, steps_done / max(secs, 1e-9),
-                           consistent, last, st, sigs.signum)
-    finally:
-        lock.close()
-        dist_utils.teardown(info)
+    def _log(self, step: int) -> None:
+        run, st = self.run, self.run.st
+        self.last = {k: float(torch.stack(v).float().mean()) for k, v in self.acc.items()}
+        self.acc.clear()
+        bad = [k for k, v in self.last.items() if not math.isfinite(v)]
+        if bad:
+            raise DarkGANError(f"training diverged at step {st.step} (non-finite losses: {', '.join(bad)})")
+        if self.writer is not None:
+            for k, v in self.last.items():
+                self.writer.add_scalar(f"loss/{k}" if "acc" not in k else f"accuracy/{k}", v, st.step)
+            self.writer.add_scalar("progress/scale", st.scale, st.step)
+            self.writer.add_scalar("progress/alpha", st.alpha, st.step)
+            self.writer.add_scalar("progress/batch_size", run.sched.batch_size_at(step), st.step)
+            self.writer.add_scalar("progress/steps_per_second",
+                                   run.steps_done / max(time.monotonic() - run.t0, 1e-9), st.step)
+        if self.bar is not None:
+            get = lambda k: f"{self.last.get(k, float('nan')):.2f}"  # noqa: E731
+            self.bar.set_postfix(eta=format_seconds(self.eta.seconds_left(st.step)), scale=st.scale,
+                                 a=f"{st.alpha:.2f}", D=get("d_loss"), G=get("g_loss"), gp=get("gp"),
+                                 pitch=get("d_pitch_acc_real"), refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.writer is not None:
+            self.writer.flush()
+            self.writer.close()
 
 
 def _start_run(out: Path, resume: bool, threads: int | None, is_main: bool, lock: contextlib.ExitStack,
