@@ -158,7 +158,7 @@ def test_attribute_mapping_trains_alone_on_a_frozen_generator(prepared_dataset, 
     tuned, _ = load_generator(res.checkpoint)
     s, t = source.state_dict(), tuned.state_dict()
     assert all(torch.equal(t[k], s[k]) for k in s)  # G itself is frozen
-    assert float(tuned.mapping.layers[-1].weight.abs().sum()) > 0  # the mapping learnt
+    assert float(tuned.mapping.layers[-1].weight.detach().abs().sum()) > 0  # the mapping learnt
     fresh = Generator(cfg.model, source.n_pitches, source.n_attributes)
     fresh.load_state_dict({**s, **{k: v for k, v in fresh.state_dict().items() if k not in s}})
     z, p = torch.randn(3, cfg.model.latent_dim), torch.tensor([0, 5, 9])
