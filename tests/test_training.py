@@ -30,27 +30,10 @@ SHORT = ["train.iterations=[2,2,2,1,1,1]"]
 
 
 @pytest.fixture(scope="module")
-def prepared(request, tmp_path_factory) -> Path:
-    """A real prepared dataset: rendered notes -> MAG-IF cache -> EfficientAT labels -> vocabulary.
-
-    Uses the suite's ``prepared_dataset`` fixture when conftest provides one; otherwise builds it
-    here from ``rendered_dataset`` with the real pipeline functions.
-    """
-    try:
-        return Path(request.getfixturevalue("prepared_dataset"))
-    except pytest.FixtureLookupError:
-        pass
-    from darkgan.data.prepare import prepare
-    from darkgan.teacher.labels import label_dataset
-    from darkgan.teacher.vocabulary import build_vocabulary
-
-    src = Path(request.getfixturevalue("rendered_dataset"))
-    root = tmp_path_factory.mktemp("prepared") / "dataset"
-    shutil.copytree(src, root)
-    prepare(root, progress=False)
-    label_dataset(root, progress=False)
-    build_vocabulary(root, n=16)
-    return root
+def prepared(prepared_dataset) -> Path:
+    """The suite's real prepared dataset (``tests/conftest.py``: rendered notes -> MAG-IF cache ->
+    EfficientAT labels -> vocabulary)."""
+    return Path(prepared_dataset)
 
 
 # ----------------------------------------------------------------------------------- losses
