@@ -185,6 +185,9 @@ class _Fake(EvalModel):
         self.name, self.key, self.attributes, self.pitch_range, self.teacher_id = name, name, attrs, pr, teacher
         self.class_indices, self.temperature, self.latent_dim, self.info = list(range(len(attrs))), 2.0, 4, {}
 
+    def generate(self, z, pitch, attributes):  # the refusals below happen before any generation
+        raise AssertionError("an incompatible model must be refused before it generates")
+
 
 def test_incompatible_checkpoints_are_refused():
     check_compatible([_Fake("a", ["Guitar"], (44, 70)), _Fake("base", [], (44, 70))])

@@ -44,6 +44,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from darkgan.data.magif import N_SAMPLES, Normalizer, fade_out, magif_to_wave
+from darkgan.models.generator import standardize_attributes
 
 PIXEL_NORM_EPS = 1e-8
 
@@ -241,22 +242,21 @@ class FastGenerator(nn.Module):
     def format_input(self, z: torch.Tensor, pitch_index: torch.Tensor,
                      attributes: torch.Tensor | None) -> torch.Tensor:
         """``[B, C0, H0, W0]`` after the format layer (before its activation)."""
-        if self.normalize_latent:
-            z = z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + PIXEL_NORM_EPS)
-        if self.mapping is not None and attributes is not None:  # Generator.input_vector, written out
-            p = attributes.float().clamp(1e-6, 1.0 - 1e-6)
-            z = self.mapping(z, ((torch.log(p) - torch.log1p(-p) - self.attr_mean) / self.attr_std).to(z.dtype))
-            if self.normalize_latent:
-                z = z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + PIXEL_NORM_EPS)
+        def norm(v: torch.Tensor) -> torch.Tensor:
+            return v * torch.rsqrt(v.square().mean(dim=1, keepdim=True) + PIXEL_NORM_EPS) if self.normalize_latent else v
+
+        z = norm(z)
+        std_attr = None  # Generator.input_vector, written out for export
+        if attributes is not None and (self.mapping is not None or self.std_logit):
+            std_attr = standardize_attributes(attributes, self.attr_mean, self.attr_std)
+        if self.mapping is not None and attributes is not None:
+            z = norm(self.mapping(z, std_attr.to(z.dtype)))
         y = torch.addmm(self.b_format, z, self.w_z)
         # one-hot pitch @ W = row gather; written as a comparison for export-friendliness
         onehot = (pitch_index.long()[:, None] == torch.arange(self.n_pitches, device=z.device)[None]).to(z.dtype)
         y = y + onehot @ self.w_pitch
         if self.n_attributes and attributes is not None:
-            if self.std_logit:  # Generator.condition, written out for export
-                p = attributes.float().clamp(1e-6, 1.0 - 1e-6)
-                attributes = (torch.log(p) - torch.log1p(-p) - self.attr_mean) / self.attr_std
-            y = y + attributes.to(z.dtype) @ self.w_attr
+            y = y + (std_attr if self.std_logit else attributes).to(z.dtype) @ self.w_attr
         c0, h0, w0 = self.format_shape
         if self.channels_last:
             return y.view(-1, h0, w0, c0).permute(0, 3, 1, 2)

@@ -2,6 +2,7 @@
 adapter over :class:`darkgan.generation.api.DarkGAN`."""
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 from darkgan.errors import DarkGANError
 
 
-class EvalModel:
+class EvalModel(abc.ABC):
     """What the runner needs from a generator (see :class:`DarkGANModel`).
 
     Attributes: ``name``, ``key`` (fingerprint of the weights), ``attributes`` (K names, [] for
@@ -37,9 +38,9 @@ class EvalModel:
     def has_attributes(self) -> bool:
         return bool(self.attributes)
 
+    @abc.abstractmethod
     def generate(self, z: np.ndarray, pitch: np.ndarray, attributes: np.ndarray | None) -> np.ndarray:
         """``z [n, Z]``, MIDI ``pitch [n]``, ``attributes [n, K]`` -> waves ``[n, 16000]`` float32."""
-        raise NotImplementedError
 
 
 class DarkGANModel(EvalModel):

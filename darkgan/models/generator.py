@@ -79,6 +79,14 @@ class FormatLayer(nn.Module):
         return f"{self.in_features} -> {self.out_channels}x{self.shape[0]}x{self.shape[1]}, scale={self.scale:.4g}"
 
 
+def standardize_attributes(alpha: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """``(logit(alpha) - mean) / std``: ``alpha [B, K]`` probabilities (clamped to [1e-6, 1 - 1e-6])
+    -> ``[B, K]`` float32, the teacher logit at temperature T (``logit(sigmoid(z / T)) = z / T``,
+    paper Eq. 1) standardised per attribute with the training notes' ``mean``, ``std`` ``[K]``."""
+    p = alpha.float().clamp(1e-6, 1.0 - 1e-6)
+    return (torch.log(p) - torch.log1p(-p) - mean) / std
+
+
 class AttributeMapping(nn.Module):
     """The attribute mapping (``model.mapping_layers``; ours): ``(z [B, Z], c [B, K]) -> z' [B, Z]``.
 
@@ -164,8 +172,7 @@ class Generator(nn.Module):
     def standardize(self, attributes: torch.Tensor) -> torch.Tensor:
         """``alpha [B, K]`` -> ``(logit(alpha) - attr_mean) / attr_std`` ``[B, K]`` (alpha clamped
         to [1e-6, 1 - 1e-6]): the teacher logit at temperature T, standardised per attribute."""
-        p = attributes.float().clamp(1e-6, 1.0 - 1e-6)
-        return ((torch.log(p) - torch.log1p(-p) - self.attr_mean) / self.attr_std).to(attributes.dtype)
+        return standardize_attributes(attributes, self.attr_mean, self.attr_std).to(attributes.dtype)
 
     def condition(self, attributes: torch.Tensor) -> torch.Tensor:
         """The attribute part of the input: ``alpha [B, K]`` probabilities -> ``[B, K]``.
