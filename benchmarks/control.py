@@ -172,7 +172,9 @@ def real_reference(args, model, preds) -> dict:
     rows = np.sort(np.random.default_rng(args.seed).permutation(rows)[:args.real_notes])
     z = np.asarray(labels.logits)[[row[s] for s in cache.note_str[rows].tolist()]][:, model.config.class_indices]
     target = 1.0 / (1.0 + np.exp(-z.astype(np.float64) / model.temperature))
-    waves = real_waves(cache, rows)
+    syn = model.synthesiser  # a checkpoint that stopped at a coarser scale: the real notes at its resolution
+    down = model.generator.cfg.down_factors[syn.scale] if syn.scale < model.generator.n_scales - 1 else None
+    waves = real_waves(cache, rows, down=down)
     return {k: bootstrap_correlation(fn(waves), target, names=model.attributes, n_boot=args.n_boot, seed=args.seed)
             for k, fn in preds.items()}
 

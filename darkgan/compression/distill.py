@@ -230,7 +230,7 @@ class Distiller(nn.Module):
             out["features"] = torch.stack([F.mse_loss(m, t) for m, t in zip(mapped, t_feats)]).mean()
             total = total + c.w_features * out["features"]
         if "adversarial" in c.losses:
-            score, _, _ = self.critic(s_out)
+            score, _, _ = self.critic(s_out, None, 1.0, attributes)
             out["adversarial"] = -score.mean()
             total = total + c.w_adversarial * out["adversarial"]
         out["loss"] = total

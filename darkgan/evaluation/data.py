@@ -73,18 +73,26 @@ def load_attribute_table(data_dir: str | Path, teacher_id: str | None = None) ->
                           teacher_sha256=str(meta.get("weights_sha256", "")))
 
 
-def real_waves(cache, rows: np.ndarray, batch: int = 256) -> np.ndarray:
+def real_waves(cache, rows: np.ndarray, batch: int = 256, down: tuple[int, int] | None = None) -> np.ndarray:
     """Waveforms ``[n, 16000]`` float32 of cache ``rows``, rebuilt from the cached MAG-IF.
 
     Real reference notes thus pass through the exact representation the GAN models (1 s crop,
     fade-out, MAG-IF, inverse): real and generated notes differ only by what the GAN learned.
+    ``down = (fh, fw)``: first average-pool the MAG-IF by that (frequency, time) factor and
+    nearest-up-sample it back, as the training targets and the preview of a checkpoint that
+    stopped at a coarser scale (``ModelConfig.down_factors[scale]``): the real reference at that
+    scale's resolution.
     """
     import torch
+    import torch.nn.functional as F
 
     from darkgan.data.magif import magif_to_wave
 
     out = np.empty((len(rows), 16000), np.float32)
     for s in range(0, len(rows), batch):
         with torch.inference_mode():
-            out[s:s + batch] = magif_to_wave(cache.load(rows[s:s + batch], normalize=False)).numpy()
+            x = cache.load(rows[s:s + batch], normalize=False).float()
+            if down is not None and tuple(down) != (1, 1):
+                x = F.interpolate(F.avg_pool2d(x, tuple(down)), size=tuple(x.shape[-2:]), mode="nearest")
+            out[s:s + batch] = magif_to_wave(x).numpy()
     return out

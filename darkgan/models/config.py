@@ -78,6 +78,9 @@ class ModelConfig:
             attributes: the conditioning reaches G through z, the input G is most sensitive to
             (cf. StyleGAN's mapping network, Karras et al. 2019, Sec. 2).
         mapping_width: hidden width of M.
+        critic_projection: ours, off in every preset: the critic also scores whether a note
+            matches its conditioning, by projection (Miyato & Koyama 2018, Eq. 3; see
+            :mod:`darkgan.models.critic`), on real and generated notes alike.
     """
 
     latent_dim: int = 32
@@ -94,6 +97,7 @@ class ModelConfig:
     attr_input: str = "prob"
     mapping_layers: int = 0
     mapping_width: int = 128
+    critic_projection: bool = False
 
     @property
     def n_scales(self) -> int:
@@ -227,6 +231,11 @@ class TrainConfig:
             ``g_f0``) teach the mapping which latent has the asked attributes;
             ``"conditioning"``: the same, and the format layer's attribute columns train too (the
             attributes' direct path into the first feature map; every convolution stays frozen).
+        output_terms_from_scale: the first scale at which the waveform terms (``g_f0``,
+            ``g_teacher``) apply; -1 (default): the last scale only. At a coarser scale the output
+            is nearest-up-sampled to the full ``[2, 1024, 32]`` before inversion (a blurred note,
+            enough for the teacher to hear its spectral envelope): the conditioning is then taught
+            where steps are 10-20x cheaper.
     """
 
     iterations: tuple[int, ...] = (128_000, 200_000, 200_000, 200_000, 200_000, 300_000)
@@ -254,6 +263,7 @@ class TrainConfig:
     teacher_transforms: tuple[str, ...] = ("shift", "noise", "tilt")
     critic_warmup: int = 0
     trainable: str = "all"
+    output_terms_from_scale: int = -1
 
     @property
     def total_steps(self) -> int:
@@ -313,6 +323,9 @@ class TrainConfig:
             raise DarkGANError(f"train.teacher_transforms: unknown {bad} (known: {', '.join(TEACHER_TRANSFORMS)})")
         if self.trainable not in TRAINABLE:
             raise DarkGANError(f"train.trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
+        if self.output_terms_from_scale < -1:
+            raise DarkGANError(f"train.output_terms_from_scale must be -1 (last scale) or a scale, "
+                               f"got {self.output_terms_from_scale}")
         if self.critic_warmup < 0:
             raise DarkGANError(f"train.critic_warmup must be >= 0, got {self.critic_warmup}")
 

@@ -129,8 +129,10 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 class CriticPasses(nn.Module):
     """Runs the critic on several inputs inside one ``forward`` (one DDP forward per D step).
 
-    ``forward(xs, scale, alpha, amp)`` -> list of ``(score, attr_logits, pitch_logits)``;
-    ``amp[i]`` enables bf16 autocast for input ``i`` (never for the gradient-penalty pass).
+    ``forward(xs, scale, alpha, amp, attributes=None)`` -> list of ``(score, attr_logits,
+    pitch_logits)``; ``amp[i]`` enables bf16 autocast for input ``i`` (never for the
+    gradient-penalty pass); ``attributes [b, K]``: the conditioning of every input (a projection
+    critic scores each input against it).
     """
 
     def __init__(self, critic: Critic, bf16: bool = False):
@@ -138,11 +140,12 @@ class CriticPasses(nn.Module):
         self.critic = critic
         self.bf16 = bf16
 
-    def forward(self, xs: list[torch.Tensor], scale: int, alpha: float, amp: list[bool]):
+    def forward(self, xs: list[torch.Tensor], scale: int, alpha: float, amp: list[bool],
+                attributes: torch.Tensor | None = None):
         outs = []
         for x, use in zip(xs, amp):
             with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=bool(use and self.bf16)):
-                outs.append(self.critic(x, scale, alpha))
+                outs.append(self.critic(x, scale, alpha, attributes))
         return outs
 
 
@@ -248,7 +251,7 @@ def train_step_d(st: State, real: torch.Tensor, pitch_index: torch.Tensor, soft_
         fake = fake.contiguous(memory_format=torch.channels_last)
     lazy_gp = st.step % tc.gp_every == 0  # lazy regularisation (StyleGAN2 Sec. 3.1)
     xs = [real, fake] + ([interpolate(real, fake, u)] if lazy_gp else [])
-    outs = st.D_train(xs, st.scale, st.alpha, [True, True, False][:len(xs)])
+    outs = st.D_train(xs, st.scale, st.alpha, [True, True, False][:len(xs)], soft_labels)
     (rs, ra, rp), (fs, fa, fp) = outs[0], outs[1]
     w, T = tc.loss_weights, tc.temperature
     l_w = critic_wasserstein_loss(rs, fs)
@@ -304,7 +307,7 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
     try:
         with _amp(st, dev):
             fake = st.G_train(z, pitch_index, conditioning, scale=st.scale, alpha=st.alpha)
-            s, a, p = st.D(fake, st.scale, st.alpha) if critic else (None, None, None)
+            s, a, p = st.D(fake, st.scale, st.alpha, conditioning) if critic else (None, None, None)
         w, T = tc.loss_weights, tc.temperature
         losses = {"g_adv": generator_wasserstein_loss(s), "g_attr": distillation_loss(a, conditioning, T),
                   "g_pitch": pitch_loss(p, pitch_index)} if critic else {}
@@ -678,10 +681,12 @@ def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> 
         init_from_generator(st, init_generator, data)
     if tc.trainable != "all":
         freeze_for_conditioning(st.G, st.G_ema, columns=tc.trainable == "conditioning")
-    if ckpt is None and hasattr(st.G, "attr_mean"):
-        for g in (st.G, st.G_ema):
-            if g is not None:
-                g.set_attribute_stats(*attribute_stats(data.logits, data.train_rows, tc.temperature))
+    if ckpt is None:
+        stats = None
+        for m in (st.G, st.G_ema, st.D):
+            if m is not None and hasattr(m, "attr_mean"):
+                stats = stats or attribute_stats(data.logits, data.train_rows, tc.temperature)
+                m.set_attribute_stats(*stats)
     return st, ts
 
 
@@ -736,7 +741,8 @@ def _train_step(run: _Run, hb) -> dict[str, torch.Tensor]:
     mg = {}
     if step >= tc.critic_warmup or not critic:
         terms = None
-        if run.wave_terms.active and st.scale == cfg.model.n_scales - 1:
+        first = tc.output_terms_from_scale if tc.output_terms_from_scale >= 0 else cfg.model.n_scales - 1
+        if run.wave_terms.active and st.scale >= first:
             terms = run.wave_terms.for_batch(b.pitch_index, soft, gen)
         mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step), terms)
     st.step = step + 1

@@ -1,6 +1,7 @@
-"""Waveform-level loss terms of the generator at the last scale: f0 and the teacher in the loop.
+"""Waveform-level loss terms of the generator: f0 and the teacher in the loop.
 
-The generated normalised MAG-IF ``[b, 2, 1024, 32]`` is de-normalised and inverted to a waveform
+The generated normalised MAG-IF ``[b, 2, 1024, 32]`` (at a coarser scale ``[b, 2, H_s, W_s]``,
+nearest-up-sampled to that size first; ``train.output_terms_from_scale``) is de-normalised and inverted to a waveform
 ``[b, 16000]`` as users hear it (differentiable, :func:`darkgan.data.magif.magif_to_note`); then
 
 - ``g_f0``: :func:`darkgan.training.losses.f0_autocorrelation_loss` at the asked pitch;
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from darkgan.data.magif import magif_to_note
+from darkgan.data.magif import N_BINS, N_FRAMES, magif_to_note
 from darkgan.errors import DataError
 from darkgan.training.losses import augment_for_teacher, f0_autocorrelation_loss, teacher_attribute_loss
 
@@ -82,6 +83,8 @@ class WaveTerms:
         ``conditioning [b, K]``, the step's random generator for the transforms)."""
 
         def terms(fake: torch.Tensor) -> dict[str, torch.Tensor]:
+            if tuple(fake.shape[-2:]) != (N_BINS, N_FRAMES):  # a coarser scale: blurred, full size
+                fake = torch.nn.functional.interpolate(fake, size=(N_BINS, N_FRAMES), mode="nearest")
             wave = magif_to_note(self.normalizer.denormalize(fake))
             out = {}
             if self.f0:
