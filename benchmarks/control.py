@@ -185,7 +185,7 @@ def setup(args):
     from darkgan.generation.api import DarkGAN
     from darkgan.teacher import load_teacher
 
-    model = DarkGAN.load(args.checkpoint)
+    model = DarkGAN.load(args.checkpoint, data=args.data)  # the bank of a run checkpoint comes from --data
     preds = {"teacher": vocabulary_predictor(model.teacher, model.config.class_indices)}
     if not args.no_yamnet:
         yam = load_teacher("yamnet")

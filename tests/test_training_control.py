@@ -98,7 +98,8 @@ def test_new_settings_are_validated():
                      ("model.attr_input=logits", "attr_input"), ("train.gp_every=0", "gp_every"),
                      ("train.teacher_loss=l1", "teacher_loss"), ("train.critic_warmup=-2", "critic_warmup"),
                      ("train.loss_weights.g_f0=nan", "g_f0"),
-                     ("train.output_terms_from_scale=-2", "output_terms_from_scale")]:
+                     ("train.output_terms_from_scale=-2", "output_terms_from_scale"),
+                     ("train.attr_loss=l2", "attr_loss")]:
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(base, [bad])
     ok = apply_overrides(base, ["train.teacher_transforms=shift,noise", "train.gp_every=4"])
@@ -171,12 +172,13 @@ def test_projection_critic_and_teacher_at_a_coarse_scale_train_and_resume(prepar
     the loop from scale 1 (the coarse output up-sampled for the teacher); exact resume."""
     over = ["model.attr_input=std_logit", "model.critic_projection=true", "train.loss_weights.g_teacher=1",
             "train.output_terms_from_scale=1", "train.iterations=[1,2,0,0,0,0]", "train.fade_in_jumps=0",
-            "train.log_every=1"]
+            "train.log_every=1", "train.attr_loss=std_mse"]
     cfg = apply_overrides(get_preset("tiny"), over)
     res = train(prepared_dataset, tmp_path / "a", config=cfg, progress=False, threads=1, stop_at_step=1)
     assert "g_teacher" not in res.last_metrics  # scale 0: before output_terms_from_scale
     res = train(prepared_dataset, tmp_path / "a", resume=True, progress=False, threads=1)
     assert res.finished and math.isfinite(res.last_metrics["g_teacher"])
+    assert res.last_metrics["d_attr"] > 0.5  # std_mse: ~1 per attribute at first (BCE at T=2: ~0.2)
     straight = train(prepared_dataset, tmp_path / "b", config=cfg, progress=False, threads=1)
     D1 = load_training_state(res.checkpoint)["critic"]
     D2 = load_training_state(straight.checkpoint)["critic"]

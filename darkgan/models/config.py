@@ -236,6 +236,11 @@ class TrainConfig:
             is nearest-up-sampled to the full ``[2, 1024, 32]`` before inversion (a blurred note,
             enough for the teacher to hear its spectral envelope): the conditioning is then taught
             where steps are 10-20x cheaper.
+        attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
+            ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
+            logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
+            ``teacher_loss``: at p ~ 0.03 the BCE's gradients are ~ 0.02 and the head learns
+            little more than the mean.
     """
 
     iterations: tuple[int, ...] = (128_000, 200_000, 200_000, 200_000, 200_000, 300_000)
@@ -264,6 +269,7 @@ class TrainConfig:
     critic_warmup: int = 0
     trainable: str = "all"
     output_terms_from_scale: int = -1
+    attr_loss: str = "bce"
 
     @property
     def total_steps(self) -> int:
@@ -323,6 +329,8 @@ class TrainConfig:
             raise DarkGANError(f"train.teacher_transforms: unknown {bad} (known: {', '.join(TEACHER_TRANSFORMS)})")
         if self.trainable not in TRAINABLE:
             raise DarkGANError(f"train.trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
+        if self.attr_loss not in TEACHER_LOSSES:
+            raise DarkGANError(f"train.attr_loss must be one of {', '.join(TEACHER_LOSSES)}, got {self.attr_loss!r}")
         if self.output_terms_from_scale < -1:
             raise DarkGANError(f"train.output_terms_from_scale must be -1 (last scale) or a scale, "
                                f"got {self.output_terms_from_scale}")

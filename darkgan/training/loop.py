@@ -43,9 +43,9 @@ from darkgan.models.config import Config, TrainConfig, apply_overrides, get_pres
 from darkgan.models.critic import Critic
 from darkgan.models.generator import Generator
 from darkgan.training import distributed as dist_utils
-from darkgan.training.losses import (critic_wasserstein_loss, distillation_loss, drift_loss,
+from darkgan.training.losses import (critic_wasserstein_loss, drift_loss,
                                      generator_wasserstein_loss, gradient_penalty,
-                                     interpolate, pitch_loss,
+                                     interpolate, pitch_loss, teacher_attribute_loss,
                                      teacher_soft_labels, update_ema)
 from darkgan.training.terms import WaveTerms, attribute_stats
 from darkgan.training.progress import RemainingTime, format_seconds, step_costs
@@ -169,6 +169,13 @@ class State:
     alpha: float = 1.0
     bf16: bool = False
     channels_last: bool = False
+    #: ``[K]`` training std of ``z / T`` per attribute (``train.attr_loss = "std_mse"``)
+    attr_std: torch.Tensor | None = None
+
+    def attr_loss(self, logits: torch.Tensor, alpha: torch.Tensor, tc: TrainConfig) -> torch.Tensor:
+        """The critic's attribute head against ``alpha`` (``train.attr_loss``): paper Eq. 2 BCE at T,
+        or the squared error in standardised logit units (:func:`teacher_attribute_loss`)."""
+        return teacher_attribute_loss(logits, alpha, tc.temperature, self.attr_std, tc.attr_loss)
 
 
 def make_optimizers(G: nn.Module, D: nn.Module, tc: TrainConfig) -> tuple[torch.optim.Adam, torch.optim.Adam]:
@@ -253,15 +260,15 @@ def train_step_d(st: State, real: torch.Tensor, pitch_index: torch.Tensor, soft_
     xs = [real, fake] + ([interpolate(real, fake, u)] if lazy_gp else [])
     outs = st.D_train(xs, st.scale, st.alpha, [True, True, False][:len(xs)], soft_labels)
     (rs, ra, rp), (fs, fa, fp) = outs[0], outs[1]
-    w, T = tc.loss_weights, tc.temperature
+    w = tc.loss_weights
     l_w = critic_wasserstein_loss(rs, fs)
     gp, norms = gradient_penalty(outs[2][0], xs[2]) if lazy_gp else (torch.zeros((), device=dev), None)
     drift = drift_loss(rs, tc.drift_epsilon)
-    l_attr = distillation_loss(ra, soft_labels, T)
+    l_attr = st.attr_loss(ra, soft_labels, tc)
     l_pitch = pitch_loss(rp, pitch_index)
     loss = l_w + tc.gp_lambda * tc.gp_every * gp + drift + w["d_attr"] * l_attr + w["d_pitch"] * l_pitch
     if w.get("d_attr_fake"):
-        loss = loss + w["d_attr_fake"] * distillation_loss(fa, soft_labels, T)
+        loss = loss + w["d_attr_fake"] * st.attr_loss(fa, soft_labels, tc)
     if w.get("d_pitch_fake"):
         loss = loss + w["d_pitch_fake"] * pitch_loss(fp, pitch_index)
     st.opt_d.zero_grad(set_to_none=True)
@@ -308,8 +315,8 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
         with _amp(st, dev):
             fake = st.G_train(z, pitch_index, conditioning, scale=st.scale, alpha=st.alpha)
             s, a, p = st.D(fake, st.scale, st.alpha, conditioning) if critic else (None, None, None)
-        w, T = tc.loss_weights, tc.temperature
-        losses = {"g_adv": generator_wasserstein_loss(s), "g_attr": distillation_loss(a, conditioning, T),
+        w = tc.loss_weights
+        losses = {"g_adv": generator_wasserstein_loss(s), "g_attr": st.attr_loss(a, conditioning, tc),
                   "g_pitch": pitch_loss(p, pitch_index)} if critic else {}
         if terms is not None:
             losses.update(terms(fake.float()))
@@ -681,11 +688,11 @@ def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> 
         init_from_generator(st, init_generator, data)
     if tc.trainable != "all":
         freeze_for_conditioning(st.G, st.G_ema, columns=tc.trainable == "conditioning")
-    if ckpt is None:
-        stats = None
+    stats = attribute_stats(data.logits, data.train_rows, tc.temperature) if data.n_attributes else None
+    st.attr_std = stats[1].to(info.device) if stats else None
+    if ckpt is None and stats:
         for m in (st.G, st.G_ema, st.D):
             if m is not None and hasattr(m, "attr_mean"):
-                stats = stats or attribute_stats(data.logits, data.train_rows, tc.temperature)
                 m.set_attribute_stats(*stats)
     return st, ts
 
