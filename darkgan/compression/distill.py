@@ -69,15 +69,8 @@ def generator_features(gen: nn.Module, z: torch.Tensor, pitch_index: torch.Tenso
     Returns:
         ``(out [B, 2, 1024, 32], [h_0 [B, C_0, H_0, W_0], ..., h_{S-1} [B, C_{S-1}, 1024, 32]])``.
     """
-    x = gen._act(gen.format(gen.input_vector(z, pitch_index, attributes)))
-    feats = []
-    for k in range(gen.n_scales):
-        if k > 0:
-            x = gen._up(x, k)
-        for conv in gen.blocks[k]:
-            x = gen._act(conv(x))
-        feats.append(x)
-    return gen.to_magif[gen.n_scales - 1](x), feats
+    feats = gen.features(z, pitch_index, attributes)
+    return gen.to_magif[gen.n_scales - 1](feats[-1]), feats
 
 
 class FeatureAdapters(nn.Module):
@@ -360,10 +353,7 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
         s_config = student_config(t_cfg.config, student_preset or "student-s", student_overrides)
         torch.manual_seed(cfg.seed)
         s_gen = Generator(s_config.model, t_cfg.n_pitches, k).to(dev).train()
-        if hasattr(t_gen, "attr_mean"):  # the student sees the teacher's standardised input
-            s_gen.set_attribute_stats(t_gen.attr_mean, t_gen.attr_std)
-        if getattr(t_gen, "mapping", None) is not None:  # and starts from its attribute mapping
-            s_gen.mapping.load_state_dict(t_gen.mapping.state_dict())
+        s_gen.copy_conditioning_from(t_gen)  # the teacher's standardised input and attribute mapping
     if getattr(s_gen.cfg, "attr_input", "prob") != getattr(t_gen.cfg, "attr_input", "prob"):
         raise CheckpointError(f"{t_cfg.path}: the student's attribute input ({s_gen.cfg.attr_input}) differs from "
                               f"the teacher's ({t_gen.cfg.attr_input}); start the student from this teacher")
