@@ -280,32 +280,12 @@ def save_checkpoint(
     """
     directory = Path(directory)
     parent = directory.parent
+    tmp = _staging_folder(directory)
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a checkpoint is an ordinary folder
-    except OSError as e:
-        raise CheckpointError(f"{parent}: cannot write a checkpoint here ({e.strerror or e})") from None
-    try:
-        gen_src = ema if ema is not None else generator
         config = dataclasses.replace(config, generator_weights=weights_label or ("ema" if ema is not None else "raw"),
                                      dtype="float16" if half else "float32",
                                      git_commit=config.git_commit or git_commit())
-        _save_tensors(tmp / GENERATOR_FILE, _state_dict(gen_src, torch.float16 if half else None),
-                      {"format": "pt", "darkgan_checkpoint_format": str(FORMAT_VERSION)})
-        if critic is not None:
-            _save_tensors(tmp / "critic.safetensors", _state_dict(critic))
-            if ema is not None:
-                _save_tensors(tmp / "generator_raw.safetensors", _state_dict(generator))
-        for name, state in (optim_states or {}).items():
-            with atomic_write(tmp / f"optim_{name}.pt", "wb") as f:
-                torch.save(state, f)
-        if rng_tensors:
-            _save_tensors(tmp / "rng.safetensors", rng_tensors)
-        if train_state is not None:
-            write_json(tmp / "train_state.json", train_state)
+        _write_files(tmp, generator, ema, critic, optim_states, rng_tensors, train_state, half)
         meta = config.to_json()
         if "extra" in meta:  # a copied config's sums describe other files
             meta["extra"] = {k: v for k, v in meta["extra"].items() if k != "files"}
@@ -328,6 +308,45 @@ def save_checkpoint(
             raise CheckpointError(f"{directory}: cannot write checkpoint ({e.strerror or e})") from None
         raise
     return directory
+
+
+def _staging_folder(directory: Path) -> Path:
+    """A fresh hidden folder beside ``directory`` (same file system: renamed into place when
+    complete), with the permissions of an ordinary folder.
+
+    Raises:
+        CheckpointError: the parent folder cannot be written.
+    """
+    parent = directory.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a checkpoint is an ordinary folder
+    except OSError as e:
+        raise CheckpointError(f"{parent}: cannot write a checkpoint here ({e.strerror or e})") from None
+    return tmp
+
+
+def _write_files(tmp: Path, generator: nn.Module, ema: nn.Module | None, critic: nn.Module | None,
+                 optim_states: dict | None, rng_tensors: dict | None, train_state: dict | None,
+                 half: bool) -> None:
+    """The weight and state files of :func:`save_checkpoint` into ``tmp`` (all but config.json)."""
+    gen_src = ema if ema is not None else generator
+    _save_tensors(tmp / GENERATOR_FILE, _state_dict(gen_src, torch.float16 if half else None),
+                  {"format": "pt", "darkgan_checkpoint_format": str(FORMAT_VERSION)})
+    if critic is not None:
+        _save_tensors(tmp / "critic.safetensors", _state_dict(critic))
+        if ema is not None:
+            _save_tensors(tmp / "generator_raw.safetensors", _state_dict(generator))
+    for name, state in (optim_states or {}).items():
+        with atomic_write(tmp / f"optim_{name}.pt", "wb") as f:
+            torch.save(state, f)
+    if rng_tensors:
+        _save_tensors(tmp / "rng.safetensors", rng_tensors)
+    if train_state is not None:
+        write_json(tmp / "train_state.json", train_state)
 
 
 def _fsync_dir(path: Path) -> None:
