@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from scipy.special import expit
 
 from darkgan.errors import DarkGANError, DataError
 from darkgan.evaluation.features import FeatureCache, Featurizers, NoteSet, content_key
 from darkgan.evaluation.models import EvalModel
 from darkgan.evaluation.protocol import Protocol
+from darkgan.teacher.labels import soft_labels
 
 
 @dataclass
@@ -207,10 +207,10 @@ class EvalContext:
         """Tagger probabilities ``sigmoid(z)`` (T = 1) of the K attributes, ``[n, K]`` (NaN: no class)."""
         lg = fe[tagger]["logits"]
         if tagger == "teacher":
-            return expit(lg[:, self.data.class_idx].astype(np.float64))
+            return soft_labels(lg[:, self.data.class_idx])
         out = np.full((len(lg), self.data.K), np.nan)
         ok = self.ymap >= 0
-        out[:, ok] = expit(lg[:, self.ymap[ok]].astype(np.float64))
+        out[:, ok] = soft_labels(lg[:, self.ymap[ok]])
         return out
 
     # ------------------------------------------------------------------ sets and features
@@ -218,7 +218,7 @@ class EvalContext:
         """Conditioning ``sigmoid(z[:, class_idx] / T)`` (paper Eq. 1) ``[n, K]`` float32; None for a baseline."""
         if not model.has_attributes:
             return None
-        return expit(logits[:, self.data.class_idx].astype(np.float64) / model.temperature).astype(np.float32)
+        return soft_labels(logits[:, self.data.class_idx], model.temperature).astype(np.float32)
 
     def cond(self, model: EvalModel, cond: str = "valid") -> tuple[np.ndarray, np.ndarray | None]:
         """``(pitch [n], alpha [n, K] or None)`` of the ``cond`` ("valid"/"train") conditioning."""
