@@ -293,21 +293,55 @@ def save_checkpoint(
         write_json(tmp / "config.json", meta)
         with atomic_write(tmp / MARKER, "w") as f:
             f.write(f"step {config.step}\n")
-        _fsync_dir(tmp)
-        if directory.exists():
-            old = parent / f".{directory.name}.old-{os.getpid()}"
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
-        _fsync_dir(parent)
+        _move_into_place(tmp, directory)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, OSError):
             raise CheckpointError(f"{directory}: cannot write checkpoint ({e.strerror or e})") from None
         raise
     return directory
+
+
+def _move_into_place(tmp: Path, directory: Path) -> None:
+    """Rename the complete folder ``tmp`` to ``directory``, replacing it (the old one is kept
+    aside until the rename is done: :func:`clean_interrupted_writes` restores it after a kill)."""
+    _fsync_dir(tmp)
+    if directory.exists():
+        old = directory.parent / f".{directory.name}.old-{os.getpid()}"
+        os.replace(directory, old)
+        os.replace(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, directory)
+    _fsync_dir(directory.parent)
+
+
+def copy_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy the complete checkpoint folder ``src`` to ``dst`` atomically (replacing ``dst``):
+    files are hard-linked where the file system allows (checkpoint files are never modified in
+    place), else copied. E.g. a run's kept ``best`` checkpoint.
+
+    Raises:
+        CheckpointError: ``src`` is not a complete checkpoint, or ``dst`` cannot be written.
+    """
+    src, dst = Path(src), Path(dst)
+    if not (src / MARKER).is_file():
+        raise CheckpointError(f"{src}: not a complete checkpoint (no {MARKER})")
+    tmp = _staging_folder(dst)
+    try:
+        for f in sorted(src.iterdir()):
+            if f.is_file():
+                try:
+                    os.link(f, tmp / f.name)
+                except OSError:
+                    shutil.copy2(f, tmp / f.name)
+        _move_into_place(tmp, dst)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise CheckpointError(f"{dst}: cannot copy checkpoint {src.name} ({e.strerror or e})") from None
+        raise
+    return dst
 
 
 def _staging_folder(directory: Path) -> Path:
@@ -381,7 +415,7 @@ def clean_interrupted_writes(run_dir: str | os.PathLike, name: str | None = None
     """Remove what writes killed mid-way left in ``run_dir``: the temporary folders of
     :func:`save_checkpoint` (``.checkpoint-<step>.<random>.tmp``) and temporary files of
     :func:`~darkgan.utils.io.atomic_write` (``.LATEST.<random>.tmp``); a replaced checkpoint
-    kept aside (``.checkpoint-<step>.old-<pid>``) is moved back when its replacement never
+    kept aside (``.checkpoint-<step>.old-<pid>``, ``.best.old-<pid>``) is moved back when its replacement never
     arrived, else removed. Call it only while holding the :func:`~darkgan.utils.io.folder_lock`
     of what is cleaned (no other writer).
 
@@ -395,7 +429,7 @@ def clean_interrupted_writes(run_dir: str | os.PathLike, name: str | None = None
     """
     run_dir = Path(run_dir)
     stem = f".{glob.escape(name)}." if name else "."
-    aside = f".{glob.escape(name)}.old-*" if name else ".checkpoint-*.old-*"
+    aside = f".{glob.escape(name)}.old-*" if name else ".*.old-*"
     removed = []
     for p in sorted(run_dir.glob(f"{stem}*.tmp")) + sorted(run_dir.glob(aside)):
         if ".old-" in p.name and p.is_dir() and (p / MARKER).is_file():

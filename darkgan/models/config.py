@@ -47,6 +47,8 @@ TRAINABLE = ("all", "mapping", "conditioning")
 TEACHER_LOSSES = ("std_mse", "bce")
 #: Values of ``train.teacher_transforms`` (see :func:`darkgan.training.losses.augment_for_teacher`).
 TEACHER_TRANSFORMS = ("shift", "noise", "tilt")
+#: Values of ``train.checkpoint_metrics`` (see :mod:`darkgan.training.checkpoint_metrics`).
+CHECKPOINT_METRICS = ("pitch_accuracy", "teacher_rho")
 
 
 @dataclass
@@ -227,6 +229,14 @@ class TrainConfig:
             ``g_f0``) teach the mapping which latent has the asked attributes;
             ``"conditioning"``: the same, and the format layer's attribute columns train too (the
             attributes' direct path into the first feature map; every convolution stays frozen).
+        checkpoint_metrics: quality metrics of the EMA generator computed at every checkpoint on
+            a fixed set of ``metric_notes`` validation notes, written to ``metrics.jsonl`` and
+            TensorBoard (:mod:`darkgan.training.checkpoint_metrics`): ``pitch_accuracy`` (pYIN,
+            within 50 cents), ``teacher_rho`` (mean Pearson r of the teacher's probabilities of
+            the generated notes with their conditioning). Empty: none (``tiny``).
+        metric_notes: size of that fixed set.
+        best_metric: one of ``checkpoint_metrics`` (higher is better): the run keeps a copy of
+            its best final-scale checkpoint by it in ``best/`` ("": no best copy).
     """
 
     iterations: tuple[int, ...] = (128_000, 200_000, 200_000, 200_000, 200_000, 300_000)
@@ -254,6 +264,9 @@ class TrainConfig:
     teacher_transforms: tuple[str, ...] = ("shift", "noise", "tilt")
     critic_warmup: int = 0
     trainable: str = "all"
+    checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
+    metric_notes: int = 16
+    best_metric: str = "pitch_accuracy"
 
     @property
     def total_steps(self) -> int:
@@ -317,6 +330,17 @@ class TrainConfig:
             raise DarkGANError(f"train.trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
         if self.critic_warmup < 0:
             raise DarkGANError(f"train.critic_warmup must be >= 0, got {self.critic_warmup}")
+        self._validate_metrics()
+
+    def _validate_metrics(self) -> None:
+        bad = [m for m in self.checkpoint_metrics if m not in CHECKPOINT_METRICS]
+        if bad:
+            raise DarkGANError(f"train.checkpoint_metrics: unknown {bad} (known: {', '.join(CHECKPOINT_METRICS)})")
+        if self.checkpoint_metrics and self.metric_notes < 2:
+            raise DarkGANError(f"train.metric_notes must be >= 2, got {self.metric_notes}")
+        if self.best_metric and self.best_metric not in self.checkpoint_metrics:
+            raise DarkGANError(f"train.best_metric {self.best_metric!r} must be one of train.checkpoint_metrics "
+                               f"{list(self.checkpoint_metrics)} (or empty: no best checkpoint)")
 
 
 def _check_number(key: str, value: float, need: str, ok) -> None:
@@ -450,6 +474,8 @@ def _tiny() -> Config:
         checkpoint_every=1000,
         log_every=4,
         sample_every=0,
+        checkpoint_metrics=(),
+        best_metric="",
     )
     return Config(model, train, preset="tiny")
 
