@@ -23,6 +23,7 @@ folders and a ``LATEST`` file naming the newest; :func:`resolve_checkpoint` acce
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import functools
@@ -35,7 +36,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
@@ -279,9 +280,7 @@ def save_checkpoint(
         CheckpointError: the folder cannot be written (nothing of an old checkpoint is lost).
     """
     directory = Path(directory)
-    parent = directory.parent
-    tmp = _staging_folder(directory)
-    try:
+    with _staged(directory, "write checkpoint") as tmp:
         config = dataclasses.replace(config, generator_weights=weights_label or ("ema" if ema is not None else "raw"),
                                      dtype="float16" if half else "float32",
                                      git_commit=config.git_commit or git_commit())
@@ -293,13 +292,26 @@ def save_checkpoint(
         write_json(tmp / "config.json", meta)
         with atomic_write(tmp / MARKER, "w") as f:
             f.write(f"step {config.step}\n")
+    return directory
+
+
+@contextlib.contextmanager
+def _staged(directory: Path, what: str) -> Iterator[Path]:
+    """A staging folder beside ``directory`` (:func:`_staging_folder`), filled in the ``with``
+    block and then moved into place (:func:`_move_into_place`); removed on any error.
+
+    Raises:
+        CheckpointError: an ``OSError`` inside, as ``<directory>: cannot <what> (<reason>)``.
+    """
+    tmp = _staging_folder(directory)
+    try:
+        yield tmp
         _move_into_place(tmp, directory)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, OSError):
-            raise CheckpointError(f"{directory}: cannot write checkpoint ({e.strerror or e})") from None
+            raise CheckpointError(f"{directory}: cannot {what} ({e.strerror or e})") from None
         raise
-    return directory
 
 
 def _move_into_place(tmp: Path, directory: Path) -> None:
@@ -327,20 +339,13 @@ def copy_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     src, dst = Path(src), Path(dst)
     if not (src / MARKER).is_file():
         raise CheckpointError(f"{src}: not a complete checkpoint (no {MARKER})")
-    tmp = _staging_folder(dst)
-    try:
+    with _staged(dst, f"copy checkpoint {src.name}") as tmp:
         for f in sorted(src.iterdir()):
             if f.is_file():
                 try:
                     os.link(f, tmp / f.name)
                 except OSError:
                     shutil.copy2(f, tmp / f.name)
-        _move_into_place(tmp, dst)
-    except BaseException as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError):
-            raise CheckpointError(f"{dst}: cannot copy checkpoint {src.name} ({e.strerror or e})") from None
-        raise
     return dst
 
 
