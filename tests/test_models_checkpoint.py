@@ -68,7 +68,7 @@ def test_config_dict_round_trip_and_print():
     assert back.to_dict() == cfg.to_dict() and back.model == cfg.model and back.train == cfg.train
     text = cfg.format()
     assert "# preset: small" in text and "train.seed = 3" in text and "model.channels = " in text
-    with pytest.raises(DarkGANError, match="unknown model keys"):
+    with pytest.raises(DarkGANError, match="unknown key .model.chanels.; known model keys: .*channels"):
         Config.from_dict({"model": {"chanels": [1]}, "train": {}})
 
 

@@ -32,9 +32,49 @@ def test_overrides_are_typed_and_scalars_fill_per_item_fields():
 
 
 @pytest.mark.parametrize("bad, words", [(["train.lr=abc"], "train.lr"), (["model.nope=1"], "model.nope"),
-                                        (["nope.x=1"], "nope"), (["no-equals"], "section.field=value"),
+                                        (["nope.x=1"], "nope"), (["no-equals"], "section.key=value"),
                                         (["train.iterations=[1,\"a\"]"], "train.iterations")])
 def test_bad_overrides_name_the_key(bad, words):
     c = get_preset("tiny")
     with pytest.raises(DarkGANError, match=words.replace(".", r"\.")):
         apply_overrides(_Both(c.model, c.train), bad)
+
+
+def test_override_syntax_of_the_command_line():
+    """Today's ``--set`` forms: parentheses for lists, any-case none/true, word lists, scalars
+    repeated for every per-scale field, in order (the model's scale count at that override)."""
+    from darkgan.models.config import apply_overrides as set_model
+
+    c = set_model(get_preset("tiny"), ["train.betas=(0.5,0.9)", "train.ema=False", "model.critic_channels=None",
+                                       "train.teacher_transforms=shift,noise", "train.batch_size=3"])
+    assert c.train.betas == (0.5, 0.9) and c.train.ema is False and c.model.critic_channels is None
+    assert c.train.teacher_transforms == ("shift", "noise") and c.train.batch_size == (3,) * 6
+    four = set_model(get_preset("tiny"), ["model.channels=[8,8,8,8]", "model.down_factors=[[8,2],[4,1],[2,1],[1,1]]",
+                                          "train.batch_size=2", "train.iterations=1", "train.fade_in_jumps=0"])
+    assert four.train.batch_size == (2,) * 4 and four.model.n_scales == 4
+
+
+def test_shipped_and_older_saved_configs_load_with_defaults_for_new_fields():
+    import json
+    from pathlib import Path
+
+    from darkgan.models.config import Config
+
+    assets = Path(__file__).parent.parent / "darkgan" / "assets"
+    for name in ("darkgan-default", "darkgan-student"):
+        saved = json.loads((assets / name / "config.json").read_text())
+        c = Config.from_dict(saved).validate()
+        assert c.to_dict()["model"]["channels"] == saved["model"]["channels"]
+        for k, v in saved["train"]["loss_weights"].items():
+            assert c.train.loss_weights[k] == v
+        # fields the file predates take their defaults (it has no g_teacher weight, no trainable)
+        assert "g_teacher" not in saved["train"]["loss_weights"] and c.train.loss_weights["g_teacher"] == 0.0
+        assert "trainable" not in saved["train"] and c.train.trainable == "all"
+
+
+def test_unknown_keys_list_the_known_ones():
+    c = get_preset("tiny")
+    with pytest.raises(DarkGANError, match="unknown key 'train.nope'; known train keys: .*batch_size"):
+        apply_overrides(_Both(c.model, c.train), ["train.nope=1"])
+    with pytest.raises(DarkGANError, match=r"^train\.lr: expected a number, got 'fast'$"):
+        config_from_dict(TrainConfig, {"lr": "fast"}, "train")

@@ -156,59 +156,22 @@ def measure(spec: dict) -> dict:
     (the source checkpoint for onnx/torchscript), "threads": [1, 2], "runs", "warmup", "batch",
     "batch_runs", "max_seconds"}``.
     """
-    kind, path = spec["kind"], Path(spec["path"])
-    from darkgan.models.checkpoint import load_generator
-
-    src = Path(spec.get("checkpoint") or path)
     import gc
 
+    from darkgan.models.checkpoint import load_generator
+
+    kind, path = spec["kind"], Path(spec["path"])
     gc.collect()
     base_rss = _rss_mb()
     sampler = _PeakRSS()
-    gen, cfg = load_generator(src)
+    gen, cfg = load_generator(Path(spec.get("checkpoint") or path))
     k = cfg.n_attributes if cfg.attributes_enabled else 0
     macs, params = count_macs(gen, k)
-    lo = cfg.pitch_range[0]
     res = {"model": spec["name"], "kind": kind, "path": str(path), "params": params, "macs": macs,
            "file_mb": round(_dir_size(path) / 2**20, 3), "preset": cfg.config.preset,
            "channels": list(cfg.config.model.channels), "convs_per_block": cfg.config.model.convs_per_block}
-    norm = cfg.get_normalizer()
-
-    if kind == "eager":
-        from darkgan.data.magif import magif_to_note
-
-        def fn(z, p, a):
-            return magif_to_note(norm.denormalize(gen(z, p - lo, a)))
-        res["macs_executed"] = macs
-    elif kind == "fast":
-        from darkgan.compression.fast import FastSynth, fast_generator
-
-        fg = fast_generator(gen)
-        synth = FastSynth(fg, norm)
-        res["macs_executed"] = count_macs_module(fg, torch.randn(1, gen.cfg.latent_dim), torch.zeros(1, dtype=torch.long),
-                                                 torch.rand(1, k) if k else None)
-
-        def fn(z, p, a):
-            return synth(z, p - lo, a)
-    elif kind == "onnx":
-        from darkgan.compression.export import load_onnx_session, run_onnx
-
-        sessions = {}
-
-        def fn(z, p, a):
-            t = torch.get_num_threads()
-            if t not in sessions:
-                sessions[t] = load_onnx_session(path, t)
-            return run_onnx(sessions[t], (z, p) if a is None else (z, p, a))
-        res["macs_executed"] = None
-    elif kind == "torchscript":
-        ts = torch.jit.load(str(path))
-
-        def fn(z, p, a):
-            return ts(z, p) if a is None else ts(z, p, a)
-        res["macs_executed"] = None
-    else:
-        raise ValueError(kind)
+    fn, res["macs_executed"] = _synth_fn(kind, path, gen, cfg, k, macs)
+    lo = cfg.pitch_range[0]
 
     def inputs(b: int, seed: int):
         g = torch.Generator().manual_seed(seed)
@@ -218,53 +181,92 @@ def measure(spec: dict) -> dict:
         return z, p, a
 
     threads = list(spec.get("threads", [1, 2]))
-    max_s = float(spec.get("max_seconds", 60.0))
     with torch.inference_mode():
         for t in threads:
-            torch.set_num_threads(t)
-            z, p, a = inputs(1, 0)
-            for _ in range(int(spec.get("warmup", 3))):
-                fn(z, p, a)
-            times = []
-            t_end = time.perf_counter() + max_s
-            while len(times) < int(spec.get("runs", 30)) and (len(times) < 5 or time.perf_counter() < t_end):
-                times.append(_timed(lambda: fn(z, p, a)))
-            key = "latency_ms_1thread" if t == 1 else "latency_ms_2threads" if t == 2 else f"latency_ms_{t}threads"
-            res[key] = round(1000 * statistics.median(times), 3)
-            res[key + "_min"] = round(1000 * min(times), 3)
-            res[key + "_runs"] = len(times)
-        t = threads[-1]
-        torch.set_num_threads(t)
-        bsz = int(spec.get("batch", 64))
-        z, p, a = inputs(bsz, 1)
-        fn(z, p, a)  # warm-up
-        # the ceiling is sampled right before and after every timed batch, so that load from
-        # other processes on a shared machine affects both sides of the fraction alike
-        ceil = _Ceiling()
-        bt, fracs, ceils = [], [], []
-        for _ in range(int(spec.get("batch_runs", 2))):
-            c0 = max(ceil.sample(), ceil.sample())
-            dt = _timed(lambda: fn(z, p, a))
-            c1 = max(ceil.sample(), ceil.sample())
-            bt.append(dt)
-            ceils += [c0, c1]
-            fracs.append(2 * macs * bsz / dt / 1e9 / (0.5 * (c0 + c1)))
-        nps = bsz / statistics.median(bt)
-        res["batch"] = bsz
-        res["batch_threads"] = t
-        res["notes_per_s_batch64"] = round(nps, 3)
-        res["notes_per_s_batch64_max"] = round(bsz / min(bt), 3)
-        res["x_realtime"] = round(nps * 1.0, 3)  # 1 s of audio per note
-        res["gflops_batch64"] = round(2 * macs * nps / 1e9, 2)
-        res["ceiling_gflops"] = round(statistics.median(ceils), 2)
-        res["ceiling_gflops_max"] = round(max(ceils + [conv_ceiling_gflops(t)]), 2)
-        res["ceiling_fraction"] = round(statistics.median(fracs), 3)
-        if res.get("macs_executed"):
-            res["ceiling_fraction_executed"] = round(2 * res["macs_executed"] * nps / 1e9 / res["ceiling_gflops"], 3)
-        if 1 in threads:
-            res["ceiling_gflops_1thread"] = round(conv_ceiling_gflops(1), 2)
+            res.update(_latency(fn, inputs(1, 0), t, spec))
+        res.update(_throughput(fn, inputs, threads[-1], macs, spec))
+    if res.get("macs_executed"):
+        res["ceiling_fraction_executed"] = round(2 * res["macs_executed"] * res["notes_per_s_batch64"] / 1e9
+                                                 / res["ceiling_gflops"], 3)
+    if 1 in threads:
+        res["ceiling_gflops_1thread"] = round(conv_ceiling_gflops(1), 2)
     res["peak_mb"] = round(sampler.stop() - base_rss, 1)
     return res
+
+
+def _synth_fn(kind: str, path: Path, gen, cfg, k: int, macs: int):
+    """``(fn(z, midi_pitch, alpha) -> audio [B, 16000], MACs it executes or None)`` for ``kind``."""
+    lo, norm = cfg.pitch_range[0], cfg.get_normalizer()
+    if kind == "eager":
+        from darkgan.data.magif import magif_to_note
+
+        return (lambda z, p, a: magif_to_note(norm.denormalize(gen(z, p - lo, a)))), macs
+    if kind == "fast":
+        from darkgan.compression.fast import FastSynth, fast_generator
+
+        fg = fast_generator(gen)
+        synth = FastSynth(fg, norm)
+        executed = count_macs_module(fg, torch.randn(1, gen.cfg.latent_dim), torch.zeros(1, dtype=torch.long),
+                                     torch.rand(1, k) if k else None)
+        return (lambda z, p, a: synth(z, p - lo, a)), executed
+    if kind == "onnx":
+        from darkgan.compression.export import load_onnx_session, run_onnx
+
+        sessions = {}
+
+        def fn(z, p, a):
+            t = torch.get_num_threads()
+            if t not in sessions:
+                sessions[t] = load_onnx_session(path, t)
+            return run_onnx(sessions[t], (z, p) if a is None else (z, p, a))
+        return fn, None
+    if kind == "torchscript":
+        ts = torch.jit.load(str(path))
+        return (lambda z, p, a: ts(z, p) if a is None else ts(z, p, a)), None
+    raise ValueError(kind)
+
+
+def _latency(fn, zpa, t: int, spec: dict) -> dict:
+    """Single-note latency on ``t`` threads: median and min (ms) of up to ``runs`` timed calls
+    (at least 5, then until ``max_seconds``)."""
+    torch.set_num_threads(t)
+    z, p, a = zpa
+    for _ in range(int(spec.get("warmup", 3))):
+        fn(z, p, a)
+    times = []
+    t_end = time.perf_counter() + float(spec.get("max_seconds", 60.0))
+    while len(times) < int(spec.get("runs", 30)) and (len(times) < 5 or time.perf_counter() < t_end):
+        times.append(_timed(lambda: fn(z, p, a)))
+    key = "latency_ms_1thread" if t == 1 else "latency_ms_2threads" if t == 2 else f"latency_ms_{t}threads"
+    return {key: round(1000 * statistics.median(times), 3), key + "_min": round(1000 * min(times), 3),
+            key + "_runs": len(times)}
+
+
+def _throughput(fn, inputs, t: int, macs: int, spec: dict) -> dict:
+    """Batch throughput on ``t`` threads (notes/s, x real time, GFLOP/s) and its fraction of the
+    machine's convolution ceiling measured around every timed batch."""
+    torch.set_num_threads(t)
+    bsz = int(spec.get("batch", 64))
+    z, p, a = inputs(bsz, 1)
+    fn(z, p, a)  # warm-up
+    # the ceiling is sampled right before and after every timed batch, so that load from
+    # other processes on a shared machine affects both sides of the fraction alike
+    ceil = _Ceiling()
+    bt, fracs, ceils = [], [], []
+    for _ in range(int(spec.get("batch_runs", 2))):
+        c0 = max(ceil.sample(), ceil.sample())
+        dt = _timed(lambda: fn(z, p, a))
+        c1 = max(ceil.sample(), ceil.sample())
+        bt.append(dt)
+        ceils += [c0, c1]
+        fracs.append(2 * macs * bsz / dt / 1e9 / (0.5 * (c0 + c1)))
+    nps = bsz / statistics.median(bt)
+    return {"batch": bsz, "batch_threads": t, "notes_per_s_batch64": round(nps, 3),
+            "notes_per_s_batch64_max": round(bsz / min(bt), 3),
+            "x_realtime": round(nps * 1.0, 3),  # 1 s of audio per note
+            "gflops_batch64": round(2 * macs * nps / 1e9, 2), "ceiling_gflops": round(statistics.median(ceils), 2),
+            "ceiling_gflops_max": round(max(ceils + [conv_ceiling_gflops(t)]), 2),
+            "ceiling_fraction": round(statistics.median(fracs), 3)}
 
 
 def _worker_main() -> None:  # python -c "from darkgan.compression.bench import _worker_main; _worker_main()" SPEC

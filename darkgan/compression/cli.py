@@ -178,7 +178,15 @@ def cmd_graft(args) -> int:
 
 
 def register(subparsers) -> None:
-    """Add ``distill``, ``prune``, ``export`` and ``bench`` to the ``darkgan`` parser."""
+    """Add ``distill``, ``prune``, ``graft-mapping``, ``export`` and ``bench`` to the ``darkgan`` parser."""
+    _register_distill(subparsers)
+    _register_prune(subparsers)
+    _register_graft(subparsers)
+    _register_export(subparsers)
+    _register_bench(subparsers)
+
+
+def _register_distill(subparsers) -> None:
     p = subparsers.add_parser("distill", help="distil a generator into a smaller student (knowledge distillation)",
                               description="Train a smaller generator to imitate a trained one for the same "
                                           "(z, pitch, attributes); the student is a normal checkpoint.")
@@ -194,6 +202,8 @@ def register(subparsers) -> None:
     _add_distill_options(p, 2000)
     p.set_defaults(func=cmd_distill)
 
+
+def _register_prune(subparsers) -> None:
     p = subparsers.add_parser("prune", help="structured channel pruning (Torch-Pruning) + recovery by distillation",
                               description="Remove a share of every layer's channels, then recover by distillation "
                                           "from the unpruned model (--steps 0: no recovery).")
@@ -208,6 +218,8 @@ def register(subparsers) -> None:
     _add_distill_options(p, 500)
     p.set_defaults(func=cmd_prune)
 
+
+def _register_graft(subparsers) -> None:
     p = subparsers.add_parser("graft-mapping", help="give a distilled student its teacher's attribute mapping",
                               description="Copy the attribute mapping (model.mapping_layers) of --source into a "
                                           "student distilled from it (they share their latent space).")
@@ -216,6 +228,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="new checkpoint folder (written atomically)")
     p.set_defaults(func=cmd_graft)
 
+
+def _register_export(subparsers) -> None:
     p = subparsers.add_parser("export", help="export (z, pitch, attributes) -> waveform as ONNX or TorchScript",
                               description="One graph from the inputs to the 16 kHz waveform, with the inverse STFT "
                                           "written as matrix products (ONNX has no inverse-STFT operator).")
@@ -230,6 +244,8 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=cmd_export)
 
+
+def _register_bench(subparsers) -> None:
     p = subparsers.add_parser("bench", help="params, MACs, latency, throughput, memory, quality of generators",
                               description="Measure generators end to end (inputs -> waveform) on this machine, "
                                           "with the convolution ceiling measured in the same run.")

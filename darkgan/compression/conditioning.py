@@ -47,44 +47,32 @@ class ConditionPool:
                 torch.from_numpy(np.ascontiguousarray(self.alpha[rows], dtype=np.float32)))
 
 
-def _sigmoid(z: np.ndarray, t: float) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-z.astype(np.float64) / float(t)))).astype(np.float32)
-
-
 def pool_from_dataset(data_dir: str | Path, ckpt_cfg, split: str = "train") -> ConditionPool:
     """Conditioning rows of a labelled dataset folder (see the module docstring).
 
     Raises:
         DataError: no labels of the checkpoint's teacher, no notes of ``split`` in the pitch range.
     """
-    from darkgan.generation.bank import dataset_split_and_pitch, read_dataset_labels
+    from darkgan.generation.bank import dataset_split_and_pitch, make_bank
 
     data_dir = Path(data_dir)
     lo, hi = ckpt_cfg.pitch_range
-    split_of, pitch_of = dataset_split_and_pitch(data_dir)
-    k = ckpt_cfg.n_attributes if ckpt_cfg.attributes_enabled else 0
-    if k:
+    if ckpt_cfg.attributes_enabled and ckpt_cfg.n_attributes:
         teacher_id = str(ckpt_cfg.teacher.get("id", ""))
         if not teacher_id:
             raise DataError(f"{ckpt_cfg.path}: checkpoint names no teacher; cannot read attribute labels")
-        names, logits = read_dataset_labels(data_dir, teacher_id)
-        if max(ckpt_cfg.class_indices) >= logits.shape[1]:
-            raise DataError(f"{data_dir}/labels/{teacher_id}.npz: {logits.shape[1]} classes, the checkpoint "
-                            f"needs class index {max(ckpt_cfg.class_indices)}")
-        row_of = {s: i for i, s in enumerate(names.tolist())}
-        keep = [s for s in names.tolist() if split_of.get(s) == split and s in pitch_of and lo <= pitch_of[s] <= hi]
+        # the bank's join of labels, splits and pitches, every note kept
+        bank = make_bank(data_dir, list(ckpt_cfg.class_indices), list(ckpt_cfg.attributes), teacher_id, (lo, hi),
+                         split=split, max_notes=np.iinfo(np.int64).max)
+        pitch, alpha = bank.pitch - lo, bank.alpha(np.arange(len(bank)), ckpt_cfg.temperature)
     else:
-        keep = [s for s, sp in split_of.items() if sp == split and s in pitch_of and lo <= pitch_of[s] <= hi]
-    if not keep:
-        raise DataError(f"{data_dir}: no labelled {split!r} notes with pitch in [{lo}, {hi}]")
-    keep.sort()
-    pitch = np.array([pitch_of[s] - lo for s in keep], dtype=np.int64)
-    if k:
-        idx = np.array([row_of[s] for s in keep])
-        alpha = _sigmoid(logits[idx][:, ckpt_cfg.class_indices], ckpt_cfg.temperature)
-    else:
+        split_of, pitch_of = dataset_split_and_pitch(data_dir)
+        keep = sorted(s for s, sp in split_of.items() if sp == split and s in pitch_of and lo <= pitch_of[s] <= hi)
+        if not keep:
+            raise DataError(f"{data_dir}: no {split!r} notes with pitch in [{lo}, {hi}]")
+        pitch = np.array([pitch_of[s] - lo for s in keep], dtype=np.int64)
         alpha = np.zeros((len(keep), 0), np.float32)
-    return ConditionPool(pitch, alpha, f"dataset {data_dir} ({split}, {len(keep)} notes)")
+    return ConditionPool(pitch, alpha, f"dataset {data_dir} ({split}, {len(pitch)} notes)")
 
 
 def pool_from_bank(ckpt_cfg) -> ConditionPool | None:

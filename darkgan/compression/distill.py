@@ -44,6 +44,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,6 +52,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from darkgan.errors import CheckpointError, DarkGANError
+from darkgan.utils.config import config_to_dict
 
 LOSSES = ("output", "features", "adversarial")
 IF_WEIGHTINGS = ("magnitude", "uniform")
@@ -69,15 +71,8 @@ def generator_features(gen: nn.Module, z: torch.Tensor, pitch_index: torch.Tenso
     Returns:
         ``(out [B, 2, 1024, 32], [h_0 [B, C_0, H_0, W_0], ..., h_{S-1} [B, C_{S-1}, 1024, 32]])``.
     """
-    x = gen._act(gen.format(gen.input_vector(z, pitch_index, attributes)))
-    feats = []
-    for k in range(gen.n_scales):
-        if k > 0:
-            x = gen._up(x, k)
-        for conv in gen.blocks[k]:
-            x = gen._act(conv(x))
-        feats.append(x)
-    return gen.to_magif[gen.n_scales - 1](x), feats
+    feats = gen.features(z, pitch_index, attributes)
+    return gen.to_magif[gen.n_scales - 1](feats[-1]), feats
 
 
 class FeatureAdapters(nn.Module):
@@ -337,20 +332,56 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
         DarkGANError / DataError: bad settings or conditioning source.
     """
     from darkgan.compression.conditioning import condition_pool
-    from darkgan.compression.presets import student_config
-    from darkgan.models.checkpoint import load_generator, load_into, save_checkpoint
-    from darkgan.models.generator import Generator
 
     cfg = (config or DistillConfig()).validate()
-    out = Path(out)
-    dev = torch.device(device)
+    out, dev = Path(out), torch.device(device)
+    t_gen, t_cfg, critic = _load_teacher(teacher, cfg, dev)
+    s_gen, s_config = _make_student(t_gen, t_cfg, cfg, dev, student, student_preset, student_overrides)
+    distiller = Distiller(t_gen, s_gen, cfg, critic, t_cfg.get_normalizer().std[0]).to(dev)
+    opt = torch.optim.Adam(distiller.trainable(), lr=cfg.lr, betas=cfg.betas)
+    teacher_sha = ((t_cfg.extra or {}).get("files") or {}).get("generator.safetensors")
+    start, history = _resume(out, t_cfg, teacher_sha, cfg, distiller, opt, dev)
+    pool = condition_pool(t_cfg, data, cfg.conditioning)
+    meta = {"distillation": {"teacher": str(t_cfg.path), "teacher_preset": t_cfg.config.preset,
+                             "losses": list(cfg.losses), "conditioning": pool.source,
+                             "config": config_to_dict(cfg)}, **(extra or {})}
+
+    def save(step: int) -> Path:
+        from darkgan.models.checkpoint import save_checkpoint
+
+        ck = student_checkpoint_config(t_cfg, s_config, step, meta)
+        st = {"kind": STATE_KIND, "step": step, "teacher": str(t_cfg.path.resolve()), "teacher_sha256": teacher_sha,
+              "config": config_to_dict(cfg), "history": history}
+        path = save_checkpoint(out, s_gen, ck, optim_states={"s": opt.state_dict(),
+                                                             "adapters": distiller.adapters.state_dict()},
+                               train_state=st)
+        copy_bank(t_cfg.path, path)
+        return path
+
+    t0 = time.perf_counter()
+    path = _train(distiller, opt, pool, cfg, start, history, save, dev, bar_name=out.name if progress else None)
+    return DistillResult(path, max(cfg.steps, start), time.perf_counter() - t0, history)
+
+
+def _load_teacher(teacher: str | Path, cfg: DistillConfig, dev: torch.device):
+    """``(generator, CheckpointConfig, critic or None)`` of a teacher that reached the final scale."""
+    from darkgan.models.checkpoint import load_generator
+
     t_gen, t_cfg = load_generator(teacher, dev)
     if t_gen.cfg.n_scales - 1 != min(int(t_cfg.scale), t_gen.cfg.n_scales - 1) or \
             (int(t_cfg.scale) == t_gen.cfg.n_scales - 1 and float(t_cfg.alpha) < 1.0):
         raise CheckpointError(f"{t_cfg.path}: teacher trained only up to scale {t_cfg.scale} (alpha {t_cfg.alpha}); "
                               "distil a checkpoint that reached the final scale")
     critic = load_critic(t_cfg).to(dev) if "adversarial" in cfg.losses else None
-    k = t_cfg.n_attributes if t_cfg.attributes_enabled else 0
+    return t_gen, t_cfg, critic
+
+
+def _make_student(t_gen: nn.Module, t_cfg, cfg: DistillConfig, dev: torch.device, student: nn.Module | None,
+                  student_preset: str | None, student_overrides) -> tuple[nn.Module, Any]:
+    """The student generator (given, or a fresh one of the preset with the teacher's
+    conditioning) and its :class:`~darkgan.models.config.Config`."""
+    from darkgan.compression.presets import student_config
+    from darkgan.models.generator import Generator
 
     if student is not None:
         s_config = dataclasses.replace(t_cfg.config, model=student.cfg, preset=getattr(student, "preset", "custom"),
@@ -359,73 +390,68 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
     else:
         s_config = student_config(t_cfg.config, student_preset or "student-s", student_overrides)
         torch.manual_seed(cfg.seed)
+        k = t_cfg.n_attributes if t_cfg.attributes_enabled else 0
         s_gen = Generator(s_config.model, t_cfg.n_pitches, k).to(dev).train()
-        if hasattr(t_gen, "attr_mean"):  # the student sees the teacher's standardised input
-            s_gen.set_attribute_stats(t_gen.attr_mean, t_gen.attr_std)
-        if getattr(t_gen, "mapping", None) is not None:  # and starts from its attribute mapping
-            s_gen.mapping.load_state_dict(t_gen.mapping.state_dict())
+        s_gen.copy_conditioning_from(t_gen)  # the teacher's standardised input and attribute mapping
     if getattr(s_gen.cfg, "attr_input", "prob") != getattr(t_gen.cfg, "attr_input", "prob"):
         raise CheckpointError(f"{t_cfg.path}: the student's attribute input ({s_gen.cfg.attr_input}) differs from "
                               f"the teacher's ({t_gen.cfg.attr_input}); start the student from this teacher")
-    distiller = Distiller(t_gen, s_gen, cfg, critic, t_cfg.get_normalizer().std[0]).to(dev)
-    opt = torch.optim.Adam(distiller.trainable(), lr=cfg.lr, betas=cfg.betas)
+    return s_gen, s_config
 
-    start, history = 0, []
-    teacher_sha = ((t_cfg.extra or {}).get("files") or {}).get("generator.safetensors")
+
+def _resume(out: Path, t_cfg, teacher_sha: str | None, cfg: DistillConfig, distiller: "Distiller", opt,
+            dev: torch.device) -> tuple[int, list]:
+    """``(start step, loss history)``: 0 and [] for a new ``out``; else the saved student,
+    adapters and optimiser are loaded into ``distiller`` and ``opt``.
+
+    Raises:
+        DarkGANError: ``out`` holds something else, another teacher's or loss set's distillation,
+            or a student of another architecture.
+    """
+    from darkgan.models.checkpoint import load_generator, load_into
+
     state = _read_state(out) if out.exists() else None
     if out.exists() and state is None and any(out.iterdir()):
         raise DarkGANError(f"{out}: exists and is not a distillation run; choose another --out or delete it")
-    if state is not None:
-        same_teacher = state.get("teacher") == str(t_cfg.path.resolve()) or (
-            teacher_sha is not None and state.get("teacher_sha256") == teacher_sha)
-        if not same_teacher or state.get("config", {}).get("losses") != list(cfg.losses):
-            raise DarkGANError(f"{out}: holds a distillation of {state.get('teacher')} with losses "
-                               f"{state.get('config', {}).get('losses')}; use another --out or delete it")
-        s_prev, _ = load_generator(out, dev, "default")
-        if [tuple(p.shape) for p in s_prev.parameters()] != [tuple(p.shape) for p in s_gen.parameters()]:
-            raise DarkGANError(f"{out}: the saved student has another architecture; use another --out or delete it")
-        s_gen.load_state_dict(s_prev.state_dict())
-        extra_files = {f.stem[len("optim_"):]: f for f in out.glob("optim_*.pt")}
-        if "adapters" in extra_files:
-            load_into(distiller.adapters, torch.load(extra_files["adapters"], map_location=dev, weights_only=True),
-                      extra_files["adapters"])
-        if "s" in extra_files:
-            opt.load_state_dict(torch.load(extra_files["s"], map_location=dev, weights_only=True))
-        start, history = int(state["step"]), list(state.get("history", []))
+    if state is None:
+        return 0, []
+    same_teacher = state.get("teacher") == str(t_cfg.path.resolve()) or (
+        teacher_sha is not None and state.get("teacher_sha256") == teacher_sha)
+    if not same_teacher or state.get("config", {}).get("losses") != list(cfg.losses):
+        raise DarkGANError(f"{out}: holds a distillation of {state.get('teacher')} with losses "
+                           f"{state.get('config', {}).get('losses')}; use another --out or delete it")
+    s_gen = distiller.student
+    s_prev, _ = load_generator(out, dev, "default")
+    if [tuple(p.shape) for p in s_prev.parameters()] != [tuple(p.shape) for p in s_gen.parameters()]:
+        raise DarkGANError(f"{out}: the saved student has another architecture; use another --out or delete it")
+    s_gen.load_state_dict(s_prev.state_dict())
+    extra_files = {f.stem[len("optim_"):]: f for f in out.glob("optim_*.pt")}
+    if "adapters" in extra_files:
+        load_into(distiller.adapters, torch.load(extra_files["adapters"], map_location=dev, weights_only=True),
+                  extra_files["adapters"])
+    if "s" in extra_files:
+        opt.load_state_dict(torch.load(extra_files["s"], map_location=dev, weights_only=True))
+    return int(state["step"]), list(state.get("history", []))
 
-    pool = condition_pool(t_cfg, data, cfg.conditioning)
-    meta = {"distillation": {"teacher": str(t_cfg.path), "teacher_preset": t_cfg.config.preset,
-                             "losses": list(cfg.losses), "conditioning": pool.source,
-                             "config": _jsonable(dataclasses.asdict(cfg))}}
-    meta.update(extra or {})
 
-    def save(step: int) -> Path:
-        ck = student_checkpoint_config(t_cfg, s_config, step, meta)
-        st = {"kind": STATE_KIND, "step": step, "teacher": str(t_cfg.path.resolve()), "teacher_sha256": teacher_sha,
-              "config": _jsonable(dataclasses.asdict(cfg)), "history": history}
-        path = save_checkpoint(out, s_gen, ck, optim_states={"s": opt.state_dict(),
-                                                             "adapters": distiller.adapters.state_dict()},
-                               train_state=st)
-        copy_bank(t_cfg.path, path)
-        return path
-
-    t0 = time.perf_counter()
+def _train(distiller: "Distiller", opt, pool, cfg: DistillConfig, start: int, history: list, save,
+           dev: torch.device, bar_name: str | None) -> Path:
+    """Steps ``start..cfg.steps`` (seeded by step: a resumed run draws what it would have),
+    logging into ``history`` and saving every ``checkpoint_every`` steps, at the end and on
+    Ctrl-C; returns the final checkpoint's path."""
     bar = None
-    if progress and cfg.steps > start:
+    if bar_name is not None and cfg.steps > start:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=start, desc=f"distill {out.name}", unit="step")
-    path = out
-    done = start
+        bar = tqdm(total=cfg.steps, initial=start, desc=f"distill {bar_name}", unit="step")
+    done, k = start, distiller.student.n_attributes
     try:
         for step in range(start, cfg.steps):
             rng = np.random.default_rng([cfg.seed, step, 1])
             p_idx, alpha = pool.sample(cfg.batch_size, rng)
             gz = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step)
-            z = torch.randn(cfg.batch_size, s_gen.cfg.latent_dim, generator=gz)
-            z, p_idx = z.to(dev), p_idx.to(dev)
-            attrs = alpha.to(dev) if k else None
-            losses = distiller.losses(z, p_idx, attrs)
+            z = torch.randn(cfg.batch_size, distiller.student.cfg.latent_dim, generator=gz)
+            losses = distiller.losses(z.to(dev), p_idx.to(dev), alpha.to(dev) if k else None)
             opt.zero_grad(set_to_none=True)
             losses["loss"].backward()
             opt.step()
@@ -439,7 +465,7 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
                 bar.set_postfix(loss=f"{losses['loss'].item():.4f}", out=f"{losses['output'].item():.4f}")
             if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
                 save(step + 1)
-        path = save(max(cfg.steps, start))
+        return save(max(cfg.steps, start))
     except KeyboardInterrupt:
         if done > start:
             save(done)
@@ -447,12 +473,3 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
     finally:
         if bar is not None:
             bar.close()
-    return DistillResult(path, max(cfg.steps, start), time.perf_counter() - t0, history)
-
-
-def _jsonable(v):
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    return v

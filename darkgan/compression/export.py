@@ -276,15 +276,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, fmt: str = "on
     """
     from darkgan.models.checkpoint import load_generator
 
-    if fmt not in FORMATS:
-        raise DarkGANError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    if quantize not in QUANTIZATIONS:
-        raise DarkGANError(f"--quantize {quantize!r}: choose int8, int8-static or fp16")
-    if fmt == "torchscript" and quantize in ("int8", "int8-static"):
-        raise DarkGANError("--quantize int8 is supported for --format onnx (ONNX Runtime dynamic quantization); "
-                           "PyTorch's dynamic int8 covers no convolutions")
-    if quantize == "int8-static" and calibration_notes < 1:
-        raise DarkGANError(f"--calibration-notes {calibration_notes}: must be >= 1")
+    _check_request(fmt, quantize, calibration_notes)
     out = Path(out)
     _check_out(out, force)
     gen, ckpt = load_generator(checkpoint, "cpu")
@@ -308,40 +300,64 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, fmt: str = "on
             export_onnx_graph(graph, inputs, tmp)
         model = onnx.load(str(tmp))
         final = tmp
-        if quantize == "int8":
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            quantize_dynamic(str(tmp), str(tmp_q), weight_type=QuantType.QInt8, per_channel=True,
-                             nodes_to_exclude=float_node_names(model))
-            model = onnx.load(str(tmp_q))
-            final = tmp_q
-        elif quantize == "int8-static":
-            from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
-            reader = _CalibrationReader(ckpt, calibration_data, calibration_notes)
-            meta["calibration"] = f"{calibration_notes} notes, conditioning: {reader.source}"
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                quantize_static(str(tmp), str(tmp_q), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                                op_types_to_quantize=["Conv"], nodes_to_exclude=float_node_names(model))
-            model = onnx.load(str(tmp_q))
-            final = tmp_q
+        if quantize in ("int8", "int8-static"):
+            _quantize_onnx(model, tmp, tmp_q, quantize, meta, ckpt, calibration_data, calibration_notes)
+            model, final = onnx.load(str(tmp_q)), tmp_q
         elif quantize == "fp16":
-            from onnxruntime.transformers.float16 import convert_float_to_float16
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = convert_float_to_float16(model, keep_io_types=True,
-                                                 node_block_list=istft_node_names(model))
-            model = repair_graph(model)
-            onnx.checker.check_model(model)
+            model = _onnx_fp16(model)
         for k, v in meta.items():
             p = model.metadata_props.add()
             p.key, p.value = k, v
         onnx.save(model, str(final))
         os.replace(final, out)
     return out
+
+
+def _check_request(fmt: str, quantize: str | None, calibration_notes: int) -> None:
+    """Raise :class:`DarkGANError` for an unknown format or quantization, or a bad combination."""
+    if fmt not in FORMATS:
+        raise DarkGANError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if quantize not in QUANTIZATIONS:
+        raise DarkGANError(f"--quantize {quantize!r}: choose int8, int8-static or fp16")
+    if fmt == "torchscript" and quantize in ("int8", "int8-static"):
+        raise DarkGANError("--quantize int8 is supported for --format onnx (ONNX Runtime dynamic quantization); "
+                           "PyTorch's dynamic int8 covers no convolutions")
+    if quantize == "int8-static" and calibration_notes < 1:
+        raise DarkGANError(f"--calibration-notes {calibration_notes}: must be >= 1")
+
+
+def _quantize_onnx(model, src: Path, dst: Path, quantize: str, meta: dict, ckpt, calibration_data,
+                   calibration_notes: int) -> None:
+    """ONNX Runtime int8 quantization of ``src`` into ``dst``: dynamic (``int8``) or static with
+    calibration notes (``int8-static``, QDQ, convolutions only); the inverse STFT stays float."""
+    if quantize == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                         nodes_to_exclude=float_node_names(model))
+        return
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    reader = _CalibrationReader(ckpt, calibration_data, calibration_notes)
+    meta["calibration"] = f"{calibration_notes} notes, conditioning: {reader.source}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_static(str(src), str(dst), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=["Conv"], nodes_to_exclude=float_node_names(model))
+
+
+def _onnx_fp16(model):
+    """The ONNX model in float16 (inputs and outputs, and the inverse STFT, kept float32)."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = convert_float_to_float16(model, keep_io_types=True, node_block_list=istft_node_names(model))
+    model = repair_graph(model)
+    onnx.checker.check_model(model)
+    return model
 
 
 def load_onnx_session(path: str | os.PathLike, threads: int | None = None):

@@ -44,7 +44,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from darkgan.data.magif import N_SAMPLES, Normalizer, fade_out, magif_to_wave
-from darkgan.models.generator import standardize_attributes
 
 PIXEL_NORM_EPS = 1e-8
 
@@ -191,7 +190,6 @@ class FastGenerator(nn.Module):
         super().__init__()
         cfg = gen.cfg
         self.latent_dim, self.n_pitches, self.n_attributes = cfg.latent_dim, gen.n_pitches, gen.n_attributes
-        self.normalize_latent = cfg.normalize_latent
         self.channels_last = channels_last
         fmt = gen.format
         c0, (h0, w0) = fmt.out_channels, fmt.shape
@@ -202,16 +200,11 @@ class FastGenerator(nn.Module):
             if channels_last:  # rows (i, j, c)
                 wf = wf.view(c0, h0, w0, -1).permute(1, 2, 0, 3).reshape(c0 * h0 * w0, -1)
                 bias = bias.permute(1, 2, 0)
-            z_dim, p = cfg.latent_dim, gen.n_pitches
-            self.w_z = nn.Parameter(wf[:, :z_dim].t().contiguous(), requires_grad=False)  # [Z, D]
-            self.w_pitch = nn.Parameter(wf[:, z_dim:z_dim + p].t().contiguous(), requires_grad=False)  # [P, D]
-            self.w_attr = nn.Parameter(wf[:, z_dim + p:].t().contiguous(), requires_grad=False)  # [K, D]
+            # one [width, D] block of the folded weight per input part (latent, pitch, condition)
+            self.w_parts = nn.ParameterList(nn.Parameter(w.t().contiguous(), requires_grad=False)
+                                            for w in wf.split(list(gen.input_widths), dim=1) if w.shape[1])
             self.b_format = nn.Parameter(bias.reshape(-1).clone(), requires_grad=False)
-        self.std_logit = getattr(cfg, "attr_input", "prob") == "std_logit"  # same input transform
-        self.mapping = copy.deepcopy(gen.mapping) if getattr(gen, "mapping", None) is not None else None
-        if hasattr(gen, "attr_mean"):
-            self.register_buffer("attr_mean", gen.attr_mean.detach().float().clone())
-            self.register_buffer("attr_std", gen.attr_std.detach().float().clone())
+        self.inputs = gen.input_stage()  # the generator's own input transform (one home)
         self.act = _Act(cfg.leaky_slope, cfg.pixel_norm)
         layers: list[nn.Module] = []
         for s, convs in enumerate(gen.blocks):
@@ -241,22 +234,12 @@ class FastGenerator(nn.Module):
 
     def format_input(self, z: torch.Tensor, pitch_index: torch.Tensor,
                      attributes: torch.Tensor | None) -> torch.Tensor:
-        """``[B, C0, H0, W0]`` after the format layer (before its activation)."""
-        def norm(v: torch.Tensor) -> torch.Tensor:
-            return v * torch.rsqrt(v.square().mean(dim=1, keepdim=True) + PIXEL_NORM_EPS) if self.normalize_latent else v
-
-        z = norm(z)
-        std_attr = None  # Generator.input_vector, written out for export
-        if attributes is not None and (self.mapping is not None or self.std_logit):
-            std_attr = standardize_attributes(attributes, self.attr_mean, self.attr_std)
-        if self.mapping is not None and attributes is not None:
-            z = norm(self.mapping(z, std_attr.to(z.dtype)))
-        y = torch.addmm(self.b_format, z, self.w_z)
-        # one-hot pitch @ W = row gather; written as a comparison for export-friendliness
-        onehot = (pitch_index.long()[:, None] == torch.arange(self.n_pitches, device=z.device)[None]).to(z.dtype)
-        y = y + onehot @ self.w_pitch
-        if self.n_attributes and attributes is not None:
-            y = y + (std_attr if self.std_logit else attributes).to(z.dtype) @ self.w_attr
+        """``[B, C0, H0, W0]`` after the format layer (before its activation): the generator's
+        :meth:`~darkgan.models.generator.Generator.input_parts` times their weight blocks."""
+        parts = self.inputs.input_parts(z, pitch_index, attributes)
+        y = torch.addmm(self.b_format, parts[0], self.w_parts[0])
+        for part, w in zip(parts[1:], self.w_parts[1:]):
+            y = y + part @ w
         c0, h0, w0 = self.format_shape
         if self.channels_last:
             return y.view(-1, h0, w0, c0).permute(0, 3, 1, 2)

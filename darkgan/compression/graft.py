@@ -51,8 +51,7 @@ def graft_mapping(student: str | os.PathLike, source: str | os.PathLike, out: st
                                 mapping_width=t_gen.cfg.mapping_width)
     g = Generator(model, s_gen.n_pitches, s_gen.n_attributes)
     g.load_state_dict({**g.state_dict(), **s_gen.state_dict()})
-    g.set_attribute_stats(t_gen.attr_mean, t_gen.attr_std)
-    g.mapping.load_state_dict(t_gen.mapping.state_dict())
+    g.copy_conditioning_from(t_gen)
     cfg = dataclasses.replace(s_cfg, config=dataclasses.replace(s_cfg.config, model=model), path=None)
     cfg.extra = {**{k: v for k, v in (cfg.extra or {}).items() if k != "files"},
                  "mapping_from": str(t_cfg.path), "mapping_from_step": t_cfg.step}

@@ -49,6 +49,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from darkgan.errors import DarkGANError
+from darkgan.models.generator import scale_blocks
 
 IMPORTANCES = ("l1", "l2", "fpgm", "random")
 
@@ -100,15 +101,14 @@ class _Mirror(nn.Module):
         return conv
 
     def forward(self, x: torch.Tensor):
-        x = F.leaky_relu(self.format(x), self.slope)
-        outs = []
-        for s, convs in enumerate(self.blocks):
-            if s:
-                x = F.interpolate(x, scale_factor=tuple(float(f) for f in self.ups[s]), mode="nearest")
-            for conv in convs:
-                x = F.leaky_relu(conv(x), self.slope)
-            outs.append(self.to_magif[s](x))
-        return tuple(outs)
+        def act(h):
+            return F.leaky_relu(h, self.slope)
+
+        def up(h, s):
+            return F.interpolate(h, scale_factor=tuple(float(f) for f in self.ups[s]), mode="nearest")
+
+        feats = scale_blocks(self.blocks, act(self.format(x)), len(self.blocks) - 1, act, up)
+        return tuple(self.to_magif[s](h) for s, h in enumerate(feats))
 
 
 def _importance(name: str):
@@ -195,10 +195,7 @@ def apply_plan(gen: nn.Module, plan: dict[str, dict[str, list[int]]]) -> nn.Modu
     new_cfg = dataclasses.replace(cfg, channels=tuple(widths),
                                   critic_channels=cfg.critic_channels or tuple(ch))
     new = Generator(new_cfg, gen.n_pitches, gen.n_attributes)
-    if hasattr(gen, "attr_mean"):  # std_logit input or attribute mapping: the same statistics
-        new.set_attribute_stats(gen.attr_mean, gen.attr_std)
-    if getattr(gen, "mapping", None) is not None:  # the mapping is not pruned
-        new.mapping.load_state_dict(gen.mapping.state_dict())
+    new.copy_conditioning_from(gen)  # the same statistics; the mapping is not pruned
 
     # format layer: rows (c, i, j) of kept maps c
     h0, w0 = gen.format.shape

@@ -85,55 +85,16 @@ def _cache_intact(out: Path) -> bool:
 def _build(root: Path, force: bool, pitches: tuple[int, int] | None, batch_size: int, fade: bool,
            progress: bool) -> Path:
     """Compute and write the cache (resumable; see :func:`prepare`)."""
-    import torch
-    from tqdm import tqdm
-
-    from darkgan.data.magif import N_BINS, N_FRAMES, N_SAMPLES, fade_out, wave_to_magif
-
     out = root / "cache"
     final = out / "magif.npy"
     t0 = time.time()
     items = _collect(root, pitches)
-    n = len(items)
-    signature = {"n": n, "first": items[0][1], "last": items[-1][1], "pitches": pitches, "fade": fade}
+    signature = {"n": len(items), "first": items[0][1], "last": items[-1][1], "pitches": pitches, "fade": fade}
     out.mkdir(parents=True, exist_ok=True)
-    partial = out / ".magif.partial.npy"
-    progress_file = out / ".progress.json"
-    done = 0
-    if partial.exists() and progress_file.exists() and not force:
-        state = read_json(progress_file)
-        if state.get("signature") == signature:
-            done = int(state["done"])
-    if done == 0 or force:
-        done = 0
-        arr = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(n, 2, N_BINS, N_FRAMES))
-    else:
-        arr = np.load(partial, mmap_mode="r+")
-        print(f"resuming: {done}/{n} notes already in {partial}")
-
-    def load(item):
-        split, note_str, ds, i = item
-        wave = ds.load_audio(i)
-        if wave.shape != (N_SAMPLES,):
-            raise DataError(f"{note_str}: crop has shape {wave.shape}, expected ({N_SAMPLES},)")
-        return wave
-
-    bar = tqdm(total=n, initial=done, unit="note", desc="prepare", disable=not progress)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for start in range(done, n, batch_size):
-            chunk = items[start:start + batch_size]
-            waves = torch.from_numpy(np.stack(list(pool.map(load, chunk))))
-            if fade:
-                waves = fade_out(waves)
-            with torch.inference_mode():
-                x = wave_to_magif(waves)
-            arr[start:start + len(chunk)] = x.numpy().astype(np.float16)
-            arr.flush()  # rows first, then the progress record that vouches for them
-            write_json(progress_file, {"signature": signature, "done": start + len(chunk)})
-            bar.update(len(chunk))
-    bar.close()
-    arr.flush()
-
+    partial, progress_file = out / ".magif.partial.npy", out / ".progress.json"
+    arr, done = _open_partial(partial, progress_file, signature, force)
+    _fill(arr, items, done, batch_size, fade, progress, lambda k: write_json(progress_file, {"signature": signature,
+                                                                                             "done": k}))
     recs = [it[2].records[it[3]] for it in items]
     meta = {
         "note_str": np.array([it[1] for it in items]),
@@ -150,10 +111,59 @@ def _build(root: Path, force: bool, pitches: tuple[int, int] | None, batch_size:
     del arr
     partial.replace(final)
     progress_file.unlink(missing_ok=True)
-    print(f"{out}: {n} notes cached ({final.stat().st_size / 2**30:.2f} GiB), "
+    print(f"{out}: {len(items)} notes cached ({final.stat().st_size / 2**30:.2f} GiB), "
           f"normalisation {normalizer.to_dict()}, "
           f"{time.time() - t0:.0f} s")
     return out
+
+
+def _open_partial(partial: Path, progress_file: Path, signature: dict, force: bool) -> tuple[np.ndarray, int]:
+    """The cache being written ``[n, 2, 1024, 32]`` float16 (memmap) and how many rows of it are
+    done: an interrupted build with the same ``signature`` resumes, else it starts over."""
+    from darkgan.data.magif import N_BINS, N_FRAMES
+
+    done = 0
+    if partial.exists() and progress_file.exists() and not force:
+        state = read_json(progress_file)
+        if state.get("signature") == signature:
+            done = int(state["done"])
+    if done == 0:
+        shape = (signature["n"], 2, N_BINS, N_FRAMES)
+        return np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=shape), 0
+    print(f"resuming: {done}/{signature['n']} notes already in {partial}")
+    return np.load(partial, mmap_mode="r+"), done
+
+
+def _fill(arr: np.ndarray, items: list, done: int, batch_size: int, fade: bool, progress: bool, mark) -> None:
+    """MAG-IF of ``items[done:]`` into ``arr`` in batches (2 reader threads); after each batch is
+    flushed, ``mark(rows done)`` records the progress that vouches for it."""
+    import torch
+    from tqdm import tqdm
+
+    from darkgan.data.magif import N_SAMPLES, fade_out, wave_to_magif
+
+    def load(item):
+        split, note_str, ds, i = item
+        wave = ds.load_audio(i)
+        if wave.shape != (N_SAMPLES,):
+            raise DataError(f"{note_str}: crop has shape {wave.shape}, expected ({N_SAMPLES},)")
+        return wave
+
+    bar = tqdm(total=len(items), initial=done, unit="note", desc="prepare", disable=not progress)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for start in range(done, len(items), batch_size):
+            chunk = items[start:start + batch_size]
+            waves = torch.from_numpy(np.stack(list(pool.map(load, chunk))))
+            if fade:
+                waves = fade_out(waves)
+            with torch.inference_mode():
+                x = wave_to_magif(waves)
+            arr[start:start + len(chunk)] = x.numpy().astype(np.float16)
+            arr.flush()  # rows first, then the progress record that vouches for them
+            mark(start + len(chunk))
+            bar.update(len(chunk))
+    bar.close()
+    arr.flush()
 
 
 def write_index_and_stats(out: Path, arr: np.ndarray, meta: dict[str, np.ndarray], extra: dict):

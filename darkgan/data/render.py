@@ -361,15 +361,12 @@ def render_dataset(out: str | os.PathLike, soundfonts: Sequence[str | os.PathLik
         DataError: bad SoundFont, bad settings, ``out`` already holds a dataset (without
             ``force``), nothing left to render.
     """
-    from darkgan.data.splits import make_splits
     from darkgan.paths import default_soundfonts
 
     t0 = time.time()
     out = Path(out)
-    if soundfonts is None or len(soundfonts) == 0:
-        soundfonts = default_soundfonts()
     settings = RenderSettings(
-        soundfonts=_check_fonts(soundfonts),
+        soundfonts=_check_fonts(soundfonts if soundfonts else default_soundfonts()),
         programs=sorted({int(p) for p in programs}) if programs is not None else None,
         banks=sorted({int(b) for b in banks}) if banks is not None else None,
         pitches=sorted({int(p) for p in pitches}), velocities=sorted({int(v) for v in velocities}),
@@ -378,9 +375,44 @@ def render_dataset(out: str | os.PathLike, soundfonts: Sequence[str | os.PathLik
     _check_settings(settings)
     if split not in ("instrument", "random"):
         raise DataError(f"split scheme {split!r}: expected 'instrument' or 'random'")
-    signature = settings.signature()
+    plan = _prepare_folder(out, settings.signature(), force, verbose)
+    s = {"probe_pitches": settings.probe_pitches, "probe_velocity": settings.probe_velocity,
+         "gain": settings.gain, "silence_rms": settings.silence_rms}
+    with _Runner(jobs) as runner:
+        t_probe = time.time()
+        if plan is None:  # 1. probe
+            plan = {**_make_plan(settings, runner, s, progress), "signature": settings.signature()}
+            write_json(out / PLAN_FILE, plan)
+        t_probe = time.time() - t_probe
+        if not plan["kept"]:
+            raise DataError("no preset left to render (all dropped: see the reasons with --debug "
+                            f"or in {out / PLAN_FILE})")
+        t_render = time.time()
+        results = _render_notes(runner, plan["kept"], settings, out, s, progress)  # 2. render
+        t_render = time.time() - t_render
+    records, notes = _collect(plan["kept"], results, settings)  # 3. examples, splits, report
+    if not records:
+        raise DataError(f"{out}: every rendered note was silent; nothing to write")
+    report = _write_dataset(out, records, plan, settings, notes, split=split, seed=seed, jobs=jobs,
+                            wall={"probe": round(t_probe, 1), "render": round(t_render, 1),
+                                  "total": round(time.time() - t0, 1)})
+    c = report["counts"]
+    _say(verbose, f"{out}: {c['notes']} notes, {c['instruments']} instruments from "
+                  f"{len(plan['soundfonts'])} SoundFonts; presets kept {c['presets_kept']}, "
+                  f"dropped {c['presets_dropped']} {c['dropped_by_reason']}; silent notes dropped "
+                  f"{c['notes_silent_dropped']}; splits {c['splits']}; "
+                  f"{report['wall_time_s']['total']:.0f} s")
+    return report
 
-    # ---- state of the output folder
+
+def _prepare_folder(out: Path, signature: str, force: bool, verbose: bool) -> dict | None:
+    """Check and clear ``out`` for a render; return the plan of an interrupted render with the
+    same settings (to resume), else ``None``.
+
+    Raises:
+        DataError: ``out`` is a file, holds a dataset or an interrupted render with other
+            settings (without ``force``).
+    """
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder")
     plan = None
@@ -404,50 +436,39 @@ def render_dataset(out: str | os.PathLike, soundfonts: Sequence[str | os.PathLik
     (out / "audio").mkdir(parents=True, exist_ok=True)
     for tmp in (out / "audio").glob(".*.tmp"):  # leftovers of a killed atomic write
         tmp.unlink(missing_ok=True)
+    return plan
 
-    s = {"probe_pitches": settings.probe_pitches, "probe_velocity": settings.probe_velocity,
-         "gain": settings.gain, "silence_rms": settings.silence_rms}
-    with _Runner(jobs) as runner:
-        # ---- 1. probe
-        t_probe = time.time()
-        if plan is None:
-            plan = _make_plan(settings, runner, s, progress)
-            plan["signature"] = signature
-            write_json(out / PLAN_FILE, plan)
-        t_probe = time.time() - t_probe
-        kept = plan["kept"]
-        if not kept:
-            raise DataError("no preset left to render (all dropped: see the reasons with --debug "
-                            f"or in {out / PLAN_FILE})")
 
-        # ---- 2. render
-        t_render = time.time()
-        work = []
-        for inst in kept:
-            notes = [(_note_str(inst["instrument_str"], p, v), p, v)
-                     for p in settings.pitches for v in settings.velocities]
-            work.append((inst["path"], inst["bank"], inst["program"], notes, str(out / "audio"), s))
-        results = {}
-        total = sum(len(w[3]) for w in work)
-        bar = _bar(total, "render", progress)
-        n_notes = {(w[0], w[1], w[2]): len(w[3]) for w in work}
-        for res in runner.imap(_job_render, work):
-            results[tuple(res["key"])] = res
-            bar.update(n_notes[tuple(res["key"])])
-        bar.close()
-        t_render = time.time() - t_render
+def _render_notes(runner: _Runner, kept: list[dict], settings: RenderSettings, out: Path, s: dict,
+                  progress: bool) -> dict:
+    """Render every kept preset's note grid into ``out/audio``; ``{(path, bank, program): result}``."""
+    work = []
+    for inst in kept:
+        notes = [(_note_str(inst["instrument_str"], p, v), p, v)
+                 for p in settings.pitches for v in settings.velocities]
+        work.append((inst["path"], inst["bank"], inst["program"], notes, str(out / "audio"), s))
+    results = {}
+    bar = _bar(sum(len(w[3]) for w in work), "render", progress)
+    n_notes = {(w[0], w[1], w[2]): len(w[3]) for w in work}
+    for res in runner.imap(_job_render, work):
+        results[tuple(res["key"])] = res
+        bar.update(n_notes[tuple(res["key"])])
+    bar.close()
+    return results
 
-    # ---- 3. examples.json, splits.json, report
+
+def _collect(kept: list[dict], results: dict, settings: RenderSettings) -> tuple[dict, dict]:
+    """The ``examples.json`` records (numbered) of the notes on disk, and the note tallies
+    (silent, rescaled, written now, already present, peak); sets each kept preset's ``n_notes``."""
     records = {}
-    silent, rescaled, written, existing = [], [], 0, 0
-    peak = 0.0
+    notes = {"silent": [], "rescaled": [], "written": 0, "existing": 0, "peak": 0.0}
     for inst in kept:
         res = results[(inst["path"], inst["bank"], inst["program"])]
-        silent += res["silent"]
-        rescaled += res["rescaled"]
-        written += len(res["written"])
-        existing += len(res["existing"])
-        peak = max(peak, res["peak"])
+        notes["silent"] += res["silent"]
+        notes["rescaled"] += res["rescaled"]
+        notes["written"] += len(res["written"])
+        notes["existing"] += len(res["existing"])
+        notes["peak"] = max(notes["peak"], res["peak"])
         ok = set(res["written"]) | set(res["existing"])
         inst["n_notes"] = len(ok)
         for p in settings.pitches:
@@ -455,22 +476,28 @@ def render_dataset(out: str | os.PathLike, soundfonts: Sequence[str | os.PathLik
                 ns = _note_str(inst["instrument_str"], p, v)
                 if ns in ok:
                     records[ns] = _record(inst, p, v)
-    if not records:
-        raise DataError(f"{out}: every rendered note was silent; nothing to write")
     for i, rec in enumerate(records.values()):
         rec["note"] = i
+    return records, notes
+
+
+def _tally(values, sort: bool = True) -> dict[str, int]:
+    """``{value: count}`` (sorted by value, or in order of first appearance)."""
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items())) if sort else out
+
+
+def _write_dataset(out: Path, records: dict, plan: dict, settings: RenderSettings, notes: dict, *,
+                   split: str, seed: int, jobs: int, wall: dict) -> dict:
+    """Write ``splits.json``, ``render_report.json`` and, last (it marks the dataset complete),
+    ``examples.json``; return the report."""
+    from darkgan.data.splits import make_splits
+
     splits = make_splits(records, scheme=split, seed=seed)
     write_json(out / "splits.json", splits)
-
-    fam = {}
-    src = {}
-    for rec in records.values():
-        fam[rec["instrument_family_str"]] = fam.get(rec["instrument_family_str"], 0) + 1
-        src[rec["instrument_source_str"]] = src.get(rec["instrument_source_str"], 0) + 1
-    reasons: dict[str, int] = {}
-    for d in plan["dropped"]:
-        reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
-    n_inst = sum(1 for i in kept if i["n_notes"] > 0)
+    kept, dropped = plan["kept"], plan["dropped"]
     report = {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -481,31 +508,26 @@ def render_dataset(out: str | os.PathLike, soundfonts: Sequence[str | os.PathLik
                      "reverb": False, "chorus": False},
         "soundfonts": plan["soundfonts"],
         "counts": {
-            "presets_considered": len(kept) + len(plan["dropped"]),
-            "presets_kept": len(kept), "presets_dropped": len(plan["dropped"]),
-            "dropped_by_reason": reasons, "instruments": n_inst, "notes": len(records),
-            "notes_silent_dropped": len(silent), "notes_rescaled": len(rescaled),
-            "notes_written_now": written, "notes_already_present": existing,
-            "max_peak": round(peak, 4), "per_family": dict(sorted(fam.items())),
-            "per_source": dict(sorted(src.items())),
+            "presets_considered": len(kept) + len(dropped),
+            "presets_kept": len(kept), "presets_dropped": len(dropped),
+            "dropped_by_reason": _tally((d["reason"] for d in dropped), sort=False),
+            "instruments": sum(1 for i in kept if i["n_notes"] > 0), "notes": len(records),
+            "notes_silent_dropped": len(notes["silent"]), "notes_rescaled": len(notes["rescaled"]),
+            "notes_written_now": notes["written"], "notes_already_present": notes["existing"],
+            "max_peak": round(notes["peak"], 4),
+            "per_family": _tally(r["instrument_family_str"] for r in records.values()),
+            "per_source": _tally(r["instrument_source_str"] for r in records.values()),
             "splits": _split_counts(splits),
         },
-        "wall_time_s": {"probe": round(t_probe, 1), "render": round(t_render, 1),
-                        "total": round(time.time() - t0, 1)},
+        "wall_time_s": wall,
         "kept": [{k: v for k, v in i.items() if k != "path"} for i in kept],
-        "dropped": plan["dropped"],
-        "silent_notes": silent,
-        "rescaled_notes": rescaled,
+        "dropped": dropped,
+        "silent_notes": notes["silent"],
+        "rescaled_notes": notes["rescaled"],
     }
     write_json(out / "render_report.json", report)
     os.sync()  # the WAVs were renamed into place without fsync: make them durable first
     write_json(out / "examples.json", records)  # last: marks the dataset complete
-    c = report["counts"]
-    _say(verbose, f"{out}: {c['notes']} notes, {c['instruments']} instruments from "
-                  f"{len(plan['soundfonts'])} SoundFonts; presets kept {c['presets_kept']}, "
-                  f"dropped {c['presets_dropped']} {reasons}; silent notes dropped "
-                  f"{c['notes_silent_dropped']}; splits {c['splits']}; "
-                  f"{report['wall_time_s']['total']:.0f} s")
     return report
 
 
@@ -534,7 +556,28 @@ class _Indexed:
 
 
 def _make_plan(settings: RenderSettings, runner: _Runner, s: dict, progress: bool) -> dict:
-    """Enumerate presets, probe them, and decide which are kept (instrument ids assigned)."""
+    """Enumerate presets, probe them, and decide which are kept (instrument ids assigned):
+    ``{"format_version", "soundfonts": [font info], "kept": [instrument], "dropped": [entry]}``."""
+    candidates, dropped, fonts_info = _candidates(settings, runner)
+    jobs = [(path, bank, program, pname, s) for path, bank, program, pname in candidates]
+    bar = _bar(len(jobs), "probe", progress)
+    probes = []
+    for res in _ordered(runner, _job_probe, jobs):
+        probes.append(res)
+        bar.update(1)
+    bar.close()
+    survivors = _drop_duplicates(_screen(probes, settings, dropped), settings, dropped)
+    return {"format_version": FORMAT_VERSION, "soundfonts": fonts_info, "kept": _instruments(survivors),
+            "dropped": dropped}
+
+
+def _entry(pr: dict) -> dict:
+    return {"soundfont": Path(pr["path"]).name, "bank": pr["bank"], "program": pr["program"], "name": pr["name"]}
+
+
+def _candidates(settings: RenderSettings, runner: _Runner) -> tuple[list, list, list]:
+    """The pitched melodic presets of every font asked for: ``(candidates [(path, bank, program,
+    name)], dropped [entry], fonts_info [font])``."""
     fonts_presets = runner.map(_job_enumerate, settings.soundfonts)
     candidates, dropped, fonts_info = [], [], []
     for path, presets in zip(settings.soundfonts, fonts_presets):
@@ -547,60 +590,59 @@ def _make_plan(settings: RenderSettings, runner: _Runner, s: dict, progress: boo
                 continue
             if settings.banks is not None and bank not in settings.banks:
                 continue
-            entry = {"soundfont": name, "bank": bank, "program": program, "name": pname}
             if not gm.is_pitched(program, bank):
-                dropped.append({**entry, "reason": "unpitched_program",
-                                "detail": f"GM {program} {gm.program_name(program)}"})
+                dropped.append({"soundfont": name, "bank": bank, "program": program, "name": pname,
+                                "reason": "unpitched_program", "detail": f"GM {program} {gm.program_name(program)}"})
                 continue
             candidates.append((path, bank, program, pname))
-    jobs = [(path, bank, program, pname, s) for path, bank, program, pname in candidates]
-    bar = _bar(len(jobs), "probe", progress)
-    probes = []
-    for res in _ordered(runner, _job_probe, jobs):
-        probes.append(res)
-        bar.update(1)
-    bar.close()
+    return candidates, dropped, fonts_info
 
+
+def _screen(probes: list[dict], settings: RenderSettings, dropped: list) -> list[dict]:
+    """The probed presets that are audible and harmonic enough (the others go to ``dropped``)."""
     survivors = []
     for pr in probes:
-        entry = {"soundfont": Path(pr["path"]).name, "bank": pr["bank"], "program": pr["program"],
-                 "name": pr["name"]}
         audible = [h for h, r in zip(pr["harmonicity"], pr["rms"]) if r >= settings.silence_rms]
         if not audible:
-            dropped.append({**entry, "reason": "silent",
+            dropped.append({**_entry(pr), "reason": "silent",
                             "detail": f"probe RMS {[round(r, 6) for r in pr['rms']]}"})
             continue
         h = float(np.median(audible))
         if h < settings.harmonicity_threshold:
-            dropped.append({**entry, "reason": "inharmonic",
+            dropped.append({**_entry(pr), "reason": "inharmonic",
                             "detail": f"median harmonicity {h:.2f} < {settings.harmonicity_threshold} "
                                       f"(probes {pr['harmonicity']})"})
             continue
         survivors.append(pr)
+    return survivors
 
-    # duplicates: in font order, compare with earlier kept presets
-    if survivors:
-        fps = np.stack([p["fingerprint"] for p in survivors])
-        corr = quality.correlation_matrix(fps)
-        kept_idx: list[int] = []
-        for j, pr in enumerate(survivors):
-            best, best_c = None, -1.0
-            for i in kept_idx:
-                same = survivors[i]["path"] == pr["path"]
-                thr = settings.dup_threshold_same_font if same else settings.dup_threshold
-                if corr[i, j] > thr and corr[i, j] > best_c:
-                    best, best_c = i, float(corr[i, j])
-            if best is None:
-                kept_idx.append(j)
-            else:
-                o = survivors[best]
-                dropped.append({"soundfont": Path(pr["path"]).name, "bank": pr["bank"],
-                                "program": pr["program"], "name": pr["name"], "reason": "duplicate",
-                                "detail": f"log-mel correlation {best_c:.4f} with "
-                                          f"{Path(o['path']).name} bank {o['bank']} program "
-                                          f"{o['program']} ({o['name']})"})
-        survivors = [survivors[i] for i in kept_idx]
 
+def _drop_duplicates(survivors: list[dict], settings: RenderSettings, dropped: list) -> list[dict]:
+    """In font order, drop a preset whose log-mel fingerprint correlates above the threshold with
+    an earlier kept one (``dup_threshold_same_font`` within a font)."""
+    if not survivors:
+        return survivors
+    corr = quality.correlation_matrix(np.stack([p["fingerprint"] for p in survivors]))
+    kept_idx: list[int] = []
+    for j, pr in enumerate(survivors):
+        best, best_c = None, -1.0
+        for i in kept_idx:
+            same = survivors[i]["path"] == pr["path"]
+            thr = settings.dup_threshold_same_font if same else settings.dup_threshold
+            if corr[i, j] > thr and corr[i, j] > best_c:
+                best, best_c = i, float(corr[i, j])
+        if best is None:
+            kept_idx.append(j)
+            continue
+        o = survivors[best]
+        dropped.append({**_entry(pr), "reason": "duplicate",
+                        "detail": f"log-mel correlation {best_c:.4f} with {Path(o['path']).name} bank "
+                                  f"{o['bank']} program {o['program']} ({o['name']})"})
+    return [survivors[i] for i in kept_idx]
+
+
+def _instruments(survivors: list[dict]) -> list[dict]:
+    """The kept presets as instruments: ids, NSynth-style names (``family_source_NNN``), labels."""
     kept = []
     counters: dict[tuple[str, str], int] = {}
     for idx, pr in enumerate(survivors):
@@ -614,8 +656,7 @@ def _make_plan(settings: RenderSettings, runner: _Runner, s: dict, progress: boo
             "program": pr["program"], "preset_name": pr["name"], **labels,
             "probe_harmonicity": pr["harmonicity"], "probe_f0": pr["f0"],
             "probe_peak": [round(p, 4) for p in pr["peak"]]})
-    return {"format_version": FORMAT_VERSION, "soundfonts": fonts_info, "kept": kept,
-            "dropped": dropped}
+    return kept
 
 
 def _note_str(instrument_str: str, pitch: int, velocity: int) -> str:

@@ -51,60 +51,69 @@ def make_splits(records: Mapping[str, Mapping], scheme: str = "instrument", seed
     fr = dict(fractions or FRACTIONS[scheme])
     if abs(sum(fr.values()) - 1.0) > 1e-6 or any(v < 0 for v in fr.values()):
         raise DataError(f"split fractions {fr}: need non-negative values summing to 1")
-    names = list(fr)
-    out: dict[str, str] = {}
-    if scheme == "random":
-        keys = sorted(records)
-        order = _rng(seed, "random").permutation(len(keys))
-        bounds = _bounds(len(keys), [fr[n] for n in names])
-        for rank, idx in enumerate(order):
-            out[keys[idx]] = names[int(np.searchsorted(bounds, rank, side="right"))]
-    else:
-        by_family: dict[str, list[str]] = {}
-        for r in records.values():
-            by_family.setdefault(r["instrument_family_str"], []).append(r["instrument_str"])
-        families = sorted(by_family)
-        insts = {f: sorted(set(by_family[f])) for f in families}
-        n_total = sum(len(v) for v in insts.values())
-        # held-out counts per family: largest-remainder apportionment of the global counts
-        # round(fraction * n_instruments), each family keeping >= 1 training instrument
-        counts = {f: {} for f in families}
-        tie = _rng(seed, "apportion").permutation(len(families))
-        for n in names:
-            if n == "train":
-                continue
-            quota = {f: fr[n] * len(insts[f]) for f in families}
-            for f in families:
-                counts[f][n] = int(np.floor(quota[f]))
-            left = int(round(fr[n] * n_total)) - sum(counts[f][n] for f in families)
-            order = sorted(range(len(families)),
-                           key=lambda i: (-(quota[families[i]] - counts[families[i]][n]), tie[i]))
-            for i in order:
-                if left <= 0:
-                    break
-                f = families[i]
-                if len(insts[f]) - sum(counts[f].values()) > 1:
-                    counts[f][n] += 1
-                    left -= 1
-            for f in families:  # never take a family's last training instrument
-                while len(insts[f]) - sum(counts[f].values()) < 1 and counts[f][n] > 0:
-                    counts[f][n] -= 1
-        inst_split: dict[str, str] = {}
-        for f in families:
-            order = _rng(seed, f).permutation(len(insts[f]))
-            pos = 0
-            for n in names:
-                if n == "train":
-                    continue
-                for idx in order[pos:pos + counts[f][n]]:
-                    inst_split[insts[f][idx]] = n
-                pos += counts[f][n]
-            for idx in order[pos:]:
-                inst_split[insts[f][idx]] = "train"
-        for key, r in records.items():
-            out[key] = inst_split[r["instrument_str"]]
+    out = _random_splits(records, fr, seed) if scheme == "random" else _instrument_splits(records, fr, seed)
     return {"scheme": scheme, "seed": int(seed), "fractions": fr,
             "splits": {k: out[k] for k in records}}
+
+
+def _random_splits(records: Mapping[str, Mapping], fr: dict[str, float], seed: int) -> dict[str, str]:
+    """Notes shuffled (seeded) and cut by ``fr`` (in its order)."""
+    names = list(fr)
+    keys = sorted(records)
+    order = _rng(seed, "random").permutation(len(keys))
+    bounds = _bounds(len(keys), [fr[n] for n in names])
+    return {keys[idx]: names[int(np.searchsorted(bounds, rank, side="right"))] for rank, idx in enumerate(order)}
+
+
+def _instrument_splits(records: Mapping[str, Mapping], fr: dict[str, float], seed: int) -> dict[str, str]:
+    """Instruments shuffled within each family (seeded by family) and cut by the apportioned counts."""
+    by_family: dict[str, list[str]] = {}
+    for r in records.values():
+        by_family.setdefault(r["instrument_family_str"], []).append(r["instrument_str"])
+    insts = {f: sorted(set(by_family[f])) for f in sorted(by_family)}
+    counts = _apportion(insts, fr, seed)
+    inst_split: dict[str, str] = {}
+    for f in insts:
+        order = _rng(seed, f).permutation(len(insts[f]))
+        pos = 0
+        for n in fr:
+            if n == "train":
+                continue
+            for idx in order[pos:pos + counts[f][n]]:
+                inst_split[insts[f][idx]] = n
+            pos += counts[f][n]
+        for idx in order[pos:]:
+            inst_split[insts[f][idx]] = "train"
+    return {key: inst_split[r["instrument_str"]] for key, r in records.items()}
+
+
+def _apportion(insts: dict[str, list[str]], fr: dict[str, float], seed: int) -> dict[str, dict[str, int]]:
+    """Held-out instruments per family and split: largest-remainder apportionment of the global
+    counts ``round(fraction * n_instruments)``, each family keeping >= 1 training instrument."""
+    families = list(insts)
+    n_total = sum(len(v) for v in insts.values())
+    counts: dict[str, dict[str, int]] = {f: {} for f in families}
+    tie = _rng(seed, "apportion").permutation(len(families))
+    for n in fr:
+        if n == "train":
+            continue
+        quota = {f: fr[n] * len(insts[f]) for f in families}
+        for f in families:
+            counts[f][n] = int(np.floor(quota[f]))
+        left = int(round(fr[n] * n_total)) - sum(counts[f][n] for f in families)
+        order = sorted(range(len(families)),
+                       key=lambda i: (-(quota[families[i]] - counts[families[i]][n]), tie[i]))
+        for i in order:
+            if left <= 0:
+                break
+            f = families[i]
+            if len(insts[f]) - sum(counts[f].values()) > 1:
+                counts[f][n] += 1
+                left -= 1
+        for f in families:  # never take a family's last training instrument
+            while len(insts[f]) - sum(counts[f].values()) < 1 and counts[f][n] > 0:
+                counts[f][n] -= 1
+    return counts
 
 
 def _bounds(n: int, fractions: list[float]) -> np.ndarray:

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from scipy.special import expit
 
 from darkgan.errors import DarkGANError, DataError
 from darkgan.evaluation.features import FeatureCache, Featurizers, NoteSet, content_key
 from darkgan.evaluation.models import EvalModel
 from darkgan.evaluation.protocol import Protocol
+from darkgan.teacher.labels import soft_labels
 
 
 @dataclass
@@ -42,7 +42,8 @@ class EvalData:
 
     Attributes: ``dir``, ``cache`` (:class:`darkgan.data.cache.NoteCache`), ``table``
     (:class:`darkgan.evaluation.data.AttributeTable`), ``logits`` ([N, C] full teacher logits),
-    ``label_row`` (note_str -> row of ``logits``), ``names``/``mids`` (K attributes),
+    ``label_row`` ([N_cache] row of ``logits`` of every cache row, -1: unlabelled; the join by
+    note name, :meth:`darkgan.teacher.labels.LabelSet.rows`), ``names``/``mids`` (K attributes),
     ``class_idx`` ([K] teacher columns), ``teacher_id``, ``train_rows``/``valid_rows`` (cache rows).
     """
 
@@ -50,7 +51,7 @@ class EvalData:
     cache: object
     table: object
     logits: np.ndarray
-    label_row: dict
+    label_row: np.ndarray
     names: list
     mids: list
     class_idx: np.ndarray
@@ -64,13 +65,17 @@ class EvalData:
 
     def note_logits(self, rows: np.ndarray) -> np.ndarray:
         """Teacher logits ``[len(rows), C]`` of cache ``rows`` (every row must be labelled)."""
-        return self.logits[[self.label_row[s] for s in self.cache.note_str[rows].tolist()]]
+        lr = self.label_row[np.asarray(rows, dtype=np.int64)]
+        if (lr < 0).any():
+            raise DataError(f"{self.dir}: note {self.cache.note_str[rows][lr < 0][0]} has no teacher label")
+        return self.logits[lr]
 
     def labelled(self, rows: np.ndarray, pitch_range: tuple[int, int]) -> np.ndarray:
         """The cache ``rows`` that are labelled and within ``pitch_range`` (inclusive)."""
         lo, hi = pitch_range
-        return np.array([r for r in rows if lo <= self.cache.pitch[r] <= hi and self.cache.note_str[r] in self.label_row],
-                        np.int64)
+        rows = np.asarray(rows, dtype=np.int64)
+        pitch = self.cache.pitch[rows]
+        return rows[(pitch >= lo) & (pitch <= hi) & (self.label_row[rows] >= 0)]
 
 
 def _mids(names: list[str], table) -> list[str]:
@@ -107,7 +112,7 @@ def load_eval_data(data_dir: str | Path, models: list[EvalModel]) -> EvalData:
     names = list(att[0].attributes) if att else list(table.names)
     class_idx = np.asarray(att[0].class_indices if att else table.class_index, dtype=np.int64)
     return EvalData(dir=data_dir, cache=cache, table=table, logits=np.asarray(labels.logits),
-                    label_row={s: i for i, s in enumerate(np.asarray(labels.note_str).tolist())}, names=names,
+                    label_row=labels.rows(cache.note_str.tolist(), missing_ok=True), names=names,
                     mids=_mids(names, table), class_idx=class_idx, teacher_id=teacher_id,
                     train_rows=cache.rows("train"), valid_rows=valid_rows)
 
@@ -207,10 +212,10 @@ class EvalContext:
         """Tagger probabilities ``sigmoid(z)`` (T = 1) of the K attributes, ``[n, K]`` (NaN: no class)."""
         lg = fe[tagger]["logits"]
         if tagger == "teacher":
-            return expit(lg[:, self.data.class_idx].astype(np.float64))
+            return soft_labels(lg[:, self.data.class_idx])
         out = np.full((len(lg), self.data.K), np.nan)
         ok = self.ymap >= 0
-        out[:, ok] = expit(lg[:, self.ymap[ok]].astype(np.float64))
+        out[:, ok] = soft_labels(lg[:, self.ymap[ok]])
         return out
 
     # ------------------------------------------------------------------ sets and features
@@ -218,7 +223,7 @@ class EvalContext:
         """Conditioning ``sigmoid(z[:, class_idx] / T)`` (paper Eq. 1) ``[n, K]`` float32; None for a baseline."""
         if not model.has_attributes:
             return None
-        return expit(logits[:, self.data.class_idx].astype(np.float64) / model.temperature).astype(np.float32)
+        return soft_labels(logits[:, self.data.class_idx], model.temperature).astype(np.float32)
 
     def cond(self, model: EvalModel, cond: str = "valid") -> tuple[np.ndarray, np.ndarray | None]:
         """``(pitch [n], alpha [n, K] or None)`` of the ``cond`` ("valid"/"train") conditioning."""

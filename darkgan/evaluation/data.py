@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from darkgan.errors import DataError
+from darkgan.teacher.labels import soft_labels
 
 
 @dataclass
@@ -40,11 +41,11 @@ class AttributeTable:
     @property
     def probs(self) -> np.ndarray:
         """``sigmoid(logits)`` ``[N, K]`` float32 (temperature 1)."""
-        return (1.0 / (1.0 + np.exp(-self.logits.astype(np.float64)))).astype(np.float32)
+        return soft_labels(self.logits).astype(np.float32)
 
     def soft_labels(self, temperature: float = 1.0) -> np.ndarray:
         """``sigmoid(logits / T)`` ``[N, K]`` (DarkGAN Eq. 1)."""
-        return (1.0 / (1.0 + np.exp(-self.logits.astype(np.float64) / temperature))).astype(np.float32)
+        return soft_labels(self.logits, temperature).astype(np.float32)
 
 
 def load_attribute_table(data_dir: str | Path, teacher_id: str | None = None) -> AttributeTable:
@@ -54,23 +55,12 @@ def load_attribute_table(data_dir: str | Path, teacher_id: str | None = None) ->
         DataError: no vocabulary, no labels for its teacher, or labels without the vocabulary's
             classes (each message names the file and the command that makes it).
     """
-    from darkgan.teacher.labels import load_labels
-    from darkgan.teacher.vocabulary import load_vocabulary
+    from darkgan.teacher.labels import load_vocabulary_labels
 
-    data_dir = Path(data_dir)
-    voc = load_vocabulary(data_dir)
-    if len(voc) == 0:
-        raise DataError(f"{data_dir / 'vocabulary.json'}: no attributes")
-    tid = teacher_id or voc.teacher
-    ls = load_labels(data_dir, tid)
-    idx = np.asarray(voc.indices, dtype=np.int64)
-    if idx.max() >= ls.logits.shape[1]:
-        raise DataError(f"{data_dir / 'labels' / (tid + '.npz')}: logits {ls.logits.shape} do not cover the "
-                        f"vocabulary's class indices (max {idx.max()})")
-    meta = getattr(ls, "meta", {}) or {}
-    return AttributeTable(note_str=np.asarray(ls.note_str), logits=np.asarray(ls.logits)[:, idx].astype(np.float32),
-                          names=list(voc.names), mids=list(voc.mids), class_index=idx, teacher_id=str(tid),
-                          teacher_sha256=str(meta.get("weights_sha256", "")))
+    vl = load_vocabulary_labels(data_dir, teacher_id, same_teacher=False)
+    return AttributeTable(note_str=np.asarray(vl.labels.note_str), logits=vl.logits, names=vl.names, mids=vl.mids,
+                          class_index=vl.class_index, teacher_id=vl.teacher_id,
+                          teacher_sha256=str(vl.weights_sha256 or ""))
 
 
 def real_waves(cache, rows: np.ndarray, batch: int = 256, down: tuple[int, int] | None = None) -> np.ndarray:

@@ -161,16 +161,16 @@ class InceptionClassifier:
 def _attribute_targets(data_dir: Path, cache) -> tuple[np.ndarray | None, list[str], str | None]:
     """Teacher soft labels ``[N, K]`` (sigmoid of the vocabulary logits, T = 1) aligned with the
     cache rows, the K attribute names and the teacher id; ``(None, [], None)`` without labels."""
-    from darkgan.evaluation.data import load_attribute_table
+    from darkgan.teacher.labels import load_vocabulary_labels, soft_labels
 
     try:
-        table = load_attribute_table(data_dir)
+        vl = load_vocabulary_labels(data_dir, same_teacher=False)
     except DataError:
         return None, [], None
-    rows = cache.row_of(table.note_str) if len(table.note_str) else np.zeros(0, np.int64)
-    probs = np.full((len(cache), len(table.names)), np.nan, np.float32)
-    probs[rows] = table.probs
-    return probs, table.names, table.teacher_id
+    logits, found = vl.join(cache.note_str.tolist())
+    probs = np.full(logits.shape, np.nan, np.float32)
+    probs[found] = soft_labels(logits[found]).astype(np.float32)
+    return probs, vl.names, vl.teacher_id
 
 
 def data_fingerprint(cache) -> dict:
@@ -265,27 +265,18 @@ def train(data_dir: str | Path, epochs: int = 4, batch_size: int = 64, lr: float
     t0 = time.time()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    tr = cache.rows("train")
-    if max_train and len(tr) > max_train:
-        tr = np.sort(rng.choice(tr, max_train, replace=False))
-    try:
-        va = cache.rows("valid")
-    except DataError:
-        va = np.zeros(0, np.int64)
+    tr, va = _train_valid_rows(cache, max_train, rng)
     lo, hi = cache.pitch_range
-    n_p = hi - lo + 1
     n_f = max(len(FAMILIES), int(cache.instrument_family.max()) + 1)
     attrs, names, teacher_id = _attribute_targets(data_dir, cache)
-    k = len(names)
-    if attrs is not None:
-        have = ~np.isnan(attrs[:, 0]) if k else np.zeros(len(cache), bool)
-        tr_missing = int((~have[tr]).sum())
+    if attrs is not None and len(names):
+        tr_missing = int(np.isnan(attrs[tr, 0]).sum())
         if tr_missing:
             log(f"inception: {tr_missing} training notes have no teacher labels; attribute loss skips them")
-    net = build_net(n_p, n_f, k).to(device)
+    net = build_net(hi - lo + 1, n_f, len(names)).to(device)
     _fit(net, cache, tr, attrs, lo, epochs, batch_size, lr, device, rng, progress)
     meta = {
-        "version": MODEL_VERSION, "pitch_lo": lo, "n_pitches": n_p, "families": list(FAMILIES[:n_f]) +
+        "version": MODEL_VERSION, "pitch_lo": lo, "n_pitches": hi - lo + 1, "families": list(FAMILIES[:n_f]) +
         [f"family_{i}" for i in range(len(FAMILIES), n_f)], "attributes": names, "teacher": teacher_id,
         "embedding_dim": EMBEDDING_DIM, "normalizer": cache.normalizer.to_dict(),
         "fade_out": bool(cache.stats.get("fade_out", True)), "fingerprint": data_fingerprint(cache),
@@ -299,13 +290,29 @@ def train(data_dir: str | Path, epochs: int = 4, batch_size: int = 64, lr: float
     folder = Path(out) if out else model_dir(data_dir)
     _save(net, meta, folder)
     clf.id = f"inception-{meta['sha256'][:12]}"
-    if meta["valid"]:
-        v = meta["valid"]
+    _log_validation(log, meta, folder)
+    return clf
+
+
+def _train_valid_rows(cache, max_train: int | None, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Training rows (a seeded subset of ``max_train`` when given) and validation rows (maybe none)."""
+    tr = cache.rows("train")
+    if max_train and len(tr) > max_train:
+        tr = np.sort(rng.choice(tr, max_train, replace=False))
+    try:
+        va = cache.rows("valid")
+    except DataError:
+        va = np.zeros(0, np.int64)
+    return tr, va
+
+
+def _log_validation(log, meta: dict, folder: Path) -> None:
+    v = meta["valid"]
+    if v:
         log(f"inception: validation pitch accuracy {v['pitch_accuracy']:.3f}, family accuracy "
             f"{v['family_accuracy']:.3f}" + (f", attribute correlation {v['attribute_mean_corr']:.3f}"
                                                if v.get("attribute_mean_corr") is not None else "")
             + f" on {v['n']} notes; saved {folder} ({meta['train']['wall_s']:.0f} s)")
-    return clf
 
 
 def evaluate_accuracy(clf: InceptionClassifier, cache, rows: np.ndarray, attrs: np.ndarray | None = None,

@@ -64,8 +64,9 @@ class AttributeBank:
 
     def alpha(self, rows: np.ndarray, temperature: float) -> np.ndarray:
         """Conditioning vectors ``sigmoid(z / T)`` of ``rows``: ``[len(rows), K]`` float32 in (0, 1)."""
-        z = self.logits[np.asarray(rows, dtype=np.int64)].astype(np.float64) / float(temperature)
-        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+        from darkgan.teacher.labels import soft_labels
+
+        return soft_labels(self.logits[np.asarray(rows, dtype=np.int64)], float(temperature)).astype(np.float32)
 
     def sample_rows(self, pitches: np.ndarray, rng: np.random.Generator, match_pitch: bool = True) -> np.ndarray:
         """One random bank row per requested pitch, ``[n]`` int64.

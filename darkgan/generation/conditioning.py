@@ -289,8 +289,10 @@ class Conditioner:
 
     def logits_to_alpha(self, logits) -> np.ndarray:
         """Teacher logits ``[..., C]`` -> ``sigmoid(z[..., class_indices] / T)`` float32 (Eq. 1)."""
+        from darkgan.teacher.labels import soft_labels
+
         z = np.asarray(logits, dtype=np.float64)[..., np.asarray(self.cfg.class_indices, dtype=np.int64)]
-        return (1.0 / (1.0 + np.exp(-z / self.temperature))).astype(np.float32)
+        return soft_labels(z, self.temperature).astype(np.float32)
 
     def teacher_attributes(self, wave) -> np.ndarray:
         """The teacher's soft labels of 16 kHz audio ``[B, T]`` as conditioning vectors ``[B, K]``."""

@@ -23,6 +23,7 @@ folders and a ``LATEST`` file naming the newest; :func:`resolve_checkpoint` acce
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import functools
@@ -35,7 +36,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
@@ -279,6 +280,82 @@ def save_checkpoint(
         CheckpointError: the folder cannot be written (nothing of an old checkpoint is lost).
     """
     directory = Path(directory)
+    with _staged(directory, "write checkpoint") as tmp:
+        config = dataclasses.replace(config, generator_weights=weights_label or ("ema" if ema is not None else "raw"),
+                                     dtype="float16" if half else "float32",
+                                     git_commit=config.git_commit or git_commit())
+        _write_files(tmp, generator, ema, critic, optim_states, rng_tensors, train_state, half)
+        meta = config.to_json()
+        if "extra" in meta:  # a copied config's sums describe other files
+            meta["extra"] = {k: v for k, v in meta["extra"].items() if k != "files"}
+        meta["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        write_json(tmp / "config.json", meta)
+        with atomic_write(tmp / MARKER, "w") as f:
+            f.write(f"step {config.step}\n")
+    return directory
+
+
+@contextlib.contextmanager
+def _staged(directory: Path, what: str) -> Iterator[Path]:
+    """A staging folder beside ``directory`` (:func:`_staging_folder`), filled in the ``with``
+    block and then moved into place (:func:`_move_into_place`); removed on any error.
+
+    Raises:
+        CheckpointError: an ``OSError`` inside, as ``<directory>: cannot <what> (<reason>)``.
+    """
+    tmp = _staging_folder(directory)
+    try:
+        yield tmp
+        _move_into_place(tmp, directory)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise CheckpointError(f"{directory}: cannot {what} ({e.strerror or e})") from None
+        raise
+
+
+def _move_into_place(tmp: Path, directory: Path) -> None:
+    """Rename the complete folder ``tmp`` to ``directory``, replacing it (the old one is kept
+    aside until the rename is done: :func:`clean_interrupted_writes` restores it after a kill)."""
+    _fsync_dir(tmp)
+    if directory.exists():
+        old = directory.parent / f".{directory.name}.old-{os.getpid()}"
+        os.replace(directory, old)
+        os.replace(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, directory)
+    _fsync_dir(directory.parent)
+
+
+def copy_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy the complete checkpoint folder ``src`` to ``dst`` atomically (replacing ``dst``):
+    files are hard-linked where the file system allows (checkpoint files are never modified in
+    place), else copied. E.g. a run's kept ``best`` checkpoint.
+
+    Raises:
+        CheckpointError: ``src`` is not a complete checkpoint, or ``dst`` cannot be written.
+    """
+    src, dst = Path(src), Path(dst)
+    if not (src / MARKER).is_file():
+        raise CheckpointError(f"{src}: not a complete checkpoint (no {MARKER})")
+    with _staged(dst, f"copy checkpoint {src.name}") as tmp:
+        for f in sorted(src.iterdir()):
+            if f.is_file():
+                try:
+                    os.link(f, tmp / f.name)
+                except OSError:
+                    shutil.copy2(f, tmp / f.name)
+    return dst
+
+
+def _staging_folder(directory: Path) -> Path:
+    """A fresh hidden folder beside ``directory`` (same file system: renamed into place when
+    complete), with the permissions of an ordinary folder.
+
+    Raises:
+        CheckpointError: the parent folder cannot be written.
+    """
     parent = directory.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -288,46 +365,27 @@ def save_checkpoint(
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a checkpoint is an ordinary folder
     except OSError as e:
         raise CheckpointError(f"{parent}: cannot write a checkpoint here ({e.strerror or e})") from None
-    try:
-        gen_src = ema if ema is not None else generator
-        config = dataclasses.replace(config, generator_weights=weights_label or ("ema" if ema is not None else "raw"),
-                                     dtype="float16" if half else "float32",
-                                     git_commit=config.git_commit or git_commit())
-        _save_tensors(tmp / GENERATOR_FILE, _state_dict(gen_src, torch.float16 if half else None),
-                      {"format": "pt", "darkgan_checkpoint_format": str(FORMAT_VERSION)})
-        if critic is not None:
-            _save_tensors(tmp / "critic.safetensors", _state_dict(critic))
-            if ema is not None:
-                _save_tensors(tmp / "generator_raw.safetensors", _state_dict(generator))
-        for name, state in (optim_states or {}).items():
-            with atomic_write(tmp / f"optim_{name}.pt", "wb") as f:
-                torch.save(state, f)
-        if rng_tensors:
-            _save_tensors(tmp / "rng.safetensors", rng_tensors)
-        if train_state is not None:
-            write_json(tmp / "train_state.json", train_state)
-        meta = config.to_json()
-        if "extra" in meta:  # a copied config's sums describe other files
-            meta["extra"] = {k: v for k, v in meta["extra"].items() if k != "files"}
-        meta["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        write_json(tmp / "config.json", meta)
-        with atomic_write(tmp / MARKER, "w") as f:
-            f.write(f"step {config.step}\n")
-        _fsync_dir(tmp)
-        if directory.exists():
-            old = parent / f".{directory.name}.old-{os.getpid()}"
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
-        _fsync_dir(parent)
-    except BaseException as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError):
-            raise CheckpointError(f"{directory}: cannot write checkpoint ({e.strerror or e})") from None
-        raise
-    return directory
+    return tmp
+
+
+def _write_files(tmp: Path, generator: nn.Module, ema: nn.Module | None, critic: nn.Module | None,
+                 optim_states: dict | None, rng_tensors: dict | None, train_state: dict | None,
+                 half: bool) -> None:
+    """The weight and state files of :func:`save_checkpoint` into ``tmp`` (all but config.json)."""
+    gen_src = ema if ema is not None else generator
+    _save_tensors(tmp / GENERATOR_FILE, _state_dict(gen_src, torch.float16 if half else None),
+                  {"format": "pt", "darkgan_checkpoint_format": str(FORMAT_VERSION)})
+    if critic is not None:
+        _save_tensors(tmp / "critic.safetensors", _state_dict(critic))
+        if ema is not None:
+            _save_tensors(tmp / "generator_raw.safetensors", _state_dict(generator))
+    for name, state in (optim_states or {}).items():
+        with atomic_write(tmp / f"optim_{name}.pt", "wb") as f:
+            torch.save(state, f)
+    if rng_tensors:
+        _save_tensors(tmp / "rng.safetensors", rng_tensors)
+    if train_state is not None:
+        write_json(tmp / "train_state.json", train_state)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -362,7 +420,7 @@ def clean_interrupted_writes(run_dir: str | os.PathLike, name: str | None = None
     """Remove what writes killed mid-way left in ``run_dir``: the temporary folders of
     :func:`save_checkpoint` (``.checkpoint-<step>.<random>.tmp``) and temporary files of
     :func:`~darkgan.utils.io.atomic_write` (``.LATEST.<random>.tmp``); a replaced checkpoint
-    kept aside (``.checkpoint-<step>.old-<pid>``) is moved back when its replacement never
+    kept aside (``.checkpoint-<step>.old-<pid>``, ``.best.old-<pid>``) is moved back when its replacement never
     arrived, else removed. Call it only while holding the :func:`~darkgan.utils.io.folder_lock`
     of what is cleaned (no other writer).
 
@@ -376,7 +434,7 @@ def clean_interrupted_writes(run_dir: str | os.PathLike, name: str | None = None
     """
     run_dir = Path(run_dir)
     stem = f".{glob.escape(name)}." if name else "."
-    aside = f".{glob.escape(name)}.old-*" if name else ".checkpoint-*.old-*"
+    aside = f".{glob.escape(name)}.old-*" if name else ".*.old-*"
     removed = []
     for p in sorted(run_dir.glob(f"{stem}*.tmp")) + sorted(run_dir.glob(aside)):
         if ".old-" in p.name and p.is_dir() and (p / MARKER).is_file():

@@ -20,7 +20,9 @@ Overrides (``apply_overrides``) take ``section.field=value`` strings, e.g.
 ``train.batch_size=[8,8,8,8,8,8]``, ``train.lr=5e-4``, ``model.channels=[64,64,32,32,16,16]``,
 ``train.loss_weights.g_attr=5``. Values are parsed as JSON (``True``/``False``/``None`` and
 bare words are accepted too) and checked against the field's type; a scalar given for a
-per-scale field is repeated for every scale.
+per-scale field is repeated for every scale. Parsing, typing and (de)serialisation are
+:mod:`darkgan.utils.config`'s (pydantic-validated), as for every model family; this module keeps
+the fields, the presets and each section's semantic ``validate``.
 """
 from __future__ import annotations
 
@@ -30,9 +32,10 @@ import json
 import math
 import typing
 from dataclasses import dataclass, field
-from typing import Any
 
 from darkgan.errors import DarkGANError
+from darkgan.utils.config import apply_overrides as _apply
+from darkgan.utils.config import config_from_dict, config_to_dict, is_list_of
 
 #: Scale output shapes are ``output_shape / down_factors[s]``.
 PAPER_DOWN_FACTORS = ((32, 8), (16, 4), (8, 2), (4, 1), (2, 1), (1, 1))
@@ -44,6 +47,8 @@ TRAINABLE = ("all", "mapping", "conditioning")
 TEACHER_LOSSES = ("std_mse", "bce")
 #: Values of ``train.teacher_transforms`` (see :func:`darkgan.training.losses.augment_for_teacher`).
 TEACHER_TRANSFORMS = ("shift", "noise", "tilt")
+#: Values of ``train.checkpoint_metrics`` (see :mod:`darkgan.training.checkpoint_metrics`).
+CHECKPOINT_METRICS = ("pitch_accuracy", "teacher_rho")
 
 
 @dataclass
@@ -105,15 +110,12 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples become lists)."""
-        return _to_jsonable(dataclasses.asdict(self))
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         """Inverse of :meth:`to_dict`; raises :class:`DarkGANError` on unknown or mistyped keys."""
-        try:
-            return _from_dict(cls, d, "model")
-        except (TypeError, ValueError) as e:
-            raise DarkGANError(f"invalid model configuration: {e}") from None
+        return config_from_dict(cls, d, "model")
 
     @property
     def d_channels(self) -> tuple[int, ...]:
@@ -241,6 +243,14 @@ class TrainConfig:
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
             ``teacher_loss``: at p ~ 0.03 the BCE's gradients are ~ 0.02 and the head learns
             little more than the mean.
+        checkpoint_metrics: quality metrics of the EMA generator computed at every checkpoint on
+            a fixed set of ``metric_notes`` validation notes, written to ``metrics.jsonl`` and
+            TensorBoard (:mod:`darkgan.training.checkpoint_metrics`): ``pitch_accuracy`` (pYIN,
+            within 50 cents), ``teacher_rho`` (mean Pearson r of the teacher's probabilities of
+            the generated notes with their conditioning). Empty: none (``tiny``).
+        metric_notes: size of that fixed set.
+        best_metric: one of ``checkpoint_metrics`` (higher is better): the run keeps a copy of
+            its best final-scale checkpoint by it in ``best/`` ("": no best copy).
     """
 
     iterations: tuple[int, ...] = (128_000, 200_000, 200_000, 200_000, 200_000, 300_000)
@@ -270,22 +280,27 @@ class TrainConfig:
     trainable: str = "all"
     output_terms_from_scale: int = -1
     attr_loss: str = "bce"
+    checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
+    metric_notes: int = 16
+    best_metric: str = "pitch_accuracy"
 
     @property
     def total_steps(self) -> int:
         return int(sum(self.iterations))
 
+    def __post_init__(self) -> None:
+        # A saved configuration from before a loss term existed: the term's default weight.
+        if isinstance(self.loss_weights, dict):
+            self.loss_weights = {**_default_loss_weights(), **self.loss_weights}
+
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples become lists)."""
-        return _to_jsonable(dataclasses.asdict(self))
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         """Inverse of :meth:`to_dict`; raises :class:`DarkGANError` on unknown or mistyped keys."""
-        try:
-            return _from_dict(cls, d, "train")
-        except (TypeError, ValueError) as e:
-            raise DarkGANError(f"invalid train configuration: {e}") from None
+        return config_from_dict(cls, d, "train")
 
     def validate(self, n_scales: int) -> None:
         """Raise :class:`DarkGANError` if the fields are inconsistent with ``n_scales``."""
@@ -307,10 +322,10 @@ class TrainConfig:
         _check_number("train.gp_lambda", self.gp_lambda, ">= 0", lambda v: v >= 0)
         _check_number("train.drift_epsilon", self.drift_epsilon, ">= 0", lambda v: v >= 0)
         _check_number("train.ema_decay", self.ema_decay, "in [0, 1)", lambda v: 0 <= v < 1)
-        unknown = set(self.loss_weights) - set(_default_loss_weights())
+        unknown = sorted(set(self.loss_weights) - set(_default_loss_weights()))
         if unknown:
-            raise DarkGANError(f"train.loss_weights: unknown keys {sorted(unknown)} "
-                               f"(known: {sorted(_default_loss_weights())})")
+            raise DarkGANError(f"train.loss_weights.{unknown[0]}: unknown loss weight "
+                               f"(known: {', '.join(sorted(_default_loss_weights()))})")
         for k, v in self.loss_weights.items():
             _check_number(f"train.loss_weights.{k}", v, ">= 0", lambda v: v >= 0)
         for k in ("checkpoint_every", "log_every", "keep_checkpoints", "gp_every"):
@@ -336,6 +351,17 @@ class TrainConfig:
                                f"got {self.output_terms_from_scale}")
         if self.critic_warmup < 0:
             raise DarkGANError(f"train.critic_warmup must be >= 0, got {self.critic_warmup}")
+        self._validate_metrics()
+
+    def _validate_metrics(self) -> None:
+        bad = [m for m in self.checkpoint_metrics if m not in CHECKPOINT_METRICS]
+        if bad:
+            raise DarkGANError(f"train.checkpoint_metrics: unknown {bad} (known: {', '.join(CHECKPOINT_METRICS)})")
+        if self.checkpoint_metrics and self.metric_notes < 2:
+            raise DarkGANError(f"train.metric_notes must be >= 2, got {self.metric_notes}")
+        if self.best_metric and self.best_metric not in self.checkpoint_metrics:
+            raise DarkGANError(f"train.best_metric {self.best_metric!r} must be one of train.checkpoint_metrics "
+                               f"{list(self.checkpoint_metrics)} (or empty: no best checkpoint)")
 
 
 def _check_number(key: str, value: float, need: str, ok) -> None:
@@ -364,20 +390,20 @@ class Config:
 
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples become lists)."""
-        return {"preset": self.preset, "overrides": list(self.overrides),
-                "model": _to_jsonable(dataclasses.asdict(self.model)),
-                "train": _to_jsonable(dataclasses.asdict(self.train))}
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        """Inverse of :meth:`to_dict`. Raises :class:`DarkGANError` on unknown or mistyped fields."""
-        try:
-            model = _from_dict(ModelConfig, d.get("model", {}), "model")
-            train = _from_dict(TrainConfig, d.get("train", {}), "train")
-        except (TypeError, ValueError) as e:
-            raise DarkGANError(f"invalid configuration: {e}") from None
-        return cls(model=model, train=train, preset=str(d.get("preset", "custom")),
-                   overrides=list(d.get("overrides", [])))
+        """Inverse of :meth:`to_dict`; ``d`` may hold other keys (a checkpoint's ``config.json``),
+        only ``model``, ``train``, ``preset`` and ``overrides`` are read. Missing fields take their
+        defaults (a configuration saved before a field existed).
+
+        Raises:
+            DarkGANError: an unknown or mistyped field, named (``unknown key 'model.chanels'``).
+        """
+        return config_from_dict(cls, {"model": d.get("model", {}), "train": d.get("train", {}),
+                                      "preset": str(d.get("preset", "custom")),
+                                      "overrides": list(d.get("overrides", []))})
 
     def format(self) -> str:
         """Human-readable, sorted ``section.key = value`` lines (``darkgan train --print-config``)."""
@@ -398,95 +424,16 @@ class Config:
         return "\n".join(lines)
 
 
-def _to_jsonable(v: Any) -> Any:
-    if isinstance(v, (list, tuple)):
-        return [_to_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _to_jsonable(x) for k, x in v.items()}
-    return v
-
-
-# --------------------------------------------------------------------------- typed conversion
-
-def _convert(value: Any, tp: Any, where: str) -> Any:
-    """Convert a JSON value to annotation ``tp`` (tuples, dicts, unions); raise ValueError."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _convert(value, a, where)
-            except ValueError as e:
-                errors.append(str(e))
-        raise ValueError(errors[0] if errors else f"{where}: bad value {value!r}")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ValueError(f"{where}: expected {len(args)} values, got {len(value)}")
-        return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}: expected a mapping, got {value!r}")
-        return {str(k): _convert(v, args[1], f"{where}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ValueError(f"{where}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-            raise ValueError(f"{where}: expected an integer, got {value!r}")
-        return int(value)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ValueError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-def _field_types(cls) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _from_dict(cls, d: dict, section: str):
-    types = _field_types(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - names
-    if unknown:
-        raise ValueError(f"unknown {section} keys {sorted(unknown)}")
-    kwargs = {k: _convert(v, types[k], f"{section}.{k}") for k, v in d.items()}
-    obj = cls(**kwargs)
-    if section == "train":  # keep defaults for loss weights not given
-        merged = _default_loss_weights()
-        merged.update(obj.loss_weights)
-        obj.loss_weights = merged
-    return obj
-
-
-def _parse_value(text: str) -> Any:
-    t = text.strip()
-    low = t.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    if low in ("none", "null"):
-        return None
-    try:
-        return json.loads(t.replace("(", "[").replace(")", "]"))
-    except json.JSONDecodeError:
-        return t
+def _per_scale(cfg: Config) -> dict[str, int]:
+    """The per-scale fields (``tuple[X, ...]`` of numbers), each ``n_scales`` long: a scalar given
+    for one of them in an override is repeated for every scale."""
+    out = {}
+    for section in ("model", "train"):
+        for f in dataclasses.fields(getattr(cfg, section)):
+            tp = typing.get_type_hints(type(getattr(cfg, section)))[f.name]
+            if is_list_of(tp) and not is_list_of(tp, str):
+                out[f"{section}.{f.name}"] = cfg.model.n_scales
+    return out
 
 
 def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Config:
@@ -494,44 +441,19 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
 
     Examples: ``train.lr=5e-4``, ``train.batch_size=[8,8,8,8,8,8]`` (or ``train.batch_size=8``
     for every scale), ``model.channels=[32,32,32,16,16,8]``, ``train.loss_weights.g_attr=5``,
-    ``train.ema=false``.
+    ``train.ema=false``, ``train.betas=(0.5,0.9)``, ``train.teacher_transforms=shift,noise``.
+    Parsing and typing are :func:`darkgan.utils.config.apply_overrides`'s; the overrides apply
+    in order (a scalar for a per-scale field is repeated for the scales the model has then).
 
     Raises:
         DarkGANError: malformed override, unknown section or key (the message lists the known
-            keys), a value of the wrong type, or an inconsistent result.
+            keys), a value of the wrong type, or an inconsistent result (``validate``).
     """
-    cfg = copy.deepcopy(cfg)
     for item in overrides:
-        if "=" not in item:
-            raise DarkGANError(f"override {item!r}: expected section.key=value, e.g. train.lr=0.0005")
-        key, text = item.split("=", 1)
-        parts = key.strip().split(".")
-        if parts[0] not in ("model", "train") or len(parts) < 2:
+        if item.split(".", 1)[0].strip() not in ("model", "train") or "." not in item.split("=", 1)[0]:
             raise DarkGANError(f"override {item!r}: key must start with 'model.' or 'train.'")
-        obj = getattr(cfg, parts[0])
-        types = _field_types(type(obj))
-        name = parts[1]
-        if name not in types:
-            raise DarkGANError(f"override {item!r}: unknown key {key.strip()!r}; known {parts[0]} keys: "
-                               + ", ".join(sorted(types)))
-        value = _parse_value(text)
-        tp = types[name]
-        try:
-            if len(parts) == 3 and name == "loss_weights":
-                if parts[2] not in obj.loss_weights:
-                    raise ValueError(f"unknown loss weight {parts[2]!r} (known: {', '.join(sorted(obj.loss_weights))})")
-                obj.loss_weights[parts[2]] = _convert(value, float, key)
-                continue
-            if len(parts) != 2:
-                raise ValueError(f"{key.strip()!r} has no sub-keys")
-            per_scale = typing.get_origin(tp) is tuple and typing.get_args(tp)[-1] is Ellipsis
-            if name == "teacher_transforms" and (value is None or isinstance(value, str)):  # shift,noise / none
-                value = [v for v in (value or "").split(",") if v and v != "none"]
-            elif per_scale and not isinstance(value, (list, tuple)) and name != "critic_channels":
-                value = [value] * cfg.model.n_scales
-            setattr(obj, name, _convert(value, tp, key.strip()))
-        except ValueError as e:
-            raise DarkGANError(f"override {item!r}: {e}") from None
+        cfg = _apply(cfg, [item], per_item=_per_scale(cfg))
+    cfg = copy.deepcopy(cfg)
     cfg.overrides = list(cfg.overrides) + list(overrides)
     return cfg.validate()
 
@@ -573,6 +495,8 @@ def _tiny() -> Config:
         checkpoint_every=1000,
         log_every=4,
         sample_every=0,
+        checkpoint_metrics=(),
+        best_metric="",
     )
     return Config(model, train, preset="tiny")
 

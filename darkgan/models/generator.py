@@ -25,6 +25,8 @@ in ``torch.channels_last`` as well.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -113,6 +115,24 @@ class AttributeMapping(nn.Module):
         return z + h
 
 
+def scale_blocks(blocks, x: torch.Tensor, last: int, act, up):
+    """The generator's trunk: yield ``h_k`` for k = 0..``last``, where ``h_0 = block_0(x)`` and
+    ``h_k = block_k(up(h_{k-1}, k))``, each block's convolutions followed by ``act``.
+
+    Args:
+        blocks: per scale, a sequence of convolutions (``Generator.blocks`` or a plain copy).
+        x: the format layer's activated output ``[B, C_0, H_0, W_0]``.
+        act: ``[B, C, H, W] -> same`` (leaky ReLU [+ pixel norm]).
+        up: ``(x, k) -> x`` nearest up-sampling from scale ``k - 1`` to ``k``.
+    """
+    for k in range(last + 1):
+        if k > 0:
+            x = up(x, k)
+        for conv in blocks[k]:
+            x = act(conv(x))
+        yield x
+
+
 class Generator(nn.Module):
     """DarkGAN generator ``G(z, pitch, attributes)`` -> normalised MAG-IF.
 
@@ -138,7 +158,9 @@ class Generator(nn.Module):
             raise ValueError(f"n_pitches must be >= 1 and n_attributes >= 0, got {n_pitches}, {n_attributes}")
         self.cfg = cfg
         self.n_pitches, self.n_attributes = int(n_pitches), int(n_attributes)
-        self.in_features = cfg.latent_dim + self.n_pitches + self.n_attributes
+        #: widths of the input vector's parts (latent, pitch one-hot, condition): :meth:`input_parts`
+        self.input_widths = (cfg.latent_dim, self.n_pitches, self.n_attributes)
+        self.in_features = sum(self.input_widths)
         ch = cfg.channels
         self.format = FormatLayer(self.in_features, ch[0], cfg.scale_shape(0))
         self.blocks = nn.ModuleList()
@@ -202,58 +224,120 @@ class Generator(nn.Module):
         fh, fw = self.cfg.up_factor(scale)
         return F.interpolate(x, scale_factor=(float(fh), float(fw)), mode="nearest")
 
-    def input_vector(self, z: torch.Tensor, pitch_index: torch.Tensor,
-                     attributes: torch.Tensor | None) -> torch.Tensor:
-        """``[B, Z + P + K]``: normalised z, pitch one-hot and attributes (validated)."""
+    def check_inputs(self, z: torch.Tensor, pitch_index: torch.Tensor, attributes: torch.Tensor | None) -> None:
+        """Raise ``ValueError`` unless ``z [B, Z]``, ``pitch_index [B]`` (integers in
+        ``[0, n_pitches)``) and ``attributes [B, K]`` (``None`` when K = 0) fit this generator."""
         b = z.shape[0]
         assert_shape(z, (None, self.cfg.latent_dim), "z")
         assert_shape(pitch_index, (b,), "pitch_index")
         if pitch_index.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"pitch_index must be an integer tensor, got {pitch_index.dtype}")
         # range check on CPU tensors only: on a GPU it would synchronise every forward pass
-        # (one_hot below still raises on an out-of-range index there)
+        # (the one-hot comparison below gives a zero row there instead)
         if b and pitch_index.device.type == "cpu" and (
                 int(pitch_index.min()) < 0 or int(pitch_index.max()) >= self.n_pitches):
             raise ValueError(f"pitch_index out of range [0, {self.n_pitches}): "
                              f"{int(pitch_index.min())}..{int(pitch_index.max())}")
-        if self.cfg.normalize_latent:
-            z = pixel_norm(z)
         if self.n_attributes:
             if attributes is None:
                 raise ValueError(f"attributes [B, {self.n_attributes}] required")
             assert_shape(attributes, (b, self.n_attributes), "attributes")
-            if self.mapping is not None:
-                z = self.mapping(z, self.standardize(attributes).to(z.dtype))
-                z = pixel_norm(z) if self.cfg.normalize_latent else z  # back on G's input sphere
-        parts = [z, F.one_hot(pitch_index.long(), self.n_pitches).to(z.dtype)]
-        if self.n_attributes:
-            parts.append(self.condition(attributes).to(z.dtype))
         elif attributes is not None and attributes.numel():
             raise ValueError("this generator has no attribute conditioning (n_attributes = 0)")
-        return torch.cat(parts, dim=1)
 
-    def forward(self, z: torch.Tensor, pitch_index: torch.Tensor, attributes: torch.Tensor | None = None,
-                scale: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+    def latent(self, z: torch.Tensor, attributes: torch.Tensor | None) -> torch.Tensor:
+        """``z [B, Z]`` -> the latent part of the input ``[B, Z]``: pixel-normalised
+        (``normalize_latent``), moved by the attribute mapping when there is one (and normalised
+        again: back on G's input sphere). Inputs are not checked (:meth:`check_inputs`)."""
+        if self.cfg.normalize_latent:
+            z = pixel_norm(z)
+        if self.mapping is not None and attributes is not None:
+            z = self.mapping(z, self.standardize(attributes).to(z.dtype))
+            z = pixel_norm(z) if self.cfg.normalize_latent else z
+        return z
+
+    def input_parts(self, z: torch.Tensor, pitch_index: torch.Tensor,
+                    attributes: torch.Tensor | None) -> list[torch.Tensor]:
+        """The input vector's parts, in the format layer's column order: ``[latent [B, Z],
+        one-hot pitch [B, P], condition [B, K]]`` (the last only when K > 0 and attributes are
+        given). The one home of the conditioning: the eager forward and the compiled copy
+        (:mod:`darkgan.compression.fast`) both build their input from it. Not checked."""
+        z = self.latent(z, attributes)
+        # one-hot as a comparison (export-friendly; the same 0/1 values as F.one_hot)
+        onehot = pitch_index.long()[:, None] == torch.arange(self.n_pitches, device=z.device)[None]
+        parts = [z, onehot.to(z.dtype)]
+        if self.n_attributes and attributes is not None:
+            parts.append(self.condition(attributes).to(z.dtype))
+        return parts
+
+    def input_vector(self, z: torch.Tensor, pitch_index: torch.Tensor,
+                     attributes: torch.Tensor | None) -> torch.Tensor:
+        """``[B, Z + P + K]``: normalised z, pitch one-hot and attributes (validated)."""
+        self.check_inputs(z, pitch_index, attributes)
+        return torch.cat(self.input_parts(z, pitch_index, attributes), dim=1)
+
+    def features(self, z: torch.Tensor, pitch_index: torch.Tensor, attributes: torch.Tensor | None = None,
+                 scale: int | None = None) -> list[torch.Tensor]:
+        """Every scale block's output up to ``scale`` (final when ``None``), alpha = 1:
+        ``[h_0 [B, C_0, H_0, W_0], ..., h_s [B, C_s, H_s, W_s]]`` (feature distillation uses them;
+        ``to_magif[s](h_s)`` is the output)."""
+        s = self._check_scale(scale)
+        return list(self._blocks(self._act(self.format(self.input_vector(z, pitch_index, attributes))), s))
+
+    def _blocks(self, x: torch.Tensor, s: int):
+        """Yield each scale block's output ``h_k`` (k = 0..s) from the format layer's ``x``."""
+        return scale_blocks(self.blocks, x, s, self._act, self._up)
+
+    def _check_scale(self, scale: int | None) -> int:
         s = self.n_scales - 1 if scale is None else int(scale)
         if not 0 <= s < self.n_scales:
             raise ValueError(f"scale must be in [0, {self.n_scales}), got {scale}")
+        return s
+
+    def forward(self, z: torch.Tensor, pitch_index: torch.Tensor, attributes: torch.Tensor | None = None,
+                scale: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+        s = self._check_scale(scale)
         alpha = float(alpha)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        x = self._act(self.format(self.input_vector(z, pitch_index, attributes)))
+        feats = self._blocks(self._act(self.format(self.input_vector(z, pitch_index, attributes))), s)
         prev = None
-        for k in range(s + 1):
-            if k > 0:
-                if k == s and alpha < 1.0:
-                    prev = x
-                x = self._up(x, k)
-            for conv in self.blocks[k]:
-                x = self._act(conv(x))
+        for k, x in enumerate(feats):
+            if k == s - 1 and alpha < 1.0:
+                prev = x
         out = self.to_magif[s](x)
         if prev is not None:
             low = self._up(self.to_magif[s - 1](prev), s)
             out = torch.lerp(low.to(out.dtype), out, alpha)  # dtypes differ under autocast
         return out
+
+    @torch.no_grad()
+    def copy_conditioning_from(self, other: "Generator") -> None:
+        """Take ``other``'s attribute statistics and attribute mapping (a pruned, distilled or
+        grafted generator sees the same standardised input as its source).
+
+        Raises:
+            ValueError: this generator lacks the statistics or the mapping ``other`` has.
+        """
+        if hasattr(other, "attr_mean"):
+            self.set_attribute_stats(other.attr_mean, other.attr_std)
+        if getattr(other, "mapping", None) is not None:
+            if self.mapping is None:
+                raise ValueError("copy_conditioning_from: this generator has no attribute mapping")
+            self.mapping.load_state_dict(other.mapping.state_dict())
+
+    def input_stage(self) -> "Generator":
+        """A copy of this generator without its layers (format, blocks, to-MAG-IF): only what
+        :meth:`input_parts` needs (attribute statistics and mapping). For the compiled copies
+        that fold the layers their own way (:mod:`darkgan.compression.fast`)."""
+        saved = dict(self._modules)
+        for name in ("format", "blocks", "to_magif"):
+            del self._modules[name]
+        try:
+            return copy.deepcopy(self)
+        finally:
+            self._modules.clear()
+            self._modules.update(saved)
 
     @staticmethod
     def upsample_to(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

@@ -49,17 +49,97 @@ class LabelSet:
     class_names: np.ndarray
     meta: dict = field(default_factory=dict)
 
-    def rows(self, note_strs) -> np.ndarray:
-        """Row indices of ``note_strs`` (raises DataError naming the first unlabelled note)."""
-        pos = {n: i for i, n in enumerate(self.note_str.tolist())}
+    def rows(self, note_strs, missing_ok: bool = False) -> np.ndarray:
+        """Row indices ``[n]`` int64 of ``note_strs``: the join of labels to other note lists (a
+        cache, a split) by note name. An unlabelled note raises DataError naming it, or gives
+        -1 with ``missing_ok``."""
+        pos = {n: i for i, n in enumerate(np.asarray(self.note_str).tolist())}
+        if missing_ok:
+            return np.array([pos.get(n, -1) for n in note_strs], dtype=np.int64)
         try:
             return np.array([pos[n] for n in note_strs], dtype=np.int64)
         except KeyError as e:
             raise DataError(f"note {e.args[0]} has no teacher label; rerun `darkgan label --force`") from None
 
     def probabilities(self, temperature: float = 1.0) -> np.ndarray:
-        """``sigmoid(logits / T)`` ``[N, C]`` (paper Eq. 1)."""
-        return 1.0 / (1.0 + np.exp(-self.logits.astype(np.float64) / temperature))
+        """``sigmoid(logits / T)`` ``[N, C]`` float64 (paper Eq. 1)."""
+        return soft_labels(self.logits, temperature)
+
+
+def soft_labels(logits, temperature: float = 1.0) -> np.ndarray:
+    """The soft labels ``sigmoid(z / T)`` (DarkGAN paper Eq. 1) of teacher logits ``z`` (any shape),
+    computed in float64: the one home of Eq. 1 for numpy arrays (attribute banks, conditioning,
+    evaluation). ``T`` > 0 is the distillation temperature (1: the tagger's own probabilities)."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64) / temperature))
+
+
+@dataclass
+class VocabularyLabels:
+    """A dataset's teacher labels restricted to its attribute vocabulary.
+
+    Attributes:
+        teacher_id: the teacher (canonical name); weights_sha256: its weights' hash (as the
+            labels record it, ``None`` if they do not).
+        names, mids: the K attribute names and AudioSet ids; class_index: ``[K]`` teacher columns.
+        labels: the full :class:`LabelSet` (all classes); logits: ``[N, K]`` float32 of its rows.
+        file: the labels file (for messages).
+    """
+
+    teacher_id: str
+    weights_sha256: str | None
+    names: list
+    mids: list
+    class_index: np.ndarray
+    labels: LabelSet
+    logits: np.ndarray
+    file: Path
+
+    def join(self, note_strs) -> tuple[np.ndarray, np.ndarray]:
+        """``(logits [n, K] float32, found [n] bool)`` of ``note_strs`` joined by note name (zeros
+        where a note has no label)."""
+        rows = self.labels.rows(note_strs, missing_ok=True)
+        out = np.zeros((len(rows), len(self.class_index)), np.float32)
+        found = rows >= 0
+        out[found] = self.logits[rows[found]]
+        return out, found
+
+
+def load_vocabulary_labels(root: str | Path, teacher: str | None = None, same_teacher: bool = True) -> VocabularyLabels:
+    """The vocabulary of ``DIR`` and its teacher's labels, checked against each other: the cache
+    + labels + vocabulary join every stage uses (training, evaluation).
+
+    Args:
+        root: a labelled dataset folder with ``vocabulary.json``.
+        teacher: teacher id (default: the vocabulary's teacher).
+        same_teacher: ``teacher`` must be the vocabulary's (``False``: another tagger's labels of
+            the same classes, e.g. an evaluation with a checkpoint's own teacher).
+
+    Raises:
+        DataError: no or empty vocabulary, a ``teacher`` other than the vocabulary's, missing
+            labels, labels of another teacher or not covering the vocabulary's class indices.
+    """
+    from darkgan.teacher import canonical_name
+    from darkgan.teacher.vocabulary import load_vocabulary
+
+    root = Path(root)
+    vocab = load_vocabulary(root)
+    teacher_id = canonical_name(teacher) if teacher else vocab.teacher
+    if same_teacher and vocab.teacher and teacher_id != canonical_name(vocab.teacher):
+        raise DataError(f"{root / 'vocabulary.json'}: built from teacher {vocab.teacher!r}, "
+                        f"but --teacher {teacher_id!r} was given")
+    if len(vocab.names) == 0:
+        raise DataError(f"{root / 'vocabulary.json'}: no attributes")
+    file = labels_paths(root, teacher_id)[0]
+    labels = load_labels(root, teacher_id)
+    idx = np.asarray(vocab.indices, dtype=np.int64)
+    logits = np.asarray(labels.logits, dtype=np.float32)
+    if logits.ndim != 2 or idx.max() >= logits.shape[1]:
+        raise DataError(f"{file}: logits {logits.shape} do not cover the vocabulary's class indices (max {idx.max()})")
+    meta = dict(labels.meta or {})
+    if meta.get("teacher") not in (None, teacher_id):
+        raise DataError(f"{file}: labels of teacher {meta.get('teacher')!r}, expected {teacher_id!r}")
+    return VocabularyLabels(str(teacher_id), meta.get("weights_sha256"), [str(n) for n in vocab.names],
+                            list(vocab.mids), idx, labels, logits[:, idx], file)
 
 
 def labels_paths(root: str | Path, teacher_id: str) -> tuple[Path, Path]:

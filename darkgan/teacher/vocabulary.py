@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from darkgan.errors import DataError
+from darkgan.teacher.labels import soft_labels
 from darkgan.utils.io import read_json, write_json
 
 _HERE = Path(__file__).resolve().parent
@@ -105,7 +106,7 @@ def rank_classes(logits: np.ndarray, class_names, class_mids, ap: dict[str, floa
         raise DataError(f"n must be >= 1, got {n}")
     if logits.ndim != 2 or logits.shape[0] == 0:
         raise DataError(f"no notes to rank over (logits shape {logits.shape})")
-    p = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    p = soft_labels(logits)
     p_q = np.quantile(p, quantile, axis=0)
     skip = set(skip)
     rows = []

@@ -89,50 +89,20 @@ def load_training_data(data_dir: str | Path, teacher: str | None = None, attribu
     if not attributes:
         return TrainingData(cache, train_rows, cache.pitch_range, np.zeros((n, 0), np.float32))
 
-    from darkgan.teacher.labels import load_labels
-    from darkgan.teacher.vocabulary import load_vocabulary
+    from darkgan.teacher.labels import load_vocabulary_labels
 
     if not (data_dir / "vocabulary.json").is_file():
         raise DataError(f"{data_dir / 'vocabulary.json'}: no attribute vocabulary; run "
                         f"`darkgan attributes {data_dir}` (or train the baseline with --no-attributes)")
-    vocab = load_vocabulary(data_dir)
-    if isinstance(vocab, dict):  # the json form of the contract
-        vocab_teacher = vocab.get("teacher")
-        names = [str(a["name"]) for a in vocab.get("attributes", [])]
-        idx = [int(a["index"]) for a in vocab.get("attributes", [])]
-    else:
-        vocab_teacher = vocab.teacher
-        names, idx = [str(n) for n in vocab.names], [int(i) for i in vocab.indices]
-    try:
-        from darkgan.teacher import canonical_name
-    except ImportError:  # pragma: no cover
-        canonical_name = str  # noqa: N806
-    teacher_id = canonical_name(teacher) if teacher else vocab_teacher
-    if vocab_teacher and teacher_id != canonical_name(vocab_teacher):
-        raise DataError(f"{data_dir / 'vocabulary.json'}: built from teacher {vocab_teacher!r}, "
-                        f"but --teacher {teacher_id!r} was given")
-    if not names:
-        raise DataError(f"{data_dir / 'vocabulary.json'}: no attributes")
-    labels_file = data_dir / "labels" / f"{teacher_id}.npz"
-    labels = load_labels(data_dir, teacher_id)
-    logits_all = np.asarray(labels.logits, dtype=np.float32)
-    if logits_all.ndim != 2 or max(idx) >= logits_all.shape[1]:
-        raise DataError(f"{labels_file}: logits {logits_all.shape} do not cover the vocabulary's class indices")
-    meta = dict(getattr(labels, "meta", {}) or {})
-    if meta.get("teacher") not in (None, teacher_id):
-        raise DataError(f"{labels_file}: labels of teacher {meta.get('teacher')!r}, expected {teacher_id!r}")
-    # align label rows to cache rows by note_str
-    pos = {s: i for i, s in enumerate(np.asarray(labels.note_str).tolist())}
-    label_row = np.array([pos.get(s, -1) for s in cache.note_str.tolist()], dtype=np.int64)
-    missing = np.flatnonzero(label_row[train_rows] < 0)
+    vl = load_vocabulary_labels(data_dir, teacher)
+    logits, found = vl.join(cache.note_str.tolist())
+    missing = np.flatnonzero(~found[train_rows])
     if len(missing):
-        raise DataError(f"{labels_file}: {len(missing)} training notes have no teacher labels "
+        raise DataError(f"{vl.file}: {len(missing)} training notes have no teacher labels "
                         f"(e.g. {cache.note_str[train_rows[missing[0]]]!r}); re-run the labelling")
-    logits = np.zeros((n, len(idx)), np.float32)
-    ok = label_row >= 0
-    logits[ok] = logits_all[label_row[ok]][:, idx]
-    teacher_meta = {"id": teacher_id, "weights_sha256": meta.get("weights_sha256")}
-    return TrainingData(cache, train_rows, cache.pitch_range, logits, names, idx, teacher_meta)
+    teacher_meta = {"id": vl.teacher_id, "weights_sha256": vl.weights_sha256}
+    return TrainingData(cache, train_rows, cache.pitch_range, logits, vl.names, [int(i) for i in vl.class_index],
+                        teacher_meta)
 
 
 def sample_rows(offset: int, batch_size: int, pool: np.ndarray, seed: int,

@@ -776,7 +776,7 @@ def _loop(run: _Run, sigs: "_Signals", max_minutes: float | None, stop_at_step: 
             at_limit = stop_at_step is not None and st.step >= stop_at_step
             if stop_now or at_limit or st.step >= sched.total or st.step % tc.checkpoint_every == 0:
                 _write_checkpoint(run)
-                mon.eta.pause()
+                mon.checkpoint_written()
             if stop_now or at_limit:
                 return ("signal" if sigs.flag else ("max-minutes" if stop_now else "stop-at-step")), mon.last
         return "finished", mon.last
@@ -801,6 +801,11 @@ class _Monitor:
             if st.step == 0:
                 self.writer.add_text("config", "```\n" + cfg.format() + "\n```", 0)
         self.samples = _SampleBank(run.data, cfg, info.device) if (info.is_main and cfg.train.sample_every) else None
+        self.quality = None
+        if info.is_main and cfg.train.checkpoint_metrics:
+            from darkgan.training.checkpoint_metrics import CheckpointMetrics
+
+            self.quality = CheckpointMetrics(run.out, run.data, cfg, st.step, self.writer)
         self.bar = None
         if progress and info.is_main:
             from tqdm import tqdm
@@ -825,6 +830,19 @@ class _Monitor:
             self.eta.pause()
         if self.bar is not None:
             self.bar.update(1)
+
+    def checkpoint_written(self) -> None:
+        """After a checkpoint: the quality metrics of its generator (``metrics.jsonl``, ``best``);
+        their time is left out of the ETA."""
+        run, st = self.run, self.run.st
+        if self.quality is not None and run.ckpt_path is not None:
+            prev = max(st.step - 1, 0)
+            rec = self.quality.at_checkpoint(st.G_ema if st.G_ema is not None else st.G, run.ckpt_path, st.step,
+                                             run.sched.scale_at(prev), run.sched.alpha_at(prev))
+            if self.bar is not None:
+                self.bar.write(f"step {st.step}: " + ", ".join(f"{k} {v:.3f}" for k, v in rec.items()
+                                                               if k in run.cfg.train.checkpoint_metrics))
+        self.eta.pause()
 
     def _log(self, step: int) -> None:
         run, st = self.run, self.run.st
