@@ -1,0 +1,153 @@
+"""Word-control ablation at the coarse scales (issue 15): which conditioning does a generator learn
+from scratch, at equal steps? One row per recipe, each trained and measured the same way.
+
+    python benchmarks/control_ablation.py --data DIR --out RUNS [--variants A,B,...] [--threads 1]
+                                          [--iterations 600,600,1000] [--max-minutes 40] [--table]
+
+Every variant is the ``small`` preset trained from scratch over scales 0-2 (32x4 -> 64x8 ->
+128x16; ``--iterations`` steps per scale, 25-jump fade-ins), T = 2, seed 0, then measured on its
+last checkpoint, whose 128x16 output is nearest-up-sampled to 1024x32 and inverted:
+
+- ``benchmarks/control.py`` (1,024 validation-conditioned notes): mean rho over the 128 attributes
+  for the teacher and for YAMNet (the independent tagger) with bootstrap 95 % intervals, the
+  Table-2 instruments, the significant 5th -> 99th percentile rises of those 10 attributes (48
+  notes, p < 0.01), timbre-transfer retrieval (64 notes); and the ceiling: real validation
+  notes average-pooled to the same 128x16 resolution and labelled the same way;
+- ``darkgan evaluate --metrics fad,kad`` (600 notes vs 600 training notes, teacher embedding):
+  quality at equal steps (every row is blurred alike, so rows compare; pitch accuracy is not
+  measurable at 128x16, pYIN finds no stable f0 in the up-sampled notes).
+
+Steps are cheap at these scales (a run is 10-20 minutes on one core), which is why the recipe is
+chosen here (the issue's "iterate where it is cheap"). ``--table`` only prints the Markdown table
+from what ``RUNS`` holds. Each stage is skipped when its output exists (resumable).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: name -> (what it is, overrides on top of the common ones)
+VARIANTS = {
+    "A-paper": ("paper recipe: probabilities in, auxiliary attribute head (Eq. 2 BCE)", []),
+    "D-std": ("standardised logits in (model.attr_input=std_logit)", ["model.attr_input=std_logit"]),
+    "E-std-attrmse": ("std_logit + the attribute head in standardised logit units (train.attr_loss=std_mse)",
+                      ["model.attr_input=std_logit", "train.attr_loss=std_mse"]),
+    "B-std-proj": ("std_logit + projection critic (model.critic_projection)",
+                   ["model.attr_input=std_logit", "model.critic_projection=true"]),
+    "C-std-proj-teacher": ("std_logit + projection + teacher in the loop from 128x16 (g_teacher=1)",
+                           ["model.attr_input=std_logit", "model.critic_projection=true",
+                            "train.loss_weights.g_teacher=1", "train.output_terms_from_scale=2"]),
+    "G-std-proj-teacher-notransforms": ("C without the random transforms before the teacher",
+                                        ["model.attr_input=std_logit", "model.critic_projection=true",
+                                         "train.loss_weights.g_teacher=1", "train.output_terms_from_scale=2",
+                                         "train.teacher_transforms=none"]),
+    "F-all": ("C + attr_loss=std_mse", ["model.attr_input=std_logit", "model.critic_projection=true",
+                                        "train.attr_loss=std_mse", "train.loss_weights.g_teacher=1",
+                                        "train.output_terms_from_scale=2"]),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True, help="folder of the runs, measurements and table")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--iterations", default="600,600,1000", help="steps at scales 0, 1, 2")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--max-minutes", type=float, default=40.0, help="per training call (resumed by a rerun)")
+    ap.add_argument("--table", action="store_true", help="only print the table of what --out holds")
+    args = ap.parse_args(argv)
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    bad = [v for v in args.variants if v not in VARIANTS]
+    if bad:
+        ap.error(f"--variants: unknown {', '.join(bad)}; known: {', '.join(VARIANTS)}")
+    return args
+
+
+def _run(cmd: list[str], log: Path) -> None:
+    print("+", " ".join(cmd), flush=True)
+    with open(log, "a") as f:
+        subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def _latest(run: Path) -> Path:
+    return run / (run / "LATEST").read_text().strip()
+
+
+def run_variant(args, name: str) -> None:
+    """Train (or resume) ``name``, then measure it; each stage skipped when done."""
+    out, py = Path(args.out), sys.executable
+    its = [int(x) for x in args.iterations.split(",")] + [0, 0, 0]
+    common = [f"train.iterations={json.dumps(its).replace(' ', '')}", "train.fade_in_jumps=[0,25,25,25,25,25]",
+              "train.checkpoint_every=200", "train.sample_every=0", "train.log_every=50"]
+    run = out / name
+    train = [py, "-m", "darkgan", "train", "--data", args.data, "--out", str(run), "--threads", str(args.threads),
+             "--max-minutes", str(args.max_minutes), "--no-progress"]
+    if (run / "LATEST").is_file():
+        train += ["--resume"]
+    else:
+        train += ["--preset", "small", "--temperature", "2"]
+        for s in common + VARIANTS[name][1]:
+            train += ["--set", s]
+    _run(train, out / f"{name}.log")
+    ck = str(_latest(run))
+    if not (out / f"{name}.control.json").is_file():
+        _run([py, "benchmarks/control.py", "--checkpoint", ck, "--data", args.data, "--n", "1024",
+              "--rise-notes", "48", "--rise-attributes", "table2", "--retrieval-notes", "64", "--n-boot", "300",
+              "--real-notes", "512", "--threads", str(args.threads), "--json", str(out / f"{name}.control.json")],
+             out / f"{name}.eval.log")
+    if not (out / f"report-{name}" / "metrics.json").is_file():
+        _run([py, "-m", "darkgan", "evaluate", "--checkpoint", ck, "--name", name, "--data", args.data,
+              "--out", str(out / f"report-{name}"), "--n", "600", "--metrics", "fad,kad", "--skip", "yamnet",
+              "--no-progress"], out / f"report-{name}.log")
+
+
+def _ci(d: dict) -> str:
+    return f"{d['mean_rho']:.3f} [{d['mean_rho_low']:.3f}, {d['mean_rho_high']:.3f}]"
+
+
+def table(out: Path, names: list[str]) -> str:
+    """The Markdown ablation table of the variants measured in ``out``."""
+    head = ("| recipe | teacher rho | YAMNet rho | Table-2 instruments, teacher rho >= 0.35 | significant rises "
+            "teacher / YAMNet (of 10) | retrieval median rank / top-5 (64) | FAD / KAD (teacher) |\n"
+            "|---|---|---|---|---|---|---|")
+    rows, real = [head], None
+    for n in names:
+        c, m = out / f"{n}.control.json", out / f"report-{n}" / "metrics.json"
+        if not (c.is_file() and m.is_file()):
+            continue
+        c, m = json.loads(c.read_text()), json.loads(m.read_text())
+        real = real or c.get("real")
+        t2 = sum(1 for v in c["table2"].values() if v is not None and v >= 0.35)
+        rise = " / ".join(str(c["rise"][k]["n_significant"]) for k in ("teacher", "yamnet"))
+        r, q = c["retrieval"], m["results"]["rows"][n]
+        rows.append(f"| {n}: {VARIANTS[n][0]} | {_ci(c['rho']['teacher'])} | {_ci(c['rho']['yamnet'])} | "
+                    f"{t2} of {len(c['table2'])} | {rise} | {r['median_rank']:.1f} / {r['top5']:.2f} | "
+                    f"{q['fad_teacher']['fad']:.2f} / {q['kad_teacher']['kad']:.0f} |")
+    if real:
+        rows.append(f"| real validation notes at 128x16 (the ceiling) | {_ci(real['teacher'])} | "
+                    f"{_ci(real['yamnet'])} | | | | |")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    if not args.table:
+        for name in args.variants:
+            run_variant(args, name)
+    text = table(out, args.variants)
+    (out / "ablation.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
