@@ -20,6 +20,8 @@ class InstrumentConfig:
         pitch_weight: weight of the fraction of off-pitch keys (YIN screen, > ``pitch_cents``)
             added to the consistency score of a candidate (cosine distance units).
         pitch_cents: a key is off-pitch when its YIN f0 is further than this from the key (cents).
+        min_stability: a key whose YIN frames lie within 50 cents of their median less often than
+            this (a glide, noise) counts as off-pitch and is not retuned.
         repair: replace a key still off-pitch in the winner by the in-tune note of that key from
             another candidate, the one nearest (teacher embedding) to the winner's neighbours.
         retune_max_cents: keys whose YIN error is at most this (cents) are re-pitched by resampling
@@ -43,6 +45,7 @@ class InstrumentConfig:
     candidates: int = 8
     pitch_weight: float = 0.5
     pitch_cents: float = 50.0
+    min_stability: float = 0.7
     repair: bool = True
     retune_max_cents: float = 700.0
     velocities: int = 5
@@ -63,6 +66,7 @@ class InstrumentConfig:
             ("extend", 0 <= self.extend <= 24, "0..24 semitones"),
             ("pitch_weight", self.pitch_weight >= 0, ">= 0"),
             ("pitch_cents", self.pitch_cents > 0, "> 0"),
+            ("min_stability", 0 <= self.min_stability <= 1, "0..1"),
             ("retune_max_cents", 0 <= self.retune_max_cents <= 1100, "0..1100 cents"),
             ("soft_harmonics", self.soft_harmonics >= 1, ">= 1"),
             ("loop_min_s", 0.02 <= self.loop_min_s <= self.loop_max_s, "0.02..loop_max_s"),

@@ -9,11 +9,12 @@ among ``candidates`` such pairs keeps the one whose neighbouring keys sound most
 
 with ``E`` the teacher's embedding (``darkgan.teacher``, EfficientAT mn04, 16 kHz 1 s notes) and
 ``off_pitch`` the fraction of keys whose YIN f0 (de Cheveigne & Kawahara 2002, librosa) is more
-than ``pitch_cents`` from the key. ``candidates = 1`` is a plain fixed z. With ``repair``, a key
+than ``pitch_cents`` from the key or unstable (:func:`yin_screen`). ``candidates = 1`` is a plain fixed z. With ``repair``, a key
 still off-pitch in the winner takes the in-tune note of that key from another candidate that is
 nearest (teacher embedding) to the winner's neighbouring keys. Then every key's remaining YIN
 error up to ``retune_max_cents`` is corrected by resampling (what a sampler's per-sample pitch
-correction does, baked into the sample). Measured: docs/instrument.md.
+correction does, baked into the sample), and keys are levelled to one loudness
+(:func:`~darkgan.instrument.loops.normalise_levels`). Measured: docs/instrument.md.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ import numpy as np
 from darkgan.data.magif import SAMPLE_RATE
 from darkgan.errors import DarkGANError
 from darkgan.instrument.config import InstrumentConfig
-from darkgan.instrument.loops import crossfade_loop, find_loop, retune, velocity_layers, velocity_ranges
+from darkgan.instrument.loops import (crossfade_loop, find_loop, normalise_levels, retune, velocity_layers,
+                                      velocity_ranges)
 
 
 @dataclass
@@ -75,23 +77,30 @@ class Instrument:
         return self.key_ranges[0][0], self.key_ranges[-1][1]
 
 
-def yin_cents(waves: np.ndarray, pitches: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Signed error (cents) of each note's YIN f0 from its MIDI pitch, ``[n]`` (NaN: no pitch).
+def yin_screen(waves: np.ndarray, pitches: np.ndarray, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """Fast pitch screen of notes ``waves [n, N]`` against MIDI ``pitches [n]``.
 
-    A fast screen (~10 ms a note; librosa.yin, frame 2048, hop 256, band MIDI 38..76 as the
-    project's pYIN tracker, median over 0.1-0.85 s). The reported accuracy uses pYIN
-    (:func:`darkgan.generation.pitch.estimate_f0`), ~50x slower.
+    librosa.yin (de Cheveigne & Kawahara 2002; frame 2048, hop 256, band MIDI 38..76 as the
+    project's pYIN tracker) over 0.1-0.85 s; each frame's error from the key is folded into one
+    octave ([-600, 600) cents: YIN's own octave jumps do not count). ~10 ms a note; the reported
+    accuracy uses pYIN (:func:`darkgan.generation.pitch.estimate_f0`), ~50x slower.
+
+    Returns:
+        ``(cents [n], stability [n])``: the median folded error (NaN for a silent note) and the
+        fraction of frames within 50 cents of that median (a gliding or noisy note scores low).
     """
     import librosa
 
     x = np.asarray(waves, dtype=np.float32)[:, int(0.1 * sr):int(0.85 * sr)]
     f0 = librosa.yin(x, fmin=librosa.midi_to_hz(38), fmax=librosa.midi_to_hz(76), sr=sr, frame_length=2048,
                      hop_length=256, center=False)
-    rms = np.sqrt((x ** 2).mean(1))
-    med = np.median(f0, axis=1)
-    cents = 1200 * np.log2(med / librosa.midi_to_hz(np.asarray(pitches, dtype=np.float64)))
-    cents[rms < 1e-3] = np.nan
-    return cents
+    ref = librosa.midi_to_hz(np.asarray(pitches, dtype=np.float64))[:, None]
+    folded = np.mod(1200 * np.log2(f0 / ref) + 600, 1200) - 600
+    med = np.median(folded, axis=1)
+    stability = np.mean(np.abs(folded - med[:, None]) <= 50, axis=1)
+    silent = np.sqrt((x ** 2).mean(1)) < 1e-3
+    med[silent], stability[silent] = np.nan, 0.0
+    return med, stability
 
 
 def neighbour_distance(emb: np.ndarray) -> np.ndarray:
@@ -147,7 +156,9 @@ def score_candidates(model, notes: np.ndarray, pitches: np.ndarray, cfg: Instrum
     with torch.inference_mode():
         emb = _teacher(model).embedding(torch.from_numpy(notes.reshape(c * p, n)), grad=False).cpu().numpy()
     cons = np.array([neighbour_distance(e).mean() for e in emb.reshape(c, p, -1)])
-    cents = yin_cents(notes.reshape(c * p, n), np.tile(pitches, c)).reshape(c, p)
+    cents, stab = yin_screen(notes.reshape(c * p, n), np.tile(pitches, c))
+    cents, stab = cents.reshape(c, p), stab.reshape(c, p)
+    cents[stab < cfg.min_stability] = np.nan  # gliding/noisy: neither in tune nor fixable by retune
     off = np.mean(~(np.abs(cents) <= cfg.pitch_cents), axis=1)
     return {"consistency": cons.tolist(), "off_pitch": off.tolist(), "score": (cons + cfg.pitch_weight * off).tolist(),
             "cents": cents, "embedding": emb.reshape(c, p, -1)}
@@ -173,7 +184,7 @@ def repair_keys(notes: np.ndarray, scores: dict, best: int, cfg: InstrumentConfi
 
 def _retune(keys: np.ndarray, cents: np.ndarray, cfg: InstrumentConfig) -> tuple[np.ndarray, np.ndarray]:
     """Keys ``[P, N]`` re-pitched by their YIN error where ``|cents| <= retune_max_cents``, and the
-    error left ``[P]`` (0 where corrected; octave errors and unpitched keys stay as they are)."""
+    error left ``[P]`` (0 where corrected; NaN: unstable or unpitched keys stay as they are)."""
     fix = np.abs(cents) <= cfg.retune_max_cents
     out = np.stack([retune(k, c) if f else k for k, c, f in zip(keys, cents, fix)])
     return out, np.where(fix, 0.0, cents)
@@ -232,7 +243,7 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
     cents = scores["cents"][src, np.arange(len(pitches))]
     keys, cents_left = _retune(keys, cents, cfg)
     loops, f0 = _loops(keys, pitches, cents_left, cfg)
-    layers = velocity_layers(keys, f0, cfg.velocities, cfg.soft_harmonics)
+    layers, gains = normalise_levels(velocity_layers(keys, f0, cfg.velocities, cfg.soft_harmonics))
     if loops is not None:
         xf = int(round(cfg.crossfade_s * SAMPLE_RATE))
         for p, (s, e) in enumerate(loops):
@@ -241,7 +252,8 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
             "like": None if like is None else str(like), "seed": int(seed), "chosen": best,
             "candidate_seeds": [int(s) for s in seeds], "base": sources[best],
             "consistency": scores["consistency"], "off_pitch": scores["off_pitch"], "score": scores["score"],
-            "key_source": src.tolist(), "yin_cents": cents.tolist(), "yin_cents_after_retune": cents_left.tolist(), "f0_hz": f0.tolist(),
+            "key_source": src.tolist(), "yin_cents": cents.tolist(), "yin_cents_after_retune": cents_left.tolist(),
+            "f0_hz": f0.tolist(), "key_gain_db": (20 * np.log10(gains)).tolist(),
             "consistency_final": float(neighbour_distance(scores["embedding"][src, np.arange(len(pitches))]).mean())}
     return Instrument(name, pitches, layers, velocity_ranges(cfg.velocities), key_ranges(pitches, cfg.extend), loops,
                       cfg.release_s, SAMPLE_RATE, info)

@@ -130,3 +130,20 @@ def retune(wave: np.ndarray, cents: float, fade_s: float = 0.064, sr: int = SAMP
         y[-nf:] *= np.cos(0.5 * np.pi * np.arange(1, nf + 1) / nf) ** 2
         return y
     return np.pad(y, (0, len(x) - len(y)))
+
+
+def normalise_levels(layers: np.ndarray, peak_db: float = -1.0, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """Even loudness over the keyboard: layers ``[V, P, N]`` with every key scaled (all its layers
+    by one gain) to the same RMS of its loudest layer over 0.05-0.9 s, then the whole instrument
+    by one gain so its highest peak is ``peak_db`` dBFS. Returns ``(layers, per-key gain [P])``.
+
+    The models' notes are quiet (the shipped checkpoints peak near -10 dBFS) and their level
+    varies from key to key; a sampler instrument should not.
+    """
+    body = layers[-1, :, int(0.05 * sr):int(0.9 * sr)].astype(np.float64)
+    rms = np.sqrt((body ** 2).mean(1)) + 1e-9
+    gain = np.median(rms) / rms
+    out = layers * gain[None, :, None]
+    top = float(np.abs(out).max()) + 1e-12
+    scale = 10 ** (peak_db / 20) / top
+    return (out * scale).astype(np.float32), gain * scale

@@ -217,3 +217,36 @@ def render_midi(path: str | os.PathLike, model, attributes=None, like=None, like
               "seconds": len(audio) / default.sample_rate, "sample_rate": default.sample_rate,
               "instruments": {"default": default.info, **{str(p): i.info for p, i in per.items()}}}
     return audio, report
+
+
+def fluidsynth_render(sf2: str | os.PathLike, notes: list[MidiNote], sr: int = 16000, tail_s: float = 0.5,
+                      program: int = 0, bank: int = 0) -> np.ndarray:
+    """Play ``notes`` through a SoundFont with FluidSynth (the real player; pyfluidsynth), reverb
+    and chorus off, gain 1: ``[T]`` float32 mono (left channel) at ``sr``. A reference for
+    :func:`mix_notes` and the proof that an exported ``.sf2`` plays (tests, benchmarks).
+
+    Raises:
+        DataError: FluidSynth cannot load ``sf2``.
+    """
+    import fluidsynth
+
+    fs = fluidsynth.Synth(gain=1.0, samplerate=float(sr))
+    fs.setting("synth.reverb.active", 0)
+    fs.setting("synth.chorus.active", 0)
+    try:
+        sfid = fs.sfload(str(sf2))
+        if sfid < 0:
+            raise DataError(f"{sf2}: FluidSynth could not load this SoundFont")
+        fs.program_select(0, sfid, bank, program)
+        events = sorted([(n.start, 1, n) for n in notes] + [(n.end, 0, n) for n in notes], key=lambda e: (e[0], e[1]))
+        chunks, t = [], 0
+        for when, on, n in events:
+            k = int(round(when * sr)) - t
+            if k > 0:
+                chunks.append(fs.get_samples(k)[0::2])
+                t += k
+            fs.noteon(0, n.pitch, n.velocity) if on else fs.noteoff(0, n.pitch)
+        chunks.append(fs.get_samples(int(tail_s * sr))[0::2])
+    finally:
+        fs.delete()
+    return (np.concatenate(chunks).astype(np.float32) / 32768.0)

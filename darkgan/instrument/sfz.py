@@ -3,8 +3,9 @@
 The format (sfzformat.com, SFZ v1 opcodes only, so every SFZ player reads it): one ``<group>``
 per velocity layer (``lovel``/``hivel``), one ``<region>`` per key (``sample``, ``lokey``,
 ``hikey``, ``pitch_keycenter``, ``loop_start``/``loop_end``: the *last* sample of the loop, so
-our half-open ``end - 1``), and a ``<global>`` header with ``loop_mode=loop_continuous`` (or
-``one_shot``), ``ampeg_release`` and ``amp_veltrack=100`` (loudness follows velocity).
+our half-open ``end - 1``); every group also carries ``loop_mode=loop_continuous`` (or
+``one_shot``), ``ampeg_release`` and ``amp_veltrack=100`` (loudness follows velocity). No
+``<global>`` header: it is SFZ v2, and v1-only players ignore it.
 Samples: mono PCM-16 WAV at the instrument's rate (16 kHz), beside the ``.sfz`` file.
 """
 from __future__ import annotations
@@ -30,10 +31,11 @@ def _header(inst: Instrument) -> list[str]:
 
 def sfz_text(inst: Instrument) -> str:
     """The ``.sfz`` file's text for ``inst`` (sample paths relative to the ``.sfz`` file)."""
-    lines = _header(inst) + ["<global>", f"loop_mode={'loop_continuous' if inst.loops is not None else 'one_shot'}",
-                             f"ampeg_release={inst.release_s:g}", "amp_veltrack=100", ""]
+    lines = _header(inst)
+    common = (f"loop_mode={'loop_continuous' if inst.loops is not None else 'one_shot'} "
+              f"ampeg_release={inst.release_s:g} amp_veltrack=100")
     for v, (lovel, hivel) in enumerate(inst.vel_ranges):
-        lines += [f"<group> lovel={max(lovel, 1)} hivel={hivel}"]
+        lines += [f"<group> lovel={max(lovel, 1)} hivel={hivel} {common}"]
         for k, (lokey, hikey) in enumerate(inst.key_ranges):
             region = (f"<region> sample={sample_name(inst, k, v)} lokey={lokey} hikey={hikey} "
                       f"pitch_keycenter={int(inst.pitches[k])}")
