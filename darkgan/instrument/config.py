@@ -26,6 +26,8 @@ class InstrumentConfig:
             another candidate, the one nearest (teacher embedding) to the winner's neighbours.
         retune_max_cents: keys whose YIN error is at most this (cents) are re-pitched by resampling
             (a baked pitch correction); 0 turns it off. Larger errors (octave errors) stay.
+        key_spacing: a sample every this many semitones (and the highest key); the keys between
+            play the nearest sample re-pitched, as multi-sampled libraries do (1 = every key).
         velocities: velocity layers (1..16). The models have no velocity input: layers are the
             same note low-passed more for softer layers (brightness); loudness comes from the
             player's velocity curve (SF2 default, SFZ ``amp_veltrack=100``; our renderer the same
@@ -48,6 +50,7 @@ class InstrumentConfig:
     min_stability: float = 0.7
     repair: bool = True
     retune_max_cents: float = 700.0
+    key_spacing: int = 1
     velocities: int = 5
     soft_harmonics: float = 4.0
     extend: int = 12
@@ -63,6 +66,7 @@ class InstrumentConfig:
         checks = [
             ("candidates", 1 <= self.candidates <= 64, "1..64"),
             ("velocities", 1 <= self.velocities <= 16, "1..16"),
+            ("key_spacing", 1 <= self.key_spacing <= 12, "1..12 semitones"),
             ("extend", 0 <= self.extend <= 24, "0..24 semitones"),
             ("pitch_weight", self.pitch_weight >= 0, ">= 0"),
             ("pitch_cents", self.pitch_cents > 0, "> 0"),

@@ -202,8 +202,11 @@ def _loops(notes: np.ndarray, pitches: np.ndarray, cents: np.ndarray, cfg: Instr
 
 
 def key_ranges(pitches: np.ndarray, extend: int) -> list[tuple[int, int]]:
-    """One key per sample, the lowest and highest stretched by ``extend`` semitones (0..127)."""
-    ranges = [(int(p), int(p)) for p in pitches]
+    """Each key to its nearest sample root (ties go up), the lowest and highest roots stretched by
+    ``extend`` semitones (0..127): ``[(lokey, hikey)]`` per sample."""
+    p = [int(x) for x in pitches]
+    ranges = [((p[i - 1] + r) // 2 + 1 if i else r, (r + p[i + 1]) // 2 if i + 1 < len(p) else r)
+              for i, r in enumerate(p)]
     ranges[0] = (max(0, ranges[0][0] - extend), ranges[0][1])
     ranges[-1] = (ranges[-1][0], min(127, ranges[-1][1] + extend))
     return ranges
@@ -222,7 +225,8 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
         progress: show a tqdm bar over the candidates.
 
     Returns:
-        An :class:`Instrument` with ``[V, P, 16000]`` samples, P = every trained key.
+        An :class:`Instrument` with ``[V, P, 16000]`` samples, P = the trained keys every
+        ``key_spacing`` semitones (and the highest).
 
     Raises:
         DarkGANError: bad attributes/like (as ``generate``), a bad name, a config out of range.
@@ -233,7 +237,7 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name or ""):
         raise DarkGANError(f"instrument name {name!r}: use 1-64 letters, digits, '-' or '_'")
     lo, hi = model.pitch_range
-    pitches = np.arange(lo, hi + 1, dtype=np.int64)
+    pitches = np.unique(np.r_[np.arange(lo, hi + 1, cfg.key_spacing), hi]).astype(np.int64)
     seeds = np.random.default_rng([int(seed), 2]).integers(0, 2 ** 62, size=cfg.candidates)
     z, alpha, sources = _candidate_inputs(model, attributes, like, like_data, scale, seeds, int(pitches[len(pitches) // 2]))
     notes = _generate_candidates(model, z, alpha, pitches, progress)
