@@ -28,7 +28,7 @@ def exported(student, tmp_path_factory):
     from darkgan.instrument.export import build_instrument
     from darkgan.instrument.save import save_instrument
 
-    cfg = get_config("default", ["candidates=4", "velocities=2"])
+    cfg = get_config("default", ["candidates=4", "velocities=2", "key_spacing=1"])
     inst = build_instrument(student, {"Brass instrument": 0.9}, config=cfg, seed=0, name="brass")
     out = tmp_path_factory.mktemp("inst") / "brass"
     save_instrument(inst, out, "both", cfg)
@@ -246,3 +246,23 @@ def test_failed_export_leaves_the_folder_as_it_was(exported, tmp_path, monkeypat
         save_instrument(inst, out, "both", overwrite=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not list(tmp_path.glob(".keep.partial-*"))
+
+
+def test_app_download_as_instrument(student, tmp_path):
+    """The app's "Make instrument" action: an SFZ zip and an SF2 that FluidSynth loads."""
+    import zipfile
+
+    from darkgan.app.controller import Studio
+
+    studio = Studio(student, None, out_dir=tmp_path)
+    sfz_zip, sf2, _ = studio.export_instrument(3, {"Brass instrument": 0.9})
+    names = zipfile.ZipFile(sfz_zip).namelist()
+    assert sum(n.endswith(".wav") for n in names) == 3 * 10 and any(n.endswith(".sfz") for n in names)  # every 3rd key
+    import fluidsynth
+
+    fs = fluidsynth.Synth()
+    try:
+        assert fs.sfload(str(sf2)) >= 0
+    finally:
+        fs.delete()
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # no staging folder left

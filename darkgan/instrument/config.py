@@ -27,7 +27,8 @@ class InstrumentConfig:
         retune_max_cents: keys whose YIN error is at most this (cents) are re-pitched by resampling
             (a baked pitch correction); 0 turns it off. Larger errors (octave errors) stay.
         key_spacing: a sample every this many semitones (and the highest key); the keys between
-            play the nearest sample re-pitched, as multi-sampled libraries do (1 = every key).
+            play the nearest sample re-pitched, as multi-sampled libraries do (1 = every key; 3 keeps
+            neighbouring keys twice as alike, docs/instrument.md).
         velocities: velocity layers (1..16). The models have no velocity input: layers are the
             same note low-passed more for softer layers (brightness); loudness comes from the
             player's velocity curve (SF2 default, SFZ ``amp_veltrack=100``; our renderer the same
@@ -50,7 +51,7 @@ class InstrumentConfig:
     min_stability: float = 0.7
     repair: bool = True
     retune_max_cents: float = 700.0
-    key_spacing: int = 1
+    key_spacing: int = 3
     velocities: int = 5
     soft_harmonics: float = 4.0
     extend: int = 12
@@ -88,7 +89,8 @@ class InstrumentConfig:
 #: Named presets: name -> factory.
 PRESETS = {
     "default": lambda: InstrumentConfig(),
-    "fixed-z": lambda: InstrumentConfig(candidates=1, repair=False, retune_max_cents=0.0),
+    "fixed-z": lambda: InstrumentConfig(candidates=1, repair=False, retune_max_cents=0.0, key_spacing=1),
+    "every-key": lambda: InstrumentConfig(key_spacing=1),
     "one-shot": lambda: InstrumentConfig(loop=False),
 }
 
