@@ -5,17 +5,19 @@ For each checkpoint (default, student) and each description (``--attr``, one per
 - **consistency**: the mean teacher-embedding distance (EfficientAT mn04, 384-d; cosine distance
   1 - cos, and Euclidean) between neighbouring keys (MIDI p, p+1; 26 pairs) of
   (a) the exported instrument as played (``voice`` at every key, velocity 127, 1 s: the default
-      preset, a sample every 3 keys; and ``every-key``, a sample per key), (b) a plain fixed-z instrument (preset ``fixed-z``: one z and one base vector,
-      nothing else), (c) independently drawn notes (``generate(pitch=p, attributes, seed=p)``: z
-      and the base vector drawn per key, what a user gets note by note), against
+      preset, a sample every 3 keys; and ``every-key``, a sample per key), (b) a plain fixed-z
+      instrument (preset ``fixed-z``: one z and one base vector, nothing else), (c) independently
+      drawn notes (``generate(pitch=p, attributes, seed=p)``: z and the base vector drawn per key,
+      what a user gets note by note), against
   (d) real SoundFont instruments: the rendered notes of ``--data`` (first second, velocity 100),
       every instrument that has all 27 pitches, ``--real`` of them drawn with seed 0;
 - **pitch**: pYIN (``darkgan.generation.pitch.estimate_f0``, the project's tracker) on every key
   of (a), (b), (c): the fraction within 50 cents;
 - **speed** (student): ``build_instrument`` + ``save_instrument`` of 27 keys x 5 velocity layers
   (SFZ + SF2), model and teacher loaded; and the same through the CLI in a fresh process
-  (imports included), the default preset (a sample every 3 keys) and ``every-key``; a generated 1-minute MIDI file (4 voices, 120 bpm, velocities 40-120)
-  rendered with ``render_midi`` (instrument building included), for both checkpoints.
+  (imports included), the default preset (a sample every 3 keys) and ``every-key``; a generated
+  1-minute MIDI file (4 voices, 120 bpm, velocities 40-120) rendered with ``render_midi``
+  (instrument building included), for both checkpoints.
 
 Run timing under ``flock /work/train.lock taskset -c 0 env OMP_NUM_THREADS=1``; the load
 average is printed.
@@ -103,8 +105,8 @@ def one_model(name: str, descriptions) -> dict:
         row["independent"]["pitch_within_50c"] = pitch_ok(ind, pitches)
         print(name, json.dumps(row), flush=True)
         rows.append(row)
-    return {"rows": rows, **{f"mean_{k}_{m}": float(np.mean([r[k][m] for r in rows]))
-                             for k in ("exported", "every_key", "fixed_z", "independent") for m in ("cosine", "pitch_within_50c")}}
+    kinds, measures = ("exported", "every_key", "fixed_z", "independent"), ("cosine", "pitch_within_50c")
+    return {"rows": rows, **{f"mean_{k}_{m}": float(np.mean([r[k][m] for r in rows])) for k in kinds for m in measures}}
 
 
 def one_minute_midi(path: Path) -> Path:

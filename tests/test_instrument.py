@@ -66,13 +66,14 @@ def _rms_db(x, a_s, b_s):
 
 def test_export_is_consistent_and_in_tune(exported):
     inst, _ = exported
-    assert inst.samples.shape == (2, 27, 16000) and np.isfinite(inst.samples).all()
+    n = len(inst.pitches)
+    assert inst.samples.shape == (2, n, 16000) and np.isfinite(inst.samples).all()
+    assert n + len(inst.info["dropped_roots"]) == 27 and n >= 20  # unpitched roots are left out
     assert np.abs(inst.samples).max() <= 1.0 and inst.playable == (32, 82)
     info = inst.info
     assert info["consistency"][info["chosen"]] == min(info["consistency"][c] for c in range(4)
                                                       if info["score"][c] == min(info["score"]))
-    res = np.asarray(info["yin_cents_after_retune"], dtype=float)
-    assert np.mean(res == 0) >= 0.8, res  # keys stable enough to be retuned by the YIN screen
+    assert np.all(np.asarray(info["yin_cents_after_retune"], dtype=float) == 0)  # every kept key retuned
     # the softer layer is darker: less energy above 8 harmonics of f0 (brightness layers)
     spec = np.abs(np.fft.rfft(inst.samples[:, 10], axis=-1))
     f = np.fft.rfftfreq(16000, 1 / SR)
@@ -90,10 +91,11 @@ def test_sfz_follows_the_reference_grammar(exported):
                    config=SFZValidatorConfig(file_path=path, spec_versions={"v1"}))
     assert problems == []
     regions = sfz.regions
-    assert len(regions) == 2 * 27
-    r = {k: str(v) for k, v in regions[27 + 26].items()}  # loudest layer, top key
-    assert (r["lokey"], r["hikey"], r["pitch_keycenter"]) == ("70", "82", "70")
-    assert int(r["loop_end"]) == int(inst.loops[26][1]) - 1 and int(r["loop_start"]) == int(inst.loops[26][0])
+    n = len(inst.pitches)
+    assert len(regions) == 2 * n
+    r = {k: str(v) for k, v in regions[2 * n - 1].items()}  # loudest layer, top key
+    assert (r["lokey"], r["hikey"], r["pitch_keycenter"]) == (str(inst.key_ranges[-1][0]), "82", str(inst.pitches[-1]))
+    assert int(r["loop_end"]) == int(inst.loops[-1][1]) - 1 and int(r["loop_start"]) == int(inst.loops[-1][0])
     assert all((out / str(reg["sample"])).is_file() for reg in regions)
     import soundfile as sf
 
@@ -107,11 +109,12 @@ def test_sf2_reads_back(exported):
     inst, out = exported
     with open(out / "brass.sf2", "rb") as f:
         sf2 = Sf2File(f)
-        assert len(sf2.samples) == 2 * 27 + 1  # + the EOS record
-        bag = sf2.instruments[0].bags[27 + 5]  # loudest layer, 6th key
-        assert list(bag.key_range) == [49, 49] and list(bag.velocity_range) == [65, 127]
+        n = len(inst.pitches)
+        assert len(sf2.samples) == 2 * n + 1  # + the EOS record
+        bag = sf2.instruments[0].bags[n + 5]  # loudest layer, 6th key
+        assert list(bag.key_range) == list(inst.key_ranges[5]) and list(bag.velocity_range) == [65, 127]
         s = bag.sample
-        assert (s.original_pitch, s.sample_rate, s.end - s.start) == (49, SR, 16000)
+        assert (s.original_pitch, s.sample_rate, s.end - s.start) == (inst.pitches[5], SR, 16000)
         assert (s.start_loop, s.end_loop) == tuple(int(v) for v in inst.loops[5])  # relative to the sample
         s.sm24_offset = None
         pcm = np.frombuffer(s.raw_sample_data, dtype="<i2") / 32767.0
@@ -204,6 +207,7 @@ def test_midi_bad_input_and_range_policy(tmp_path):
         place_notes(notes, (32, 82), "error")
 
 
+@pytest.mark.slow  # ~5 s of CPU, but two model loads and builds: 20 s wall on the loaded 2-core machine
 def test_cli_export_and_render(tmp_path, exported, capsys):
     """The commands end to end (fixed z: fast), and their refusals (exit 2, nothing damaged)."""
     from darkgan.cli import main
@@ -257,7 +261,8 @@ def test_app_download_as_instrument(student, tmp_path):
     studio = Studio(student, None, out_dir=tmp_path)
     sfz_zip, sf2, _ = studio.export_instrument(3, {"Brass instrument": 0.9})
     names = zipfile.ZipFile(sfz_zip).namelist()
-    assert sum(n.endswith(".wav") for n in names) == 3 * 10 and any(n.endswith(".sfz") for n in names)  # every 3rd key
+    wavs = sum(n.endswith(".wav") for n in names)  # 3 layers x a key every 3 semitones (10 or fewer)
+    assert wavs % 3 == 0 and 3 * 6 <= wavs <= 3 * 10 and any(n.endswith(".sfz") for n in names)
     import fluidsynth
 
     fs = fluidsynth.Synth()

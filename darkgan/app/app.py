@@ -265,7 +265,8 @@ def _wire_generation(w: SimpleNamespace, studio: Studio) -> None:
         sfz_zip, sf2, messages = studio.export_instrument(s, list(values))
         _warn_all(messages)
         return (gr.DownloadButton(value=str(sfz_zip), interactive=True),
-                gr.DownloadButton(value=str(sf2), interactive=True), _status(messages, f"✓ instrument ready: MIDI {lo}–{hi}, seed {s} (SFZ zip and SoundFont 2)"))
+                gr.DownloadButton(value=str(sf2), interactive=True),
+                _status(messages, f"✓ instrument ready: MIDI {lo}–{hi}, seed {s} (SFZ zip and SoundFont 2)"))
 
     w.inst_btn.click(make_instrument, [w.seed, *w.sliders], [w.dl_sfz, w.dl_sf2, w.status], concurrency_id="gen")
 

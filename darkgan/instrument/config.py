@@ -29,6 +29,8 @@ class InstrumentConfig:
         key_spacing: a sample every this many semitones (and the highest key); the keys between
             play the nearest sample re-pitched, as multi-sampled libraries do (1 = every key; 3 keeps
             neighbouring keys twice as alike, docs/instrument.md).
+        drop_unpitched: a sampled key still unpitched or gliding after repair is left out; the
+            nearest kept samples play its keys, re-pitched.
         velocities: velocity layers (1..16). The models have no velocity input: layers are the
             same note low-passed more for softer layers (brightness); loudness comes from the
             player's velocity curve (SF2 default, SFZ ``amp_veltrack=100``; our renderer the same
@@ -51,6 +53,7 @@ class InstrumentConfig:
     min_stability: float = 0.7
     repair: bool = True
     retune_max_cents: float = 700.0
+    drop_unpitched: bool = True
     key_spacing: int = 3
     velocities: int = 5
     soft_harmonics: float = 4.0
@@ -89,7 +92,8 @@ class InstrumentConfig:
 #: Named presets: name -> factory.
 PRESETS = {
     "default": lambda: InstrumentConfig(),
-    "fixed-z": lambda: InstrumentConfig(candidates=1, repair=False, retune_max_cents=0.0, key_spacing=1),
+    "fixed-z": lambda: InstrumentConfig(candidates=1, repair=False, retune_max_cents=0.0, drop_unpitched=False,
+                                        key_spacing=1),
     "every-key": lambda: InstrumentConfig(key_spacing=1),
     "one-shot": lambda: InstrumentConfig(loop=False),
 }

@@ -9,11 +9,13 @@ among ``candidates`` such pairs keeps the one whose neighbouring keys sound most
 
 with ``E`` the teacher's embedding (``darkgan.teacher``, EfficientAT mn04, 16 kHz 1 s notes) and
 ``off_pitch`` the fraction of keys whose YIN f0 (de Cheveigne & Kawahara 2002, librosa) is more
-than ``pitch_cents`` from the key or unstable (:func:`yin_screen`). ``candidates = 1`` is a plain fixed z. With ``repair``, a key
+than ``pitch_cents`` from the key or unstable (:func:`yin_screen`). ``candidates = 1`` is a plain
+fixed z. With ``repair``, a key
 still off-pitch in the winner takes the in-tune note of that key from another candidate that is
 nearest (teacher embedding) to the winner's neighbouring keys. Then every key's remaining YIN
 error up to ``retune_max_cents`` is corrected by resampling (what a sampler's per-sample pitch
-correction does, baked into the sample), and keys are levelled to one loudness
+correction does, baked into the sample); a sampled key still unpitched or gliding is dropped (its
+keys play the nearest kept sample), and keys are levelled to one loudness
 (:func:`~darkgan.instrument.loops.normalise_levels`). Measured: docs/instrument.md.
 """
 from __future__ import annotations
@@ -197,18 +199,21 @@ def _loops(notes: np.ndarray, pitches: np.ndarray, cents: np.ndarray, cfg: Instr
     f0 = np.where(near, f0 * 2 ** (np.nan_to_num(cents) / 1200), f0)
     if not cfg.loop:
         return None, f0
-    loops = [find_loop(w, f, cfg.loop_min_s, cfg.loop_max_s, cfg.loop_end_s, cfg.crossfade_s) for w, f in zip(notes, f0)]
+    loops = [find_loop(w, f, cfg.loop_min_s, cfg.loop_max_s, cfg.loop_end_s, cfg.crossfade_s)
+             for w, f in zip(notes, f0)]
     return np.asarray(loops, dtype=np.int64), f0
 
 
-def key_ranges(pitches: np.ndarray, extend: int) -> list[tuple[int, int]]:
-    """Each key to its nearest sample root (ties go up), the lowest and highest roots stretched by
-    ``extend`` semitones (0..127): ``[(lokey, hikey)]`` per sample."""
+def key_ranges(pitches: np.ndarray, extend: int, lo: int | None = None,
+               hi: int | None = None) -> list[tuple[int, int]]:
+    """Each key to its nearest sample root (ties go up); the lowest zone reaches down to
+    ``lo - extend``, the highest up to ``hi + extend`` (``lo``/``hi``: the trained range, default
+    the lowest/highest root; clipped to 0..127): ``[(lokey, hikey)]`` per sample."""
     p = [int(x) for x in pitches]
     ranges = [((p[i - 1] + r) // 2 + 1 if i else r, (r + p[i + 1]) // 2 if i + 1 < len(p) else r)
               for i, r in enumerate(p)]
-    ranges[0] = (max(0, ranges[0][0] - extend), ranges[0][1])
-    ranges[-1] = (ranges[-1][0], min(127, ranges[-1][1] + extend))
+    ranges[0] = (max(0, min(p[0], p[0] if lo is None else lo) - extend), ranges[0][1])
+    ranges[-1] = (ranges[-1][0], min(127, max(p[-1], p[-1] if hi is None else hi) + extend))
     return ranges
 
 
@@ -239,15 +244,14 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
     lo, hi = model.pitch_range
     pitches = np.unique(np.r_[np.arange(lo, hi + 1, cfg.key_spacing), hi]).astype(np.int64)
     seeds = np.random.default_rng([int(seed), 2]).integers(0, 2 ** 62, size=cfg.candidates)
-    z, alpha, sources = _candidate_inputs(model, attributes, like, like_data, scale, seeds, int(pitches[len(pitches) // 2]))
+    mid = int(pitches[len(pitches) // 2])
+    z, alpha, sources = _candidate_inputs(model, attributes, like, like_data, scale, seeds, mid)
     notes = _generate_candidates(model, z, alpha, pitches, progress)
     scores = score_candidates(model, notes, pitches, cfg)
     best = int(np.argmin(scores["score"]))
-    keys, src = repair_keys(notes, scores, best, cfg) if cfg.repair else (notes[best], np.full(len(pitches), best))
-    cents = scores["cents"][src, np.arange(len(pitches))]
-    keys, cents_left = _retune(keys, cents, cfg)
-    loops, f0 = _loops(keys, pitches, cents_left, cfg)
-    layers, gains = normalise_levels(velocity_layers(keys, f0, cfg.velocities, cfg.soft_harmonics))
+    k = _final_keys(notes, pitches, scores, best, cfg)
+    loops, f0 = _loops(k["keys"], k["pitches"], k["cents_left"], cfg)
+    layers, gains = normalise_levels(velocity_layers(k["keys"], f0, cfg.velocities, cfg.soft_harmonics))
     if loops is not None:
         xf = int(round(cfg.crossfade_s * SAMPLE_RATE))
         for p, (s, e) in enumerate(loops):
@@ -256,8 +260,24 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
             "like": None if like is None else str(like), "seed": int(seed), "chosen": best,
             "candidate_seeds": [int(s) for s in seeds], "base": sources[best],
             "consistency": scores["consistency"], "off_pitch": scores["off_pitch"], "score": scores["score"],
-            "key_source": src.tolist(), "yin_cents": cents.tolist(), "yin_cents_after_retune": cents_left.tolist(),
-            "f0_hz": f0.tolist(), "key_gain_db": (20 * np.log10(gains)).tolist(),
-            "consistency_final": float(neighbour_distance(scores["embedding"][src, np.arange(len(pitches))]).mean())}
-    return Instrument(name, pitches, layers, velocity_ranges(cfg.velocities), key_ranges(pitches, cfg.extend), loops,
-                      cfg.release_s, SAMPLE_RATE, info)
+            "dropped_roots": k["dropped"], "key_source": k["src"].tolist(), "yin_cents": k["cents"].tolist(),
+            "yin_cents_after_retune": k["cents_left"].tolist(), "f0_hz": f0.tolist(),
+            "key_gain_db": (20 * np.log10(gains)).tolist(), "consistency_final": k["consistency"]}
+    return Instrument(name, k["pitches"], layers, velocity_ranges(cfg.velocities),
+                      key_ranges(k["pitches"], cfg.extend, lo, hi), loops, cfg.release_s, SAMPLE_RATE, info)
+
+
+def _final_keys(notes, pitches, scores, best: int, cfg: InstrumentConfig) -> dict:
+    """The winner's keys after repair, retune and dropping unpitched roots: a dict of ``keys
+    [P', N]``, ``pitches``, ``src`` (candidate per key), ``cents`` (YIN), ``cents_left`` (after
+    retune), ``dropped`` (roots left out) and ``consistency`` (teacher, before retune)."""
+    keys, src = repair_keys(notes, scores, best, cfg) if cfg.repair else (notes[best], np.full(len(pitches), best))
+    cents = scores["cents"][src, np.arange(len(pitches))]
+    keys, cents_left = _retune(keys, cents, cfg)
+    keep = np.isfinite(cents_left)
+    if not (cfg.drop_unpitched and keep.any()):
+        keep[:] = True
+    cons = float(neighbour_distance(scores["embedding"][src[keep], np.flatnonzero(keep)]).mean()) if keep.sum() > 1 \
+        else 0.0
+    return {"keys": keys[keep], "pitches": pitches[keep], "src": src[keep], "cents": cents[keep],
+            "cents_left": cents_left[keep], "dropped": pitches[~keep].tolist(), "consistency": cons}

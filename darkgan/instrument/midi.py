@@ -211,7 +211,8 @@ def render_midi(path: str | os.PathLike, model, attributes=None, like=None, like
             warnings.warn(f"{path}: {k} notes {what} the instrument's keys MIDI {default.playable[0]}.."
                           f"{default.playable[1]}", RenderWarning, stacklevel=2)
     if drums:
-        warnings.warn(f"{path}: {drums} drum-channel notes skipped (the models are pitched)", RenderWarning, stacklevel=2)
+        warnings.warn(f"{path}: {drums} drum-channel notes skipped (the models are pitched)", RenderWarning,
+                      stacklevel=2)
     audio, peak = limit_mix(mix_notes(notes, per, default, progress))
     report = {"midi": str(path), "notes": len(notes), "drum_notes_skipped": drums, **counts, "peak": peak,
               "seconds": len(audio) / default.sample_rate, "sample_rate": default.sample_rate,

@@ -24,7 +24,8 @@ def _header(inst: Instrument) -> list[str]:
     info = inst.info
     attrs = ", ".join(f"{k}={v:g}" for k, v in info.get("attributes", {}).items()) or "none"
     return [f"// {inst.name}: a DarkGAN sample instrument (darkgan export-instrument)",
-            f"// checkpoint {info.get('checkpoint')}; attributes {attrs}; like {info.get('like')}; seed {info.get('seed')}",
+            f"// checkpoint {info.get('checkpoint')}; attributes {attrs}; like {info.get('like')}; "
+            f"seed {info.get('seed')}",
             "// velocity layers: the same generated note, low-passed for softer layers (the model has no",
             "// velocity input); loudness follows velocity through amp_veltrack=100.", ""]
 
