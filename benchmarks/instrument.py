@@ -175,6 +175,7 @@ def main() -> None:
     ap.add_argument("--checkpoints", default="default,student")
     ap.add_argument("--attr", action="append", default=None, help="descriptions (one instrument each)")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--speed-only", action="store_true", help="only the timings (run them under flock)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     import torch
@@ -183,18 +184,20 @@ def main() -> None:
     from darkgan.teacher import load_teacher
 
     res = {"loadavg_start": open("/proc/loadavg").read().split()[:3]}
-    res["real"] = real_instruments(Path(args.data), args.real, load_teacher())
-    print("real", json.dumps({k: v for k, v in res["real"].items() if k != "cosine_per_instrument"}), flush=True)
-    for name in args.checkpoints.split(","):
+    names = [] if args.speed_only else args.checkpoints.split(",")
+    if names:
+        res["real"] = real_instruments(Path(args.data), args.real, load_teacher())
+        print("real", json.dumps({k: v for k, v in res["real"].items() if k != "cosine_per_instrument"}), flush=True)
+    for name in names:
         res[name] = one_model(name, args.attr or DESCRIPTIONS)
     if not args.skip_speed:
         with tempfile.TemporaryDirectory() as tmp:
             res["speed"] = speed(Path(tmp))
         print("speed", json.dumps(res["speed"]), flush=True)
     res["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
-    summary = {k: v for name in args.checkpoints.split(",") for k, v in
+    summary = {k: v for name in names for k, v in
                ((f"{name}.{m}", res[name][m]) for m in res[name] if m.startswith("mean_"))}
-    print(json.dumps({"real_cosine": res["real"]["cosine"], **summary, **res.get("speed", {}),
+    print(json.dumps({"real_cosine": res.get("real", {}).get("cosine"), **summary, **res.get("speed", {}),
                       "loadavg": [res["loadavg_start"], res["loadavg_end"]]}, indent=1))
     if args.out:
         from darkgan.utils.io import write_json
