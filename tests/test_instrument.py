@@ -271,3 +271,23 @@ def test_app_download_as_instrument(student, tmp_path):
     finally:
         fs.delete()
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # no staging folder left
+
+
+def test_one_shot_like_a_real_note_ends_with_the_sample(student, rendered_dataset, tmp_path):
+    """``like=`` a real flute note, preset ``one-shot``: no loops (SF2 sampleModes 0, SFZ
+    one_shot); FluidSynth's held note ends with the 1 s sample instead of sustaining."""
+    from darkgan.instrument.config import get_config
+    from darkgan.instrument.export import build_instrument
+    from darkgan.instrument.midi import MidiNote, fluidsynth_render
+    from darkgan.instrument.save import save_instrument
+
+    wav = sorted((rendered_dataset / "audio").glob("flute_*-060-100.wav"))[0]
+    cfg = get_config("one-shot", ["candidates=2", "velocities=1"])
+    inst = build_instrument(student, like=wav, config=cfg, seed=1, name="flute")
+    assert inst.loops is None and inst.info["base"] == f"like:{wav}"
+    save_instrument(inst, tmp_path / "f", "both", cfg)
+    assert "loop_mode=one_shot" in (tmp_path / "f" / "flute.sfz").read_text()
+    key = int(inst.pitches[len(inst.pitches) // 2])
+    x = fluidsynth_render(tmp_path / "f" / "flute.sf2", [MidiNote(0.1, 2.6, key, 100, 0)], SR)
+    body = _rms_db(x, 0.3, 0.6)
+    assert body > -60 and _rms_db(x, 1.2, 2.5) < body - 40
