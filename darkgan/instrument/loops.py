@@ -19,12 +19,6 @@ import numpy as np
 from darkgan.data.magif import SAMPLE_RATE
 
 
-def _windows(x: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray:
-    """``[len(ends), width]``: the ``width`` samples before each index of ``ends``."""
-    idx = ends[:, None] - width + np.arange(width)[None, :]
-    return x[idx]
-
-
 def find_loop(wave: np.ndarray, f0_hz: float, min_s: float = 0.15, max_s: float = 0.4, end_s: float = 0.9,
               crossfade_s: float = 0.05, search_s: float = 0.15, sr: int = SAMPLE_RATE) -> tuple[int, int]:
     """The loop ``(start, end)`` (samples, half-open) of a note that joins best.
@@ -32,7 +26,8 @@ def find_loop(wave: np.ndarray, f0_hz: float, min_s: float = 0.15, max_s: float 
     Candidates: ends on a 2 ms grid over ``[end_s - search_s, end_s]``, lengths whole numbers of
     periods ``round(k * sr / f0)`` within ``[min_s, max_s]``. Score of a pair: the normalised
     cross-correlation of the crossfade windows before ``start`` and before ``end`` (they are
-    blended, so they must be in phase) minus ``|ln(RMS ratio)|`` (a stable level).
+    blended, so they must be in phase) minus ``|ln(RMS ratio)|`` (a stable level). Window sums
+    come from cumulative sums (of ``x^2`` and, per length L, of ``x[t] x[t + L]``): O(N) a length.
 
     Args:
         wave: ``[N]`` float, one note (N >= end_s * sr).
@@ -49,16 +44,23 @@ def find_loop(wave: np.ndarray, f0_hz: float, min_s: float = 0.15, max_s: float 
     lengths = np.unique(np.round(ks * period).astype(np.int64)) if len(ks) else np.array([int(min_s * sr)])
     last = min(int(end_s * sr), len(x))
     ends = np.arange(last, max(last - int(search_s * sr), xf + int(lengths.max()) + 1), -int(0.002 * sr))
-    e_idx, l_idx = np.meshgrid(ends, lengths, indexing="ij")
-    e_idx, starts = e_idx.ravel(), (e_idx - l_idx).ravel()
-    ok = starts >= xf
-    e_idx, starts = e_idx[ok], starts[ok]
-    a, b = _windows(x, starts, xf), _windows(x, e_idx, xf)
-    ra, rb = np.sqrt((a * a).mean(1)) + 1e-9, np.sqrt((b * b).mean(1)) + 1e-9
-    ncc = (a * b).mean(1) / (ra * rb)
-    score = ncc - np.abs(np.log(ra / rb))
-    best = int(np.argmax(score))
-    return int(starts[best]), int(e_idx[best])
+    energy = np.r_[0.0, np.cumsum(x * x)]
+    e_rms = np.sqrt((energy[ends] - energy[ends - xf]) / xf) + 1e-9
+    best, best_score = (int(ends[0] - lengths[0]), int(ends[0])), -np.inf
+    for n in lengths:
+        starts = ends - n
+        ok = starts >= xf
+        if not ok.any():
+            continue
+        s, e, rb = starts[ok], ends[ok], e_rms[ok]
+        lag = np.r_[0.0, np.cumsum(x[:-n] * x[n:])]  # lag[i] = sum_{t < i} x[t] x[t + n]
+        ra = np.sqrt((energy[s] - energy[s - xf]) / xf) + 1e-9
+        ncc = (lag[s] - lag[s - xf]) / xf / (ra * rb)
+        score = ncc - np.abs(np.log(ra / rb))
+        i = int(np.argmax(score))
+        if score[i] > best_score:
+            best, best_score = (int(s[i]), int(e[i])), float(score[i])
+    return best
 
 
 def crossfade_loop(wave: np.ndarray, start: int, end: int, crossfade: int) -> np.ndarray:
