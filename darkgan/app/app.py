@@ -95,7 +95,8 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
     Elements with stable ids (for tests and scripts): ``#pitch``, ``#seed``, ``#generate``,
     ``#scale``, ``#audio``, ``#spectrogram``, ``#status``, ``#search``, ``#attr-<i>`` (slider of
     vocabulary attribute ``i``), ``#pad``, ``#pad-x``, ``#pad-y``, ``#download-wav``,
-    ``#download-json``, ``#load-settings``, ``#upload-audio``.
+    ``#download-json``, ``#load-settings``, ``#upload-audio``, ``#make-instrument``, ``#download-sfz``,
+    ``#download-sf2``.
     """
     import gradio as gr
 
@@ -145,6 +146,10 @@ def _player(w: SimpleNamespace, studio: Studio) -> None:
     with gr.Row():
         w.dl_wav = gr.DownloadButton("⬇ WAV", elem_id="download-wav", interactive=False)
         w.dl_json = gr.DownloadButton("⬇ Settings JSON", elem_id="download-json", interactive=False)
+    with gr.Row():  # issue 21: the sound as a sampler instrument over every key
+        w.inst_btn = gr.Button("🎹 Make instrument (all keys)", elem_id="make-instrument")
+        w.dl_sfz = gr.DownloadButton("⬇ Instrument (SFZ zip)", elem_id="download-sfz", interactive=False)
+        w.dl_sf2 = gr.DownloadButton("⬇ Instrument (SF2)", elem_id="download-sf2", interactive=False)
     w.load_json = gr.File(label="Load settings JSON (restores the state)", file_types=[".json"],
                           type="filepath", elem_id="load-settings", height=130)
 
@@ -254,6 +259,16 @@ def _wire_generation(w: SimpleNamespace, studio: Studio) -> None:
     @safe(len(outputs), 1)
     def generate_if_live(is_live, p, s, *values):
         return _render(p, s, values) if is_live else tuple(gr.skip() for _ in outputs)
+
+    @safe(3, 2)
+    def make_instrument(s, *values):
+        sfz_zip, sf2, messages = studio.export_instrument(s, list(values))
+        _warn_all(messages)
+        return (gr.DownloadButton(value=str(sfz_zip), interactive=True),
+                gr.DownloadButton(value=str(sf2), interactive=True),
+                _status(messages, f"✓ instrument ready: MIDI {lo}–{hi}, seed {s} (SFZ zip and SoundFont 2)"))
+
+    w.inst_btn.click(make_instrument, [w.seed, *w.sliders], [w.dl_sfz, w.dl_sf2, w.status], concurrency_id="gen")
 
     def spectrogram_after(ev):
         return ev.then(_draw_spectrogram, w.wave_state, w.spec, show_progress="hidden")

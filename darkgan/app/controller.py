@@ -261,6 +261,41 @@ class Studio:
         self._prune()
         return Rendered(wave, settings, wav_path, json_path, messages, time.perf_counter() - t0)
 
+    def export_instrument(self, seed: Any, values: Sequence[Any] | dict) -> tuple[Path, Path, list[str]]:
+        """The current sound as a playable instrument over the whole pitch range (issue 21):
+        ``(SFZ zip, SF2, messages)`` written to :attr:`out_dir`
+        (:func:`darkgan.instrument.export.build_instrument`, the default preset with 3 velocity
+        layers; the same seed gives the same instrument).
+
+        Raises:
+            SettingsError: seed not a number.
+        """
+        import shutil
+
+        from darkgan.instrument.config import get_config
+        from darkgan.instrument.export import build_instrument
+        from darkgan.instrument.save import save_instrument, zip_sfz
+
+        _, s, vec, messages = self._validated(self.pitch_range[0], seed, values)
+        settings = st.make_settings(self.checkpoint_id, self.pitch_range[0], s, self.names, vec)
+        stem = self._stem(settings, True).replace("-scale-", "-instrument-")
+        attrs = {n: float(v) for n, v in zip(self.names, vec)}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            inst = build_instrument(self.model, attrs, config=get_config("default", ["velocities=3"]), seed=s,
+                                    name="darkgan")
+        messages += [str(w.message) for w in caught]
+        tmp = self.out_dir / f".{stem}"
+        try:
+            save_instrument(inst, tmp, "both", overwrite=True)
+            sfz_zip = zip_sfz(tmp, self.out_dir / f"{stem}-sfz.zip")
+            sf2 = self.out_dir / f"{stem}.sf2"
+            os.replace(tmp / "darkgan.sf2", sf2)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._prune()
+        return sfz_zip, sf2, messages
+
     def _prune(self, keep: int = KEEP_FILES) -> None:
         """Delete all but the ``keep`` newest files of :attr:`out_dir` (a long session stays small)."""
         try:

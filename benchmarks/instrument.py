@@ -1,0 +1,209 @@
+"""Instrument export and MIDI rendering: timbre consistency, pitch, speed (issue 21).
+
+For each checkpoint (default, student) and each description (``--attr``, one per instrument):
+
+- **consistency**: the mean teacher-embedding distance (EfficientAT mn04, 384-d; cosine distance
+  1 - cos, and Euclidean) between neighbouring keys (MIDI p, p+1; 26 pairs) of
+  (a) the exported instrument as played (``voice`` at every key, velocity 127, 1 s: the default
+      preset, a sample every 3 keys; and ``every-key``, a sample per key), (b) a plain fixed-z
+      instrument (preset ``fixed-z``: one z and one base vector, nothing else), (c) independently
+      drawn notes (``generate(pitch=p, attributes, seed=p)``: z and the base vector drawn per key,
+      what a user gets note by note), against
+  (d) real SoundFont instruments: the rendered notes of ``--data`` (first second, velocity 100),
+      every instrument that has all 27 pitches, ``--real`` of them drawn with seed 0;
+- **pitch**: pYIN (``darkgan.generation.pitch.estimate_f0``, the project's tracker) on every key
+  of (a), (b), (c): the fraction within 50 cents;
+- **speed** (student): ``build_instrument`` + ``save_instrument`` of 27 keys x 5 velocity layers
+  (SFZ + SF2), model and teacher loaded; and the same through the CLI in a fresh process
+  (imports included), the default preset (a sample every 3 keys) and ``every-key``; a generated
+  1-minute MIDI file (4 voices, 120 bpm, velocities 40-120) rendered with ``render_midi``
+  (instrument building included), for both checkpoints.
+
+Run timing under ``flock /work/train.lock taskset -c 0 env OMP_NUM_THREADS=1``; the load
+average is printed.
+
+    python benchmarks/instrument.py --data /work/data/default --out runs/instrument-bench.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+DESCRIPTIONS = ("Brass instrument=0.9", "Flute=0.9")
+
+
+def distances(emb: np.ndarray) -> tuple[float, float]:
+    """Mean neighbouring-key (cosine, Euclidean) distance of ``emb [P, D]``."""
+    from darkgan.instrument.export import neighbour_distance
+
+    return float(neighbour_distance(emb).mean()), float(np.linalg.norm(emb[1:] - emb[:-1], axis=1).mean())
+
+
+def embed(teacher, waves) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        return teacher.embedding(torch.as_tensor(np.asarray(waves, dtype=np.float32)), grad=False).cpu().numpy()
+
+
+def pitch_ok(waves, pitches) -> float:
+    from darkgan.generation.pitch import estimate_f0
+
+    f0 = estimate_f0(np.asarray(waves, dtype=np.float32))
+    cents = 1200 * np.log2(f0 / (440.0 * 2 ** ((np.asarray(pitches) - 69) / 12)))
+    return float(np.mean(np.abs(cents) <= 50))
+
+
+def real_instruments(data: Path, n: int, teacher) -> dict:
+    import soundfile as sf
+
+    ex = json.load(open(data / "examples.json"))
+    by = {}
+    for k, r in ex.items():
+        if r["velocity"] == 100:
+            by.setdefault(r["instrument_str"], {})[r["pitch"]] = k
+    full = sorted(i for i, d in by.items() if all(p in d for p in range(44, 71)))
+    pick = np.random.default_rng(0).choice(full, size=min(n, len(full)), replace=False)
+    cos, euc = [], []
+    for ins in pick:
+        waves = [sf.read(data / "audio" / f"{by[ins][p]}.wav", dtype="float32")[0][:16000] for p in range(44, 71)]
+        c, e = distances(embed(teacher, waves))
+        cos.append(c)
+        euc.append(e)
+    return {"instruments": len(pick), "of": len(full), "cosine": float(np.mean(cos)), "euclidean": float(np.mean(euc)),
+            "cosine_per_instrument": cos}
+
+
+def one_model(name: str, descriptions) -> dict:
+    import darkgan
+    from darkgan.generation.cli import parse_attr
+    from darkgan.instrument.config import get_config
+    from darkgan.instrument.export import build_instrument
+    from darkgan.instrument.midi import voice
+
+    g = darkgan.DarkGAN.load(name)
+    pitches = np.arange(g.pitch_range[0], g.pitch_range[1] + 1)
+    rows = []
+    for seed, desc in enumerate(descriptions):
+        attrs = dict([parse_attr(desc)])
+        row = {"description": desc}
+        for kind, preset in (("exported", "default"), ("every_key", "every-key"), ("fixed_z", "fixed-z")):
+            inst = build_instrument(g, attrs, config=get_config(preset), seed=seed)
+            top = np.stack([voice(inst, int(p), 127, 1.0)[:16000] for p in pitches])  # the keys as played
+            row[kind] = dict(zip(("cosine", "euclidean"), distances(embed(g.teacher, top))))
+            row[kind]["pitch_within_50c"] = pitch_ok(top, pitches)
+        ind = np.concatenate([g.generate(int(p), attrs, seed=int(p)) for p in pitches])
+        row["independent"] = dict(zip(("cosine", "euclidean"), distances(embed(g.teacher, ind))))
+        row["independent"]["pitch_within_50c"] = pitch_ok(ind, pitches)
+        print(name, json.dumps(row), flush=True)
+        rows.append(row)
+    kinds, measures = ("exported", "every_key", "fixed_z", "independent"), ("cosine", "pitch_within_50c")
+    return {"rows": rows, **{f"mean_{k}_{m}": float(np.mean([r[k][m] for r in rows])) for k in kinds for m in measures}}
+
+
+def one_minute_midi(path: Path) -> Path:
+    """4 voices at 120 bpm for 60 s: a bass (quarter notes), chords (whole notes, 3 voices held
+    2 s) and a melody (eighth notes), velocities 40-120, MIDI 36-84 (some outside 44..70)."""
+    import pretty_midi
+
+    rng = np.random.default_rng(0)
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    ins = pretty_midi.Instrument(program=0)
+    for beat in range(120):
+        ins.notes.append(pretty_midi.Note(int(rng.integers(40, 121)), int(rng.integers(36, 49)), beat * 0.5,
+                                          beat * 0.5 + 0.45))
+    for bar in range(30):
+        root = int(rng.integers(48, 60))
+        for iv in (0, 4, 7):
+            ins.notes.append(pretty_midi.Note(int(rng.integers(40, 121)), root + iv, bar * 2.0, bar * 2.0 + 1.95))
+    for e in range(240):
+        ins.notes.append(pretty_midi.Note(int(rng.integers(40, 121)), int(rng.integers(60, 85)), e * 0.25,
+                                          e * 0.25 + 0.2))
+    pm.instruments.append(ins)
+    pm.write(str(path))
+    return path
+
+
+def speed(tmp: Path) -> dict:
+    import darkgan
+    from darkgan.instrument.config import get_config
+    from darkgan.instrument.export import build_instrument
+    from darkgan.instrument.midi import render_midi
+    from darkgan.instrument.save import save_instrument
+
+    out = {}
+    g = darkgan.DarkGAN.load("student")
+    cfg = get_config("default", ["velocities=5"])
+    build_instrument(g, {"Brass instrument": 0.9}, config=get_config("fixed-z"))  # warm-up: teacher, librosa
+    t = time.perf_counter()
+    inst = build_instrument(g, {"Brass instrument": 0.9}, config=cfg, seed=0)
+    save_instrument(inst, tmp / "speed", "both", cfg)
+    out["export_student_27x5_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    cfg1 = get_config("every-key", ["velocities=5"])
+    save_instrument(build_instrument(g, {"Brass instrument": 0.9}, config=cfg1, seed=0), tmp / "speed1", "both", cfg1)
+    out["export_student_every_key_27x5_s"] = time.perf_counter() - t
+    cmd = [sys.executable, "-m", "darkgan", "export-instrument", "--checkpoint", "student", "--attr",
+           "Brass instrument=0.9", "--velocities", "5", "--out", str(tmp / "speed-cli")]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    out["export_student_27x5_cli_s"] = time.perf_counter() - t
+    midi = one_minute_midi(tmp / "minute.mid")
+    for name in ("student", "default"):
+        m = darkgan.DarkGAN.load(name)
+        t = time.perf_counter()
+        audio, rep = render_midi(midi, m, {"Brass instrument": 0.9})
+        dt = time.perf_counter() - t
+        out[f"render_1min_{name}_s"] = dt
+        out[f"render_1min_{name}_x_realtime"] = rep["seconds"] / dt
+        out["render_notes"], out["render_transposed"] = rep["notes"], rep["transposed"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default="/work/data/default")
+    ap.add_argument("--real", type=int, default=30, help="real instruments drawn (seed 0)")
+    ap.add_argument("--checkpoints", default="default,student")
+    ap.add_argument("--attr", action="append", default=None, help="descriptions (one instrument each)")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--speed-only", action="store_true", help="only the timings (run them under flock)")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    from darkgan.teacher import load_teacher
+
+    res = {"loadavg_start": open("/proc/loadavg").read().split()[:3]}
+    names = [] if args.speed_only else args.checkpoints.split(",")
+    if names:
+        res["real"] = real_instruments(Path(args.data), args.real, load_teacher())
+        print("real", json.dumps({k: v for k, v in res["real"].items() if k != "cosine_per_instrument"}), flush=True)
+    for name in names:
+        res[name] = one_model(name, args.attr or DESCRIPTIONS)
+    if not args.skip_speed:
+        with tempfile.TemporaryDirectory() as tmp:
+            res["speed"] = speed(Path(tmp))
+        print("speed", json.dumps(res["speed"]), flush=True)
+    res["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    summary = {k: v for name in names for k, v in
+               ((f"{name}.{m}", res[name][m]) for m in res[name] if m.startswith("mean_"))}
+    print(json.dumps({"real_cosine": res.get("real", {}).get("cosine"), **summary, **res.get("speed", {}),
+                      "loadavg": [res["loadavg_start"], res["loadavg_end"]]}, indent=1))
+    if args.out:
+        from darkgan.utils.io import write_json
+
+        write_json(args.out, res)
+
+
+if __name__ == "__main__":
+    main()
