@@ -172,12 +172,13 @@ def test_projection_critic_and_teacher_at_a_coarse_scale_train_and_resume(prepar
     the loop from scale 1 (the coarse output up-sampled for the teacher); exact resume."""
     over = ["model.attr_input=std_logit", "model.critic_projection=true", "train.loss_weights.g_teacher=1",
             "train.output_terms_from_scale=1", "train.iterations=[1,2,0,0,0,0]", "train.fade_in_jumps=0",
-            "train.log_every=1", "train.attr_loss=std_mse"]
+            "train.log_every=1", "train.attr_loss=std_mse", "train.loss_weights.g_f0=0.5"]
     cfg = apply_overrides(get_preset("tiny"), over)
     res = train(prepared_dataset, tmp_path / "a", config=cfg, progress=False, threads=1, stop_at_step=1)
     assert "g_teacher" not in res.last_metrics  # scale 0: before output_terms_from_scale
     res = train(prepared_dataset, tmp_path / "a", resume=True, progress=False, threads=1)
     assert res.finished and math.isfinite(res.last_metrics["g_teacher"])
+    assert "g_f0" not in res.last_metrics  # pitch is not resolved at a coarse scale: f0 waits for the last
     assert res.last_metrics["d_attr"] > 0.5  # std_mse: ~1 per attribute at first (BCE at T=2: ~0.2)
     straight = train(prepared_dataset, tmp_path / "b", config=cfg, progress=False, threads=1)
     D1 = load_training_state(res.checkpoint)["critic"]

@@ -233,11 +233,12 @@ class TrainConfig:
             ``g_f0``) teach the mapping which latent has the asked attributes;
             ``"conditioning"``: the same, and the format layer's attribute columns train too (the
             attributes' direct path into the first feature map; every convolution stays frozen).
-        output_terms_from_scale: the first scale at which the waveform terms (``g_f0``,
-            ``g_teacher``) apply; -1 (default): the last scale only. At a coarser scale the output
-            is nearest-up-sampled to the full ``[2, 1024, 32]`` before inversion (a blurred note,
-            enough for the teacher to hear its spectral envelope): the conditioning is then taught
-            where steps are 10-20x cheaper.
+        output_terms_from_scale: the first scale at which the teacher term (``g_teacher``)
+            applies; -1 (default): the last scale only. At a coarser scale the output is
+            nearest-up-sampled to the full ``[2, 1024, 32]`` before inversion (a blurred note, whose
+            spectral envelope the teacher hears): the conditioning is then taught where steps are
+            10-20x cheaper. ``g_f0`` always waits for the last scale (pitch is not resolved below
+            it: pYIN finds no f0 in up-sampled 128x16 notes).
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as

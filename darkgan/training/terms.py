@@ -1,7 +1,8 @@
 """Waveform-level loss terms of the generator: f0 and the teacher in the loop.
 
 The generated normalised MAG-IF ``[b, 2, 1024, 32]`` (at a coarser scale ``[b, 2, H_s, W_s]``,
-nearest-up-sampled to that size first; ``train.output_terms_from_scale``) is de-normalised and inverted to a waveform
+nearest-up-sampled to that size first, for the teacher term only: ``train.output_terms_from_scale``)
+is de-normalised and inverted to a waveform
 ``[b, 16000]`` as users hear it (differentiable, :func:`darkgan.data.magif.magif_to_note`); then
 
 - ``g_f0``: :func:`darkgan.training.losses.f0_autocorrelation_loss` at the asked pitch;
@@ -83,11 +84,12 @@ class WaveTerms:
         ``conditioning [b, K]``, the step's random generator for the transforms)."""
 
         def terms(fake: torch.Tensor) -> dict[str, torch.Tensor]:
-            if tuple(fake.shape[-2:]) != (N_BINS, N_FRAMES):  # a coarser scale: blurred, full size
+            final = tuple(fake.shape[-2:]) == (N_BINS, N_FRAMES)
+            if not final:  # a coarser scale: blurred, full size (no pitch to hear: f0 waits)
                 fake = torch.nn.functional.interpolate(fake, size=(N_BINS, N_FRAMES), mode="nearest")
             wave = magif_to_note(self.normalizer.denormalize(fake))
             out = {}
-            if self.f0:
+            if self.f0 and final:
                 out["g_f0"] = f0_autocorrelation_loss(wave, (self.lo + pitch_index).float())
             if self.teacher is not None:
                 heard = augment_for_teacher(wave, tuple(self.tc.teacher_transforms), gen)
