@@ -9,6 +9,8 @@
 # progressive schedule (paper architecture, larger batches) into TOTAL_MINUTES of training and
 # trains for THIS_CALL_MINUTES; a later call on the same machine resumes. Each call exports the
 # EMA generator in float16 to $OUT/shipped.
+# RECIPE=control (environment) trains with the word-control recipe of issue 15 (preset
+# small-control's four settings on the paper model; docs/training.md, "From scratch").
 set -euo pipefail
 TOTAL=${1:-15}
 THIS=${2:-7}
@@ -28,6 +30,12 @@ if [ ! -f $DATA/vocabulary.json ]; then
   python3 -m darkgan attributes $DATA --n 128 --quantile 0.9 | tail -n 30
 fi
 BATCH='[64,64,48,32,32,32]'
+RECIPE_SET=()
+if [ "${RECIPE:-paper}" = control ]; then
+  RECIPE_SET=(--set model.attr_input=std_logit --set model.critic_projection=true
+              --set train.loss_weights.g_teacher=1 --set train.output_terms_from_scale=2
+              --set train.loss_weights.g_f0=0.5)
+fi
 if [ ! -f $RUN/LATEST ]; then
   python3 benchmarks/bench_train.py --preset paper --device cuda --seconds 3 \
     --set "train.batch_size=$BATCH" | tee $OUT/bench_train_paper_gpu.txt
@@ -44,7 +52,8 @@ PY
   echo "schedule: $SCHED"
   python3 -m darkgan train --data $DATA --preset paper --temperature 2 --out $RUN --device cuda \
     --max-minutes "$THIS" --no-progress $SCHED --set "train.batch_size=$BATCH" \
-    --set 'train.checkpoint_every=1000' --set 'train.log_every=250' --set 'train.sample_every=0'
+    --set 'train.checkpoint_every=1000' --set 'train.log_every=250' --set 'train.sample_every=0' \
+    "${RECIPE_SET[@]}"
 else
   python3 -m darkgan train --data $DATA --out $RUN --device cuda --max-minutes "$THIS" --no-progress --resume
 fi

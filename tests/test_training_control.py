@@ -145,6 +145,14 @@ def test_fine_tune_with_the_teacher_in_the_loop(prepared_dataset, tmp_path):
               init_generator=src.checkpoint)
 
 
+def test_small_control_is_small_with_the_word_control_recipe():
+    small, ctl = get_preset("small"), get_preset("small-control")
+    assert ctl.model.attr_input == "std_logit" and ctl.model.critic_projection and not small.model.critic_projection
+    assert ctl.train.loss_weights["g_teacher"] > 0 and ctl.train.output_terms_from_scale == 2
+    assert ctl.model.channels == small.model.channels and ctl.train.iterations == small.train.iterations
+    assert get_preset("paper").model.attr_input == "prob"  # the paper's recipe stays reproducible
+
+
 def test_projection_critic_judges_the_match_of_note_and_conditioning(notes):
     """The projection term (Miyato & Koyama 2018) makes the score depend on the conditioning: the
     same real notes scored against their own and against shuffled labels differ; the critic

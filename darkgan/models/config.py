@@ -1,6 +1,6 @@
 """Model and training configuration: typed dataclasses, presets and ``key=value`` overrides.
 
-Three presets (``PRESETS``):
+Four presets (``PRESETS``):
 
 ``paper``
     The reference configuration (DarkGAN's ``darkgan.json``, paper Sec. 4.3): 6 scales
@@ -12,6 +12,10 @@ Three presets (``PRESETS``):
     Designed for a 2-core CPU and a few hours (see ``docs/training.md`` for the reasoning and
     the measured step rates): same 6 scales and output size, narrower high-resolution scales,
     most iterations spent at the cheap low-resolution scales.
+``small-control``
+    ``small`` with the word-control recipe (issue 15): standardised attribute logits in, a
+    projection critic, the teacher in the loop from scale 2 (128x16), the f0 loss at the last
+    scale. Chosen by ``benchmarks/control_ablation.py`` (``docs/training.md``).
 ``tiny``
     Seconds; for tests. All 6 scales (full ``[B, 2, 1024, 32]`` output) with 4-8 channels and
     a handful of iterations per scale.
@@ -485,6 +489,18 @@ def _small() -> Config:
     return Config(model, train, preset="small")
 
 
+def _small_control() -> Config:
+    # `small` with the word-control recipe of issue 15, chosen by benchmarks/control_ablation.py
+    # (docs/training.md, "From scratch: which conditioning a generator learns"): standardised
+    # logits in, the projection critic, the teacher in the loop from 128x16, f0 at the last scale.
+    cfg = _small()
+    cfg.model.attr_input, cfg.model.critic_projection = "std_logit", True
+    cfg.train.output_terms_from_scale = 2
+    cfg.train.loss_weights.update(g_teacher=1.0, g_f0=0.5)
+    cfg.preset = "small-control"
+    return cfg
+
+
 def _tiny() -> Config:
     model = ModelConfig(latent_dim=8, channels=(8, 8, 8, 8, 4, 4), minibatch_std_group=2)
     train = TrainConfig(
@@ -503,11 +519,11 @@ def _tiny() -> Config:
 
 
 #: Preset name -> factory of a fresh :class:`Config`.
-PRESETS = {"paper": _paper, "small": _small, "tiny": _tiny}
+PRESETS = {"paper": _paper, "small": _small, "small-control": _small_control, "tiny": _tiny}
 
 
 def get_preset(name: str) -> Config:
-    """A fresh copy of preset ``name`` (``paper``, ``small``, ``tiny``).
+    """A fresh copy of preset ``name`` (``paper``, ``small``, ``small-control``, ``tiny``).
 
     Raises:
         DarkGANError: unknown preset (the message lists the known ones).

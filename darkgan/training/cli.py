@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--data", help="dataset folder (cache, labels/, vocabulary.json)")
     p.add_argument("--out", help="run folder for checkpoints and TensorBoard logs (runs/NAME)")
     p.add_argument("--preset", default=None,
-                   help="paper, small or tiny (default: small; with --resume, the run's own)")
+                   help="paper, small, small-control or tiny (default: small; with --resume, the run's own)")
     p.add_argument("--temperature", "-T", type=float, default=None,
                    help="distillation temperature T (default: the preset's, 2)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
