@@ -170,3 +170,43 @@ def _plane_topology(space, descs, out_dir: Path, span: float, n: int) -> dict:
         rough[name] = float(np.median(steps) / rng)
     _save_fig(fig, out_dir / "topology-plane.png")
     return {"roughness": rough}
+
+
+def pad_extent(space, margin: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo [2], hi [2])``: the map-plane box of the web app's timbre pad (all instruments'
+    centroids plus ``margin`` of the box size on every side)."""
+    xy = np.stack([space.to_plane(z) for z in space.centroids.values()])
+    lo, hi = xy.min(0), xy.max(0)
+    pad = margin * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def pad_to_latent(space, x: float, y: float) -> np.ndarray:
+    """Pad coordinates ``(x, y)`` in [0, 1]^2 ((0, 0) bottom left) -> latent point ``[Z]``."""
+    lo, hi = pad_extent(space)
+    return space.from_plane(lo + np.array([x, y]) * (hi - lo))
+
+
+def pad_figure(space, x: float | None = None, y: float | None = None, size: int = 320):
+    """The timbre pad as a ``size`` x ``size`` pixel matplotlib ``Figure``: instruments at their pad
+    positions (rated blue, novel green), a red marker at ``(x, y)``; no margins, so pixel -> pad
+    coordinates is linear (the web app renders it with ``darkgan.app.state._render``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    lo, hi = pad_extent(space)
+    fig = Figure(figsize=(size / 100, size / 100), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    for name, z in space.centroids.items():
+        px, py = (space.to_plane(z) - lo) / (hi - lo)
+        rated = name in space.ratings.instruments
+        ax.plot(px, py, "o", ms=5, color="C0" if rated else "C2")
+        ax.text(px, py, " " + name, fontsize=6, color="black" if rated else "C2", va="center")
+    if x is not None:
+        ax.plot(x, y, "x", ms=10, mew=2, color="C3")
+    return fig

@@ -81,9 +81,9 @@ class TimbreConfig:
 
 
 def _tiny() -> TimbreConfig:
-    """A few hundred steps on 2 velocities and 4 pitches (tests; ~20 s)."""
+    """600 steps on 2 fonts, 4 pitches, 1 velocity (tests; ~10 s of training)."""
     return TimbreConfig(model=ModelConfig(hidden=(128,), latent_dim=4),
-                        train=TrainConfig(steps=300, beta_warmup=100, batch_per_instrument=8),
+                        train=TrainConfig(steps=600, beta_warmup=100, batch_per_instrument=8, reg_weight=30.0),
                         data=DataConfig(pitches=(60, 64, 67, 71), velocities=(100,),
                                         soundfonts=("FluidR3_GM.sf2", "TimGM6mb.sf2"), frames_per_note=4))
 
