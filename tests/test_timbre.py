@@ -202,3 +202,18 @@ def test_app_pad_maps_clicks_to_the_plane(tiny_space):
     x, y = pad_click_to_xy(cello[0] * 320, (1 - cello[1]) * 320)
     z = pad_to_latent(space, x, y)
     assert np.allclose(space.to_plane(z), space.to_plane(space.instrument("Cello")), atol=0.02 * (hi - lo).max())
+
+
+def test_shipped_default_space(sax_wav):
+    from darkgan.timbre.space import DEFAULT_SPACE, TimbreSpace
+    from darkgan.timbre.train import correlations
+
+    size = sum(p.stat().st_size for p in DEFAULT_SPACE.iterdir())
+    assert size < 30e6
+    space = TimbreSpace.load()
+    assert space.config.model.front_end == "nsgt" and space.config.train.reg_weight > 0
+    c = np.stack([space.centroids[n] for n in space.ratings.instruments])
+    fit = correlations(np.linalg.norm(c[:, None] - c[None], axis=-1), load_ratings().dissimilarity)
+    assert fit["spearman"] == pytest.approx(space.metrics["fit"]["spearman"], abs=1e-4) and fit["spearman"] > 0.85
+    z = space.encode_file(sax_wav)
+    assert z.shape == (space.latent_dim,) and np.all(np.isfinite(z))
