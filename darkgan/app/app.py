@@ -230,7 +230,7 @@ def _timbre_tab(w: SimpleNamespace) -> None:
                                 interactive=False, elem_id="timbre-pad", format="png", buttons=[],
                                 height=st.PAD_SIZE, width=st.PAD_SIZE)
         w.timbre_audio = gr.Audio(label="Timbre", type="filepath", autoplay=True, interactive=False,
-                                  elem_id="timbre-audio")
+                                  elem_id="timbre-audio", buttons=["download"])
         w.timbre_status = gr.Markdown("", elem_id="timbre-status")
 
 
@@ -250,7 +250,8 @@ def _wire_timbre(w: SimpleNamespace) -> None:
         sp = w.timbre_space_fn()
         p = int(min(max(int(pitch), sp.pitch_range[0]), sp.pitch_range[1]))
         wave = sp.synth(explore.pad_to_latent(sp, x, y), p)
-        path = tempfile.NamedTemporaryFile(suffix=".wav", delete=False).name
+        fd, path = tempfile.mkstemp(suffix=".wav")
+        os.close(fd)
         write_wav(path, quantize(wave))
         return st._render(explore.pad_figure(sp, x, y, st.PAD_SIZE)), path, f"({x:.2f}, {y:.2f}) at MIDI {p}"
 

@@ -9,3 +9,16 @@ Stages (data flows one way): :mod:`.ratings` (the rated dissimilarities, validat
 :mod:`.space` (the Python API: encode, map, path, synth, descriptor-based synthesis).
 See docs/timbre.md.
 """
+
+
+def pick(table: dict, name: str, what: str):
+    """``table[name]()`` (a registry of factories), or a one-line error listing the choices.
+
+    Raises:
+        darkgan.errors.DarkGANError: ``name`` not in ``table``.
+    """
+    from darkgan.errors import DarkGANError
+
+    if name not in table:
+        raise DarkGANError(f"unknown {what} {name!r}; choose one of {', '.join(table)}")
+    return table[name]()

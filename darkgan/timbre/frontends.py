@@ -11,7 +11,7 @@ alternating projection written over the package's exact forward/backward transfo
 from __future__ import annotations
 
 import types
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -200,13 +200,13 @@ def _nsgt():
 _CLASSES = {"stft": STFTFrontEnd, "mel": MelFrontEnd, "cqt": CQTFrontEnd, "nsgt": NSGTFrontEnd}
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_front_end(name: str) -> FrontEnd:
     """The front end called ``name`` (one of :data:`FRONT_ENDS`), built once per process.
 
     Raises:
         DarkGANError: unknown name.
     """
-    if name not in _CLASSES:
-        raise DarkGANError(f"unknown front end {name!r}; choose one of {', '.join(FRONT_ENDS)}")
-    return _CLASSES[name]()
+    from darkgan.timbre import pick
+
+    return pick(_CLASSES, name, "front end")

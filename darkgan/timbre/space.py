@@ -42,7 +42,7 @@ class TimbreSpace:
         self._plane = None
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> "TimbreSpace":
+    def load(cls, path: str | os.PathLike | None = None) -> TimbreSpace:
         """Open a timbre space folder (default: the shipped one).
 
         Raises:
@@ -85,7 +85,7 @@ class TimbreSpace:
             pitch = estimate_pitch(crop, name)
         pitch = float(np.clip(pitch, *self.pitch_range))
         spec = self.front_end.analyze(crop)
-        used = max(2, int(round(spec.shape[1] * min(1.0, len(crop) / N_SAMPLES))))
+        used = max(2, round(spec.shape[1] * min(1.0, len(crop) / N_SAMPLES)))
         idx = frame_positions(used, self.config.data.frames_per_note)
         with torch.no_grad():
             mu, _ = self.model.encode(torch.from_numpy(spec[:, idx].T.copy()),

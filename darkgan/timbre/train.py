@@ -98,9 +98,9 @@ def get_preset(name: str) -> TimbreConfig:
     Raises:
         DarkGANError: unknown preset.
     """
-    if name not in PRESETS:
-        raise DarkGANError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]()
+    from darkgan.timbre import pick
+
+    return pick(PRESETS, name, "preset")
 
 
 def _batches(frames: np.ndarray, pitch: np.ndarray, inst: np.ndarray, train_mask: np.ndarray,
