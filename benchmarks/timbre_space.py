@@ -85,10 +85,18 @@ def fit_table(runs: Path) -> list[dict]:
 
 
 def loo_table(runs: Path) -> list[dict]:
-    rows = []
+    """Per left-out instrument: its row's correlation in the space trained without it in the
+    regulariser, and (baseline) the same row in the unregularised space of that front end."""
+    from darkgan.timbre.ratings import load_ratings
+    from darkgan.timbre.train import loo_correlation
+
+    rows, ratings = [], load_ratings()
     for cfg in sorted(runs.glob("loo-*/config.json")):
-        lo = read_json(cfg)["metrics"]["left_out"]
-        rows.append(lo)
+        meta = read_json(cfg)
+        lo = meta["metrics"]["left_out"]
+        unreg = runs / f"{meta['config']['model']['front_end']}-unreg" / "config.json"
+        base = loo_correlation(read_json(unreg)["centroids"], ratings, lo["instrument"]) if unreg.exists() else {}
+        rows.append(lo | {f"unreg_{k}": v for k, v in base.items()})
     return rows
 
 
@@ -220,9 +228,9 @@ def cmd_report(a) -> None:
     print(_table(fit, ["run", "front_end", "regulariser", "pearson", "spearman", "test_frame_mse", "train_seconds"]))
     loo = loo_table(a.runs)
     if loo:
-        print(_table(loo, ["instrument", "pearson", "spearman"]))
-        print(f"LOO mean: Pearson {np.mean([r['pearson'] for r in loo]):.3f}, "
-              f"Spearman {np.mean([r['spearman'] for r in loo]):.3f}")
+        print(_table(loo, ["instrument", "pearson", "spearman", "unreg_pearson", "unreg_spearman"]))
+        print("LOO mean: " + ", ".join(f"{k} {np.mean([r.get(k, np.nan) for r in loo]):.3f}"
+                                       for k in ("pearson", "spearman", "unreg_pearson", "unreg_spearman")))
     results = {"fit": fit, "loo": loo}
     if a.notes:
         best = {}
