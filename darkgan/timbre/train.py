@@ -116,6 +116,30 @@ def _batches(frames: np.ndarray, pitch: np.ndarray, inst: np.ndarray, train_mask
         yield frames[notes, fr], pitch[notes]
 
 
+def batch_loss(model, xb, pb, step: int, t: TrainConfig, keep: list[int], target):
+    """The loss of one balanced batch (module docstring): ``x [K * b, F]`` instrument-major,
+    ``pitch [K * b]``; ``keep``: the instruments in the regulariser, ``target`` their ratings.
+
+    Returns:
+        ``(loss scalar tensor, {"rec", "kl", "reg"} floats)``.
+    """
+    import torch
+
+    from darkgan.timbre.model import kl_divergence, perceptual_regularizer
+
+    recon, mu, logvar = model(xb, pb)
+    rec = 0.5 * (recon - model.normalize(xb)).pow(2).sum(-1).mean()
+    kl = kl_divergence(mu, logvar)
+    beta = t.beta * min(1.0, (step + 1) / max(1, t.beta_warmup))
+    loss = rec + beta * kl
+    reg = torch.zeros(())
+    if t.reg_weight > 0:
+        cent = mu.view(-1, t.batch_per_instrument, mu.shape[-1]).mean(1)[keep]
+        reg = perceptual_regularizer(cent, target, t.reg_loss, t.reg_sigma)
+        loss = loss + t.reg_weight * reg
+    return loss, {"rec": rec.item(), "kl": kl.item(), "reg": reg.item()}
+
+
 def train_space(data_dir: str | os.PathLike, out: str | os.PathLike, cfg: TimbreConfig,
                 ratings, progress: bool = True) -> dict:
     """Render (if needed), analyse and train one timbre space into ``out``; returns its metrics.
@@ -132,7 +156,7 @@ def train_space(data_dir: str | os.PathLike, out: str | os.PathLike, cfg: Timbre
     from tqdm import tqdm
 
     from darkgan.timbre import data as tdata
-    from darkgan.timbre.model import TimbreVAE, kl_divergence, perceptual_regularizer
+    from darkgan.timbre.model import TimbreVAE
 
     cfg.validate()
     excluded = ratings.index(cfg.train.exclude) if cfg.train.exclude else None
@@ -150,29 +174,20 @@ def train_space(data_dir: str | os.PathLike, out: str | os.PathLike, cfg: Timbre
     keep = [k for k in range(len(ratings.instruments)) if k != excluded]
     target = torch.tensor(ratings.dissimilarity[np.ix_(keep, keep)], dtype=torch.float32)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    t, b, n_inst = cfg.train, cfg.train.batch_per_instrument, len(ratings.instruments)
-    batches = _batches(x, notes["pitch"].astype(np.float32), inst, train_mask, n_inst, b,
-                       np.random.default_rng(t.seed))
+    t = cfg.train
+    batches = _batches(x, notes["pitch"].astype(np.float32), inst, train_mask, len(ratings.instruments),
+                       t.batch_per_instrument, np.random.default_rng(t.seed))
     start, stopped_early, log = time.monotonic(), False, []
     with folder_lock(out):
         model.train()
         for step in tqdm(range(t.steps), desc=f"train {cfg.model.front_end}", disable=not progress):
             xb, pb = (torch.from_numpy(a) for a in next(batches))
-            recon, mu, logvar = model(xb, pb)
-            rec = 0.5 * (recon - model.normalize(xb)).pow(2).sum(-1).mean()
-            kl = kl_divergence(mu, logvar)
-            beta = t.beta * min(1.0, (step + 1) / max(1, t.beta_warmup))
-            loss = rec + beta * kl
-            reg = torch.zeros(())
-            if t.reg_weight > 0:
-                cent = mu.view(n_inst, b, -1).mean(1)[keep]
-                reg = perceptual_regularizer(cent, target, t.reg_loss, t.reg_sigma)
-                loss = loss + t.reg_weight * reg
+            loss, parts = batch_loss(model, xb, pb, step, t, keep, target)
             opt.zero_grad()
             loss.backward()
             opt.step()
             if step % 100 == 0 or step == t.steps - 1:
-                log.append({"step": step, "rec": rec.item(), "kl": kl.item(), "reg": reg.item()})
+                log.append({"step": step, **parts})
             if time.monotonic() - start > 60 * t.max_minutes:
                 stopped_early = True
                 break
