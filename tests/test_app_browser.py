@@ -219,6 +219,7 @@ def test_browser_generate_scale_pad_and_bad_upload(served, browser_page, tmp_pat
     assert again == wav_bytes  # the same note, bit for bit
 
 
+@pytest.mark.slow
 def test_browser_timbre_map_pad_plays_a_note(served, browser_page):
     """The "Timbre map" tab (docs/timbre.md): a click on the pad synthesises a 1 s note there."""
     page = browser_page
