@@ -25,6 +25,7 @@ STAGES = (
     "darkgan.compression.cli",
     "darkgan.instrument.cli",
     "darkgan.app.cli",
+    "darkgan.timbre.cli",
     "darkgan.pipeline",
 )
 

@@ -24,6 +24,8 @@ sig=$(cat pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sig" ] || ! $PY -c "import darkgan, torch" 2>/dev/null; then
   echo "setup: installing Python packages (torch==2.13.0 CPU first, then darkgan[test])"
   $PY -m pip install -q "torch==2.13.0"
+  # nsgt's sdist imports numpy in setup.py: build it against the installed numpy (timbre space)
+  $PY -m pip install -q numpy && $PY -m pip install -q --no-build-isolation "nsgt>=0.19"
   $PY -m pip install -q -e ".[test]"
   echo "$sig" > "$stamp"
 fi

@@ -217,3 +217,20 @@ def test_browser_generate_scale_pad_and_bad_upload(served, browser_page, tmp_pat
         settings["attributes"][studio.names[first]], abs=1e-9)
     _, _, again = _fetch_wav(page, href)
     assert again == wav_bytes  # the same note, bit for bit
+
+
+@pytest.mark.slow
+def test_browser_timbre_map_pad_plays_a_note(served, browser_page):
+    """The "Timbre map" tab (docs/timbre.md): a click on the pad synthesises a 1 s note there."""
+    page = browser_page
+    page.goto(served[1])
+    page.get_by_role("tab", name="Timbre map").click()
+    pad = page.locator("#timbre-pad img")
+    pad.wait_for(state="visible")
+    box = pad.bounding_box()
+    pad.click(position={"x": 0.5 * box["width"], "y": 0.5 * box["height"]})
+    page.wait_for_function("() => { const a = document.querySelector('#timbre-audio a[download]');"
+                           " return a && a.href; }")
+    wave, sr, _ = _fetch_wav(page, page.locator("#timbre-audio a[download]").get_attribute("href"))
+    assert sr == 16000 and wave.shape == (16000,) and np.abs(wave).max() > 1e-3
+    assert "at MIDI" in page.locator("#timbre-status").inner_text()

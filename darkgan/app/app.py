@@ -117,9 +117,11 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
                     _attribute_tab(w, studio)
                     _start_tab(w)
                     _pad_tab(w, studio)
+                    _timbre_tab(w)
         _wire_generation(w, studio)
         _wire_settings_and_start(w, studio)
         _wire_pad(w, studio)
+        _wire_timbre(w)
     return demo
 
 
@@ -207,6 +209,58 @@ def _pad_tab(w: SimpleNamespace, studio: Studio) -> None:
             w.pad_x = gr.Slider(0, 1, value=0.5, step=0.01, label="x", elem_id="pad-x")
             w.pad_y = gr.Slider(0, 1, value=0.5, step=0.01, label="y", elem_id="pad-y")
         w.new_dirs = gr.Button("New random directions", size="sm")
+
+
+def _timbre_tab(w: SimpleNamespace) -> None:
+    """Timbre map pad (docs/timbre.md): the shipped perceptual timbre space, drawn when the page
+    loads; a click synthesises that point (at the player's pitch, clamped to the space's range)."""
+    import gradio as gr
+
+    from darkgan.timbre import explore
+
+    w.timbre_space = {}
+
+    def space():
+        if "space" not in w.timbre_space:
+            from darkgan.timbre.space import TimbreSpace
+
+            w.timbre_space["space"] = TimbreSpace.load()
+        return w.timbre_space["space"]
+
+    w.timbre_space_fn = space
+    with gr.Tab("Timbre map", id="tab-timbre"):
+        gr.Markdown("Instruments placed by a VAE whose distances follow listeners' dissimilarity "
+                    "ratings (blue: rated, green: unrated). Click anywhere to hear that timbre.")
+        w.timbre_pad = gr.Image(value=lambda: st._render(explore.pad_figure(space(), size=st.PAD_SIZE)), show_label=False,
+                                interactive=False, elem_id="timbre-pad", format="png", buttons=[],
+                                height=st.PAD_SIZE, width=st.PAD_SIZE)
+        w.timbre_audio = gr.Audio(label="Timbre", type="filepath", autoplay=True, interactive=False,
+                                  elem_id="timbre-audio", buttons=["download"])
+        w.timbre_status = gr.Markdown("", elem_id="timbre-status")
+
+
+def _wire_timbre(w: SimpleNamespace) -> None:
+    """A click on the timbre pad -> latent point -> 1 s note in the tab's player."""
+    import tempfile
+
+    import gradio as gr
+
+    from darkgan.data.render import write_wav
+    from darkgan.data.synth import quantize
+    from darkgan.timbre import explore
+
+    @safe(3, 2)
+    def click(evt: gr.SelectData, pitch):
+        x, y = st.pad_click_to_xy(*evt.index)
+        sp = w.timbre_space_fn()
+        p = int(min(max(int(pitch), sp.pitch_range[0]), sp.pitch_range[1]))
+        wave = sp.synth(explore.pad_to_latent(sp, x, y), p)
+        fd, path = tempfile.mkstemp(suffix=".wav")
+        os.close(fd)
+        write_wav(path, quantize(wave))
+        return st._render(explore.pad_figure(sp, x, y, st.PAD_SIZE)), path, f"({x:.2f}, {y:.2f}) at MIDI {p}"
+
+    w.timbre_pad.select(click, [w.pitch], [w.timbre_pad, w.timbre_audio, w.timbre_status])
 
 
 def _draw_spectrogram(ws):

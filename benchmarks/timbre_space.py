@@ -1,0 +1,269 @@
+"""Timbre-space benchmarks (Esling et al. 2018, Secs. 4-5; issue 20's targets).
+
+    python benchmarks/timbre_space.py train   --data DIR --runs RUNS [--front-ends stft,mel,cqt,nsgt]
+                                              [--reg tsne:10 ...] [--loo nsgt:tsne:10 [--loo-steps N]]
+    python benchmarks/timbre_space.py report  --data DIR --runs RUNS --out OUT [--notes 12]
+                                              [--space RUN] (descriptor study on this space)
+
+``train`` (run it under the training lock) trains, for every front end, the unregularised VAE
+(``train.reg_weight=0``) and one regularised VAE per ``--reg`` ``loss:weight``, into
+``RUNS/<front end>-<tag>``; with ``--loo FE:LOSS:WEIGHT`` it also trains 12 spaces that leave one
+rated instrument out of the regulariser each (``RUNS/loo-<FE>-<instrument>``). Existing runs are
+kept (the job resumes).
+
+``report`` writes ``OUT/results.json`` and prints markdown tables:
+- perceptual fit: Pearson and Spearman between the rated dissimilarities and the latent
+  distances of the instruments' centroids (66 pairs), per run, and the front-end ranking;
+- leave-one-out generalisation: per left-out instrument, the correlation of its 11 latent
+  distances to the others with its ratings row;
+- reconstruction per front end (its best regularised run): ``--notes`` held-out rated notes (one
+  per instrument where possible) auto-encoded frame by frame and inverted to audio; log-spectral
+  distance (dB, 1024-point STFT, frames within 60 dB of the loudest) against the original, and
+  pYIN pitch accuracy (median f0 within 50 cents of the MIDI pitch); the same for the front end's
+  inverse of the *true* magnitudes (the phase-retrieval ceiling);
+- descriptors on ``--space``: topology PNGs and roughness, and descriptor-based synthesis for
+  every rated instrument (centroid +20 %, flatness +50 %, pitch 64) with the error of the achieved
+  change and the teacher check (EfficientAT mn04 embedding of the result nearest, by cosine, to its
+  own instrument's mean embedding of real renders, among the 12 rated ones).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from darkgan.timbre.frontends import FRONT_ENDS
+from darkgan.utils.io import read_json, write_json
+
+
+def _train_one(data: Path, out: Path, sets: list[str]) -> None:
+    if (out / "config.json").exists():
+        return
+    cmd = [sys.executable, "-m", "darkgan", "timbre-space", "train", "--data", str(data), "--out", str(out),
+           "--no-progress"] + [a for s in sets for a in ("--set", s)]
+    print(" ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def _reg_sets(spec: str) -> tuple[str, list[str]]:
+    loss, weight = spec.split(":")
+    return f"{loss}{weight}", [f"train.reg_loss={loss}", f"train.reg_weight={weight}"]
+
+
+def cmd_train(a) -> None:
+    for fe in a.front_ends.split(","):
+        _train_one(a.data, a.runs / f"{fe}-unreg", [f"model.front_end={fe}", "train.reg_weight=0"])
+        for spec in a.reg:
+            tag, sets = _reg_sets(spec)
+            _train_one(a.data, a.runs / f"{fe}-{tag}", [f"model.front_end={fe}", *sets])
+    if a.loo:
+        from darkgan.timbre.ratings import load_ratings
+
+        fe, loss, weight = a.loo.split(":")
+        for name in load_ratings().instruments:
+            _train_one(a.data, a.runs / f"loo-{fe}-{name}",
+                       [f"model.front_end={fe}", f"train.reg_loss={loss}", f"train.reg_weight={weight}",
+                        f"train.exclude={name}", f"train.steps={a.loo_steps}"])
+
+
+def fit_table(runs: Path) -> list[dict]:
+    rows = []
+    for cfg in sorted(runs.glob("*/config.json")):
+        if cfg.parent.name.startswith("loo-"):
+            continue
+        meta = read_json(cfg)
+        t = meta["config"]["train"]
+        rows.append({"run": cfg.parent.name, "front_end": meta["config"]["model"]["front_end"],
+                     "regulariser": f"{t['reg_loss']} x{t['reg_weight']:g}" if t["reg_weight"] else "none",
+                     **meta["metrics"]["fit"], "test_frame_mse": meta["metrics"]["test_frame_mse"],
+                     "train_seconds": meta["metrics"]["train_seconds"]})
+    return rows
+
+
+def loo_table(runs: Path) -> list[dict]:
+    """Per left-out instrument: its row's correlation in the space trained without it in the
+    regulariser, and (baseline) the same row in the unregularised space of that front end."""
+    from darkgan.timbre.ratings import load_ratings
+    from darkgan.timbre.train import loo_correlation
+
+    rows, ratings = [], load_ratings()
+    for cfg in sorted(runs.glob("loo-*/config.json")):
+        meta = read_json(cfg)
+        lo = meta["metrics"]["left_out"]
+        unreg = runs / f"{meta['config']['model']['front_end']}-unreg" / "config.json"
+        base = loo_correlation(read_json(unreg)["centroids"], ratings, lo["instrument"]) if unreg.exists() else {}
+        rows.append(lo | {f"unreg_{k}": v for k, v in base.items()})
+    return rows
+
+
+def log_spectral_distance(ref: np.ndarray, est: np.ndarray) -> float:
+    """RMS over bins of the dB difference of 1024-point STFT magnitudes, averaged over the
+    reference's frames within 60 dB of its loudest frame (dB)."""
+    import librosa
+
+    s_ref = np.abs(librosa.stft(ref, n_fft=1024, hop_length=256)) + 1e-7
+    s_est = np.abs(librosa.stft(est, n_fft=1024, hop_length=256)) + 1e-7
+    db = 20 * np.log10(s_ref) - 20 * np.log10(s_est)
+    energy = (s_ref ** 2).sum(0)
+    keep = energy > energy.max() * 1e-6
+    return float(np.mean(np.sqrt(np.mean(db[:, keep] ** 2, axis=0))))
+
+
+def pitch_ok(wave: np.ndarray, midi: float) -> bool:
+    """pYIN median f0 within 50 cents of ``midi``."""
+    from darkgan.errors import DataError
+    from darkgan.timbre.space import estimate_pitch
+
+    try:
+        return abs(estimate_pitch(wave) - midi) <= 0.5
+    except DataError:
+        return False
+
+
+def reconstruction(run: Path, data: Path, n_notes: int) -> dict:
+    """Auto-encode held-out notes frame by frame, invert, compare (see the module docstring)."""
+    import torch
+
+    from darkgan.timbre.data import load_notes
+    from darkgan.timbre.space import TimbreSpace
+
+    space = TimbreSpace.load(run)
+    notes = load_notes(data)
+    test = np.flatnonzero(notes["rated"] & notes["test"])
+    picked = [test[notes["instrument"][test] == n][0] for n in space.ratings.instruments
+              if np.any(notes["instrument"][test] == n)][:n_notes]
+    res = {"lsd_model": [], "lsd_oracle": [], "pitch_model": [], "pitch_oracle": [], "pitch_original": []}
+    for i in picked:
+        w, p = notes["wave"][i], float(notes["pitch"][i])
+        spec = space.front_end.analyze(w)
+        with torch.no_grad():
+            mu, _ = space.model.encode(torch.from_numpy(spec.T.copy()), torch.full((spec.shape[1],), p))
+            rec = space.model.decode(mu, torch.full((spec.shape[1],), p)).numpy().T
+        y_model, y_oracle = space.front_end.invert(rec), space.front_end.invert(spec)
+        res["lsd_model"].append(log_spectral_distance(w, y_model))
+        res["lsd_oracle"].append(log_spectral_distance(w, y_oracle))
+        res["pitch_model"].append(pitch_ok(y_model, p))
+        res["pitch_oracle"].append(pitch_ok(y_oracle, p))
+        res["pitch_original"].append(pitch_ok(w, p))
+    return {"run": run.name, "notes": len(picked), **{k: float(np.mean(v)) for k, v in res.items()}}
+
+
+def teacher_references(data: Path, ratings, pitch: int, teacher) -> np.ndarray:
+    """``[K, D]`` unit-norm mean teacher embedding of each rated instrument's real renders at ``pitch``."""
+    import torch
+
+    from darkgan.timbre.data import load_notes
+
+    notes = load_notes(data)
+    refs = []
+    for name in ratings.instruments:
+        sel = (notes["instrument"] == name) & (notes["pitch"] == pitch)
+        e = teacher.embedding(torch.from_numpy(notes["wave"][sel])).numpy()
+        e = e / np.linalg.norm(e, axis=1, keepdims=True)
+        m = e.mean(0)
+        refs.append(m / np.linalg.norm(m))
+    return np.stack(refs)
+
+
+def nearest_instrument(wave: np.ndarray, refs: np.ndarray, teacher) -> int:
+    import torch
+
+    e = teacher.embedding(torch.from_numpy(wave[None].astype(np.float32))).numpy()[0]
+    return int(np.argmax(refs @ (e / np.linalg.norm(e))))
+
+
+def descriptor_study(run: Path, data: Path, out: Path, pitch: int = 64) -> dict:
+    """Topology PNGs + descriptor-based synthesis with its errors and the teacher check."""
+    from darkgan.data.render import write_wav
+    from darkgan.data.synth import quantize
+    from darkgan.teacher import load_teacher
+    from darkgan.timbre.explore import descriptor_synth, descriptor_topology
+    from darkgan.timbre.space import TimbreSpace
+
+    space = TimbreSpace.load(run)
+    topo = descriptor_topology(space, out)
+    teacher = load_teacher("efficientat-mn04")
+    refs = teacher_references(data, space.ratings, pitch, teacher)
+    rows = []
+    for k, name in enumerate(space.ratings.instruments):
+        base = space.synth(space.instrument(name), pitch)
+        base_ok = nearest_instrument(base, refs, teacher) == k
+        base_pitch = pitch_ok(base, pitch)
+        for desc, change in (("centroid", 0.2), ("flatness", 0.5)):
+            wave, rep = descriptor_synth(space, name, pitch, desc, change)
+            write_wav(out / "audio" / f"{name}-{desc}{change:+g}.wav", quantize(wave))
+            near = nearest_instrument(wave, refs, teacher)
+            rows.append({k2: rep[k2] for k2 in ("instrument", "descriptor", "asked", "achieved_frame",
+                                                 "achieved_audio", "error_audio", "latent_shift")}
+                        | {"teacher_nearest": space.ratings.instruments[near], "teacher_ok": near == k,
+                           "unmodified_teacher_ok": base_ok, "pitch_ok": pitch_ok(wave, pitch),
+                           "unmodified_pitch_ok": base_pitch})
+    summary = {}
+    for desc in ("centroid", "flatness"):
+        r = [x for x in rows if x["descriptor"] == desc]
+        summary[desc] = {"asked": r[0]["asked"], "mean_achieved_audio": float(np.mean([x["achieved_audio"] for x in r])),
+                         "mean_abs_error_audio": float(np.mean([x["error_audio"] for x in r])),
+                         "teacher_ok": int(sum(x["teacher_ok"] for x in r)),
+                         "unmodified_teacher_ok": int(sum(x["unmodified_teacher_ok"] for x in r)),
+                         "pitch_ok": int(sum(x["pitch_ok"] for x in r)),
+                         "unmodified_pitch_ok": int(sum(x["unmodified_pitch_ok"] for x in r)), "of": len(r)}
+    return {"run": run.name, "topology": topo, "synthesis": rows, "summary": summary}
+
+
+def _table(rows: list[dict], keys: list[str]) -> str:
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_report(a) -> None:
+    out = a.out
+    out.mkdir(parents=True, exist_ok=True)
+    fit = fit_table(a.runs)
+    print(_table(fit, ["run", "front_end", "regulariser", "pearson", "spearman", "test_frame_mse", "train_seconds"]))
+    loo = loo_table(a.runs)
+    if loo:
+        print(_table(loo, ["instrument", "pearson", "spearman", "unreg_pearson", "unreg_spearman"]))
+        print("LOO mean: " + ", ".join(f"{k} {np.mean([r.get(k, np.nan) for r in loo]):.3f}"
+                                       for k in ("pearson", "spearman", "unreg_pearson", "unreg_spearman")))
+    results = {"fit": fit, "loo": loo}
+    if a.notes:
+        best = {}
+        for r in fit:
+            if r["regulariser"] != "none" and (r["front_end"] not in best or r["spearman"] > best[r["front_end"]]["spearman"]):
+                best[r["front_end"]] = r
+        results["reconstruction"] = [reconstruction(a.runs / r["run"], a.data, a.notes) for r in best.values()]
+        print(_table(results["reconstruction"], ["run", "notes", "lsd_model", "lsd_oracle", "pitch_model",
+                                                 "pitch_oracle", "pitch_original"]))
+    if a.space:
+        results["descriptors"] = descriptor_study(a.space, a.data, out)
+        print(json.dumps(results["descriptors"]["summary"]), json.dumps(results["descriptors"]["topology"]))
+    write_json(out / "results.json", results)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--front-ends", default=",".join(FRONT_ENDS))
+    t.add_argument("--reg", nargs="*", default=["tsne:10"], help="LOSS:WEIGHT of the regularised runs")
+    t.add_argument("--loo", default=None, help="FE:LOSS:WEIGHT of the leave-one-out study")
+    t.add_argument("--loo-steps", type=int, default=3000, help="training steps of each leave-one-out run")
+    r = sub.add_parser("report")
+    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--notes", type=int, default=12, help="held-out notes per front end (0: skip)")
+    r.add_argument("--space", type=Path, default=None, help="run for the descriptor study")
+    for p in (t, r):
+        p.add_argument("--data", type=Path, required=True)
+        p.add_argument("--runs", type=Path, required=True)
+    a = ap.parse_args(argv)
+    {"train": cmd_train, "report": cmd_report}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
