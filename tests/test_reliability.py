@@ -325,3 +325,17 @@ def test_json_is_always_strict(tmp_path):
 
     assert json.loads((tmp_path / "x.json").read_text(), parse_constant=refuse) == \
         {"nan": None, "inf": [None, 1.5], "n": 3}
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
+    """Files written atomically are readable by other users as ``open`` would make them (mkstemp
+    alone gives 0600: an exported instrument unreadable to a DAW running as another user)."""
+    import os
+
+    from darkgan.utils.io import atomic_write
+
+    with open(tmp_path / "plain.txt", "w") as f:
+        f.write("x")
+    with atomic_write(tmp_path / "atomic.txt", "w") as f:
+        f.write("x")
+    assert os.stat(tmp_path / "atomic.txt").st_mode & 0o777 == os.stat(tmp_path / "plain.txt").st_mode & 0o777

@@ -22,9 +22,25 @@ from typing import Any, Iterator
 import numpy as np
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it: there is no getter; done once, at
+    import, before any thread of ours could create a file meanwhile)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: permissions of every file :func:`atomic_write` makes: what ``open`` would give
+_FILE_MODE = 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     """Open a temporary file next to ``path``; on success rename it over ``path``.
+
+    The file gets the permissions a plain ``open`` would give (``0o666`` minus the umask), not
+    ``mkstemp``'s owner-only ``0o600``: exported instruments and rendered audio are read by other
+    programs (a DAW, a web server) that may run as another user.
 
     Args:
         path: final destination. Its parent folder is created if missing.
@@ -37,6 +53,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
             yield f
             f.flush()
