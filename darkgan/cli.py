@@ -25,6 +25,7 @@ STAGES = (
     "darkgan.compression.cli",
     "darkgan.app.cli",
     "darkgan.pipeline",
+    "darkgan.sing.cli",
 )
 
 

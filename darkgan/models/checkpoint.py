@@ -23,6 +23,7 @@ folders and a ``LATEST`` file naming the newest; :func:`resolve_checkpoint` acce
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import functools
@@ -35,7 +36,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
@@ -278,17 +279,7 @@ def save_checkpoint(
     Raises:
         CheckpointError: the folder cannot be written (nothing of an old checkpoint is lost).
     """
-    directory = Path(directory)
-    parent = directory.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a checkpoint is an ordinary folder
-    except OSError as e:
-        raise CheckpointError(f"{parent}: cannot write a checkpoint here ({e.strerror or e})") from None
-    try:
+    with staged_folder(directory) as tmp:
         gen_src = ema if ema is not None else generator
         config = dataclasses.replace(config, generator_weights=weights_label or ("ema" if ema is not None else "raw"),
                                      dtype="float16" if half else "float32",
@@ -309,10 +300,40 @@ def save_checkpoint(
         meta = config.to_json()
         if "extra" in meta:  # a copied config's sums describe other files
             meta["extra"] = {k: v for k, v in meta["extra"].items() if k != "files"}
-        meta["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        write_json(tmp / "config.json", meta)
-        with atomic_write(tmp / MARKER, "w") as f:
-            f.write(f"step {config.step}\n")
+        finish_folder(tmp, meta, config.step)
+    return Path(directory)
+
+
+def finish_folder(tmp: Path, meta: dict, step: int) -> None:
+    """Write ``config.json`` (``meta`` plus the SHA-256 of every file already in ``tmp``) and the
+    ``COMPLETE`` marker into the staged folder ``tmp`` (of :func:`staged_folder`)."""
+    meta["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+    write_json(tmp / "config.json", meta)
+    with atomic_write(tmp / MARKER, "w") as f:
+        f.write(f"step {step}\n")
+
+
+@contextlib.contextmanager
+def staged_folder(directory: str | os.PathLike) -> Iterator[Path]:
+    """Yield a hidden temporary folder beside ``directory``; when the block ends without error,
+    rename it into place (a previous folder of that name is replaced only then), else delete it.
+    Every checkpoint family (DarkGAN, SING) writes its folders through this.
+
+    Raises:
+        CheckpointError: the parent is not writable (nothing of an old folder is lost).
+    """
+    directory = Path(directory)
+    parent = directory.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a checkpoint is an ordinary folder
+    except OSError as e:
+        raise CheckpointError(f"{parent}: cannot write a checkpoint here ({e.strerror or e})") from None
+    try:
+        yield tmp
         _fsync_dir(tmp)
         if directory.exists():
             old = parent / f".{directory.name}.old-{os.getpid()}"
@@ -327,7 +348,6 @@ def save_checkpoint(
         if isinstance(e, OSError):
             raise CheckpointError(f"{directory}: cannot write checkpoint ({e.strerror or e})") from None
         raise
-    return directory
 
 
 def _fsync_dir(path: Path) -> None:
