@@ -168,7 +168,7 @@ def _paper() -> SingConfig:
 
 def _cpu() -> SingConfig:
     m = SingModelConfig(channels=256, dimension=64, lstm_hidden=256)
-    t = SingTrainConfig(ae_steps=2400, lstm_steps=1500, e2e_steps=1200, batch_size=8, lstm_batch_size=32,
+    t = SingTrainConfig(ae_steps=8000, lstm_steps=1000, e2e_steps=7000, batch_size=8, lstm_batch_size=32,
                         lr=3e-4, crop_frames=40, checkpoint_every=100, log_every=10)
     return SingConfig(preset="cpu", model=m, train=t)
 
