@@ -70,3 +70,64 @@ def _table1(args: argparse.Namespace) -> int:
     if args.out:
         write_json(args.out, {"rows": rows})
     return 0
+
+
+def generate(args: argparse.Namespace) -> int:
+    """``darkgan generate`` with a SING checkpoint: one 4 s note per (instrument, pitch) at
+    ``--velocity``; ``--list-instruments`` prints the names, one a line. Writes
+    ``OUT/note_<i>_p<pitch>.wav`` + ``generate.json`` as the DarkGAN path does (folder replaced
+    as a whole, validated before anything is written).
+
+    Raises:
+        DarkGANError: DarkGAN-only options, a missing --instrument/--out, or arguments the
+            checkpoint does not know (one line; exit 2).
+    """
+    import sys
+
+    from darkgan.errors import DarkGANError
+    from darkgan.generation.cli import OUTPUT_FILES, _int
+    from darkgan.generation.outdir import check_target
+    from darkgan.sing.api import SingSynth
+
+    if args.attr or args.like or args.raw or args.build_bank or args.list_attributes:
+        raise DarkGANError("SING checkpoints take --instrument, --pitch and --velocity (not --attr, --like, --raw, "
+                           "--build-bank or --list-attributes)")
+    if not args.list_instruments:
+        if not args.instrument:
+            raise DarkGANError("--instrument NAME is required with a SING checkpoint (--list-instruments lists them)")
+        if not args.out:
+            raise DarkGANError("--out DIR is required (where the WAV files go)")
+        check_target(args.out, OUTPUT_FILES)
+    synth = SingSynth.load(args.checkpoint, device=args.device)
+    if args.list_instruments:
+        try:
+            print("\n".join(synth.instruments))
+        except BrokenPipeError:
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    pitches = [_int(p, "--pitch") for p in args.pitch]
+    velocity = _int(args.velocity, "--velocity")
+    notes = [(i, p) for i in args.instrument for p in pitches]
+    synth.indices([i for i, _ in notes], [p for _, p in notes], [velocity] * len(notes))  # validate first
+    waves = synth.generate_batch([i for i, _ in notes], [p for _, p in notes], [velocity] * len(notes))
+    _write(args.out, synth, notes, velocity, waves, args.plot)
+    print(f"wrote {len(notes)} notes to {args.out} ({synth.n_samples / synth.sample_rate:g} s each, SING)")
+    return 0
+
+
+def _write(out, synth, notes, velocity: int, waves, plot: bool) -> None:
+    from darkgan.generation.cli import OUTPUT_FILES, write_spectrogram_png, write_wav
+    from darkgan.generation.outdir import replace_folder
+    from darkgan.utils.io import write_json
+
+    files = []
+    with replace_folder(out, OUTPUT_FILES) as stage:
+        for k, ((inst, p), wave) in enumerate(zip(notes, waves)):
+            stem = f"note_{k:05d}_p{p:03d}"
+            write_wav(stage / f"{stem}.wav", wave)
+            if plot:
+                write_spectrogram_png(stage / f"{stem}.png", wave, f"SING {inst} p{p} v{velocity} (first second)")
+            files.append({"file": f"{stem}.wav", "instrument": inst, "pitch": p, "velocity": velocity})
+        write_json(stage / "generate.json", {"checkpoint": synth.checkpoint_path, "family": "sing", "notes": files})
