@@ -276,9 +276,19 @@ def _log(run: _Run, metrics: dict, heldout: bool) -> dict:
     return metrics
 
 
+def _stop_reason(signal: bool, seconds: float, max_minutes, steps: int, max_steps) -> str:
+    if signal:
+        return "signal"
+    if max_minutes is not None and seconds > 60 * max_minutes:
+        return "max-minutes"
+    if max_steps is not None and steps >= max_steps:
+        return "max-steps"
+    return "finished"
+
+
 def train(data_dir, out_dir, *, preset: str = "cpu", overrides=(), resume: bool = False, n_instruments: int = 32,
           instruments: list[str] | None = None, init_ae=None, max_minutes: float | None = None,
-          threads: int | None = None, progress: bool = True) -> dict:
+          threads: int | None = None, progress: bool = True, max_steps: int | None = None) -> dict:
     """Train (or continue) a SING run in ``out_dir``; returns ``{"step", "stage", "checkpoint",
     "metrics", "stopped"}``.
 
@@ -289,6 +299,7 @@ def train(data_dir, out_dir, *, preset: str = "cpu", overrides=(), resume: bool 
         init_ae: a run/checkpoint whose finished autoencoder replaces stage 1.
         max_minutes: stop with a checkpoint after this wall time (continue with ``resume``).
         threads: torch CPU threads.
+        max_steps: stop with a checkpoint after this many steps of this call.
 
     Raises:
         DarkGANError: a run folder already used (without ``resume``), another job writing into
@@ -311,7 +322,7 @@ def train(data_dir, out_dir, *, preset: str = "cpu", overrides=(), resume: bool 
         plan = stage_plan(run.cfg)
         total = plan[-1][1] + plan[-1][2]
         eta = RemainingTime([s for _, s, _ in plan], [n for *_, n in plan], stage_costs(run.cfg))
-        t0, last, stopped = time.monotonic(), {}, "finished"
+        t0, last, stopped, first = time.monotonic(), {}, "finished", run.step
         bar = tqdm(total=total, initial=run.step, desc="sing", unit="step", disable=not progress, dynamic_ncols=True)
         with contextlib.closing(bar):
             while run.step < total:
@@ -334,8 +345,8 @@ def train(data_dir, out_dir, *, preset: str = "cpu", overrides=(), resume: bool 
                 if run.step % t.checkpoint_every == 0 and run.step < total:
                     _save(run, last)
                     eta.pause()
-                if sigs.flag or (max_minutes is not None and time.monotonic() - t0 > 60 * max_minutes):
-                    stopped = "signal" if sigs.flag else "max-minutes"
+                stopped = _stop_reason(sigs.flag, time.monotonic() - t0, max_minutes, run.step - first, max_steps)
+                if stopped != "finished":
                     break
         path = _save(run, last)
         run.writer.close()
