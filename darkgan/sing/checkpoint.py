@@ -166,3 +166,15 @@ def load_optim(path: Path) -> dict | None:
         return torch.load(f, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{f}: corrupt optimizer state ({type(e).__name__})") from None
+
+
+def export(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True) -> Path:
+    """Copy a checkpoint's inference part (config + weights, no optimiser state) to ``dst``,
+    in float16 by default (the shipped ``sing-default``); ``extra.exported_from`` names the source.
+
+    Raises:
+        CheckpointError: bad source or unwritable destination.
+    """
+    model, cfg, vocab, meta = load(src)
+    extra = {**(meta.get("extra") or {}), "exported_from": meta["path"], "exported_from_step": meta["step"]}
+    return save(dst, model, cfg, vocab, stage=meta["stage"], step=int(meta["step"]), half=half, extra=extra)

@@ -5,6 +5,7 @@
     darkgan sing train --data DIR --out RUN [--preset cpu] [--set train.loss=wav ...]
                        [--n-instruments 32 | --instruments A,B] [--init-ae RUN] [--max-minutes M] [--resume]
     darkgan sing table1 --runs spectral=RUN wav=RUN notime=RUN [--n 200] [--out table1.json]
+    darkgan sing export --checkpoint RUN --out darkgan/assets/sing-default
 
 Generation goes through ``darkgan generate --checkpoint <SING checkpoint> --instrument NAME
 --pitch 60 --velocity 100`` (the generation command dispatches on the checkpoint's kind).
@@ -40,7 +41,21 @@ def register(sub) -> None:
     b.add_argument("--n", type=int, default=200, help="notes per split (default: %(default)s; 0 = all)")
     b.add_argument("--out", default=None, help="write the table as JSON here")
     b.set_defaults(func=_table1)
+    e = ss.add_parser("export", help="copy a checkpoint's weights (float16) and config for shipping")
+    e.add_argument("--checkpoint", required=True, help="run or checkpoint folder")
+    e.add_argument("--out", required=True, help="destination folder (replaced atomically)")
+    e.add_argument("--float32", action="store_true", help="keep float32 weights")
+    e.set_defaults(func=_export)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+def _export(args: argparse.Namespace) -> int:
+    from darkgan.sing.checkpoint import export
+
+    out = export(args.checkpoint, args.out, half=not args.float32)
+    size = sum(f.stat().st_size for f in out.iterdir())
+    print(f"wrote {out} ({size / 1e6:.1f} MB)")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:
