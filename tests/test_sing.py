@@ -147,6 +147,10 @@ def test_api_and_generate_cli(sing_run, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("darkgan: error:") for e in err) and "velocity 3" in err[1]
     assert sorted(p.name for p in out.iterdir()) == ["generate.json", "note_00000_p060.wav", "note_00001_p048.wav"]
+    assert main(["sing", "export", "--checkpoint", str(sing_run), "--out", str(tmp_path / "half")]) == 0
+    half = SingSynth.load(tmp_path / "half")
+    assert half.meta["dtype"] == "float16" and not (tmp_path / "half" / "optim.pt").exists()
+    assert np.abs(half.generate(inst, 60, 100) - wave).max() < 1e-2
 
 
 def test_table1_rows(sing_run):
