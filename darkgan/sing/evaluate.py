@@ -32,13 +32,16 @@ def run_notes(meta: dict, cfg, progress: bool = False) -> SingNotes:
 @torch.no_grad()
 def score(model, notes: SingNotes, idx: np.ndarray, cfg, batch: int = 16) -> dict:
     """Mean spectral loss and waveform MSE of the autoencoder and of SING on the notes ``idx``:
-    ``{"ae": {"spectral", "wav"}, "sing": {"spectral", "wav"}}``."""
-    t = cfg.train
+    ``{"ae": {"spectral", "wav"}, "sing": {"spectral", "wav"}}``. The spectral loss is taken at
+    the model's level (notes x ``model.gain``: the level its epsilon = 1 was trained at), the
+    MSE at the data's level."""
+    t, g = cfg.train, cfg.model.gain
     acc = {k: {"spectral": [], "wav": []} for k in ("ae", "sing")}
     for k in range(0, len(idx), batch):
         wave, v, i, p = notes.batch(idx[k:k + batch])
         for name, y in (("ae", model.autoencode(wave)), ("sing", model(v, i, p))):
-            acc[name]["spectral"].append(spectral_loss(y, wave, t.stft_n_fft, t.stft_hop, t.stft_eps, reduce=False))
+            acc[name]["spectral"].append(spectral_loss(g * y, g * wave, t.stft_n_fft, t.stft_hop, t.stft_eps,
+                                                       reduce=False))
             acc[name]["wav"].append(wav_mse(y, wave, reduce=False))
     return {m: {k: float(torch.cat(v).mean()) for k, v in d.items()} for m, d in acc.items()}
 

@@ -144,10 +144,12 @@ class Sing(nn.Module):
         self.encoder = Encoder(m)
 
     def forward(self, velocity, instrument, pitch) -> torch.Tensor:
-        """``(velocity, instrument, pitch) [B] long -> waveform [B, n_samples]`` (16 kHz)."""
+        """``(velocity, instrument, pitch) [B] long -> waveform [B, n_samples]`` (16 kHz, the
+        data's level: the decoder's output divided by ``m.gain``)."""
         s, _ = self.generator(velocity, instrument, pitch)
-        return self.decoder(s)[:, :self.m.n_samples]
+        return self.decoder(s)[:, :self.m.n_samples] / self.m.gain
 
     def autoencode(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, n_samples] -> [B, n_samples]``: decoder(encoder(x)) (stage 1, Table 1's rows)."""
-        return self.decoder(self.encoder(pad_note(x, self.m)))[:, :self.m.n_samples]
+        """``[B, n_samples] -> [B, n_samples]``: decoder(encoder(x)) at the data's level
+        (stage 1, Table 1's rows)."""
+        return self.decoder(self.encoder(pad_note(x * self.m.gain, self.m)))[:, :self.m.n_samples] / self.m.gain

@@ -121,7 +121,7 @@ def step_ae(run: _Run) -> dict[str, float]:
     m, t = run.cfg.model, run.cfg.train
     idx, rng = _batch_idx(run, t.batch_size)
     wave = run.notes.batch(idx)[0]
-    x = pad_note(wave, m)
+    x = pad_note(wave * m.gain, m)  # the model's level (model.gain)
     if t.crop_frames:
         length = (t.crop_frames - 1) * m.stride + m.kernel_size
         starts = rng.integers(0, x.shape[1] - length + 1, len(idx))
@@ -140,7 +140,7 @@ def encode_targets(model: Sing, notes: SingNotes, idx: np.ndarray, batch: int = 
 
     out = []
     for i in tqdm(range(0, len(idx), batch), desc="encode", unit="batch", disable=not progress, leave=False):
-        out.append(model.encoder(pad_note(notes.batch(idx[i:i + batch])[0], model.m)))
+        out.append(model.encoder(pad_note(notes.batch(idx[i:i + batch])[0] * model.m.gain, model.m)))
     return torch.cat(out)
 
 
@@ -170,21 +170,24 @@ def step_e2e(run: _Run) -> dict[str, float]:
     t = run.cfg.train
     idx, _ = _batch_idx(run, t.batch_size)
     wave, v, i, p = run.notes.batch(idx)
-    loss = note_loss(t.loss, run.model(v, i, p), wave, t)
+    g = run.cfg.model.gain
+    loss = note_loss(t.loss, g * run.model(v, i, p), g * wave, t)
     _update(run, loss, "e2e")
     return {"e2e/loss": float(loss.detach())}
 
 
 @torch.no_grad()
 def heldout_losses(model: Sing, notes: SingNotes, cfg: SingConfig, split: str = "test", n: int = 16) -> dict:
-    """Spectral loss of the autoencoder and of SING on ``n`` fixed notes of ``split``."""
+    """Spectral loss (at the model's level, ``model.gain``) of the autoencoder and of SING on
+    ``n`` fixed notes of ``split``."""
     idx = notes.indices(split)[:: max(1, len(notes.indices(split)) // n)][:n]
     wave, v, i, p = notes.batch(idx)
-    t = cfg.train
+    t, g = cfg.train, cfg.model.gain
     was = model.training
     model.eval()
-    out = {f"{split}/ae_spectral": float(spectral_loss(model.autoencode(wave), wave, t.stft_n_fft, t.stft_hop, t.stft_eps)),
-           f"{split}/sing_spectral": float(spectral_loss(model(v, i, p), wave, t.stft_n_fft, t.stft_hop, t.stft_eps))}
+    out = {f"{split}/ae_spectral": float(spectral_loss(g * model.autoencode(wave), g * wave, t.stft_n_fft, t.stft_hop,
+                                                        t.stft_eps)),
+           f"{split}/sing_spectral": float(spectral_loss(g * model(v, i, p), g * wave, t.stft_n_fft, t.stft_hop, t.stft_eps))}
     model.train(was)
     return out
 
