@@ -157,7 +157,7 @@ def test_table1_rows(sing_run):
     from darkgan.sing.evaluate import format_table1, table1
 
     rows = table1({"spectral": str(sing_run)}, n=0)
-    assert [r["model"] for r in rows] == ["Autoencoder", "SING"]
+    assert [r["model"] for r in rows] == ["Autoencoder", "SING", "(silence)"]
     for r in rows:
         assert all(np.isfinite(v) and v > 0 for d in (r["spectral"], r["wav"]) for v in d.values())
     assert "SING" in format_table1(rows)

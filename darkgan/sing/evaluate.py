@@ -32,14 +32,15 @@ def run_notes(meta: dict, cfg, progress: bool = False) -> SingNotes:
 @torch.no_grad()
 def score(model, notes: SingNotes, idx: np.ndarray, cfg, batch: int = 16) -> dict:
     """Mean spectral loss and waveform MSE of the autoencoder and of SING on the notes ``idx``:
-    ``{"ae": {"spectral", "wav"}, "sing": {"spectral", "wav"}}``. The spectral loss is taken at
+    ``{"ae" | "sing" | "silence": {"spectral", "wav"}}`` ("silence": an all-zero output, the
+    score of a model that learnt nothing). The spectral loss is taken at
     the model's level (notes x ``model.gain``: the level its epsilon = 1 was trained at), the
     MSE at the data's level."""
     t, g = cfg.train, cfg.model.gain
-    acc = {k: {"spectral": [], "wav": []} for k in ("ae", "sing")}
+    acc = {k: {"spectral": [], "wav": []} for k in ("ae", "sing", "silence")}
     for k in range(0, len(idx), batch):
         wave, v, i, p = notes.batch(idx[k:k + batch])
-        for name, y in (("ae", model.autoencode(wave)), ("sing", model(v, i, p))):
+        for name, y in (("ae", model.autoencode(wave)), ("sing", model(v, i, p)), ("silence", torch.zeros_like(wave))):
             acc[name]["spectral"].append(spectral_loss(g * y, g * wave, t.stft_n_fft, t.stft_hop, t.stft_eps,
                                                        reduce=False))
             acc[name]["wav"].append(wav_mse(y, wave, reduce=False))
@@ -49,8 +50,9 @@ def score(model, notes: SingNotes, idx: np.ndarray, cfg, batch: int = 16) -> dic
 def table1(runs: dict[str, str], n: int = 200) -> list[dict]:
     """Rows of Table 1 for trained runs ``{row name: run folder}``.
 
-    Each run contributes its SING row and, unless its autoencoder came from another run
-    (``--init-ae``), its autoencoder row. Returns ``[{"model", "training_loss", "run", "step",
+    Each run contributes its SING row, unless its autoencoder came from another run
+    (``--init-ae``) its autoencoder row, and a "silence" reference row (all-zero output on the
+    same notes, at the run's level). Returns ``[{"model", "training_loss", "run", "step",
     "stage", "spectral": {"train", "test"}, "wav": {"train", "test"}}]``.
 
     Raises:
@@ -61,9 +63,10 @@ def table1(runs: dict[str, str], n: int = 200) -> list[dict]:
         model, cfg, _, meta = ckpt.load(path)
         notes = run_notes(meta, cfg)
         res = {s: score(model, notes, spread(notes.indices(s), n), cfg) for s in ("train", "test")}
-        kinds = ["sing"] if meta["extra"].get("init_ae") else ["ae", "sing"]
+        kinds = (["sing"] if meta["extra"].get("init_ae") else ["ae", "sing"]) + ["silence"]
         for kind in kinds:
-            label = "Autoencoder" if kind == "ae" else ("SING" if cfg.model.time_embedding else "SING no time embedding")
+            label = {"ae": "Autoencoder", "silence": "(silence)"}.get(
+                kind, "SING" if cfg.model.time_embedding else "SING no time embedding")
             rows.append({"model": label, "training_loss": cfg.train.loss, "row": name, "run": meta["path"],
                          "step": meta["step"], "stage": meta["stage"],
                          "spectral": {s: res[s][kind]["spectral"] for s in res},
