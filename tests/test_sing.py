@@ -144,8 +144,10 @@ def test_api_and_generate_cli(sing_run, tmp_path, capsys):
     assert main(["generate", "--checkpoint", str(sing_run), "--instrument", "nope", "--out", str(out)]) == 2
     assert main(["generate", "--checkpoint", str(sing_run), "--instrument", inst, "--velocity", "3",
                  "--out", str(out)]) == 2
+    assert main(["generate", "--instrument", inst, "--out", str(out)]) == 2  # the shipped DarkGAN checkpoint
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(e.startswith("darkgan: error:") for e in err) and "velocity 3" in err[1]
+    assert len(err) == 3 and all(e.startswith("darkgan: error:") for e in err) and "velocity 3" in err[1]
+    assert "need a SING checkpoint" in err[2]
     assert sorted(p.name for p in out.iterdir()) == ["generate.json", "note_00000_p060.wav", "note_00001_p048.wav"]
     assert main(["sing", "export", "--checkpoint", str(sing_run), "--out", str(tmp_path / "half")]) == 0
     half = SingSynth.load(tmp_path / "half")
