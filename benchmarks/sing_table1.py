@@ -6,7 +6,9 @@
 
 Runs are trained by ``darkgan sing train`` (docs/sing.md lists the commands): ``spectral`` the
 default settings, ``wav`` with ``--set train.loss=wav``, ``notime`` with ``--set
-model.time_embedding=false --init-ae <spectral run>``. Table 1: spectral loss (Eq. 3.3) and
+model.time_embedding=false --init-ae <spectral run>`` (or, with ``--sing-only wav``, a ``wav`` run
+branched from the spectral run after stage 2: a copy of its checkpoint resumed with ``--set
+train.loss=wav``). Table 1: spectral loss (Eq. 3.3) and
 waveform MSE (Eq. 3.1) of each run's autoencoder and SING on ``--n`` train and ``--n`` test notes
 (evenly spread; 0 = all). Generalisation (the run named by ``--generalization``, ``--n-gen`` test
 notes): pitch accuracy (pYIN, 50 cents) of SING / the real notes / DarkGAN, FAD and KID (x1e4) to
@@ -27,6 +29,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", nargs="+", required=True, metavar="NAME=RUN")
     ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--sing-only", nargs="*", default=[], metavar="NAME",
+                    help="rows branched from another run after stage 2 (no autoencoder row of their own)")
     ap.add_argument("--generalization", default=None, metavar="NAME", help="row name whose run gets the report")
     ap.add_argument("--n-gen", type=int, default=96)
     ap.add_argument("--darkgan", default="default")
@@ -37,7 +41,7 @@ def main() -> None:
     from darkgan.sing.evaluate import format_table1, generalization, table1
 
     runs = dict(item.split("=", 1) for item in a.runs)
-    rows = table1(runs, n=a.n)
+    rows = table1(runs, n=a.n, sing_only=tuple(a.sing_only))
     print(format_table1(rows), flush=True)
     out = {"rows": rows, "n": a.n, "load": os.getloadavg()[0]}
     if a.generalization:

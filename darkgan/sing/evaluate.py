@@ -47,12 +47,14 @@ def score(model, notes: SingNotes, idx: np.ndarray, cfg, batch: int = 16) -> dic
     return {m: {k: float(torch.cat(v).mean()) for k, v in d.items()} for m, d in acc.items()}
 
 
-def table1(runs: dict[str, str], n: int = 200) -> list[dict]:
+def table1(runs: dict[str, str], n: int = 200, sing_only: tuple[str, ...] = ()) -> list[dict]:
     """Rows of Table 1 for trained runs ``{row name: run folder}``.
 
     Each run contributes its SING row, unless its autoencoder came from another run
     (``--init-ae``) its autoencoder row, and a "silence" reference row (all-zero output on the
-    same notes, at the run's level). Returns ``[{"model", "training_loss", "run", "step",
+    same notes, at the run's level). Rows named in ``sing_only`` (runs branched from another run
+    after stage 2, e.g. an end-to-end stage on the waveform MSE from the spectral autoencoder and
+    LSTM) give only their SING row, its loss marked ``"(stage 3 only)"``. Returns ``[{"model", "training_loss", "run", "step",
     "stage", "spectral": {"train", "test"}, "wav": {"train", "test"}}]``.
 
     Raises:
@@ -63,11 +65,13 @@ def table1(runs: dict[str, str], n: int = 200) -> list[dict]:
         model, cfg, _, meta = ckpt.load(path)
         notes = run_notes(meta, cfg)
         res = {s: score(model, notes, spread(notes.indices(s), n), cfg) for s in ("train", "test")}
-        kinds = (["sing"] if meta["extra"].get("init_ae") else ["ae", "sing"]) + ["silence"]
+        branch = name in sing_only
+        kinds = (["sing"] if meta["extra"].get("init_ae") or branch else ["ae", "sing"]) + ["silence"]
         for kind in kinds:
             label = {"ae": "Autoencoder", "silence": "(silence)"}.get(
                 kind, "SING" if cfg.model.time_embedding else "SING no time embedding")
-            rows.append({"model": label, "training_loss": cfg.train.loss, "row": name, "run": meta["path"],
+            loss = f"{cfg.train.loss} (stage 3 only)" if branch and kind == "sing" else cfg.train.loss
+            rows.append({"model": label, "training_loss": loss, "row": name, "run": meta["path"],
                          "step": meta["step"], "stage": meta["stage"],
                          "spectral": {s: res[s][kind]["spectral"] for s in res},
                          "wav": {s: res[s][kind]["wav"] for s in res}})
@@ -76,9 +80,9 @@ def table1(runs: dict[str, str], n: int = 200) -> list[dict]:
 
 def format_table1(rows: list[dict]) -> str:
     """Table 1 as fixed-width text (the paper's columns)."""
-    lines = [f"{'model':<24} {'training loss':<13} {'spec train':>10} {'spec test':>10} {'wav train':>10} {'wav test':>10}"]
+    lines = [f"{'model':<24} {'training loss':<24} {'spec train':>10} {'spec test':>10} {'wav train':>10} {'wav test':>10}"]
     for r in rows:
-        lines.append(f"{r['model']:<24} {r['training_loss']:<13} {r['spectral']['train']:>10.4f} "
+        lines.append(f"{r['model']:<24} {r['training_loss']:<24} {r['spectral']['train']:>10.4f} "
                      f"{r['spectral']['test']:>10.4f} {r['wav']['train']:>10.5f} {r['wav']['test']:>10.5f}")
     return "\n".join(lines)
 
