@@ -54,8 +54,11 @@ def table1(runs: dict[str, str], n: int = 200, sing_only: tuple[str, ...] = ()) 
     (``--init-ae``) its autoencoder row, and a "silence" reference row (all-zero output on the
     same notes, at the run's level). Rows named in ``sing_only`` (runs branched from another run
     after stage 2, e.g. an end-to-end stage on the waveform MSE from the spectral autoencoder and
-    LSTM) give only their SING row, its loss marked ``"(stage 3 only)"``. Returns ``[{"model", "training_loss", "run", "step",
-    "stage", "spectral": {"train", "test"}, "wav": {"train", "test"}}]``.
+    LSTM) give only their SING row, its loss marked ``"(stage 3 only)"``.
+
+    Returns:
+        ``[{"model", "training_loss", "row", "run", "step", "stage", "spectral": {"train",
+        "test"}, "wav": {"train", "test"}}]``.
 
     Raises:
         CheckpointError: a run without a readable checkpoint.
