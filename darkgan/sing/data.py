@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -193,7 +192,3 @@ def load_notes(root: str | os.PathLike, n_samples: int, instruments: list[str] |
         split=np.array([split[r["note_str"]] for r in records]), note_str=np.array([r["note_str"] for r in records]),
         vocab=vocab)
 
-
-def dataset_name(root: str | os.PathLike) -> str:
-    """A dataset folder's resolved path as text (recorded in checkpoints)."""
-    return str(Path(root).resolve())
