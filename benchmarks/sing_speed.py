@@ -15,7 +15,6 @@ faster than real time). The paper: 512 s/s on a P100 GPU (Table 2).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time

@@ -91,6 +91,9 @@ def test_three_stages_checkpoints_and_exact_resume(rendered_dataset, sing_run, t
     assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(DarkGANError, match="--resume"):
         train(rendered_dataset, out, preset="tiny", progress=False)
+    r = train(None, out, resume=True, overrides=["train.e2e_steps=6"], progress=False)  # extend a finished run
+    meta = load(out)[3]
+    assert r["step"] == 14 and meta["train"]["e2e_steps"] == 6 and meta["overrides"][-1] == "train.e2e_steps=6"
 
 
 def test_autoencoder_learns_on_real_notes(rendered_dataset, tmp_path):
@@ -102,7 +105,7 @@ def test_autoencoder_learns_on_real_notes(rendered_dataset, tmp_path):
                overrides=["train.ae_steps=120", "train.lstm_steps=0", "train.e2e_steps=0", "train.checkpoint_every=100"])
     from darkgan.sing.checkpoint import load
 
-    model0, cfg, _, meta = load(out)
+    model0, cfg, _, _ = load(out)
     notes = load_notes(rendered_dataset, cfg.model.n_samples, n_instruments=0, progress=False)
     before = score(model0, notes, notes.indices("train"), cfg)["ae"]["spectral"]
     train(None, out, resume=True, progress=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ class SingSynth:
         self.checkpoint_path = meta["path"]
 
     @classmethod
-    def load(cls, path: str | os.PathLike = "sing-default", device: str = "cpu") -> "SingSynth":
+    def load(cls, path: str | os.PathLike = "sing-default", device: str = "cpu") -> SingSynth:
         """Load a SING checkpoint folder, run folder or shipped name.
 
         Raises:
@@ -75,7 +75,7 @@ class SingSynth:
             if v not in vel:
                 raise DarkGANError(f"velocity {v!r} is not one this checkpoint knows "
                                    f"({', '.join(map(str, self.velocities))})")
-        as_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=self.device)  # noqa: E731
+        as_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=self.device)
         return as_t([vel[v] for v in velocities]), as_t(ins), as_t([int(p) - lo for p in pitches])
 
     @torch.no_grad()

@@ -20,8 +20,17 @@ from typing import Any
 import torch
 
 from darkgan.errors import CheckpointError
-from darkgan.models.checkpoint import (LATEST, MARKER, _load_module, _load_tensors, _save_tensors, finish_folder,
-                                       git_commit, resolve_checkpoint, staged_folder)
+from darkgan.models.checkpoint import (
+    LATEST,
+    MARKER,
+    _load_module,
+    _load_tensors,
+    _save_tensors,
+    finish_folder,
+    git_commit,
+    resolve_checkpoint,
+    staged_folder,
+)
 from darkgan.sing.config import SingConfig
 from darkgan.sing.data import Vocabulary
 from darkgan.utils.io import atomic_write, sha256_file, write_json

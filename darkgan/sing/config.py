@@ -67,7 +67,7 @@ class SingModelConfig:
         """Encoder input length: N frames of ``kernel_size`` every ``stride`` samples."""
         return (self.n_frames - 1) * self.stride + self.kernel_size
 
-    def validate(self) -> "SingModelConfig":
+    def validate(self) -> SingModelConfig:
         """Raises DarkGANError: non-positive sizes, a stride that is not kernel/4 (the squared Hann
         overlap-add), an even context, or N too small for ``n_samples``."""
         for k in ("channels", "dimension", "lstm_hidden", "lstm_layers", "n_frames", "n_samples"):
@@ -130,7 +130,7 @@ class SingTrainConfig:
     log_every: int = 20
     seed: int = 0
 
-    def validate(self) -> "SingTrainConfig":
+    def validate(self) -> SingTrainConfig:
         """Raises DarkGANError: unknown loss, negative step counts, non-positive sizes or lr."""
         if self.loss not in LOSSES:
             raise DarkGANError(f"train.loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
@@ -154,7 +154,7 @@ class SingConfig:
     model: SingModelConfig = field(default_factory=SingModelConfig)
     train: SingTrainConfig = field(default_factory=SingTrainConfig)
 
-    def validate(self) -> "SingConfig":
+    def validate(self) -> SingConfig:
         self.model.validate()
         self.train.validate()
         return self
@@ -163,7 +163,7 @@ class SingConfig:
         return config_to_dict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SingConfig":
+    def from_dict(cls, d: dict) -> SingConfig:
         return config_from_dict(cls, {k: d[k] for k in ("preset", "overrides", "model", "train") if k in d})
 
     def format(self) -> str:

@@ -76,12 +76,12 @@ class Vocabulary:
         return {"instruments": self.instruments, "velocities": self.velocities, "pitch_range": list(self.pitch_range)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Vocabulary":
+    def from_dict(cls, d: dict) -> Vocabulary:
         return cls([str(i) for i in d["instruments"]], [int(v) for v in d["velocities"]],
                    (int(d["pitch_range"][0]), int(d["pitch_range"][1])))
 
     @classmethod
-    def from_records(cls, records: list[dict]) -> "Vocabulary":
+    def from_records(cls, records: list[dict]) -> Vocabulary:
         ps = [int(r["pitch"]) for r in records]
         return cls(sorted({r["instrument_str"] for r in records}), sorted({int(r["velocity"]) for r in records}),
                    (min(ps), max(ps)))

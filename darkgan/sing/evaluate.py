@@ -127,7 +127,7 @@ def generalization(path, n: int = 96, darkgan_checkpoint: str | None = "default"
     systems = {"real": real[:, :16000].numpy(), "sing": sing[:, :16000].numpy()}
     if darkgan_checkpoint:
         systems["darkgan"] = _darkgan_notes(darkgan_checkpoint, synth.meta["extra"]["data"], notes.note_str[idx], midi, seed)
-    out: dict = {"n": int(len(idx)), "pitch_accuracy": {}, "fad": {}, "kid": {}}
+    out: dict = {"n": len(idx), "pitch_accuracy": {}, "fad": {}, "kid": {}}
     for name, w in systems.items():
         out["pitch_accuracy"][name] = compute("pitch_accuracy", f0_hz=estimate_f0(w), pitch=midi)
     t = load_teacher(teacher)

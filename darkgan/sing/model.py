@@ -11,8 +11,8 @@ than four filters overlap); sample ``u`` of what is left is sample ``u`` of the 
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from darkgan.sing.config import SingModelConfig
 

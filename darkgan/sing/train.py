@@ -33,6 +33,7 @@ from darkgan.sing.config import SingConfig, get_config
 from darkgan.sing.data import SingNotes, load_notes
 from darkgan.sing.losses import note_loss, spectral_loss
 from darkgan.sing.model import Sing, pad_note
+from darkgan.utils.config import apply_overrides
 
 STAGES = ("ae", "lstm", "e2e")
 
@@ -206,9 +207,11 @@ def _setup(data_dir, out: Path, preset: str, overrides, resume: bool, n_instrume
     if has and not resume:
         raise DarkGANError(f"{out}: holds a SING run already; pass --resume to continue it or choose another folder")
     if resume and has:
-        model, cfg, vocab, meta = ckpt.load(out)
-        if overrides:
-            cfg = get_config(cfg.preset, list(cfg.overrides) + list(overrides))
+        model, cfg, _, meta = ckpt.load(out)
+        if overrides:  # on the run's own configuration (not the preset's current code)
+            cfg = apply_overrides(cfg, list(overrides))
+            cfg.overrides = tuple(cfg.overrides) + tuple(overrides)
+            cfg.validate()
         extra = dict(meta.get("extra") or {})
         notes = load_notes(data_dir or extra["data"], cfg.model.n_samples, instruments=extra["instruments"],
                            fraction=extra["test_fraction"], seed=cfg.train.seed, preset=cfg.preset, progress=progress)
@@ -226,7 +229,7 @@ def _setup(data_dir, out: Path, preset: str, overrides, resume: bool, n_instrume
     torch.manual_seed(cfg.train.seed)
     model = Sing(cfg.model, len(notes.vocab.velocities), len(notes.vocab.instruments), notes.vocab.n_pitches)
     extra = {"data": str(Path(data_dir).resolve()), "instruments": notes.vocab.instruments, "test_fraction": 0.1,
-             "n_train": int(len(notes.indices("train"))), "n_test": int(len(notes.indices("test")))}
+             "n_train": len(notes.indices("train")), "n_test": len(notes.indices("test"))}
     run = _Run(cfg, model.train(), notes, out, 0, extra)
     if init_ae:
         _init_autoencoder(run, init_ae)
