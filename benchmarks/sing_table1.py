@@ -36,9 +36,10 @@ def main() -> None:
     ap.add_argument("--darkgan", default="default")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--png", default=None, help="real vs SING spectrograms of 3 test notes (the --generalization run)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    from darkgan.sing.evaluate import format_table1, generalization, table1
+    from darkgan.sing.evaluate import format_table1, generalization, plot_examples, table1
 
     runs = dict(item.split("=", 1) for item in a.runs)
     rows = table1(runs, n=a.n, sing_only=tuple(a.sing_only))
@@ -49,6 +50,8 @@ def main() -> None:
         g = out["generalization"]
         print(json.dumps({"n": g["n"], "pitch_accuracy": {k: v["pitch_accuracy"] for k, v in g["pitch_accuracy"].items()},
                           "fad": g["fad"], "kid_x1e4": g["kid"], "abx_sing_share": g.get("abx_sing_share")}, indent=1))
+    if a.png and a.generalization:
+        plot_examples(a.png, runs[a.generalization])
     if a.json:
         from darkgan.utils.io import write_json
 

@@ -141,3 +141,35 @@ def generalization(path, n: int = 96, darkgan_checkpoint: str | None = "default"
         d_d = np.linalg.norm(emb["darkgan"] - emb["real"], axis=1)
         out["abx_sing_share"] = float(np.mean(d_s < d_d))
     return out
+
+
+def plot_examples(path, run, n: int = 3) -> None:
+    """A PNG of ``n`` test notes (unseen instrument-pitch pairs): real (top row) and SING
+    (bottom row) log power spectrograms (the spectral loss's l(x) at the model's level)."""
+    from matplotlib.figure import Figure
+
+    from darkgan.sing.api import SingSynth
+    from darkgan.sing.losses import log_power_spectrogram
+    from darkgan.utils.io import atomic_write
+
+    synth = SingSynth.load(run)
+    notes = run_notes(synth.meta, synth.config)
+    idx = spread(notes.indices("test"), n)
+    real, v, i, p = notes.batch(idx)
+    with torch.no_grad():
+        fake = synth.model(v, i, p)
+    g = synth.config.model.gain
+    fig = Figure(figsize=(3.2 * n, 5.2), dpi=90)
+    axes = fig.subplots(2, n, squeeze=False)
+    for col in range(n):
+        for row, (name, w) in enumerate((("real", real), ("SING", fake))):
+            spec = log_power_spectrogram(g * w[col:col + 1])[0].numpy()
+            ax = axes[row][col]
+            ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=max(1.0, spec.max()),
+                      extent=(0, synth.n_samples / synth.sample_rate, 0, 8))
+            ax.set_title(f"{name}: {notes.note_str[idx[col]]}", fontsize=7)
+            ax.set_xlabel("time (s)", fontsize=7)
+            ax.set_ylabel("kHz", fontsize=7)
+    fig.tight_layout()
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png")
