@@ -32,6 +32,7 @@ def register(sub) -> None:
     t.add_argument("--init-ae", default=None, metavar="RUN", help="start from this run's finished autoencoder")
     t.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this wall time")
     t.add_argument("--max-steps", type=int, default=None, help="stop with a checkpoint after this many steps")
+    t.add_argument("--until-step", type=int, default=None, help="stop with a checkpoint at this global step")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.set_defaults(func=_train)
@@ -64,7 +65,8 @@ def _train(args: argparse.Namespace) -> int:
     inst = [s.strip() for s in args.instruments.split(",") if s.strip()] if args.instruments else None
     r = train(args.data, args.out, preset=args.preset, overrides=args.set, resume=args.resume,
               n_instruments=args.n_instruments, instruments=inst, init_ae=args.init_ae,
-              max_minutes=args.max_minutes, threads=args.threads, max_steps=args.max_steps)
+              max_minutes=args.max_minutes, threads=args.threads, max_steps=args.max_steps,
+              until_step=args.until_step)
     m = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items())
     print(f"{r['stopped']} at step {r['step']} (stage {r['stage']}): {r['checkpoint']}; {m}")
     return 0

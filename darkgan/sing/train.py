@@ -294,7 +294,8 @@ def _stop_reason(signal: bool, seconds: float, max_minutes, steps: int, max_step
 
 def train(data_dir, out_dir, *, preset: str = "cpu", overrides=(), resume: bool = False, n_instruments: int = 32,
           instruments: list[str] | None = None, init_ae=None, max_minutes: float | None = None,
-          threads: int | None = None, progress: bool = True, max_steps: int | None = None) -> dict:
+          threads: int | None = None, progress: bool = True, max_steps: int | None = None,
+          until_step: int | None = None) -> dict:
     """Train (or continue) a SING run in ``out_dir``; returns ``{"step", "stage", "checkpoint",
     "metrics", "stopped"}``.
 
@@ -306,6 +307,7 @@ def train(data_dir, out_dir, *, preset: str = "cpu", overrides=(), resume: bool 
         max_minutes: stop with a checkpoint after this wall time (continue with ``resume``).
         threads: torch CPU threads.
         max_steps: stop with a checkpoint after this many steps of this call.
+        until_step: stop with a checkpoint once the run's global step reaches this.
 
     Raises:
         DarkGANError: a run folder already used (without ``resume``), another job writing into
@@ -352,6 +354,8 @@ def train(data_dir, out_dir, *, preset: str = "cpu", overrides=(), resume: bool 
                     _save(run, last)
                     eta.pause()
                 stopped = _stop_reason(sigs.flag, time.monotonic() - t0, max_minutes, run.step - first, max_steps)
+                if stopped == "finished" and until_step is not None and run.step >= until_step:
+                    stopped = "until-step"
                 if stopped != "finished":
                     break
         path = _save(run, last)
