@@ -33,6 +33,7 @@ def main() -> None:
                     help="rows branched from another run after stage 2 (no autoencoder row of their own)")
     ap.add_argument("--generalization", default=None, metavar="NAME", help="row name whose run gets the report")
     ap.add_argument("--n-gen", type=int, default=96)
+    ap.add_argument("--gen-split", default="test", help="split of the generalisation notes (train: trained pairs)")
     ap.add_argument("--darkgan", default="default")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
@@ -46,7 +47,8 @@ def main() -> None:
     print(format_table1(rows), flush=True)
     out = {"rows": rows, "n": a.n, "load": os.getloadavg()[0]}
     if a.generalization:
-        out["generalization"] = generalization(runs[a.generalization], n=a.n_gen, darkgan_checkpoint=a.darkgan or None)
+        out["generalization"] = generalization(runs[a.generalization], n=a.n_gen, darkgan_checkpoint=a.darkgan or None,
+                                           split=a.gen_split)
         g = out["generalization"]
         print(json.dumps({"n": g["n"], "pitch_accuracy": {k: v["pitch_accuracy"] for k, v in g["pitch_accuracy"].items()},
                           "fad": g["fad"], "kid_x1e4": g["kid"], "abx_sing_share": g.get("abx_sing_share")}, indent=1))

@@ -101,13 +101,14 @@ def _darkgan_notes(checkpoint, data_dir, note_strs, pitches, seed: int = 0) -> n
 
 
 def generalization(path, n: int = 96, darkgan_checkpoint: str | None = "default", teacher: str = "efficientat-mn04",
-                   seed: int = 0) -> dict:
+                   seed: int = 0, split: str = "test") -> dict:
     """On ``n`` test notes of a run's pitch-completion split (unseen (instrument, pitch) pairs):
     pitch accuracy (pYIN, 50 cents) of SING, the real notes and DarkGAN; FAD and KID of the
     first second (DarkGAN's note length) in the teacher's embedding, real test notes as reference;
     and the embedding ABX: the share of test notes whose SING note is closer (Euclidean, teacher
     embedding) to the real note than DarkGAN's note of the same pitch and the note's attributes
-    (issue 18's stand-in for the paper's human ABX, Sec. 5.3.2).
+    (issue 18's stand-in for the paper's human ABX, Sec. 5.3.2). ``split="train"`` scores
+    trained pairs instead (to tell generalisation from under-training).
 
     Returns:
         ``{"n", "pitch_accuracy": {system: metric dict}, "fad": {...}, "kid": {...}, "abx_sing_share"}``.
@@ -119,7 +120,7 @@ def generalization(path, n: int = 96, darkgan_checkpoint: str | None = "default"
 
     synth = SingSynth.load(path)
     notes = run_notes(synth.meta, synth.config)
-    idx = spread(notes.indices("test"), n)
+    idx = spread(notes.indices(split), n)
     real, v, i, p = notes.batch(idx)
     midi = p.numpy() + synth.pitch_range[0]
     with torch.no_grad():
