@@ -91,9 +91,10 @@ def test_three_stages_checkpoints_and_exact_resume(rendered_dataset, sing_run, t
     assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(DarkGANError, match="--resume"):
         train(rendered_dataset, out, preset="tiny", progress=False)
-    r = train(None, out, resume=True, overrides=["train.e2e_steps=6"], progress=False)  # extend a finished run
+    r = train(None, out, resume=True, overrides=["train.e2e_steps=6"], progress=False, until_step=13)  # extend
     meta = load(out)[3]
-    assert r["step"] == 14 and meta["train"]["e2e_steps"] == 6 and meta["overrides"][-1] == "train.e2e_steps=6"
+    assert (r["step"], r["stopped"]) == (13, "until-step") and meta["train"]["e2e_steps"] == 6
+    assert meta["overrides"][-1] == "train.e2e_steps=6" and train(None, out, resume=True, progress=False)["step"] == 14
 
 
 def test_autoencoder_learns_on_real_notes(rendered_dataset, tmp_path):

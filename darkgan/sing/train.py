@@ -282,13 +282,16 @@ def _log(run: _Run, metrics: dict, heldout: bool) -> dict:
     return metrics
 
 
-def _stop_reason(signal: bool, seconds: float, max_minutes, steps: int, max_steps) -> str:
+def _stop_reason(signal: bool, seconds: float, max_minutes, steps: int, max_steps, step: int, until_step) -> str:
+    """Why a run stops after this step (``"finished"`` = it does not)."""
     if signal:
         return "signal"
     if max_minutes is not None and seconds > 60 * max_minutes:
         return "max-minutes"
     if max_steps is not None and steps >= max_steps:
         return "max-steps"
+    if until_step is not None and step >= until_step:
+        return "until-step"
     return "finished"
 
 
@@ -313,10 +316,7 @@ def train(data_dir, out_dir, *, preset: str = "cpu", overrides=(), resume: bool 
         DarkGANError: a run folder already used (without ``resume``), another job writing into
             it, bad data, bad settings, a non-finite loss.
     """
-    from tqdm import tqdm
-
     from darkgan.training.loop import _Signals
-    from darkgan.training.progress import RemainingTime, format_seconds
     from darkgan.utils.io import folder_lock
 
     if threads:
@@ -327,38 +327,47 @@ def train(data_dir, out_dir, *, preset: str = "cpu", overrides=(), resume: bool 
         from torch.utils.tensorboard import SummaryWriter
 
         run.writer = SummaryWriter(str(out / "tb"), purge_step=run.step or None)
-        plan = stage_plan(run.cfg)
-        total = plan[-1][1] + plan[-1][2]
-        eta = RemainingTime([s for _, s, _ in plan], [n for *_, n in plan], stage_costs(run.cfg))
-        t0, last, stopped, first = time.monotonic(), {}, "finished", run.step
-        bar = tqdm(total=total, initial=run.step, desc="sing", unit="step", disable=not progress, dynamic_ncols=True)
-        with contextlib.closing(bar):
-            while run.step < total:
-                stage = stage_at(run.cfg, run.step)
-                metrics = STEP_FNS[stage](run)
-                if not all(math.isfinite(v) for v in metrics.values()):
-                    _save(run, last)
-                    raise DarkGANError(f"{out}: non-finite loss at step {run.step} ({metrics}); lower train.lr")
-                run.step += 1
-                eta.tick(run.step)
-                last = metrics
-                t = run.cfg.train
-                if run.step % t.log_every == 0 or run.step == total:
-                    heldout = run.step % t.checkpoint_every == 0 or run.step == total
-                    last = _log(run, metrics, heldout)
-                    if heldout:
-                        eta.pause()
-                bar.update(1)
-                bar.set_postfix_str(f"{stage} {next(iter(metrics.values())):.4f} eta={format_seconds(eta.seconds_left(run.step))}")
-                if run.step % t.checkpoint_every == 0 and run.step < total:
-                    _save(run, last)
-                    eta.pause()
-                stopped = _stop_reason(sigs.flag, time.monotonic() - t0, max_minutes, run.step - first, max_steps)
-                if stopped == "finished" and until_step is not None and run.step >= until_step:
-                    stopped = "until-step"
-                if stopped != "finished":
-                    break
+        last, stopped = _loop(run, lambda steps, seconds: _stop_reason(sigs.flag, seconds, max_minutes, steps, max_steps,
+                                                                       run.step, until_step), progress)
         path = _save(run, last)
         run.writer.close()
     return {"step": run.step, "stage": stage_at(run.cfg, run.step), "checkpoint": str(path), "metrics": last,
             "stopped": stopped}
+
+
+def _loop(run: _Run, stop, progress: bool) -> tuple[dict, str]:
+    """Steps until the plan ends or ``stop(steps_done, seconds) != "finished"``; logs, held-out
+    losses and checkpoints on the way. Returns ``(last metrics, why it stopped)``."""
+    from tqdm import tqdm
+
+    from darkgan.training.progress import RemainingTime, format_seconds
+
+    plan = stage_plan(run.cfg)
+    total, t = plan[-1][1] + plan[-1][2], run.cfg.train
+    eta = RemainingTime([s for _, s, _ in plan], [n for *_, n in plan], stage_costs(run.cfg))
+    t0, last, stopped, first = time.monotonic(), {}, "finished", run.step
+    bar = tqdm(total=total, initial=run.step, desc="sing", unit="step", disable=not progress, dynamic_ncols=True)
+    with contextlib.closing(bar):
+        while run.step < total:
+            stage = stage_at(run.cfg, run.step)
+            metrics = STEP_FNS[stage](run)
+            if not all(math.isfinite(v) for v in metrics.values()):
+                _save(run, last)
+                raise DarkGANError(f"{run.out}: non-finite loss at step {run.step} ({metrics}); lower train.lr")
+            run.step += 1
+            eta.tick(run.step)
+            last = metrics
+            if run.step % t.log_every == 0 or run.step == total:
+                heldout = run.step % t.checkpoint_every == 0 or run.step == total
+                last = _log(run, metrics, heldout)
+                if heldout:
+                    eta.pause()
+            bar.update(1)
+            bar.set_postfix_str(f"{stage} {next(iter(metrics.values())):.4f} eta={format_seconds(eta.seconds_left(run.step))}")
+            if run.step % t.checkpoint_every == 0 and run.step < total:
+                _save(run, last)
+                eta.pause()
+            stopped = stop(run.step - first, time.monotonic() - t0)
+            if stopped != "finished":
+                break
+    return last, stopped
