@@ -4,6 +4,7 @@ beside DarkGAN's shipped checkpoint (same machine, same threads, same run).
     python benchmarks/sing_speed.py [--presets cpu paper] [--checkpoint sing-default]
                                     [--threads 1] [--reps 3] [--device cpu] [--darkgan default]
                                     [--json out.json]
+    python benchmarks/sing_speed.py --train-steps cpu      # seconds per step of each stage
 
 SING: the whole :meth:`Sing.forward` (LSTM over N = 265 steps, decoder, overlap-add) for 4 s
 notes under ``torch.inference_mode``; random weights for the presets (same cost as trained
@@ -55,6 +56,25 @@ def darkgan_rate(g, batch: int, reps: int) -> dict:
     return {"seconds_per_batch": sec, "audio_s_per_s": batch * 1.0 / sec}
 
 
+def train_step_seconds(preset: str, reps: int = 2) -> dict:
+    """Seconds per training step of each stage of ``preset`` (``darkgan.sing.train`` step functions
+    on synthetic notes: the cost of real ones), what the ``cpu`` preset's step counts were sized by."""
+    from darkgan.sing.config import get_config
+    from darkgan.sing.data import SingNotes, Vocabulary
+    from darkgan.sing.model import Sing
+    from darkgan.sing.train import STEP_FNS, _Run
+
+    cfg = get_config(preset)
+    n = max(cfg.train.batch_size, cfg.train.lstm_batch_size) * 2
+    rng = np.random.default_rng(0)
+    vocab = Vocabulary([f"i{k}" for k in range(8)], [25, 50, 75, 100, 127], (44, 70))
+    notes = SingNotes((rng.standard_normal((n, cfg.model.n_samples)) * 3000).astype(np.int16),
+                      rng.integers(0, 5, n), rng.integers(0, 8, n), rng.integers(0, 27, n),
+                      np.array(["train"] * n), np.array([f"n{k}" for k in range(n)]), vocab)
+    run = _Run(cfg, Sing(cfg.model, 5, 8, 27), notes, None, 0, {})
+    return {stage: _time(lambda f=fn: f(run), reps) for stage, fn in STEP_FNS.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", nargs="*", default=["cpu", "paper"])
@@ -65,8 +85,13 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--train-steps", default=None, metavar="PRESET", help="only time one training step of each stage")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.train_steps:
+        sec = train_step_seconds(a.train_steps, a.reps)
+        print(" ".join(f"{k} {v:.3f} s/step" for k, v in sec.items()), f"(load {os.getloadavg()[0]:.2f})")
+        return
     from darkgan.sing.config import get_config
     from darkgan.sing.model import Sing
 
