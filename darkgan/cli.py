@@ -27,6 +27,7 @@ STAGES = (
     "darkgan.app.cli",
     "darkgan.timbre.cli",
     "darkgan.pipeline",
+    "darkgan.sing.cli",
 )
 
 

@@ -64,6 +64,10 @@ def register(sub) -> None:
                         "the checkpoint folder, or into a copy of it with --out; never into a shipped one)")
     p.add_argument("--split", default="valid", help="split for --build-bank (default: %(default)s)")
     p.add_argument("--max-notes", type=str, default="4096", help="notes kept by --build-bank (default: %(default)s)")
+    g = p.add_argument_group("SING checkpoints (e.g. --checkpoint sing-default; docs/sing.md)")
+    g.add_argument("--instrument", nargs="+", default=None, metavar="NAME", help="instrument name(s), one note each")
+    g.add_argument("--velocity", type=str, default="100", help="MIDI velocity (default: %(default)s)")
+    g.add_argument("--list-instruments", action="store_true", help="print the checkpoint's instruments, one a line")
     p.set_defaults(func=_generate)
 
 
@@ -163,6 +167,14 @@ def _generate(args: argparse.Namespace) -> int:
     from darkgan.errors import DarkGANError
     from darkgan.generation.outdir import check_target
 
+    from darkgan.sing.checkpoint import is_sing_checkpoint
+
+    if is_sing_checkpoint(args.checkpoint):
+        from darkgan.sing.cli import generate as sing_generate
+
+        return sing_generate(args)
+    if args.instrument or args.list_instruments:
+        raise DarkGANError("--instrument/--list-instruments need a SING checkpoint (e.g. --checkpoint sing-default)")
     if args.build_bank:
         return _build_bank(args)
     n, pitches, seed, batch_size, attrs = _parse_args(args)

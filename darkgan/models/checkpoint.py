@@ -288,11 +288,30 @@ def save_checkpoint(
         meta = config.to_json()
         if "extra" in meta:  # a copied config's sums describe other files
             meta["extra"] = {k: v for k, v in meta["extra"].items() if k != "files"}
-        meta["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        write_json(tmp / "config.json", meta)
-        with atomic_write(tmp / MARKER, "w") as f:
-            f.write(f"step {config.step}\n")
+        finish_folder(tmp, meta, config.step)
     return directory
+
+
+def finish_folder(tmp: Path, meta: dict, step: int) -> None:
+    """Write ``config.json`` (``meta`` plus the SHA-256 of every file already in ``tmp``) and the
+    ``COMPLETE`` marker into the staged folder ``tmp`` (of :func:`staged_folder`)."""
+    meta["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+    write_json(tmp / "config.json", meta)
+    with atomic_write(tmp / MARKER, "w") as f:
+        f.write(f"step {step}\n")
+
+
+@contextlib.contextmanager
+def staged_folder(directory: str | os.PathLike) -> Iterator[Path]:
+    """Yield a hidden temporary folder beside ``directory``; when the block ends without error,
+    rename it into place (a previous folder of that name is replaced only then), else delete it.
+    Every checkpoint family (DarkGAN, SING) writes its folders through this.
+
+    Raises:
+        CheckpointError: the parent is not writable (nothing of an old folder is lost).
+    """
+    with _staged(Path(directory), "write checkpoint") as tmp:
+        yield tmp
 
 
 @contextlib.contextmanager
