@@ -34,7 +34,7 @@ def test_presets_follow_the_reference():
     for name in ("small", "tiny"):
         cfg = get_preset(name)
         assert cfg.model.scale_shape(cfg.model.n_scales - 1) == (1024, 32)
-    with pytest.raises(DarkGANError, match="unknown preset 'huge'.*paper, small, tiny"):
+    with pytest.raises(DarkGANError, match="unknown preset 'huge'.*paper, small, small-control, tiny"):
         get_preset("huge")
 
 
