@@ -23,6 +23,7 @@ STAGES = (
     "darkgan.generation.cli",
     "darkgan.evaluation.cli",
     "darkgan.compression.cli",
+    "darkgan.frami.cli",
     "darkgan.app.cli",
     "darkgan.pipeline",
 )
