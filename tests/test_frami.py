@@ -1,11 +1,9 @@
 """FRAMI (issue 19): model inversion, contrastive term, distillation runs, bad teachers, resume.
 
-On real rendered notes (the session's ``rendered_dataset``, prepared into a cache here) with a
+On real rendered notes (the session's ``prepared_dataset``: 30 notes, 5 families, with cache) with a
 tiny teacher trained on them in the module fixture.
 """
 from __future__ import annotations
-
-import shutil
 
 import pytest
 import torch
@@ -24,13 +22,9 @@ def _cfg(*overrides):
 
 
 @pytest.fixture(scope="module")
-def notes(rendered_dataset, tmp_path_factory):
-    from darkgan.data.prepare import prepare
-
-    root = tmp_path_factory.mktemp("frami") / "dataset"
-    shutil.copytree(rendered_dataset, root)
-    prepare(root, progress=False)
-    return root
+def notes(prepared_dataset):
+    """The session's rendered notes with their cache (read-only here)."""
+    return prepared_dataset
 
 
 @pytest.fixture(scope="module")
