@@ -107,6 +107,9 @@ def test_interrupted_distillation_resumes_to_the_same_student(notes, teacher_dir
     full = distill_tagger(teacher_dir, notes, tmp_path / "full", "frami", cfg)
     assert full["done"] and 0 <= full["agreement"] <= 1 and (tmp_path / "full" / "synth.png").stat().st_size > 1000
     assert "student test acc" in (tmp_path / "full" / "results.md").read_text()
+    from darkgan.utils.io import read_json
+
+    assert read_json(tmp_path / "full" / "results.json")["agreement"] == full["agreement"]
     cut = distill_tagger(teacher_dir, notes, tmp_path / "cut", "frami", apply_overrides(cfg, ["train.max_minutes=1e-9"]))
     assert not cut["done"] and not (tmp_path / "cut" / "student.safetensors").exists()
     with pytest.raises(DarkGANError, match="--resume"):

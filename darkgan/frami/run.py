@@ -168,7 +168,10 @@ def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, m
         res = fit(out, "student", student, extra, n, step, cfg, resume)
         results = _finish(out, data, cfg, stats, {"student": student, "teacher": teacher}, res, t0, {"method": method, **facts})
         if res.done:
+            from darkgan.utils.io import write_json
+
             results.update(_agreement_and_speed(teacher, student, data, cfg, stats))
+            write_json(out / "results.json", results)
             _write_tables(out, results)
         return results
 
