@@ -144,6 +144,8 @@ def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, m
     Writes ``OUT/config.json``, ``student.safetensors``, ``results.json`` / ``results.md`` (test
     accuracy of student and teacher, agreement, cost) and, for ``adi``/``frami``, ``memory.safetensors``
     and ``synth.png``. Resumes (``resume=True``) after the last saved inversion batch or epoch.
+    The teacher run's ``teacher`` and ``data`` settings (architecture, mel bands, which notes)
+    replace ``cfg``'s, so student and teacher see the same inputs and test notes.
 
     Raises:
         DarkGANError: unknown method; teacher without BatchNorm or statistics pooling (``adi``/``frami``);
