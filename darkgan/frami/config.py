@@ -43,7 +43,8 @@ class InversionConfig:
         batch_size: samples optimised together (one BN-statistics batch).
         steps: Adam steps per batch.
         lr: Adam learning rate on the spectrogram pixels.
-        w_bn: weight of the BN-statistics matching term (DeepInversion Eq. 4).
+        w_bn: weight of the BN-statistics matching term (DeepInversion Eq. 4); 0.05 (1.0 left the
+            cross-entropy unmet: 9% of samples classified as their target after 120 steps vs 91% at 30).
         w_ce: weight of the cross-entropy to the target classes.
         w_tv: weight of the total-variation prior (squared differences, time and frequency).
         w_l2: weight of the l2 prior.
@@ -58,7 +59,7 @@ class InversionConfig:
     batch_size: int = 64
     steps: int = 60
     lr: float = 0.1
-    w_bn: float = 1.0
+    w_bn: float = 0.05
     w_ce: float = 1.0
     w_tv: float = 0.05
     w_l2: float = 0.001
