@@ -24,6 +24,7 @@ STAGES = (
     "darkgan.evaluation.cli",
     "darkgan.compression.cli",
     "darkgan.instrument.cli",
+    "darkgan.frami.cli",
     "darkgan.app.cli",
     "darkgan.timbre.cli",
     "darkgan.pipeline",

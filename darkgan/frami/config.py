@@ -1,0 +1,168 @@
+"""Typed configurations of the FRAMI family (stdlib dataclasses + :mod:`darkgan.utils.config`).
+
+Presets (:data:`PRESETS`, name -> factory): ``tiny`` (tests, seconds) and ``small`` (the first
+CPU measurement of ``docs/frami.md``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from darkgan.errors import DarkGANError
+
+
+@dataclass
+class NetConfig:
+    """A ResNet-like classifier over log-mel spectrograms ``[B, 1, n_mels, T]``.
+
+    Attributes:
+        channels: channels of each residual stage (the stem has ``channels[0]``).
+        blocks: residual blocks per stage (two 3x3 convolutions + batch norm each).
+        embedding: size of the utterance-level hidden state after statistics pooling.
+        n_classes: classifier outputs (instrument families: 11).
+    """
+
+    channels: tuple[int, ...] = (16, 32, 64)
+    blocks: tuple[int, ...] = (2, 2, 2)
+    embedding: int = 128
+    n_classes: int = 11
+
+    def validate(self) -> "NetConfig":
+        if not self.channels or len(self.channels) != len(self.blocks):
+            raise DarkGANError(f"net.channels {self.channels} and net.blocks {self.blocks} need the same non-zero length")
+        if min(self.channels) < 1 or min(self.blocks) < 1 or self.embedding < 1 or self.n_classes < 2:
+            raise DarkGANError("net: channels, blocks and embedding must be >= 1 and n_classes >= 2")
+        return self
+
+
+@dataclass
+class InversionConfig:
+    """Model inversion into normalised log-mel spectrograms (ADI, FRAMI).
+
+    Attributes:
+        n_samples: synthesized samples in all (the sample budget).
+        batch_size: samples optimised together (one BN-statistics batch).
+        steps: Adam steps per batch.
+        lr: Adam learning rate on the spectrogram pixels.
+        w_bn: weight of the BN-statistics matching term (DeepInversion Eq. 4); 0.05 (1.0 left the
+            cross-entropy unmet: 9% of samples classified as their target after 120 steps vs 91% at 30).
+        w_ce: weight of the cross-entropy to the target classes.
+        w_tv: weight of the total-variation prior (squared differences, time and frequency).
+        w_l2: weight of the l2 prior.
+        w_fic: weight of FRAMI's L_fic (Eq. 2); 0 = ADI.
+        use_finv: add T_finv (Eq. 1) to the positive logit of L_fic (Table 3's ablation switch).
+        chunks: K, time chunks per sample for T_finv.
+        tau: temperature of L_fic.
+        n_negatives: negatives drawn from the memory bank per step (plus the rest of the batch).
+    """
+
+    n_samples: int = 256
+    batch_size: int = 64
+    steps: int = 60
+    lr: float = 0.1
+    w_bn: float = 0.05
+    w_ce: float = 1.0
+    w_tv: float = 0.05
+    w_l2: float = 0.001
+    w_fic: float = 0.5
+    use_finv: bool = True
+    chunks: int = 4
+    tau: float = 0.1
+    n_negatives: int = 256
+
+    def validate(self) -> "InversionConfig":
+        if self.n_samples < 1 or self.batch_size < 2 or self.steps < 1:
+            raise DarkGANError("inversion: n_samples >= 1, batch_size >= 2 and steps >= 1 are needed")
+        if self.lr <= 0 or self.tau <= 0:
+            raise DarkGANError(f"inversion: lr ({self.lr}) and tau ({self.tau}) must be > 0")
+        if min(self.w_bn, self.w_ce, self.w_tv, self.w_l2, self.w_fic) < 0:
+            raise DarkGANError("inversion: loss weights must be >= 0")
+        if self.chunks < 2:
+            raise DarkGANError(f"inversion.chunks must be >= 2 (T_finv compares chunks), got {self.chunks}")
+        return self
+
+
+@dataclass
+class TrainConfig:
+    """Training of a classifier on data, or of a student by KD (on data or synthesized samples).
+
+    Attributes:
+        epochs: passes over the training set (or the memory of synthesized samples).
+        batch_size, lr, weight_decay: AdamW settings.
+        temperature: KD temperature (Hinton et al.); the loss is scaled by T^2.
+        w_kd: weight of the logits KD term (soft targets).
+        w_hidden: weight of the reused hidden states (before and after pooling; 0 = off).
+        max_minutes: stop (and checkpoint) after this wall time; ``--resume`` continues.
+    """
+
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    temperature: float = 4.0
+    w_kd: float = 1.0
+    w_hidden: float = 1.0
+    max_minutes: float = 0.0
+
+    def validate(self) -> "TrainConfig":
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.temperature <= 0:
+            raise DarkGANError("train: epochs, batch_size >= 1; lr, temperature > 0 are needed")
+        if min(self.w_kd, self.w_hidden, self.weight_decay, self.max_minutes) < 0:
+            raise DarkGANError("train: weights, weight_decay and max_minutes must be >= 0")
+        return self
+
+
+@dataclass
+class DataConfig:
+    """Which notes: instrument family on the dataset's instrument-disjoint split.
+
+    Attributes:
+        n_mels: mel bands of the input (librosa Slaney filterbank over the cache's STFT).
+        per_class: at most this many notes of each family and split (0 = all).
+        seed: subsampling seed.
+    """
+
+    n_mels: int = 64
+    per_class: int = 250
+    seed: int = 0
+
+    def validate(self) -> "DataConfig":
+        if self.n_mels < 8 or self.per_class < 0:
+            raise DarkGANError(f"data: n_mels >= 8 and per_class >= 0 needed, got {self.n_mels}, {self.per_class}")
+        return self
+
+
+@dataclass
+class FramiConfig:
+    """The whole run: teacher/student nets, data, inversion and training settings."""
+
+    preset: str = "small"
+    teacher: NetConfig = field(default_factory=NetConfig)
+    student: NetConfig = field(default_factory=lambda: NetConfig(channels=(8, 16, 32), blocks=(1, 1, 1), embedding=64))
+    data: DataConfig = field(default_factory=DataConfig)
+    inversion: InversionConfig = field(default_factory=InversionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+
+    def validate(self) -> "FramiConfig":
+        for part in (self.teacher, self.student, self.data, self.inversion, self.train):
+            part.validate()
+        return self
+
+
+def _tiny() -> FramiConfig:
+    return FramiConfig(preset="tiny", teacher=NetConfig(channels=(8, 16), blocks=(1, 1), embedding=32),
+                       student=NetConfig(channels=(4, 8), blocks=(1, 1), embedding=16),
+                       data=DataConfig(n_mels=32, per_class=12),
+                       inversion=InversionConfig(n_samples=16, batch_size=8, steps=10, n_negatives=16),
+                       train=TrainConfig(epochs=2, batch_size=16))
+
+
+#: Named presets (name -> factory).
+PRESETS = {"small": FramiConfig, "tiny": _tiny}
+
+
+def get_preset(name: str) -> FramiConfig:
+    """The preset ``name``; raises :class:`DarkGANError` naming the known ones."""
+    if name not in PRESETS:
+        raise DarkGANError(f"unknown FRAMI preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]()

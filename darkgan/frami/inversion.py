@@ -1,0 +1,161 @@
+"""Model inversion of a sound classifier into log-mel spectrograms: ADI and FRAMI.
+
+- ADI baseline (DeepInversion, Yin et al., CVPR 2020, Eq. 3-4): optimise input pixels ``x`` so
+  that the teacher's batch statistics at every BatchNorm layer match its running statistics
+  (``||mu(x) - mu_bn||_2 + ||var(x) - var_bn||_2``), the teacher predicts the target classes
+  (cross-entropy) and image priors hold (total variation, l2). The adaptive competition term of
+  Yin et al. is not included in this first version.
+- FRAMI (paper, "Feature invariance contrastive inversion", Eq. 1-2): each synthesized sample is
+  cut into K chunks along time; T_finv (Eq. 1) is the mean pairwise cosine similarity of the
+  chunks' teacher embeddings (utterance-level hidden states after statistics pooling); L_fic
+  (Eq. 2) is a contrastive loss whose anchor is the whole sample's embedding, whose positive is a
+  random chunk's embedding with T_finv added to its logit, and whose negatives are the other
+  samples of the batch and samples drawn from a growing memory bank of everything synthesized so
+  far. The denominator includes the positive (InfoNCE), which keeps the loss >= 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from darkgan.frami.config import InversionConfig
+from darkgan.frami.models import SoundClassifier, check_invertible
+
+
+class BNStatsHook:
+    """Forward hook on a BatchNorm2d: ``.loss`` = ``||mu_b - mu_run||_2 + ||var_b - var_run||_2``
+    of the layer's input ``[B, C, H, W]`` (DeepInversion Eq. 4)."""
+
+    def __init__(self, bn: torch.nn.BatchNorm2d):
+        self.loss = torch.zeros(())
+        self.handle = bn.register_forward_hook(self._hook)
+
+    def _hook(self, bn, inputs, _out):
+        x = inputs[0]
+        mu = x.mean(dim=(0, 2, 3))
+        var = x.var(dim=(0, 2, 3), unbiased=False)
+        self.loss = torch.norm(mu - bn.running_mean, 2) + torch.norm(var - bn.running_var, 2)
+
+    def remove(self) -> None:
+        self.handle.remove()
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of neighbours along frequency and time of ``x [B, 1, M, T]`` (scalar)."""
+    return ((x[..., 1:, :] - x[..., :-1, :]) ** 2).mean() + ((x[..., 1:] - x[..., :-1]) ** 2).mean()
+
+
+def chunk_embeddings(teacher: SoundClassifier, x: torch.Tensor, k: int) -> torch.Tensor:
+    """Teacher utterance-level embeddings of K time chunks: ``x [B, 1, M, T] -> [B, K, E]``
+    (``T`` cut into K near-equal parts, each pooled by the teacher's statistics pooling)."""
+    chunks = torch.tensor_split(x, k, dim=-1)
+    width = min(c.shape[-1] for c in chunks)
+    stacked = torch.stack([c[..., :width] for c in chunks], 1)  # [B, K, 1, M, w]
+    emb = teacher.hidden(stacked.flatten(0, 1))[2]
+    return emb.view(x.shape[0], k, -1)
+
+
+def t_finv(chunk_emb: torch.Tensor) -> torch.Tensor:
+    """T_finv (FRAMI Eq. 1): mean cosine similarity over chunk pairs i < j, ``[B, K, E] -> [B]``.
+
+    Cosines are of embeddings centred on the mean over all ``B * K`` chunks (detached): the raw
+    embeddings share a large common component (cos 0.94-0.98 between any two random inputs of a
+    trained teacher), which would leave the term nothing to do. Needs ``B >= 2``.
+    """
+    z = F.normalize(chunk_emb - chunk_emb.detach().flatten(0, 1).mean(0), dim=-1)
+    sim = z @ z.transpose(1, 2)  # [B, K, K]
+    k = z.shape[1]
+    iu = torch.triu_indices(k, k, offset=1)
+    return sim[:, iu[0], iu[1]].mean(1)
+
+
+def fic_loss(anchor: torch.Tensor, chunk_emb: torch.Tensor, negatives: torch.Tensor, tau: float,
+             use_finv: bool = True, gen: torch.Generator | None = None) -> torch.Tensor:
+    """L_fic (FRAMI Eq. 2), scalar.
+
+    Args:
+        anchor: ``[B, E]`` whole-sample embeddings (all cosines are of embeddings centred on the
+            anchors' batch mean, see :func:`t_finv`).
+        chunk_emb: ``[B, K, E]`` chunk embeddings (a random chunk is the positive).
+        negatives: ``[N, E]`` memory-bank embeddings (detached); the rest of the batch is added.
+        tau: temperature.
+        use_finv: add T_finv to the positive logit (off = Table 3's "w/o T_finv").
+    """
+    b, k, _ = chunk_emb.shape
+    center = anchor.detach().mean(0)
+    a = F.normalize(anchor - center, dim=-1)
+    pick = torch.randint(k, (b,), generator=gen)
+    pos = (a * F.normalize(chunk_emb[torch.arange(b), pick] - center, dim=-1)).sum(-1)
+    if use_finv:
+        pos = pos + t_finv(chunk_emb)
+    in_batch = a @ a.t()
+    in_batch = in_batch.masked_fill(torch.eye(b, dtype=torch.bool), float("-inf"))
+    logits = [pos[:, None], in_batch]
+    if negatives.numel():
+        logits.append(a @ F.normalize(negatives - center, dim=-1).t())
+    logits = torch.cat(logits, 1) / tau
+    return F.cross_entropy(logits, torch.zeros(b, dtype=torch.long))
+
+
+@dataclass
+class InversionBatch:
+    """One optimised batch: ``x [B, 1, M, T]`` (standardised log-mel), ``y [B]`` target classes,
+    ``losses`` the final value of each term."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    losses: dict[str, float]
+
+
+def _memory_negatives(teacher, memory: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    if memory.numel() == 0 or n == 0:
+        return torch.zeros(0)
+    idx = torch.randperm(len(memory), generator=gen)[:n]
+    with torch.no_grad():
+        return teacher.hidden(memory[idx])[2]
+
+
+def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, int], cfg: InversionConfig,
+                 method: str, memory: torch.Tensor, gen: torch.Generator, bar: tqdm | None = None) -> InversionBatch:
+    """Synthesize ``len(y)`` log-mel spectrograms ``[B, 1, M, T]`` (``shape = (M, T)``) for target classes ``y``.
+
+    ``method``: ``"adi"`` (BN statistics + CE + priors) or ``"frami"`` (+ ``cfg.w_fic * L_fic``,
+    negatives from ``memory [N, 1, M, T]``). The teacher is in eval mode and is not changed.
+
+    Raises:
+        DarkGANError: the teacher has no BatchNorm layers, or (FRAMI) no statistics pooling.
+    """
+    bns = check_invertible(teacher, need_pooling=method == "frami")
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    hooks = [BNStatsHook(bn) for bn in bns]
+    x = torch.randn((len(y), 1, *shape), generator=gen).requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=cfg.lr, betas=(0.5, 0.9))
+    try:
+        for _ in range(cfg.steps):
+            losses = _inversion_losses(teacher, x, y, hooks, cfg, method, memory, gen)
+            opt.zero_grad(set_to_none=True)
+            sum(losses.values()).backward()
+            opt.step()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({k: f"{v.item():.3g}" for k, v in losses.items()}, refresh=False)
+    finally:
+        for h in hooks:
+            h.remove()
+    return InversionBatch(x=x.detach(), y=y, losses={k: v.item() for k, v in losses.items()})
+
+
+def _inversion_losses(teacher, x, y, hooks, cfg: InversionConfig, method: str, memory, gen) -> dict[str, torch.Tensor]:
+    logits, _, utt = teacher.hidden(x)
+    out = {"bn": cfg.w_bn * sum(h.loss for h in hooks), "ce": cfg.w_ce * F.cross_entropy(logits, y),
+           "tv": cfg.w_tv * total_variation(x), "l2": cfg.w_l2 * (x ** 2).mean()}
+    if method == "frami" and cfg.w_fic > 0:
+        neg = _memory_negatives(teacher, memory, cfg.n_negatives, gen)
+        out["fic"] = cfg.w_fic * fic_loss(utt, chunk_embeddings(teacher, x, cfg.chunks), neg, cfg.tau,
+                                          cfg.use_finv, gen)
+    return out

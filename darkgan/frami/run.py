@@ -1,0 +1,220 @@
+"""Resumable runs: train a teacher on data, distil a student (``darkgan distill-tagger``).
+
+Methods (the columns of FRAMI's Table 2): ``data`` (the student trained on labelled data),
+``kd`` (data-driven Hinton KD on the real training notes), ``adi`` (KD on DeepInversion samples)
+and ``frami`` (KD + reused hidden states on feature-invariant contrastive inversion samples).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from darkgan.errors import DarkGANError
+from darkgan.frami import checkpoint as ck
+from darkgan.frami.config import FramiConfig
+from darkgan.frami.distill import HiddenReuse, accuracy, kd_step, predict, supervised_step, train_epoch
+from darkgan.frami.features import MelSet, load_mel_split
+from darkgan.frami.inversion import invert_batch
+from darkgan.frami.models import SoundClassifier, check_invertible, n_params
+from darkgan.utils.io import folder_lock
+
+METHODS = ("data", "kd", "adi", "frami")
+
+
+@dataclass
+class FitResult:
+    """What a training phase did: ``epochs`` done, ``history`` (mean losses per epoch), ``done``."""
+
+    epochs: int
+    history: list[dict] = field(default_factory=list)
+    done: bool = False
+
+
+def fit(out: Path, name: str, model: torch.nn.Module, extra: list[torch.nn.Module], n: int, step, cfg: FramiConfig,
+        resume: bool) -> FitResult:
+    """Train ``model`` (+ ``extra`` modules, e.g. adapters) for ``cfg.train.epochs`` passes over
+    ``n`` items with ``step(index) -> losses``; checkpoints ``OUT/<name>.state.pt`` every epoch and
+    ``OUT/<name>.safetensors`` at the end; stops after ``cfg.train.max_minutes`` (resume continues)."""
+    tc = cfg.train
+    params = [p for m in [model, *extra] for p in m.parameters()]
+    opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    state_path, res = out / f"{name}.state.pt", FitResult(0)
+    if resume and state_path.exists():
+        st = ck.load_state(state_path)
+        for m, sd in zip([model, *extra], st["modules"]):
+            m.load_state_dict(sd)
+        opt.load_state_dict(st["opt"]), sched.load_state_dict(st["sched"]), gen.set_state(st["gen"])
+        res = FitResult(st["epoch"], st["history"])
+    deadline = time.time() + 60 * tc.max_minutes if tc.max_minutes else None
+    with tqdm(total=tc.epochs, initial=res.epochs, desc=f"{name} epochs", unit="ep") as bar:
+        while res.epochs < tc.epochs:
+            losses = train_epoch([model, *extra], opt, n, tc.batch_size, step, gen, deadline, bar)
+            if losses is None:
+                return res
+            sched.step()
+            res.epochs += 1
+            res.history.append({"epoch": res.epochs, **losses})
+            ck.save_state(state_path, {"modules": [m.state_dict() for m in [model, *extra]], "opt": opt.state_dict(),
+                                       "sched": sched.state_dict(), "gen": gen.get_state(), "epoch": res.epochs,
+                                       "history": res.history})
+            bar.update(1)
+    ck.save_tensors(out / f"{name}.safetensors", model.state_dict())
+    res.done = True
+    return res
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    if (out / "config.json").exists() and not resume:
+        raise DarkGANError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
+
+
+def train_teacher(data: str | Path, out: str | Path, cfg: FramiConfig, resume: bool = False) -> dict:
+    """Train the teacher (``cfg.teacher``) on the train split of ``data``; writes ``OUT/teacher.safetensors``,
+    ``config.json`` and ``results.json`` (test accuracy). Returns the results dict."""
+    cfg.validate()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):
+        _check_out(out, resume)
+        torch.manual_seed(cfg.seed)
+        train, stats = load_mel_split(data, "train", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed)
+        ck.write_run_config(out, cfg, role="teacher", data=str(data), mel_stats=list(stats))
+        model = SoundClassifier(cfg.teacher)
+        t0 = time.process_time()
+        res = fit(out, "teacher", model, [], len(train.x),
+                  lambda i: supervised_step(model, train.x[i], train.y[i]), cfg, resume)
+        return _finish(out, data, cfg, stats, {"teacher": model}, res, t0)
+
+
+def _finish(out, data, cfg, stats, models: dict, res: FitResult, t0: float, extra: dict | None = None) -> dict:
+    from darkgan.utils.io import write_json
+
+    results = {"done": res.done, "epochs": res.epochs, "train_cpu_s": time.process_time() - t0,
+               "history": res.history, **(extra or {})}
+    if res.done:
+        test, _ = load_mel_split(data, "test", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats)
+        for name, m in models.items():
+            results[f"{name}_test_acc"] = accuracy(predict(m, test.x), test.y)
+            results[f"{name}_params"] = n_params(m)
+        results["n_test"] = len(test.y)
+    write_json(out / "results.json", results)
+    return results
+
+
+def load_teacher(folder: str | Path) -> tuple[SoundClassifier, FramiConfig, dict]:
+    """``(teacher in eval mode, its FramiConfig, the rest of its config.json)`` from a teacher run folder."""
+    folder = Path(folder)
+    cfg, extra = ck.read_run_config(folder)
+    model = ck.load_module(SoundClassifier(cfg.teacher), folder / "teacher.safetensors").eval()
+    return model, cfg, extra
+
+
+def synthesize(teacher: SoundClassifier, out: Path, cfg: FramiConfig, method: str, shape: tuple[int, int]) -> dict:
+    """Fill ``OUT/memory.safetensors`` with ``cfg.inversion.n_samples`` inverted samples, batch by batch
+    (classes balanced round-robin); resumes from the samples already there. Returns cost facts."""
+    ic, path = cfg.inversion, out / "memory.safetensors"
+    mem = ck.load_tensors(path) if path.exists() else {"x": torch.zeros(0, 1, *shape), "y": torch.zeros(0, dtype=torch.long),
+                                                         "cpu_s": torch.zeros(())}
+    n_batches = -(-ic.n_samples // ic.batch_size)
+    with tqdm(total=n_batches * ic.steps, initial=(len(mem["y"]) // ic.batch_size) * ic.steps,
+              desc=f"{method} inversion", unit="step") as bar:
+        while len(mem["y"]) < ic.n_samples:
+            b = min(ic.batch_size, ic.n_samples - len(mem["y"]))
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + len(mem["y"]))  # per batch: resumable
+            y = (torch.arange(len(mem["y"]), len(mem["y"]) + b) % teacher.cfg.n_classes)
+            t0 = time.process_time()
+            batch = invert_batch(teacher, y, shape, ic, method, mem["x"], gen, bar)
+            mem = {"x": torch.cat([mem["x"], batch.x]), "y": torch.cat([mem["y"], y]),
+                   "cpu_s": mem["cpu_s"] + (time.process_time() - t0)}
+            ck.save_tensors(path, mem)
+    return {"n_synth": len(mem["y"]), "inversion_cpu_s": float(mem["cpu_s"]),
+            "synth_per_cpu_s": len(mem["y"]) / max(float(mem["cpu_s"]), 1e-9)}, mem
+
+
+def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, method: str, cfg: FramiConfig,
+                   resume: bool = False) -> dict:
+    """Train the student ``cfg.student`` by ``method`` (:data:`METHODS`) from the teacher in ``teacher_dir``.
+
+    Writes ``OUT/config.json``, ``student.safetensors``, ``results.json`` / ``results.md`` (test
+    accuracy of student and teacher, agreement, cost) and, for ``adi``/``frami``, ``memory.safetensors``
+    and ``synth.png``. Resumes (``resume=True``) after the last saved inversion batch or epoch.
+    The teacher run's ``teacher`` and ``data`` settings (architecture, mel bands, which notes)
+    replace ``cfg``'s, so student and teacher see the same inputs and test notes.
+
+    Raises:
+        DarkGANError: unknown method; teacher without BatchNorm or statistics pooling (``adi``/``frami``);
+            ``OUT`` already holds a run and ``resume`` is off.
+    """
+    if method not in METHODS:
+        raise DarkGANError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    cfg.validate()
+    teacher, t_cfg, t_extra = load_teacher(teacher_dir)
+    cfg.teacher, cfg.data = t_cfg.teacher, t_cfg.data
+    if method in ("adi", "frami"):
+        check_invertible(teacher, need_pooling=method == "frami")
+    stats, out = tuple(t_extra["mel_stats"]), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):
+        _check_out(out, resume)
+        ck.write_run_config(out, cfg, role="student", method=method, teacher=str(teacher_dir), data=str(data),
+                            mel_stats=list(stats))
+        torch.manual_seed(cfg.seed)
+        student, t0 = SoundClassifier(cfg.student), time.process_time()
+        facts, step, n, extra = _student_task(teacher, student, out, cfg, method, data, stats)
+        res = fit(out, "student", student, extra, n, step, cfg, resume)
+        results = _finish(out, data, cfg, stats, {"student": student, "teacher": teacher}, res, t0, {"method": method, **facts})
+        if res.done:
+            from darkgan.utils.io import write_json
+
+            results.update(_agreement_and_speed(teacher, student, data, cfg, stats))
+            write_json(out / "results.json", results)
+            _write_tables(out, results)
+        return results
+
+
+def _student_task(teacher, student, out, cfg, method, data, stats):
+    """``(facts, step(index) -> losses, n items, extra modules)`` of a method."""
+    from darkgan.frami.plots import save_synth_grid
+
+    if method in ("data", "kd"):
+        train, _ = load_mel_split(data, "train", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats)
+        if method == "data":
+            return {}, lambda i: supervised_step(student, train.x[i], train.y[i]), len(train.y), []
+        return {}, lambda i: kd_step(student, teacher, train.x[i], cfg.train), len(train.y), []
+    facts, mem = synthesize(teacher, out, cfg, method, (cfg.data.n_mels, 32))
+    save_synth_grid(out / "synth.png", mem["x"], mem["y"], teacher)
+    reuse = HiddenReuse(student, teacher) if method == "frami" and cfg.train.w_hidden > 0 else None
+    step = lambda i: kd_step(student, teacher, mem["x"][i], cfg.train, reuse)  # noqa: E731
+    return facts, step, len(mem["y"]), [reuse] if reuse is not None else []
+
+
+def _agreement_and_speed(teacher, student, data, cfg, stats) -> dict:
+    test, _ = load_mel_split(data, "test", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats)
+    t_logits, s_logits = predict(teacher, test.x), predict(student, test.x)
+    out = {"agreement": float((t_logits.argmax(1) == s_logits.argmax(1)).float().mean())}
+    for name, m in (("teacher", teacher), ("student", student)):
+        t0 = time.perf_counter()
+        predict(m, test.x)
+        out[f"{name}_notes_per_s"] = len(test.x) / (time.perf_counter() - t0)
+    return out
+
+
+def _write_tables(out: Path, r: dict) -> None:
+    from darkgan.utils.io import atomic_write
+
+    rows = [("method", r["method"]), ("student test acc", f"{r['student_test_acc']:.4f}"),
+            ("teacher test acc", f"{r['teacher_test_acc']:.4f}"), ("agreement with teacher", f"{r['agreement']:.4f}"),
+            ("student / teacher params", f"{r['student_params']} / {r['teacher_params']}"),
+            ("student / teacher notes/s (log-mel in, 1 thread)", f"{r['student_notes_per_s']:.0f} / {r['teacher_notes_per_s']:.0f}"),
+            ("test notes", str(r["n_test"])), ("student training CPU s", f"{r['train_cpu_s']:.0f}")]
+    if "n_synth" in r:
+        rows += [("synthesized samples", str(r["n_synth"])), ("inversion CPU s", f"{r['inversion_cpu_s']:.0f}"),
+                 ("inversion samples per CPU s", f"{r['synth_per_cpu_s']:.3f}")]
+    with atomic_write(out / "results.md", "w") as f:
+        f.write("| quantity | value |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in rows))

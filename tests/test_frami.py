@@ -1,0 +1,120 @@
+"""FRAMI (issue 19): model inversion, contrastive term, distillation runs, bad teachers, resume.
+
+On real rendered notes (the session's ``prepared_dataset``: 30 notes, 5 families, with cache) with a
+tiny teacher trained on them in the module fixture.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from darkgan.errors import DarkGANError
+from darkgan.frami.config import get_preset
+from darkgan.frami.inversion import BNStatsHook, chunk_embeddings, invert_batch, t_finv
+from darkgan.frami.models import SoundClassifier, check_invertible
+from darkgan.frami.run import distill_tagger, load_teacher, synthesize, train_teacher
+from darkgan.utils.config import apply_overrides
+
+
+def _cfg(*overrides):
+    return apply_overrides(get_preset("tiny"), ["data.per_class=0", *overrides])
+
+
+@pytest.fixture(scope="module")
+def notes(prepared_dataset):
+    """The session's rendered notes with their cache (read-only here)."""
+    return prepared_dataset
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(notes, tmp_path_factory):
+    out = tmp_path_factory.mktemp("frami-teacher")
+    res = train_teacher(notes, out, _cfg("train.epochs=80", "train.batch_size=8", "train.lr=5e-3"))
+    assert res["done"] and (out / "teacher.safetensors").exists()
+    return out
+
+
+def _probs(teacher, x, y):
+    with torch.no_grad():
+        return torch.softmax(teacher(x), 1)[torch.arange(len(y)), y]
+
+
+def _bn_loss(teacher, x):
+    hooks = [BNStatsHook(bn) for bn in check_invertible(teacher)]
+    with torch.no_grad():
+        teacher(x)
+    loss = float(sum(h.loss for h in hooks))
+    for h in hooks:
+        h.remove()
+    return loss
+
+
+def test_adi_inversion_raises_target_probability_and_matches_bn_statistics(teacher_dir):
+    teacher, cfg, _ = load_teacher(teacher_dir)
+    y = torch.tensor([3, 4, 6, 8, 3, 4, 6, 8])  # families of the rendered notes
+    shape = (cfg.data.n_mels, 32)
+    x0 = torch.randn((len(y), 1, *shape), generator=torch.Generator().manual_seed(1))
+    ic = apply_overrides(cfg.inversion, ["steps=40"])
+    batch = invert_batch(teacher, y, shape, ic, "adi", torch.zeros(0), torch.Generator().manual_seed(1))
+    assert torch.equal(batch.y, y)
+    assert _probs(teacher, batch.x, y).mean() > _probs(teacher, x0, y).mean() + 0.2
+    assert _bn_loss(teacher, batch.x) < 0.7 * _bn_loss(teacher, x0)
+
+
+def test_feature_invariant_term_makes_chunk_embeddings_agree(teacher_dir):
+    teacher, cfg, _ = load_teacher(teacher_dir)
+    y = torch.arange(8) % 11
+    shape = (cfg.data.n_mels, 32)
+    ic = apply_overrides(cfg.inversion, ["steps=40", "w_fic=2.0"])
+    agree = {}
+    for method in ("adi", "frami"):
+        x = invert_batch(teacher, y, shape, ic, method, torch.randn(8, 1, *shape), torch.Generator().manual_seed(2)).x
+        with torch.no_grad():
+            agree[method] = float(t_finv(chunk_embeddings(teacher, x, ic.chunks)).mean())
+    # disagreement 1 - T_finv falls by a third or more
+    assert 1 - agree["frami"] < 0.67 * (1 - agree["adi"]), agree
+
+
+def test_teachers_without_batch_norm_or_pooling_are_clear_errors(teacher_dir):
+    no_bn = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.LazyLinear(11))
+    with pytest.raises(DarkGANError, match="no BatchNorm"):
+        check_invertible(no_bn)
+    no_pool = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 11))
+    assert len(check_invertible(no_pool, need_pooling=False)) == 1
+    with pytest.raises(DarkGANError, match="statistics-pooling"):
+        invert_batch(no_pool, torch.tensor([0, 1]), (16, 32), _cfg().inversion, "frami", torch.zeros(0), torch.Generator())
+    from darkgan.cli import main
+
+    assert main(["distill-tagger", "--teacher", str(teacher_dir / "missing"), "--method", "adi",
+                 "--out", str(teacher_dir / "x"), "--preset", "tiny"]) == 2
+
+
+def test_synthesis_resumes_to_the_same_memory(teacher_dir, tmp_path):
+    teacher, cfg, _ = load_teacher(teacher_dir)
+    cfg = apply_overrides(cfg, ["inversion.n_samples=16", "inversion.batch_size=8", "inversion.steps=5"])
+    _, whole = synthesize(teacher, tmp_path / "a", cfg, "frami", (cfg.data.n_mels, 32))
+    (tmp_path / "b").mkdir()
+    synthesize(teacher, tmp_path / "b", apply_overrides(cfg, ["inversion.n_samples=8"]), "frami", (cfg.data.n_mels, 32))
+    _, resumed = synthesize(teacher, tmp_path / "b", cfg, "frami", (cfg.data.n_mels, 32))
+    assert torch.equal(whole["x"], resumed["x"]) and torch.equal(whole["y"], resumed["y"])
+
+
+def test_interrupted_distillation_resumes_to_the_same_student(notes, teacher_dir, tmp_path):
+    from darkgan.frami.checkpoint import load_tensors
+
+    cfg = _cfg("inversion.n_samples=16", "inversion.steps=5", "train.epochs=3")
+    full = distill_tagger(teacher_dir, notes, tmp_path / "full", "frami", cfg)
+    assert full["done"] and 0 <= full["agreement"] <= 1 and (tmp_path / "full" / "synth.png").stat().st_size > 1000
+    assert "student test acc" in (tmp_path / "full" / "results.md").read_text()
+    from darkgan.utils.io import read_json
+
+    assert read_json(tmp_path / "full" / "results.json")["agreement"] == full["agreement"]
+    cut = distill_tagger(teacher_dir, notes, tmp_path / "cut", "frami", apply_overrides(cfg, ["train.max_minutes=1e-9"]))
+    assert not cut["done"] and not (tmp_path / "cut" / "student.safetensors").exists()
+    with pytest.raises(DarkGANError, match="--resume"):
+        distill_tagger(teacher_dir, notes, tmp_path / "cut", "frami", cfg)
+    done = distill_tagger(teacher_dir, notes, tmp_path / "cut", "frami", cfg, resume=True)
+    assert done["done"] and done["student_test_acc"] == full["student_test_acc"]
+    a, b = load_tensors(tmp_path / "full" / "student.safetensors"), load_tensors(tmp_path / "cut" / "student.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
