@@ -149,6 +149,7 @@ def test_small_control_is_small_with_the_word_control_recipe():
     small, ctl = get_preset("small"), get_preset("small-control")
     assert ctl.model.attr_input == "std_logit" and ctl.model.critic_projection and not small.model.critic_projection
     assert ctl.train.loss_weights["g_teacher"] > 0 and ctl.train.output_terms_from_scale == 2
+    assert ctl.train.attr_loss == "std_mse" and small.train.attr_loss == "bce"
     assert ctl.model.channels == small.model.channels and ctl.train.iterations == small.train.iterations
     assert get_preset("paper").model.attr_input == "prob"  # the paper's recipe stays reproducible
 
