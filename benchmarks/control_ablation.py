@@ -47,6 +47,11 @@ VARIANTS = {
                                         ["model.attr_input=std_logit", "model.critic_projection=true",
                                          "train.loss_weights.g_teacher=1", "train.output_terms_from_scale=2",
                                          "train.teacher_transforms=none"]),
+    "H-no-projection": ("F without the projection critic", ["model.attr_input=std_logit", "train.attr_loss=std_mse",
+                                                            "train.loss_weights.g_teacher=1",
+                                                            "train.output_terms_from_scale=2"]),
+    "I-no-teacher": ("F without the teacher in the loop", ["model.attr_input=std_logit", "model.critic_projection=true",
+                                                          "train.attr_loss=std_mse"]),
     "F-all": ("C + the attribute head in standardised logit units (train.attr_loss=std_mse): preset small-control", ["model.attr_input=std_logit", "model.critic_projection=true",
                                         "train.attr_loss=std_mse", "train.loss_weights.g_teacher=1",
                                         "train.output_terms_from_scale=2"]),
@@ -54,7 +59,8 @@ VARIANTS = {
 
 
 #: the rows measured for docs/training.md (E-std-attrmse is defined but was not run)
-MEASURED = ("A-paper", "D-std", "B-std-proj", "C-std-proj-teacher", "G-std-proj-teacher-notransforms", "F-all")
+MEASURED = ("A-paper", "D-std", "B-std-proj", "C-std-proj-teacher", "G-std-proj-teacher-notransforms",
+            "H-no-projection", "I-no-teacher", "F-all")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
