@@ -10,6 +10,8 @@ alternating projection written over the package's exact forward/backward transfo
 """
 from __future__ import annotations
 
+import abc
+
 import types
 from functools import cache, lru_cache
 
@@ -29,8 +31,8 @@ NSGT_FMAX = 7800.0  #: Hz, highest NSGT scale frequency (below the 8 kHz Nyquist
 FRONT_ENDS = ("stft", "mel", "cqt", "nsgt")
 
 
-class FrontEnd:
-    """Base: ``analyze(wave [T]) -> log-magnitude [F, N]``, ``invert(logmag [F, N]) -> wave [T]``.
+class FrontEnd(abc.ABC):
+    """Abstract base: ``analyze(wave [T]) -> log-magnitude [F, N]``, ``invert(logmag [F, N]) -> wave [T]``.
 
     Attributes:
         name: one of :data:`FRONT_ENDS`.
@@ -44,11 +46,13 @@ class FrontEnd:
     def n_bins(self) -> int:
         return len(self.freqs)
 
+    @abc.abstractmethod
     def magnitude(self, wave: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """``[16000]`` float64 wave -> ``[F, N]`` magnitude (linear)."""
 
+    @abc.abstractmethod
     def invert_magnitude(self, mag: np.ndarray, n_iter: int) -> np.ndarray:
-        raise NotImplementedError
+        """``[F, N]`` magnitude -> ``[T]`` wave (phase recovered in ``n_iter`` iterations)."""
 
     def analyze(self, wave: np.ndarray) -> np.ndarray:
         """``[T]`` float wave (16 kHz; cropped/zero-padded to 16000 samples) -> ``[F, N]`` float32
