@@ -173,8 +173,9 @@ class State:
     attr_std: torch.Tensor | None = None
 
     def attr_loss(self, logits: torch.Tensor, alpha: torch.Tensor, tc: TrainConfig) -> torch.Tensor:
-        """The critic's attribute head against ``alpha`` (``train.attr_loss``): paper Eq. 2 BCE at T,
-        or the squared error in standardised logit units (:func:`teacher_attribute_loss`)."""
+        """The critic's attribute head ``logits [b, K]`` against ``alpha [b, K]`` in (0, 1)
+        (``train.attr_loss``): paper Eq. 2 BCE at T, or the squared error in standardised logit
+        units (:func:`teacher_attribute_loss`). Returns a scalar."""
         return teacher_attribute_loss(logits, alpha, tc.temperature, self.attr_std, tc.attr_loss)
 
 
