@@ -10,7 +10,7 @@
 # trains for THIS_CALL_MINUTES; a later call on the same machine resumes. Each call exports the
 # EMA generator in float16 to $OUT/shipped.
 # RECIPE=control (environment) trains with the word-control recipe of issue 15 (preset
-# small-control's five settings on the paper model; docs/training.md, "From scratch").
+# small-control's four settings on the paper model; docs/training.md, "From scratch").
 set -euo pipefail
 TOTAL=${1:-15}
 THIS=${2:-7}
@@ -32,7 +32,7 @@ fi
 BATCH='[64,64,48,32,32,32]'
 RECIPE_SET=()
 if [ "${RECIPE:-paper}" = control ]; then
-  RECIPE_SET=(--set model.attr_input=std_logit --set model.critic_projection=true --set train.attr_loss=std_mse
+  RECIPE_SET=(--set model.attr_input=std_logit --set train.attr_loss=std_mse
               --set train.loss_weights.g_teacher=1 --set train.output_terms_from_scale=2
               --set train.loss_weights.g_f0=0.5)
 fi

@@ -147,7 +147,7 @@ def test_fine_tune_with_the_teacher_in_the_loop(prepared_dataset, tmp_path):
 
 def test_small_control_is_small_with_the_word_control_recipe():
     small, ctl = get_preset("small"), get_preset("small-control")
-    assert ctl.model.attr_input == "std_logit" and ctl.model.critic_projection and not small.model.critic_projection
+    assert ctl.model.attr_input == "std_logit" and small.model.attr_input == "prob"
     assert ctl.train.loss_weights["g_teacher"] > 0 and ctl.train.output_terms_from_scale == 2
     assert ctl.train.attr_loss == "std_mse" and small.train.attr_loss == "bce"
     assert ctl.model.channels == small.model.channels and ctl.train.iterations == small.train.iterations
