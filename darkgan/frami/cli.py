@@ -31,6 +31,7 @@ def _config(args):
 
 
 def cmd_train(args) -> int:
+    """``darkgan train-tagger``: a thin wrapper over :func:`darkgan.frami.run.train_teacher`."""
     from darkgan.frami.run import train_teacher
 
     res = train_teacher(args.data, args.out, _config(args), resume=args.resume)
@@ -39,6 +40,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_distill(args) -> int:
+    """``darkgan distill-tagger``: a thin wrapper over :func:`darkgan.frami.run.distill_tagger`."""
     from darkgan.frami.run import distill_tagger
 
     res = distill_tagger(args.teacher, args.data, args.out, args.method, _config(args), resume=args.resume)

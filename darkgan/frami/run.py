@@ -17,7 +17,7 @@ from darkgan.errors import DarkGANError
 from darkgan.frami import checkpoint as ck
 from darkgan.frami.config import FramiConfig
 from darkgan.frami.distill import HiddenReuse, accuracy, kd_step, predict, supervised_step, train_epoch
-from darkgan.frami.features import MelSet, load_mel_split
+from darkgan.frami.features import load_mel_split
 from darkgan.frami.inversion import invert_batch
 from darkgan.frami.models import SoundClassifier, check_invertible, n_params
 from darkgan.utils.io import folder_lock

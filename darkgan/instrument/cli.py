@@ -33,6 +33,7 @@ def _common(p) -> None:
 
 
 def register(sub) -> None:
+    """Add ``export-instrument`` and ``render`` to the ``darkgan`` parser."""
     p = sub.add_parser("export-instrument", help="export a described instrument as SFZ and/or SoundFont 2",
                        description="Build one consistent instrument over the checkpoint's pitch range (loops, "
                                    "velocity layers) and write it for any sampler.")

@@ -17,6 +17,7 @@ import argparse
 
 
 def register(sub) -> None:
+    """Add ``sing train|table1|export`` to the ``darkgan`` parser."""
     p = sub.add_parser("sing", help="SING (Défossez et al. 2018): train, Table 1",
                        description="SING, the symbol-to-instrument neural generator: 4 s notes from "
                                    "(instrument, pitch, velocity). See docs/sing.md.")
