@@ -228,9 +228,15 @@ def test_browser_timbre_map_pad_plays_a_note(served, browser_page):
     pad = page.locator("#timbre-pad img")
     pad.wait_for(state="visible")
     box = pad.bounding_box()
-    pad.click(position={"x": 0.5 * box["width"], "y": 0.5 * box["height"]})
-    page.wait_for_function("() => { const a = document.querySelector('#timbre-audio a[download]');"
-                           " return a && a.href; }")
+    ready = "() => { const a = document.querySelector('#timbre-audio a[download]'); return a && a.href; }"
+    for attempt in range(3):  # a click before the page has wired the pad's handler is lost (as for a user)
+        pad.click(position={"x": 0.5 * box["width"], "y": 0.5 * box["height"]})
+        try:
+            page.wait_for_function(ready, timeout=30_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
     wave, sr, _ = _fetch_wav(page, page.locator("#timbre-audio a[download]").get_attribute("href"))
     assert sr == 16000 and wave.shape == (16000,) and np.abs(wave).max() > 1e-3
     assert "at MIDI" in page.locator("#timbre-status").inner_text()
