@@ -64,17 +64,14 @@ def run_variant(args, name: str, extra: list[str]) -> dict:
     torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)
     cfg = get_preset(args.preset)
-    if args.overrides or extra:
-        cfg = apply_overrides(cfg, list(args.overrides) + list(extra))
+    layout = ["train.memory_format=channels_last"] if args.channels_last else []
+    if args.overrides or extra or layout:
+        cfg = apply_overrides(cfg, layout + list(args.overrides) + list(extra))
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     st = build_state(cfg, args.pitches, args.attributes, dev)
-    if args.channels_last and dev.type == "cpu":
-        for m in (st.G, st.D, st.G_ema):
-            m.to(memory_format=torch.channels_last)
-        st.channels_last = True
     tc = cfg.train
     scales = [int(s) for s in args.scales.split(",")] if args.scales else list(range(cfg.model.n_scales))
     rows = []

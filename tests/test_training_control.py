@@ -99,7 +99,8 @@ def test_new_settings_are_validated():
                      ("train.teacher_loss=l1", "teacher_loss"), ("train.critic_warmup=-2", "critic_warmup"),
                      ("train.loss_weights.g_f0=nan", "g_f0"),
                      ("train.output_terms_from_scale=-2", "output_terms_from_scale"),
-                     ("train.attr_loss=l2", "attr_loss")]:
+                     ("train.attr_loss=l2", "attr_loss"), ("train.precision=fp16", "precision"),
+                     ("train.memory_format=nhwc", "memory_format")]:
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(base, [bad])
     ok = apply_overrides(base, ["train.teacher_transforms=shift,noise", "train.gp_every=4"])
@@ -113,6 +114,32 @@ def test_lazy_gradient_penalty_runs_every_k_steps(prepared_dataset, tmp_path):
     assert res.last_metrics["gp"] > 0 and math.isfinite(res.last_metrics["grad_norm"])  # step 0: penalty
     res = train(prepared_dataset, tmp_path / "lazy", resume=True, progress=False, threads=1, stop_at_step=2)
     assert "gp" not in res.last_metrics and "grad_norm" not in res.last_metrics  # step 1: none
+
+
+def test_fast_cpu_step_bf16_channels_last_trains_and_resumes_exactly(prepared_dataset, tmp_path):
+    """``train.precision=bf16`` + ``train.memory_format=channels_last`` (the fast CPU step): the
+    state is built that way, the losses are finite, the checkpoint stores float32 weights that
+    load as a normal generator, and a resumed run equals a straight one bit for bit."""
+    from darkgan.training.loop import build_state
+
+    over = ["train.precision=bf16", "train.memory_format=channels_last", "train.gp_every=2",
+            "train.log_every=1", "train.iterations=[1,2,0,0,0,0]", "train.fade_in_jumps=0"]
+    cfg = apply_overrides(get_preset("tiny"), over)
+    st = build_state(cfg, 3, 4, torch.device("cpu"))
+    assert st.bf16 and st.channels_last and st.D_train.bf16
+    assert st.G.to_magif[0].weight.is_contiguous(memory_format=torch.channels_last)
+    plain = build_state(get_preset("tiny"), 3, 4, torch.device("cpu"))
+    assert not plain.bf16 and not plain.channels_last  # "auto" on the CPU: fp32, NCHW (unchanged)
+    res = train(prepared_dataset, tmp_path / "a", config=cfg, progress=False, threads=1, stop_at_step=1)
+    res = train(prepared_dataset, tmp_path / "a", resume=True, progress=False, threads=1)
+    assert res.finished and all(math.isfinite(v) for v in res.last_metrics.values())
+    straight = train(prepared_dataset, tmp_path / "b", config=cfg, progress=False, threads=1)
+    G1, G2 = (load_training_state(r.checkpoint)["generator"] for r in (res, straight))
+    assert all(v.dtype == torch.float32 for v in G1.values())
+    assert all(torch.equal(G1[k], G2[k]) for k in G1)
+    g, _ = load_generator(res.checkpoint)
+    assert torch.isfinite(g(torch.randn(2, g.cfg.latent_dim), torch.tensor([0, 1]),
+                            torch.full((2, g.n_attributes), 0.05))).all()
 
 
 def test_fine_tune_with_the_teacher_in_the_loop(prepared_dataset, tmp_path):

@@ -190,7 +190,8 @@ def make_optimizers(G: nn.Module, D: nn.Module, tc: TrainConfig) -> tuple[torch.
 
 def build_state(cfg: Config, n_pitches: int, n_attributes: int, device: torch.device,
                 info: dist_utils.DistInfo | None = None) -> State:
-    """Fresh models (seeded by ``cfg.train.seed``), optimizers and (DDP) wrappers."""
+    """Fresh models (seeded by ``cfg.train.seed``), optimizers and (DDP) wrappers; bf16 autocast
+    and the memory layout by ``cfg.train.precision`` and ``cfg.train.memory_format``."""
     info = info or dist_utils.DistInfo(device=device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
@@ -198,15 +199,18 @@ def build_state(cfg: Config, n_pitches: int, n_attributes: int, device: torch.de
         D = Critic(cfg.model, n_pitches, n_attributes)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema else None
     cuda = device.type == "cuda"
+    tc = cfg.train
+    bf16 = tc.precision == "bf16" or (tc.precision == "auto" and cuda)
+    nhwc = tc.memory_format == "channels_last" or (tc.memory_format == "auto" and cuda)
     G.to(device), D.to(device)
     if G_ema is not None:
         G_ema.to(device)
-    if cuda:
+    if nhwc:
         for m in (G, D, G_ema):
             if m is not None:
                 m.to(memory_format=torch.channels_last)
     opt_g, opt_d = make_optimizers(G, D, cfg.train)
-    passes = CriticPasses(D, bf16=cuda)
+    passes = CriticPasses(D, bf16=bf16)
     if info.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -215,7 +219,7 @@ def build_state(cfg: Config, n_pitches: int, n_attributes: int, device: torch.de
         D_train = DDP(passes, device_ids=ids, find_unused_parameters=True)
     else:
         G_train, D_train = G, passes
-    return State(G, D, G_ema, opt_g, opt_d, G_train, D_train, bf16=cuda, channels_last=cuda)
+    return State(G, D, G_ema, opt_g, opt_d, G_train, D_train, bf16=bf16, channels_last=nhwc)
 
 
 # -------------------------------------------------------------------------------------- steps
