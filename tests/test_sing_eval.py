@@ -60,7 +60,8 @@ def test_sing_is_a_row_of_darkgan_evaluate(prepared_dataset, sing_1s, tmp_path):
         assert key in rows["sing"] and key in rows["real valid"], (key, m["missing"])
     assert 0.0 <= rows["sing"]["pitch_accuracy"]["pitch_accuracy"] <= 1.0
     assert rows["real valid"]["pitch_accuracy"]["pitch_accuracy"] > rows["sing"]["pitch_accuracy"]["pitch_accuracy"]
-    assert m["models"][0]["family"] == "sing" and "| sing" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert m["models"][0]["family"] == "sing" and "| sing |" in md and "SING, 10 instruments" in md
 
     model = load_model(sing_1s)
     assert isinstance(model, SingModel)
