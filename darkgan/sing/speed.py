@@ -9,8 +9,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def time_median(fn, reps: int, max_seconds: float | None = None) -> tuple[float, float, int]:
     """``(median s, min s, calls timed)`` of ``fn()`` over up to ``reps`` calls after one warm-up
