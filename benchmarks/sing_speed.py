@@ -6,9 +6,9 @@ beside DarkGAN's shipped checkpoint (same machine, same threads, same run).
                                     [--json out.json]
     python benchmarks/sing_speed.py --train-steps cpu      # seconds per step of each stage
 
-SING: the whole :meth:`Sing.forward` (LSTM over N = 265 steps, decoder, overlap-add) for 4 s
-notes under ``torch.inference_mode``; random weights for the presets (same cost as trained
-ones), or a trained checkpoint. DarkGAN: :meth:`DarkGAN.generate_batch` (generator, inverse
+SING: :func:`darkgan.sing.speed.audio_rate`, the API's ``SingSynth.generate_batch`` (LSTM over
+N = 265 steps, decoder, overlap-add, clipping) for 4 s notes, the timing ``darkgan bench`` uses
+too; random weights for the presets (same cost as trained ones), or a trained checkpoint. DarkGAN: :meth:`DarkGAN.generate_batch` (generator, inverse
 STFT, limiter) of 1 s notes. Reported per system: median wall time of a batch over ``--reps``
 calls after a warm-up, and audio seconds per second (``batch x note seconds / time``; > 1 is
 faster than real time). The paper: 512 s/s on a P100 GPU (Table 2).
@@ -17,34 +17,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 import torch
 
+from darkgan.sing.speed import audio_rate, params_of, random_synth, time_median
+
 
 def _time(fn, reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def sing_rate(model, batch: int, reps: int, device: str) -> dict:
-    """``{"seconds_per_batch", "audio_s_per_s"}`` of a SING model at ``batch``."""
-    idx = torch.zeros(batch, dtype=torch.long, device=device)
-
-    def run():
-        with torch.inference_mode():
-            model(idx, idx, idx)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-    sec = _time(run, reps)
-    return {"seconds_per_batch": sec, "audio_s_per_s": batch * model.m.n_samples / 16000 / sec}
+    return time_median(fn, reps)[0]
 
 
 def darkgan_rate(g, batch: int, reps: int) -> dict:
@@ -92,19 +73,17 @@ def main() -> None:
         sec = train_step_seconds(a.train_steps, a.reps)
         print(" ".join(f"{k} {v:.3f} s/step" for k, v in sec.items()), f"(load {os.getloadavg()[0]:.2f})")
         return
-    from darkgan.sing.config import get_config
-    from darkgan.sing.model import Sing
-
-    systems = {f"sing-{p}": Sing(get_config(p).model, 5, 32, 27).to(a.device).eval() for p in a.presets}
+    systems = {f"sing-{p}": random_synth(p, device=a.device) for p in a.presets}
     if a.checkpoint:
-        from darkgan.sing.checkpoint import load
+        from darkgan.sing.api import SingSynth
 
-        systems[f"sing:{a.checkpoint}"] = load(a.checkpoint, a.device)[0]
+        systems[f"sing:{a.checkpoint}"] = SingSynth.load(a.checkpoint, a.device)
     rows = []
-    for name, model in systems.items():
-        params = sum(p.numel() for p in model.generator.parameters()) + sum(p.numel() for p in model.decoder.parameters())
+    for name, synth in systems.items():
+        params = params_of(synth)
         for b in a.batches:
-            r = {"system": name, "batch": b, "params_M": params / 1e6, **sing_rate(model, b, a.reps, a.device)}
+            with torch.inference_mode():
+                r = {"system": name, "params_M": params / 1e6, **audio_rate(synth, b, a.reps)}
             rows.append(r)
             print(f"{name:<24} batch {b:>3}: {r['seconds_per_batch']:8.3f} s/batch  {r['audio_s_per_s']:8.2f} s of audio/s  "
                   f"({r['params_M']:.2f} M params)", flush=True)

@@ -21,7 +21,13 @@ TorchScript files) and for 1 and 2 CPU threads:
 - ``peak_mb``: peak resident memory of the measuring process (sampled every ms) minus its size
   before loading the model (each model is measured in its own subprocess; the peak is over the
   whole measurement, so it is set by the batch-64 run); ``file_mb``: size on disk;
-- ``fad`` / ``fad_teacher`` / ``pitch_accuracy`` with ``--data`` (:mod:`darkgan.compression.quality`).
+- ``fad`` / ``fad_teacher`` / ``pitch_accuracy`` with ``--data`` (:mod:`darkgan.compression.quality`);
+- ``note_seconds`` and ``x_realtime_batch1``: seconds of audio per second for one note on the first
+  thread count (``note_seconds`` / latency), beside ``x_realtime`` (the batch).
+
+A SING checkpoint (``--checkpoint sing-default``) is one row timed through its API
+(:func:`darkgan.sing.speed.bench_row`: 4 s notes, so ``x_realtime`` = notes/s x 4; no MACs,
+ceiling or quality columns; its quality rows are in ``darkgan evaluate``).
 
 Timings are wall-clock on a shared machine: the minimum over repeats is closer to the machine's
 capability, the median (reported) to what a user sees; both are in the JSON (``*_min``).
@@ -44,7 +50,7 @@ import torch
 
 CEILING_SHAPE = (16, 256, 32, 32)  # input [B, C, H, W] of the ceiling conv (256 -> 256 maps, 3x3)
 JSON_KEYS = ("model", "params", "macs", "latency_ms_1thread", "latency_ms_2threads", "notes_per_s_batch64",
-             "x_realtime", "ceiling_gflops", "fad", "pitch_accuracy")
+             "x_realtime", "x_realtime_batch1", "note_seconds", "ceiling_gflops", "fad", "pitch_accuracy")
 
 
 def conv_ceiling_gflops(threads: int, repeats: int = 5) -> float:
@@ -161,6 +167,10 @@ def measure(spec: dict) -> dict:
     from darkgan.models.checkpoint import load_generator
 
     kind, path = spec["kind"], Path(spec["path"])
+    if kind == "sing":  # the SING family times itself through its API (imported here: it comes later)
+        from darkgan.sing.speed import bench_row
+
+        return bench_row(spec)
     gc.collect()
     base_rss = _rss_mb()
     sampler = _PeakRSS()
@@ -185,6 +195,8 @@ def measure(spec: dict) -> dict:
         for t in threads:
             res.update(_latency(fn, inputs(1, 0), t, spec))
         res.update(_throughput(fn, inputs, threads[-1], macs, spec))
+    first = "latency_ms_1thread" if threads[0] == 1 else f"latency_ms_{threads[0]}threads"
+    res.update(note_seconds=1.0, x_realtime_batch1=round(1000.0 / res[first], 3), x_realtime_batch1_threads=threads[0])
     if res.get("macs_executed"):
         res["ceiling_fraction_executed"] = round(2 * res["macs_executed"] * res["notes_per_s_batch64"] / 1e9
                                                  / res["ceiling_gflops"], 3)
@@ -294,11 +306,17 @@ def measure_in_subprocess(spec: dict, timeout: float = 1800) -> dict:
 
 def model_specs(checkpoints: list[str], onnx: list[str] = (), torchscript: list[str] = (),
                 eager: bool = True, source: str | None = None) -> list[dict]:
-    """Bench entries: each checkpoint eager (optional) and fast; each exported file."""
+    """Bench entries: each checkpoint eager (optional) and fast, a SING checkpoint once (kind
+    ``sing``); each exported file."""
     from darkgan.models.checkpoint import resolve_checkpoint
+    from darkgan.sing.checkpoint import is_sing_checkpoint, resolve
 
     specs = []
     for c in checkpoints:
+        if is_sing_checkpoint(c):
+            p = resolve(c)
+            specs.append({"name": f"{p.name} (SING)", "kind": "sing", "path": str(p)})
+            continue
         p = resolve_checkpoint(c)
         name = p.name if p.name not in ("", ".") else str(p)
         if eager:
@@ -350,8 +368,9 @@ def run_bench(specs: list[dict], threads=(1, 2), runs: int = 30, warmup: int = 3
             print(f"bench: {spec['name']}: {e}", file=sys.stderr, flush=True)
             rows.append({"model": spec["name"], "kind": spec["kind"], "path": spec["path"], "error": str(e),
                          "params": None, "macs": None})
-    if data is not None or teacher is not None:
-        add_quality(rows, specs, teacher or specs[0].get("checkpoint") or specs[0]["path"], data, quality_n, seed)
+    gans = [sp for sp in specs if sp["kind"] != "sing"]  # quality columns are DarkGAN's (SING's: darkgan evaluate)
+    if (data is not None or teacher is not None) and gans:
+        add_quality(rows, specs, teacher or gans[0].get("checkpoint") or gans[0]["path"], data, quality_n, seed)
     else:
         for r in rows:
             r.setdefault("fad", None)
@@ -369,7 +388,7 @@ def add_quality(rows: list[dict], specs: list[dict], teacher: str, data: str | N
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     cache: dict[tuple, dict] = {}
     for r, spec in zip(rows, specs):
-        if r.get("error"):
+        if r.get("error") or spec["kind"] == "sing":
             continue
         path = Path(spec["path"])
         if spec["kind"] in ("eager", "fast"):
@@ -392,7 +411,7 @@ def add_quality(rows: list[dict], specs: list[dict], teacher: str, data: str | N
 
 def format_table(rows: list[dict]) -> str:
     """A table like the DrumGAN compression study's Table 6 (plus machine-relative columns)."""
-    head = ["model", "params (M)", "GMAC/note", "ms 1 thr", "ms 2 thr", "notes/s b64", "x RT",
+    head = ["model", "params (M)", "GMAC/note", "ms 1 thr", "ms 2 thr", "notes/s b64", "x RT b1", "x RT",
             "GFLOP/s", "ceiling", "frac", "peak MB", "file MB", "FAD", "FAD vs T", "pitch acc"]
 
     def f(v, fmt):
@@ -403,9 +422,10 @@ def format_table(rows: list[dict]) -> str:
         if r.get("error"):
             lines.append([r["model"], "error: " + r["error"][:60]] + [""] * (len(head) - 2))
             continue
-        lines.append([r["model"], f(r["params"] / 1e6, ".2f"), f(r["macs"] / 1e9, ".3f"),
+        lines.append([r["model"], f(r["params"] / 1e6, ".2f"), f(None if r.get("macs") is None else r["macs"] / 1e9, ".3f"),
                       f(r.get("latency_ms_1thread"), ".1f"), f(r.get("latency_ms_2threads"), ".1f"),
-                      f(r.get("notes_per_s_batch64"), ".1f"), f(r.get("x_realtime"), ".1f"),
+                      f(r.get("notes_per_s_batch64"), ".1f"), f(r.get("x_realtime_batch1"), ".1f"),
+                      f(r.get("x_realtime"), ".1f"),
                       f(r.get("gflops_batch64"), ".1f"), f(r.get("ceiling_gflops"), ".0f"),
                       f(r.get("ceiling_fraction"), ".2f"), f(r.get("peak_mb"), ".0f"), f(r.get("file_mb"), ".1f"),
                       f(r.get("fad"), ".3f"), f(r.get("fad_teacher"), ".3f"), f(r.get("pitch_accuracy"), ".2f")])

@@ -230,21 +230,46 @@ class EvalContext:
         rows = self.plan.cond_rows[cond]
         return self.data.cache.pitch[rows].astype(np.int64), self.alpha(model, self.data.note_logits(rows))
 
+    def cond_notes(self, cond: str = "valid") -> dict:
+        """The ``cond`` conditioning notes themselves: ``{"instrument_str": [n] str, "velocity":
+        [n] int}`` (for models with ``uses_notes``, e.g. SING)."""
+        rows = self.plan.cond_rows[cond]
+        return {"instrument_str": np.asarray(self.data.cache.instrument_str[rows]).astype(str),
+                "velocity": np.asarray(self.data.cache.velocity[rows]).astype(np.int64)}
+
+    def generate(self, model: EvalModel, z, pitch, alpha, notes: dict | None = None) -> np.ndarray:
+        """``model.generate`` (``[n, 16000]``), with ``notes`` (``n`` entries of
+        :meth:`cond_notes`) passed to a model that ``uses_notes``.
+
+        Raises:
+            DarkGANError: a model that uses notes called without them.
+        """
+        if not model.uses_notes:
+            return model.generate(z, pitch, alpha)
+        if notes is None:
+            raise DarkGANError(f"{model.name}: generates from the conditioning notes themselves; none given")
+        return model.generate(z, pitch, alpha, notes=notes)
+
     def gen_set(self, model: EvalModel, cond: str = "valid") -> NoteSet:
         """The model's ``n`` notes on the ``cond`` conditioning (waves kept in the cache)."""
         key = (model.name, cond)
         if key not in self._sets:
             pitch, alpha = self.cond(model, cond)
             z = self.plan.z[model.latent_dim]
-            self._sets[key] = self._generated(model, f"{model.name}:{cond}", z, pitch, alpha, keep=True)
+            notes = self.cond_notes(cond) if model.uses_notes else None
+            self._sets[key] = self._generated(model, f"{model.name}:{cond}", z, pitch, alpha, keep=True, notes=notes)
         return self._sets[key]
 
-    def _generated(self, model: EvalModel, name: str, z, pitch, alpha, keep: bool = False) -> NoteSet:
-        key = content_key("gen", model.key, z, pitch, alpha if alpha is not None else 0)
+    def _generated(self, model: EvalModel, name: str, z, pitch, alpha, keep: bool = False,
+                   notes: dict | None = None) -> NoteSet:
+        key = content_key("gen", model.key, z, pitch, alpha if alpha is not None else 0,
+                          *([notes["instrument_str"].tolist(), notes["velocity"]] if notes is not None else []))
 
         def make() -> np.ndarray:
             bs = 256
-            return np.concatenate([model.generate(z[s:s + bs], pitch[s:s + bs], None if alpha is None else alpha[s:s + bs])
+            part = (lambda s: {k: v[s:s + bs] for k, v in notes.items()}) if notes is not None else (lambda s: None)
+            return np.concatenate([self.generate(model, z[s:s + bs], pitch[s:s + bs],
+                                                 None if alpha is None else alpha[s:s + bs], part(s))
                                    for s in range(0, len(pitch), bs)])
 
         return NoteSet(name, key, pitch, make, keep)

@@ -19,10 +19,14 @@ class EvalModel(abc.ABC):
     the baseline), ``class_indices`` ([K] teacher columns), ``temperature``, ``pitch_range``,
     ``latent_dim``, ``teacher_id``, ``info`` (dict for the report), ``scale_logits`` (``[M, K]``
     reference teacher logits of the user scale, :class:`darkgan.generation.scale.AttributeScale`;
-    ``None``: the dataset's validation labels are used).
+    ``None``: the dataset's validation labels are used), ``uses_notes`` (``True``: :meth:`generate`
+    also receives the conditioning notes themselves, ``notes={"instrument_str": [n] str,
+    "velocity": [n] int}``, e.g. SING, which plays a named instrument at a velocity;
+    :meth:`darkgan.evaluation.context.EvalContext.generate` passes them).
     """
 
     scale_logits: np.ndarray | None = None
+    uses_notes: bool = False
 
     name: str
     key: str

@@ -265,8 +265,10 @@ def _common(metrics: dict) -> dict:
     if inc:
         emb_lines.append(f"- inception validation accuracy: pitch {_fmt(inc.get('pitch_accuracy'))}, family "
                          f"{_fmt(inc.get('family_accuracy'))}, attribute correlation {_fmt(inc.get('attribute_mean_corr'))}")
-    models = [f"- **{m['name']}**: `{m.get('path')}` (preset {m.get('preset')}, T = {m.get('temperature')}, "
-              f"{m.get('attributes')} attributes, step {m.get('step')}, key {m.get('key')})" for m in metrics["models"]]
+    models = [f"- **{m['name']}**: `{m.get('path')}` (preset {m.get('preset')}, "
+              + (f"SING, {m.get('instruments')} instruments; scored: {m.get('scored')}" if m.get("family") == "sing"
+                 else f"T = {m.get('temperature')}, {m.get('attributes')} attributes")
+              + f", step {m.get('step')}, key {m.get('key')})" for m in metrics["models"]]
     return {"emb": emb_lines, "models": models, "control": _control_lines(metrics),
             "missing": [f"- {m['what']} ({m['set']}): {m['reason']}" for m in metrics.get("missing", [])] or ["- nothing"],
             "t1": _table1(metrics), "t2": _table2(metrics)}

@@ -2,7 +2,8 @@
 
 Flow of :func:`evaluate` (after NVlabs/stylegan2-ada-pytorch ``metrics/metric_main.py``):
 
-1. **Models**: checkpoints (:class:`darkgan.evaluation.models.DarkGANModel`) or ready
+1. **Models**: checkpoints (:func:`load_model`: :class:`darkgan.evaluation.models.DarkGANModel`,
+   or :class:`darkgan.sing.eval_model.SingModel` for a SING checkpoint) or ready
    :class:`~darkgan.evaluation.models.EvalModel` objects; one report's generators share pitch
    range and vocabulary (:func:`check_compatible`).
 2. **Context** (:class:`darkgan.evaluation.context.EvalContext`): the dataset's cache, labels
@@ -32,15 +33,34 @@ from darkgan.evaluation.models import DarkGANModel, EvalModel, check_compatible
 from darkgan.evaluation.protocol import PROTOCOLS, Protocol, kid_subset_size, resolve_protocol  # noqa: F401 (API)
 from darkgan.evaluation.taggers import yamnet_mapping  # noqa: F401 (API)
 
-__all__ = ["evaluate", "EvalModel", "DarkGANModel", "check_compatible", "resolve_protocol", "Protocol", "PROTOCOLS",
+__all__ = ["evaluate", "load_model", "EvalModel", "DarkGANModel", "check_compatible", "resolve_protocol", "Protocol", "PROTOCOLS",
            "kid_subset_size", "yamnet_mapping"]
+
+
+def load_model(path, device: str = "cpu", name: str | None = None) -> EvalModel:
+    """The :class:`EvalModel` of a checkpoint, by its kind: a SING checkpoint (config.json kind
+    ``sing-checkpoint``, or ``sing-default``) -> :class:`darkgan.sing.eval_model.SingModel`,
+    anything else (``None``: the shipped default) -> :class:`DarkGANModel`. The same dispatch as
+    ``darkgan generate``'s; SING is imported only here, inside the function (it comes after this
+    stage).
+
+    Raises:
+        CheckpointError: a missing or unreadable checkpoint (from the loader).
+    """
+    from darkgan.sing.checkpoint import is_sing_checkpoint
+
+    if is_sing_checkpoint(path):
+        from darkgan.sing.eval_model import SingModel
+
+        return SingModel(path, device=device, name=name)
+    return DarkGANModel(path, device=device, name=name)
 
 
 def _models(checkpoints, models, names, device) -> list[EvalModel]:
     """Ready models, unique display names (a repeated name gets ``-2``, ``-3`` ...)."""
     if models is None:
         cps = list(checkpoints) if checkpoints else [None]
-        models = [DarkGANModel(p, device=device, name=(names[i] if names and i < len(names) else None))
+        models = [load_model(p, device=device, name=(names[i] if names and i < len(names) else None))
                   for i, p in enumerate(cps)]
     check_compatible(models)
     seen: dict[str, int] = {}
@@ -66,7 +86,8 @@ def plan_text(ctx, selected: list[str]) -> str:
         b = min(8, p.n)
         pitch, alpha = ctx.cond(m)
         t0 = time.time()
-        m.generate(ctx.plan.z[m.latent_dim][:b], pitch[:b], None if alpha is None else alpha[:b])
+        notes = {k: v[:b] for k, v in ctx.cond_notes().items()} if m.uses_notes else None
+        ctx.generate(m, ctx.plan.z[m.latent_dim][:b], pitch[:b], None if alpha is None else alpha[:b], notes)
         rates[m.name] = b / max(time.time() - t0, 1e-6)
     total = sum(gens.values())
     real = len(ctx.plan.ref_rows) + len(ctx.plan.trb_rows) + len(ctx.plan.va_rows)
