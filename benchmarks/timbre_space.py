@@ -3,7 +3,8 @@
     python benchmarks/timbre_space.py train   --data DIR --runs RUNS [--front-ends stft,mel,cqt,nsgt]
                                               [--reg tsne:10 ...] [--loo nsgt:tsne:10 [--loo-steps N]]
     python benchmarks/timbre_space.py report  --data DIR --runs RUNS --out OUT [--notes 12]
-                                              [--space RUN] (descriptor study on this space)
+                                              [--space RUN [--no-topology]] (descriptor study on this space)
+                                              [--space RUN --diagnose] (which synthesis stage loses the instrument)
 
 ``train`` (run it under the training lock) trains, for every front end, the unregularised VAE
 (``train.reg_weight=0``) and one regularised VAE per ``--reg`` ``loss:weight``, into
@@ -22,9 +23,11 @@ kept (the job resumes).
   pYIN pitch accuracy (median f0 within 50 cents of the MIDI pitch); the same for the front end's
   inverse of the *true* magnitudes (the phase-retrieval ceiling);
 - descriptors on ``--space``: topology PNGs and roughness, and descriptor-based synthesis for
-  every rated instrument (centroid +20 %, flatness +50 %, pitch 64) with the error of the achieved
-  change and the teacher check (EfficientAT mn04 embedding of the result nearest, by cosine, to its
-  own instrument's mean embedding of real renders, among the 12 rated ones).
+  every rated instrument (centroid +20 %, flatness +50 %, pitch 64) applied to its real render
+  (FluidR3, velocity 100) with the error of the achieved change on the audio and the teacher check
+  (EfficientAT mn04 embedding of the result nearest, by cosine, to its own instrument's mean
+  embedding of the real renders at that pitch, the source note left out, among the 12 rated ones);
+- ``--diagnose``: the same teacher check on each stage of the synthesis (:func:`synthesis_diagnosis`).
 """
 from __future__ import annotations
 
@@ -200,8 +203,7 @@ def descriptor_study(run: Path, data: Path, out: Path, pitch: int = 64, topology
     teacher, notes = load_teacher("efficientat-mn04"), load_notes(data)
     rows, cache = [], {}
     for name in tqdm(space.ratings.instruments, desc="descriptor synthesis"):
-        src = int(np.flatnonzero((notes["instrument"] == name) & (notes["pitch"] == pitch)
-                                 & (notes["font"] == "FluidR3_GM.sf2") & (notes["velocity"] == 100))[0])
+        src = _source_note(notes, name, pitch)
         refs = teacher_references(notes, space.ratings, pitch, teacher, src, cache)
 
         def check(w, refs=refs):
@@ -230,6 +232,54 @@ def descriptor_study(run: Path, data: Path, out: Path, pitch: int = 64, topology
     return {"run": run.name, "topology": topo, "synthesis": rows, "summary": summary}
 
 
+def _source_note(notes: dict, name: str, pitch: int) -> int:
+    """Index of ``name``'s real render at ``pitch`` from FluidR3, velocity 100 (the study's source)."""
+    return int(np.flatnonzero((notes["instrument"] == name) & (notes["pitch"] == pitch)
+                              & (notes["font"] == "FluidR3_GM.sf2") & (notes["velocity"] == 100))[0])
+
+
+def note_envelope(wave: np.ndarray) -> np.ndarray:
+    """``[T]`` amplitude envelope of a note: RMS over 32 ms frames (hop 8 ms), peak 1, interpolated."""
+    import librosa
+
+    r = librosa.feature.rms(y=wave, frame_length=512, hop_length=128)[0]
+    return np.interp(np.arange(len(wave)), np.arange(len(r)) * 128, r / r.max()).astype(np.float32)
+
+
+def synthesis_diagnosis(run: Path, data: Path, pitch: int = 64) -> dict:
+    """Which stage loses the instrument (teacher check, leave-source-out references as in
+    :func:`descriptor_study`)? Per rated instrument: the real note; the front end's inverse of its
+    true magnitudes (phase retrieval only); its median true frame held 1 s (stationary), with the
+    10/50 ms fades or with the note's real amplitude envelope; the latent centroid's decoded frame
+    held 1 s (``space.synth``), with fades or with the real envelope; the note auto-encoded frame
+    by frame through the VAE."""
+    import torch
+
+    from darkgan.teacher import load_teacher
+    from darkgan.timbre.data import load_notes
+    from darkgan.timbre.space import TimbreSpace, _envelope
+
+    space, teacher, notes = TimbreSpace.load(run), load_teacher("efficientat-mn04"), load_notes(data)
+    fe, cache, per = space.front_end, {}, {}
+    peak = lambda w: (w * 0.9 / np.abs(w).max()).astype(np.float32)
+    for name in tqdm(space.ratings.instruments, desc="diagnosis"):
+        src = _source_note(notes, name, pitch)
+        refs = teacher_references(notes, space.ratings, pitch, teacher, src, cache)
+        w = notes["wave"][src]
+        spec, env = fe.analyze(w), note_envelope(w)
+        held = fe.invert(np.repeat(np.median(spec, axis=1)[:, None], spec.shape[1], 1))
+        centroid = space.synth(space.instrument(name), pitch)
+        with torch.no_grad():
+            p = torch.full((spec.shape[1],), float(pitch))
+            rec = space.model.decode(space.model.encode(torch.from_numpy(spec.T.copy()), p)[0], p).numpy().T
+        variants = {"real": w, "phase_retrieval_only": fe.invert(spec), "true_frame_held": _envelope(held),
+                    "true_frame_held_real_envelope": peak(held * env), "centroid_held": centroid,
+                    "centroid_held_real_envelope": peak(centroid * env), "autoencoded_note": fe.invert(rec)}
+        per[name] = {k: space.ratings.instruments[nearest_instrument(v, refs, teacher)] for k, v in variants.items()}
+    summary = {k: sum(per[n][k] == n for n in per) for k in next(iter(per.values()))}
+    return {"run": run.name, "pitch": pitch, "per_instrument": per, "summary": summary, "of": len(per)}
+
+
 def _table(rows: list[dict], keys: list[str]) -> str:
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -256,7 +306,10 @@ def cmd_report(a) -> None:
         results["reconstruction"] = [reconstruction(a.runs / r["run"], a.data, a.notes) for r in best.values()]
         print(_table(results["reconstruction"], ["run", "notes", "lsd_model", "lsd_oracle", "pitch_model",
                                                  "pitch_oracle", "pitch_original"]))
-    if a.space:
+    if a.space and a.diagnose:
+        results["diagnosis"] = synthesis_diagnosis(a.space, a.data)
+        print(json.dumps(results["diagnosis"]["summary"]))
+    elif a.space:
         results["descriptors"] = descriptor_study(a.space, a.data, out, topology=not a.no_topology)
         print(json.dumps(results["descriptors"]["summary"]), json.dumps(results["descriptors"]["topology"]))
     write_json(out / "results.json", results)
@@ -275,6 +328,8 @@ def main(argv=None) -> None:
     r.add_argument("--notes", type=int, default=12, help="held-out notes per front end (0: skip)")
     r.add_argument("--space", type=Path, default=None, help="run for the descriptor study")
     r.add_argument("--no-topology", action="store_true", help="descriptor study without the topology PNGs")
+    r.add_argument("--diagnose", action="store_true",
+                   help="with --space: which synthesis stage loses the instrument (teacher check)")
     for p in (t, r):
         p.add_argument("--data", type=Path, required=True)
         p.add_argument("--runs", type=Path, required=True)

@@ -8,13 +8,13 @@ import tempfile
 import numpy as np
 import pytest
 import soundfile as sf
+from test_app_helpers import make_tiny_checkpoint
 
 from darkgan.app.app import timbre_pad_note
 from darkgan.app.controller import KEEP_FILES, Studio
 from darkgan.data.synth import quantize
 from darkgan.timbre.explore import pad_to_latent
 from darkgan.timbre.space import TimbreSpace
-from test_app_helpers import make_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
