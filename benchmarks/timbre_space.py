@@ -3,7 +3,8 @@
     python benchmarks/timbre_space.py train   --data DIR --runs RUNS [--front-ends stft,mel,cqt,nsgt]
                                               [--reg tsne:10 ...] [--loo nsgt:tsne:10 [--loo-steps N]]
     python benchmarks/timbre_space.py report  --data DIR --runs RUNS --out OUT [--notes 12]
-                                              [--space RUN] (descriptor study on this space)
+                                              [--space RUN [--no-topology]] (descriptor study on this space)
+                                              [--space RUN --diagnose] (which synthesis stage loses the instrument)
 
 ``train`` (run it under the training lock) trains, for every front end, the unregularised VAE
 (``train.reg_weight=0``) and one regularised VAE per ``--reg`` ``loss:weight``, into
@@ -22,9 +23,11 @@ kept (the job resumes).
   pYIN pitch accuracy (median f0 within 50 cents of the MIDI pitch); the same for the front end's
   inverse of the *true* magnitudes (the phase-retrieval ceiling);
 - descriptors on ``--space``: topology PNGs and roughness, and descriptor-based synthesis for
-  every rated instrument (centroid +20 %, flatness +50 %, pitch 64) with the error of the achieved
-  change and the teacher check (EfficientAT mn04 embedding of the result nearest, by cosine, to its
-  own instrument's mean embedding of real renders, among the 12 rated ones).
+  every rated instrument (centroid +20 %, flatness +50 %, pitch 64) applied to its real render
+  (FluidR3, velocity 100) with the error of the achieved change on the audio and the teacher check
+  (EfficientAT mn04 embedding of the result nearest, by cosine, to its own instrument's mean
+  embedding of the real renders at that pitch, the source note left out, among the 12 rated ones);
+- ``--diagnose``: the same teacher check on each stage of the synthesis (:func:`synthesis_diagnosis`).
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from darkgan.timbre.frontends import FRONT_ENDS
 from darkgan.utils.io import read_json, write_json
@@ -152,19 +156,22 @@ def reconstruction(run: Path, data: Path, n_notes: int) -> dict:
     return {"run": run.name, "notes": len(picked), **{k: float(np.mean(v)) for k, v in res.items()}}
 
 
-def teacher_references(data: Path, ratings, pitch: int, teacher) -> np.ndarray:
-    """``[K, D]`` unit-norm mean teacher embedding of each rated instrument's real renders at ``pitch``."""
+def teacher_references(notes: dict, ratings, pitch: int, teacher, exclude: int | None = None,
+                       cache: dict | None = None) -> np.ndarray:
+    """``[K, D]`` unit-norm mean teacher embedding of each rated instrument's real renders at
+    ``pitch`` (all fonts and velocities), leaving note index ``exclude`` out; ``cache`` (a dict)
+    keeps the notes' embeddings between calls."""
     import torch
 
-    from darkgan.timbre.data import load_notes
-
-    notes = load_notes(data)
+    cache = {} if cache is None else cache
     refs = []
     for name in ratings.instruments:
-        sel = (notes["instrument"] == name) & (notes["pitch"] == pitch)
-        e = teacher.embedding(torch.from_numpy(notes["wave"][sel])).numpy()
-        e = e / np.linalg.norm(e, axis=1, keepdims=True)
-        m = e.mean(0)
+        idx = [i for i in np.flatnonzero((notes["instrument"] == name) & (notes["pitch"] == pitch)) if i != exclude]
+        todo = [i for i in idx if i not in cache]
+        if todo:
+            e = teacher.embedding(torch.from_numpy(notes["wave"][todo])).numpy()
+            cache.update(zip(todo, e / np.linalg.norm(e, axis=1, keepdims=True)))
+        m = np.mean([cache[i] for i in idx], axis=0)
         refs.append(m / np.linalg.norm(m))
     return np.stack(refs)
 
@@ -176,42 +183,101 @@ def nearest_instrument(wave: np.ndarray, refs: np.ndarray, teacher) -> int:
     return int(np.argmax(refs @ (e / np.linalg.norm(e))))
 
 
-def descriptor_study(run: Path, data: Path, out: Path, pitch: int = 64) -> dict:
-    """Topology PNGs + descriptor-based synthesis with its errors and the teacher check."""
+def descriptor_study(run: Path, data: Path, out: Path, pitch: int = 64, topology: bool = True) -> dict:
+    """Topology PNGs + descriptor-based synthesis with its errors and the teacher check.
+
+    Each rated instrument's source note is its real render at ``pitch`` (FluidR3, velocity 100,
+    from the data folder); the teacher references leave that note out. Also checked: the source
+    note's own resynthesis (``unmodified``) and the stationary note of the instrument's latent
+    centroid (one decoded frame held 1 s, ``space.synth``: the synthesis before session 24).
+    """
     from darkgan.data.render import write_wav
     from darkgan.data.synth import quantize
     from darkgan.teacher import load_teacher
+    from darkgan.timbre.data import load_notes
     from darkgan.timbre.explore import descriptor_synth, descriptor_topology
     from darkgan.timbre.space import TimbreSpace
 
     space = TimbreSpace.load(run)
-    topo = descriptor_topology(space, out)
-    teacher = load_teacher("efficientat-mn04")
-    refs = teacher_references(data, space.ratings, pitch, teacher)
-    rows = []
-    for k, name in enumerate(space.ratings.instruments):
-        base = space.synth(space.instrument(name), pitch)
-        base_ok = nearest_instrument(base, refs, teacher) == k
-        base_pitch = pitch_ok(base, pitch)
+    topo = descriptor_topology(space, out) if topology else {}
+    teacher, notes = load_teacher("efficientat-mn04"), load_notes(data)
+    rows, cache = [], {}
+    for name in tqdm(space.ratings.instruments, desc="descriptor synthesis"):
+        src = _source_note(notes, name, pitch)
+        refs = teacher_references(notes, space.ratings, pitch, teacher, src, cache)
+
+        def check(w, refs=refs):
+            return space.ratings.instruments[nearest_instrument(w, refs, teacher)]
+
+        stationary = check(space.synth(space.instrument(name), pitch)) == name
         for desc, change in (("centroid", 0.2), ("flatness", 0.5)):
-            wave, rep = descriptor_synth(space, name, pitch, desc, change)
+            wave, rep = descriptor_synth(space, notes["wave"][src], pitch, desc, change)
             write_wav(out / "audio" / f"{name}-{desc}{change:+g}.wav", quantize(wave))
-            near = nearest_instrument(wave, refs, teacher)
-            rows.append({k2: rep[k2] for k2 in ("instrument", "descriptor", "asked", "achieved_frame",
-                                                 "achieved_audio", "error_audio", "latent_shift")}
-                        | {"teacher_nearest": space.ratings.instruments[near], "teacher_ok": near == k,
-                           "unmodified_teacher_ok": base_ok, "pitch_ok": pitch_ok(wave, pitch),
-                           "unmodified_pitch_ok": base_pitch})
+            near = check(wave)
+            rows.append({"instrument": name} | {k2: rep[k2] for k2 in ("descriptor", "asked", "achieved_frame",
+                                                                       "achieved_audio", "error_audio", "latent_shift")}
+                        | {"teacher_nearest": near, "teacher_ok": near == name,
+                           "unmodified_teacher_ok": check(rep["unmodified"]) == name,
+                           "stationary_centroid_teacher_ok": stationary, "pitch_ok": pitch_ok(wave, pitch),
+                           "unmodified_pitch_ok": pitch_ok(rep["unmodified"], pitch)})
     summary = {}
     for desc in ("centroid", "flatness"):
         r = [x for x in rows if x["descriptor"] == desc]
         summary[desc] = {"asked": r[0]["asked"], "mean_achieved_audio": float(np.mean([x["achieved_audio"] for x in r])),
                          "mean_abs_error_audio": float(np.mean([x["error_audio"] for x in r])),
-                         "teacher_ok": int(sum(x["teacher_ok"] for x in r)),
-                         "unmodified_teacher_ok": int(sum(x["unmodified_teacher_ok"] for x in r)),
-                         "pitch_ok": int(sum(x["pitch_ok"] for x in r)),
-                         "unmodified_pitch_ok": int(sum(x["unmodified_pitch_ok"] for x in r)), "of": len(r)}
+                         "max_abs_error_audio": float(np.max([x["error_audio"] for x in r])), "of": len(r)} | {
+            key: int(sum(x[key] for x in r)) for key in ("teacher_ok", "unmodified_teacher_ok",
+                                                         "stationary_centroid_teacher_ok", "pitch_ok",
+                                                         "unmodified_pitch_ok")}
     return {"run": run.name, "topology": topo, "synthesis": rows, "summary": summary}
+
+
+def _source_note(notes: dict, name: str, pitch: int) -> int:
+    """Index of ``name``'s real render at ``pitch`` from FluidR3, velocity 100 (the study's source)."""
+    return int(np.flatnonzero((notes["instrument"] == name) & (notes["pitch"] == pitch)
+                              & (notes["font"] == "FluidR3_GM.sf2") & (notes["velocity"] == 100))[0])
+
+
+def note_envelope(wave: np.ndarray) -> np.ndarray:
+    """``[T]`` amplitude envelope of a note: RMS over 32 ms frames (hop 8 ms), peak 1, interpolated."""
+    import librosa
+
+    r = librosa.feature.rms(y=wave, frame_length=512, hop_length=128)[0]
+    return np.interp(np.arange(len(wave)), np.arange(len(r)) * 128, r / r.max()).astype(np.float32)
+
+
+def synthesis_diagnosis(run: Path, data: Path, pitch: int = 64) -> dict:
+    """Which stage loses the instrument (teacher check, leave-source-out references as in
+    :func:`descriptor_study`)? Per rated instrument: the real note; the front end's inverse of its
+    true magnitudes (phase retrieval only); its median true frame held 1 s (stationary), with the
+    10/50 ms fades or with the note's real amplitude envelope; the latent centroid's decoded frame
+    held 1 s (``space.synth``), with fades or with the real envelope; the note auto-encoded frame
+    by frame through the VAE."""
+    import torch
+
+    from darkgan.teacher import load_teacher
+    from darkgan.timbre.data import load_notes
+    from darkgan.timbre.space import TimbreSpace, _envelope
+
+    space, teacher, notes = TimbreSpace.load(run), load_teacher("efficientat-mn04"), load_notes(data)
+    fe, cache, per = space.front_end, {}, {}
+    peak = lambda w: (w * 0.9 / np.abs(w).max()).astype(np.float32)
+    for name in tqdm(space.ratings.instruments, desc="diagnosis"):
+        src = _source_note(notes, name, pitch)
+        refs = teacher_references(notes, space.ratings, pitch, teacher, src, cache)
+        w = notes["wave"][src]
+        spec, env = fe.analyze(w), note_envelope(w)
+        held = fe.invert(np.repeat(np.median(spec, axis=1)[:, None], spec.shape[1], 1))
+        centroid = space.synth(space.instrument(name), pitch)
+        with torch.no_grad():
+            p = torch.full((spec.shape[1],), float(pitch))
+            rec = space.model.decode(space.model.encode(torch.from_numpy(spec.T.copy()), p)[0], p).numpy().T
+        variants = {"real": w, "phase_retrieval_only": fe.invert(spec), "true_frame_held": _envelope(held),
+                    "true_frame_held_real_envelope": peak(held * env), "centroid_held": centroid,
+                    "centroid_held_real_envelope": peak(centroid * env), "autoencoded_note": fe.invert(rec)}
+        per[name] = {k: space.ratings.instruments[nearest_instrument(v, refs, teacher)] for k, v in variants.items()}
+    summary = {k: sum(per[n][k] == n for n in per) for k in next(iter(per.values()))}
+    return {"run": run.name, "pitch": pitch, "per_instrument": per, "summary": summary, "of": len(per)}
 
 
 def _table(rows: list[dict], keys: list[str]) -> str:
@@ -240,8 +306,11 @@ def cmd_report(a) -> None:
         results["reconstruction"] = [reconstruction(a.runs / r["run"], a.data, a.notes) for r in best.values()]
         print(_table(results["reconstruction"], ["run", "notes", "lsd_model", "lsd_oracle", "pitch_model",
                                                  "pitch_oracle", "pitch_original"]))
-    if a.space:
-        results["descriptors"] = descriptor_study(a.space, a.data, out)
+    if a.space and a.diagnose:
+        results["diagnosis"] = synthesis_diagnosis(a.space, a.data)
+        print(json.dumps(results["diagnosis"]["summary"]))
+    elif a.space:
+        results["descriptors"] = descriptor_study(a.space, a.data, out, topology=not a.no_topology)
         print(json.dumps(results["descriptors"]["summary"]), json.dumps(results["descriptors"]["topology"]))
     write_json(out / "results.json", results)
 
@@ -258,6 +327,9 @@ def main(argv=None) -> None:
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--notes", type=int, default=12, help="held-out notes per front end (0: skip)")
     r.add_argument("--space", type=Path, default=None, help="run for the descriptor study")
+    r.add_argument("--no-topology", action="store_true", help="descriptor study without the topology PNGs")
+    r.add_argument("--diagnose", action="store_true",
+                   help="with --space: which synthesis stage loses the instrument (teacher check)")
     for p in (t, r):
         p.add_argument("--data", type=Path, required=True)
         p.add_argument("--runs", type=Path, required=True)

@@ -240,3 +240,5 @@ def test_browser_timbre_map_pad_plays_a_note(served, browser_page):
     wave, sr, _ = _fetch_wav(page, page.locator("#timbre-audio a[download]").get_attribute("href"))
     assert sr == 16000 and wave.shape == (16000,) and np.abs(wave).max() > 1e-3
     assert "at MIDI" in page.locator("#timbre-status").inner_text()
+    # the note was written into the app's own (pruned) output folder, not the system temp folder
+    assert len(list(served[0].out_dir.glob("timbre-*.wav"))) >= 1

@@ -19,6 +19,7 @@ import logging
 import os
 import random
 import traceback
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
 
@@ -121,7 +122,7 @@ def build_app(studio: Studio, title: str = "DarkGAN"):
         _wire_generation(w, studio)
         _wire_settings_and_start(w, studio)
         _wire_pad(w, studio)
-        _wire_timbre(w)
+        _wire_timbre(w, studio)
     return demo
 
 
@@ -239,26 +240,29 @@ def _timbre_tab(w: SimpleNamespace) -> None:
         w.timbre_status = gr.Markdown("", elem_id="timbre-status")
 
 
-def _wire_timbre(w: SimpleNamespace) -> None:
-    """A click on the timbre pad -> latent point -> 1 s note in the tab's player."""
-    import tempfile
+def timbre_pad_note(studio: Studio, space, x: float, y: float, pitch: float) -> tuple[Path, int]:
+    """The timbre pad's note: the latent point under pad coordinates ``(x, y)`` in [0, 1]^2
+    synthesised (1 s) at ``pitch`` clamped to the space's range, written by
+    :meth:`Studio.save_wav` into the app's pruned output folder. Returns ``(WAV path, MIDI pitch)``."""
+    from darkgan.timbre import explore
 
+    p = int(min(max(int(pitch), space.pitch_range[0]), space.pitch_range[1]))
+    wave = space.synth(explore.pad_to_latent(space, x, y), p)
+    return studio.save_wav(wave, f"timbre-x{x:.3f}-y{y:.3f}-p{p}"), p
+
+
+def _wire_timbre(w: SimpleNamespace, studio: Studio) -> None:
+    """A click on the timbre pad -> latent point -> 1 s note in the tab's player."""
     import gradio as gr
 
-    from darkgan.data.render import write_wav
-    from darkgan.data.synth import quantize
     from darkgan.timbre import explore
 
     @safe(3, 2)
     def click(evt: gr.SelectData, pitch):
         x, y = st.pad_click_to_xy(*evt.index)
         sp = w.timbre_space_fn()
-        p = int(min(max(int(pitch), sp.pitch_range[0]), sp.pitch_range[1]))
-        wave = sp.synth(explore.pad_to_latent(sp, x, y), p)
-        fd, path = tempfile.mkstemp(suffix=".wav")
-        os.close(fd)
-        write_wav(path, quantize(wave))
-        return st._render(explore.pad_figure(sp, x, y, st.PAD_SIZE)), path, f"({x:.2f}, {y:.2f}) at MIDI {p}"
+        path, p = timbre_pad_note(studio, sp, x, y, pitch)
+        return st._render(explore.pad_figure(sp, x, y, st.PAD_SIZE)), str(path), f"({x:.2f}, {y:.2f}) at MIDI {p}"
 
     w.timbre_pad.select(click, [w.pitch], [w.timbre_pad, w.timbre_audio, w.timbre_status])
 

@@ -250,13 +250,10 @@ class Studio:
         if scale:
             settings_dict["scale"] = True
         stem = self._stem(settings, scale)
-        wav_path = self.out_dir / f"{stem}.wav"
         json_path = self.out_dir / f"{stem}.json"
-        data = st.wav_bytes(wave)
-        from darkgan.utils.io import atomic_write, write_json
+        from darkgan.utils.io import write_json
 
-        with atomic_write(wav_path, "wb") as f:
-            f.write(data)
+        wav_path = self._write_wav(wave, stem)
         write_json(json_path, settings_dict)
         self._prune()
         return Rendered(wave, settings, wav_path, json_path, messages, time.perf_counter() - t0)
@@ -295,6 +292,23 @@ class Studio:
             shutil.rmtree(tmp, ignore_errors=True)
         self._prune()
         return sfz_zip, sf2, messages
+
+    def save_wav(self, wave: np.ndarray, stem: str) -> Path:
+        """Write ``wave`` ``[T]`` (16 kHz float) to ``out_dir/<stem>.wav`` (16-bit, atomic) and
+        prune :attr:`out_dir`, as every download of the app; for sounds made outside
+        :meth:`render` (the timbre-map pad). Returns the path."""
+        path = self._write_wav(wave, stem)
+        self._prune()
+        return path
+
+    def _write_wav(self, wave: np.ndarray, stem: str) -> Path:
+        from darkgan.utils.io import atomic_write
+
+        path = self.out_dir / f"{stem}.wav"
+        data = st.wav_bytes(wave)
+        with atomic_write(path, "wb") as f:
+            f.write(data)
+        return path
 
     def _prune(self, keep: int = KEEP_FILES) -> None:
         """Delete all but the ``keep`` newest files of :attr:`out_dir` (a long session stays small)."""

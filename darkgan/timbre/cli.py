@@ -28,8 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_train)
 
-    m = s.add_parser("map", help="2-D map PNG of the instruments and any audio files projected into it")
+    m = s.add_parser("map", help="2-D or 3-D map PNG of the instruments and any audio files projected into it")
     m.add_argument("files", nargs="*", type=Path, metavar="FILE.wav")
+    m.add_argument("--dims", type=int, choices=(2, 3), default=2,
+                   help="principal axes drawn: 2 (one plane) or 3 (three projections and a 3-D view)")
     m.add_argument("--space", default=None, help=SPACE_HELP)
     m.add_argument("--out", type=Path, required=True, metavar="PNG")
     m.set_defaults(func=_map)
@@ -52,14 +54,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     y = s.add_parser("synth", help="synthesise a latent point, an instrument, or a descriptor change")
     src = y.add_mutually_exclusive_group(required=True)
-    src.add_argument("--instrument", help="start from this instrument's centroid")
+    src.add_argument("--instrument", help="this instrument's centroid (with --descriptor: its real note, "
+                                          "rendered from FluidR3_GM at velocity 100)")
+    src.add_argument("--note", type=Path, metavar="FILE.wav",
+                     help="with --descriptor: change the descriptor of this note (its first second)")
     src.add_argument("--latent", help="comma-separated latent coordinates")
     src.add_argument("--map-xy", help="x,y on the 2-D map (as drawn by `map`)")
     y.add_argument("--descriptor", choices=("centroid", "flatness", "bandwidth", "rolloff"), default=None,
-                   help="with --instrument: change this descriptor by --change")
+                   help="with --instrument or --note: change this descriptor by --change, keeping the timbre")
     y.add_argument("--change", type=float, default=0.2, help="relative descriptor change (0.2 = +20%%)")
     y.add_argument("--space", default=None, help=SPACE_HELP)
-    y.add_argument("--pitch", type=float, default=64.0, help="MIDI pitch (default 64)")
+    y.add_argument("--pitch", type=float, default=None,
+                   help="MIDI pitch (default 64; with --note: its pYIN estimate)")
     y.add_argument("--out", type=Path, required=True, metavar="WAV")
     y.set_defaults(func=_synth)
 
@@ -95,7 +101,7 @@ def _map(args) -> int:
 
     space = _space(args)
     points = {str(f): space.encode_file(f) for f in args.files}
-    coords = map_png(space, args.out, points)
+    coords = map_png(space, args.out, points, args.dims)
     print(json.dumps({"png": str(args.out), "coords": coords}))
     return 0
 
@@ -124,25 +130,43 @@ def _synth(args) -> int:
     import numpy as np
 
     from darkgan.errors import DarkGANError
-    from darkgan.timbre.explore import descriptor_synth
 
     space = _space(args)
-    if args.descriptor and not args.instrument:
-        raise DarkGANError("--descriptor needs --instrument (the timbre to keep)")
     if args.descriptor:
-        wave, report = descriptor_synth(space, args.instrument, args.pitch, args.descriptor, args.change)
+        wave, report = _descriptor_change(space, args)
+    elif args.note:
+        raise DarkGANError("--note needs --descriptor (the change to make to the note)")
     else:
+        pitch = 64.0 if args.pitch is None else args.pitch
         if args.instrument:
             z = space.instrument(args.instrument)
         elif args.latent:
             z = _floats(args.latent, "--latent")
         else:
             z = space.from_plane(_floats(args.map_xy, "--map-xy", 2))
-        wave = space.synth(z, args.pitch)
-        report = {"latent": np.asarray(z).round(5).tolist(), "pitch": args.pitch}
+        wave = space.synth(z, pitch)
+        report = {"latent": np.asarray(z).round(5).tolist(), "pitch": pitch}
     _write_wav(args.out, wave)
     print(json.dumps({"wav": str(args.out), **report}))
     return 0
+
+
+def _descriptor_change(space, args):
+    from darkgan.errors import DarkGANError
+    from darkgan.timbre.explore import descriptor_synth, instrument_note
+    from darkgan.timbre.space import check_note, estimate_pitch, read_audio
+
+    if args.note:
+        note = check_note(read_audio(args.note), str(args.note))
+        pitch = estimate_pitch(note, str(args.note)) if args.pitch is None else args.pitch
+    elif args.instrument:
+        pitch = 64.0 if args.pitch is None else args.pitch
+        note = instrument_note(space, args.instrument, round(pitch))
+    else:
+        raise DarkGANError("--descriptor needs --instrument or --note (the note whose timbre to keep)")
+    wave, report = descriptor_synth(space, note, pitch, args.descriptor, args.change)
+    report.pop("unmodified")
+    return wave, report
 
 
 def _floats(text: str, flag: str, n: int | None = None) -> list[float]:

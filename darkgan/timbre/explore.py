@@ -1,4 +1,4 @@
-"""Looking at a timbre space: the 2-D map (PNG), descriptor-based synthesis and descriptor
+"""Looking at a timbre space: the 2-D / 3-D map (PNG), descriptor-based synthesis and descriptor
 topology (Esling et al. 2018, Secs. 4.3-5)."""
 from __future__ import annotations
 
@@ -23,89 +23,211 @@ def _save_fig(fig, out: str | os.PathLike) -> None:
     plt.close(fig)
 
 
-def map_png(space, out: str | os.PathLike, points: dict[str, np.ndarray] | None = None) -> dict:
-    """Draw the 2-D map: rated instruments (filled), novel ones (hollow), ``points`` (user WAVs,
-    stars), on the principal plane of the rated centroids; returns ``{label: [x, y]}``."""
+def map_png(space, out: str | os.PathLike, points: dict[str, np.ndarray] | None = None, dims: int = 2) -> dict:
+    """Draw the map of the space on the first ``dims`` (2 or 3) principal axes of the rated
+    centroids (:meth:`~darkgan.timbre.space.TimbreSpace.principal_axes`): rated instruments (filled),
+    novel ones (hollow), ``points`` (``{label: latent [Z]}``, e.g. user WAVs; red stars).
+    ``dims=3`` draws the three pairwise projections (axes 1-2, 1-3, 2-3) and a 3-D view.
+
+    Returns:
+        ``{label: [dims] coordinates}`` (the 2-D ones are the pad's and ``synth --map-xy``'s).
+
+    Raises:
+        DarkGANError: ``dims`` not 2 or 3.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    coords = {}
-    fig, ax = plt.subplots(figsize=(7, 6))
-    for name, z in space.centroids.items():
-        xy = space.to_plane(z)
-        rated = name in space.ratings.instruments
-        ax.scatter(*xy, s=60, c="C0" if rated else "none", edgecolors="C0" if rated else "C2")
-        ax.annotate(name, xy, textcoords="offset points", xytext=(4, 4), fontsize=8,
-                    color="black" if rated else "C2")
-        coords[name] = xy.tolist()
-    for label, z in (points or {}).items():
-        xy = space.to_plane(z)
-        ax.scatter(*xy, marker="*", s=140, c="C3")
-        ax.annotate(Path(label).name, xy, textcoords="offset points", xytext=(4, -10), fontsize=8, color="C3")
-        coords[label] = xy.tolist()
+    if dims not in (2, 3):
+        raise DarkGANError(f"--dims {dims}: the map has 2 or 3 dimensions")
+    share = space.principal_axes(dims)[2]
+    coords = {name: space.to_axes(z, dims) for name, z in space.centroids.items()}
+    user = {label: space.to_axes(z, dims) for label, z in (points or {}).items()}
+    if dims == 2:
+        fig, ax = plt.subplots(figsize=(7, 6))
+        _draw_projection(ax, space, coords, user, (0, 1), share)
+    else:
+        fig = plt.figure(figsize=(12, 10.5))
+        for n, pair in enumerate(((0, 1), (0, 2), (1, 2))):
+            _draw_projection(fig.add_subplot(2, 2, n + 1), space, coords, user, pair, share)
+        _draw_3d(fig.add_subplot(2, 2, 4, projection="3d"), space, coords, user, share)
     fit = space.metrics.get("fit", {})
-    ax.set_title(f"timbre space ({space.config.model.front_end}); centroid distances vs ratings: "
+    fig.suptitle(f"timbre space ({space.config.model.front_end}); centroid distances vs ratings: "
                  f"Pearson {fit.get('pearson', float('nan')):.2f}, Spearman {fit.get('spearman', float('nan')):.2f}",
-                 fontsize=9)
-    ax.set_xlabel("principal axis 1")
-    ax.set_ylabel("principal axis 2")
+                 fontsize=10)
     _save_fig(fig, out)
-    return coords
+    return {k: v.tolist() for k, v in {**coords, **user}.items()}
 
 
-def descriptor_synth(space, instrument: str, pitch: float, descriptor: str, change: float,
-                     steps: int = 300, anchor: float = 0.05, n_iter: int = 32) -> tuple[np.ndarray, dict]:
-    """Move an instrument's descriptor by a relative ``change`` while staying near it in the space.
+def _style(space, name: str) -> dict:
+    rated = name in space.ratings.instruments
+    return {"c": "C0" if rated else "none", "edgecolors": "C0" if rated else "C2",
+            "text": "black" if rated else "C2"}
 
-    Optimises ``z`` from the instrument's centroid ``z0`` (Adam, ``steps`` steps) on
-    ``(log d(z) - log((1 + change) d(z0)))^2 + anchor * ||z - z0||^2 / Z``, ``d`` the descriptor
-    of the decoded frame (:func:`~darkgan.timbre.descriptors.frame_descriptors`); then
-    synthesises ``z`` and measures the achieved change on the audio against the audio of ``z0``.
+
+def _draw_projection(ax, space, coords: dict, user: dict, pair: tuple[int, int], share) -> None:
+    """One 2-D projection (principal axes ``pair``, 0-based) of the map onto ``ax``."""
+    i, j = pair
+    for name, c in coords.items():
+        st = _style(space, name)
+        ax.scatter(c[i], c[j], s=60, c=st["c"], edgecolors=st["edgecolors"])
+        ax.annotate(name, (c[i], c[j]), textcoords="offset points", xytext=(4, 4), fontsize=8, color=st["text"])
+    for label, c in user.items():
+        ax.scatter(c[i], c[j], marker="*", s=140, c="C3")
+        ax.annotate(Path(label).name, (c[i], c[j]), textcoords="offset points", xytext=(4, -10), fontsize=8,
+                    color="C3")
+    ax.set_xlabel(f"principal axis {i + 1} ({100 * share[i]:.0f} % of the variance)")
+    ax.set_ylabel(f"principal axis {j + 1} ({100 * share[j]:.0f} % of the variance)")
+
+
+def _draw_3d(ax, space, coords: dict, user: dict, share) -> None:
+    """The first three principal axes as a 3-D scatter onto a ``projection="3d"`` ``ax``."""
+    for name, c in coords.items():
+        st = _style(space, name)
+        ax.scatter(*c, s=40, c=st["c"], edgecolors=st["edgecolors"], depthshade=False)
+        ax.text(*c, " " + name, fontsize=7, color=st["text"])
+    for label, c in user.items():
+        ax.scatter(*c, marker="*", s=120, c="C3", depthshade=False)
+        ax.text(*c, " " + Path(label).name, fontsize=7, color="C3")
+    for setter, k in ((ax.set_xlabel, 0), (ax.set_ylabel, 1), (ax.set_zlabel, 2)):
+        setter(f"axis {k + 1} ({100 * share[k]:.0f} %)", fontsize=8)
+
+
+def instrument_note(space, instrument: str, pitch: int, velocity: int = 100,
+                    soundfont: str = "FluidR3_GM.sf2") -> np.ndarray:
+    """A real note ``[16000]`` of a rated or novel instrument: the first second of its General
+    MIDI program rendered from ``soundfont`` by :func:`darkgan.data.render.render_note` (as the
+    space's data).
+
+    Raises:
+        DarkGANError: unknown instrument; DataError: the SoundFont is not installed.
+    """
+    from darkgan.data.constants import N_SAMPLES
+    from darkgan.data.render import render_note
+    from darkgan.timbre.data import NOVEL_PROGRAMS, _font_paths
+
+    name = next((k for k in space.centroids if k.lower() == instrument.lower()), None)
+    programs = dict(zip(space.ratings.instruments, space.ratings.programs)) | {v: k for k, v in NOVEL_PROGRAMS.items()}
+    if name not in programs:
+        raise DarkGANError(f"unknown instrument {instrument!r}; known: {', '.join(programs)}")
+    return render_note(_font_paths([soundfont])[0], programs[name], int(pitch), velocity)[:N_SAMPLES]
+
+
+def descriptor_synth(space, note: np.ndarray, pitch: float, descriptor: str, change: float,
+                     steps: int = 200, anchor: float = 0.05, n_iter: int = 32, calibrate: int = 2,
+                     tolerance: float = 0.02) -> tuple[np.ndarray, dict]:
+    """Move a real note's descriptor by a relative ``change`` while keeping its timbre.
+
+    The note's frames ``X_t`` (log magnitude ``[N, F]``) are encoded to ``z_t``; one latent shift
+    ``dz`` ``[Z]`` is applied to every frame as a residual, ``X'_t = X_t + D(z_t + dz) - D(z_t)``
+    (``D`` the decoder), so the note keeps its attack, decay and fine structure, which the VAE's
+    reconstruction and a held frame lose (docs/timbre.md). ``dz`` minimises, by Adam over
+    ``steps`` steps, ``(mean_t log d(X'_t) - mean_t log d(X_t) - log(1 + change))^2 +
+    anchor * ||dz||^2 / Z`` over the frames within 40 dB of the loudest (``d``:
+    :func:`~darkgan.timbre.descriptors.frame_descriptors`); then ``X'`` is inverted to audio and the
+    achieved change measured on it against the inverse of ``X`` (Esling et al. 2018, Sec. 5.2).
+    The frame descriptors are not the audio ones (bins, phase retrieval), so up to ``calibrate``
+    more rounds correct the frame goal by secant steps on ``log(1 + achieved audio change)`` until
+    it is within ``tolerance`` of ``change``; the round closest to ``change`` is returned.
+
+    Args:
+        note: ``[T]`` 16 kHz float wave (its first second is used); e.g. :func:`instrument_note`.
+        pitch: its MIDI pitch (clamped to the space's range for the decoder).
 
     Returns:
         ``(wave [16000], report)``; the report holds ``asked``, ``achieved_frame``,
-        ``achieved_audio``, ``error_audio`` (``|achieved_audio - asked|``), ``latent_shift`` and
-        both latents.
+        ``achieved_audio``, ``error_audio`` (``|achieved_audio - asked|``), ``latent_shift``
+        (``||dz||``) and ``unmodified`` (the note's own resynthesis ``[16000]``, not JSON).
 
     Raises:
-        DarkGANError: a descriptor not in :data:`STEERABLE`; ``change`` <= -1; unknown instrument.
+        DarkGANError: a descriptor not in :data:`STEERABLE`; ``change`` <= -1; a silent note.
     """
-    import torch
-
     if descriptor not in STEERABLE:
         raise DarkGANError(f"descriptor {descriptor!r}: choose one of {', '.join(STEERABLE)}")
     if change <= -1:
         raise DarkGANError(f"change {change:g}: a relative change must be > -1")
-    z0 = torch.from_numpy(space.instrument(instrument))
+    import torch
+
+    pitch = float(np.clip(pitch, *space.pitch_range))
+    spec = space.front_end.analyze(note)  # [F, N]
+    base = space.front_end.invert(spec, n_iter)
+    d_base, residual = audio_descriptors(base)[descriptor], _Residual(space, spec, pitch)
+    want = float(np.log1p(change))
+    tried, best, dz = [(0.0, 0.0)], None, None  # (frame goal, log(1 + audio change)) pairs
+    goal = want
+    for _ in range(1 + calibrate):
+        dz, achieved_frame = _descriptor_shift(space, spec, pitch, descriptor, goal, steps, anchor, dz)
+        with torch.no_grad():
+            wave = space.front_end.invert(spec + residual(torch.from_numpy(dz)).numpy(), n_iter)
+        achieved = audio_descriptors(wave)[descriptor] / d_base - 1
+        if best is None or abs(achieved - change) < abs(best[2] - change):
+            best = (wave, dz, achieved, achieved_frame)
+        tried.append((goal, float(np.log1p(achieved))))
+        (g0, a0), (g1, a1) = tried[-2:]
+        if abs(achieved - change) <= tolerance or (a1 - a0) * (g1 - g0) <= 0:
+            break
+        goal = g1 + (want - a1) * (g1 - g0) / (a1 - a0)  # secant step on the audio change
+    wave, dz, achieved, achieved_frame = best
+    return wave, {"pitch": pitch, "descriptor": descriptor, "asked": change, "achieved_frame": achieved_frame,
+                  "achieved_audio": float(achieved), "error_audio": float(abs(achieved - change)),
+                  "latent_shift": float(np.linalg.norm(dz)), "latent_shift_vector": dz.tolist(), "unmodified": base}
+
+
+class _Residual:
+    """``D(z_t + dz) - D(z_t)`` ``[F, n]`` for frames ``X_t`` (``spec[:, frames]``) of a note: the
+    log-magnitude change a latent shift ``dz`` ``[Z]`` makes (torch in, torch out)."""
+
+    def __init__(self, space, spec: np.ndarray, pitch: float, frames=None):
+        import torch
+
+        x = torch.from_numpy(spec.T.copy() if frames is None else spec[:, frames].T.copy())
+        self.decode, self.p = space.model.decode, torch.full((x.shape[0],), pitch)
+        with torch.no_grad():
+            self.mu, _ = space.model.encode(x, self.p)
+            self.base = self.decode(self.mu, self.p)
+
+    def __call__(self, dz):
+        return (self.decode(self.mu + dz, self.p) - self.base).T
+
+
+def _descriptor_shift(space, spec, pitch, descriptor, goal, steps, anchor, dz0=None, n_opt: int = 48):
+    """The latent shift ``dz`` ``[Z]`` of :func:`descriptor_synth` (from ``dz0``, default 0) that
+    moves the mean log descriptor of ``n_opt`` of the note's loud frames by ``goal``; returns
+    ``(dz, achieved relative change on those frames)``."""
+    import torch
+
+    from darkgan.timbre.frontends import LOG_EPS
+
+    energy = np.log(np.exp(spec.astype(np.float64) * 2).sum(0))  # log power per frame
+    loud = np.flatnonzero(energy > energy.max() - np.log(10 ** 4))  # within 40 dB
+    if energy.max() < np.log(1e-6) or len(loud) == 0:
+        raise DarkGANError("the note is silent: no descriptor to change")
+    frames = loud[np.linspace(0, len(loud) - 1, min(n_opt, len(loud))).round().astype(int)]
+    x = torch.from_numpy(spec[:, frames].copy())
+    residual = _Residual(space, spec, pitch, frames)
     freqs = space.front_end.freqs
 
-    def desc(z):
-        mag = (torch.exp(space.decode_frames(z, pitch)) - 1e-5).clamp_min(0)
-        return frame_descriptors(mag, freqs)[descriptor][0]
+    def mean_log_desc(logmag):
+        mag = (torch.exp(logmag) - LOG_EPS).clamp_min(0).T
+        return torch.log(frame_descriptors(mag, freqs)[descriptor] + 1e-12).mean()
 
     with torch.no_grad():
-        d0 = desc(z0)
-    target = torch.log(d0 * (1 + change))
-    z = z0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([z], lr=0.05)
+        d0 = mean_log_desc(x)
+    target = d0 + goal
+    dz = torch.zeros(space.latent_dim) if dz0 is None else torch.from_numpy(np.asarray(dz0, np.float32))
+    dz.requires_grad_(True)
+    opt = torch.optim.Adam([dz], lr=0.05)
     for _ in range(steps):
-        loss = (torch.log(desc(z)) - target) ** 2 + anchor * (z - z0).pow(2).mean()
+        loss = (mean_log_desc(x + residual(dz)) - target) ** 2 \
+            + anchor * dz.pow(2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    z = z.detach()
     with torch.no_grad():
-        achieved_frame = float(desc(z) / d0 - 1)
-    base = space.synth(z0.numpy(), pitch, n_iter)
-    wave = space.synth(z.numpy(), pitch, n_iter)
-    achieved = audio_descriptors(wave)[descriptor] / audio_descriptors(base)[descriptor] - 1
-    return wave, {"instrument": instrument, "pitch": pitch, "descriptor": descriptor, "asked": change,
-                  "achieved_frame": achieved_frame, "achieved_audio": float(achieved),
-                  "error_audio": float(abs(achieved - change)),
-                  "latent_shift": float(np.linalg.norm(z.numpy() - z0.numpy())),
-                  "latent": z.numpy().tolist(), "latent_start": z0.numpy().tolist()}
+        achieved = float(torch.exp(mean_log_desc(x + residual(dz)) - d0) - 1)
+    return dz.detach().numpy(), achieved
 
 
 def descriptor_topology(space, out_dir: str | os.PathLike, pitch: float = 65.0, span: float = 3.0,

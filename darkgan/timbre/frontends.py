@@ -11,7 +11,6 @@ alternating projection written over the package's exact forward/backward transfo
 from __future__ import annotations
 
 import abc
-
 import types
 from functools import cache, lru_cache
 

@@ -75,12 +75,7 @@ class TimbreSpace:
 
         from darkgan.timbre.data import frame_positions
 
-        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-        if len(wave) < MIN_SAMPLES:
-            raise DataError(f"{name}: too short to encode ({len(wave)} samples at 16 kHz; need >= {MIN_SAMPLES})")
-        crop = wave[:N_SAMPLES]
-        if float(np.sqrt(np.mean(crop.astype(np.float64) ** 2))) < SILENCE_RMS:
-            raise DataError(f"{name}: silent in its first second (RMS below {SILENCE_RMS:g}); nothing to encode")
+        crop = check_note(wave, name)
         if pitch is None:
             pitch = estimate_pitch(crop, name)
         pitch = float(np.clip(pitch, *self.pitch_range))
@@ -155,20 +150,36 @@ class TimbreSpace:
         zs = np.stack([(1 - t) * za + t * zb for t in np.linspace(0, 1, steps)])
         return np.concatenate([self.synth(z, pitch, n_iter) for z in zs]), zs
 
-    # ------------------------------------------------------------------ the 2-D plane
-    def plane(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(origin [Z], axes [2, Z])``: the principal plane of the rated centroids (PCA)."""
+    # ------------------------------------------------------------------ the map (principal axes)
+    def principal_axes(self, k: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(origin [Z], axes [k, Z], explained [k])``: the first ``k`` principal axes (PCA) of the
+        rated centroids, and the share of their variance each one explains (0-1).
+
+        Raises:
+            DarkGANError: ``k`` not in 1..Z.
+        """
+        if not 1 <= k <= self.latent_dim:
+            raise DarkGANError(f"{k} map dimensions: choose 1 to {self.latent_dim}")
         if self._plane is None:
             c = np.stack([self.centroids[n] for n in self.ratings.instruments])
             origin = c.mean(0)
-            _, _, vt = np.linalg.svd(c - origin, full_matrices=False)
-            self._plane = (origin, vt[:2])
-        return self._plane
+            _, sv, vt = np.linalg.svd(c - origin, full_matrices=False)
+            self._plane = (origin, vt, sv ** 2 / np.sum(sv ** 2))
+        origin, vt, share = self._plane
+        return origin, vt[:k], share[:k]
+
+    def to_axes(self, z: np.ndarray, k: int) -> np.ndarray:
+        """``[..., Z]`` latents -> ``[..., k]`` coordinates on the first ``k`` principal axes."""
+        origin, axes, _ = self.principal_axes(k)
+        return (np.asarray(z) - origin) @ axes.T
+
+    def plane(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(origin [Z], axes [2, Z])``: the principal plane of the rated centroids (PCA)."""
+        return self.principal_axes(2)[:2]
 
     def to_plane(self, z: np.ndarray) -> np.ndarray:
         """``[..., Z]`` latents -> ``[..., 2]`` map coordinates."""
-        origin, axes = self.plane()
-        return (np.asarray(z) - origin) @ axes.T
+        return self.to_axes(z, 2)
 
     def from_plane(self, xy) -> np.ndarray:
         """``[2]`` map coordinates -> ``[Z]`` latent point on the plane."""
@@ -184,6 +195,21 @@ def _envelope(wave: np.ndarray) -> np.ndarray:
     wave = wave * env
     peak = float(np.max(np.abs(wave))) if len(wave) else 0.0
     return (wave * (0.99 / peak) if peak > 0.99 else wave).astype(np.float32)
+
+
+def check_note(wave: np.ndarray, name: str = "audio") -> np.ndarray:
+    """The first second ``[<= 16000]`` float32 of a note that the space can use.
+
+    Raises:
+        DataError: shorter than 0.25 s, or silent in its first second.
+    """
+    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+    if len(wave) < MIN_SAMPLES:
+        raise DataError(f"{name}: too short to encode ({len(wave)} samples at 16 kHz; need >= {MIN_SAMPLES})")
+    crop = wave[:N_SAMPLES]
+    if float(np.sqrt(np.mean(crop.astype(np.float64) ** 2))) < SILENCE_RMS:
+        raise DataError(f"{name}: silent in its first second (RMS below {SILENCE_RMS:g}); nothing to encode")
+    return crop
 
 
 def estimate_pitch(wave: np.ndarray, name: str = "audio") -> float:
