@@ -1,7 +1,7 @@
 """Typed configurations of the FRAMI family (stdlib dataclasses + :mod:`darkgan.utils.config`).
 
-Presets (:data:`PRESETS`, name -> factory): ``tiny`` (tests, seconds) and ``small`` (the first
-CPU measurement of ``docs/frami.md``).
+Presets (:data:`PRESETS`, name -> factory): ``tiny`` (tests, seconds), ``small`` (the first
+CPU measurement of ``docs/frami.md``) and ``audioset`` (a student of the EfficientAT mn04 teacher).
 """
 from __future__ import annotations
 
@@ -18,19 +18,25 @@ class NetConfig:
         channels: channels of each residual stage (the stem has ``channels[0]``).
         blocks: residual blocks per stage (two 3x3 convolutions + batch norm each).
         embedding: size of the utterance-level hidden state after statistics pooling.
-        n_classes: classifier outputs (instrument families: 11).
+        n_classes: classifier outputs (instrument families: 11; set to the AudioSet teacher's 527
+            by ``distill-tagger --teacher efficientat``).
+        input_pool: average-pool the input by this factor in frequency and time first (1 = off;
+            2 makes a student on EfficientAT's ``[B, 1, 128, 100]`` log-mel see ``[B, 1, 64, 50]``).
     """
 
     channels: tuple[int, ...] = (16, 32, 64)
     blocks: tuple[int, ...] = (2, 2, 2)
     embedding: int = 128
     n_classes: int = 11
+    input_pool: int = 1
 
     def validate(self) -> "NetConfig":
         if not self.channels or len(self.channels) != len(self.blocks):
             raise DarkGANError(f"net.channels {self.channels} and net.blocks {self.blocks} need the same non-zero length")
         if min(self.channels) < 1 or min(self.blocks) < 1 or self.embedding < 1 or self.n_classes < 2:
             raise DarkGANError("net: channels, blocks and embedding must be >= 1 and n_classes >= 2")
+        if self.input_pool < 1:
+            raise DarkGANError(f"net.input_pool must be >= 1, got {self.input_pool}")
         return self
 
 
@@ -157,8 +163,18 @@ def _tiny() -> FramiConfig:
                        train=TrainConfig(epochs=2, batch_size=16))
 
 
+def _audioset() -> FramiConfig:
+    """Student of the AudioSet teacher (EfficientAT mn04) on its own log-mel ``[B, 1, 128, 100]``,
+    pooled 2x: 57,895 parameters (mn04: 978,679 fused), 527 outputs."""
+    return FramiConfig(preset="audioset",
+                       student=NetConfig(channels=(8, 16, 32), blocks=(1, 1, 1), embedding=64, n_classes=527, input_pool=2),
+                       data=DataConfig(per_class=100),
+                       inversion=InversionConfig(n_samples=256, batch_size=32, steps=60),
+                       train=TrainConfig(epochs=20, batch_size=32))
+
+
 #: Named presets (name -> factory).
-PRESETS = {"small": FramiConfig, "tiny": _tiny}
+PRESETS = {"small": FramiConfig, "tiny": _tiny, "audioset": _audioset}
 
 
 def get_preset(name: str) -> FramiConfig:

@@ -115,9 +115,12 @@ def load_teacher(folder: str | Path) -> tuple[SoundClassifier, FramiConfig, dict
     return model, cfg, extra
 
 
-def synthesize(teacher: SoundClassifier, out: Path, cfg: FramiConfig, method: str, shape: tuple[int, int]) -> dict:
+def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: str, shape: tuple[int, int],
+               classes: torch.Tensor | None = None) -> tuple[dict, dict]:
     """Fill ``OUT/memory.safetensors`` with ``cfg.inversion.n_samples`` inverted samples, batch by batch
-    (classes balanced round-robin); resumes from the samples already there. Returns cost facts."""
+    (target ``classes`` round-robin; default all the teacher's); resumes from the samples already
+    there. Returns ``(cost facts, memory {"x": [N, 1, M, T], "y": [N], "cpu_s"})``."""
+    classes = torch.arange(teacher.n_classes) if classes is None else classes
     ic, path = cfg.inversion, out / "memory.safetensors"
     mem = ck.load_tensors(path) if path.exists() else {"x": torch.zeros(0, 1, *shape), "y": torch.zeros(0, dtype=torch.long),
                                                          "cpu_s": torch.zeros(())}
@@ -127,7 +130,7 @@ def synthesize(teacher: SoundClassifier, out: Path, cfg: FramiConfig, method: st
         while len(mem["y"]) < ic.n_samples:
             b = min(ic.batch_size, ic.n_samples - len(mem["y"]))
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + len(mem["y"]))  # per batch: resumable
-            y = (torch.arange(len(mem["y"]), len(mem["y"]) + b) % teacher.cfg.n_classes)
+            y = classes[torch.arange(len(mem["y"]), len(mem["y"]) + b) % len(classes)]
             t0 = time.process_time()
             batch = invert_batch(teacher, y, shape, ic, method, mem["x"], gen, bar)
             mem = {"x": torch.cat([mem["x"], batch.x]), "y": torch.cat([mem["y"], y]),
@@ -139,7 +142,9 @@ def synthesize(teacher: SoundClassifier, out: Path, cfg: FramiConfig, method: st
 
 def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, method: str, cfg: FramiConfig,
                    resume: bool = False) -> dict:
-    """Train the student ``cfg.student`` by ``method`` (:data:`METHODS`) from the teacher in ``teacher_dir``.
+    """Train the student ``cfg.student`` by ``method`` (:data:`METHODS`) from the teacher in ``teacher_dir``
+    (a ``train-tagger`` run folder, or the name of the AudioSet teacher, ``efficientat``: then
+    :func:`darkgan.frami.audioset.distill_from_audioset`).
 
     Writes ``OUT/config.json``, ``student.safetensors``, ``results.json`` / ``results.md`` (test
     accuracy of student and teacher, agreement, cost) and, for ``adi``/``frami``, ``memory.safetensors``
@@ -154,6 +159,10 @@ def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, m
     if method not in METHODS:
         raise DarkGANError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     cfg.validate()
+    if not Path(teacher_dir).exists() and _is_tagger_name(str(teacher_dir)):
+        from darkgan.frami.audioset import distill_from_audioset
+
+        return distill_from_audioset(str(teacher_dir), data, out, method, cfg, resume)
     teacher, t_cfg, t_extra = load_teacher(teacher_dir)
     cfg.teacher, cfg.data = t_cfg.teacher, t_cfg.data
     if method in ("adi", "frami"):
@@ -180,18 +189,36 @@ def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, m
 
 def _student_task(teacher, student, out, cfg, method, data, stats):
     """``(facts, step(index) -> losses, n items, extra modules)`` of a method."""
-    from darkgan.frami.plots import save_synth_grid
-
     if method in ("data", "kd"):
         train, _ = load_mel_split(data, "train", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats)
         if method == "data":
             return {}, lambda i: supervised_step(student, train.x[i], train.y[i]), len(train.y), []
         return {}, lambda i: kd_step(student, teacher, train.x[i], cfg.train), len(train.y), []
-    facts, mem = synthesize(teacher, out, cfg, method, (cfg.data.n_mels, 32))
-    save_synth_grid(out / "synth.png", mem["x"], mem["y"], teacher)
+    return synthetic_task(teacher, student, out, cfg, method, (cfg.data.n_mels, 32))
+
+
+def synthetic_task(teacher, student, out: Path, cfg: FramiConfig, method: str, shape: tuple[int, int],
+                   classes: torch.Tensor | None = None, names=None, multilabel: bool = False):
+    """``(facts, step, n, extra modules)`` of a data-free method (``adi``/``frami``): synthesize the
+    memory (:func:`synthesize`), draw ``synth.png``, then KD (+ hidden-state reuse for ``frami``
+    unless ``train.w_hidden`` is 0) on it."""
+    from darkgan.frami.plots import save_synth_grid
+
+    facts, mem = synthesize(teacher, out, cfg, method, shape, classes)
+    save_synth_grid(out / "synth.png", mem["x"], mem["y"], teacher, names=names, multilabel=multilabel)
     reuse = HiddenReuse(student, teacher) if method == "frami" and cfg.train.w_hidden > 0 else None
-    step = lambda i: kd_step(student, teacher, mem["x"][i], cfg.train, reuse)  # noqa: E731
+    step = lambda i: kd_step(student, teacher, mem["x"][i], cfg.train, reuse, multilabel=multilabel)  # noqa: E731
     return facts, step, len(mem["y"]), [reuse] if reuse is not None else []
+
+
+def _is_tagger_name(name: str) -> bool:
+    from darkgan.teacher import canonical_name
+
+    try:
+        canonical_name(name)
+        return True
+    except DarkGANError:
+        return False
 
 
 def _agreement_and_speed(teacher, student, data, cfg, stats) -> dict:
@@ -205,16 +232,32 @@ def _agreement_and_speed(teacher, student, data, cfg, stats) -> dict:
     return out
 
 
+#: Rows of ``results.md``: (label, format of the results' values); rows whose keys are absent are left out.
+TABLE_ROWS = (
+    ("method", "{method}"), ("teacher", "{teacher}"), ("student test acc", "{student_test_acc:.4f}"),
+    ("teacher test acc", "{teacher_test_acc:.4f}"), ("agreement with teacher (top-1)", "{agreement:.4f}"),
+    ("agreement with teacher (top-1 among the vocabulary's classes)", "{agreement_vocab:.4f}"),
+    ("mean rho over the vocabulary's classes (Pearson, probabilities)", "{mean_rho_vocab:.4f}"),
+    ("top-1 agreement of a constant answer (floor)", "{agreement_constant:.4f}"),
+    ("top-1 agreement among the vocabulary's classes of a constant answer (floor)", "{agreement_vocab_constant:.4f}"),
+    ("student / teacher params", "{student_params} / {teacher_params}"),
+    ("student / teacher notes/s (log-mel in, 1 thread)", "{student_notes_per_s:.0f} / {teacher_notes_per_s:.0f}"),
+    ("teacher front end notes/s (wave to log-mel)", "{frontend_notes_per_s:.0f}"),
+    ("training notes", "{n_train}"), ("test notes", "{n_test}"), ("student training CPU s", "{train_cpu_s:.0f}"),
+    ("synthesized samples", "{n_synth}"), ("inversion CPU s", "{inversion_cpu_s:.0f}"),
+    ("inversion samples per CPU s", "{synth_per_cpu_s:.3f}"),
+)
+
+
 def _write_tables(out: Path, r: dict) -> None:
+    """``OUT/results.md``: the :data:`TABLE_ROWS` whose values ``r`` holds."""
     from darkgan.utils.io import atomic_write
 
-    rows = [("method", r["method"]), ("student test acc", f"{r['student_test_acc']:.4f}"),
-            ("teacher test acc", f"{r['teacher_test_acc']:.4f}"), ("agreement with teacher", f"{r['agreement']:.4f}"),
-            ("student / teacher params", f"{r['student_params']} / {r['teacher_params']}"),
-            ("student / teacher notes/s (log-mel in, 1 thread)", f"{r['student_notes_per_s']:.0f} / {r['teacher_notes_per_s']:.0f}"),
-            ("test notes", str(r["n_test"])), ("student training CPU s", f"{r['train_cpu_s']:.0f}")]
-    if "n_synth" in r:
-        rows += [("synthesized samples", str(r["n_synth"])), ("inversion CPU s", f"{r['inversion_cpu_s']:.0f}"),
-                 ("inversion samples per CPU s", f"{r['synth_per_cpu_s']:.3f}")]
+    rows = []
+    for label, fmt in TABLE_ROWS:
+        try:
+            rows.append((label, fmt.format(**r)))
+        except KeyError:
+            continue
     with atomic_write(out / "results.md", "w") as f:
         f.write("| quantity | value |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in rows))
