@@ -118,3 +118,28 @@ def test_interrupted_distillation_resumes_to_the_same_student(notes, teacher_dir
     assert done["done"] and done["student_test_acc"] == full["student_test_acc"]
     a, b = load_tensors(tmp_path / "full" / "student.safetensors"), load_tensors(tmp_path / "cut" / "student.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_table_runner_fills_table2_and_the_ablation_table3(notes, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from darkgan.frami.checkpoint import load_tensors
+    from darkgan.utils.io import read_json
+
+    spec = importlib.util.spec_from_file_location("frami_table", Path(__file__).parents[1] / "benchmarks" / "frami_table.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    md = runner.main(["run", "--out", str(tmp_path), "--seeds", "0", "--preset", "tiny", "--data", str(notes),
+                      "--set", "data.per_class=0", "--synth-set", "inversion.n_samples=8", "--synth-set", "inversion.steps=3"])
+    t = read_json(tmp_path / "table.json")
+    assert list(t["table2"]) == list(runner.TABLE2) and list(t["table3"]) == list(runner.ABLATIONS)
+    assert t["table3"]["frami"]["delta_vs_full"] == 0 and "w/o T_finv" in md
+    assert md == (tmp_path / "table.md").read_text().strip()
+    cfgs = {n: read_json(tmp_path / f"{n}-s0" / "config.json")["config"] for n in runner.ABLATIONS}
+    assert [c["inversion"]["use_finv"] for c in cfgs.values()] == [True, False, True, False]
+    assert [c["train"]["w_hidden"] for c in cfgs.values()] == [1.0, 1.0, 0.0, 0.0]
+    # without reuse: FRAMI's own samples (copied); without T_finv: samples synthesized without it
+    mem = {n: load_tensors(tmp_path / f"{n}-s0" / "memory.safetensors")["x"] for n in runner.ABLATIONS}
+    assert torch.equal(mem["frami"], mem["frami-noreuse"]) and torch.equal(mem["frami-nofinv"], mem["frami-noboth"])
+    assert not torch.equal(mem["frami"], mem["frami-nofinv"])

@@ -165,12 +165,14 @@ def _tiny() -> FramiConfig:
 
 def _audioset() -> FramiConfig:
     """Student of the AudioSet teacher (EfficientAT mn04) on its own log-mel ``[B, 1, 128, 100]``,
-    pooled 2x: 57,895 parameters (mn04: 978,679 fused), 527 outputs."""
+    pooled 2x: 57,895 parameters (mn04: 978,679 fused), 527 outputs. ``train.lr`` 1e-2: in 150
+    steps of multi-label KD on 110 notes, mean rho on those notes 0.22 at 1e-2 vs 0.08 at 2e-3
+    (100 steps; MSE on logits: 0.09; T=1: 0.00), ``docs/frami.md``."""
     return FramiConfig(preset="audioset",
                        student=NetConfig(channels=(8, 16, 32), blocks=(1, 1, 1), embedding=64, n_classes=527, input_pool=2),
                        data=DataConfig(per_class=100),
                        inversion=InversionConfig(n_samples=256, batch_size=32, steps=60),
-                       train=TrainConfig(epochs=20, batch_size=32))
+                       train=TrainConfig(epochs=20, batch_size=32, lr=1e-2))
 
 
 #: Named presets (name -> factory).
