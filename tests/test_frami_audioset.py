@@ -60,16 +60,19 @@ def test_distill_tagger_from_efficientat_end_to_end(prepared_dataset, tmp_path, 
     r = read_json(tmp_path / "kd" / "results.json")
     assert r["done"] and r["n_train"] == len(train_mels.x) and 0 <= r["agreement_vocab"] <= 1
     assert "mean rho over the vocabulary" in (tmp_path / "kd" / "results.md").read_text()
-    # KD on the cached logits made the student follow the teacher on its training notes (300 steps;
-    # the loss itself hardly moves after the biases: most of it is the soft targets' entropy)
+    # KD on the cached logits made the student follow the teacher on its training notes: before
+    # (the run's initial weights, seed 0) vs after 300 steps. The loss itself hardly moves after the
+    # biases (most of it is the soft targets' entropy); rho moves slowly (docs/frami.md).
     classes = vocabulary_classes(prepared_dataset)
-    cfg = apply_overrides(get_preset("audioset"), [])
+    cfg = get_preset("audioset")
     student = load_module(SoundClassifier(cfg.student), tmp_path / "kd" / "student.safetensors")
-    fresh = SoundClassifier(cfg.student)
-    rho = {n: agreement(predict(m, train_mels.x), train_mels.logits, classes)["mean_rho_vocab"]
-           for n, m in (("kd", student), ("fresh", fresh))}
-    print("mean rho on the training notes", rho)
-    assert rho["kd"] > rho["fresh"] + 0.1 and rho["kd"] > 0.25, rho
+    torch.manual_seed(0)
+    before = SoundClassifier(cfg.student)
+    out = {n: predict(m, train_mels.x) for n, m in (("kd", student), ("before", before))}
+    rho = {n: agreement(v, train_mels.logits, classes)["mean_rho_vocab"] for n, v in out.items()}
+    err = {n: float((v - train_mels.logits)[:, classes].square().mean()) for n, v in out.items()}
+    print("training notes: mean rho", rho, "logit MSE", err)
+    assert rho["kd"] > rho["before"] + 0.03 and err["kd"] < 0.2 * err["before"], (rho, err)
 
     assert main(base + ["--method", "frami", "--set", "inversion.n_samples=8", "--set", "inversion.batch_size=4",
                         "--set", "inversion.steps=3", "--set", "train.epochs=2", "--out", str(tmp_path / "frami")]) == 0
