@@ -17,7 +17,8 @@ Table 2 (``data``, ``kd``, ``adi``, ``frami``) and Table 3's ablation of FRAMI: 
 (``inversion.use_finv=false``: without T_finv), ``frami-noreuse`` (``train.w_hidden=0``: without
 the reused hidden states) and ``frami-noboth``. An ablation whose inversion settings equal another
 run's starts from a copy of that run's synthesized memory (synthesis is deterministic per seed and
-settings, so the copy is what it would synthesize). Writes ``R/table.json`` and ``R/table.md``.
+settings, so the copy is what it would synthesize; not with ADI's competition term in interleaved
+rounds, whose samples depend on the student). Writes ``R/table.json`` and ``R/table.md``.
 
 The number of each cell: the student's test accuracy (instrument family, instrument-disjoint
 split) for a trained teacher; for the AudioSet teacher, the mean rho over the vocabulary's classes
@@ -129,8 +130,8 @@ def _seed_memory(out: Path, seed: int, name: str, cfg) -> None:
     from darkgan.utils.config import config_to_dict
 
     dst = out / f"{name}-s{seed}"
-    if (dst / "memory.safetensors").exists():
-        return
+    if (dst / "memory.safetensors").exists() or (cfg.inversion.rounds > 1 and cfg.inversion.w_adv > 0):
+        return  # with the competition term the samples depend on the student, so on train.w_hidden
     for other in ABLATIONS:
         src = out / f"{other}-s{seed}"
         if other == name or not (src / "results.json").exists() or not read_json(src / "results.json").get("done"):

@@ -188,7 +188,7 @@ def distill_from_audioset(name: str, data: str | Path, out: str | Path, method: 
     """
     from darkgan.frami import checkpoint as ck
     from darkgan.frami.models import SoundClassifier, check_invertible
-    from darkgan.frami.run import _check_out, fit
+    from darkgan.frami.run import _check_out, fit_data_free
     from darkgan.utils.io import folder_lock
 
     if method == "data":
@@ -206,8 +206,11 @@ def distill_from_audioset(name: str, data: str | Path, out: str | Path, method: 
                             teacher_sha256=teacher.weights_sha256, input="EfficientAT log-mel [B, 1, 128, 100] of 1 s")
         torch.manual_seed(cfg.seed)
         student, t0 = SoundClassifier(cfg.student), time.process_time()
-        facts, step, n, extra = _task(teacher, student, out, cfg, method, data, classes)
-        res = fit(out, "student", student, extra, n, step, cfg, resume)
+        if method == "kd":
+            facts, res = _fit_kd(teacher, student, out, cfg, data, resume)
+        else:
+            facts, res = fit_data_free(teacher, student, out, cfg, method, (128, 100), resume, classes,
+                                       teacher.class_names, multilabel=True)
         results = {"method": method, "teacher": teacher.id, "done": res.done, "epochs": res.epochs,
                    "train_cpu_s": time.process_time() - t0, "history": res.history, **facts}
         if res.done:
@@ -215,16 +218,14 @@ def distill_from_audioset(name: str, data: str | Path, out: str | Path, method: 
         return _save_results(out, results)
 
 
-def _task(teacher, student, out, cfg, method, data, classes):
-    """``(facts, step, n, extra modules)``: cached-logits KD on notes, or a data-free method."""
+def _fit_kd(teacher, student, out, cfg, data, resume):
+    """Data-driven KD on the train split's notes with their cached teacher logits: ``(facts, FitResult)``."""
     from darkgan.frami.distill import kd_step
-    from darkgan.frami.run import synthetic_task
+    from darkgan.frami.run import fit
 
-    if method == "kd":
-        train = load_note_mels(data, "train", cfg.data.per_class, cfg.data.seed, teacher)
-        step = lambda i: kd_step(student, None, train.x[i], cfg.train, t_logits=train.logits[i], multilabel=True)  # noqa: E731
-        return {"n_train": len(train.x)}, step, len(train.x), []
-    return synthetic_task(teacher, student, out, cfg, method, (128, 100), classes, teacher.class_names, multilabel=True)
+    train = load_note_mels(data, "train", cfg.data.per_class, cfg.data.seed, teacher)
+    step = lambda i: kd_step(student, None, train.x[i], cfg.train, t_logits=train.logits[i], multilabel=True)  # noqa: E731
+    return {"n_train": len(train.x)}, fit(out, "student", student, [], len(train.x), step, cfg, resume)
 
 
 def _evaluate(teacher, student, data, cfg, classes) -> dict:

@@ -59,6 +59,12 @@ class InversionConfig:
         chunks: K, time chunks per sample for T_finv.
         tau: temperature of L_fic.
         n_negatives: negatives drawn from the memory bank per step (plus the rest of the batch).
+        rounds: interleave inversion and distillation (the paper's loop, as in contrastive model
+            inversion): the samples are synthesized in this many rounds, each followed by its
+            share of ``train.epochs`` on the memory so far; 1 = synthesize everything, then distil.
+        w_adv: weight of ADI's adaptive competition term ``1 - JS(teacher, student)`` on the
+            samples (Yin et al. 2020, Eq. 8: samples where the student still disagrees); needs a
+            student in the loop, so ``rounds >= 2`` (used from the second round on).
     """
 
     n_samples: int = 256
@@ -74,6 +80,8 @@ class InversionConfig:
     chunks: int = 4
     tau: float = 0.1
     n_negatives: int = 256
+    rounds: int = 1
+    w_adv: float = 0.0
 
     def validate(self) -> "InversionConfig":
         if self.n_samples < 1 or self.batch_size < 2 or self.steps < 1:
@@ -84,6 +92,11 @@ class InversionConfig:
             raise DarkGANError("inversion: loss weights must be >= 0")
         if self.chunks < 2:
             raise DarkGANError(f"inversion.chunks must be >= 2 (T_finv compares chunks), got {self.chunks}")
+        if not 1 <= self.rounds <= self.n_samples or self.w_adv < 0:
+            raise DarkGANError(f"inversion: rounds must be in 1..n_samples and w_adv >= 0, got {self.rounds}, {self.w_adv}")
+        if self.w_adv > 0 and self.rounds < 2:
+            raise DarkGANError("inversion.w_adv (ADI's competition with the student) needs inversion.rounds >= 2: "
+                               "a student in the loop")
         return self
 
 

@@ -35,10 +35,12 @@ class FitResult:
 
 
 def fit(out: Path, name: str, model: torch.nn.Module, extra: list[torch.nn.Module], n: int, step, cfg: FramiConfig,
-        resume: bool) -> FitResult:
+        resume: bool, until: int | None = None) -> FitResult:
     """Train ``model`` (+ ``extra`` modules, e.g. adapters) for ``cfg.train.epochs`` passes over
     ``n`` items with ``step(index) -> losses``; checkpoints ``OUT/<name>.state.pt`` every epoch and
-    ``OUT/<name>.safetensors`` at the end; stops after ``cfg.train.max_minutes`` (resume continues)."""
+    ``OUT/<name>.safetensors`` at the end; stops after ``cfg.train.max_minutes`` (resume continues)
+    or, with ``until``, after that epoch (one round of an interleaved run; the learning-rate
+    schedule still spans ``cfg.train.epochs``)."""
     tc = cfg.train
     params = [p for m in [model, *extra] for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
@@ -52,8 +54,9 @@ def fit(out: Path, name: str, model: torch.nn.Module, extra: list[torch.nn.Modul
         opt.load_state_dict(st["opt"]), sched.load_state_dict(st["sched"]), gen.set_state(st["gen"])
         res = FitResult(st["epoch"], st["history"])
     deadline = time.time() + 60 * tc.max_minutes if tc.max_minutes else None
-    with tqdm(total=tc.epochs, initial=res.epochs, desc=f"{name} epochs", unit="ep") as bar:
-        while res.epochs < tc.epochs:
+    target = tc.epochs if until is None else min(until, tc.epochs)
+    with tqdm(total=target, initial=min(res.epochs, target), desc=f"{name} epochs", unit="ep") as bar:
+        while res.epochs < target:
             losses = train_epoch([model, *extra], opt, n, tc.batch_size, step, gen, deadline, bar)
             if losses is None:
                 return res
@@ -64,6 +67,8 @@ def fit(out: Path, name: str, model: torch.nn.Module, extra: list[torch.nn.Modul
                                        "sched": sched.state_dict(), "gen": gen.get_state(), "epoch": res.epochs,
                                        "history": res.history})
             bar.update(1)
+    if res.epochs < tc.epochs:
+        return res
     ck.save_tensors(out / f"{name}.safetensors", model.state_dict())
     res.done = True
     return res
@@ -116,10 +121,11 @@ def load_teacher(folder: str | Path) -> tuple[SoundClassifier, FramiConfig, dict
 
 
 def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: str, shape: tuple[int, int],
-               classes: torch.Tensor | None = None) -> tuple[dict, dict]:
+               classes: torch.Tensor | None = None, student: torch.nn.Module | None = None) -> tuple[dict, dict]:
     """Fill ``OUT/memory.safetensors`` with ``cfg.inversion.n_samples`` inverted samples, batch by batch
-    (target ``classes`` round-robin; default all the teacher's); resumes from the samples already
-    there. Returns ``(cost facts, memory {"x": [N, 1, M, T], "y": [N], "cpu_s"})``."""
+    (target ``classes`` round-robin; default all the teacher's; ``student``: for ADI's competition
+    term); resumes from the samples already there. Returns ``(cost facts, memory {"x": [N, 1, M, T],
+    "y": [N], "cpu_s"})``."""
     classes = torch.arange(teacher.n_classes) if classes is None else classes
     ic, path = cfg.inversion, out / "memory.safetensors"
     mem = ck.load_tensors(path) if path.exists() else {"x": torch.zeros(0, 1, *shape), "y": torch.zeros(0, dtype=torch.long),
@@ -132,7 +138,7 @@ def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: st
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + len(mem["y"]))  # per batch: resumable
             y = classes[torch.arange(len(mem["y"]), len(mem["y"]) + b) % len(classes)]
             t0 = time.process_time()
-            batch = invert_batch(teacher, y, shape, ic, method, mem["x"], gen, bar)
+            batch = invert_batch(teacher, y, shape, ic, method, mem["x"], gen, bar, student)
             mem = {"x": torch.cat([mem["x"], batch.x]), "y": torch.cat([mem["y"], y]),
                    "cpu_s": mem["cpu_s"] + (time.process_time() - t0)}
             ck.save_tensors(path, mem)
@@ -175,8 +181,11 @@ def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, m
                             mel_stats=list(stats))
         torch.manual_seed(cfg.seed)
         student, t0 = SoundClassifier(cfg.student), time.process_time()
-        facts, step, n, extra = _student_task(teacher, student, out, cfg, method, data, stats)
-        res = fit(out, "student", student, extra, n, step, cfg, resume)
+        if method in ("adi", "frami"):
+            facts, res = fit_data_free(teacher, student, out, cfg, method, (cfg.data.n_mels, 32), resume)
+        else:
+            facts, step, n = _student_task(teacher, student, cfg, method, data, stats)
+            res = fit(out, "student", student, [], n, step, cfg, resume)
         results = _finish(out, data, cfg, stats, {"student": student, "teacher": teacher}, res, t0, {"method": method, **facts})
         if res.done:
             from darkgan.utils.io import write_json
@@ -187,28 +196,38 @@ def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, m
         return results
 
 
-def _student_task(teacher, student, out, cfg, method, data, stats):
-    """``(facts, step(index) -> losses, n items, extra modules)`` of a method."""
-    if method in ("data", "kd"):
-        train, _ = load_mel_split(data, "train", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats)
-        if method == "data":
-            return {}, lambda i: supervised_step(student, train.x[i], train.y[i]), len(train.y), []
-        return {}, lambda i: kd_step(student, teacher, train.x[i], cfg.train), len(train.y), []
-    return synthetic_task(teacher, student, out, cfg, method, (cfg.data.n_mels, 32))
+def _student_task(teacher, student, cfg, method, data, stats):
+    """``(facts, step(index) -> losses, n items)`` of a method on the real notes (``data``, ``kd``)."""
+    train, _ = load_mel_split(data, "train", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats)
+    if method == "data":
+        return {}, lambda i: supervised_step(student, train.x[i], train.y[i]), len(train.y)
+    return {}, lambda i: kd_step(student, teacher, train.x[i], cfg.train), len(train.y)
 
 
-def synthetic_task(teacher, student, out: Path, cfg: FramiConfig, method: str, shape: tuple[int, int],
-                   classes: torch.Tensor | None = None, names=None, multilabel: bool = False):
-    """``(facts, step, n, extra modules)`` of a data-free method (``adi``/``frami``): synthesize the
-    memory (:func:`synthesize`), draw ``synth.png``, then KD (+ hidden-state reuse for ``frami``
-    unless ``train.w_hidden`` is 0) on it."""
+def fit_data_free(teacher, student, out: Path, cfg: FramiConfig, method: str, shape: tuple[int, int], resume: bool,
+                  classes: torch.Tensor | None = None, names=None, multilabel: bool = False) -> tuple[dict, FitResult]:
+    """Train ``student`` by a data-free method (``adi``/``frami``): in ``cfg.inversion.rounds`` rounds,
+    synthesize the next share of the memory (:func:`synthesize`; from round 2 on against the
+    student when ``inversion.w_adv`` > 0), then train the next share of ``train.epochs`` by KD
+    (+ hidden-state reuse for ``frami`` unless ``train.w_hidden`` is 0) on the memory so far. One
+    round = synthesize all, then distil. Draws ``synth.png``. Returns ``(cost facts, FitResult)``."""
+    from dataclasses import replace
+
     from darkgan.frami.plots import save_synth_grid
 
-    facts, mem = synthesize(teacher, out, cfg, method, shape, classes)
-    save_synth_grid(out / "synth.png", mem["x"], mem["y"], teacher, names=names, multilabel=multilabel)
     reuse = HiddenReuse(student, teacher) if method == "frami" and cfg.train.w_hidden > 0 else None
-    step = lambda i: kd_step(student, teacher, mem["x"][i], cfg.train, reuse, multilabel=multilabel)  # noqa: E731
-    return facts, step, len(mem["y"]), [reuse] if reuse is not None else []
+    ic, rounds, epochs = cfg.inversion, cfg.inversion.rounds, cfg.train.epochs
+    for r in range(1, rounds + 1):
+        part = replace(cfg, inversion=replace(ic, n_samples=-(-ic.n_samples * r // rounds)))
+        facts, mem = synthesize(teacher, out, part, method, shape, classes, student if r > 1 else None)
+        step = lambda i, x=mem["x"]: kd_step(student, teacher, x[i], cfg.train, reuse, multilabel=multilabel)  # noqa: E731
+        until = -(-epochs * r // rounds)
+        res = fit(out, "student", student, [reuse] if reuse is not None else [], len(mem["y"]), step, cfg,
+                  resume or r > 1, until)
+        if res.epochs < until:  # cut by train.max_minutes: --resume continues
+            break
+    save_synth_grid(out / "synth.png", mem["x"], mem["y"], teacher, names=names, multilabel=multilabel)
+    return facts, res
 
 
 def _is_tagger_name(name: str) -> bool:
