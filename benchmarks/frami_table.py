@@ -68,7 +68,7 @@ def _cell(rs: list[dict]) -> dict:
             "seeds": [r["seed"] for r in rs]}
     for key in ("agreement", "agreement_vocab", "synth_per_cpu_s", "inversion_cpu_s", "train_cpu_s",
                 "student_notes_per_s", "teacher_notes_per_s"):
-        if key in rs[0]:
+        if all(key in r for r in rs):
             cell[key] = sum(r[key] for r in rs) / len(rs)
     return cell
 
@@ -134,7 +134,7 @@ def _seed_memory(out: Path, seed: int, name: str, cfg) -> None:
         return  # with the competition term the samples depend on the student, so on train.w_hidden
     for other in ABLATIONS:
         src = out / f"{other}-s{seed}"
-        if other == name or not (src / "results.json").exists() or not read_json(src / "results.json").get("done"):
+        if other == name or not _done(src):
             continue
         if config_to_dict(read_run_config(src)[0].inversion) == config_to_dict(cfg.inversion):
             dst.mkdir(parents=True, exist_ok=True)
@@ -142,8 +142,13 @@ def _seed_memory(out: Path, seed: int, name: str, cfg) -> None:
             return
 
 
+def _done(folder: Path) -> bool:
+    return (folder / "results.json").exists() and bool(read_json(folder / "results.json").get("done"))
+
+
 def run(args) -> str:
-    """Every cell of both tables for every seed of ``args`` (see the module docstring)."""
+    """Every cell of both tables for every seed of ``args`` (see the module docstring); finished
+    runs are not touched again."""
     from darkgan.frami.run import distill_tagger, train_teacher
 
     out = Path(args.out)
@@ -151,15 +156,17 @@ def run(args) -> str:
         teacher = args.teacher
         if teacher is None:
             teacher = out / f"teacher-s{s}"
-            cfg = _cfg(args, [f"seed={s}"])
-            train_teacher(args.data, teacher, cfg, resume=(teacher / "config.json").exists())
-            if not read_json(teacher / "results.json").get("done"):
+            if not _done(teacher):
+                train_teacher(args.data, teacher, _cfg(args, [f"seed={s}"]), resume=(teacher / "config.json").exists())
+            if not _done(teacher):
                 continue
         methods = ["kd", "adi", *ABLATIONS] if args.teacher else ["data", "kd", "adi", *ABLATIONS]
         for name in methods:
             synth = name not in ("data", "kd")
             cfg = _cfg(args, [f"seed={s}", *(args.synth_set if synth else []), *ABLATIONS.get(name, ("", []))[1]])
             dst = out / f"{name}-s{s}"
+            if _done(dst):
+                continue
             if name in ABLATIONS:
                 _seed_memory(out, s, name, cfg)
             distill_tagger(teacher, args.data, dst, name.split("-")[0], cfg, resume=(dst / "config.json").exists())

@@ -7,10 +7,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from darkgan.frami.audioset import AudioSetTeacher, agreement, load_note_mels, vocabulary_classes
+from darkgan.frami.audioset import (
+    AudioSetTeacher,
+    agreement,
+    load_note_mels,
+    vocabulary_classes,
+)
+from darkgan.frami.config import get_preset
 from darkgan.frami.inversion import invert_batch
 from darkgan.frami.models import check_invertible
-from darkgan.frami.config import get_preset
 from darkgan.utils.config import apply_overrides
 
 

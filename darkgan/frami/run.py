@@ -16,7 +16,14 @@ from tqdm import tqdm
 from darkgan.errors import DarkGANError
 from darkgan.frami import checkpoint as ck
 from darkgan.frami.config import FramiConfig
-from darkgan.frami.distill import HiddenReuse, accuracy, kd_step, predict, supervised_step, train_epoch
+from darkgan.frami.distill import (
+    HiddenReuse,
+    accuracy,
+    kd_step,
+    predict,
+    supervised_step,
+    train_epoch,
+)
 from darkgan.frami.features import load_mel_split
 from darkgan.frami.inversion import invert_batch
 from darkgan.frami.models import SoundClassifier, check_invertible, n_params
@@ -97,7 +104,10 @@ def train_teacher(data: str | Path, out: str | Path, cfg: FramiConfig, resume: b
         return _finish(out, data, cfg, stats, {"teacher": model}, res, t0)
 
 
-def _finish(out, data, cfg, stats, models: dict, res: FitResult, t0: float, extra: dict | None = None) -> dict:
+def _finish(out, data, cfg, stats, models: dict, res: FitResult, t0: float, extra: dict | None = None,
+            write: bool = True) -> dict:
+    """The results of a phase (test accuracy of ``models`` when done); written to ``OUT/results.json``
+    unless ``write`` is off (the caller adds more first: ``done`` must never be on disk before them)."""
     from darkgan.utils.io import write_json
 
     results = {"done": res.done, "epochs": res.epochs, "train_cpu_s": time.process_time() - t0,
@@ -108,7 +118,8 @@ def _finish(out, data, cfg, stats, models: dict, res: FitResult, t0: float, extr
             results[f"{name}_test_acc"] = accuracy(predict(m, test.x), test.y)
             results[f"{name}_params"] = n_params(m)
         results["n_test"] = len(test.y)
-    write_json(out / "results.json", results)
+    if write:
+        write_json(out / "results.json", results)
     return results
 
 
@@ -186,12 +197,14 @@ def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, m
         else:
             facts, step, n = _student_task(teacher, student, cfg, method, data, stats)
             res = fit(out, "student", student, [], n, step, cfg, resume)
-        results = _finish(out, data, cfg, stats, {"student": student, "teacher": teacher}, res, t0, {"method": method, **facts})
+        results = _finish(out, data, cfg, stats, {"student": student, "teacher": teacher}, res, t0, {"method": method, **facts},
+                          write=False)
         if res.done:
-            from darkgan.utils.io import write_json
-
             results.update(_agreement_and_speed(teacher, student, data, cfg, stats))
-            write_json(out / "results.json", results)
+        from darkgan.utils.io import write_json
+
+        write_json(out / "results.json", results)
+        if res.done:
             _write_tables(out, results)
         return results
 
@@ -220,7 +233,7 @@ def fit_data_free(teacher, student, out: Path, cfg: FramiConfig, method: str, sh
     for r in range(1, rounds + 1):
         part = replace(cfg, inversion=replace(ic, n_samples=-(-ic.n_samples * r // rounds)))
         facts, mem = synthesize(teacher, out, part, method, shape, classes, student if r > 1 else None)
-        step = lambda i, x=mem["x"]: kd_step(student, teacher, x[i], cfg.train, reuse, multilabel=multilabel)  # noqa: E731
+        step = lambda i, x=mem["x"]: kd_step(student, teacher, x[i], cfg.train, reuse, multilabel=multilabel)
         until = -(-epochs * r // rounds)
         res = fit(out, "student", student, [reuse] if reuse is not None else [], len(mem["y"]), step, cfg,
                   resume or r > 1, until)
