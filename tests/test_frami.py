@@ -118,3 +118,62 @@ def test_interrupted_distillation_resumes_to_the_same_student(notes, teacher_dir
     assert done["done"] and done["student_test_acc"] == full["student_test_acc"]
     a, b = load_tensors(tmp_path / "full" / "student.safetensors"), load_tensors(tmp_path / "cut" / "student.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_table_runner_fills_table2_and_the_ablation_table3(notes, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from darkgan.frami.checkpoint import load_tensors
+    from darkgan.utils.io import read_json
+
+    spec = importlib.util.spec_from_file_location("frami_table", Path(__file__).parents[1] / "benchmarks" / "frami_table.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    md = runner.main(["run", "--out", str(tmp_path), "--seeds", "0", "--preset", "tiny", "--data", str(notes),
+                      "--set", "data.per_class=0", "--synth-set", "inversion.n_samples=8", "--synth-set", "inversion.steps=3"])
+    t = read_json(tmp_path / "table.json")
+    assert list(t["table2"]) == list(runner.TABLE2) and list(t["table3"]) == list(runner.ABLATIONS)
+    assert t["table3"]["frami"]["delta_vs_full"] == 0 and "w/o T_finv" in md
+    assert md == (tmp_path / "table.md").read_text().strip()
+    cfgs = {n: read_json(tmp_path / f"{n}-s0" / "config.json")["config"] for n in runner.ABLATIONS}
+    assert [c["inversion"]["use_finv"] for c in cfgs.values()] == [True, False, True, False]
+    assert [c["train"]["w_hidden"] for c in cfgs.values()] == [1.0, 1.0, 0.0, 0.0]
+    # without reuse: FRAMI's own samples (copied); without T_finv: samples synthesized without it
+    mem = {n: load_tensors(tmp_path / f"{n}-s0" / "memory.safetensors")["x"] for n in runner.ABLATIONS}
+    assert torch.equal(mem["frami"], mem["frami-noreuse"]) and torch.equal(mem["frami-nofinv"], mem["frami-noboth"])
+    assert not torch.equal(mem["frami"], mem["frami-nofinv"])
+
+
+def test_competition_term_seeks_samples_the_student_gets_wrong(teacher_dir):
+    from darkgan.frami.inversion import competition
+
+    teacher, cfg, _ = load_teacher(teacher_dir)
+    torch.manual_seed(0)
+    student = SoundClassifier(cfg.student).eval()
+    y, shape = torch.arange(8) % 11, (cfg.data.n_mels, 32)
+    js = {}
+    for w in (0.0, 5.0):
+        ic = apply_overrides(cfg.inversion, ["steps=20", f"w_adv={w}", "rounds=2"])
+        x = invert_batch(teacher, y, shape, ic, "adi", torch.zeros(0), torch.Generator().manual_seed(4), student=student).x
+        with torch.no_grad():
+            js[w] = 1 - float(competition(teacher(x), student(x)))
+    assert js[5.0] > js[0.0] + 0.02, js
+    assert all(p.requires_grad for p in student.parameters())
+
+
+def test_interleaved_rounds_with_competition_resume_to_the_same_student(notes, teacher_dir, tmp_path):
+    from darkgan.frami.checkpoint import load_tensors
+
+    cfg = _cfg("inversion.n_samples=16", "inversion.steps=4", "inversion.rounds=2", "inversion.w_adv=1.0", "train.epochs=4")
+    full = distill_tagger(teacher_dir, notes, tmp_path / "full", "adi", cfg)
+    assert full["done"] and full["n_synth"] == 16 and [h["epoch"] for h in full["history"]] == [1, 2, 3, 4]
+    cut = distill_tagger(teacher_dir, notes, tmp_path / "cut", "adi", apply_overrides(cfg, ["train.max_minutes=1e-9"]))
+    assert not cut["done"] and cut["n_synth"] == 8  # stopped in round 1, after its half of the samples
+    done = distill_tagger(teacher_dir, notes, tmp_path / "cut", "adi", cfg, resume=True)
+    a, b = (load_tensors(tmp_path / d / "student.safetensors") for d in ("full", "cut"))
+    assert done["done"] and all(torch.equal(a[k], b[k]) for k in a)
+    m = [load_tensors(tmp_path / d / "memory.safetensors")["x"] for d in ("full", "cut")]
+    assert torch.equal(m[0], m[1])
+    with pytest.raises(DarkGANError, match="rounds >= 2"):
+        _cfg("inversion.w_adv=1.0").validate()

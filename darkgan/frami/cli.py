@@ -44,8 +44,10 @@ def cmd_distill(args) -> int:
     from darkgan.frami.run import distill_tagger
 
     res = distill_tagger(args.teacher, args.data, args.out, args.method, _config(args), resume=args.resume)
-    print(f"{args.method}: done={res['done']}, student test acc {res.get('student_test_acc', float('nan')):.4f}, "
-          f"agreement with teacher {res.get('agreement', float('nan')):.4f}; {args.out}/results.md")
+    acc = f"student test acc {res['student_test_acc']:.4f}, " if "student_test_acc" in res else ""
+    rho = f", mean rho (vocabulary) {res['mean_rho_vocab']:.4f}" if "mean_rho_vocab" in res else ""
+    print(f"{args.method}: done={res['done']}, {acc}agreement with teacher {res.get('agreement', float('nan')):.4f}"
+          f"{rho}; {args.out}/results.md")
     return 0
 
 
@@ -55,7 +57,8 @@ def register(sub) -> None:
     _common(p)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("distill-tagger", help="distil a smaller tagger: data-free (FRAMI, ADI) or data-driven KD")
-    p.add_argument("--teacher", required=True, help="teacher run folder (darkgan train-tagger)")
+    p.add_argument("--teacher", required=True,
+                   help="teacher run folder (darkgan train-tagger), or the AudioSet teacher: efficientat (mn04, 527 classes)")
     p.add_argument("--method", required=True, choices=["frami", "adi", "kd", "data"],
                    help="frami / adi: data-free on synthesized samples; kd: KD on real notes; data: no teacher")
     _common(p)

@@ -3,6 +3,9 @@
 Losses (returned as dicts of scalars, summed by the caller with their weights):
 
 - :func:`kd_loss`: ``T^2 * KL(softmax(t / T) || softmax(s / T))`` (Hinton et al. 2015, Eq. 2).
+- :func:`binary_kd_loss`: its multi-label form for AudioSet taggers (527 independent sigmoids):
+  ``T^2 * mean_c BCE(sigmoid(s_c / T), sigmoid(t_c / T))`` (the soft-target BCE with which
+  EfficientAT itself was distilled, Schmid et al. 2023, Sec. 2).
 - :class:`HiddenReuse`: FRAMI's "Reused Teacher Backend KD" (paper Fig. 2): the student's frame-level
   states before statistics pooling (``[B, C_s, T']``, mapped by a 1x1 conv to the teacher's C_t)
   match the teacher's in their mean and std over time; the utterance-level states after pooling
@@ -26,6 +29,13 @@ def kd_loss(s_logits: torch.Tensor, t_logits: torch.Tensor, temperature: float) 
     """Hinton KD on logits ``[B, K]`` at ``temperature``, scaled by ``T^2`` (scalar)."""
     t = temperature
     return F.kl_div(F.log_softmax(s_logits / t, 1), F.softmax(t_logits / t, 1), reduction="batchmean") * t * t
+
+
+def binary_kd_loss(s_logits: torch.Tensor, t_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Multi-label KD on logits ``[B, C]``: soft-target BCE per class at ``temperature``, mean over
+    batch and classes, scaled by ``T^2`` (scalar); its minimum is at ``s_logits == t_logits``."""
+    t = temperature
+    return F.binary_cross_entropy_with_logits(s_logits / t, torch.sigmoid(t_logits / t)) * t * t
 
 
 class HiddenReuse(nn.Module):
@@ -52,13 +62,22 @@ def supervised_step(student: SoundClassifier, x: torch.Tensor, y: torch.Tensor) 
     return {"ce": F.cross_entropy(student(x), y)}
 
 
-def kd_step(student: SoundClassifier, teacher: SoundClassifier, x: torch.Tensor, cfg: TrainConfig,
-            reuse: HiddenReuse | None = None) -> dict[str, torch.Tensor]:
-    """KD terms on (real or synthesized) inputs ``x [B, 1, M, T]``: ``kd`` and, with ``reuse``, ``hidden``."""
-    with torch.no_grad():
-        t_logits, t_frame, t_utt = teacher.hidden(x)
+def kd_step(student: SoundClassifier, teacher: nn.Module | None, x: torch.Tensor, cfg: TrainConfig,
+            reuse: HiddenReuse | None = None, t_logits: torch.Tensor | None = None,
+            multilabel: bool = False) -> dict[str, torch.Tensor]:
+    """KD terms on (real or synthesized) inputs ``x [B, 1, M, T]``: ``kd`` and, with ``reuse``, ``hidden``.
+
+    ``t_logits [B, C]``: the teacher's logits when already known (cached labels of real notes,
+    :mod:`darkgan.teacher.labels`; the teacher is then not run and ``reuse`` must be ``None``).
+    ``multilabel``: :func:`binary_kd_loss` (AudioSet teachers) instead of :func:`kd_loss`.
+    """
+    t_frame = t_utt = None
+    if t_logits is None:
+        with torch.no_grad():
+            t_logits, t_frame, t_utt = teacher.hidden(x)
     s_logits, s_frame, s_utt = student.hidden(x)
-    out = {"kd": cfg.w_kd * kd_loss(s_logits, t_logits, cfg.temperature)}
+    loss = binary_kd_loss if multilabel else kd_loss
+    out = {"kd": cfg.w_kd * loss(s_logits, t_logits, cfg.temperature)}
     if reuse is not None and cfg.w_hidden > 0:
         out["hidden"] = cfg.w_hidden * reuse(s_frame, s_utt, t_frame, t_utt)
     return out

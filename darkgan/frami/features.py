@@ -40,7 +40,9 @@ def mel_filterbank(n_mels: int) -> np.ndarray:
     return fb[:, :N_BINS].astype(np.float32)
 
 
-def _pick(cache, split: str, per_class: int, seed: int) -> np.ndarray:
+def pick_rows(cache, split: str, per_class: int, seed: int) -> np.ndarray:
+    """Sorted cache rows of ``split``: at most ``per_class`` notes per instrument family, drawn with
+    ``seed`` (all when ``per_class`` is 0). Raises DataError when the split has no notes."""
     rows = np.flatnonzero(cache.split == split)
     if rows.size == 0:
         raise DataError(f"{cache.folder}: no notes in split {split!r}")
@@ -73,7 +75,7 @@ def load_mel_split(data: str | Path, split: str, n_mels: int, per_class: int = 0
     from darkgan.data.cache import NoteCache
 
     cache = NoteCache(data)
-    rows = _pick(cache, split, per_class, seed)
+    rows = pick_rows(cache, split, per_class, seed)
     fb = torch.from_numpy(mel_filterbank(n_mels))
     out = []
     for i in range(0, rows.size, 512):

@@ -3,8 +3,9 @@
 - ADI baseline (DeepInversion, Yin et al., CVPR 2020, Eq. 3-4): optimise input pixels ``x`` so
   that the teacher's batch statistics at every BatchNorm layer match its running statistics
   (``||mu(x) - mu_bn||_2 + ||var(x) - var_bn||_2``), the teacher predicts the target classes
-  (cross-entropy) and image priors hold (total variation, l2). The adaptive competition term of
-  Yin et al. is not included in this first version.
+  (cross-entropy) and image priors hold (total variation, l2); with a student in the loop, the
+  adaptive competition term ``1 - JS(p_teacher, p_student)`` (Yin et al. Eq. 8) pushes towards
+  samples on which the student still disagrees with the teacher.
 - FRAMI (paper, "Feature invariance contrastive inversion", Eq. 1-2): each synthesized sample is
   cut into K chunks along time; T_finv (Eq. 1) is the mean pairwise cosine similarity of the
   chunks' teacher embeddings (utterance-level hidden states after statistics pooling); L_fic
@@ -118,12 +119,23 @@ def _memory_negatives(teacher, memory: torch.Tensor, n: int, gen: torch.Generato
         return teacher.hidden(memory[idx])[2]
 
 
+def competition(t_logits: torch.Tensor, s_logits: torch.Tensor) -> torch.Tensor:
+    """ADI's adaptive competition (Yin et al. 2020, Eq. 8): ``1 - JS(softmax(t), softmax(s))``
+    averaged over the batch of logits ``[B, C]`` (scalar in [1 - ln 2, 1]; lower = more disagreement)."""
+    p, q = F.softmax(t_logits, 1), F.softmax(s_logits, 1)
+    m = ((p + q) / 2).clamp_min(1e-12).log()
+    js = 0.5 * (F.kl_div(m, p, reduction="batchmean") + F.kl_div(m, q, reduction="batchmean"))
+    return 1 - js
+
+
 def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, int], cfg: InversionConfig,
-                 method: str, memory: torch.Tensor, gen: torch.Generator, bar: tqdm | None = None) -> InversionBatch:
+                 method: str, memory: torch.Tensor, gen: torch.Generator, bar: tqdm | None = None,
+                 student: torch.nn.Module | None = None) -> InversionBatch:
     """Synthesize ``len(y)`` log-mel spectrograms ``[B, 1, M, T]`` (``shape = (M, T)``) for target classes ``y``.
 
     ``method``: ``"adi"`` (BN statistics + CE + priors) or ``"frami"`` (+ ``cfg.w_fic * L_fic``,
-    negatives from ``memory [N, 1, M, T]``). The teacher is in eval mode and is not changed.
+    negatives from ``memory [N, 1, M, T]``). With ``student`` and ``cfg.w_adv > 0``, + ADI's
+    :func:`competition` term. Teacher and student are in eval mode and are not changed.
 
     Raises:
         DarkGANError: the teacher has no BatchNorm layers, or (FRAMI) no statistics pooling.
@@ -135,9 +147,13 @@ def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, in
     hooks = [BNStatsHook(bn) for bn in bns]
     x = torch.randn((len(y), 1, *shape), generator=gen).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=cfg.lr, betas=(0.5, 0.9))
+    rival = student.eval() if student is not None and cfg.w_adv > 0 else None
+    flags = [(p, p.requires_grad) for p in rival.parameters()] if rival is not None else []
+    for p, _ in flags:
+        p.requires_grad_(False)
     try:
         for _ in range(cfg.steps):
-            losses = _inversion_losses(teacher, x, y, hooks, cfg, method, memory, gen)
+            losses = _inversion_losses(teacher, x, y, hooks, cfg, method, memory, gen, rival)
             opt.zero_grad(set_to_none=True)
             sum(losses.values()).backward()
             opt.step()
@@ -147,13 +163,18 @@ def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, in
     finally:
         for h in hooks:
             h.remove()
+        for p, flag in flags:
+            p.requires_grad_(flag)
     return InversionBatch(x=x.detach(), y=y, losses={k: v.item() for k, v in losses.items()})
 
 
-def _inversion_losses(teacher, x, y, hooks, cfg: InversionConfig, method: str, memory, gen) -> dict[str, torch.Tensor]:
+def _inversion_losses(teacher, x, y, hooks, cfg: InversionConfig, method: str, memory, gen,
+                      rival=None) -> dict[str, torch.Tensor]:
     logits, _, utt = teacher.hidden(x)
     out = {"bn": cfg.w_bn * sum(h.loss for h in hooks), "ce": cfg.w_ce * F.cross_entropy(logits, y),
            "tv": cfg.w_tv * total_variation(x), "l2": cfg.w_l2 * (x ** 2).mean()}
+    if rival is not None:
+        out["adv"] = cfg.w_adv * competition(logits, rival(x))
     if method == "frami" and cfg.w_fic > 0:
         neg = _memory_negatives(teacher, memory, cfg.n_negatives, gen)
         out["fic"] = cfg.w_fic * fic_loss(utt, chunk_embeddings(teacher, x, cfg.chunks), neg, cfg.tau,

@@ -12,6 +12,7 @@ Knowledge Distillation", Fig. 2).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from darkgan.errors import DarkGANError
@@ -57,7 +58,8 @@ class SoundClassifier(nn.Module):
 
     ``forward(x [B, 1, n_mels, T]) -> logits [B, n_classes]``;
     ``hidden(x) -> (logits, h_frame [B, C_last, T'], h_utt [B, embedding])`` with ``T' = ceil(T / 2)``
-    when there are >= 2 stages.
+    when there are >= 2 stages (counted after ``cfg.input_pool``: the input is first average-pooled
+    ``input_pool`` x ``input_pool``, so a ``[B, 1, 128, 100]`` EfficientAT log-mel becomes ``[B, 1, 64, 50]``).
     """
 
     def __init__(self, cfg: NetConfig):
@@ -75,10 +77,12 @@ class SoundClassifier(nn.Module):
         self.pool = StatsPooling()
         self.embed = nn.Linear(2 * c_in, cfg.embedding)
         self.head = nn.Linear(cfg.embedding, cfg.n_classes)
-        self.frame_dim, self.utt_dim = c_in, cfg.embedding
+        self.frame_dim, self.utt_dim, self.n_classes = c_in, cfg.embedding, cfg.n_classes
 
     def hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(logits [B, K], h_frame [B, C, T'], h_utt [B, E])`` of log-mel ``x [B, 1, M, T]``."""
+        if self.cfg.input_pool > 1:
+            x = F.avg_pool2d(x, self.cfg.input_pool, ceil_mode=True)
         h_frame = self.trunk(self.stem(x)).mean(dim=2)
         h_utt = self.embed(self.pool(h_frame))
         return self.head(torch.relu(h_utt)), h_frame, h_utt
@@ -97,13 +101,16 @@ def check_invertible(model: nn.Module, need_pooling: bool = True) -> list[nn.Bat
 
     Raises:
         DarkGANError: the model has no ``BatchNorm`` layer (ADI's statistics term needs their
-            running statistics), or (``need_pooling``) no :class:`StatsPooling` layer / ``hidden``
-            method whose states FRAMI reuses.
+            running statistics), or (``need_pooling``) no pooling layer (:class:`StatsPooling`, or the
+            global average pooling of :class:`darkgan.frami.audioset.AudioSetTeacher`) with a
+            ``hidden`` method giving the states before and after it, which FRAMI reuses.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     name = type(model).__name__
     if not bns:
         raise DarkGANError(f"teacher {name} has no BatchNorm layers: ADI/FRAMI inversion matches their running statistics")
-    if need_pooling and not (any(isinstance(m, StatsPooling) for m in model.modules()) and hasattr(model, "hidden")):
-        raise DarkGANError(f"teacher {name} has no statistics-pooling layer (StatsPooling + hidden()) whose hidden states FRAMI reuses")
+    pools = (StatsPooling, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
+    if need_pooling and not (any(isinstance(m, pools) for m in model.modules()) and hasattr(model, "hidden")):
+        raise DarkGANError(f"teacher {name} has no statistics-pooling (or global average pooling) layer with a "
+                           "hidden() method giving the hidden states FRAMI reuses")
     return bns

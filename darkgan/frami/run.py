@@ -16,7 +16,14 @@ from tqdm import tqdm
 from darkgan.errors import DarkGANError
 from darkgan.frami import checkpoint as ck
 from darkgan.frami.config import FramiConfig
-from darkgan.frami.distill import HiddenReuse, accuracy, kd_step, predict, supervised_step, train_epoch
+from darkgan.frami.distill import (
+    HiddenReuse,
+    accuracy,
+    kd_step,
+    predict,
+    supervised_step,
+    train_epoch,
+)
 from darkgan.frami.features import load_mel_split
 from darkgan.frami.inversion import invert_batch
 from darkgan.frami.models import SoundClassifier, check_invertible, n_params
@@ -35,10 +42,12 @@ class FitResult:
 
 
 def fit(out: Path, name: str, model: torch.nn.Module, extra: list[torch.nn.Module], n: int, step, cfg: FramiConfig,
-        resume: bool) -> FitResult:
+        resume: bool, until: int | None = None) -> FitResult:
     """Train ``model`` (+ ``extra`` modules, e.g. adapters) for ``cfg.train.epochs`` passes over
     ``n`` items with ``step(index) -> losses``; checkpoints ``OUT/<name>.state.pt`` every epoch and
-    ``OUT/<name>.safetensors`` at the end; stops after ``cfg.train.max_minutes`` (resume continues)."""
+    ``OUT/<name>.safetensors`` at the end; stops after ``cfg.train.max_minutes`` (resume continues)
+    or, with ``until``, after that epoch (one round of an interleaved run; the learning-rate
+    schedule still spans ``cfg.train.epochs``)."""
     tc = cfg.train
     params = [p for m in [model, *extra] for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
@@ -52,8 +61,9 @@ def fit(out: Path, name: str, model: torch.nn.Module, extra: list[torch.nn.Modul
         opt.load_state_dict(st["opt"]), sched.load_state_dict(st["sched"]), gen.set_state(st["gen"])
         res = FitResult(st["epoch"], st["history"])
     deadline = time.time() + 60 * tc.max_minutes if tc.max_minutes else None
-    with tqdm(total=tc.epochs, initial=res.epochs, desc=f"{name} epochs", unit="ep") as bar:
-        while res.epochs < tc.epochs:
+    target = tc.epochs if until is None else min(until, tc.epochs)
+    with tqdm(total=target, initial=min(res.epochs, target), desc=f"{name} epochs", unit="ep") as bar:
+        while res.epochs < target:
             losses = train_epoch([model, *extra], opt, n, tc.batch_size, step, gen, deadline, bar)
             if losses is None:
                 return res
@@ -64,6 +74,8 @@ def fit(out: Path, name: str, model: torch.nn.Module, extra: list[torch.nn.Modul
                                        "sched": sched.state_dict(), "gen": gen.get_state(), "epoch": res.epochs,
                                        "history": res.history})
             bar.update(1)
+    if res.epochs < tc.epochs:
+        return res
     ck.save_tensors(out / f"{name}.safetensors", model.state_dict())
     res.done = True
     return res
@@ -92,7 +104,10 @@ def train_teacher(data: str | Path, out: str | Path, cfg: FramiConfig, resume: b
         return _finish(out, data, cfg, stats, {"teacher": model}, res, t0)
 
 
-def _finish(out, data, cfg, stats, models: dict, res: FitResult, t0: float, extra: dict | None = None) -> dict:
+def _finish(out, data, cfg, stats, models: dict, res: FitResult, t0: float, extra: dict | None = None,
+            write: bool = True) -> dict:
+    """The results of a phase (test accuracy of ``models`` when done); written to ``OUT/results.json``
+    unless ``write`` is off (the caller adds more first: ``done`` must never be on disk before them)."""
     from darkgan.utils.io import write_json
 
     results = {"done": res.done, "epochs": res.epochs, "train_cpu_s": time.process_time() - t0,
@@ -103,7 +118,8 @@ def _finish(out, data, cfg, stats, models: dict, res: FitResult, t0: float, extr
             results[f"{name}_test_acc"] = accuracy(predict(m, test.x), test.y)
             results[f"{name}_params"] = n_params(m)
         results["n_test"] = len(test.y)
-    write_json(out / "results.json", results)
+    if write:
+        write_json(out / "results.json", results)
     return results
 
 
@@ -115,9 +131,13 @@ def load_teacher(folder: str | Path) -> tuple[SoundClassifier, FramiConfig, dict
     return model, cfg, extra
 
 
-def synthesize(teacher: SoundClassifier, out: Path, cfg: FramiConfig, method: str, shape: tuple[int, int]) -> dict:
+def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: str, shape: tuple[int, int],
+               classes: torch.Tensor | None = None, student: torch.nn.Module | None = None) -> tuple[dict, dict]:
     """Fill ``OUT/memory.safetensors`` with ``cfg.inversion.n_samples`` inverted samples, batch by batch
-    (classes balanced round-robin); resumes from the samples already there. Returns cost facts."""
+    (target ``classes`` round-robin; default all the teacher's; ``student``: for ADI's competition
+    term); resumes from the samples already there. Returns ``(cost facts, memory {"x": [N, 1, M, T],
+    "y": [N], "cpu_s"})``."""
+    classes = torch.arange(teacher.n_classes) if classes is None else classes
     ic, path = cfg.inversion, out / "memory.safetensors"
     mem = ck.load_tensors(path) if path.exists() else {"x": torch.zeros(0, 1, *shape), "y": torch.zeros(0, dtype=torch.long),
                                                          "cpu_s": torch.zeros(())}
@@ -127,9 +147,9 @@ def synthesize(teacher: SoundClassifier, out: Path, cfg: FramiConfig, method: st
         while len(mem["y"]) < ic.n_samples:
             b = min(ic.batch_size, ic.n_samples - len(mem["y"]))
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + len(mem["y"]))  # per batch: resumable
-            y = (torch.arange(len(mem["y"]), len(mem["y"]) + b) % teacher.cfg.n_classes)
+            y = classes[torch.arange(len(mem["y"]), len(mem["y"]) + b) % len(classes)]
             t0 = time.process_time()
-            batch = invert_batch(teacher, y, shape, ic, method, mem["x"], gen, bar)
+            batch = invert_batch(teacher, y, shape, ic, method, mem["x"], gen, bar, student)
             mem = {"x": torch.cat([mem["x"], batch.x]), "y": torch.cat([mem["y"], y]),
                    "cpu_s": mem["cpu_s"] + (time.process_time() - t0)}
             ck.save_tensors(path, mem)
@@ -139,7 +159,9 @@ def synthesize(teacher: SoundClassifier, out: Path, cfg: FramiConfig, method: st
 
 def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, method: str, cfg: FramiConfig,
                    resume: bool = False) -> dict:
-    """Train the student ``cfg.student`` by ``method`` (:data:`METHODS`) from the teacher in ``teacher_dir``.
+    """Train the student ``cfg.student`` by ``method`` (:data:`METHODS`) from the teacher in ``teacher_dir``
+    (a ``train-tagger`` run folder, or the name of the AudioSet teacher, ``efficientat``: then
+    :func:`darkgan.frami.audioset.distill_from_audioset`).
 
     Writes ``OUT/config.json``, ``student.safetensors``, ``results.json`` / ``results.md`` (test
     accuracy of student and teacher, agreement, cost) and, for ``adi``/``frami``, ``memory.safetensors``
@@ -154,6 +176,10 @@ def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, m
     if method not in METHODS:
         raise DarkGANError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     cfg.validate()
+    if not Path(teacher_dir).exists() and _is_tagger_name(str(teacher_dir)):
+        from darkgan.frami.audioset import distill_from_audioset
+
+        return distill_from_audioset(str(teacher_dir), data, out, method, cfg, resume)
     teacher, t_cfg, t_extra = load_teacher(teacher_dir)
     cfg.teacher, cfg.data = t_cfg.teacher, t_cfg.data
     if method in ("adi", "frami"):
@@ -166,32 +192,65 @@ def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, m
                             mel_stats=list(stats))
         torch.manual_seed(cfg.seed)
         student, t0 = SoundClassifier(cfg.student), time.process_time()
-        facts, step, n, extra = _student_task(teacher, student, out, cfg, method, data, stats)
-        res = fit(out, "student", student, extra, n, step, cfg, resume)
-        results = _finish(out, data, cfg, stats, {"student": student, "teacher": teacher}, res, t0, {"method": method, **facts})
+        if method in ("adi", "frami"):
+            facts, res = fit_data_free(teacher, student, out, cfg, method, (cfg.data.n_mels, 32), resume)
+        else:
+            facts, step, n = _student_task(teacher, student, cfg, method, data, stats)
+            res = fit(out, "student", student, [], n, step, cfg, resume)
+        results = _finish(out, data, cfg, stats, {"student": student, "teacher": teacher}, res, t0, {"method": method, **facts},
+                          write=False)
         if res.done:
-            from darkgan.utils.io import write_json
-
             results.update(_agreement_and_speed(teacher, student, data, cfg, stats))
-            write_json(out / "results.json", results)
+        from darkgan.utils.io import write_json
+
+        write_json(out / "results.json", results)
+        if res.done:
             _write_tables(out, results)
         return results
 
 
-def _student_task(teacher, student, out, cfg, method, data, stats):
-    """``(facts, step(index) -> losses, n items, extra modules)`` of a method."""
+def _student_task(teacher, student, cfg, method, data, stats):
+    """``(facts, step(index) -> losses, n items)`` of a method on the real notes (``data``, ``kd``)."""
+    train, _ = load_mel_split(data, "train", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats)
+    if method == "data":
+        return {}, lambda i: supervised_step(student, train.x[i], train.y[i]), len(train.y)
+    return {}, lambda i: kd_step(student, teacher, train.x[i], cfg.train), len(train.y)
+
+
+def fit_data_free(teacher, student, out: Path, cfg: FramiConfig, method: str, shape: tuple[int, int], resume: bool,
+                  classes: torch.Tensor | None = None, names=None, multilabel: bool = False) -> tuple[dict, FitResult]:
+    """Train ``student`` by a data-free method (``adi``/``frami``): in ``cfg.inversion.rounds`` rounds,
+    synthesize the next share of the memory (:func:`synthesize`; from round 2 on against the
+    student when ``inversion.w_adv`` > 0), then train the next share of ``train.epochs`` by KD
+    (+ hidden-state reuse for ``frami`` unless ``train.w_hidden`` is 0) on the memory so far. One
+    round = synthesize all, then distil. Draws ``synth.png``. Returns ``(cost facts, FitResult)``."""
+    from dataclasses import replace
+
     from darkgan.frami.plots import save_synth_grid
 
-    if method in ("data", "kd"):
-        train, _ = load_mel_split(data, "train", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats)
-        if method == "data":
-            return {}, lambda i: supervised_step(student, train.x[i], train.y[i]), len(train.y), []
-        return {}, lambda i: kd_step(student, teacher, train.x[i], cfg.train), len(train.y), []
-    facts, mem = synthesize(teacher, out, cfg, method, (cfg.data.n_mels, 32))
-    save_synth_grid(out / "synth.png", mem["x"], mem["y"], teacher)
     reuse = HiddenReuse(student, teacher) if method == "frami" and cfg.train.w_hidden > 0 else None
-    step = lambda i: kd_step(student, teacher, mem["x"][i], cfg.train, reuse)  # noqa: E731
-    return facts, step, len(mem["y"]), [reuse] if reuse is not None else []
+    ic, rounds, epochs = cfg.inversion, cfg.inversion.rounds, cfg.train.epochs
+    for r in range(1, rounds + 1):
+        part = replace(cfg, inversion=replace(ic, n_samples=-(-ic.n_samples * r // rounds)))
+        facts, mem = synthesize(teacher, out, part, method, shape, classes, student if r > 1 else None)
+        step = lambda i, x=mem["x"]: kd_step(student, teacher, x[i], cfg.train, reuse, multilabel=multilabel)
+        until = -(-epochs * r // rounds)
+        res = fit(out, "student", student, [reuse] if reuse is not None else [], len(mem["y"]), step, cfg,
+                  resume or r > 1, until)
+        if res.epochs < until:  # cut by train.max_minutes: --resume continues
+            break
+    save_synth_grid(out / "synth.png", mem["x"], mem["y"], teacher, names=names, multilabel=multilabel)
+    return facts, res
+
+
+def _is_tagger_name(name: str) -> bool:
+    from darkgan.teacher import canonical_name
+
+    try:
+        canonical_name(name)
+        return True
+    except DarkGANError:
+        return False
 
 
 def _agreement_and_speed(teacher, student, data, cfg, stats) -> dict:
@@ -205,16 +264,32 @@ def _agreement_and_speed(teacher, student, data, cfg, stats) -> dict:
     return out
 
 
+#: Rows of ``results.md``: (label, format of the results' values); rows whose keys are absent are left out.
+TABLE_ROWS = (
+    ("method", "{method}"), ("teacher", "{teacher}"), ("student test acc", "{student_test_acc:.4f}"),
+    ("teacher test acc", "{teacher_test_acc:.4f}"), ("agreement with teacher (top-1)", "{agreement:.4f}"),
+    ("agreement with teacher (top-1 among the vocabulary's classes)", "{agreement_vocab:.4f}"),
+    ("mean rho over the vocabulary's classes (Pearson, probabilities)", "{mean_rho_vocab:.4f}"),
+    ("top-1 agreement of a constant answer (floor)", "{agreement_constant:.4f}"),
+    ("top-1 agreement among the vocabulary's classes of a constant answer (floor)", "{agreement_vocab_constant:.4f}"),
+    ("student / teacher params", "{student_params} / {teacher_params}"),
+    ("student / teacher notes/s (log-mel in, 1 thread)", "{student_notes_per_s:.0f} / {teacher_notes_per_s:.0f}"),
+    ("teacher front end notes/s (wave to log-mel)", "{frontend_notes_per_s:.0f}"),
+    ("training notes", "{n_train}"), ("test notes", "{n_test}"), ("student training CPU s", "{train_cpu_s:.0f}"),
+    ("synthesized samples", "{n_synth}"), ("inversion CPU s", "{inversion_cpu_s:.0f}"),
+    ("inversion samples per CPU s", "{synth_per_cpu_s:.3f}"),
+)
+
+
 def _write_tables(out: Path, r: dict) -> None:
+    """``OUT/results.md``: the :data:`TABLE_ROWS` whose values ``r`` holds."""
     from darkgan.utils.io import atomic_write
 
-    rows = [("method", r["method"]), ("student test acc", f"{r['student_test_acc']:.4f}"),
-            ("teacher test acc", f"{r['teacher_test_acc']:.4f}"), ("agreement with teacher", f"{r['agreement']:.4f}"),
-            ("student / teacher params", f"{r['student_params']} / {r['teacher_params']}"),
-            ("student / teacher notes/s (log-mel in, 1 thread)", f"{r['student_notes_per_s']:.0f} / {r['teacher_notes_per_s']:.0f}"),
-            ("test notes", str(r["n_test"])), ("student training CPU s", f"{r['train_cpu_s']:.0f}")]
-    if "n_synth" in r:
-        rows += [("synthesized samples", str(r["n_synth"])), ("inversion CPU s", f"{r['inversion_cpu_s']:.0f}"),
-                 ("inversion samples per CPU s", f"{r['synth_per_cpu_s']:.3f}")]
+    rows = []
+    for label, fmt in TABLE_ROWS:
+        try:
+            rows.append((label, fmt.format(**r)))
+        except KeyError:
+            continue
     with atomic_write(out / "results.md", "w") as f:
         f.write("| quantity | value |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in rows))

@@ -279,7 +279,7 @@ def _label_all(root: Path, tid: str, t, ds, items, nhash: str, batch_size: int, 
         out = []
         for s in range(0, len(chunk), batch_size):
             part = chunk[s:s + batch_size]
-            waves = np.stack([_load(ds, i, n) for n, i in part])
+            waves = np.stack([load_note_crop(ds, i, n) for n, i in part])
             with torch.inference_mode():
                 out.append(t.logits(waves).float().cpu().numpy())
             bar.update(len(part))
@@ -308,7 +308,9 @@ def _label_all(root: Path, tid: str, t, ds, items, nhash: str, batch_size: int, 
     return npz
 
 
-def _load(ds, i: int, note_str: str) -> np.ndarray:
+def load_note_crop(ds, i: int, note_str: str) -> np.ndarray:
+    """The labelled input of note ``i`` of ``ds``: its first :data:`CROP` samples ``[16000]``
+    float32 (zero-padded when shorter). Raises DataError naming ``note_str`` on a bad crop."""
     wave = np.asarray(ds.load_audio(i), dtype=np.float32)
     if wave.ndim != 1 or wave.shape[0] < 1024:
         raise DataError(f"{note_str}: audio crop has shape {wave.shape}, expected ({CROP},)")
