@@ -136,7 +136,8 @@ def consistency_table(res: dict, names) -> str:
              f"SoundFont instruments of {res['real']['of']}", head]
     for name in names:
         for r in res[name]["rows"]:
-            e, f, i = r["exported"]["cosine"], r.get("fixed_z", {}).get("cosine", float("nan")), r["independent"]["cosine"]
+            e, i = r["exported"]["cosine"], r["independent"]["cosine"]
+            f = r.get("fixed_z", {}).get("cosine", float("nan"))
             lines.append(f"{str(name)[-28:]:28} {r['description'][:24]:24} {e:8.3f} {f:8.3f} {i:9.3f} {real:6.3f}"
                          f" {e / real:7.2f}x {f / real:7.2f}x {i / e:7.2f}x")
     return "\n".join(lines)

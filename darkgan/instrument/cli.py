@@ -45,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--name", default="darkgan", help="instrument name (letters, digits, - and _)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (written as a whole)")
     p.set_defaults(func=_export)
-    r = sub.add_parser("render", help="render a MIDI file with a described instrument (a WAV, 16 kHz unless --sample-rate)",
+    r = sub.add_parser("render", help="render a MIDI file with a described instrument (WAV; 16 kHz or --sample-rate)",
                        description="Play a MIDI file polyphonically with DarkGAN instruments (velocity, note "
                                    "lengths with loops and release). Drum notes are skipped.")
     r.add_argument("midi", metavar="SONG.mid")

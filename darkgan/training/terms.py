@@ -18,8 +18,8 @@ is de-normalised and inverted to a waveform
   score 0), in units of unrelated real notes (:func:`unrelated_distance`; issue 21).
 
 The terms are data: :meth:`WaveTerms.for_batch` returns a :class:`BatchTerms`, a function from the
-generated batch (partners appended) to a dict ``{name: scalar}`` that :func:`darkgan.training.loop.train_step_g` weights with
-``train.loss_weights``.
+generated batch (partners appended) to a dict ``{name: scalar}`` that
+:func:`darkgan.training.loop.train_step_g` weights with ``train.loss_weights``.
 """
 from __future__ import annotations
 
