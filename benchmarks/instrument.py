@@ -23,6 +23,11 @@ Run timing under ``flock /work/train.lock taskset -c 0 env OMP_NUM_THREADS=1``; 
 average is printed.
 
     python benchmarks/instrument.py --data /work/data/default --out runs/instrument-bench.json
+
+Consistency only, on any checkpoints (shipped names, checkpoint folders, run folders: their
+LATEST), no pitch tracking, no timings; prints one table (ours vs real vs independent notes):
+
+    python benchmarks/instrument.py --consistency --checkpoints default,student,runs/control/run
 """
 from __future__ import annotations
 
@@ -62,7 +67,7 @@ def pitch_ok(waves, pitches) -> float:
     return float(np.mean(np.abs(cents) <= 50))
 
 
-def real_instruments(data: Path, n: int, teacher) -> dict:
+def real_instruments(data: Path, n: int, teacher, pitches=range(44, 71)) -> dict:
     import soundfile as sf
 
     ex = json.load(open(data / "examples.json"))
@@ -70,11 +75,11 @@ def real_instruments(data: Path, n: int, teacher) -> dict:
     for k, r in ex.items():
         if r["velocity"] == 100:
             by.setdefault(r["instrument_str"], {})[r["pitch"]] = k
-    full = sorted(i for i, d in by.items() if all(p in d for p in range(44, 71)))
+    full = sorted(i for i, d in by.items() if all(p in d for p in pitches))
     pick = np.random.default_rng(0).choice(full, size=min(n, len(full)), replace=False)
     cos, euc = [], []
     for ins in pick:
-        waves = [sf.read(data / "audio" / f"{by[ins][p]}.wav", dtype="float32")[0][:16000] for p in range(44, 71)]
+        waves = [sf.read(data / "audio" / f"{by[ins][p]}.wav", dtype="float32")[0][:16000] for p in pitches]
         c, e = distances(embed(teacher, waves))
         cos.append(c)
         euc.append(e)
@@ -82,7 +87,14 @@ def real_instruments(data: Path, n: int, teacher) -> dict:
             "cosine_per_instrument": cos}
 
 
-def one_model(name: str, descriptions) -> dict:
+#: The instruments measured: (row name, instrument preset); ``independent`` is drawn note by note.
+FULL_KINDS = (("exported", "default"), ("every_key", "every-key"), ("fixed_z", "fixed-z"))
+CONSISTENCY_KINDS = (("exported", "default"), ("fixed_z", "fixed-z"))
+
+
+def one_model(name: str, descriptions, kinds=FULL_KINDS, pitch: bool = True) -> dict:
+    """The rows of one checkpoint (``name``: shipped name, checkpoint or run folder): for each
+    description, the instruments of ``kinds`` and independent notes; pYIN only with ``pitch``."""
     import darkgan
     from darkgan.generation.cli import parse_attr
     from darkgan.instrument.config import get_config
@@ -95,18 +107,40 @@ def one_model(name: str, descriptions) -> dict:
     for seed, desc in enumerate(descriptions):
         attrs = dict([parse_attr(desc)])
         row = {"description": desc}
-        for kind, preset in (("exported", "default"), ("every_key", "every-key"), ("fixed_z", "fixed-z")):
-            inst = build_instrument(g, attrs, config=get_config(preset), seed=seed)
+        for kind, preset in kinds:
+            inst = build_instrument(g, attrs, config=get_config(preset), seed=seed, progress=False)
             top = np.stack([voice(inst, int(p), 127, 1.0)[:16000] for p in pitches])  # the keys as played
             row[kind] = dict(zip(("cosine", "euclidean"), distances(embed(g.teacher, top))))
-            row[kind]["pitch_within_50c"] = pitch_ok(top, pitches)
+            if pitch:
+                row[kind]["pitch_within_50c"] = pitch_ok(top, pitches)
         ind = np.concatenate([g.generate(int(p), attrs, seed=int(p)) for p in pitches])
         row["independent"] = dict(zip(("cosine", "euclidean"), distances(embed(g.teacher, ind))))
-        row["independent"]["pitch_within_50c"] = pitch_ok(ind, pitches)
+        if pitch:
+            row["independent"]["pitch_within_50c"] = pitch_ok(ind, pitches)
         print(name, json.dumps(row), flush=True)
         rows.append(row)
-    kinds, measures = ("exported", "every_key", "fixed_z", "independent"), ("cosine", "pitch_within_50c")
-    return {"rows": rows, **{f"mean_{k}_{m}": float(np.mean([r[k][m] for r in rows])) for k in kinds for m in measures}}
+    names = [k for k, _ in kinds] + ["independent"]
+    measures = ("cosine", "pitch_within_50c") if pitch else ("cosine",)
+    return {"rows": rows, "pitch_range": [int(pitches[0]), int(pitches[-1])],
+            **{f"mean_{k}_{m}": float(np.mean([r[k][m] for r in rows])) for k in names for m in measures}}
+
+
+def consistency_table(res: dict, names) -> str:
+    """The consistency table: per checkpoint and description, the mean neighbouring-key cosine
+    distance of the exported instrument, a plain fixed z and independent notes, and the ratios
+    to real instruments (target <= 1.5x) and of independent to exported (target: clearly > 1)."""
+    real = res["real"]["cosine"]
+    head = (f"{'checkpoint':28} {'description':24} {'exported':>8} {'fixed_z':>8} {'independ.':>9} {'real':>6}"
+            f" {'exp/real':>8} {'fz/real':>8} {'ind/exp':>8}")
+    lines = [f"neighbouring-key cosine distance, EfficientAT mn04 embedding; real: {res['real']['instruments']} "
+             f"SoundFont instruments of {res['real']['of']}", head]
+    for name in names:
+        for r in res[name]["rows"]:
+            e, i = r["exported"]["cosine"], r["independent"]["cosine"]
+            f = r.get("fixed_z", {}).get("cosine", float("nan"))
+            lines.append(f"{str(name)[-28:]:28} {r['description'][:24]:24} {e:8.3f} {f:8.3f} {i:9.3f} {real:6.3f}"
+                         f" {e / real:7.2f}x {f / real:7.2f}x {i / e:7.2f}x")
+    return "\n".join(lines)
 
 
 def one_minute_midi(path: Path) -> Path:
@@ -174,6 +208,8 @@ def main() -> None:
     ap.add_argument("--real", type=int, default=30, help="real instruments drawn (seed 0)")
     ap.add_argument("--checkpoints", default="default,student")
     ap.add_argument("--attr", action="append", default=None, help="descriptions (one instrument each)")
+    ap.add_argument("--consistency", action="store_true",
+                    help="consistency only (exported, fixed z, independent vs real; no pitch, no timings), as a table")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--speed-only", action="store_true", help="only the timings (run them under flock)")
     ap.add_argument("--out", default=None)
@@ -185,12 +221,16 @@ def main() -> None:
 
     res = {"loadavg_start": open("/proc/loadavg").read().split()[:3]}
     names = [] if args.speed_only else args.checkpoints.split(",")
-    if names:
-        res["real"] = real_instruments(Path(args.data), args.real, load_teacher())
-        print("real", json.dumps({k: v for k, v in res["real"].items() if k != "cosine_per_instrument"}), flush=True)
+    kinds = CONSISTENCY_KINDS if args.consistency else FULL_KINDS
     for name in names:
-        res[name] = one_model(name, args.attr or DESCRIPTIONS)
-    if not args.skip_speed:
+        res[name] = one_model(name, args.attr or DESCRIPTIONS, kinds, pitch=not args.consistency)
+    if names:
+        lo, hi = res[names[0]]["pitch_range"]
+        res["real"] = real_instruments(Path(args.data), args.real, load_teacher(), range(lo, hi + 1))
+        print("real", json.dumps({k: v for k, v in res["real"].items() if k != "cosine_per_instrument"}), flush=True)
+    if args.consistency:
+        print(consistency_table(res, names))
+    if not (args.skip_speed or args.consistency):
         with tempfile.TemporaryDirectory() as tmp:
             res["speed"] = speed(Path(tmp))
         print("speed", json.dumps(res["speed"]), flush=True)

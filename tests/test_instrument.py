@@ -176,12 +176,13 @@ def test_loop_on_a_real_note_is_seamless(rendered_dataset):
     assert abs(x[bad_s] - x[e - 1]) > abs(y[s] - y[e - 1])
 
 
-def _midi(path, notes, drums=False):
+def _midi(path, notes, drums=False, pedal=()):
     import pretty_midi
 
     pm = pretty_midi.PrettyMIDI()
     ins = pretty_midi.Instrument(program=0, is_drum=drums)
     ins.notes += [pretty_midi.Note(v, p, a, b) for p, v, a, b in notes]
+    ins.control_changes += [pretty_midi.ControlChange(64, v, t) for t, v in pedal]
     pm.instruments.append(ins)
     pm.write(str(path))
     return path
@@ -207,6 +208,40 @@ def test_midi_bad_input_and_range_policy(tmp_path):
         place_notes(notes, (32, 82), "error")
 
 
+def test_sustain_pedal_holds_notes(tmp_path):
+    """CC 64: notes released under the pedal end when it comes up, or when the key is struck
+    again; notes after it, and every note with the pedal ignored, end as written."""
+    from darkgan.instrument.midi import read_notes
+
+    notes = [(60, 90, 0.0, 0.2), (64, 90, 0.3, 0.5), (64, 90, 1.0, 1.2), (67, 90, 1.6, 1.8),
+             (72, 90, 2.0, 2.1), (50, 90, 2.0, 3.0)]
+    song = _midi(tmp_path / "pedal.mid", notes, pedal=[(0.1, 127), (1.5, 0), (2.0, 100)])  # never up again
+    held, _ = read_notes(song)
+    ends = {(n.pitch, round(n.start, 2)): (round(n.end, 3), n.sustained) for n in held}
+    assert ends == {(60, 0.0): (1.5, True), (64, 0.3): (1.0, True), (64, 1.0): (1.5, True),
+                    (67, 1.6): (1.8, False), (72, 2.0): (3.0, True), (50, 2.0): (3.0, False)}
+    dry, _ = read_notes(song, sustain_pedal=False)
+    assert sorted((n.pitch, round(n.start, 2), round(n.end, 2)) for n in dry) == sorted(
+        (p, a, b) for p, _, a, b in notes) and not any(n.sustained for n in dry)
+
+
+def test_pedal_sounds_as_fluidsynth_plays_it(played, exported):
+    """A 0.3 s note under the pedal held to 1.6 s: our renderer and FluidSynth (sent the same
+    CC 64 events) both hold it past its note-off and the sample's end, and release it at pedal-up."""
+    from darkgan.instrument.midi import MidiNote, apply_sustain, fluidsynth_render, mix_notes
+
+    inst, out = exported
+    note = MidiNote(0.2, 0.5, played[0][0].pitch, 100, 0)
+    fs = fluidsynth_render(out / "brass.sf2", [note], SR, controls=[(0.1, 64, 127), (1.6, 64, 0)])
+    ours = mix_notes(apply_sustain([note], [(0.1, 1.6)]), {}, inst)
+    dry = mix_notes([note], {}, inst)
+    for x in (fs, ours):
+        body = _rms_db(x, 0.3, 0.45)
+        assert _rms_db(x, 1.2, 1.5) > body - 12  # held by the pedal (the loop past the 1 s sample)
+        assert _rms_db(x, 1.8, 1.88) < body - 40  # released at pedal-up (-100 dB at 0.3 s)
+    assert len(dry) <= round(0.8 * SR)  # without the pedal: note-off at 0.5 s, the 0.3 s release, the end
+
+
 @pytest.mark.slow  # ~5 s of CPU, but two model loads and builds: 20 s wall on the loaded 2-core machine
 def test_cli_export_and_render(tmp_path, exported, capsys):
     """The commands end to end (fixed z: fast), and their refusals (exit 2, nothing damaged)."""
@@ -229,6 +264,19 @@ def test_cli_export_and_render(tmp_path, exported, capsys):
     audio, sr = sf.read(wav)
     assert sr == SR and 1.5 < len(audio) / SR < 2.0 and np.abs(audio).max() > 0.001
     assert main(r) == 2 and "exists" in capsys.readouterr().err
+    hi = tmp_path / "song44.wav"
+    assert main(r[:-1] + [str(hi), "--sample-rate", "44100"]) == 0
+    audio44, sr44 = sf.read(hi)
+    from darkgan.teacher.resample import resample_np
+
+    assert sr44 == 44100 and abs(len(audio44) / sr44 - len(audio) / SR) < 1e-3
+    back = resample_np(audio44, 44100, SR)[:len(audio)]
+    assert np.corrcoef(back, audio[:len(back)])[0, 1] > 0.99  # the same song, resampled
+    spec = np.abs(np.fft.rfft(audio44 * np.hanning(len(audio44)))) ** 2  # windowed: no edge leakage
+    f = np.fft.rfftfreq(len(audio44), 1 / sr44)
+    assert spec[f > 8500].sum() < 1e-6 * spec.sum()  # nothing made up above 8 kHz (measured: the PCM-16 floor, -78 dB)
+    assert main(r[:-1] + [str(tmp_path / "y.wav"), "--sample-rate", "1000"]) == 2 and "--sample-rate" in \
+        capsys.readouterr().err
     assert main(r[:-1] + [str(tmp_path / "x.wav"), "--out-of-range", "error"]) == 2
     assert not (tmp_path / "x.wav").exists()
 

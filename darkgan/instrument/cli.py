@@ -6,7 +6,8 @@
                               [--velocities 5] [--candidates 8] [--format sfz|sf2|both] [--name NAME]
                               [--seed 0] [--preset default|fixed-z|one-shot] [--set key=value] --out DIR [--overwrite]
     darkgan render SONG.mid [--checkpoint P] [--attr ...] [--like FILE.wav] [--program-attr "0:NAME=VALUE"]
-                   [--out-of-range octave|skip|error] [--seed 0] [--set key=value] --out SONG.wav [--overwrite]
+                   [--out-of-range octave|skip|error] [--ignore-pedal] [--sample-rate HZ] [--seed 0] [--set key=value]
+                   --out SONG.wav [--overwrite]
 
 Thin wrappers over :func:`darkgan.instrument.export.build_instrument`,
 :func:`darkgan.instrument.save.save_instrument` and :func:`darkgan.instrument.midi.render_midi`.
@@ -44,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--name", default="darkgan", help="instrument name (letters, digits, - and _)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (written as a whole)")
     p.set_defaults(func=_export)
-    r = sub.add_parser("render", help="render a MIDI file with a described instrument (16 kHz WAV)",
+    r = sub.add_parser("render", help="render a MIDI file with a described instrument (WAV; 16 kHz or --sample-rate)",
                        description="Play a MIDI file polyphonically with DarkGAN instruments (velocity, note "
                                    "lengths with loops and release). Drum notes are skipped.")
     r.add_argument("midi", metavar="SONG.mid")
@@ -53,6 +54,10 @@ def register(sub) -> None:
                    help="a separate instrument for a GM program 0..127 (repeatable; the others use --attr)")
     r.add_argument("--out-of-range", default="octave", choices=("octave", "skip", "error"),
                    help="notes outside the instrument's keys: transpose by octaves (default), skip, or error")
+    r.add_argument("--ignore-pedal", action="store_true",
+                   help="ignore the sustain pedal (CC 64); by default it holds notes as a player does")
+    r.add_argument("--sample-rate", default=None, metavar="HZ",
+                   help="output rate, e.g. 44100 or 48000 (resampled with soxr; default: the model's 16000)")
     r.add_argument("--out", required=True, metavar="SONG.wav")
     r.set_defaults(func=_render)
 
@@ -135,6 +140,11 @@ def _render(args: argparse.Namespace) -> int:
     attrs = dict(parse_attr(a) for a in args.attr) or None
     progs = _program_attrs(args.program_attr)
     seed = _int(args.seed, "--seed")
+    rate = None if args.sample_rate is None else _int(args.sample_rate, "--sample-rate")
+    from darkgan.instrument.midi import OUTPUT_RATES
+
+    if rate is not None and not OUTPUT_RATES[0] <= rate <= OUTPUT_RATES[1]:
+        raise DarkGANError(f"--sample-rate {rate}: choose one in {OUTPUT_RATES[0]}..{OUTPUT_RATES[1]} Hz")
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise DarkGANError(f"{out}: exists; pass --overwrite to replace it")
@@ -148,9 +158,11 @@ def _render(args: argparse.Namespace) -> int:
 
         model = DarkGAN.load(args.checkpoint, data=args.data)
         audio, rep = render_midi(args.midi, model, attrs, args.like, args.data, progs, cfg, seed,
-                                 "raw" if args.raw else "user", args.out_of_range, progress=sys.stderr.isatty())
+                                 "raw" if args.raw else "user", args.out_of_range, progress=sys.stderr.isatty(),
+                                 sustain_pedal=not args.ignore_pedal, sample_rate=rate)
         write_wav(out, audio, rep["sample_rate"])
         print(f"wrote {out}: {rep['seconds']:.1f} s, {rep['notes']} notes ({rep['transposed']} transposed, "
-              f"{rep['skipped']} skipped, {rep['drum_notes_skipped']} drum notes skipped)")
+              f"{rep['skipped']} skipped, {rep['sustained']} held by the pedal, "
+              f"{rep['drum_notes_skipped']} drum notes skipped)")
         return 0
     return _run(work)

@@ -11,15 +11,21 @@ sampler model of SoundFont 2 / SFZ players, applied to an :class:`Instrument`:
 - after note-off the release envelope: linear in dB down to -100 dB over ``release_s`` (SF2
   ``releaseVolEnv`` semantics).
 
+The sustain (damper) pedal, controller 64 (values >= 64 down, MIDI 1.0; FluidSynth's reading):
+a note released while its channel's pedal is down keeps sounding until the pedal comes up, or
+until the same key is struck again, whichever comes first (:func:`apply_sustain`); then its
+release. ``sustain_pedal=False`` (``--ignore-pedal``) plays the notes as written.
+
 Voices are summed; a mix whose peak exceeds 1 is scaled down to peak 1 (a gain, never a clip;
 reported). Notes outside the instrument's keys follow ``out_of_range`` (:data:`POLICIES`).
 Drum-channel notes (channel 10) are skipped with a warning: the models are pitched.
 """
 from __future__ import annotations
 
+import bisect
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +40,10 @@ from darkgan.instrument.loops import velocity_gain
 POLICIES = ("octave", "skip", "error")
 #: Release floor (dB): SF2's volume envelope ends at -100 dB.
 RELEASE_DB = -100.0
+#: Output sample rates :func:`render_midi` accepts, Hz (inclusive range).
+OUTPUT_RATES = (8000, 192000)
+#: The sustain (damper) pedal's controller number; a value >= 64 is "down" (MIDI 1.0 spec).
+SUSTAIN_CC = 64
 
 
 class RenderWarning(UserWarning):
@@ -42,17 +52,61 @@ class RenderWarning(UserWarning):
 
 @dataclass
 class MidiNote:
-    """One note: ``start``/``end`` in seconds, MIDI ``pitch`` and ``velocity``, GM ``program``."""
+    """One note: ``start``/``end`` in seconds, MIDI ``pitch`` and ``velocity``, GM ``program``;
+    ``sustained``: ``end`` was moved later by the sustain pedal."""
 
     start: float
     end: float
     pitch: int
     velocity: int
     program: int
+    sustained: bool = False
 
 
-def read_notes(path: str | os.PathLike) -> tuple[list[MidiNote], int]:
-    """The pitched notes of a MIDI file, sorted by start, and the number of drum notes left out.
+def pedal_intervals(control_changes, end_time: float) -> list[tuple[float, float]]:
+    """The ``(down, up)`` times in seconds of the sustain pedal (controller :data:`SUSTAIN_CC`)
+    among pretty_midi ``control_changes`` (``.number``, ``.value``, ``.time``); a pedal still
+    down at the end of the file comes up at ``end_time``."""
+    out, down = [], None
+    for cc in sorted((c for c in control_changes if c.number == SUSTAIN_CC), key=lambda c: c.time):
+        if cc.value >= 64 and down is None:
+            down = float(cc.time)
+        elif cc.value < 64 and down is not None:
+            out.append((down, float(cc.time)))
+            down = None
+    if down is not None:
+        out.append((down, max(float(end_time), down)))
+    return out
+
+
+def apply_sustain(notes: list[MidiNote], intervals: list[tuple[float, float]]) -> list[MidiNote]:
+    """Notes of one channel with its pedal ``intervals`` (:func:`pedal_intervals`): a note whose
+    note-off falls while the pedal is down (``down <= end < up``) now ends at ``up``, or at the
+    next onset of the same key if that comes first (never before its own note-off); marked
+    ``sustained``. Other notes are returned as they are."""
+    if not intervals:
+        return list(notes)
+    starts: dict[int, list[float]] = {}
+    for n in notes:
+        starts.setdefault(n.pitch, []).append(n.start)
+    for v in starts.values():
+        v.sort()
+    out = []
+    for n in notes:
+        up = next((b for a, b in intervals if a <= n.end < b), None)
+        if up is None:
+            out.append(n)
+            continue
+        same = starts[n.pitch]
+        i = bisect.bisect_right(same, n.start)
+        end = max(n.end, min(up, same[i] if i < len(same) else up))
+        out.append(replace(n, end=end, sustained=end > n.end))
+    return out
+
+
+def read_notes(path: str | os.PathLike, sustain_pedal: bool = True) -> tuple[list[MidiNote], int]:
+    """The pitched notes of a MIDI file, sorted by start, and the number of drum notes left out;
+    with ``sustain_pedal`` each part's notes are held by its sustain pedal (:func:`apply_sustain`).
 
     Raises:
         DataError: missing file, not a MIDI file (any parse failure), or no pitched notes.
@@ -71,8 +125,11 @@ def read_notes(path: str | os.PathLike) -> tuple[list[MidiNote], int]:
         if ins.is_drum:
             drums += len(ins.notes)
             continue
-        notes += [MidiNote(float(n.start), float(n.end), int(n.pitch), int(n.velocity), int(ins.program))
-                  for n in ins.notes if n.end > n.start and n.velocity > 0]
+        part = [MidiNote(float(n.start), float(n.end), int(n.pitch), int(n.velocity), int(ins.program))
+                for n in ins.notes if n.end > n.start and n.velocity > 0]
+        if sustain_pedal:
+            part = apply_sustain(part, pedal_intervals(ins.control_changes, pm.get_end_time()))
+        notes += part
     if not notes:
         what = f"only {drums} drum notes" if drums else "no notes"
         raise DataError(f"{path}: has {what}; nothing pitched to render")
@@ -107,7 +164,7 @@ def place_notes(notes: list[MidiNote], playable: tuple[int, int], policy: str = 
             if not lo <= p <= hi:  # a range narrower than an octave
                 counts["skipped"] += 1
                 continue
-            kept.append(MidiNote(n.start, n.end, p, n.velocity, n.program))
+            kept.append(replace(n, pitch=p))
             counts["transposed"] += 1
     return kept, counts
 
@@ -175,7 +232,8 @@ def _instruments(model, notes, attributes, like, like_data, program_attributes, 
 
 def render_midi(path: str | os.PathLike, model, attributes=None, like=None, like_data=None,
                 program_attributes: dict | None = None, config=None, seed: int = 0, scale: str = "user",
-                out_of_range: str = "octave", progress: bool = False) -> tuple[np.ndarray, dict]:
+                out_of_range: str = "octave", progress: bool = False,
+                sustain_pedal: bool = True, sample_rate: int | None = None) -> tuple[np.ndarray, dict]:
     """Render a MIDI file with instruments of ``model`` (a :class:`darkgan.DarkGAN`).
 
     Args:
@@ -189,18 +247,27 @@ def render_midi(path: str | os.PathLike, model, attributes=None, like=None, like
         out_of_range: ``octave`` | ``skip`` | ``error`` (:data:`POLICIES`), for notes outside the
             instrument's keys (trained range stretched by ``config.extend``).
         progress: tqdm bars.
+        sustain_pedal: hold notes with each part's sustain pedal (CC 64, :func:`apply_sustain`);
+            False: ignore the pedal.
+        sample_rate: the output rate in Hz (:data:`OUTPUT_RATES`; default the model's 16000): the
+            mix is resampled (soxr, high quality, :func:`darkgan.teacher.resample.resample_np`) before
+            the limiter. No content above the model's 8 kHz band limit is made up.
 
     Returns:
-        ``(audio [T] float32 mono at 16 kHz, report)``; the report counts notes, transposed,
-        skipped and drum notes, the peak before the limiter and each instrument's info.
+        ``(audio [T] float32 mono at ``sample_rate``, report)``; the report counts notes, transposed,
+        skipped, sustained (held by the pedal) and drum notes, the peak before the limiter and each instrument's info.
 
     Raises:
         DataError: not a MIDI file, no pitched notes. DarkGANError: a note out of range with
-        ``error``, bad attributes (as ``generate``), a bad policy.
+        ``error``, bad attributes (as ``generate``), a bad policy, a sample rate outside
+        :data:`OUTPUT_RATES`.
     """
     if out_of_range not in POLICIES:
         raise DarkGANError(f"out-of-range policy {out_of_range!r}: choose one of {', '.join(POLICIES)}")
-    notes, drums = read_notes(path)
+    if sample_rate is not None and not OUTPUT_RATES[0] <= sample_rate <= OUTPUT_RATES[1]:
+        raise DarkGANError(f"sample rate {sample_rate} Hz: choose one in {OUTPUT_RATES[0]}..{OUTPUT_RATES[1]} Hz "
+                           f"(e.g. 44100 or 48000)")
+    notes, drums = read_notes(path, sustain_pedal)
     default, per = _instruments(model, notes, attributes, like, like_data, program_attributes, config, seed, scale,
                                 progress)
     notes, counts = place_notes(notes, default.playable, out_of_range, str(path))
@@ -213,18 +280,24 @@ def render_midi(path: str | os.PathLike, model, attributes=None, like=None, like
     if drums:
         warnings.warn(f"{path}: {drums} drum-channel notes skipped (the models are pitched)", RenderWarning,
                       stacklevel=2)
-    audio, peak = limit_mix(mix_notes(notes, per, default, progress))
-    report = {"midi": str(path), "notes": len(notes), "drum_notes_skipped": drums, **counts, "peak": peak,
-              "seconds": len(audio) / default.sample_rate, "sample_rate": default.sample_rate,
+    from darkgan.teacher.resample import resample_np
+
+    sr = int(sample_rate or default.sample_rate)
+    audio, peak = limit_mix(resample_np(mix_notes(notes, per, default, progress), default.sample_rate, sr))
+    report = {"midi": str(path), "notes": len(notes), "drum_notes_skipped": drums, **counts,
+              "sustained": sum(n.sustained for n in notes), "peak": peak,
+              "seconds": len(audio) / sr, "sample_rate": sr,
               "instruments": {"default": default.info, **{str(p): i.info for p, i in per.items()}}}
     return audio, report
 
 
 def fluidsynth_render(sf2: str | os.PathLike, notes: list[MidiNote], sr: int = 16000, tail_s: float = 0.5,
-                      program: int = 0, bank: int = 0) -> np.ndarray:
+                      program: int = 0, bank: int = 0, controls=()) -> np.ndarray:
     """Play ``notes`` through a SoundFont with FluidSynth (the real player; pyfluidsynth), reverb
     and chorus off, gain 1: ``[T]`` float32 mono (left channel) at ``sr``. A reference for
     :func:`mix_notes` and the proof that an exported ``.sf2`` plays (tests, benchmarks).
+    ``controls``: ``(time s, controller, value)`` events sent on the same channel (e.g. the
+    sustain pedal, 64).
 
     Raises:
         DataError: FluidSynth cannot load ``sf2``.
@@ -239,14 +312,17 @@ def fluidsynth_render(sf2: str | os.PathLike, notes: list[MidiNote], sr: int = 1
         if sfid < 0:
             raise DataError(f"{sf2}: FluidSynth could not load this SoundFont")
         fs.program_select(0, sfid, bank, program)
-        events = sorted([(n.start, 1, n) for n in notes] + [(n.end, 0, n) for n in notes], key=lambda e: (e[0], e[1]))
+        events = sorted([(n.start, 1, lambda n=n: fs.noteon(0, n.pitch, n.velocity)) for n in notes]
+                        + [(n.end, 0, lambda n=n: fs.noteoff(0, n.pitch)) for n in notes]
+                        + [(float(w), 2, lambda c=c, v=v: fs.cc(0, int(c), int(v))) for w, c, v in controls],
+                        key=lambda e: (e[0], e[1]))
         chunks, t = [], 0
-        for when, on, n in events:
+        for when, _, send in events:
             k = int(round(when * sr)) - t
             if k > 0:
                 chunks.append(fs.get_samples(k)[0::2])
                 t += k
-            fs.noteon(0, n.pitch, n.velocity) if on else fs.noteoff(0, n.pitch)
+            send()
         chunks.append(fs.get_samples(int(tail_s * sr))[0::2])
     finally:
         fs.delete()

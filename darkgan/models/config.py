@@ -185,6 +185,9 @@ def _default_loss_weights() -> dict[str, float]:
         # G: the teacher itself labels the generated waveform (random transforms first) and is
         # matched to the conditioning (train.teacher_loss; last scale only). Ours: 0 in `paper`.
         "g_teacher": 0.0,
+        # G: timbre consistency across pitch: the same (z, alpha) at pitch p and p +- k must sound
+        # alike to the teacher (embedding distance; train.consistency_*). Ours: 0 in every preset.
+        "g_consistency": 0.0,
     }
 
 
@@ -206,8 +209,11 @@ class TrainConfig:
         gp_lambda: WGAN-GP weight (Gulrajani et al. 2017).
         drift_epsilon: weight of ``mean(D(real)^2)`` (PGGAN Sec. A.1).
         loss_weights: auxiliary loss weights, one dict (keys ``g_attr``, ``g_pitch``, ``d_attr``,
-            ``d_pitch``, ``d_attr_fake``, ``d_pitch_fake``, ``g_f0``; ``g_f0`` weights
-            :func:`darkgan.training.losses.f0_autocorrelation_loss` at the last scale, ours, 0).
+            ``d_pitch``, ``d_attr_fake``, ``d_pitch_fake``, ``g_f0``, ``g_teacher``,
+            ``g_consistency``; ``g_f0`` weights
+            :func:`darkgan.training.losses.f0_autocorrelation_loss` at the last scale, ours, 0;
+            ``g_consistency`` the timbre consistency across pitch, ours, 0, see
+            ``consistency_fraction``).
         temperature: distillation temperature T (Eq. 1); the paper's best is 2 (the reference
             file uses 3).
         ema: keep an exponential moving average of G's weights (shipped and used for samples).
@@ -247,6 +253,14 @@ class TrainConfig:
             spectral envelope the teacher hears): the conditioning is then taught where steps are
             10-20x cheaper. ``g_f0`` always waits for the last scale (pitch is not resolved below
             it: pYIN finds no f0 in up-sampled 128x16 notes).
+        consistency_fraction: the ``g_consistency`` term (ours, weight 0 in every preset): the
+            first ``ceil(consistency_fraction * b)`` notes of each generator batch are generated a
+            second time with the same ``(z, alpha)`` at a neighbouring pitch ``p +- k``, and the
+            teacher-embedding distance of each pair is penalised
+            (:func:`darkgan.training.losses.timbre_consistency_loss`); in (0, 1].
+        consistency_max_offset: ``k`` is drawn uniformly from ``1..consistency_max_offset``
+            semitones (the sign at random, flipped at the ends of the pitch range); >= 1, and the
+            data must have at least ``2 * consistency_max_offset`` pitches.
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
@@ -295,6 +309,8 @@ class TrainConfig:
     critic_warmup: int = 0
     trainable: str = "all"
     output_terms_from_scale: int = -1
+    consistency_fraction: float = 0.5
+    consistency_max_offset: int = 3
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -374,6 +390,9 @@ class TrainConfig:
         if self.memory_format not in MEMORY_FORMATS:
             raise DarkGANError(f"train.memory_format must be one of {', '.join(MEMORY_FORMATS)}, "
                                f"got {self.memory_format!r}")
+        _check_number("train.consistency_fraction", self.consistency_fraction, "in (0, 1]", lambda v: 0 < v <= 1)
+        if self.consistency_max_offset < 1:
+            raise DarkGANError(f"train.consistency_max_offset must be >= 1 semitone, got {self.consistency_max_offset}")
         self._validate_metrics()
 
     def _validate_metrics(self) -> None:

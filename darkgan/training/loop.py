@@ -294,6 +294,18 @@ def train_step_d(st: State, real: torch.Tensor, pitch_index: torch.Tensor, soft_
 OutputTerms = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 
 
+def _with_partners(z: torch.Tensor, pitch_index: torch.Tensor, conditioning: torch.Tensor,
+                   partner_pitch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The generator's inputs with the ``g_consistency`` partners appended: rows ``0..m-1``
+    again (same ``z [b, Z]`` and ``conditioning [b, K]``) at ``partner_pitch [m]``; one forward
+    generates both (the generator has no batch statistics). Unchanged when ``partner_pitch`` is None."""
+    if partner_pitch is None or partner_pitch.numel() == 0:
+        return z, pitch_index, conditioning
+    m = int(partner_pitch.shape[0])
+    return (torch.cat([z, z[:m]]), torch.cat([pitch_index, partner_pitch.to(pitch_index)]),
+            torch.cat([conditioning, conditioning[:m]]))
+
+
 def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tensor, tc: TrainConfig,
                  gen: torch.Generator, shard: tuple[int, int] = (0, 1),
                  ema_decay: float | None = None, terms: OutputTerms | None = None) -> dict[str, torch.Tensor]:
@@ -305,8 +317,11 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
         ema_decay: this step's EMA decay (default ``tc.ema_decay``; the loop passes the
             warmed-up value of ``Schedule.ema_decay_at``).
         terms: :data:`OutputTerms` computed on the generated batch, each weighted by
-            ``tc.loss_weights[name]`` (the loop passes the waveform f0 loss ``g_f0`` and the
-            teacher-in-the-loop ``g_teacher`` at the last scale when their weights are > 0).
+            ``tc.loss_weights[name]`` (the loop passes the waveform f0 loss ``g_f0``, the
+            teacher-in-the-loop ``g_teacher`` and the timbre consistency ``g_consistency`` when
+            their weights are > 0). When ``terms`` has a ``partner_pitch [m]``, the first m notes
+            are generated again at those pitches (same z and conditioning) and ``terms`` gets
+            ``[b + m, 2, H, W]``; the critic sees only the first b.
 
     Returns:
         detached scalars ``g_loss``, ``g_adv``, ``g_attr``, ``g_pitch``, ``d_pitch_acc_fake``,
@@ -315,16 +330,18 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
     b, dev = pitch_index.shape[0], pitch_index.device
     z = _draw(gen, (b, st.G.cfg.latent_dim), shard, "normal").to(dev)
     critic = tc.trainable == "all"  # else the output terms alone teach the conditioning
+    zg, pg, cg = _with_partners(z, pitch_index, conditioning, getattr(terms, "partner_pitch", None))
     st.D.requires_grad_(False)
     try:
         with _amp(st, dev):
-            fake = st.G_train(z, pitch_index, conditioning, scale=st.scale, alpha=st.alpha)
+            out = st.G_train(zg, pg, cg, scale=st.scale, alpha=st.alpha)
+            fake = out[:b] if out.shape[0] > b else out
             s, a, p = st.D(fake, st.scale, st.alpha, conditioning) if critic else (None, None, None)
         w = tc.loss_weights
         losses = {"g_adv": generator_wasserstein_loss(s), "g_attr": st.attr_loss(a, conditioning, tc),
                   "g_pitch": pitch_loss(p, pitch_index)} if critic else {}
         if terms is not None:
-            losses.update(terms(fake.float()))
+            losses.update(terms(out.float()))
         loss = sum(v * w[k] for k, v in losses.items())
         st.opt_g.zero_grad(set_to_none=True)
         loss.backward()
@@ -757,7 +774,9 @@ def _train_step(run: _Run, hb) -> dict[str, torch.Tensor]:
         terms = None
         first = tc.output_terms_from_scale if tc.output_terms_from_scale >= 0 else cfg.model.n_scales - 1
         if run.wave_terms.active and st.scale >= first:
-            terms = run.wave_terms.for_batch(b.pitch_index, soft, gen)
+            wt = run.wave_terms
+            u = _draw(gen, (b.pitch_index.shape[0],), shard, "uniform") if wt.consistency else None
+            terms = wt.for_batch(b.pitch_index, soft, gen, u)
         mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step), terms)
     st.step = step + 1
     run.steps_done += 1

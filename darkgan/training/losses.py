@@ -18,6 +18,11 @@
   (:func:`f0_autocorrelation_loss`). The critic's pitch head is trained on real notes only and the
   generator learns to satisfy it with notes a few semitones off; the autocorrelation cannot be
   satisfied that way.
+- timbre consistency across pitch (ours, off in every preset): the same ``(z, alpha)`` generated
+  at pitch p and at a neighbouring pitch p +- k should be the same instrument; the teacher's
+  embeddings of the two notes are pulled together (:func:`timbre_consistency_loss`). A sample
+  instrument plays one (z, alpha) on every key (issue 21), and the generators' timbre drifted
+  with pitch at fixed (z, alpha).
 """
 from __future__ import annotations
 
@@ -211,6 +216,65 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
     p = conditioning.float().clamp(1e-6, 1.0 - 1e-6)
     target = torch.log(p) - torch.log1p(-p)
     return ((teacher_logits.float() / temperature - target) / attr_std.float()).square().mean()
+
+
+def neighbour_pitches(pitch_index: torch.Tensor, n_pitches: int, max_offset: int, u: torch.Tensor) -> torch.Tensor:
+    """A neighbouring pitch ``p +- k`` for each ``pitch_index [m]`` (long, ``0..n_pitches - 1``).
+
+    ``u [m]`` uniform in [0, 1) picks one of the ``2 * max_offset`` offsets
+    ``+1, -1, +2, -2, ..., +max_offset, -max_offset`` semitones; an offset that leaves the range
+    is flipped (``p - k`` instead of ``p + k``), so every result is in range when
+    ``n_pitches >= 2 * max_offset``. Returns ``[m]`` long, never equal to ``pitch_index``.
+
+    Raises:
+        ValueError: ``max_offset < 1`` or ``n_pitches < 2 * max_offset``.
+    """
+    if max_offset < 1 or n_pitches < 2 * max_offset:
+        raise ValueError(f"neighbour_pitches: {n_pitches} pitches cannot hold offsets up to +-{max_offset}")
+    j = (u.to(pitch_index.device) * 2 * max_offset).long().clamp(0, 2 * max_offset - 1)
+    k = j // 2 + 1
+    up = pitch_index + k
+    down = pitch_index - k
+    plus = (j % 2 == 0)
+    q = torch.where(plus, up, down)
+    return torch.where((q < 0) | (q >= n_pitches), torch.where(plus, down, up), q)
+
+
+def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``1 - cos(a, b)`` row by row, computed as ``||a/|a| - b/|b| ||^2 / 2`` (the same value,
+    exactly 0 for equal rows, a smooth gradient everywhere but the origin).
+
+    Shapes: ``[B, D]``, ``[B, D]`` -> ``[B]`` in [0, 2].
+    """
+    a = a.float() / a.float().norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    b = b.float() / b.float().norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return 0.5 * (a - b).square().sum(-1)
+
+
+def timbre_consistency_loss(emb: torch.Tensor, emb_neighbour: torch.Tensor, unrelated: float) -> torch.Tensor:
+    """Timbre consistency across pitch: the teacher-embedding distance of the same ``(z, alpha)``
+    generated at two neighbouring pitches, in units of unrelated real notes.
+
+    ``2 * mean(1 - cos(e_p, e_q)) / unrelated``: 0 when the two notes sound the same to the
+    teacher, 2 when they are as far apart as two unrelated real training notes (``unrelated`` is
+    their mean cosine distance, :func:`darkgan.training.terms.unrelated_distance`). The 2 makes a
+    weight of 1 comparable to ``g_teacher``'s ``std_mse``, which scores a note against an
+    unrelated note's labels ``E[(x - y)^2] / sigma^2 = 2``. The measure is the one of the
+    instrument benchmark (issue 21: neighbouring keys' cosine distance, EfficientAT embedding).
+    The idea of pitch-invariant timbre: GANstrument (Narita et al., ICASSP 2023, pitch-invariant
+    instance conditioning); a fixed network's features as the distance: the perceptual loss of
+    Johnson et al. (ECCV 2016). Ours: a direct penalty on pairs at fixed ``(z, alpha)``.
+
+    Args:
+        emb, emb_neighbour: ``[m, D]`` teacher embeddings of the pairs (``m`` may be 0: returns 0).
+        unrelated: > 0, the reference distance.
+
+    Returns:
+        scalar, differentiable w.r.t. both embeddings.
+    """
+    if emb.shape[0] == 0:
+        return emb.float().sum() * 0.0
+    return 2.0 * cosine_distance(emb, emb_neighbour).mean() / float(unrelated)
 
 
 def pitch_accuracy(pitch_logits: torch.Tensor, pitch_index: torch.Tensor) -> float:

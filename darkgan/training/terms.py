@@ -10,20 +10,28 @@ is de-normalised and inverted to a waveform
   (:func:`~darkgan.training.losses.augment_for_teacher`) and its logits of the K vocabulary
   classes are matched to the conditioning (:func:`~darkgan.training.losses.teacher_attribute_loss`).
   This is knowledge distillation (paper Sec. 3, Eq. 2) with the teacher itself, not the critic's
-  attribute head, as the judge of generated notes (issue 15).
+  attribute head, as the judge of generated notes (issue 15);
+- ``g_consistency``: the first ``ceil(train.consistency_fraction * b)`` notes are generated a
+  second time at a neighbouring pitch (same z and alpha, :attr:`BatchTerms.partner_pitch`) and
+  the teacher's embeddings of each pair are pulled together
+  (:func:`~darkgan.training.losses.timbre_consistency_loss`; no transforms: identical notes
+  score 0), in units of unrelated real notes (:func:`unrelated_distance`; issue 21).
 
-The terms are data: :meth:`WaveTerms.for_batch` returns a function from the generated batch to a
-dict ``{name: scalar}`` that :func:`darkgan.training.loop.train_step_g` weights with
-``train.loss_weights``.
+The terms are data: :meth:`WaveTerms.for_batch` returns a :class:`BatchTerms`, a function from the
+generated batch (partners appended) to a dict ``{name: scalar}`` that
+:func:`darkgan.training.loop.train_step_g` weights with ``train.loss_weights``.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 
 from darkgan.data.magif import N_BINS, N_FRAMES, magif_to_note
 from darkgan.errors import DataError
-from darkgan.training.losses import augment_for_teacher, f0_autocorrelation_loss, teacher_attribute_loss
+from darkgan.training.losses import (augment_for_teacher, cosine_distance, f0_autocorrelation_loss,
+                                     neighbour_pitches, teacher_attribute_loss, timbre_consistency_loss)
 
 
 def attribute_stats(logits: np.ndarray, rows: np.ndarray, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,54 +56,121 @@ def check_teacher_vocabulary(teacher, class_indices: list[int], attributes: list
                         f"(e.g. {attributes[:2]}); label the data with the same teacher")
 
 
+@torch.no_grad()
+def unrelated_distance(teacher, data, seed: int, n: int = 64) -> float:
+    """The mean teacher-embedding cosine distance between unrelated real notes: ``n`` training
+    notes (drawn with ``seed``, inverted from the cache by :func:`magif_to_note` as generated
+    notes are), every pair of them. The unit of ``g_consistency``.
+
+    Returns:
+        a float > 0. Raises: DataError: fewer than 2 training notes, or all notes alike.
+    """
+    rows = np.asarray(data.train_rows)
+    if len(rows) < 2:
+        raise DataError("train.loss_weights.g_consistency > 0 needs at least 2 training notes")
+    rows = np.sort(np.random.default_rng([int(seed), 0xC0]).choice(rows, size=min(n, len(rows)), replace=False))
+    wave = magif_to_note(torch.from_numpy(np.asarray(data.cache.magif[rows], dtype=np.float32)))
+    emb = teacher.embedding(wave).cpu()
+    i, j = torch.triu_indices(len(rows), len(rows), offset=1)
+    d = float(cosine_distance(emb[i], emb[j]).mean())
+    if not d > 1e-6:
+        raise DataError(f"g_consistency: the {len(rows)} reference notes all sound alike to the teacher")
+    return d
+
+
 class WaveTerms:
-    """Builds the ``g_f0`` / ``g_teacher`` terms for one training run.
+    """Builds the ``g_f0`` / ``g_teacher`` / ``g_consistency`` terms for one training run.
 
     Args:
-        tc: the :class:`~darkgan.models.config.TrainConfig` (weights, T, teacher loss and transforms).
+        tc: the :class:`~darkgan.models.config.TrainConfig` (weights, T, teacher loss and
+            transforms, consistency settings).
         data: the :class:`~darkgan.training.data.TrainingData` (normaliser, pitch range, labels).
         device: where the teacher runs.
 
     Raises:
-        DataError: ``g_teacher > 0`` on a dataset without attributes, or a teacher whose classes do
-            not match the vocabulary. WeightsError: the teacher's weights are missing.
+        DataError: ``g_teacher > 0`` on a dataset without attributes, a teacher whose classes do
+            not match the vocabulary, or ``g_consistency > 0`` on fewer than
+            ``2 * train.consistency_max_offset`` pitches. WeightsError: the teacher's weights are
+            missing.
     """
 
     def __init__(self, tc, data, device: torch.device):
         self.tc, self.normalizer, self.lo = tc, data.normalizer, int(data.pitch_range[0])
+        self.n_pitches = int(data.n_pitches)
         self.f0 = tc.loss_weights.get("g_f0", 0.0) > 0
+        self.labels = tc.loss_weights.get("g_teacher", 0.0) > 0
+        self.consistency = tc.loss_weights.get("g_consistency", 0.0) > 0
         self.teacher = None
-        if tc.loss_weights.get("g_teacher", 0.0) > 0:
-            if not data.n_attributes:
-                raise DataError("train.loss_weights.g_teacher > 0 needs attributes (the baseline has none)")
+        if self.labels and not data.n_attributes:
+            raise DataError("train.loss_weights.g_teacher > 0 needs attributes (the baseline has none)")
+        if self.consistency and self.n_pitches < 2 * tc.consistency_max_offset:
+            raise DataError(f"train.loss_weights.g_consistency: {self.n_pitches} pitches cannot hold neighbours up "
+                            f"to +-{tc.consistency_max_offset} semitones (train.consistency_max_offset)")
+        if self.labels or self.consistency:
             from darkgan.teacher import load_teacher
 
-            self.teacher = load_teacher(data.teacher["id"], device=str(device))
+            self.teacher = load_teacher((data.teacher or {}).get("id") or "efficientat-mn04", device=str(device))
+        if self.labels:
             check_teacher_vocabulary(self.teacher, list(data.class_indices), list(data.attributes), "teacher")
             self.classes = torch.tensor(list(data.class_indices), dtype=torch.long, device=device)
             self.attr_std = attribute_stats(data.logits, data.train_rows, tc.temperature)[1].to(device)
+        if self.consistency:
+            self.unrelated = unrelated_distance(self.teacher, data, tc.seed)
 
     @property
     def active(self) -> bool:
-        return self.f0 or self.teacher is not None
+        return self.f0 or self.labels or self.consistency
 
-    def for_batch(self, pitch_index: torch.Tensor, conditioning: torch.Tensor, gen: torch.Generator):
+    def n_pairs(self, b: int) -> int:
+        """How many notes of a batch of ``b`` get a neighbouring-pitch partner (0 when off)."""
+        return min(b, math.ceil(self.tc.consistency_fraction * b)) if self.consistency else 0
+
+    def for_batch(self, pitch_index: torch.Tensor, conditioning: torch.Tensor, gen: torch.Generator,
+                  u: torch.Tensor | None = None) -> "BatchTerms":
         """The :data:`~darkgan.training.loop.OutputTerms` of one batch (``pitch_index [b]``,
-        ``conditioning [b, K]``, the step's random generator for the transforms)."""
+        ``conditioning [b, K]``, the step's random generator for the transforms; ``u [b]``
+        uniform draws for the partners' pitches, needed when ``g_consistency`` is on)."""
+        partner = None
+        m = self.n_pairs(int(pitch_index.shape[0]))
+        if m:
+            if u is None:
+                raise ValueError("g_consistency needs the draws u for the partners' pitches")
+            partner = neighbour_pitches(pitch_index[:m], self.n_pitches, self.tc.consistency_max_offset, u[:m])
+        return BatchTerms(self, pitch_index, conditioning, gen, partner)
 
-        def terms(fake: torch.Tensor) -> dict[str, torch.Tensor]:
-            final = tuple(fake.shape[-2:]) == (N_BINS, N_FRAMES)
-            if not final:  # a coarser scale: blurred, full size (no pitch to hear: f0 waits)
-                fake = torch.nn.functional.interpolate(fake, size=(N_BINS, N_FRAMES), mode="nearest")
-            wave = magif_to_note(self.normalizer.denormalize(fake))
-            out = {}
-            if self.f0 and final:
-                out["g_f0"] = f0_autocorrelation_loss(wave, (self.lo + pitch_index).float())
-            if self.teacher is not None:
-                heard = augment_for_teacher(wave, tuple(self.tc.teacher_transforms), gen)
-                z = self.teacher.logits(heard, grad=True).index_select(1, self.classes)
-                out["g_teacher"] = teacher_attribute_loss(z, conditioning, self.tc.temperature, self.attr_std,
-                                                          self.tc.teacher_loss)
-            return out
 
+class BatchTerms:
+    """The output terms of one batch: ``terms(out)`` with ``out [b + m, 2, H, W]`` the generated
+    notes of the batch followed by the partners (rows ``b..b+m-1``: rows ``0..m-1`` again at
+    :attr:`partner_pitch`) -> ``{name: scalar}``.
+
+    Attributes:
+        partner_pitch: ``[m]`` long pitch indices of the partners, or None (no ``g_consistency``):
+            :func:`~darkgan.training.loop.train_step_g` generates them with the same z and alpha.
+    """
+
+    def __init__(self, wt: WaveTerms, pitch_index: torch.Tensor, conditioning: torch.Tensor, gen: torch.Generator,
+                 partner_pitch: torch.Tensor | None):
+        self.wt, self.pitch_index, self.conditioning, self.gen = wt, pitch_index, conditioning, gen
+        self.partner_pitch = partner_pitch
+
+    def __call__(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
+        wt, b = self.wt, int(self.pitch_index.shape[0])
+        final = tuple(out.shape[-2:]) == (N_BINS, N_FRAMES)
+        if not final:  # a coarser scale: blurred, full size (no pitch to hear: f0 waits)
+            out = torch.nn.functional.interpolate(out, size=(N_BINS, N_FRAMES), mode="nearest")
+        wave_all = magif_to_note(wt.normalizer.denormalize(out))
+        wave = wave_all[:b]
+        terms = {}
+        if wt.f0 and final:
+            terms["g_f0"] = f0_autocorrelation_loss(wave, (wt.lo + self.pitch_index).float())
+        if wt.labels:
+            heard = augment_for_teacher(wave, tuple(wt.tc.teacher_transforms), self.gen)
+            z = wt.teacher.logits(heard, grad=True).index_select(1, wt.classes)
+            terms["g_teacher"] = teacher_attribute_loss(z, self.conditioning, wt.tc.temperature, wt.attr_std,
+                                                        wt.tc.teacher_loss)
+        if self.partner_pitch is not None:
+            m = int(self.partner_pitch.shape[0])
+            emb = wt.teacher.embedding(torch.cat([wave[:m], wave_all[b:b + m]]), grad=True)
+            terms["g_consistency"] = timbre_consistency_loss(emb[:m], emb[m:], wt.unrelated)
         return terms
