@@ -63,7 +63,7 @@ def test_rerun_is_a_no_op_unless_forced(labelled, capsys):
 def test_interrupted_run_resumes_from_chunks(rendered_dataset, tmp_path, monkeypatch):
     root = tmp_path / "ds"
     shutil.copytree(rendered_dataset, root)
-    real_load, calls = L._load, []
+    real_load, calls = L.load_note_crop, []
 
     def flaky(ds, i, name):
         calls.append(name)
@@ -71,13 +71,13 @@ def test_interrupted_run_resumes_from_chunks(rendered_dataset, tmp_path, monkeyp
             raise KeyboardInterrupt
         return real_load(ds, i, name)
 
-    monkeypatch.setattr(L, "_load", flaky)
+    monkeypatch.setattr(L, "load_note_crop", flaky)
     with pytest.raises(KeyboardInterrupt):
         label_dataset(root, batch_size=4, chunk_size=8, progress=False)
     partial = root / "labels" / ".partial-efficientat-mn04"
     assert sorted(p.name for p in partial.glob("chunk-*.npz")) == ["chunk-00000.npz", "chunk-00001.npz"]
     calls.clear()
-    monkeypatch.setattr(L, "_load", lambda ds, i, name: (calls.append(name), real_load(ds, i, name))[1])
+    monkeypatch.setattr(L, "load_note_crop", lambda ds, i, name: (calls.append(name), real_load(ds, i, name))[1])
     label_dataset(root, batch_size=4, chunk_size=8, progress=False)
     assert len(calls) == 30 - 16  # only the unfinished chunks ran
     ref_root = tmp_path / "ref"
