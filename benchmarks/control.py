@@ -14,6 +14,8 @@ Printed (and written to ``--json``):
    with replacement; rho_i = corr(F_i, alpha_i) for the teacher and YAMNet (the K attributes
    YAMNet shares, same AudioSet class), F at T = 1; bootstrap 95 % intervals (1,000 replicates)
    of each rho_i and of the mean over attributes; the Table-2 instruments in the vocabulary.
+   **rho_train** (with ``--data``): the same on ``--n`` training-set vectors (the teacher's labels
+   of training notes of ``--data``, with their pitches): Tables 1-2's second conditioning column.
 2. **rise**: for each attribute i, ``--rise-notes`` validation vectors with alpha_i set to its
    5th, then its 99th percentile (over ``--data``'s labelled notes, else over the bank), same z,
    pitch and other attributes; one-sided paired t-test per attribute (p < 0.01) of the YAMNet
@@ -44,7 +46,7 @@ import numpy as np
 
 
 #: What the script measures, in this order (``--stages``).
-STAGES = ("rho", "rise", "real", "retrieval")
+STAGES = ("rho", "rho_train", "rise", "real", "retrieval")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -157,6 +159,23 @@ def save(args, out: dict) -> None:
         write_json(args.json, _jsonable(out))
 
 
+def train_conditioning(args, model, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` training-set conditioning vectors of ``--data``, drawn with replacement: pitch ``[n]``
+    (MIDI) and alpha ``[n, K]`` = sigmoid(z / T) of the teacher's logits (paper Eq. 1)."""
+    from darkgan.data.cache import NoteCache
+    from darkgan.teacher.labels import load_labels
+
+    cache = NoteCache(args.data)
+    labels = load_labels(args.data, str(model.config.teacher["id"]))
+    row = {s: i for i, s in enumerate(np.asarray(labels.note_str).tolist())}
+    lo, hi = model.pitch_range
+    rows = np.array([r for r in cache.rows("train") if lo <= cache.pitch[r] <= hi and cache.note_str[r] in row])
+    rows = rows[rng.integers(0, len(rows), n)]
+    z = np.asarray(labels.logits)[[row[s] for s in cache.note_str[rows].tolist()]][:, model.config.class_indices]
+    alpha = 1.0 / (1.0 + np.exp(-z.astype(np.float64) / model.temperature))
+    return cache.pitch[rows].astype(np.int64), alpha.astype(np.float32)
+
+
 def real_reference(args, model, preds) -> dict:
     """rho of the teacher's labels (at T) against the taggers on ``--real-notes`` real validation notes."""
     from darkgan.data.cache import NoteCache
@@ -206,7 +225,7 @@ def run(args) -> dict:
            "sizes": {"rho": args.n, "rise": args.rise_notes, "retrieval": args.retrieval_notes}, "seconds": {}}
     rho = np.full(len(names), np.nan)
     for stage in STAGES:
-        if stage not in args.stages or (stage == "real" and not args.data):
+        if stage not in args.stages or (stage in ("real", "rho_train") and not args.data):
             continue
         t = time.perf_counter()
         if stage == "rho":
@@ -215,6 +234,12 @@ def run(args) -> dict:
                                               bank.alpha(rows, T), seed=args.seed, names=names, n_boot=args.n_boot)
             rho = np.array([np.nan if v is None else v for v in out["rho"]["teacher"]["rho"]], float)
             out["table2"] = {n: rho[names.index(n)] for n in TABLE2_INSTRUMENTS if n in names}
+        elif stage == "rho_train":
+            tp, ta = train_conditioning(args, model, args.n, np.random.default_rng(args.seed + 3))
+            out["rho_train"] = C.run_correlation_ci(counted(gen, args.n, "rho (training conditioning)"), preds, tp,
+                                                    ta, seed=args.seed, names=names, n_boot=args.n_boot)
+            rt = [np.nan if v is None else v for v in out["rho_train"]["teacher"]["rho"]]
+            out["table2_train"] = {n: rt[names.index(n)] for n in TABLE2_INSTRUMENTS if n in names}
         elif stage == "rise":
             lo, hi, out["rise_percentiles_from"] = percentiles(model, args.data)
             rrows = rng.choice(len(bank), args.rise_notes, replace=len(bank) < args.rise_notes)
@@ -238,13 +263,18 @@ def summary(out: dict) -> list[str]:
     f = lambda v: "nan" if v is None or not np.isfinite(v) else f"{v:+.3f}"  # noqa: E731
     lines = [f"# {out['checkpoint']} (step {out['step']}, T={out['temperature']:g}), seed {out['seed']}, "
              f"sizes {out['sizes']}, {out['seconds']['total']:.0f} s ({out['seconds']})"]
-    for src in ("rho", "real"):
+    what = {"rho": " (validation conditioning)", "rho_train": " (training conditioning)", "real": " (real notes)"}
+    for src in ("rho", "rho_train", "real"):
         for tag, r in out.get(src, {}).items():
-            lines.append(f"{tag} mean rho{' (real notes)' if src == 'real' else ''} {f(r['mean_rho'])} "
+            lines.append(f"{tag} mean rho{what[src]} {f(r['mean_rho'])} "
                          f"[95 % {f(r['mean_rho_low'])}, {f(r['mean_rho_high'])}] over "
                          f"{sum(v is not None for v in r['rho'])} attributes, n = {r['n']}")
     if "table2" in out:
-        lines.append("Table-2 instruments, teacher rho: " + ", ".join(f"{k} {f(v)}" for k, v in out["table2"].items()))
+        lines.append("Table-2 instruments, teacher rho (validation conditioning): "
+                     + ", ".join(f"{k} {f(v)}" for k, v in out["table2"].items()))
+    if "table2_train" in out:
+        lines.append("Table-2 instruments, teacher rho (training conditioning): "
+                     + ", ".join(f"{k} {f(v)}" for k, v in out["table2_train"].items()))
     for tag, r in out.get("rise", {}).items():
         lines.append(f"{tag}: {r['n_significant']} of {r['tested']} attributes tested rise significantly "
                      f"(p < {r['p_max']}, {r['m']} notes, 5th -> 99th percentile): "
