@@ -5,6 +5,8 @@
     python benchmarks/timbre_space.py report  --data DIR --runs RUNS --out OUT [--notes 12]
                                               [--space RUN [--no-topology]] (descriptor study on this space)
                                               [--space RUN --diagnose] (which synthesis stage loses the instrument)
+                                              [--space RUN --points [--variants held,carriers2,...]]
+                                              (synthesis of latent points: held frame vs moved real notes)
 
 ``train`` (run it under the training lock) trains, for every front end, the unregularised VAE
 (``train.reg_weight=0``) and one regularised VAE per ``--reg`` ``loss:weight``, into
@@ -27,7 +29,9 @@ kept (the job resumes).
   (FluidR3, velocity 100) with the error of the achieved change on the audio and the teacher check
   (EfficientAT mn04 embedding of the result nearest, by cosine, to its own instrument's mean
   embedding of the real renders at that pitch, the source note left out, among the 12 rated ones);
-- ``--diagnose``: the same teacher check on each stage of the synthesis (:func:`synthesis_diagnosis`).
+- ``--diagnose``: the same teacher check on each stage of the synthesis (:func:`synthesis_diagnosis`);
+- ``--points``: synthesis of latent points (the rated centroids, midpoints of pairs) by the old held
+  frame and by moved real notes, with the teacher check, pYIN pitch and the envelope (:func:`point_study`).
 """
 from __future__ import annotations
 
@@ -156,17 +160,18 @@ def reconstruction(run: Path, data: Path, n_notes: int) -> dict:
     return {"run": run.name, "notes": len(picked), **{k: float(np.mean(v)) for k, v in res.items()}}
 
 
-def teacher_references(notes: dict, ratings, pitch: int, teacher, exclude: int | None = None,
+def teacher_references(notes: dict, ratings, pitch: int, teacher, exclude=None,
                        cache: dict | None = None) -> np.ndarray:
     """``[K, D]`` unit-norm mean teacher embedding of each rated instrument's real renders at
-    ``pitch`` (all fonts and velocities), leaving note index ``exclude`` out; ``cache`` (a dict)
+    ``pitch`` (all fonts and velocities), leaving note index (or indices) ``exclude`` out; ``cache`` (a dict)
     keeps the notes' embeddings between calls."""
     import torch
 
     cache = {} if cache is None else cache
+    skip = {exclude} if isinstance(exclude, (int, np.integer)) else set(() if exclude is None else exclude)
     refs = []
     for name in ratings.instruments:
-        idx = [i for i in np.flatnonzero((notes["instrument"] == name) & (notes["pitch"] == pitch)) if i != exclude]
+        idx = [i for i in np.flatnonzero((notes["instrument"] == name) & (notes["pitch"] == pitch)) if i not in skip]
         todo = [i for i in idx if i not in cache]
         if todo:
             e = teacher.embedding(torch.from_numpy(notes["wave"][todo])).numpy()
@@ -189,7 +194,7 @@ def descriptor_study(run: Path, data: Path, out: Path, pitch: int = 64, topology
     Each rated instrument's source note is its real render at ``pitch`` (FluidR3, velocity 100,
     from the data folder); the teacher references leave that note out. Also checked: the source
     note's own resynthesis (``unmodified``) and the stationary note of the instrument's latent
-    centroid (one decoded frame held 1 s, ``space.synth``: the synthesis before session 24).
+    centroid (one decoded frame held 1 s, ``space.synth_held``: the synthesis before session 24).
     """
     from darkgan.data.render import write_wav
     from darkgan.data.synth import quantize
@@ -209,7 +214,7 @@ def descriptor_study(run: Path, data: Path, out: Path, pitch: int = 64, topology
         def check(w, refs=refs):
             return space.ratings.instruments[nearest_instrument(w, refs, teacher)]
 
-        stationary = check(space.synth(space.instrument(name), pitch)) == name
+        stationary = check(space.synth_held(space.instrument(name), pitch)) == name
         for desc, change in (("centroid", 0.2), ("flatness", 0.5)):
             wave, rep = descriptor_synth(space, notes["wave"][src], pitch, desc, change)
             write_wav(out / "audio" / f"{name}-{desc}{change:+g}.wav", quantize(wave))
@@ -251,7 +256,7 @@ def synthesis_diagnosis(run: Path, data: Path, pitch: int = 64) -> dict:
     :func:`descriptor_study`)? Per rated instrument: the real note; the front end's inverse of its
     true magnitudes (phase retrieval only); its median true frame held 1 s (stationary), with the
     10/50 ms fades or with the note's real amplitude envelope; the latent centroid's decoded frame
-    held 1 s (``space.synth``), with fades or with the real envelope; the note auto-encoded frame
+    held 1 s (``space.synth_held``), with fades or with the real envelope; the note auto-encoded frame
     by frame through the VAE."""
     import torch
 
@@ -268,7 +273,7 @@ def synthesis_diagnosis(run: Path, data: Path, pitch: int = 64) -> dict:
         w = notes["wave"][src]
         spec, env = fe.analyze(w), note_envelope(w)
         held = fe.invert(np.repeat(np.median(spec, axis=1)[:, None], spec.shape[1], 1))
-        centroid = space.synth(space.instrument(name), pitch)
+        centroid = space.synth_held(space.instrument(name), pitch)
         with torch.no_grad():
             p = torch.full((spec.shape[1],), float(pitch))
             rec = space.model.decode(space.model.encode(torch.from_numpy(spec.T.copy()), p)[0], p).numpy().T
@@ -278,6 +283,136 @@ def synthesis_diagnosis(run: Path, data: Path, pitch: int = 64) -> dict:
         per[name] = {k: space.ratings.instruments[nearest_instrument(v, refs, teacher)] for k, v in variants.items()}
     summary = {k: sum(per[n][k] == n for n in per) for k in next(iter(per.values()))}
     return {"run": run.name, "pitch": pitch, "per_instrument": per, "summary": summary, "of": len(per)}
+
+
+def energy_contrast(wave: np.ndarray) -> float:
+    """Mean power of the first 100 ms over that of the last 200 ms of a 1 s note (dB): ~0 for a
+    held frame, the attack/decay's shape for a real note."""
+    sr = 16000
+    head, tail = wave[: sr // 10].astype(np.float64), wave[-sr // 5:].astype(np.float64)
+    return float(10 * np.log10((np.mean(head ** 2) + 1e-12) / (np.mean(tail ** 2) + 1e-12)))
+
+
+#: Synthesis variants of :func:`point_study`: name -> (function of space, z, pitch, (a, b, t)).
+POINT_VARIANTS = {
+    "real": lambda sp, z, p, ab: _real(sp, ab[0], p),
+    "held": lambda sp, z, p, ab: (sp.synth_held(z, p), []),
+    "carriers2": lambda sp, z, p, ab: _point(sp, z, p, 2),
+    "carriers2-rated": lambda sp, z, p, ab: _point(sp, z, p, 2, rated_only=True),
+    "nearest": lambda sp, z, p, ab: _point(sp, z, p, 1),
+    "own-position": lambda sp, z, p, ab: _point(sp, z, p, 2, anchor="note"),
+    "path": lambda sp, z, p, ab: _path_point(sp, z, p, *ab),
+}
+
+
+def _real(space, name, pitch):
+    from darkgan.timbre.synthesis import instrument_note
+
+    return instrument_note(space, name, pitch), [{"instrument": name, "weight": 1.0}]
+
+
+def _point(space, z, pitch, k, **kw):
+    from darkgan.timbre.synthesis import point_synth
+
+    wave, rep = point_synth(space, z, pitch, k=k, **kw)
+    return wave, rep["carriers"]
+
+
+def _path_point(space, z, pitch, a, b, t):
+    from darkgan.timbre.synthesis import edit_to_point, instrument_note
+
+    carriers = [(instrument_note(space, a, pitch), 1 - t, space.centroids[a]),
+                (instrument_note(space, b, pitch), t, space.centroids[b])]
+    return edit_to_point(space, carriers, z, pitch)[0], [{"instrument": a, "weight": 1 - t},
+                                                         {"instrument": b, "weight": t}]
+
+
+def point_study(run: Path, data: Path, out: Path, pitch: int = 64, n_pairs: int = 12,
+                variants: tuple[str, ...] = ("held", "carriers2", "nearest", "path")) -> dict:
+    """Synthesis of latent points: every rated instrument's centroid and the midpoints of
+    ``n_pairs`` seeded random pairs of rated instruments, with each of ``variants``
+    (:data:`POINT_VARIANTS`; ``path``: midpoints only, the pair's two notes as carriers; ``real``:
+    centroids only, the instrument's FluidR3 carrier note itself, the ceiling). Per note:
+    the teacher's nearest rated instrument (references: the MuseScore and TimGM renders at
+    ``pitch``, 3 velocities each; the FluidR3 carriers are never among them) against the rated
+    instrument(s) whose centroid is nearest the point (ties within 1e-6 count both), pYIN pitch
+    within 50 cents, the distance from the point to the note's own encoding, and the energy
+    contrast (:func:`energy_contrast`) against the first carrier's."""
+    from darkgan.teacher import load_teacher
+    from darkgan.timbre.data import load_notes
+    from darkgan.timbre.space import TimbreSpace
+    from darkgan.timbre.synthesis import instrument_note
+
+    space, teacher, notes = TimbreSpace.load(run), load_teacher("efficientat-mn04"), load_notes(data)
+    rated = space.ratings.instruments
+    refs = teacher_references(notes, space.ratings, pitch, teacher, np.flatnonzero(notes["font"] == "FluidR3_GM.sf2"))
+    c = np.stack([space.centroids[n] for n in rated])
+    pairs = [tuple(rated[i] for i in pr) for pr in
+             np.random.default_rng(0).permutation(np.array(np.triu_indices(len(rated), 1)).T)[:n_pairs]]
+    points = [("centroid", n, (n, n, 0.0), space.centroids[n]) for n in rated]
+    points += [("midpoint", f"{a}|{b}", (a, b, 0.5), (space.centroids[a] + space.centroids[b]) / 2) for a, b in pairs]
+    rows, waves = [], {}
+    for kind, label, ab, z in tqdm(points, desc="point synthesis"):
+        d = np.linalg.norm(c - z, axis=1)
+        target = [rated[i] for i in np.flatnonzero(d <= d.min() + 1e-6)]
+        for v in variants:
+            if (v == "path" and kind != "midpoint") or (v == "real" and kind != "centroid"):
+                continue
+            wave, carriers = POINT_VARIANTS[v](space, z, pitch, ab)
+            waves[(label, v)] = wave
+            near = rated[nearest_instrument(wave, refs, teacher)]
+            first = carriers[0]["instrument"] if carriers else target[0]
+            rows.append({"kind": kind, "point": label, "variant": v, "target": target, "teacher_nearest": near,
+                         "teacher_ok": near in target, "pitch_ok": pitch_ok(wave, pitch),
+                         "latent_error": float(np.linalg.norm(space.encode(wave, pitch) - z)),
+                         "contrast_db": energy_contrast(wave),
+                         "carrier_contrast_db": energy_contrast(instrument_note(space, first, pitch)),
+                         "carriers": carriers})
+    _point_png(waves, points, out)
+    return {"run": run.name, "pitch": pitch, "pairs": pairs, "rows": rows, "summary": _point_summary(rows)}
+
+
+def _point_summary(rows: list[dict]) -> dict:
+    out = {}
+    for kind in ("centroid", "midpoint"):
+        for v in dict.fromkeys(r["variant"] for r in rows):
+            r = [x for x in rows if x["kind"] == kind and x["variant"] == v]
+            if r:
+                out[f"{kind}/{v}"] = {"of": len(r), "teacher_ok": int(sum(x["teacher_ok"] for x in r)),
+                                      "pitch_ok": int(sum(x["pitch_ok"] for x in r)),
+                                      "mean_latent_error": float(np.mean([x["latent_error"] for x in r])),
+                                      "mean_abs_contrast_gap_db": float(np.mean(
+                                          [abs(x["contrast_db"] - x["carrier_contrast_db"]) for x in r])),
+                                      "mean_abs_contrast_db": float(np.mean([abs(x["contrast_db"]) for x in r]))}
+    return out
+
+
+def _point_png(waves: dict, points: list, out: Path) -> None:
+    """Spectrograms, held frame vs carriers, of the first centroid (the piano's when present) and
+    the first midpoint: ``OUT/point-synthesis.png``."""
+    import librosa
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [next((p[1] for p in points if p[1] == "Piano"), points[0][1]),
+              next(p[1] for p in points if p[0] == "midpoint")]
+    shown = [v for v in ("held", "carriers2") if (labels[0], v) in waves]
+    fig, axes = plt.subplots(len(labels), len(shown), figsize=(5 * len(shown), 3.2 * len(labels)), squeeze=False)
+    for i, label in enumerate(labels):
+        for j, v in enumerate(shown):
+            db = librosa.amplitude_to_db(np.abs(librosa.stft(waves[(label, v)], n_fft=1024, hop_length=128)), ref=1.0)
+            axes[i, j].imshow(db, origin="lower", aspect="auto", vmin=-90, vmax=db.max(), cmap="magma",
+                              extent=(0, 1, 0, 8))
+            axes[i, j].set_title(f"{label.replace('|', ' / ')}: {'one frame held' if v == 'held' else 'moved real notes'}",
+                                 fontsize=9)
+            axes[i, j].set_xlabel("s")
+            axes[i, j].set_ylabel("kHz")
+    fig.tight_layout()
+    from darkgan.timbre.explore import _save_fig
+
+    _save_fig(fig, out / "point-synthesis.png")
 
 
 def _table(rows: list[dict], keys: list[str]) -> str:
@@ -306,7 +441,10 @@ def cmd_report(a) -> None:
         results["reconstruction"] = [reconstruction(a.runs / r["run"], a.data, a.notes) for r in best.values()]
         print(_table(results["reconstruction"], ["run", "notes", "lsd_model", "lsd_oracle", "pitch_model",
                                                  "pitch_oracle", "pitch_original"]))
-    if a.space and a.diagnose:
+    if a.space and a.points:
+        results["points"] = point_study(a.space, a.data, out, variants=tuple(a.variants.split(",")))
+        print(json.dumps(results["points"]["summary"], indent=1))
+    elif a.space and a.diagnose:
         results["diagnosis"] = synthesis_diagnosis(a.space, a.data)
         print(json.dumps(results["diagnosis"]["summary"]))
     elif a.space:
@@ -330,6 +468,10 @@ def main(argv=None) -> None:
     r.add_argument("--no-topology", action="store_true", help="descriptor study without the topology PNGs")
     r.add_argument("--diagnose", action="store_true",
                    help="with --space: which synthesis stage loses the instrument (teacher check)")
+    r.add_argument("--points", action="store_true",
+                   help="with --space: synthesis of latent points (centroids, midpoints), old vs new")
+    r.add_argument("--variants", default="real,held,carriers2,carriers2-rated,nearest,own-position,path",
+                   help="with --points: variants to run (benchmarks/timbre_space.py POINT_VARIANTS)")
     for p in (t, r):
         p.add_argument("--data", type=Path, required=True)
         p.add_argument("--runs", type=Path, required=True)

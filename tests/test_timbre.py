@@ -194,7 +194,8 @@ def test_map_3d_projects_user_wavs(tiny_space, sax_wav, tmp_path, capsys):
 
 def test_descriptor_synthesis_moves_the_centroid(tiny_space, sax_wav, tmp_path, capsys):
     from darkgan.timbre.descriptors import audio_descriptors
-    from darkgan.timbre.explore import descriptor_synth, instrument_note
+    from darkgan.timbre.explore import descriptor_synth
+    from darkgan.timbre.synthesis import instrument_note
 
     space = str(tiny_space[0] / "space")
     out = tmp_path / "brighter.wav"
@@ -275,7 +276,8 @@ def test_shipped_space_descriptor_change_keeps_the_instrument(timgm):
     velocities; the source: the FluidR3 flute). The stationary centroid note failed this check for
     the flute (docs/timbre.md)."""
     from darkgan.teacher import load_teacher
-    from darkgan.timbre.explore import descriptor_synth, instrument_note
+    from darkgan.timbre.explore import descriptor_synth
+    from darkgan.timbre.synthesis import instrument_note
     from darkgan.timbre.space import TimbreSpace
 
     space, teacher = TimbreSpace.load(), load_teacher("efficientat-mn04")

@@ -53,13 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(func=_path)
 
     y = s.add_parser("synth", help="synthesise a latent point, an instrument, or a descriptor change")
-    src = y.add_mutually_exclusive_group(required=True)
+    src = y.add_mutually_exclusive_group()
     src.add_argument("--instrument", help="this instrument's centroid (with --descriptor: its real note, "
                                           "rendered from FluidR3_GM at velocity 100)")
-    src.add_argument("--note", type=Path, metavar="FILE.wav",
-                     help="with --descriptor: change the descriptor of this note (its first second)")
     src.add_argument("--latent", help="comma-separated latent coordinates")
     src.add_argument("--map-xy", help="x,y on the 2-D map (as drawn by `map`)")
+    y.add_argument("--note", type=Path, metavar="FILE.wav",
+                   help="a real note (its first second) to move to the point, instead of the nearest "
+                        "instruments' notes; with --descriptor: the note whose descriptor to change")
     y.add_argument("--descriptor", choices=("centroid", "flatness", "bandwidth", "rolloff"), default=None,
                    help="with --instrument or --note: change this descriptor by --change, keeping the timbre")
     y.add_argument("--change", type=float, default=0.2, help="relative descriptor change (0.2 = +20%%)")
@@ -127,38 +128,46 @@ def _path(args) -> int:
 
 
 def _synth(args) -> int:
-    import numpy as np
-
-    from darkgan.errors import DarkGANError
-
     space = _space(args)
-    if args.descriptor:
-        wave, report = _descriptor_change(space, args)
-    elif args.note:
-        raise DarkGANError("--note needs --descriptor (the change to make to the note)")
-    else:
-        pitch = 64.0 if args.pitch is None else args.pitch
-        if args.instrument:
-            z = space.instrument(args.instrument)
-        elif args.latent:
-            z = _floats(args.latent, "--latent")
-        else:
-            z = space.from_plane(_floats(args.map_xy, "--map-xy", 2))
-        wave = space.synth(z, pitch)
-        report = {"latent": np.asarray(z).round(5).tolist(), "pitch": pitch}
+    wave, report = (_descriptor_change if args.descriptor else _point)(space, args)
     _write_wav(args.out, wave)
     print(json.dumps({"wav": str(args.out), **report}))
     return 0
 
 
-def _descriptor_change(space, args):
-    from darkgan.errors import DarkGANError
-    from darkgan.timbre.explore import descriptor_synth, instrument_note
+def _user_note(args):
+    """``(note [<= 16000], MIDI pitch)`` of ``--note`` (pitch: ``--pitch`` or its pYIN estimate)."""
     from darkgan.timbre.space import check_note, estimate_pitch, read_audio
 
+    note = check_note(read_audio(args.note), str(args.note))
+    return note, estimate_pitch(note, str(args.note)) if args.pitch is None else args.pitch
+
+
+def _point(space, args):
+    from darkgan.errors import DarkGANError
+    from darkgan.timbre.synthesis import point_synth
+
+    if args.instrument:
+        z = space.instrument(args.instrument)
+    elif args.latent:
+        z = _floats(args.latent, "--latent")
+    elif args.map_xy:
+        z = space.from_plane(_floats(args.map_xy, "--map-xy", 2))
+    else:
+        raise DarkGANError("synth needs a point (--instrument, --latent or --map-xy) or --note with --descriptor")
+    note, pitch = _user_note(args) if args.note else (None, 64.0 if args.pitch is None else args.pitch)
+    return point_synth(space, z, pitch, note)
+
+
+def _descriptor_change(space, args):
+    from darkgan.errors import DarkGANError
+    from darkgan.timbre.explore import descriptor_synth
+    from darkgan.timbre.synthesis import instrument_note
+
+    if args.latent or args.map_xy or (args.note and args.instrument):
+        raise DarkGANError("--descriptor changes one note: give --instrument or --note, not a point")
     if args.note:
-        note = check_note(read_audio(args.note), str(args.note))
-        pitch = estimate_pitch(note, str(args.note)) if args.pitch is None else args.pitch
+        note, pitch = _user_note(args)
     elif args.instrument:
         pitch = 64.0 if args.pitch is None else args.pitch
         note = instrument_note(space, args.instrument, round(pitch))

@@ -9,6 +9,7 @@ import numpy as np
 
 from darkgan.errors import DarkGANError
 from darkgan.timbre.descriptors import DESCRIPTORS, audio_descriptors, frame_descriptors
+from darkgan.timbre.synthesis import NoteEdit
 from darkgan.utils.io import atomic_write
 
 #: Descriptors that descriptor-based synthesis can steer (relative changes).
@@ -95,26 +96,6 @@ def _draw_3d(ax, space, coords: dict, user: dict, share) -> None:
         setter(f"axis {k + 1} ({100 * share[k]:.0f} %)", fontsize=8)
 
 
-def instrument_note(space, instrument: str, pitch: int, velocity: int = 100,
-                    soundfont: str = "FluidR3_GM.sf2") -> np.ndarray:
-    """A real note ``[16000]`` of a rated or novel instrument: the first second of its General
-    MIDI program rendered from ``soundfont`` by :func:`darkgan.data.render.render_note` (as the
-    space's data).
-
-    Raises:
-        DarkGANError: unknown instrument; DataError: the SoundFont is not installed.
-    """
-    from darkgan.data.constants import N_SAMPLES
-    from darkgan.data.render import render_note
-    from darkgan.timbre.data import NOVEL_PROGRAMS, _font_paths
-
-    name = next((k for k in space.centroids if k.lower() == instrument.lower()), None)
-    programs = dict(zip(space.ratings.instruments, space.ratings.programs)) | {v: k for k, v in NOVEL_PROGRAMS.items()}
-    if name not in programs:
-        raise DarkGANError(f"unknown instrument {instrument!r}; known: {', '.join(programs)}")
-    return render_note(_font_paths([soundfont])[0], programs[name], int(pitch), velocity)[:N_SAMPLES]
-
-
 def descriptor_synth(space, note: np.ndarray, pitch: float, descriptor: str, change: float,
                      steps: int = 200, anchor: float = 0.05, n_iter: int = 32, calibrate: int = 2,
                      tolerance: float = 0.02) -> tuple[np.ndarray, dict]:
@@ -153,7 +134,7 @@ def descriptor_synth(space, note: np.ndarray, pitch: float, descriptor: str, cha
     pitch = float(np.clip(pitch, *space.pitch_range))
     spec = space.front_end.analyze(note)  # [F, N]
     base = space.front_end.invert(spec, n_iter)
-    d_base, residual = audio_descriptors(base)[descriptor], _Residual(space, spec, pitch)
+    d_base, residual = audio_descriptors(base)[descriptor], NoteEdit(space, spec, pitch)
     want = float(np.log1p(change))
     tried, best, dz = [(0.0, 0.0)], None, None  # (frame goal, log(1 + audio change)) pairs
     goal = want
@@ -175,23 +156,6 @@ def descriptor_synth(space, note: np.ndarray, pitch: float, descriptor: str, cha
                   "latent_shift": float(np.linalg.norm(dz)), "latent_shift_vector": dz.tolist(), "unmodified": base}
 
 
-class _Residual:
-    """``D(z_t + dz) - D(z_t)`` ``[F, n]`` for frames ``X_t`` (``spec[:, frames]``) of a note: the
-    log-magnitude change a latent shift ``dz`` ``[Z]`` makes (torch in, torch out)."""
-
-    def __init__(self, space, spec: np.ndarray, pitch: float, frames=None):
-        import torch
-
-        x = torch.from_numpy(spec.T.copy() if frames is None else spec[:, frames].T.copy())
-        self.decode, self.p = space.model.decode, torch.full((x.shape[0],), pitch)
-        with torch.no_grad():
-            self.mu, _ = space.model.encode(x, self.p)
-            self.base = self.decode(self.mu, self.p)
-
-    def __call__(self, dz):
-        return (self.decode(self.mu + dz, self.p) - self.base).T
-
-
 def _descriptor_shift(space, spec, pitch, descriptor, goal, steps, anchor, dz0=None, n_opt: int = 48):
     """The latent shift ``dz`` ``[Z]`` of :func:`descriptor_synth` (from ``dz0``, default 0) that
     moves the mean log descriptor of ``n_opt`` of the note's loud frames by ``goal``; returns
@@ -206,7 +170,7 @@ def _descriptor_shift(space, spec, pitch, descriptor, goal, steps, anchor, dz0=N
         raise DarkGANError("the note is silent: no descriptor to change")
     frames = loud[np.linspace(0, len(loud) - 1, min(n_opt, len(loud))).round().astype(int)]
     x = torch.from_numpy(spec[:, frames].copy())
-    residual = _Residual(space, spec, pitch, frames)
+    residual = NoteEdit(space, spec, pitch, frames)
     freqs = space.front_end.freqs
 
     def mean_log_desc(logmag):

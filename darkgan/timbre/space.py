@@ -2,9 +2,9 @@
 
 ``TimbreSpace.load()`` opens the shipped default space (``darkgan/assets/timbre-default``) or a
 checkpoint folder from :func:`darkgan.timbre.train.train_space`. A note's position is the mean
-encoder mean over K frames of its first second (Esling et al. 2018, Sec. 3); synthesis decodes a
-latent point into one frame, holds it for 1 s and inverts it to audio with the front end's
-phase retrieval (:mod:`darkgan.timbre.frontends`).
+encoder mean over K frames of its first second (Esling et al. 2018, Sec. 3); synthesis of a latent
+point moves real notes there frame by frame (:mod:`darkgan.timbre.synthesis`) and inverts them to
+audio with the front end's phase retrieval (:mod:`darkgan.timbre.frontends`).
 """
 from __future__ import annotations
 
@@ -73,15 +73,12 @@ class TimbreSpace:
         """
         import torch
 
-        from darkgan.timbre.data import frame_positions
-
         crop = check_note(wave, name)
         if pitch is None:
             pitch = estimate_pitch(crop, name)
         pitch = float(np.clip(pitch, *self.pitch_range))
         spec = self.front_end.analyze(crop)
-        used = max(2, round(spec.shape[1] * min(1.0, len(crop) / N_SAMPLES)))
-        idx = frame_positions(used, self.config.data.frames_per_note)
+        idx = self.position_frames(spec.shape[1], len(crop))
         with torch.no_grad():
             mu, _ = self.model.encode(torch.from_numpy(spec[:, idx].T.copy()),
                                       torch.full((len(idx),), pitch))
@@ -115,22 +112,53 @@ class TimbreSpace:
         z = z.reshape(-1, self.latent_dim)
         return self.model.decode(z, torch.full((z.shape[0],), float(pitch)))
 
-    def synth(self, z: np.ndarray, pitch: float, n_iter: int = 32) -> np.ndarray:
-        """Audio ``[16000]`` float32 of latent point ``z`` ``[Z]`` at MIDI ``pitch``: the decoded
-        frame held for 1 s, phase by the front end's inverse, 10 ms fade-in, 50 ms fade-out,
-        peak limited to 0.99.
+    def position_frames(self, n_frames: int, n_samples: int) -> np.ndarray:
+        """Indices ``[K]`` of the analysis frames (of ``n_frames``, for ``n_samples`` of audio at
+        16 kHz) whose mean encoding is a note's position (K = ``config.data.frames_per_note``)."""
+        from darkgan.timbre.data import frame_positions
+
+        used = max(2, round(n_frames * min(1.0, n_samples / N_SAMPLES)))
+        return frame_positions(used, self.config.data.frames_per_note)
+
+    def check_point(self, z, pitch: float) -> tuple[np.ndarray, float]:
+        """``(z [Z] float32, pitch)`` checked for synthesis.
 
         Raises:
             DarkGANError: ``z`` of the wrong size or not finite; pitch outside :attr:`pitch_range`.
         """
-        import torch
-
         z = np.asarray(z, dtype=np.float32).reshape(-1)
         if z.shape != (self.latent_dim,) or not np.all(np.isfinite(z)):
             raise DarkGANError(f"latent point must be {self.latent_dim} finite numbers (got {z.shape[0]})")
         lo, hi = self.pitch_range
         if not lo <= pitch <= hi:
             raise DarkGANError(f"pitch {pitch:g} outside the space's range {lo}-{hi}")
+        return z, float(pitch)
+
+    def synth(self, z: np.ndarray, pitch: float, n_iter: int = 32, note: np.ndarray | None = None) -> np.ndarray:
+        """Audio ``[16000]`` float32 of latent point ``z`` ``[Z]`` at MIDI ``pitch`` (rounded to a
+        semitone): real notes of the nearest instruments (or the user's ``note``, played at its own
+        pitch) moved to ``z`` frame by frame, so the note keeps a real attack and decay
+        (:func:`darkgan.timbre.synthesis.point_synth`, which also returns what it used).
+
+        Raises:
+            DarkGANError: ``z`` of the wrong size or not finite; pitch outside :attr:`pitch_range`.
+        """
+        from darkgan.timbre.synthesis import point_synth
+
+        return point_synth(self, z, pitch, note, n_iter=n_iter)[0]
+
+    def synth_held(self, z: np.ndarray, pitch: float, n_iter: int = 32) -> np.ndarray:
+        """The synthesis before session 25, kept as the benchmarks' baseline: the decoded frame of
+        ``z`` held for 1 s, inverted, 10 ms fade-in, 50 ms fade-out, peak limited to 0.99
+        (``[16000]`` float32). It has no attack or decay and mostly loses the instrument
+        (docs/timbre.md).
+
+        Raises:
+            DarkGANError: as :meth:`check_point`.
+        """
+        import torch
+
+        z, pitch = self.check_point(z, pitch)
         n = self.front_end.analyze(np.zeros(16)).shape[1]
         with torch.no_grad():
             frame = self.decode_frames(z, pitch)[0].numpy()
@@ -139,16 +167,16 @@ class TimbreSpace:
 
     def path(self, a: str, b: str, pitch: float, steps: int = 5, n_iter: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """Audio along the straight latent path from instrument ``a`` to ``b``: ``steps`` notes of
-        1 s, one per evenly spaced point. Returns ``(wave [steps * 16000], latents [steps, Z])``.
+        1 s, one per evenly spaced point, each made from the two instruments' real notes moved to
+        it (:func:`darkgan.timbre.synthesis.path_synth`). Returns ``(wave [steps * 16000],
+        latents [steps, Z])``.
 
         Raises:
-            DarkGANError: unknown instrument; ``steps`` < 2.
+            DarkGANError: unknown instrument; ``steps`` < 2; pitch outside :attr:`pitch_range`.
         """
-        if steps < 2:
-            raise DarkGANError("a path needs at least 2 steps")
-        za, zb = self.instrument(a), self.instrument(b)
-        zs = np.stack([(1 - t) * za + t * zb for t in np.linspace(0, 1, steps)])
-        return np.concatenate([self.synth(z, pitch, n_iter) for z in zs]), zs
+        from darkgan.timbre.synthesis import path_synth
+
+        return path_synth(self, a, b, pitch, steps, n_iter)
 
     # ------------------------------------------------------------------ the map (principal axes)
     def principal_axes(self, k: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
