@@ -242,7 +242,8 @@ def _timbre_tab(w: SimpleNamespace) -> None:
 
 def timbre_pad_note(studio: Studio, space, x: float, y: float, pitch: float) -> tuple[Path, int]:
     """The timbre pad's note: the latent point under pad coordinates ``(x, y)`` in [0, 1]^2
-    synthesised (1 s) at ``pitch`` clamped to the space's range, written by
+    synthesised (1 s; the nearest instruments' real notes moved there, :meth:`TimbreSpace.synth`)
+    at ``pitch`` clamped to the space's range, written by
     :meth:`Studio.save_wav` into the app's pruned output folder. Returns ``(WAV path, MIDI pitch)``."""
     from darkgan.timbre import explore
 
