@@ -6,7 +6,9 @@ Stages (data flows one way): :mod:`.ratings` (the rated dissimilarities, validat
 :mod:`.frontends` (STFT, mel, constant-Q, NSGT analysis and their inverses) -> :mod:`.data`
 (SoundFont renders of the rated instruments through :mod:`darkgan.data.render`) ->
 :mod:`.model` (the pitch-conditioned VAE and the perceptual regulariser) -> :mod:`.train` ->
-:mod:`.space` (the Python API: encode, map, path, synth, descriptor-based synthesis).
+:mod:`.space` (the Python API: encode, map, path, synth) -> :mod:`.synthesis` (real notes moved in
+the space: synthesis of latent points and paths) and :mod:`.explore` (maps, descriptor-based
+synthesis, topology, the app pad).
 See docs/timbre.md.
 """
 
