@@ -76,3 +76,16 @@ def test_optimisation_settings_are_validated(setting, message):
 
     with pytest.raises(DarkGANError, match=message):
         get_config("default", [setting])
+
+
+def test_teacher_first_loaded_in_inference_mode_still_has_gradients():
+    import torch
+
+    from darkgan.teacher import load_teacher
+
+    with torch.inference_mode():  # as score_candidates first loads it
+        teacher = load_teacher("efficientat-mn04", batch_size=4)  # options: a fresh, uncached instance
+        teacher.embedding(torch.zeros(1, 16000))
+    wave = (0.1 * torch.sin(torch.arange(16000) * 2 * torch.pi * 220 / 16000))[None].requires_grad_(True)
+    teacher.embedding(wave, grad=True).square().sum().backward()
+    assert torch.isfinite(wave.grad).all() and wave.grad.abs().sum() > 0
