@@ -28,6 +28,13 @@ Consistency only, on any checkpoints (shipped names, checkpoint folders, run fol
 LATEST), no pitch tracking, no timings; prints one table (ours vs real vs independent notes):
 
     python benchmarks/instrument.py --consistency --checkpoints default,student,runs/control/run
+
+Instrument settings for every instrument (``--set optimise_steps=80``), only some instruments
+(``--kinds exported``), and checks the export never optimises (``--held-out``: YAMNet distances,
+and the keys as FluidSynth plays the exported .sf2: teacher, YAMNet, pYIN; real instruments'
+YAMNet distance too):
+
+    python benchmarks/instrument.py --skip-speed --kinds exported --held-out --set optimise_steps=80
 """
 from __future__ import annotations
 
@@ -67,6 +74,34 @@ def pitch_ok(waves, pitches) -> float:
     return float(np.mean(np.abs(cents) <= 50))
 
 
+def fluidsynth_keys(inst, pitches) -> np.ndarray:
+    """Every key of ``inst`` as FluidSynth plays its exported .sf2 (velocity 127, 1 s each):
+    ``[P, 16000]``, the real player's re-pitching (4th-order interpolation) instead of ours."""
+    from darkgan.instrument.midi import MidiNote, fluidsynth_render
+    from darkgan.instrument.save import save_instrument
+
+    with tempfile.TemporaryDirectory() as tmp:
+        save_instrument(inst, Path(tmp) / "i", "sf2")
+        notes = [MidiNote(2.0 * i, 2.0 * i + 1.0, int(p), 127, 0) for i, p in enumerate(pitches)]
+        audio = fluidsynth_render(Path(tmp) / "i" / f"{inst.name}.sf2", notes)
+    return np.stack([audio[32000 * i:32000 * i + 16000] for i in range(len(pitches))])
+
+
+def held_out(row: dict, waves, pitches, inst=None) -> None:
+    """Add to ``row`` the checks the export never optimises: YAMNet's neighbouring-key cosine
+    distance (``yamnet_cosine``) and, for an instrument, the teacher's and YAMNet's on the keys
+    as FluidSynth plays them, with their pYIN pitch accuracy (``fluidsynth_*``)."""
+    from darkgan.teacher import load_teacher
+
+    yam, teacher = load_teacher("yamnet"), load_teacher()
+    row["yamnet_cosine"] = distances(embed(yam, waves))[0]
+    if inst is not None:
+        fs = fluidsynth_keys(inst, pitches)
+        row["fluidsynth_cosine"], row["fluidsynth_yamnet_cosine"] = (distances(embed(teacher, fs))[0],
+                                                                     distances(embed(yam, fs))[0])
+        row["fluidsynth_pitch_within_50c"] = pitch_ok(fs, pitches)
+
+
 def real_instruments(data: Path, n: int, teacher, pitches=range(44, 71)) -> dict:
     import soundfile as sf
 
@@ -92,9 +127,11 @@ FULL_KINDS = (("exported", "default"), ("every_key", "every-key"), ("fixed_z", "
 CONSISTENCY_KINDS = (("exported", "default"), ("fixed_z", "fixed-z"))
 
 
-def one_model(name: str, descriptions, kinds=FULL_KINDS, pitch: bool = True) -> dict:
+def one_model(name: str, descriptions, kinds=FULL_KINDS, pitch: bool = True, overrides=(),
+              extra: bool = False) -> dict:
     """The rows of one checkpoint (``name``: shipped name, checkpoint or run folder): for each
-    description, the instruments of ``kinds`` and independent notes; pYIN only with ``pitch``."""
+    description, the instruments of ``kinds`` and independent notes; pYIN only with ``pitch``;
+    ``overrides`` (``key=value``) apply to every instrument; ``extra``: the :func:`held_out` checks."""
     import darkgan
     from darkgan.generation.cli import parse_attr
     from darkgan.instrument.config import get_config
@@ -108,21 +145,27 @@ def one_model(name: str, descriptions, kinds=FULL_KINDS, pitch: bool = True) -> 
         attrs = dict([parse_attr(desc)])
         row = {"description": desc}
         for kind, preset in kinds:
-            inst = build_instrument(g, attrs, config=get_config(preset), seed=seed, progress=False)
+            t = time.process_time()
+            inst = build_instrument(g, attrs, config=get_config(preset, overrides), seed=seed, progress=False)
+            row[kind] = {"build_cpu_s": time.process_time() - t}
             top = np.stack([voice(inst, int(p), 127, 1.0)[:16000] for p in pitches])  # the keys as played
-            row[kind] = dict(zip(("cosine", "euclidean"), distances(embed(g.teacher, top))))
+            row[kind].update(zip(("cosine", "euclidean"), distances(embed(g.teacher, top))))
             if pitch:
                 row[kind]["pitch_within_50c"] = pitch_ok(top, pitches)
+            if extra:
+                held_out(row[kind], top, pitches, inst)
         ind = np.concatenate([g.generate(int(p), attrs, seed=int(p)) for p in pitches])
         row["independent"] = dict(zip(("cosine", "euclidean"), distances(embed(g.teacher, ind))))
         if pitch:
             row["independent"]["pitch_within_50c"] = pitch_ok(ind, pitches)
+        if extra:
+            held_out(row["independent"], ind, pitches)
         print(name, json.dumps(row), flush=True)
         rows.append(row)
     names = [k for k, _ in kinds] + ["independent"]
-    measures = ("cosine", "pitch_within_50c") if pitch else ("cosine",)
     return {"rows": rows, "pitch_range": [int(pitches[0]), int(pitches[-1])],
-            **{f"mean_{k}_{m}": float(np.mean([r[k][m] for r in rows])) for k in names for m in measures}}
+            **{f"mean_{k}_{m}": float(np.mean([r[k][m] for r in rows])) for k in names for m in rows[0][k]
+               if m != "euclidean"}}
 
 
 def consistency_table(res: dict, names) -> str:
@@ -210,6 +253,11 @@ def main() -> None:
     ap.add_argument("--attr", action="append", default=None, help="descriptions (one instrument each)")
     ap.add_argument("--consistency", action="store_true",
                     help="consistency only (exported, fixed z, independent vs real; no pitch, no timings), as a table")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="instrument setting for every instrument measured, e.g. optimise_steps=80")
+    ap.add_argument("--kinds", default=None, help="only these instruments, e.g. exported (default: all)")
+    ap.add_argument("--held-out", action="store_true",
+                    help="also YAMNet distances and the keys as FluidSynth plays the .sf2 (teacher, YAMNet, pYIN)")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--speed-only", action="store_true", help="only the timings (run them under flock)")
     ap.add_argument("--out", default=None)
@@ -222,11 +270,15 @@ def main() -> None:
     res = {"loadavg_start": open("/proc/loadavg").read().split()[:3]}
     names = [] if args.speed_only else args.checkpoints.split(",")
     kinds = CONSISTENCY_KINDS if args.consistency else FULL_KINDS
+    kinds = [k for k in kinds if args.kinds is None or k[0] in args.kinds.split(",")]
+    res["settings"] = args.set
     for name in names:
-        res[name] = one_model(name, args.attr or DESCRIPTIONS, kinds, pitch=not args.consistency)
+        res[name] = one_model(name, args.attr or DESCRIPTIONS, kinds, not args.consistency, args.set, args.held_out)
     if names:
         lo, hi = res[names[0]]["pitch_range"]
         res["real"] = real_instruments(Path(args.data), args.real, load_teacher(), range(lo, hi + 1))
+        if args.held_out:
+            res["real_yamnet"] = real_instruments(Path(args.data), args.real, load_teacher("yamnet"), range(lo, hi + 1))
         print("real", json.dumps({k: v for k, v in res["real"].items() if k != "cosine_per_instrument"}), flush=True)
     if args.consistency:
         print(consistency_table(res, names))
@@ -237,7 +289,8 @@ def main() -> None:
     res["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     summary = {k: v for name in names for k, v in
                ((f"{name}.{m}", res[name][m]) for m in res[name] if m.startswith("mean_"))}
-    print(json.dumps({"real_cosine": res.get("real", {}).get("cosine"), **summary, **res.get("speed", {}),
+    print(json.dumps({"real_cosine": res.get("real", {}).get("cosine"),
+                      "real_yamnet_cosine": res.get("real_yamnet", {}).get("cosine"), **summary, **res.get("speed", {}),
                       "loadavg": [res["loadavg_start"], res["loadavg_end"]]}, indent=1))
     if args.out:
         from darkgan.utils.io import write_json

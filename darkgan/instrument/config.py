@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from darkgan.errors import DarkGANError
+from darkgan.instrument.optimise import TARGETS
 
 
 @dataclass
@@ -45,6 +46,15 @@ class InstrumentConfig:
         loop_end_s: latest loop end (seconds; before the generated note's fade-out at 0.936 s).
         crossfade_s: crossfade baked into the sample before the loop end (seconds).
         release_s: release time after note-off (seconds; SF2 volEnvRelease, SFZ ampeg_release).
+        optimise_steps: Adam steps of per-root latent optimisation after the candidate search
+            (:mod:`darkgan.instrument.optimise`; 0 = off): every sampled root's z moves from the
+            winner's z so that the roots sound alike to the teacher; the result joins the
+            candidates (scored, repaired and retuned like them).
+        optimise_lr: Adam's learning rate (latent units).
+        optimise_target: ``"mean"`` (every root to the roots' mean embedding) or ``"neighbours"``.
+        optimise_z_weight: weight of ``mean_p |z_p - z0|^2 / Z`` (keeps notes near the chosen one).
+        optimise_spread: roots are embedded as played, re-pitched within +-this many semitones
+            (3 random offsets a step; 0 = as generated).
     """
 
     candidates: int = 8
@@ -64,6 +74,11 @@ class InstrumentConfig:
     loop_end_s: float = 0.9
     crossfade_s: float = 0.05
     release_s: float = 0.3
+    optimise_steps: int = 0
+    optimise_lr: float = 0.03
+    optimise_target: str = "mean"
+    optimise_z_weight: float = 0.1
+    optimise_spread: float = 1.5
 
     def validate(self) -> "InstrumentConfig":
         """Raise :class:`DarkGANError` naming the first field out of range; return self."""
@@ -82,6 +97,11 @@ class InstrumentConfig:
              "> loop_max_s + crossfade_s and <= 0.936 s"),
             ("crossfade_s", 0 <= self.crossfade_s <= self.loop_min_s, "0..loop_min_s"),
             ("release_s", 0.001 <= self.release_s <= 20, "0.001..20 s"),
+            ("optimise_steps", 0 <= self.optimise_steps <= 500, "0..500"),
+            ("optimise_lr", 0 < self.optimise_lr <= 10, "(0, 10]"),
+            ("optimise_target", self.optimise_target in TARGETS, " or ".join(TARGETS)),
+            ("optimise_z_weight", 0 <= self.optimise_z_weight < float("inf"), ">= 0, finite"),
+            ("optimise_spread", 0 <= self.optimise_spread <= 6, "0..6 semitones"),
         ]
         for name, ok, allowed in checks:
             if not ok:

@@ -249,6 +249,8 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
     notes = _generate_candidates(model, z, alpha, pitches, progress)
     scores = score_candidates(model, notes, pitches, cfg)
     best = int(np.argmin(scores["score"]))
+    notes, scores, best, optimised = _optimise(model, notes, z, alpha, pitches, scores, best, cfg, seed)
+    sources.append(f"optimised from candidate {optimised['from']}" if optimised else "")
     k = _final_keys(notes, pitches, scores, best, cfg)
     loops, f0 = _loops(k["keys"], k["pitches"], k["cents_left"], cfg)
     layers, gains = normalise_levels(velocity_layers(k["keys"], f0, cfg.velocities, cfg.soft_harmonics))
@@ -262,9 +264,27 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
             "consistency": scores["consistency"], "off_pitch": scores["off_pitch"], "score": scores["score"],
             "dropped_roots": k["dropped"], "key_source": k["src"].tolist(), "yin_cents": k["cents"].tolist(),
             "yin_cents_after_retune": k["cents_left"].tolist(), "f0_hz": f0.tolist(),
-            "key_gain_db": (20 * np.log10(gains)).tolist(), "consistency_final": k["consistency"]}
+            "key_gain_db": (20 * np.log10(gains)).tolist(), "consistency_final": k["consistency"],
+            "optimised": optimised}
     return Instrument(name, k["pitches"], layers, velocity_ranges(cfg.velocities),
                       key_ranges(k["pitches"], cfg.extend, lo, hi), loops, cfg.release_s, SAMPLE_RATE, info)
+
+
+def _optimise(model, notes, z, alpha, pitches, scores: dict, best: int, cfg: InstrumentConfig, seed: int):
+    """With ``cfg.optimise_steps``, the winner's per-root latent optimisation
+    (:func:`darkgan.instrument.optimise.optimise_roots`) as one more candidate, scored like the
+    others: ``(notes [C+1, P, N], scores, best, info)``; unchanged with ``info = None`` when off."""
+    if not cfg.optimise_steps or len(pitches) < 2:
+        return notes, scores, best, None
+    from darkgan.instrument.optimise import optimise_roots
+
+    opt, _, info = optimise_roots(model, _teacher(model), z[best], None if alpha is None else alpha[best], pitches,
+                                  cfg.optimise_steps, cfg.optimise_lr, cfg.optimise_target, cfg.optimise_z_weight,
+                                  cfg.optimise_spread, seed=seed)
+    new = score_candidates(model, opt[None], pitches, cfg)
+    merged = {k: (scores[k] + new[k] if isinstance(scores[k], list) else np.concatenate([scores[k], new[k]]))
+              for k in scores}
+    return np.concatenate([notes, opt[None]]), merged, int(np.argmin(merged["score"])), {"from": best, **info}
 
 
 def _final_keys(notes, pitches, scores, best: int, cfg: InstrumentConfig) -> dict:

@@ -65,8 +65,11 @@ def load_teacher(name: str = DEFAULT_TEACHER, weights=None, device: str = "cpu",
     cache_key = (key, str(weights) if weights else None, str(device)) if not kw else None
     if cache_key is not None and cache_key in _CACHE:
         return _CACHE[cache_key]
+    import torch
+
     module, cls = TEACHERS[key].split(":")
-    teacher = getattr(import_module(module), cls)(weights=weights, device=device, **kw)
+    with torch.inference_mode(False):  # plain tensors even when first loaded in inference mode (grad=True works)
+        teacher = getattr(import_module(module), cls)(weights=weights, device=device, **kw)
     if cache_key is not None:
         _CACHE[cache_key] = teacher
     return teacher
