@@ -176,6 +176,29 @@ def test_loop_on_a_real_note_is_seamless(rendered_dataset):
     assert abs(x[bad_s] - x[e - 1]) > abs(y[s] - y[e - 1])
 
 
+def test_repitched_voice_matches_band_limited_resampling(rendered_dataset):
+    """A real FluidR3 flute note re-pitched by +2 semitones, as a voice reads it (cubic), is close to
+    soxr's band-limited resampling of the same note; linear interpolation (the old reader) is
+    several times further; integer positions read the sample exactly; a loop wraps its neighbours."""
+    import soundfile as sf
+    import soxr
+
+    from darkgan.instrument.midi import read_cubic
+
+    wav = sorted((rendered_dataset / "audio").glob("flute_*-060-100.wav"))[0]
+    x = sf.read(wav, dtype="float32")[0][:16000].astype(np.float64)
+    f = 2.0 ** (2 / 12)
+    ref = soxr.resample(x, SR * f, SR, quality="VHQ")
+    pos = np.arange(len(ref)) * f
+    keep = slice(200, len(ref) - 200)
+    err = lambda y: np.sqrt(np.mean((y[keep] - ref[keep]) ** 2)) / np.sqrt(np.mean(ref[keep] ** 2))  # noqa: E731
+    cubic, linear = err(read_cubic(x, pos)), err(np.interp(pos, np.arange(len(x)), x))
+    assert cubic < 0.5 * linear and cubic < 0.02, (cubic, linear)
+    assert np.allclose(read_cubic(x, np.arange(100.0)), x[:100])
+    ramp = np.arange(10.0)
+    assert read_cubic(ramp, np.array([7.0, 8.0]), loop=(4, 8)).tolist() == [7.0, 4.0]
+
+
 def _midi(path, notes, drums=False, pedal=()):
     import pretty_midi
 
