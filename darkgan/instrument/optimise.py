@@ -52,7 +52,8 @@ def consistency_objective(emb, target: str):
 
 def repitch(wave, semitones, length: int):
     """Notes ``wave [B, N]`` played ``semitones [B, M]`` higher, as a sampler plays a sample on
-    another key (linear interpolation at ``n * 2^(s/12)``, :func:`darkgan.instrument.midi.voice`):
+    another key (linear interpolation at ``n * 2^(s/12)``; :func:`darkgan.instrument.midi.voice` reads
+    cubically, :func:`darkgan.instrument.midi.read_cubic`, linear is its cheap differentiable stand-in):
     ``[B * M, length]``, differentiable w.r.t. ``wave``; ``length * 2^(max s/12) <= N - 1``."""
     import torch
 
