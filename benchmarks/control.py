@@ -1,6 +1,6 @@
 """Attribute control of a checkpoint, in one command: the numbers of issue 15's targets.
 
-    python benchmarks/control.py [--checkpoint default|student|PATH] [--data DIR] [--n 2000]
+    python benchmarks/control.py [--checkpoint default|student|control|PATH] [--data DIR] [--n 2000]
                                  [--rise-notes 64] [--rise-attributes all|table2|N]
                                  [--rise-minutes M] [--retrieval-notes 64] [--fast]
                                  [--max-notes N] [--seed 0] [--no-yamnet] [--threads T]
@@ -51,7 +51,7 @@ STAGES = ("rho", "rho_train", "rise", "real", "retrieval")
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", default="default", help="checkpoint folder, or default / student")
+    ap.add_argument("--checkpoint", default="default", help="checkpoint folder, or default / student / control")
     ap.add_argument("--data", default=None, help="labelled dataset: percentiles of the rise test over its notes")
     ap.add_argument("--n", type=int, default=2000, help="notes for rho (paper 10,000)")
     ap.add_argument("--rise-notes", type=int, default=64, help="notes per attribute in the rise test")

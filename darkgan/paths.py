@@ -67,8 +67,11 @@ def default_soundfonts(include_optional: bool = True) -> list[Path]:
 #: name -> folder under ``darkgan/assets`` of the checkpoints shipped inside the package.
 #: ``default``: the `small` generator trained on this project's CPU (docs/training.md);
 #: ``student``: its 50 %-pruned, one-convolution-per-block student distilled for 8,000 steps
-#: (0.078 GMAC/note, ~9 ms per note on one CPU thread; docs/compression.md, section 3).
-SHIPPED_CHECKPOINTS = {"default": "darkgan-default", "student": "darkgan-student"}
+#: (0.078 GMAC/note, ~9 ms per note on one CPU thread; docs/compression.md, section 3);
+#: ``control``: the `small-control` generator, trained from scratch with the word-control recipe
+#: (issue 15; docs/training.md, "Shipped word-control checkpoint"): words move what the teacher and
+#: YAMNet hear.
+SHIPPED_CHECKPOINTS = {"default": "darkgan-default", "student": "darkgan-student", "control": "darkgan-control"}
 
 
 def shipped_checkpoint(name: str = "default") -> Path:

@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "no analytics.",
     )
     p.add_argument("--checkpoint", default=None,
-                   help="checkpoint or run folder, or a shipped one by name: default (the default) or student "
-                        "(the fast distilled student)")
+                   help="checkpoint or run folder, or a shipped one by name: default (the default), student "
+                        "(the fast distilled student) or control (the word-control generator)")
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to bind (default 127.0.0.1); anything beyond loopback needs --allow-remote")
     p.add_argument("--allow-remote", action="store_true",
