@@ -229,8 +229,10 @@ def test_browser_timbre_map_pad_plays_a_note(served, browser_page):
     pad.wait_for(state="visible")
     box = pad.bounding_box()
     ready = "() => { const a = document.querySelector('#timbre-audio a[download]'); return a && a.href; }"
-    for attempt in range(3):  # a click before the page has wired the pad's handler is lost (as for a user)
-        pad.click(position={"x": 0.5 * box["width"], "y": 0.5 * box["height"]})
+    # a click before the page has wired the pad's handler is lost (as for a user); each retry clicks
+    # a new point, so that it writes a new note instead of rewriting the file being served
+    for attempt in range(3):
+        pad.click(position={"x": (0.5 + 0.05 * attempt) * box["width"], "y": 0.5 * box["height"]})
         try:
             page.wait_for_function(ready, timeout=30_000)
             break
