@@ -30,7 +30,7 @@ def _rho(model: DarkGAN, rows: np.ndarray) -> tuple[float, float]:
 
 
 @pytest.mark.slow
-def test_control_follows_words_the_teacher_hears_and_default_does_not():
+def test_control_follows_words_the_teacher_hears_more_than_the_default():
     control, default = DarkGAN.load("control"), DarkGAN.load("default")
     assert control.attributes == default.attributes
     rows = np.random.default_rng(3).choice(len(control.bank), N_NOTES, replace=False)
