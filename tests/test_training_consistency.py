@@ -15,7 +15,7 @@ from darkgan.models.config import PRESETS, apply_overrides, get_preset
 from darkgan.training.data import load_training_data
 from darkgan.training.losses import cosine_distance, neighbour_pitches, timbre_consistency_loss
 from darkgan.training.loop import _with_partners, train
-from darkgan.training.terms import WaveTerms, unrelated_distance
+from darkgan.training.terms import Partners, WaveTerms, unrelated_distance
 
 # the last two scales of tiny, the term from the coarser one (nearest-up-sampled for the teacher)
 RUN = ["train.iterations=[0,0,0,0,1,2]", "train.fade_in_jumps=0", "train.log_every=1",
@@ -55,7 +55,7 @@ def test_consistency_on_the_shipped_generator(teacher):
     alpha = torch.full((3, G.n_attributes), 0.05)
     p = torch.tensor([5, 12, 20])
     partner = torch.tensor([7, 11, 20])  # the last pair: the same pitch, an identical note
-    zg, pg, ag = _with_partners(z, p, alpha, partner)
+    zg, pg, ag = _with_partners(z, p, alpha, Partners(torch.arange(3), partner, alpha, 3, torch.zeros(0)))
     out = G(zg, pg, ag)
     with torch.no_grad():
         alone = G(z, partner, alpha)

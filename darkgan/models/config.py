@@ -188,6 +188,10 @@ def _default_loss_weights() -> dict[str, float]:
         # G: timbre consistency across pitch: the same (z, alpha) at pitch p and p +- k must sound
         # alike to the teacher (embedding distance; train.consistency_*). Ours: 0 in every preset.
         "g_consistency": 0.0,
+        # G: single-attribute control: the same (z, pitch) with one attribute raised by
+        # train.increment_delta standard deviations must sound that much more of it to the
+        # teacher (train.increment_*). Ours: 0 in every preset.
+        "g_increment": 0.0,
     }
 
 
@@ -213,7 +217,8 @@ class TrainConfig:
             ``g_consistency``; ``g_f0`` weights
             :func:`darkgan.training.losses.f0_autocorrelation_loss` at the last scale, ours, 0;
             ``g_consistency`` the timbre consistency across pitch, ours, 0, see
-            ``consistency_fraction``).
+            ``consistency_fraction``; ``g_increment`` single-attribute control, ours, 0, see
+            ``increment_fraction``).
         temperature: distillation temperature T (Eq. 1); the paper's best is 2 (the reference
             file uses 3).
         ema: keep an exponential moving average of G's weights (shipped and used for samples).
@@ -261,6 +266,13 @@ class TrainConfig:
         consistency_max_offset: ``k`` is drawn uniformly from ``1..consistency_max_offset``
             semitones (the sign at random, flipped at the ends of the pitch range); >= 1, and the
             data must have at least ``2 * consistency_max_offset`` pitches.
+        increment_fraction: the ``g_increment`` term (ours, weight 0 in every preset): the first
+            ``ceil(increment_fraction * b)`` notes of each generator batch are generated a second
+            time with the same ``(z, pitch)`` and one attribute ``i`` (uniform over the K) raised
+            by ``increment_delta`` training standard deviations of ``z / T``, and the teacher must
+            hear that rise (:func:`darkgan.training.losses.attribute_increment_loss`); in (0, 1].
+        increment_delta: that rise, in standard deviations of the attribute's ``z / T`` over the
+            training notes (2 ~ a typical note to a 98th-percentile one); > 0.
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
@@ -311,6 +323,8 @@ class TrainConfig:
     output_terms_from_scale: int = -1
     consistency_fraction: float = 0.5
     consistency_max_offset: int = 3
+    increment_fraction: float = 0.5
+    increment_delta: float = 2.0
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -391,6 +405,8 @@ class TrainConfig:
             raise DarkGANError(f"train.memory_format must be one of {', '.join(MEMORY_FORMATS)}, "
                                f"got {self.memory_format!r}")
         _check_number("train.consistency_fraction", self.consistency_fraction, "in (0, 1]", lambda v: 0 < v <= 1)
+        _check_number("train.increment_fraction", self.increment_fraction, "in (0, 1]", lambda v: 0 < v <= 1)
+        _check_number("train.increment_delta", self.increment_delta, "> 0", lambda v: v > 0)
         if self.consistency_max_offset < 1:
             raise DarkGANError(f"train.consistency_max_offset must be >= 1 semitone, got {self.consistency_max_offset}")
         self._validate_metrics()

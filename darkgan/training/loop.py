@@ -295,15 +295,17 @@ OutputTerms = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 
 
 def _with_partners(z: torch.Tensor, pitch_index: torch.Tensor, conditioning: torch.Tensor,
-                   partner_pitch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The generator's inputs with the ``g_consistency`` partners appended: rows ``0..m-1``
-    again (same ``z [b, Z]`` and ``conditioning [b, K]``) at ``partner_pitch [m]``; one forward
-    generates both (the generator has no batch statistics). Unchanged when ``partner_pitch`` is None."""
-    if partner_pitch is None or partner_pitch.numel() == 0:
+                   partners) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The generator's inputs with the partners of ``g_consistency`` / ``g_increment`` appended
+    (:class:`darkgan.training.terms.Partners`: note ``rows[j]``'s z again, at ``pitch[j]`` with
+    ``conditioning[j]``); one forward generates all (the generator has no batch statistics).
+
+    Shapes: ``z [b, Z]``, ``pitch_index [b]``, ``conditioning [b, K]`` -> the same with ``b + M``
+    rows. Unchanged when ``partners`` is None or empty."""
+    if partners is None or partners.rows.numel() == 0:
         return z, pitch_index, conditioning
-    m = int(partner_pitch.shape[0])
-    return (torch.cat([z, z[:m]]), torch.cat([pitch_index, partner_pitch.to(pitch_index)]),
-            torch.cat([conditioning, conditioning[:m]]))
+    return (torch.cat([z, z[partners.rows.to(z.device)]]), torch.cat([pitch_index, partners.pitch.to(pitch_index)]),
+            torch.cat([conditioning, partners.conditioning.to(conditioning)]))
 
 
 def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tensor, tc: TrainConfig,
@@ -319,9 +321,10 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
         terms: :data:`OutputTerms` computed on the generated batch, each weighted by
             ``tc.loss_weights[name]`` (the loop passes the waveform f0 loss ``g_f0``, the
             teacher-in-the-loop ``g_teacher`` and the timbre consistency ``g_consistency`` when
-            their weights are > 0). When ``terms`` has a ``partner_pitch [m]``, the first m notes
-            are generated again at those pitches (same z and conditioning) and ``terms`` gets
-            ``[b + m, 2, H, W]``; the critic sees only the first b.
+            their weights are > 0; ``g_increment`` too). When ``terms`` has ``partners``
+            (:class:`darkgan.training.terms.Partners`, M notes: some notes' z again at another
+            pitch or with one attribute raised), they are generated in the same forward and
+            ``terms`` gets ``[b + M, 2, H, W]``; the critic sees only the first b.
 
     Returns:
         detached scalars ``g_loss``, ``g_adv``, ``g_attr``, ``g_pitch``, ``d_pitch_acc_fake``,
@@ -330,7 +333,7 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
     b, dev = pitch_index.shape[0], pitch_index.device
     z = _draw(gen, (b, st.G.cfg.latent_dim), shard, "normal").to(dev)
     critic = tc.trainable == "all"  # else the output terms alone teach the conditioning
-    zg, pg, cg = _with_partners(z, pitch_index, conditioning, getattr(terms, "partner_pitch", None))
+    zg, pg, cg = _with_partners(z, pitch_index, conditioning, getattr(terms, "partners", None))
     st.D.requires_grad_(False)
     try:
         with _amp(st, dev):
@@ -775,8 +778,10 @@ def _train_step(run: _Run, hb) -> dict[str, torch.Tensor]:
         first = tc.output_terms_from_scale if tc.output_terms_from_scale >= 0 else cfg.model.n_scales - 1
         if run.wave_terms.active and st.scale >= first:
             wt = run.wave_terms
-            u = _draw(gen, (b.pitch_index.shape[0],), shard, "uniform") if wt.consistency else None
-            terms = wt.for_batch(b.pitch_index, soft, gen, u)
+            n = (b.pitch_index.shape[0],)
+            u = _draw(gen, n, shard, "uniform") if wt.consistency else None
+            v = _draw(gen, n, shard, "uniform") if wt.increment else None
+            terms = wt.for_batch(b.pitch_index, soft, gen, u, v)
         mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step), terms)
     st.step = step + 1
     run.steps_done += 1

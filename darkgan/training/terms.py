@@ -15,7 +15,14 @@ is de-normalised and inverted to a waveform
   second time at a neighbouring pitch (same z and alpha, :attr:`BatchTerms.partner_pitch`) and
   the teacher's embeddings of each pair are pulled together
   (:func:`~darkgan.training.losses.timbre_consistency_loss`; no transforms: identical notes
-  score 0), in units of unrelated real notes (:func:`unrelated_distance`; issue 21).
+  score 0), in units of unrelated real notes (:func:`unrelated_distance`; issue 21);
+- ``g_increment``: the first ``ceil(train.increment_fraction * b)`` notes are generated a second
+  time with one attribute raised by ``train.increment_delta`` standard deviations (same z and
+  pitch); both are heard through identical random transforms and the teacher must hear the
+  rise (:func:`~darkgan.training.losses.attribute_increment_loss`; issue 15).
+
+Partners of both terms are appended to the batch (:class:`Partners`) and generated in the same
+forward.
 
 The terms are data: :meth:`WaveTerms.for_batch` returns a :class:`BatchTerms`, a function from the
 generated batch (partners appended) to a dict ``{name: scalar}`` that
@@ -24,14 +31,17 @@ generated batch (partners appended) to a dict ``{name: scalar}`` that
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from darkgan.data.magif import N_BINS, N_FRAMES, magif_to_note
 from darkgan.errors import DataError
-from darkgan.training.losses import (augment_for_teacher, cosine_distance, f0_autocorrelation_loss,
-                                     neighbour_pitches, teacher_attribute_loss, timbre_consistency_loss)
+from darkgan.training.losses import (attribute_increment_loss, augment_for_teacher, cosine_distance,
+                                     f0_autocorrelation_loss,
+                                     neighbour_pitches, raise_attribute, teacher_attribute_loss,
+                                     timbre_consistency_loss)
 
 
 def attribute_stats(logits: np.ndarray, rows: np.ndarray, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,18 +88,35 @@ def unrelated_distance(teacher, data, seed: int, n: int = 64) -> float:
     return d
 
 
+@dataclass
+class Partners:
+    """Extra notes generated in the batch's forward: note ``rows[j]`` of the batch again (its z)
+    at ``pitch[j]`` with ``conditioning[j]``; the first ``n_consistency`` rows are the
+    ``g_consistency`` partners (another pitch), the rest the ``g_increment`` partners (one
+    attribute raised, :attr:`attr_index`).
+
+    Shapes: rows, pitch ``[M]`` long; conditioning ``[M, K]``; attr_index ``[M - n_consistency]``.
+    """
+
+    rows: torch.Tensor
+    pitch: torch.Tensor
+    conditioning: torch.Tensor
+    n_consistency: int
+    attr_index: torch.Tensor
+
+
 class WaveTerms:
-    """Builds the ``g_f0`` / ``g_teacher`` / ``g_consistency`` terms for one training run.
+    """Builds the ``g_f0`` / ``g_teacher`` / ``g_consistency`` / ``g_increment`` terms for one run.
 
     Args:
         tc: the :class:`~darkgan.models.config.TrainConfig` (weights, T, teacher loss and
-            transforms, consistency settings).
+            transforms, consistency and increment settings).
         data: the :class:`~darkgan.training.data.TrainingData` (normaliser, pitch range, labels).
         device: where the teacher runs.
 
     Raises:
-        DataError: ``g_teacher > 0`` on a dataset without attributes, a teacher whose classes do
-            not match the vocabulary, or ``g_consistency > 0`` on fewer than
+        DataError: ``g_teacher`` or ``g_increment > 0`` on a dataset without attributes, a teacher
+            whose classes do not match the vocabulary, or ``g_consistency > 0`` on fewer than
             ``2 * train.consistency_max_offset`` pitches. WeightsError: the teacher's weights are
             missing.
     """
@@ -100,17 +127,19 @@ class WaveTerms:
         self.f0 = tc.loss_weights.get("g_f0", 0.0) > 0
         self.labels = tc.loss_weights.get("g_teacher", 0.0) > 0
         self.consistency = tc.loss_weights.get("g_consistency", 0.0) > 0
+        self.increment = tc.loss_weights.get("g_increment", 0.0) > 0
         self.teacher = None
-        if self.labels and not data.n_attributes:
-            raise DataError("train.loss_weights.g_teacher > 0 needs attributes (the baseline has none)")
+        for key, on in (("g_teacher", self.labels), ("g_increment", self.increment)):
+            if on and not data.n_attributes:
+                raise DataError(f"train.loss_weights.{key} > 0 needs attributes (the baseline has none)")
         if self.consistency and self.n_pitches < 2 * tc.consistency_max_offset:
             raise DataError(f"train.loss_weights.g_consistency: {self.n_pitches} pitches cannot hold neighbours up "
                             f"to +-{tc.consistency_max_offset} semitones (train.consistency_max_offset)")
-        if self.labels or self.consistency:
+        if self.labels or self.consistency or self.increment:
             from darkgan.teacher import load_teacher
 
             self.teacher = load_teacher((data.teacher or {}).get("id") or "efficientat-mn04", device=str(device))
-        if self.labels:
+        if self.labels or self.increment:
             check_teacher_vocabulary(self.teacher, list(data.class_indices), list(data.attributes), "teacher")
             self.classes = torch.tensor(list(data.class_indices), dtype=torch.long, device=device)
             self.attr_std = attribute_stats(data.logits, data.train_rows, tc.temperature)[1].to(device)
@@ -119,40 +148,62 @@ class WaveTerms:
 
     @property
     def active(self) -> bool:
-        return self.f0 or self.labels or self.consistency
+        return self.f0 or self.labels or self.consistency or self.increment
 
     def n_pairs(self, b: int) -> int:
         """How many notes of a batch of ``b`` get a neighbouring-pitch partner (0 when off)."""
         return min(b, math.ceil(self.tc.consistency_fraction * b)) if self.consistency else 0
 
+    def n_increments(self, b: int) -> int:
+        """How many notes of a batch of ``b`` get a raised-attribute partner (0 when off)."""
+        return min(b, math.ceil(self.tc.increment_fraction * b)) if self.increment else 0
+
     def for_batch(self, pitch_index: torch.Tensor, conditioning: torch.Tensor, gen: torch.Generator,
-                  u: torch.Tensor | None = None) -> "BatchTerms":
-        """The :data:`~darkgan.training.loop.OutputTerms` of one batch (``pitch_index [b]``,
-        ``conditioning [b, K]``, the step's random generator for the transforms; ``u [b]``
-        uniform draws for the partners' pitches, needed when ``g_consistency`` is on)."""
-        partner = None
-        m = self.n_pairs(int(pitch_index.shape[0]))
-        if m:
-            if u is None:
-                raise ValueError("g_consistency needs the draws u for the partners' pitches")
-            partner = neighbour_pitches(pitch_index[:m], self.n_pitches, self.tc.consistency_max_offset, u[:m])
-        return BatchTerms(self, pitch_index, conditioning, gen, partner)
+                  u: torch.Tensor | None = None, v: torch.Tensor | None = None) -> "BatchTerms":
+        """The :data:`~darkgan.training.loop.OutputTerms` of one batch.
+
+        Args:
+            pitch_index: ``[b]`` long; conditioning: ``[b, K]`` alpha; gen: the step's random
+                generator (the transforms);
+            u: ``[b]`` uniform draws for the consistency partners' pitches (needed when
+                ``g_consistency`` is on); v: ``[b]`` uniform draws for the raised attributes
+                (needed when ``g_increment`` is on).
+
+        Raises:
+            ValueError: a needed draw is missing.
+        """
+        b = int(pitch_index.shape[0])
+        m, n = self.n_pairs(b), self.n_increments(b)
+        if (m and u is None) or (n and v is None):
+            raise ValueError("g_consistency needs the draws u, g_increment the draws v")
+        if not (m or n):
+            return BatchTerms(self, pitch_index, conditioning, gen, None)
+        dev = pitch_index.device
+        near = (neighbour_pitches(pitch_index[:m], self.n_pitches, self.tc.consistency_max_offset, u[:m])
+                if m else pitch_index[:0])
+        k = conditioning.shape[1]
+        attr = (v[:n].to(dev) * k).long().clamp(max=k - 1) if n else pitch_index[:0]
+        raised = raise_attribute(conditioning[:n], attr, self.tc.increment_delta, self.attr_std) if n else None
+        rows = torch.cat([torch.arange(m, device=dev), torch.arange(n, device=dev)])
+        partners = Partners(rows=rows, pitch=torch.cat([near.to(pitch_index), pitch_index[:n]]),
+                            conditioning=torch.cat([conditioning[:m]] + ([raised] if n else [])),
+                            n_consistency=m, attr_index=attr)
+        return BatchTerms(self, pitch_index, conditioning, gen, partners)
 
 
 class BatchTerms:
-    """The output terms of one batch: ``terms(out)`` with ``out [b + m, 2, H, W]`` the generated
-    notes of the batch followed by the partners (rows ``b..b+m-1``: rows ``0..m-1`` again at
-    :attr:`partner_pitch`) -> ``{name: scalar}``.
+    """The output terms of one batch: ``terms(out)`` with ``out [b + M, 2, H, W]`` the generated
+    notes of the batch followed by their :attr:`partners` -> ``{name: scalar}``.
 
     Attributes:
-        partner_pitch: ``[m]`` long pitch indices of the partners, or None (no ``g_consistency``):
-            :func:`~darkgan.training.loop.train_step_g` generates them with the same z and alpha.
+        partners: the :class:`Partners` that :func:`~darkgan.training.loop.train_step_g`
+            generates with the batch (None: no ``g_consistency`` nor ``g_increment``).
     """
 
     def __init__(self, wt: WaveTerms, pitch_index: torch.Tensor, conditioning: torch.Tensor, gen: torch.Generator,
-                 partner_pitch: torch.Tensor | None):
+                 partners: Partners | None):
         self.wt, self.pitch_index, self.conditioning, self.gen = wt, pitch_index, conditioning, gen
-        self.partner_pitch = partner_pitch
+        self.partners = partners
 
     def __call__(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
         wt, b = self.wt, int(self.pitch_index.shape[0])
@@ -169,8 +220,23 @@ class BatchTerms:
             z = wt.teacher.logits(heard, grad=True).index_select(1, wt.classes)
             terms["g_teacher"] = teacher_attribute_loss(z, self.conditioning, wt.tc.temperature, wt.attr_std,
                                                         wt.tc.teacher_loss)
-        if self.partner_pitch is not None:
-            m = int(self.partner_pitch.shape[0])
+        pr = self.partners
+        if wt.consistency and pr is not None:
+            m = pr.n_consistency
             emb = wt.teacher.embedding(torch.cat([wave[:m], wave_all[b:b + m]]), grad=True)
             terms["g_consistency"] = timbre_consistency_loss(emb[:m], emb[m:], wt.unrelated)
+        if wt.increment and pr is not None:
+            terms["g_increment"] = self._increment(wave, wave_all[b + pr.n_consistency:])
         return terms
+
+    def _increment(self, wave: torch.Tensor, raised: torch.Tensor) -> torch.Tensor:
+        """``g_increment`` of the notes ``wave[:n]`` and their partners ``raised [n, N]``, both
+        heard through the same random transforms (the generator's state is replayed)."""
+        wt, n = self.wt, int(raised.shape[0])
+        tr, state = tuple(wt.tc.teacher_transforms), self.gen.get_state()
+        base = augment_for_teacher(wave[:n], tr, self.gen)
+        self.gen.set_state(state)
+        up = augment_for_teacher(raised, tr, self.gen)
+        z = wt.teacher.logits(torch.cat([base, up]), grad=True).index_select(1, wt.classes)
+        return attribute_increment_loss(z[:n], z[n:], self.partners.attr_index, wt.tc.increment_delta,
+                                        wt.tc.temperature, wt.attr_std)
