@@ -81,12 +81,18 @@ class FormatLayer(nn.Module):
         return f"{self.in_features} -> {self.out_channels}x{self.shape[0]}x{self.shape[1]}, scale={self.scale:.4g}"
 
 
+def attribute_logits(alpha: torch.Tensor) -> torch.Tensor:
+    """``logit(alpha)``, the inverse of paper Eq. 1 (``alpha = sigmoid(z / T)``, so this is
+    ``z / T``): ``alpha [..., K]`` probabilities, clamped to [1e-6, 1 - 1e-6] -> float32, same shape."""
+    p = alpha.float().clamp(1e-6, 1.0 - 1e-6)
+    return torch.log(p) - torch.log1p(-p)
+
+
 def standardize_attributes(alpha: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """``(logit(alpha) - mean) / std``: ``alpha [B, K]`` probabilities (clamped to [1e-6, 1 - 1e-6])
     -> ``[B, K]`` float32, the teacher logit at temperature T (``logit(sigmoid(z / T)) = z / T``,
     paper Eq. 1) standardised per attribute with the training notes' ``mean``, ``std`` ``[K]``."""
-    p = alpha.float().clamp(1e-6, 1.0 - 1e-6)
-    return (torch.log(p) - torch.log1p(-p) - mean) / std
+    return (attribute_logits(alpha) - mean) / std
 
 
 class AttributeMapping(nn.Module):

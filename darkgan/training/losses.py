@@ -30,6 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from darkgan.models.generator import attribute_logits
+
 
 def critic_wasserstein_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> torch.Tensor:
     """``E[D(fake)] - E[D(real)]`` (scalar). Shapes: ``[B]``, ``[B]``."""
@@ -213,8 +215,7 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
         return distillation_loss(teacher_logits, conditioning, temperature)
     if kind != "std_mse" or attr_std is None:
         raise ValueError(f"teacher_attribute_loss: kind {kind!r} (std_mse needs attr_std)")
-    p = conditioning.float().clamp(1e-6, 1.0 - 1e-6)
-    target = torch.log(p) - torch.log1p(-p)
+    target = attribute_logits(conditioning)
     return ((teacher_logits.float() / temperature - target) / attr_std.float()).square().mean()
 
 
@@ -290,12 +291,12 @@ def raise_attribute(conditioning: torch.Tensor, attr_index: torch.Tensor, delta:
 
     Returns:
         ``[m, K]`` alpha in (0, 1), no gradient needed (an input of the generator).
+
+    Source: ours (issue 15), the partner of :func:`attribute_increment_loss`.
     """
-    p = conditioning.float().clamp(1e-6, 1.0 - 1e-6)
-    u = torch.log(p) - torch.log1p(-p)
+    u = attribute_logits(conditioning)
     rows = torch.arange(u.shape[0], device=u.device)
     i = attr_index.to(u.device)
-    u = u.clone()
     u[rows, i] = u[rows, i] + float(delta) * attr_std.to(u.device)[i]
     return torch.sigmoid(u).to(conditioning.dtype)
 
