@@ -536,3 +536,26 @@ def test_generated_notes_fade_out_like_the_training_crops(prepared_dataset):
     for notes in (real, gen):
         assert np.median(tail_envelope_db(notes)) < -20.0
         assert np.median(tail_burst_db(notes)) < 0.0 and (tail_burst_db(notes) > 10.0).mean() <= 0.1
+
+
+def test_onset_burst_measure_on_real_notes_and_a_thump(prepared_dataset):
+    """Real rendered notes build up from their first STFT frame (no onset burst); the same notes
+    with a 30 ms low thump added at sample 0, as the generators made, read > +3 dB."""
+    from darkgan.data.cache import NoteCache
+    from darkgan.data.magif import magif_to_wave
+    from darkgan.evaluation.metrics import compute
+    from darkgan.evaluation.metrics.tail import onset_burst_db
+
+    cache = NoteCache(prepared_dataset)
+    real = magif_to_wave(cache.load(np.arange(len(cache)), normalize=False)).numpy()
+    db = onset_burst_db(real)
+    assert db.shape == (len(real),) and np.median(db) < 0.0 and (db > 3.0).mean() <= 0.05
+    t = np.arange(480) / 16000.0
+    thump = np.sin(2 * np.pi * 60.0 * t) * np.hanning(960)[480:]  # 30 ms, decaying
+    hit = real.copy()
+    hit[:, :480] += 4.0 * np.abs(real).max(axis=1, keepdims=True) * thump
+    assert np.median(onset_burst_db(hit)) > 3.0 + np.median(db)
+    m = compute("tail", wave=real)
+    assert m["onset_median_db"] == pytest.approx(float(np.median(db))) and m["onset_share_above_3db"] <= 0.05
+    with pytest.raises(ValueError, match="16000"):
+        onset_burst_db(real[0])

@@ -32,6 +32,7 @@ TABLE1 = [("pis", "pis", "PIS", 2, "pis_low", "pis_high"), ("iis", "iis", "IIS",
           ("fad_yamnet", "fad", "FAD (YAMNet)", 2, None, None),
           ("fad_inf_yamnet", "fad_inf", "FAD-inf (YAMNet)", 2, None, None),
           ("pitch_accuracy", "pitch_accuracy", "pitch acc.", 2, "low", "high"),
+          ("tail", "onset_median_db", "onset burst (dB)", 1, None, None),
           ("tail", "burst_median_db", "end burst (dB)", 1, None, None),
           ("tail", "envelope_median_db", "last 10 ms (dB)", 1, None, None)]
 

@@ -18,7 +18,7 @@ name            what (results key)
 ``fad``         FAD, teacher + YAMNet embeddings; needs n > D (``rows``)
 ``fad_inf``     FAD-inf (``rows``)
 ``pitch``       pitch accuracy (pYIN, 50 cents), Wilson 95 % interval (``rows``)
-``tail``        end of the note: HF burst in the last 50 ms, fade-out envelope (``rows``)
+``tail``        the ends of the note: onset burst, HF burst in the last 50 ms, fade-out envelope (``rows``)
 ``rho``         rho_i, teacher + YAMNet, validation and training conditioning, real-data
                 reference rows, bootstrap intervals (``correlation``, ``correlation_train``)
 ``ood``         out-of-distribution mean rho, paper Fig. 2 (``ood``)

@@ -192,6 +192,9 @@ def _default_loss_weights() -> dict[str, float]:
         # train.increment_delta standard deviations must sound that much more of it to the
         # teacher (train.increment_*). Ours: 0 in every preset.
         "g_increment": 0.0,
+        # G: frame-to-frame energy changes within the real notes' range (train.envelope_quantile;
+        # last scale only): the onset burst of generated notes. Ours: 0 in every preset.
+        "g_envelope": 0.0,
     }
 
 
@@ -218,7 +221,8 @@ class TrainConfig:
             :func:`darkgan.training.losses.f0_autocorrelation_loss` at the last scale, ours, 0;
             ``g_consistency`` the timbre consistency across pitch, ours, 0, see
             ``consistency_fraction``; ``g_increment`` single-attribute control, ours, 0, see
-            ``increment_fraction``).
+            ``increment_fraction``; ``g_envelope`` the onset burst, ours, 0, see
+            ``envelope_quantile``).
         temperature: distillation temperature T (Eq. 1); the paper's best is 2 (the reference
             file uses 3).
         ema: keep an exponential moving average of G's weights (shipped and used for samples).
@@ -273,6 +277,10 @@ class TrainConfig:
             hear that rise (:func:`darkgan.training.losses.attribute_increment_loss`); in (0, 1].
         increment_delta: that rise, in standard deviations of the attribute's ``z / T`` over the
             training notes (2 ~ a typical note to a 98th-percentile one); > 0.
+        envelope_quantile: the ``g_envelope`` term (ours, weight 0 in every preset): each
+            frame-to-frame energy change of a generated note outside the ``envelope_quantile`` ..
+            ``1 - envelope_quantile`` quantiles of 2,048 real training notes' is penalised
+            quadratically (:func:`darkgan.training.losses.envelope_range_loss`); in (0, 0.5).
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
@@ -325,6 +333,7 @@ class TrainConfig:
     consistency_max_offset: int = 3
     increment_fraction: float = 0.5
     increment_delta: float = 2.0
+    envelope_quantile: float = 0.005
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -407,6 +416,7 @@ class TrainConfig:
         _check_number("train.consistency_fraction", self.consistency_fraction, "in (0, 1]", lambda v: 0 < v <= 1)
         _check_number("train.increment_fraction", self.increment_fraction, "in (0, 1]", lambda v: 0 < v <= 1)
         _check_number("train.increment_delta", self.increment_delta, "> 0", lambda v: v > 0)
+        _check_number("train.envelope_quantile", self.envelope_quantile, "in (0, 0.5)", lambda v: 0 < v < 0.5)
         if self.consistency_max_offset < 1:
             raise DarkGANError(f"train.consistency_max_offset must be >= 1 semitone, got {self.consistency_max_offset}")
         self._validate_metrics()

@@ -21,6 +21,10 @@ is de-normalised and inverted to a waveform
   pitch); both are heard through identical random transforms and the teacher must hear the
   rise (:func:`~darkgan.training.losses.attribute_increment_loss`; issue 15).
 
+- ``g_envelope``: the frame-to-frame energy changes of the generated notes must stay within the
+  real notes' range (:func:`~darkgan.training.losses.envelope_range_loss`, bounds from
+  :func:`envelope_bounds`; last scale only; no inversion needed): the onset burst (issue 15).
+
 Partners of both terms are appended to the batch (:class:`Partners`) and generated in the same
 forward.
 
@@ -36,10 +40,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from darkgan.data.magif import N_BINS, N_FRAMES, magif_to_note
+from darkgan.data.magif import N_BINS, N_FRAMES, frame_energy_db, magif_to_note
 from darkgan.errors import DataError
 from darkgan.training.losses import (attribute_increment_loss, augment_for_teacher, cosine_distance,
-                                     f0_autocorrelation_loss,
+                                     envelope_range_loss, envelope_steps_db, f0_autocorrelation_loss,
                                      neighbour_pitches, raise_attribute, teacher_attribute_loss,
                                      timbre_consistency_loss)
 
@@ -64,6 +68,35 @@ def check_teacher_vocabulary(teacher, class_indices: list[int], attributes: list
     if max(class_indices, default=-1) >= len(names) or [names[i] for i in class_indices] != list(attributes):
         raise DataError(f"{where}: teacher {teacher.id} has other classes than the vocabulary "
                         f"(e.g. {attributes[:2]}); label the data with the same teacher")
+
+
+@torch.no_grad()
+def envelope_bounds(data, seed: int, quantile: float, n: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """The range of real notes' frame-to-frame energy changes, the bounds of ``g_envelope``.
+
+    Args:
+        data: :class:`~darkgan.training.data.TrainingData`; ``n`` training notes are drawn with
+            ``seed`` (all of them when fewer), read un-normalised from the cache.
+        quantile: q in (0, 0.5): the bounds are the q and 1 - q quantiles, per step.
+
+    Returns:
+        ``(lo [31], hi [31])`` float32 dB (:func:`~darkgan.training.losses.envelope_steps_db` of
+        :func:`~darkgan.data.magif.frame_energy_db`); on the default data with q = 0.005 the
+        first step's ``lo`` is about -3 dB.
+
+    Raises:
+        DataError: no training notes.
+    """
+    rows = np.asarray(data.train_rows)
+    if len(rows) == 0:
+        raise DataError("train.loss_weights.g_envelope > 0 needs training notes")
+    rng = np.random.default_rng([int(seed), 0xE7])
+    rows = np.sort(rng.choice(rows, size=min(n, len(rows)), replace=False))
+    steps = [envelope_steps_db(frame_energy_db(data.cache.load(rows[i:i + 256], normalize=False)[:, 0].float()))
+             for i in range(0, len(rows), 256)]
+    q = torch.tensor([quantile, 1.0 - quantile], dtype=torch.float64)
+    lo, hi = torch.quantile(torch.cat(steps).double(), q, dim=0).float()
+    return lo, hi
 
 
 @torch.no_grad()
@@ -106,7 +139,8 @@ class Partners:
 
 
 class WaveTerms:
-    """Builds the ``g_f0`` / ``g_teacher`` / ``g_consistency`` / ``g_increment`` terms for one run.
+    """Builds the ``g_f0`` / ``g_teacher`` / ``g_consistency`` / ``g_increment`` / ``g_envelope``
+    terms for one run.
 
     Args:
         tc: the :class:`~darkgan.models.config.TrainConfig` (weights, T, teacher loss and
@@ -128,6 +162,7 @@ class WaveTerms:
         self.labels = tc.loss_weights.get("g_teacher", 0.0) > 0
         self.consistency = tc.loss_weights.get("g_consistency", 0.0) > 0
         self.increment = tc.loss_weights.get("g_increment", 0.0) > 0
+        self.envelope = tc.loss_weights.get("g_envelope", 0.0) > 0
         self.teacher = None
         for key, on in (("g_teacher", self.labels), ("g_increment", self.increment)):
             if on and not data.n_attributes:
@@ -145,10 +180,13 @@ class WaveTerms:
             self.attr_std = attribute_stats(data.logits, data.train_rows, tc.temperature)[1].to(device)
         if self.consistency:
             self.unrelated = unrelated_distance(self.teacher, data, tc.seed)
+        if self.envelope:
+            self.envelope_lo, self.envelope_hi = (t.to(device) for t in
+                                                  envelope_bounds(data, tc.seed, tc.envelope_quantile))
 
     @property
     def active(self) -> bool:
-        return self.f0 or self.labels or self.consistency or self.increment
+        return self.f0 or self.labels or self.consistency or self.increment or self.envelope
 
     def n_pairs(self, b: int) -> int:
         """How many notes of a batch of ``b`` get a neighbouring-pitch partner (0 when off)."""
@@ -208,11 +246,16 @@ class BatchTerms:
     def __call__(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
         wt, b = self.wt, int(self.pitch_index.shape[0])
         final = tuple(out.shape[-2:]) == (N_BINS, N_FRAMES)
+        terms = {}
+        if wt.envelope and final:
+            logmag = wt.normalizer.denormalize(out[:b])[:, 0]
+            terms["g_envelope"] = envelope_range_loss(frame_energy_db(logmag), wt.envelope_lo, wt.envelope_hi)
+        if not (wt.f0 or wt.labels or wt.consistency or wt.increment):
+            return terms  # g_envelope alone needs no waveform
         if not final:  # a coarser scale: blurred, full size (no pitch to hear: f0 waits)
             out = torch.nn.functional.interpolate(out, size=(N_BINS, N_FRAMES), mode="nearest")
         wave_all = magif_to_note(wt.normalizer.denormalize(out))
         wave = wave_all[:b]
-        terms = {}
         if wt.f0 and final:
             terms["g_f0"] = f0_autocorrelation_loss(wave, (wt.lo + self.pitch_index).float())
         if wt.labels:

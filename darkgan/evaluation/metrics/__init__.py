@@ -18,7 +18,7 @@ Registered metrics (module, paper source):
     ``attribute_correlation_ci``, ``attribute_rise``, ``retrieval``
                                :mod:`.control` (bootstrap intervals, paired rise test, timbre retrieval)
     ``pitch_accuracy``         :mod:`.pitch_accuracy` (f0 within 50 cents)
-    ``tail``                   :mod:`.tail` end of the note: high-frequency burst and fade-out (issue 15)
+    ``tail``                   :mod:`.tail` the ends of the note: onset burst, high-frequency burst and fade-out (issue 15)
 
 Signatures are strict (no ``**kwargs``): a misspelt keyword is a ``TypeError``, never ignored.
 Errors: :class:`darkgan.errors.DarkGANError` (bad shapes, too few samples), one line each.

@@ -1,0 +1,105 @@
+"""The onset burst (issue 15, ``train.loss_weights.g_envelope``): real rendered notes never drop
+more than a few dB from their first STFT frame to the second, the shipped generator's notes do;
+the hinge is 0 on real notes, positive on the generator's, its gradient reaches the generator and
+one step lowers it; settings are validated; a tiny run with the term resumes exactly."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from darkgan.data.magif import Normalizer, frame_energy_db
+from darkgan.errors import DarkGANError
+from darkgan.models.checkpoint import load_generator, load_training_state
+from darkgan.models.config import PRESETS, apply_overrides, get_preset
+from darkgan.training.data import load_training_data
+from darkgan.training.losses import envelope_range_loss, envelope_steps_db
+from darkgan.training.loop import train
+from darkgan.training.terms import WaveTerms, envelope_bounds
+
+
+def _real_logmag(data) -> torch.Tensor:
+    return data.cache.load(np.asarray(data.train_rows), normalize=False)[:, 0].float()
+
+
+def test_frame_energy_is_the_db_sum_of_squared_magnitudes():
+    mag = torch.rand(2, 5, 3) + 0.1
+    want = 10 * torch.log10((mag ** 2).sum(1))
+    assert torch.allclose(frame_energy_db(torch.log(mag)), want, atol=1e-4)
+
+
+def test_envelope_loss_units_and_bounds():
+    lo, hi = torch.tensor([-3.0, -3.0]), torch.tensor([10.0, 10.0])
+    e = torch.tensor([[0.0, -2.0, 5.0], [0.0, -23.0, -3.0]])  # steps: [-2, 7] in range; [-23, 20]
+    # (-3 - -23)^2 + (20 - 10)^2 = 400 + 100 over 4 steps, in units of (10 dB)^2
+    assert float(envelope_range_loss(e, lo, hi)) == pytest.approx(500 / 4 / 100)
+    assert float(envelope_range_loss(e[:1], lo, hi)) == 0.0
+    with pytest.raises(ValueError, match="envelope bounds"):
+        envelope_range_loss(e, lo[:1], hi)
+
+
+def test_real_notes_have_no_onset_burst_and_are_in_range(prepared_dataset):
+    data = load_training_data(prepared_dataset)
+    lo, hi = envelope_bounds(data, seed=0, quantile=0.005)
+    steps = envelope_steps_db(frame_energy_db(_real_logmag(data)))
+    assert lo.shape == hi.shape == (31,) and bool((lo < hi).all())
+    assert -8.0 < float(lo[0]) < 0.0  # rendered notes: frame 1 at most a few dB below frame 0
+    assert float(torch.quantile(steps[:, 0], 0.5)) > -1.0
+    assert float(envelope_range_loss(frame_energy_db(_real_logmag(data)), lo, hi)) < 1e-3
+    again = envelope_bounds(data, seed=0, quantile=0.005)
+    assert torch.equal(lo, again[0]) and torch.equal(hi, again[1])  # resume recomputes the same
+
+
+def test_envelope_term_on_the_shipped_generator(prepared_dataset):
+    """Real weights: the shipped default's notes start with a burst the real notes never have;
+    the term sees it, its gradient reaches the generator, and one optimiser step lowers it."""
+    G, cc = load_generator(None)
+    G.requires_grad_(True)
+    cfg = apply_overrides(get_preset("tiny"), ["train.loss_weights.g_envelope=1"])
+    data = load_training_data(prepared_dataset)
+    wt = WaveTerms(cfg.train, data, torch.device("cpu"))
+    assert wt.envelope and wt.teacher is None and wt.active
+    wt.normalizer = Normalizer.from_dict(cc.normalizer)  # the shipped generator's own units
+    torch.manual_seed(0)
+    z, p = torch.randn(16, G.cfg.latent_dim), torch.arange(16) + 4  # MIDI 48..63 of the shipped range
+    alpha = torch.full((16, G.n_attributes), 0.05) if G.n_attributes else None
+    terms = wt.for_batch(p, alpha, torch.Generator().manual_seed(0))
+    out = G(z, p, alpha)
+    onset = envelope_steps_db(frame_energy_db(wt.normalizer.denormalize(out.detach())[:, 0]))[:, 0]
+    assert float(onset.median()) < float(wt.envelope_lo[0]) - 3.0  # the burst: far below any real note
+    loss = terms(out)["g_envelope"]
+    assert set(terms(out.detach())) == {"g_envelope"} and float(loss.detach()) > 0
+    opt = torch.optim.Adam(G.parameters(), lr=1e-3)
+    loss.backward()
+    assert float(G.format.weight.grad.abs().max()) > 0
+    opt.step()
+    with torch.no_grad():
+        assert float(terms(G(z, p, alpha))["g_envelope"]) < float(loss.detach())
+
+
+def test_envelope_settings_are_validated():
+    base = get_preset("tiny")
+    for bad, key in [("train.loss_weights.g_envelope=-1", "g_envelope"),
+                     ("train.envelope_quantile=0", "envelope_quantile"),
+                     ("train.envelope_quantile=0.5", "envelope_quantile"),
+                     ("train.envelope_quantile=nan", "envelope_quantile")]:
+        with pytest.raises(DarkGANError, match=key):
+            apply_overrides(base, [bad])
+    assert all(PRESETS[name]().train.loss_weights["g_envelope"] == 0 for name in PRESETS)
+
+
+@pytest.mark.slow  # two short runs
+def test_tiny_training_with_envelope_resumes_exactly(prepared_dataset, tmp_path):
+    run = ["train.iterations=[0,0,0,0,0,2]", "train.fade_in_jumps=0", "train.log_every=1",
+           "train.loss_weights.g_envelope=1"]
+    cfg = apply_overrides(get_preset("tiny"), run)
+    a = train(prepared_dataset, tmp_path / "a", config=cfg, progress=False, threads=1)
+    assert a.finished and math.isfinite(a.last_metrics["g_envelope"]) and a.last_metrics["g_envelope"] >= 0
+    train(prepared_dataset, tmp_path / "b", config=cfg, progress=False, threads=1, stop_at_step=1)
+    b = train(prepared_dataset, tmp_path / "b", resume=True, progress=False, threads=1)
+    A, B = load_training_state(a.checkpoint), load_training_state(b.checkpoint)
+    for part in ("generator", "ema", "critic"):
+        assert all(torch.equal(t, B[part][k]) for k, t in A[part].items()), part
+    assert B["config"].config.train.loss_weights["g_envelope"] == 1
