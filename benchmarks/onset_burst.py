@@ -12,8 +12,8 @@ per row: the onset burst :func:`darkgan.evaluation.metrics.tail.onset_burst_db` 
 first 32 ms relative to 32-128 ms; median, share above +6 dB, share above the real notes' 99th
 percentile) and, from the generator's own MAG-IF, the median drop of the frame energy from STFT
 frame 0 to frame 1 (:func:`darkgan.data.magif.frame_energy_db`; real notes: never below -3 dB).
-The figure shows each row's median power envelope over the first 250 ms in 4 ms blocks, relative
-to 128-250 ms.
+The figure shows each row's median power envelope over the first 252 ms in 4 ms blocks, relative
+to 128-252 ms.
 """
 from __future__ import annotations
 
