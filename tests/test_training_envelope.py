@@ -16,7 +16,7 @@ from darkgan.models.checkpoint import load_generator, load_training_state
 from darkgan.models.config import PRESETS, apply_overrides, get_preset
 from darkgan.training.data import load_training_data
 from darkgan.training.losses import envelope_range_loss, envelope_steps_db
-from darkgan.training.loop import train
+from darkgan.training.loop import extend_on_resume, train
 from darkgan.training.terms import WaveTerms, envelope_bounds
 
 
@@ -88,6 +88,11 @@ def test_envelope_settings_are_validated():
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(base, [bad])
     assert all(PRESETS[name]().train.loss_weights["g_envelope"] == 0 for name in PRESETS)
+    # a run may switch the term on or tighten its bounds when resumed (a fine-tune), like any weight
+    new = extend_on_resume(base, ["train.loss_weights.g_envelope=20", "train.envelope_quantile=0.05"], 0)
+    assert new.train.loss_weights["g_envelope"] == 20 and new.train.envelope_quantile == 0.05
+    with pytest.raises(DarkGANError, match="envelope_quantile"):
+        extend_on_resume(base, ["train.envelope_quantile=0.7"], 0)
 
 
 @pytest.mark.slow  # two short runs
