@@ -35,7 +35,21 @@ def test_control_follows_words_the_teacher_hears_more_than_the_default():
     assert control.attributes == default.attributes
     rows = np.random.default_rng(3).choice(len(control.bank), N_NOTES, replace=False)
     (new_all, new_words), (old_all, old_words) = _rho(control, rows), _rho(default, rows)
-    # measured (256 notes; rows of seeds 3 / 4 / 5): all K 0.112 / 0.141 / 0.131 against the
-    # default's 0.034 / 0.043 / 0.017; the two words 0.351 / 0.284 / 0.309 against 0.155 / 0.203 / 0.171
-    assert new_all > 0.09 and new_all - old_all > 0.05, (new_all, old_all)
-    assert new_words > 0.2 and new_words - old_words > 0.05, (new_words, old_words)
+    # measured (256 notes; rows of seeds 3 / 4 / 5), step 33,386: all K 0.287 / 0.306 / 0.278 against
+    # the default's 0.034 / 0.043 / 0.017; the two words 0.584 / 0.557 / 0.563 against 0.155 / 0.203 / 0.171
+    # (the step-24,200 control before it: 0.112-0.141 and 0.284-0.351)
+    assert new_all > 0.2 and new_all - old_all > 0.15, (new_all, old_all)
+    assert new_words > 0.45 and new_words - old_words > 0.25, (new_words, old_words)
+
+
+def test_control_notes_start_without_a_burst():
+    """Issue 15: every generator here began its notes with a thump (first 32 ms ~9-13 dB above the
+    next 96 ms; real crops -3 dB). The shipped control was trained with ``g_envelope``: measured on
+    512 notes, 2 % above +6 dB against the default's 81 % (real crops 2 %)."""
+    from darkgan.evaluation.metrics.tail import onset_burst_db
+
+    control = DarkGAN.load("control")
+    rows = np.random.default_rng(0).choice(len(control.bank), 48, replace=False)
+    waves = generator_fn(control)(control.bank.pitch[rows], control.bank.alpha(rows, control.temperature), 0)
+    db = onset_burst_db(np.asarray(waves))
+    assert np.median(db) < 6.0 and (db > 6.0).mean() <= 0.15, (np.median(db), (db > 6.0).mean())
