@@ -49,10 +49,7 @@ def generated(name: str, data: str, n: int, seed: int) -> tuple[np.ndarray, np.n
     pitch = model.bank.pitch[rows] if rows is not None else rng.integers(*model.pitch_range, n, endpoint=True)
     alpha = model.bank.alpha(rows, model.temperature) if rows is not None else None
     waves = model.generate_batch(z, pitch, alpha, limit=False).numpy()
-    zt, pt, at = model._batch_inputs(z, pitch, alpha)
-    with torch.inference_mode():
-        out = model.generator(zt, pt, at)
-        e = frame_energy_db(model.normalizer.denormalize(out.float())[:, 0])
+    e = frame_energy_db(model.generate_magif(z, pitch, alpha)[:, 0])
     return waves, (e[:, 1] - e[:, 0]).numpy()
 
 

@@ -120,6 +120,15 @@ def test_output_is_generator_then_inverse(model):
         ref = magif_to_note(model.normalizer.denormalize(x)).numpy()
     assert np.abs(ref).max() <= 1.0
     np.testing.assert_allclose(audio, ref, atol=1e-5)
+    # the public MAG-IF path is the same tensor (in chunks of any size), and a bad input is a one-line error
+    magif = model.generate_magif(z, [50, 50], alpha, batch_size=2)
+    one = model.generate_magif(z, [50, 50], alpha, batch_size=1)  # chunking: float-level differences only
+    assert float((one - magif).abs().max()) < 1e-2 * float(magif.abs().max())
+    assert magif.shape == (2, 2, 1024, 32) and magif.dtype == torch.float32
+    np.testing.assert_allclose(magif.numpy(), model.normalizer.denormalize(x).numpy(), atol=1e-6)
+    np.testing.assert_allclose(magif_to_note(magif).numpy(), audio, atol=1e-5)
+    with pytest.raises(DarkGANError, match="z must be"):
+        model.generate_magif(z[:, :3], [50, 50], alpha)
 
 
 def test_determinism_and_batching(model):

@@ -333,6 +333,28 @@ class DarkGAN:
         out, stats = self.synthesiser.run(z_t, p_t, a_t, self.synthesiser.batch_size(batch_size), limit)
         return (out, stats) if return_stats else out
 
+    def generate_magif(self, z, pitch, attributes=None, batch_size: int | None = None) -> torch.Tensor:
+        """The generator's MAG-IF spectrograms for explicit inputs, before the inverse STFT — for
+        research on the representation itself (DarkGAN, Sec. 4.3.1; GANSynth, Sec. 3).
+
+        Args:
+            z, pitch, attributes, batch_size: as :meth:`generate_batch`.
+
+        Returns:
+            ``[n, 2, 1024, 32]`` float32 CPU tensor, de-normalised: channel 0 the natural-log STFT
+            magnitude, channel 1 the instantaneous frequency in units of pi rad per hop (the
+            layout of :func:`darkgan.data.magif.wave_to_magif`). ``magif_to_note`` of it is the
+            waveform :meth:`generate_batch` returns with ``limit=False``.
+
+        Raises:
+            DarkGANError: as :meth:`generate_batch`.
+        """
+        z_t, p_t, a_t = self._batch_inputs(z, pitch, attributes)
+        bs = self.synthesiser.batch_size(batch_size)
+        with torch.inference_mode():
+            return torch.cat([self.synthesiser.magif(z_t[s:s + bs], p_t[s:s + bs], None if a_t is None else a_t[s:s + bs])
+                              .cpu() for s in range(0, len(z_t), bs)])
+
     def iter_generate(self, pitch=60, attributes=None, n: int = 1, seed: int | None = None, like=None,
                       like_data=None, batch_size: int | None = None, match_pitch: bool = True,
                       scale: str = "user") -> Iterator[np.ndarray]:

@@ -129,18 +129,26 @@ class Synthesiser:
             raise DarkGANError(f"batch_size must be >= 1, got {bs}")
         return bs
 
-    def wave(self, z: torch.Tensor, pitch_index: torch.Tensor, alpha: torch.Tensor | None) -> torch.Tensor:
+    def magif(self, z: torch.Tensor, pitch_index: torch.Tensor, alpha: torch.Tensor | None) -> torch.Tensor:
         """One chunk on the device: ``z [b, Z]``, ``pitch_index [b]`` long, ``alpha [b, K]`` (or
-        None for the baseline) -> raw waveform ``[b, 16000]`` (before the limiter), faded out over
-        its last 64 ms as every training crop (:func:`darkgan.data.magif.magif_to_note`)."""
-        from darkgan.data.magif import N_BINS, N_FRAMES, magif_to_note
+        None for the baseline) -> de-normalised MAG-IF ``[b, 2, 1024, 32]`` float32 (channel 0: log
+        magnitude, natural log; channel 1: instantaneous frequency, in units of pi rad per hop),
+        up-sampled to full size when the checkpoint stopped at a lower scale."""
+        from darkgan.data.magif import N_BINS, N_FRAMES
 
         dev = self.device
         x = self.generator(z.to(dev), pitch_index.to(dev), None if alpha is None else alpha.to(dev),
                            scale=self.scale, alpha=self.alpha)
         if tuple(x.shape[-2:]) != (N_BINS, N_FRAMES):
             x = self.generator.upsample_to(x, (N_BINS, N_FRAMES))
-        return magif_to_note(self.normalizer.denormalize(x.float()))
+        return self.normalizer.denormalize(x.float())
+
+    def wave(self, z: torch.Tensor, pitch_index: torch.Tensor, alpha: torch.Tensor | None) -> torch.Tensor:
+        """One chunk, as :meth:`magif`, -> raw waveform ``[b, 16000]`` at 16 kHz (before the limiter),
+        faded out over its last 64 ms as every training crop (:func:`darkgan.data.magif.magif_to_note`)."""
+        from darkgan.data.magif import magif_to_note
+
+        return magif_to_note(self.magif(z, pitch_index, alpha))
 
     def run(self, z: torch.Tensor, pitch_index: torch.Tensor, alpha: torch.Tensor | None, batch_size: int,
             limit: bool = True) -> tuple[torch.Tensor, OutputStats]:
