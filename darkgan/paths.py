@@ -70,10 +70,10 @@ def default_soundfonts(include_optional: bool = True) -> list[Path]:
 #: default checkpoint"): words move what the teacher and YAMNet hear;
 #: ``student``: its 50 %-pruned, one-convolution-per-block student distilled from it
 #: (0.078 GMAC/note, ~9 ms per note on one CPU thread; docs/compression.md, section 3);
-#: ``baseline``: the `small` generator of the paper's recipe (plus the waveform pitch loss) at the
+#: ``paper-small``: the `small` generator of the paper's recipe (plus the waveform pitch loss) at the
 #: same budget, the default until issue 15: it barely responds to words, kept as the reference
 #: that shows what the control recipe buys.
-SHIPPED_CHECKPOINTS = {"default": "darkgan-default", "student": "darkgan-student", "baseline": "darkgan-baseline"}
+SHIPPED_CHECKPOINTS = {"default": "darkgan-default", "student": "darkgan-student", "paper-small": "darkgan-paper-small"}
 
 
 def shipped_checkpoint(name: str = "default") -> Path:

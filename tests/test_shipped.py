@@ -19,9 +19,9 @@ def test_shipped_checkpoints_load_by_name_and_their_checksums_hold(name):
     assert cfg.path == shipped_checkpoint(name)
     assert cfg.n_attributes == 128 and len(cfg.attributes) == 128
     assert (shipped_checkpoint(name) / "generator.safetensors").stat().st_size < 30e6
-    with pytest.raises(KeyError, match="shipped: default, student, baseline"):
+    with pytest.raises(KeyError, match="shipped: default, student, paper-small"):
         shipped_checkpoint("nope")
-    with pytest.raises(CheckpointError, match="shipped checkpoints by name: default, student, baseline"):
+    with pytest.raises(CheckpointError, match="shipped checkpoints by name: default, student, paper-small"):
         load_generator("nope-not-a-folder")
 
 

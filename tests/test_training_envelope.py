@@ -56,7 +56,7 @@ def test_envelope_term_on_the_shipped_generator(prepared_dataset):
     """Real weights: the shipped baseline's notes (trained without the term) start with a burst the
     real notes never have; the term sees it, its gradient reaches the generator, and one optimiser
     step lowers it."""
-    G, cc = load_generator("baseline")
+    G, cc = load_generator("paper-small")
     G.requires_grad_(True)
     cfg = apply_overrides(get_preset("tiny"), ["train.loss_weights.g_envelope=1"])
     data = load_training_data(prepared_dataset)

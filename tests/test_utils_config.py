@@ -61,13 +61,13 @@ def test_shipped_and_older_saved_configs_load_with_defaults_for_new_fields():
     from darkgan.models.config import Config
 
     assets = Path(__file__).parent.parent / "darkgan" / "assets"
-    for name in ("darkgan-default", "darkgan-student", "darkgan-baseline"):
+    for name in ("darkgan-default", "darkgan-student", "darkgan-paper-small"):
         saved = json.loads((assets / name / "config.json").read_text())
         c = Config.from_dict(saved).validate()
         assert c.to_dict()["model"]["channels"] == saved["model"]["channels"]
         for k, v in saved["train"]["loss_weights"].items():
             assert c.train.loss_weights[k] == v
-    # fields the baseline's file (2026-11-24) predates take their defaults: no g_teacher weight, no trainable
+    # fields paper-small's file (2026-11-24) predates take their defaults: no g_teacher weight, no trainable
     assert "g_teacher" not in saved["train"]["loss_weights"] and c.train.loss_weights["g_teacher"] == 0.0
     assert "trainable" not in saved["train"] and c.train.trainable == "all"
     assert "g_envelope" not in saved["train"]["loss_weights"] and c.train.loss_weights["g_envelope"] == 0.0
