@@ -270,6 +270,31 @@ def test_increment_consistency_and_ood_on_a_linear_synthetic_generator():
     assert np.allclose(ood["mean_rho"], 1.0)
 
 
+def test_increments_in_the_input_units_of_a_standardised_logit_model():
+    """For a std_logit generator the increments move the logit by delta standard deviations
+    (the paper's additive increments would clamp every alpha >= 1 to one input). A 'generator'
+    whose tagger output is its standardised logit input: IC(delta) = delta * sd / std(input)."""
+    rng = np.random.default_rng(3)
+    logit = rng.normal(-3.0, 0.8, (64, 3))
+    alpha = (1 / (1 + np.exp(-logit))).astype(np.float32)
+    sd = np.array([0.8, 0.5, 2.0])
+    up = C.shift_attribute(alpha, 1, 2.0, sd)
+    assert np.allclose(np.log(up[:, 1] / (1 - up[:, 1])), logit[:, 1] + 1.0, atol=1e-4)
+    assert np.array_equal(up[:, [0, 2]], alpha[:, [0, 2]]) and up is not alpha
+    assert np.allclose(C.shift_attribute(alpha, 1, 0.3)[:, 1], alpha[:, 1] + 0.3)  # the paper's, unchanged
+
+    def gen(p, a, seed):
+        p_ = np.clip(np.asarray(a, np.float64), 1e-6, 1 - 1e-6)
+        return (np.log(p_) - np.log1p(-p_)) / sd
+
+    ic = C.run_increment_consistency(gen, lambda w: w, np.full(64, 60), alpha, [0, 2],
+                                     C.increment_deltas([0, 5, 10]), input_std=sd)
+    expect = np.array([0.0, 1.0, 2.0])[:, None] / (logit[:, [0, 2]] / sd[[0, 2]]).std(0, ddof=1)[None]
+    assert np.allclose(np.array(ic["ic"]), expect, rtol=1e-3)
+    paper = C.run_increment_consistency(gen, lambda w: w, np.full(64, 60), alpha, [0], C.increment_deltas([0, 10, 20]))
+    assert abs(paper["ic"][2][0] - paper["ic"][1][0]) < 1e-6  # delta 2 and 4: both clamp to the same input
+
+
 def test_pitch_accuracy_metric_on_real_notes(notes):
     from darkgan.evaluation.metrics.pitch_accuracy import estimate_f0
 

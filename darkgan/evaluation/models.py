@@ -27,6 +27,10 @@ class EvalModel(abc.ABC):
 
     scale_logits: np.ndarray | None = None
     uses_notes: bool = False
+    #: ``[K]`` std of ``logit(alpha)`` over the training notes for a generator whose input is
+    #: standardised logits: the unit of its Figure 2-3 increments
+    #: (:func:`darkgan.evaluation.metrics.correlation.shift_attribute`); None: probabilities (paper)
+    input_std: np.ndarray | None = None
 
     name: str
     key: str
@@ -75,6 +79,9 @@ class DarkGANModel(EvalModel):
         self.teacher_id = str(cfg.teacher.get("id", "")) or None
         self.batch_size = batch_size
         self.scale_logits = self.g.bank.logits if self.g.bank is not None else None
+        gen = self.g.generator
+        if self.attributes and gen.cfg.attr_input == "std_logit":
+            self.input_std = gen.attr_std.detach().cpu().numpy().astype(np.float64)
         self.info = {"name": self.name, "path": str(self.path), "key": self.key,
                      "preset": getattr(cfg.config, "preset", None), "temperature": self.temperature,
                      "attributes": len(self.attributes), "pitch_range": list(self.pitch_range),

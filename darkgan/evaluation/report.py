@@ -108,8 +108,9 @@ def _curve_plot(out_dir: Path, res: dict, spec: tuple) -> str:
     for name, r in res[key].items():
         for tagger, style in (("teacher", "-"), ("yamnet", "--")):
             if tagger in r:
+                unit = " [std of logit]" if r.get("delta_units", "").startswith("std") else ""
                 ax.plot(r[tagger]["deltas"], [np.nan if v is None else v for v in r[tagger][field]], style,
-                        marker="o", ms=3, label=f"{name} ({tagger})")
+                        marker="o", ms=3, label=f"{name} ({tagger}){unit}")
     if logx:
         ax.set_xscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
@@ -220,7 +221,9 @@ def _sizes_text(metrics: dict) -> str:
             f"out-of-distribution: {len(s['ood_levels'])} increments (paper 51) x {s['ood_n']} notes (paper "
             f"{pp['ood_n']}) for up to {p['ood_attributes'] or 'all'} attributes with rho > 0 (paper: all); increment "
             f"consistency: {len(s['ic_steps'])} increments (paper 26) x {s['ic_n']} notes (paper {pp['ic_n']}) for "
-            f"the {p['ic_attributes']} best attributes (paper 50); pitch accuracy on {p['pitch_n']} notes per set.")
+            f"the {p['ic_attributes']} best attributes (paper 50); increments added to the probability (paper), for "
+            f"a standardised-logit model in standard deviations of the attribute's logit (its input units); "
+            f"pitch accuracy on {p['pitch_n']} notes per set.")
 
 
 def _control_lines(metrics: dict) -> list[str]:

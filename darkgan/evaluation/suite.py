@@ -191,10 +191,11 @@ def _curve(ctx, m, kind: str, attributes: list[int], n: int, grid: np.ndarray) -
             continue
         bar = ctx.bar(len(att) * len(grid) * n, f"{m.name}: {kind} ({tagger})")
         res[tagger] = run(ctx.generate_fn(m, kind), ctx.predict_fn(tagger), pitch[:n], alpha[:n], att, grid,
-                          seed=ctx.seed, batch=256, progress=bar)
+                          seed=ctx.seed, batch=256, progress=bar, input_std=m.input_std)
         bar.close()
     res["attribute_names"] = [ctx.data.names[i] for i in attributes]
     res["n"] = n
+    res["delta_units"] = "probability (paper)" if m.input_std is None else "std of the attribute's logit (model input)"
     return res
 
 

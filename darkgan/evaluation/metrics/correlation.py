@@ -20,6 +20,16 @@ DarkGAN paper, Sec. 4.4.2 (definitions restated in ``../shared/reference/darkgan
 Attributes are in [0, 1] (teacher probabilities); out-of-distribution inputs exceed 1 on
 purpose and are not clipped. Predictions ``F_i`` are sigmoid probabilities at temperature 1.
 
+**Increments in a model's own input units (ours).** The paper's increments are additive on the
+probability, its generator's input. A generator that takes standardised logits
+(``model.attr_input = "std_logit"``: ``(logit(alpha) - mean) / std``) sees every alpha >= 1 as
+the same clamped logit, so on it the paper's grids (delta up to 4 and 5) mostly measure that clamp:
+the shipped model's increment curve was flat after its first step. For such a model the drivers
+take ``input_std`` (``[K]``, the std of ``logit(alpha)`` over the training notes) and shift in
+logit space, ``alpha' = sigmoid(logit(alpha) + delta * input_std_i)``: delta counts standard
+deviations of the model's input (:func:`shift_attribute`), the same grids, and an increment never
+leaves the set of inputs the model can distinguish.
+
 The ``register_metric`` functions here are pure math on arrays; the ``run_*`` drivers take a
 generator callable and a predictor callable, so the same code serves real generators, the
 "oracle" generator of the tests, and the cached runner.
@@ -75,6 +85,21 @@ def increment_steps(count: int) -> list[int]:
     if count >= IC_STEPS:
         return list(range(IC_STEPS))
     return sorted(set(np.round(np.linspace(0, IC_STEPS - 1, max(count, 2))).astype(int).tolist()))
+
+
+def shift_attribute(attrs: np.ndarray, i: int, delta: float, input_std: np.ndarray | None = None) -> np.ndarray:
+    """``attrs [n, K]`` with attribute ``i`` raised by ``delta``: added to the probability (paper,
+    ``input_std=None``), or by ``delta`` standard deviations of its logit,
+    ``sigmoid(logit(alpha_i) + delta * input_std[i])`` (``input_std [K]``; alpha clamped to
+    [1e-6, 1 - 1e-6] first, as the generator does). Returns a new float32 array."""
+    a = np.array(attrs, dtype=np.float32, copy=True)
+    if input_std is None:
+        a[:, i] += np.float32(delta)
+        return a
+    p = np.clip(a[:, i].astype(np.float64), 1e-6, 1.0 - 1e-6)
+    u = np.log(p) - np.log1p(-p) + float(delta) * float(np.asarray(input_std)[i])
+    a[:, i] = (1.0 / (1.0 + np.exp(-u))).astype(np.float32)
+    return a
 
 
 def pearson_columns(a, b) -> np.ndarray:
@@ -201,17 +226,18 @@ def run_attribute_correlation(generate: GenerateFn, predict: PredictFn, pitch, a
 
 
 def run_ood_correlation(generate: GenerateFn, predict: PredictFn, pitch, attrs, attributes: Sequence[int],
-                        deltas, seed: int = 0, batch: int = 256, progress=None) -> dict:
-    """Out-of-distribution curve: for each delta and attribute i, add delta to column i of
-    ``attrs [n, K]``, generate, predict, correlate (:func:`ood_correlation`)."""
+                        deltas, seed: int = 0, batch: int = 256, progress=None,
+                        input_std: np.ndarray | None = None) -> dict:
+    """Out-of-distribution curve: for each delta and attribute i, raise column i of
+    ``attrs [n, K]`` by delta (:func:`shift_attribute`; ``input_std [K]``: in the model's input
+    units), generate, predict, correlate (:func:`ood_correlation`)."""
     pitch = np.asarray(pitch, dtype=np.int64)
     attrs = np.asarray(attrs, dtype=np.float32)
     attributes = list(attributes)
     pred = np.empty((len(deltas), len(attributes), len(pitch)))
     for li, delta in enumerate(deltas):
         for ai, i in enumerate(attributes):
-            a = attrs.copy()
-            a[:, i] += np.float32(delta)
+            a = shift_attribute(attrs, i, delta, input_std)
             pred[li, ai] = _batched(generate, predict, pitch, a, seed, batch)[:, i]
             if progress is not None:
                 progress.update(len(pitch))
@@ -219,9 +245,11 @@ def run_ood_correlation(generate: GenerateFn, predict: PredictFn, pitch, attrs, 
 
 
 def run_increment_consistency(generate: GenerateFn, predict: PredictFn, pitch, attrs, attributes: Sequence[int],
-                              deltas, seed: int = 0, batch: int = 256, progress=None) -> dict:
+                              deltas, seed: int = 0, batch: int = 256, progress=None,
+                              input_std: np.ndarray | None = None) -> dict:
     """Increment consistency: base generations once, then one set per (delta, attribute) with
-    the same noise (same seeds) (:func:`increment_consistency`)."""
+    the same noise (same seeds) (:func:`increment_consistency`); increments as
+    :func:`shift_attribute` (``input_std [K]``: in the model's input units)."""
     pitch = np.asarray(pitch, dtype=np.int64)
     attrs = np.asarray(attrs, dtype=np.float32)
     attributes = list(attributes)
@@ -233,8 +261,7 @@ def run_increment_consistency(generate: GenerateFn, predict: PredictFn, pitch, a
             if delta == 0:
                 inc[li, ai] = base[ai]
                 continue
-            a = attrs.copy()
-            a[:, i] += np.float32(delta)
+            a = shift_attribute(attrs, i, delta, input_std)
             inc[li, ai] = _batched(generate, predict, pitch, a, seed, batch)[:, i]
             if progress is not None:
                 progress.update(len(pitch))
