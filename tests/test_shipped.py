@@ -25,11 +25,13 @@ def test_shipped_checkpoints_load_by_name_and_their_checksums_hold(name):
         load_generator("nope-not-a-folder")
 
 
-def test_student_is_a_smaller_imitation_of_the_default():
-    """The student was distilled from the default generator: for the same (z, pitch, attributes)
-    its note-specific log-magnitude profile must correlate with the default's, and not with the
-    default's for other inputs; it has 1 convolution per block and >= 6x fewer MACs."""
-    t, t_cfg = load_generator("default")
+def test_student_is_a_smaller_imitation_of_its_teacher():
+    """The student was distilled from ``paper-small`` (the default until 2026-12-03; its
+    re-distillation from the word-control default is in progress, docs/compression.md): for the
+    same (z, pitch, attributes) its note-specific log-magnitude profile must correlate with its
+    teacher's, and not with the teacher's for other inputs; it has 1 convolution per block and
+    >= 6x fewer MACs."""
+    t, t_cfg = load_generator("paper-small")
     s, s_cfg = load_generator("student")
     assert s_cfg.attributes == t_cfg.attributes and s_cfg.pitch_range == t_cfg.pitch_range
     assert s.cfg.convs_per_block == 1 and count_macs(s, 128)[0] * 6 < count_macs(t, 128)[0]
@@ -43,7 +45,7 @@ def test_student_is_a_smaller_imitation_of_the_default():
         prof_s = s(z, pitch, attrs)[:, 0].mean(dim=-1)
     # note-specific part of each profile: minus the mean over the notes (the common spectral slope)
     prof_t, prof_s = prof_t - prof_t.mean(dim=0), prof_s - prof_s.mean(dim=0)
-    corr = np.corrcoef(prof_s.numpy(), prof_t.numpy())[:n, n:]  # [student i, default j]
+    corr = np.corrcoef(prof_s.numpy(), prof_t.numpy())[:n, n:]  # [student i, teacher j]
     same = np.diag(corr).mean()
     other = corr[~np.eye(n, dtype=bool)].mean()
     assert same > 0.5 and other < 0.2, (same, other)  # measured 0.63 and -0.05 (8,000 steps from the earlier student)
