@@ -174,3 +174,33 @@ def test_if_error_is_weighted_by_the_teachers_magnitude():
     assert float(torch.nn.functional.mse_loss(quiet, target)) == float(torch.nn.functional.mse_loss(loud, target))
     with pytest.raises(DarkGANError, match="if-weighting"):
         DistillConfig(if_weighting="log").validate()
+
+
+def test_f0_loss_scores_the_students_waveform_and_trains_it(teacher):
+    """``f0``: the training stage's waveform pitch loss on the student's notes at the asked pitch."""
+    from darkgan.data.magif import magif_to_note
+    from darkgan.training.losses import f0_autocorrelation_loss
+
+    t, cfg = load_generator(teacher)
+    torch.manual_seed(1)
+    s = Generator(student_config(cfg.config, "student-tiny").model, cfg.n_pitches, 5)
+    with pytest.raises(ValueError, match="normalizer"):
+        Distiller(t, s, DistillConfig(losses=("output", "f0")))
+    norm = cfg.get_normalizer()
+    d = Distiller(t, s, DistillConfig(losses=("f0",)), normalizer=norm, pitch_lo=cfg.pitch_range[0])
+    z, p, a = _fixed_batch(cfg)
+    out = d.losses(z, p, a)
+    with torch.no_grad():
+        wave = magif_to_note(norm.denormalize(s(z, p, a)))
+        want = f0_autocorrelation_loss(wave, (p + cfg.pitch_range[0]).float())
+    assert torch.allclose(out["f0"].detach(), want, rtol=1e-4) and torch.equal(out["loss"], out["f0"])
+    opt = torch.optim.Adam(d.trainable(), lr=2e-3)
+    for _ in range(5):
+        opt.zero_grad()
+        d.losses(z, p, a)["loss"].backward()
+        opt.step()
+    with torch.no_grad():
+        assert float(d.losses(z, p, a)["f0"]) < float(want)
+    with pytest.raises(DarkGANError, match="--w-f0"):
+        DistillConfig(losses=("f0",), w_f0=-1).validate()
+    assert parse_losses("output,f0") == ("output", "f0")

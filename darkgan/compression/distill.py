@@ -27,8 +27,15 @@ the real joint distribution of the dataset (:mod:`darkgan.compression.conditioni
 ``adversarial``
     ``-mean(D_t(G_s(...)))``: the teacher's (frozen) critic scores the student's output
     (Wasserstein generator term); needs a training checkpoint (``critic.safetensors``).
+``f0`` (ours)
+    the training stage's waveform pitch loss
+    (:func:`darkgan.training.losses.f0_autocorrelation_loss`) on the student's de-normalised
+    output inverted to a waveform ``[B, 16000]``, at the asked pitch. The MAG-IF losses reach pitch
+    only through the level of a few harmonic bins; a student can match most of the teacher's
+    spectrogram a semitone off. Measured: a student re-distilled from the word-control default for
+    6,372 steps with ``output,features`` kept 34 % of notes within 50 cents (its teacher: 93 %).
 
-Total: ``w_out * output + w_feat * features + w_adv * adversarial``. The student is written as a
+Total: ``w_out * output + w_feat * features + w_adv * adversarial + w_f0 * f0``. The student is written as a
 normal DarkGAN checkpoint (``save_checkpoint``; the teacher's vocabulary, pitch range,
 normaliser, teacher id and attribute bank are kept) so ``darkgan generate``, the API and
 ``darkgan evaluate`` accept it. Optimiser state, adapters and progress are saved with it: an
@@ -54,7 +61,7 @@ import torch.nn.functional as F
 from darkgan.errors import CheckpointError, DarkGANError
 from darkgan.utils.config import config_to_dict
 
-LOSSES = ("output", "features", "adversarial")
+LOSSES = ("output", "features", "adversarial", "f0")
 IF_WEIGHTINGS = ("magnitude", "uniform")
 STATE_KIND = "darkgan-distill"
 
@@ -104,10 +111,10 @@ class DistillConfig:
     """Settings of a distillation run (saved in the student's ``train_state.json``).
 
     Attributes:
-        losses: subset of ``("output", "features", "adversarial")``.
+        losses: subset of ``("output", "features", "adversarial", "f0")``.
         steps: optimisation steps; batch_size: notes per step.
         lr, betas: Adam (student and adapters).
-        w_output, w_features, w_adversarial: loss weights; if_weight: IF term of the output loss.
+        w_output, w_features, w_adversarial, w_f0: loss weights; if_weight: IF term of the output loss.
         if_weighting: ``magnitude`` (IF error, and an extra log-magnitude error, weighted by the
             teacher's linear magnitude) or ``uniform`` (plain MSEs).
         seed: student initialisation, z and conditioning streams.
@@ -125,6 +132,7 @@ class DistillConfig:
     if_weighting: str = "magnitude"
     w_features: float = 1.0
     w_adversarial: float = 0.01
+    w_f0: float = 1.0
     seed: int = 0
     conditioning: str = "auto"
     checkpoint_every: int = 500
@@ -136,6 +144,8 @@ class DistillConfig:
             raise DarkGANError(f"--losses {','.join(self.losses)}: choose from {','.join(LOSSES)}")
         if self.if_weighting not in IF_WEIGHTINGS:
             raise DarkGANError(f"--if-weighting {self.if_weighting!r}: choose {' or '.join(IF_WEIGHTINGS)}")
+        if min(self.w_output, self.w_features, self.w_adversarial, self.w_f0, self.if_weight) < 0:
+            raise DarkGANError("loss weights (--w-features, --w-adversarial, --w-f0, --if-weight) must be >= 0")
         if self.steps < 0 or self.batch_size < 1 or self.lr <= 0:
             raise DarkGANError("--steps must be >= 0, --batch-size >= 1, --lr > 0")
         return self
@@ -186,12 +196,21 @@ class Distiller(nn.Module):
         logmag_std: the normaliser's standard deviation of the log-magnitude channel (natural
             log of the STFT magnitude), to turn normalised outputs into relative linear-magnitude
             weights for ``if_weighting="magnitude"`` (the mean cancels out); default 1.
+        normalizer: the teacher's :class:`darkgan.data.magif.Normalizer` (``f0`` only: the
+            waveform is made from the de-normalised output).
+        pitch_lo: MIDI pitch of pitch index 0 (``f0`` only).
+
+    Raises:
+        ValueError: ``f0`` without a normaliser.
     """
 
     def __init__(self, teacher: nn.Module, student: nn.Module, cfg: DistillConfig, critic: nn.Module | None = None,
-                 logmag_std: float = 1.0):
+                 logmag_std: float = 1.0, normalizer=None, pitch_lo: int = 0):
         super().__init__()
+        if "f0" in cfg.losses and normalizer is None:
+            raise ValueError("the f0 distillation loss needs the teacher's normalizer")
         self.teacher, self.student, self.critic, self.cfg = teacher, student, critic, cfg
+        self.normalizer, self.pitch_lo = normalizer, int(pitch_lo)
         self.logmag_std = float(logmag_std)
         self.teacher.requires_grad_(False).eval()
         if critic is not None:
@@ -228,6 +247,13 @@ class Distiller(nn.Module):
             score, _, _ = self.critic(s_out, None, 1.0, attributes)
             out["adversarial"] = -score.mean()
             total = total + c.w_adversarial * out["adversarial"]
+        if "f0" in c.losses:
+            from darkgan.data.magif import magif_to_note
+            from darkgan.training.losses import f0_autocorrelation_loss
+
+            wave = magif_to_note(self.normalizer.denormalize(s_out.float()))
+            out["f0"] = f0_autocorrelation_loss(wave, (pitch_index + self.pitch_lo).float())
+            total = total + c.w_f0 * out["f0"]
         out["loss"] = total
         return out
 
@@ -337,7 +363,8 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
     out, dev = Path(out), torch.device(device)
     t_gen, t_cfg, critic = _load_teacher(teacher, cfg, dev)
     s_gen, s_config = _make_student(t_gen, t_cfg, cfg, dev, student, student_preset, student_overrides)
-    distiller = Distiller(t_gen, s_gen, cfg, critic, t_cfg.get_normalizer().std[0]).to(dev)
+    norm = t_cfg.get_normalizer()
+    distiller = Distiller(t_gen, s_gen, cfg, critic, norm.std[0], norm, t_cfg.pitch_range[0]).to(dev)
     opt = torch.optim.Adam(distiller.trainable(), lr=cfg.lr, betas=cfg.betas)
     teacher_sha = ((t_cfg.extra or {}).get("files") or {}).get("generator.safetensors")
     start, history = _resume(out, t_cfg, teacher_sha, cfg, distiller, opt, dev)
