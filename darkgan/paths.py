@@ -70,7 +70,7 @@ def default_soundfonts(include_optional: bool = True) -> list[Path]:
 #: default checkpoint"): words move what the teacher and YAMNet hear;
 #: ``student``: the 50 %-pruned, one-convolution-per-block student distilled from ``paper-small``
 #: (0.078 GMAC/note, ~7 ms per note on one CPU thread; docs/compression.md, section 3); its
-#: re-distillation from the word-control default is in progress (pitch not yet recovered);
+#: re-distillation from the word-control default is in progress (docs/compression.md);
 #: ``paper-small``: the `small` generator of the paper's recipe (plus the waveform pitch loss) at the
 #: same budget, the default until issue 15: it barely responds to words, kept as the reference
 #: that shows what the control recipe buys.
