@@ -204,3 +204,19 @@ def test_f0_loss_scores_the_students_waveform_and_trains_it(teacher):
     with pytest.raises(DarkGANError, match="--w-f0"):
         DistillConfig(losses=("f0",), w_f0=-1).validate()
     assert parse_losses("output,f0") == ("output", "f0")
+
+
+def test_a_student_not_smaller_than_its_teacher_is_flagged(teacher):
+    """The presets' widths are absolute: on a narrow teacher, ``student-s`` is wider than the
+    teacher itself (what happened to three sessions of re-distillation); say so."""
+    from darkgan.compression.distill import _make_student
+
+    t, cfg = load_generator(teacher)
+    with pytest.warns(UserWarning, match="not smaller than the teacher"):
+        _make_student(t, cfg, DistillConfig(), torch.device("cpu"), None, "student-s", ())
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s, _ = _make_student(t, cfg, DistillConfig(), torch.device("cpu"), None, "student-tiny", ())
+    assert sum(p.numel() for p in s.parameters()) < sum(p.numel() for p in t.parameters())

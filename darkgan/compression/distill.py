@@ -407,7 +407,13 @@ def _load_teacher(teacher: str | Path, cfg: DistillConfig, dev: torch.device):
 def _make_student(t_gen: nn.Module, t_cfg, cfg: DistillConfig, dev: torch.device, student: nn.Module | None,
                   student_preset: str | None, student_overrides) -> tuple[nn.Module, Any]:
     """The student generator (given, or a fresh one of the preset with the teacher's
-    conditioning) and its :class:`~darkgan.models.config.Config`."""
+    conditioning) and its :class:`~darkgan.models.config.Config`. Warns (``UserWarning``) when
+    the student has at least as many parameters as the teacher: the presets' widths are absolute,
+    made for a ``paper``-shaped teacher, and ``student-s`` is wider than the CPU-trained ``small``
+    generator (use ``student-half``, or ``darkgan prune``).
+
+    Raises:
+        CheckpointError: the student's attribute input differs from the teacher's."""
     from darkgan.compression.presets import student_config
     from darkgan.models.generator import Generator
 
@@ -424,6 +430,13 @@ def _make_student(t_gen: nn.Module, t_cfg, cfg: DistillConfig, dev: torch.device
     if getattr(s_gen.cfg, "attr_input", "prob") != getattr(t_gen.cfg, "attr_input", "prob"):
         raise CheckpointError(f"{t_cfg.path}: the student's attribute input ({s_gen.cfg.attr_input}) differs from "
                               f"the teacher's ({t_gen.cfg.attr_input}); start the student from this teacher")
+    n_s, n_t = (sum(p.numel() for p in g.parameters()) for g in (s_gen, t_gen))
+    if n_s >= n_t:
+        import warnings
+
+        warnings.warn(f"the student ({s_config.preset}: {n_s:,} parameters) is not smaller than the teacher "
+                      f"{t_cfg.path} ({n_t:,}): not a compression; use --student-preset student-half or "
+                      "`darkgan prune`", UserWarning, stacklevel=3)
     return s_gen, s_config
 
 

@@ -91,7 +91,10 @@ def shift_attribute(attrs: np.ndarray, i: int, delta: float, input_std: np.ndarr
     """``attrs [n, K]`` with attribute ``i`` raised by ``delta``: added to the probability (paper,
     ``input_std=None``), or by ``delta`` standard deviations of its logit,
     ``sigmoid(logit(alpha_i) + delta * input_std[i])`` (``input_std [K]``; alpha clamped to
-    [1e-6, 1 - 1e-6] first, as the generator does). Returns a new float32 array."""
+    [1e-6, 1 - 1e-6] first, as the generator does). Returns a new float32 array ``[n, K]``.
+
+    Source: the additive increment is the paper's (Sec. 4.4.2, Figs. 2-3); the logit shift is
+    ours (module docstring, "Increments in a model's own input units")."""
     a = np.array(attrs, dtype=np.float32, copy=True)
     if input_std is None:
         a[:, i] += np.float32(delta)
