@@ -68,9 +68,9 @@ def default_soundfonts(include_optional: bool = True) -> list[Path]:
 #: ``default``: the `small-control` generator trained on this project's CPU with the word-control
 #: recipe (issue 15: teacher term, waveform pitch loss, envelope bound; docs/training.md, "Shipped
 #: default checkpoint"): words move what the teacher and YAMNet hear;
-#: ``student``: the 50 %-pruned, one-convolution-per-block student distilled from ``paper-small``
-#: (0.078 GMAC/note, ~7 ms per note on one CPU thread; docs/compression.md, section 3); its
-#: re-distillation from the word-control default is in progress (docs/compression.md);
+#: ``student``: the 50 %-pruned, one-convolution-per-block student distilled from ``default``
+#: with the f0 loss (0.078 GMAC/note, ~5 ms per note on one CPU thread; docs/compression.md,
+#: section 3): it follows words too;
 #: ``paper-small``: the `small` generator of the paper's recipe (plus the waveform pitch loss) at the
 #: same budget, the default until issue 15: it barely responds to words, kept as the reference
 #: that shows what the control recipe buys.
