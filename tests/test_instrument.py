@@ -23,12 +23,13 @@ def student():
 
 @pytest.fixture(scope="module")
 def exported(student, tmp_path_factory):
-    """``(instrument, folder)``: a 27-key x 2-layer brass instrument (4 candidates), both formats."""
+    """``(instrument, folder)``: a 27-key x 2-layer brass instrument (4 candidates compared as
+    played), both formats."""
     from darkgan.instrument.config import get_config
     from darkgan.instrument.export import build_instrument
     from darkgan.instrument.save import save_instrument
 
-    cfg = get_config("default", ["candidates=4", "velocities=2", "key_spacing=1"])
+    cfg = get_config("default", ["candidates=4", "velocities=2", "key_spacing=1", "select=played"])
     inst = build_instrument(student, {"Brass instrument": 0.9}, config=cfg, seed=0, name="brass")
     out = tmp_path_factory.mktemp("inst") / "brass"
     save_instrument(inst, out, "both", cfg)
@@ -64,15 +65,23 @@ def _rms_db(x, a_s, b_s):
     return 20 * np.log10(np.sqrt((seg ** 2).mean()) + 1e-12)
 
 
-def test_export_is_consistent_and_in_tune(exported):
+def test_export_is_consistent_and_in_tune(exported, student):
     inst, _ = exported
     n = len(inst.pitches)
     assert inst.samples.shape == (2, n, 16000) and np.isfinite(inst.samples).all()
     assert n + len(inst.info["dropped_roots"]) == 27 and n >= 20  # unpitched roots are left out
     assert np.abs(inst.samples).max() <= 1.0 and inst.playable == (32, 82)
     info = inst.info
-    assert info["consistency"][info["chosen"]] == min(info["consistency"][c] for c in range(4)
-                                                      if info["score"][c] == min(info["score"]))
+    # candidates compared as played: every key re-pitched from its root
+    assert info["select"] == "played" and len(info["played_consistency"]) == 4
+    sel = np.asarray(info["selection_score"])
+    assert info["chosen"] == int(np.argmin(sel))
+    assert sel[info["chosen"]] == pytest.approx(info["played_consistency"][info["chosen"]]
+                                                + 0.5 * len(info["dropped_roots"]) / 27)
+    from darkgan.instrument.export import played_consistency
+
+    assert played_consistency(student.teacher, [inst], 44, 70)[0] == pytest.approx(
+        info["played_consistency_final"], abs=1e-6)  # after pYIN's check and repair
     assert np.all(np.asarray(info["yin_cents_after_retune"], dtype=float) == 0)  # every kept key retuned
     # the softer layer is darker: less energy above 8 harmonics of f0 (brightness layers)
     spec = np.abs(np.fft.rfft(inst.samples[:, 10], axis=-1))
@@ -362,3 +371,24 @@ def test_one_shot_like_a_real_note_ends_with_the_sample(student, rendered_datase
     x = fluidsynth_render(tmp_path / "f" / "flute.sf2", [MidiNote(0.1, 2.6, key, 100, 0)], SR)
     body = _rms_db(x, 0.3, 0.6)
     assert body > -60 and _rms_db(x, 1.2, 2.5) < body - 40
+
+
+def test_pyin_rejects_a_root_heard_an_octave_low_and_repair_takes_the_other_candidate(fluidr3):
+    """Real trumpet notes (FluidR3): a note at MIDI 48 offered as the root of key 60 is on the key
+    for the octave-folded YIN screen, an octave low for pYIN: ``verify_pitch`` rejects it and key
+    repair takes the other candidate's real 60; the winner's in-tune root is kept."""
+    from darkgan.data.render import render_note
+    from darkgan.instrument.config import InstrumentConfig
+    from darkgan.instrument.export import repair_keys, verify_pitch, yin_screen
+
+    real = {p: render_note(fluidr3, 56, p, 100)[:16000] for p in (48, 60, 62)}
+    notes = np.stack([np.stack([real[48], real[62]]), np.stack([real[60], real[62]])])  # [C=2, P=2, N]
+    pitches = np.array([60, 62])
+    cents, _ = yin_screen(notes.reshape(4, -1), np.tile(pitches, 2))
+    assert np.all(np.abs(cents) <= 50), cents  # YIN (folded) passes all four, the octave-low one too
+    emb = np.random.default_rng(0).standard_normal((2, 2, 8))
+    scores = {"cents": cents.reshape(2, 2), "embedding": emb}
+    assert verify_pitch(notes, pitches, scores, best=0) == [60]
+    assert np.isnan(scores["cents"][0, 0]) and np.isfinite(scores["cents"][[0, 1, 1], [1, 0, 1]]).all()
+    keys, src = repair_keys(notes[:, :, :], scores, 0, InstrumentConfig())
+    assert src.tolist() == [1, 0] and np.array_equal(keys[0], real[60])

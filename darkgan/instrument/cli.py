@@ -125,9 +125,15 @@ def _export(args: argparse.Namespace) -> int:
         files = save_instrument(inst, args.out, args.format, cfg, args.overwrite)
         print(f"wrote {', '.join(str(f) for f in files)}: {len(inst.pitches)} keys x {len(inst.vel_ranges)} "
               f"velocity layers, keys MIDI {inst.playable[0]}..{inst.playable[1]}, candidate {inst.info['chosen']} "
-              f"of {cfg.candidates} (neighbour distance {inst.info['consistency_final']:.3f})")
+              f"of {cfg.candidates} (neighbour distance {_distance(inst.info):.3f})")
         return 0
     return _run(work)
+
+
+def _distance(info: dict) -> float:
+    """The chosen candidate's neighbouring-key distance: as played when the export measured it."""
+    played = info.get("played_consistency_final")
+    return info["consistency_final"] if played is None else played
 
 
 def _render(args: argparse.Namespace) -> int:

@@ -11,6 +11,10 @@ from darkgan.errors import DarkGANError
 from darkgan.instrument.optimise import TARGETS
 
 
+#: What :attr:`InstrumentConfig.select` compares candidates on.
+SELECT = ("played", "generated")
+
+
 @dataclass
 class InstrumentConfig:
     """How an instrument is chosen and laid out.
@@ -18,11 +22,19 @@ class InstrumentConfig:
     Attributes:
         candidates: latent/base candidates tried; each is generated over every key and the one
             whose neighbouring keys sound most alike (teacher embedding) wins (1 = a fixed z).
+        select: what the candidates are compared on. ``"generated"``: the generated roots
+            (the default); ``"played"``: each candidate is assembled into an instrument (repair,
+            retune, loops, levels) and its neighbouring keys are compared as a player plays them,
+            every key of the trained range re-pitched from its root (the measure of
+            docs/instrument.md; +1-1.5 CPU s; a teacher-only gain there, not the default).
         pitch_weight: weight of the fraction of off-pitch keys (YIN screen, > ``pitch_cents``)
             added to the consistency score of a candidate (cosine distance units).
         pitch_cents: a key is off-pitch when its YIN f0 is further than this from the key (cents).
         min_stability: a key whose YIN frames lie within 50 cents of their median less often than
             this (a glide, noise) counts as off-pitch and is not retuned.
+        verify_pitch: re-check the winner's roots with pYIN (the reported tracker); a root where
+            pYIN and the YIN screen disagree by > 100 cents (a note heard an octave low) is
+            repaired from a candidate both agree on, or dropped.
         repair: replace a key still off-pitch in the winner by the in-tune note of that key from
             another candidate, the one nearest (teacher embedding) to the winner's neighbours.
         retune_max_cents: keys whose YIN error is at most this (cents) are re-pitched by resampling
@@ -58,9 +70,11 @@ class InstrumentConfig:
     """
 
     candidates: int = 8
+    select: str = "generated"
     pitch_weight: float = 0.5
     pitch_cents: float = 50.0
     min_stability: float = 0.7
+    verify_pitch: bool = True
     repair: bool = True
     retune_max_cents: float = 700.0
     drop_unpitched: bool = True
@@ -84,6 +98,7 @@ class InstrumentConfig:
         """Raise :class:`DarkGANError` naming the first field out of range; return self."""
         checks = [
             ("candidates", 1 <= self.candidates <= 64, "1..64"),
+            ("select", self.select in SELECT, " or ".join(SELECT)),
             ("velocities", 1 <= self.velocities <= 16, "1..16"),
             ("key_spacing", 1 <= self.key_spacing <= 12, "1..12 semitones"),
             ("extend", 0 <= self.extend <= 24, "0..24 semitones"),
@@ -112,7 +127,8 @@ class InstrumentConfig:
 #: Named presets: name -> factory.
 PRESETS = {
     "default": lambda: InstrumentConfig(),
-    "fixed-z": lambda: InstrumentConfig(candidates=1, repair=False, retune_max_cents=0.0, drop_unpitched=False,
+    "fixed-z": lambda: InstrumentConfig(candidates=1, repair=False, verify_pitch=False, retune_max_cents=0.0,
+                                        drop_unpitched=False,
                                         key_spacing=1),
     "every-key": lambda: InstrumentConfig(key_spacing=1),
     "one-shot": lambda: InstrumentConfig(loop=False),

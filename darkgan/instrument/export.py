@@ -10,7 +10,13 @@ among ``candidates`` such pairs keeps the one whose neighbouring keys sound most
 with ``E`` the teacher's embedding (``darkgan.teacher``, EfficientAT mn04, 16 kHz 1 s notes) and
 ``off_pitch`` the fraction of keys whose YIN f0 (de Cheveigne & Kawahara 2002, librosa) is more
 than ``pitch_cents`` from the key or unstable (:func:`yin_screen`). ``candidates = 1`` is a plain
-fixed z. With ``repair``, a key
+fixed z. With ``select = "played"`` the candidates are then compared again as a
+musician hears them: each is assembled into an instrument (:func:`assemble`) and its keys over the
+trained range are played from their roots (:func:`played_consistency`; the screen above chose
+among generated roots only, and the keys between roots are re-pitched copies); the candidate with
+the lowest ``played + pitch_weight * dropped`` wins (``dropped``: the fraction of roots left
+unpitched after repair; off-pitch roots that repair and retune fix no longer count, their cost in
+timbre is in ``played``). With ``repair``, a key
 still off-pitch in the winner takes the in-tune note of that key from another candidate that is
 nearest (teacher embedding) to the winner's neighbouring keys. Then every key's remaining YIN
 error up to ``retune_max_cents`` is corrected by resampling (what a sampler's per-sample pitch
@@ -166,6 +172,36 @@ def score_candidates(model, notes: np.ndarray, pitches: np.ndarray, cfg: Instrum
             "cents": cents, "embedding": emb.reshape(c, p, -1)}
 
 
+def verify_pitch(notes: np.ndarray, pitches: np.ndarray, scores: dict, best: int, tolerance: float = 100.0) -> list:
+    """Re-check the roots of candidate ``best`` that the YIN screen passed with pYIN (the
+    project's reported tracker, :func:`darkgan.generation.pitch.estimate_f0`): a root where the
+    two disagree by more than ``tolerance`` cents (typically pYIN hears an octave low what YIN,
+    frame by frame, placed on the key) or pYIN finds no pitch is marked unpitched in
+    ``scores["cents"]`` (in place), and so are the other candidates' notes of that root that fail
+    the same check, so that key repair takes a note both trackers agree on. ~50 ms of pYIN per
+    note checked, only the winner's roots and the alternatives of the rejected ones.
+    ``notes [C, P, N]``, ``pitches [P]``; returns the rejected MIDI roots of ``best``."""
+    from darkgan.generation.pitch import estimate_f0
+
+    cents = scores["cents"]
+
+    def reject(cands: np.ndarray, roots: np.ndarray) -> None:
+        if not len(roots):
+            return
+        f0 = estimate_f0(notes[cands, roots])
+        pyin = 1200 * np.log2(f0 / (440.0 * 2 ** ((pitches[roots] - 69) / 12)))
+        bad = ~(np.abs(pyin - cents[cands, roots]) <= tolerance)
+        cents[cands[bad], roots[bad]] = np.nan
+
+    roots = np.flatnonzero(np.isfinite(cents[best]))
+    reject(np.full(len(roots), best), roots)
+    rejected = [r for r in roots if np.isnan(cents[best, r])]
+    alt = [(c, r) for r in rejected for c in range(len(notes)) if c != best and np.isfinite(cents[c, r])]
+    if alt:
+        reject(np.array([c for c, _ in alt]), np.array([r for _, r in alt]))
+    return [int(pitches[r]) for r in rejected]
+
+
 def repair_keys(notes: np.ndarray, scores: dict, best: int, cfg: InstrumentConfig) -> tuple[np.ndarray, np.ndarray]:
     """The chosen candidate's notes ``[P, N]`` with each off-pitch key replaced by the in-tune note
     of that key (from another candidate) nearest in teacher embedding (cosine) to the chosen
@@ -251,23 +287,65 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
     best = int(np.argmin(scores["score"]))
     notes, scores, best, optimised = _optimise(model, notes, z, alpha, pitches, scores, best, cfg, seed)
     sources.append(f"optimised from candidate {optimised['from']}" if optimised else "")
-    k = _final_keys(notes, pitches, scores, best, cfg)
+    played, selection = None, scores["score"]
+    if cfg.select == "played" and len(notes) > 1:
+        insts = [assemble(notes, pitches, scores, c, cfg, (lo, hi), name) for c in range(len(notes))]
+        played = played_consistency(_teacher(model), insts, lo, hi)
+        dropped = np.array([len(i.info["dropped_roots"]) / len(pitches) for i in insts])
+        selection = (played + cfg.pitch_weight * dropped).tolist()
+        best = int(np.argmin(selection))
+    rejected = verify_pitch(notes, pitches, scores, best) if cfg.verify_pitch else []
+    inst = assemble(notes, pitches, scores, best, cfg, (lo, hi), name)
+    played_final = None if played is None else float(played_consistency(_teacher(model), [inst], lo, hi)[0])
+    inst.info = {"checkpoint": str(model.checkpoint_path), "attributes": dict(attributes or {}), "scale": scale,
+                 "like": None if like is None else str(like), "seed": int(seed), "chosen": best, "select": cfg.select,
+                 "candidate_seeds": [int(s) for s in seeds], "base": sources[best],
+                 "consistency": scores["consistency"], "off_pitch": scores["off_pitch"], "score": scores["score"],
+                 "played_consistency": None if played is None else played.tolist(), "selection_score": selection,
+                 "played_consistency_final": played_final, "pyin_rejected_roots": rejected,
+                 **inst.info, "optimised": optimised}
+    return inst
+
+
+def assemble(notes: np.ndarray, pitches: np.ndarray, scores: dict, chosen: int, cfg: InstrumentConfig,
+             trained: tuple[int, int], name: str = "darkgan") -> Instrument:
+    """Candidate ``chosen`` of ``notes [C, P, N]`` (roots ``pitches [P]``, screened by
+    :func:`score_candidates`) made into an :class:`Instrument`: key repair, retune, dropping
+    unpitched roots, velocity layers, levels, loops; zones over ``trained = (lo, hi)`` MIDI keys
+    stretched by ``cfg.extend``. ``info`` holds the per-key provenance only."""
+    k = _final_keys(notes, pitches, scores, chosen, cfg)
     loops, f0 = _loops(k["keys"], k["pitches"], k["cents_left"], cfg)
     layers, gains = normalise_levels(velocity_layers(k["keys"], f0, cfg.velocities, cfg.soft_harmonics))
     if loops is not None:
         xf = int(round(cfg.crossfade_s * SAMPLE_RATE))
         for p, (s, e) in enumerate(loops):
             layers[:, p] = crossfade_loop(layers[:, p], int(s), int(e), min(xf, int(s)))
-    info = {"checkpoint": str(model.checkpoint_path), "attributes": dict(attributes or {}), "scale": scale,
-            "like": None if like is None else str(like), "seed": int(seed), "chosen": best,
-            "candidate_seeds": [int(s) for s in seeds], "base": sources[best],
-            "consistency": scores["consistency"], "off_pitch": scores["off_pitch"], "score": scores["score"],
-            "dropped_roots": k["dropped"], "key_source": k["src"].tolist(), "yin_cents": k["cents"].tolist(),
+    info = {"dropped_roots": k["dropped"], "key_source": k["src"].tolist(), "yin_cents": k["cents"].tolist(),
             "yin_cents_after_retune": k["cents_left"].tolist(), "f0_hz": f0.tolist(),
-            "key_gain_db": (20 * np.log10(gains)).tolist(), "consistency_final": k["consistency"],
-            "optimised": optimised}
+            "key_gain_db": (20 * np.log10(gains)).tolist(), "consistency_final": k["consistency"]}
     return Instrument(name, k["pitches"], layers, velocity_ranges(cfg.velocities),
-                      key_ranges(k["pitches"], cfg.extend, lo, hi), loops, cfg.release_s, SAMPLE_RATE, info)
+                      key_ranges(k["pitches"], cfg.extend, *trained), loops, cfg.release_s, SAMPLE_RATE, info)
+
+
+def played_keys(inst: Instrument, lo: int, hi: int, velocity: int = 127, seconds: float = 1.0) -> np.ndarray:
+    """Every MIDI key ``lo..hi`` of ``inst`` as a player plays it (:func:`darkgan.instrument.midi.voice`,
+    held ``seconds``): ``[hi - lo + 1, seconds * sample_rate]`` float32."""
+    from darkgan.instrument.midi import voice
+
+    n = int(round(seconds * inst.sample_rate))
+    return np.stack([voice(inst, int(p), velocity, seconds)[:n] for p in range(lo, hi + 1)]).astype(np.float32)
+
+
+def played_consistency(teacher, insts: list, lo: int, hi: int) -> np.ndarray:
+    """Mean neighbouring-key cosine distance (teacher embedding) of each instrument's keys
+    ``lo..hi`` as played (:func:`played_keys`, velocity 127, 1 s): ``[len(insts)]``. The measure
+    of docs/instrument.md (``benchmarks/instrument.py``)."""
+    import torch
+
+    keys = np.stack([played_keys(i, lo, hi) for i in insts])  # [C, K, N]
+    with torch.inference_mode():
+        emb = teacher.embedding(torch.from_numpy(keys.reshape(-1, keys.shape[-1])), grad=False).cpu().numpy()
+    return np.array([neighbour_distance(e).mean() for e in emb.reshape(len(insts), keys.shape[1], -1)])
 
 
 def _optimise(model, notes, z, alpha, pitches, scores: dict, best: int, cfg: InstrumentConfig, seed: int):
