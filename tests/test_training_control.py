@@ -302,6 +302,10 @@ def test_graft_mapping_steers_the_shipped_student(tmp_path):
         graft_mapping("student", "default", tmp_path / "x")
     with pytest.raises(CheckpointError, match="already"):
         graft_mapping(out, source, tmp_path / "y")
+    src.set_attribute_stats(src.attr_mean - 1.0, src.attr_std)  # a source standardising otherwise
+    other = save_checkpoint(tmp_path / "other", src, cfg)
+    with pytest.raises(CheckpointError, match="other statistics"):
+        graft_mapping("student", other, tmp_path / "z")
 
 
 def test_conditioning_mode_trains_only_the_attribute_columns_and_mapping(prepared_dataset, tmp_path):

@@ -30,8 +30,10 @@ def graft_mapping(student: str | os.PathLike, source: str | os.PathLike, out: st
         ``out`` as a :class:`~pathlib.Path`.
 
     Raises:
-        CheckpointError: ``source`` has no mapping, ``student`` has one already, or the two differ
-            in latent size, pitch range, vocabulary or temperature.
+        CheckpointError: ``source`` has no mapping, ``student`` has one already, the two differ
+            in latent size, pitch range, vocabulary or temperature, or a standardised-logit
+            student (``attr_input = "std_logit"``) standardises its attributes with other
+            statistics than ``source`` (the graft would change the student's own inputs).
     """
     from darkgan.compression.distill import copy_bank
     from darkgan.models.checkpoint import load_generator, save_checkpoint
@@ -47,6 +49,9 @@ def graft_mapping(student: str | os.PathLike, source: str | os.PathLike, out: st
             and list(s_cfg.attributes) == list(t_cfg.attributes) and s_cfg.temperature == t_cfg.temperature)
     if not same:
         raise CheckpointError(f"{student}: latent size, pitch range, vocabulary or temperature differ from {source}")
+    if getattr(s_gen.cfg, "attr_input", "prob") == "std_logit" and not _same_stats(s_gen, t_gen):
+        raise CheckpointError(f"{student}: standardises its attribute inputs with other statistics than {source} "
+                              "(graft a mapping trained from the student's own teacher)")
     model = dataclasses.replace(s_gen.cfg, mapping_layers=t_gen.cfg.mapping_layers,
                                 mapping_width=t_gen.cfg.mapping_width)
     g = Generator(model, s_gen.n_pitches, s_gen.n_attributes)
@@ -58,3 +63,13 @@ def graft_mapping(student: str | os.PathLike, source: str | os.PathLike, out: st
     path = save_checkpoint(out, g, cfg, half=half, weights_label=s_cfg.generator_weights)
     copy_bank(Path(s_cfg.path), path)
     return path
+
+
+def _same_stats(a, b, atol: float = 1e-3) -> bool:
+    """True when generators ``a`` and ``b`` standardise attributes with the same ``[K]`` logit
+    means and standard deviations (to ``atol``, float16 storage)."""
+    import torch
+
+    if not (hasattr(a, "attr_mean") and hasattr(b, "attr_mean")):
+        return False
+    return bool(torch.allclose(a.attr_mean, b.attr_mean, atol=atol) and torch.allclose(a.attr_std, b.attr_std, atol=atol))

@@ -179,8 +179,17 @@ def verify_pitch(notes: np.ndarray, pitches: np.ndarray, scores: dict, best: int
     frame by frame, placed on the key) or pYIN finds no pitch is marked unpitched in
     ``scores["cents"]`` (in place), and so are the other candidates' notes of that root that fail
     the same check, so that key repair takes a note both trackers agree on. ~50 ms of pYIN per
-    note checked, only the winner's roots and the alternatives of the rejected ones.
-    ``notes [C, P, N]``, ``pitches [P]``; returns the rejected MIDI roots of ``best``."""
+    note checked, only the winner's roots and the alternatives of the rejected ones. pYIN: Mauch &
+    Dixon, ICASSP 2014; YIN: de Cheveigne & Kawahara, JASA 2002.
+
+    Args:
+        notes: ``[C, P, N]`` candidates' root notes (16 kHz). pitches: ``[P]`` MIDI roots.
+        scores: :func:`score_candidates`' dict; its ``cents [C, P]`` (YIN, cents) is updated.
+        best: the winning candidate. tolerance: allowed YIN-pYIN disagreement (cents).
+
+    Returns:
+        The MIDI roots of ``best`` rejected (list of int).
+    """
     from darkgan.generation.pitch import estimate_f0
 
     cents = scores["cents"]
@@ -295,8 +304,11 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
         selection = (played + cfg.pitch_weight * dropped).tolist()
         best = int(np.argmin(selection))
     rejected = verify_pitch(notes, pitches, scores, best) if cfg.verify_pitch else []
-    inst = assemble(notes, pitches, scores, best, cfg, (lo, hi), name)
-    played_final = None if played is None else float(played_consistency(_teacher(model), [inst], lo, hi)[0])
+    if played is not None and not rejected:  # the winner as assembled and measured above
+        inst, played_final = insts[best], float(played[best])
+    else:
+        inst = assemble(notes, pitches, scores, best, cfg, (lo, hi), name)
+        played_final = None if played is None else float(played_consistency(_teacher(model), [inst], lo, hi)[0])
     inst.info = {"checkpoint": str(model.checkpoint_path), "attributes": dict(attributes or {}), "scale": scale,
                  "like": None if like is None else str(like), "seed": int(seed), "chosen": best, "select": cfg.select,
                  "candidate_seeds": [int(s) for s in seeds], "base": sources[best],
@@ -329,7 +341,10 @@ def assemble(notes: np.ndarray, pitches: np.ndarray, scores: dict, chosen: int, 
 
 def played_keys(inst: Instrument, lo: int, hi: int, velocity: int = 127, seconds: float = 1.0) -> np.ndarray:
     """Every MIDI key ``lo..hi`` of ``inst`` as a player plays it (:func:`darkgan.instrument.midi.voice`,
-    held ``seconds``): ``[hi - lo + 1, seconds * sample_rate]`` float32."""
+    held ``seconds``): ``[hi - lo + 1, seconds * sample_rate]`` float32.
+
+    Raises:
+        DarkGANError: a key in ``lo..hi`` outside every zone of ``inst``."""
     from darkgan.instrument.midi import voice
 
     n = int(round(seconds * inst.sample_rate))
@@ -339,7 +354,11 @@ def played_keys(inst: Instrument, lo: int, hi: int, velocity: int = 127, seconds
 def played_consistency(teacher, insts: list, lo: int, hi: int) -> np.ndarray:
     """Mean neighbouring-key cosine distance (teacher embedding) of each instrument's keys
     ``lo..hi`` as played (:func:`played_keys`, velocity 127, 1 s): ``[len(insts)]``. The measure
-    of docs/instrument.md (``benchmarks/instrument.py``)."""
+    of docs/instrument.md (``benchmarks/instrument.py``); ``teacher`` a
+    :class:`darkgan.teacher.base.Teacher` (EfficientAT mn04 embedding).
+
+    Raises:
+        DarkGANError: as :func:`played_keys`."""
     import torch
 
     keys = np.stack([played_keys(i, lo, hi) for i in insts])  # [C, K, N]
