@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--sing-only", nargs="*", default=[], metavar="NAME",
                     help="rows branched from another run after stage 2 (no autoencoder row of their own)")
+    ap.add_argument("--ae-only", nargs="*", default=[], metavar="NAME",
+                    help="rows that are a run's end-of-stage-1 checkpoint: their autoencoder row only")
     ap.add_argument("--generalization", default=None, metavar="NAME", help="row name whose run gets the report")
     ap.add_argument("--n-gen", type=int, default=96)
     ap.add_argument("--gen-split", default="test", help="split of the generalisation notes (train: trained pairs)")
@@ -43,7 +45,7 @@ def main() -> None:
     from darkgan.sing.evaluate import format_table1, generalization, plot_examples, table1
 
     runs = dict(item.split("=", 1) for item in a.runs)
-    rows = table1(runs, n=a.n, sing_only=tuple(a.sing_only))
+    rows = table1(runs, n=a.n, sing_only=tuple(a.sing_only), ae_only=tuple(a.ae_only))
     print(format_table1(rows), flush=True)
     out = {"rows": rows, "n": a.n, "load": os.getloadavg()[0]}
     if a.generalization:

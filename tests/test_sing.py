@@ -167,3 +167,6 @@ def test_table1_rows(sing_run):
     for r in rows:
         assert all(np.isfinite(v) and v > 0 for d in (r["spectral"], r["wav"]) for v in d.values())
     assert "SING" in format_table1(rows)
+    ae = table1({"spectral": str(sing_run), "stage1": str(sing_run)}, n=0, ae_only=("stage1",))
+    assert [r["model"] for r in ae] == ["Autoencoder", "SING", "(silence)", "Autoencoder"]
+    assert ae[3]["spectral"] == ae[0]["spectral"]

@@ -65,6 +65,12 @@ class InversionConfig:
         w_adv: weight of ADI's adaptive competition term ``1 - JS(teacher, student)`` on the
             samples (Yin et al. 2020, Eq. 8: samples where the student still disagrees); needs a
             student in the loop, so ``rounds >= 2`` (used from the second round on).
+        first_bn_mult: multiplier of the first BatchNorm layer's statistics term (DeepInversion's
+            reference code: 10; 1 = every layer weighted alike).
+        jitter: each step the batch is rolled along time by a random shift in ``[-jitter, jitter]``
+            frames before the teacher sees it (DeepInversion's random jitter, in time only: a
+            roll in frequency would wrap high bands onto low ones); 0 = off.
+        cosine: anneal the Adam learning rate to 0 over ``steps`` with a cosine (DeepInversion).
     """
 
     n_samples: int = 256
@@ -82,6 +88,9 @@ class InversionConfig:
     n_negatives: int = 256
     rounds: int = 1
     w_adv: float = 0.0
+    first_bn_mult: float = 1.0
+    jitter: int = 0
+    cosine: bool = False
 
     def validate(self) -> "InversionConfig":
         if self.n_samples < 1 or self.batch_size < 2 or self.steps < 1:
@@ -94,6 +103,8 @@ class InversionConfig:
             raise DarkGANError(f"inversion.chunks must be >= 2 (T_finv compares chunks), got {self.chunks}")
         if not 1 <= self.rounds <= self.n_samples or self.w_adv < 0:
             raise DarkGANError(f"inversion: rounds must be in 1..n_samples and w_adv >= 0, got {self.rounds}, {self.w_adv}")
+        if self.first_bn_mult < 0 or self.jitter < 0:
+            raise DarkGANError(f"inversion: first_bn_mult and jitter must be >= 0, got {self.first_bn_mult}, {self.jitter}")
         if self.w_adv > 0 and self.rounds < 2:
             raise DarkGANError("inversion.w_adv (ADI's competition with the student) needs inversion.rounds >= 2: "
                                "a student in the loop")

@@ -147,6 +147,7 @@ def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, in
     hooks = [BNStatsHook(bn) for bn in bns]
     x = torch.randn((len(y), 1, *shape), generator=gen).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=cfg.lr, betas=(0.5, 0.9))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps) if cfg.cosine else None
     rival = student.eval() if student is not None and cfg.w_adv > 0 else None
     flags = [(p, p.requires_grad) for p in rival.parameters()] if rival is not None else []
     for p, _ in flags:
@@ -157,6 +158,8 @@ def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, in
             opt.zero_grad(set_to_none=True)
             sum(losses.values()).backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix({k: f"{v.item():.3g}" for k, v in losses.items()}, refresh=False)
@@ -170,8 +173,12 @@ def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, in
 
 def _inversion_losses(teacher, x, y, hooks, cfg: InversionConfig, method: str, memory, gen,
                       rival=None) -> dict[str, torch.Tensor]:
+    if cfg.jitter:
+        shift = int(torch.randint(-cfg.jitter, cfg.jitter + 1, (1,), generator=gen))
+        x = torch.roll(x, shift, dims=-1)
     logits, _, utt = teacher.hidden(x)
-    out = {"bn": cfg.w_bn * sum(h.loss for h in hooks), "ce": cfg.w_ce * F.cross_entropy(logits, y),
+    bn = hooks[0].loss * cfg.first_bn_mult + sum(h.loss for h in hooks[1:])
+    out = {"bn": cfg.w_bn * bn, "ce": cfg.w_ce * F.cross_entropy(logits, y),
            "tv": cfg.w_tv * total_variation(x), "l2": cfg.w_l2 * (x ** 2).mean()}
     if rival is not None:
         out["adv"] = cfg.w_adv * competition(logits, rival(x))

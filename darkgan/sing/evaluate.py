@@ -47,14 +47,17 @@ def score(model, notes: SingNotes, idx: np.ndarray, cfg, batch: int = 16) -> dic
     return {m: {k: float(torch.cat(v).mean()) for k, v in d.items()} for m, d in acc.items()}
 
 
-def table1(runs: dict[str, str], n: int = 200, sing_only: tuple[str, ...] = ()) -> list[dict]:
+def table1(runs: dict[str, str], n: int = 200, sing_only: tuple[str, ...] = (), ae_only: tuple[str, ...] = ()) -> list[dict]:
     """Rows of Table 1 for trained runs ``{row name: run folder}``.
 
     Each run contributes its SING row, unless its autoencoder came from another run
     (``--init-ae``) its autoencoder row, and a "silence" reference row (all-zero output on the
     same notes, at the run's level). Rows named in ``sing_only`` (runs branched from another run
     after stage 2, e.g. an end-to-end stage on the waveform MSE from the spectral autoencoder and
-    LSTM) give only their SING row, its loss marked ``"(stage 3 only)"``.
+    LSTM) give only their SING row, its loss marked ``"(stage 3 only)"``. Rows named in ``ae_only``
+    (a run's checkpoint at the end of stage 1, e.g. ``RUN/checkpoint-00004000``: the paper's
+    autoencoder row, before the end-to-end stage retrains the decoder) give only their
+    autoencoder row.
 
     Returns:
         ``[{"model", "training_loss", "row", "run", "step", "stage", "spectral": {"train",
@@ -70,6 +73,8 @@ def table1(runs: dict[str, str], n: int = 200, sing_only: tuple[str, ...] = ()) 
         res = {s: score(model, notes, spread(notes.indices(s), n), cfg) for s in ("train", "test")}
         branch = name in sing_only
         kinds = (["sing"] if meta["extra"].get("init_ae") or branch else ["ae", "sing"]) + ["silence"]
+        if name in ae_only:
+            kinds = ["ae"]
         for kind in kinds:
             label = {"ae": "Autoencoder", "silence": "(silence)"}.get(
                 kind, "SING" if cfg.model.time_embedding else "SING no time embedding")
