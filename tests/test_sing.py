@@ -159,8 +159,8 @@ def test_api_and_generate_cli(sing_run, tmp_path, capsys):
     assert np.abs(half.generate(inst, 60, 100) - wave).max() < 1e-2
 
 
-def test_table1_rows(sing_run):
-    from darkgan.sing.evaluate import format_table1, table1
+def test_table1_rows(sing_run, tmp_path):
+    from darkgan.sing.evaluate import format_table1, plot_examples, table1
 
     rows = table1({"spectral": str(sing_run)}, n=0)
     assert [r["model"] for r in rows] == ["Autoencoder", "SING", "(silence)"]
@@ -170,3 +170,9 @@ def test_table1_rows(sing_run):
     ae = table1({"spectral": str(sing_run), "stage1": str(sing_run)}, n=0, ae_only=("stage1",))
     assert [r["model"] for r in ae] == ["Autoencoder", "SING", "(silence)", "Autoencoder"]
     assert ae[3]["spectral"] == ae[0]["spectral"]
+    import matplotlib.image as mpimg
+
+    plot_examples(tmp_path / "one.png", str(sing_run), n=2)
+    plot_examples(tmp_path / "two.png", {"a": str(sing_run), "b": str(sing_run)}, n=2)
+    one, two = mpimg.imread(tmp_path / "one.png"), mpimg.imread(tmp_path / "two.png")
+    assert two.shape[0] > 1.3 * one.shape[0] and two.shape[1] == one.shape[1]  # real + 2 rows vs real + 1

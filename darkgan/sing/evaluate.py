@@ -151,28 +151,35 @@ def generalization(path, n: int = 96, darkgan_checkpoint: str | None = "default"
 
 def plot_examples(path, run, n: int = 3) -> None:
     """A PNG of ``n`` test notes (unseen instrument-pitch pairs): real (top row) and SING
-    (bottom row) log power spectrograms (the spectral loss's l(x) at the model's level)."""
+    (one row per run) log power spectrograms (the spectral loss's l(x) at the model's level).
+
+    ``run``: a run folder, or ``{row label: run folder}`` for several runs trained on the same
+    split (Table 1's variants side by side; the notes are the first run's).
+    """
     from matplotlib.figure import Figure
 
     from darkgan.sing.api import SingSynth
     from darkgan.sing.losses import log_power_spectrogram
     from darkgan.utils.io import atomic_write
 
-    synth = SingSynth.load(run)
-    notes = run_notes(synth.meta, synth.config)
+    runs = run if isinstance(run, dict) else {"SING": run}
+    synths = {label: SingSynth.load(r) for label, r in runs.items()}
+    first = next(iter(synths.values()))
+    notes = run_notes(first.meta, first.config)
     idx = spread(notes.indices("test"), n)
     real, v, i, p = notes.batch(idx)
+    rows = [("real", real)]
     with torch.no_grad():
-        fake = synth.model(v, i, p)
-    g = synth.config.model.gain
-    fig = Figure(figsize=(3.2 * n, 5.2), dpi=90)
-    axes = fig.subplots(2, n, squeeze=False)
+        rows += [(label, s.model(v, i, p)) for label, s in synths.items()]
+    g = first.config.model.gain
+    fig = Figure(figsize=(3.2 * n, 2.6 * len(rows)), dpi=90)
+    axes = fig.subplots(len(rows), n, squeeze=False)
     for col in range(n):
-        for row, (name, w) in enumerate((("real", real), ("SING", fake))):
+        for row, (name, w) in enumerate(rows):
             spec = log_power_spectrogram(g * w[col:col + 1])[0].numpy()
             ax = axes[row][col]
             ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=max(1.0, spec.max()),
-                      extent=(0, synth.n_samples / synth.sample_rate, 0, 8))
+                      extent=(0, first.n_samples / first.sample_rate, 0, 8))
             ax.set_title(f"{name}: {notes.note_str[idx[col]]}", fontsize=7)
             ax.set_xlabel("time (s)", fontsize=7)
             ax.set_ylabel("kHz", fontsize=7)
