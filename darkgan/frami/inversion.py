@@ -5,7 +5,11 @@
   (``||mu(x) - mu_bn||_2 + ||var(x) - var_bn||_2``), the teacher predicts the target classes
   (cross-entropy) and image priors hold (total variation, l2); with a student in the loop, the
   adaptive competition term ``1 - JS(p_teacher, p_student)`` (Yin et al. Eq. 8) pushes towards
-  samples on which the student still disagrees with the teacher.
+  samples on which the student still disagrees with the teacher. DeepInversion's reference-code
+  extras are settings, off by default (they did not help on our task, docs/frami.md): a
+  multiplier on the first BatchNorm layer's term (``first_bn_mult``), random time jitter
+  (``jitter``: the batch is rolled along time before each teacher pass) and a cosine decay of
+  the learning rate (``cosine``).
 - FRAMI (paper, "Feature invariance contrastive inversion", Eq. 1-2): each synthesized sample is
   cut into K chunks along time; T_finv (Eq. 1) is the mean pairwise cosine similarity of the
   chunks' teacher embeddings (utterance-level hidden states after statistics pooling); L_fic
