@@ -70,7 +70,8 @@ def test_first_bn_multiplier_and_time_jitter(teacher_dir):
     shape = (cfg.data.n_mels, 32)
     first = check_invertible(teacher)[0]
     out = {}
-    for name, sets in {"plain": [], "first10": ["first_bn_mult=10"], "jitter": ["jitter=3", "cosine=true"]}.items():
+    for name, sets in {"plain": [], "first10": ["first_bn_mult=10"], "jitter": ["jitter=3"],
+                       "cosine": ["cosine=true"]}.items():
         ic = apply_overrides(cfg.inversion, ["steps=40", *sets])
         out[name] = invert_batch(teacher, y, shape, ic, "adi", torch.zeros(0), torch.Generator().manual_seed(1)).x
     gaps = {}
@@ -84,6 +85,7 @@ def test_first_bn_multiplier_and_time_jitter(teacher_dir):
     x0 = torch.randn((len(y), 1, *shape), generator=torch.Generator().manual_seed(1))
     assert _probs(teacher, out["jitter"], y).mean() > _probs(teacher, x0, y).mean() + 0.2
     assert (out["jitter"] - out["plain"]).abs().mean() > 0.01
+    assert (out["cosine"] - out["plain"]).abs().mean() > 0.01
     with pytest.raises(DarkGANError, match="jitter"):
         apply_overrides(cfg.inversion, ["jitter=-1"]).validate()
 

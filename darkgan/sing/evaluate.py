@@ -30,17 +30,21 @@ def run_notes(meta: dict, cfg, progress: bool = False) -> SingNotes:
 
 
 @torch.no_grad()
-def score(model, notes: SingNotes, idx: np.ndarray, cfg, batch: int = 16) -> dict:
+def score(model, notes: SingNotes, idx: np.ndarray, cfg, batch: int = 16,
+          kinds: tuple[str, ...] = ("ae", "sing", "silence")) -> dict:
     """Mean spectral loss and waveform MSE of the autoencoder and of SING on the notes ``idx``:
     ``{"ae" | "sing" | "silence": {"spectral", "wav"}}`` ("silence": an all-zero output, the
     score of a model that learnt nothing). The spectral loss is taken at
     the model's level (notes x ``model.gain``: the level its epsilon = 1 was trained at), the
-    MSE at the data's level."""
+    MSE at the data's level. ``kinds``: which of the three to compute (the others are not run)."""
     t, g = cfg.train, cfg.model.gain
-    acc = {k: {"spectral": [], "wav": []} for k in ("ae", "sing", "silence")}
+    make = {"ae": lambda w, v, i, p: model.autoencode(w), "sing": lambda w, v, i, p: model(v, i, p),
+            "silence": lambda w, v, i, p: torch.zeros_like(w)}
+    acc = {k: {"spectral": [], "wav": []} for k in kinds}
     for k in range(0, len(idx), batch):
         wave, v, i, p = notes.batch(idx[k:k + batch])
-        for name, y in (("ae", model.autoencode(wave)), ("sing", model(v, i, p)), ("silence", torch.zeros_like(wave))):
+        for name in kinds:
+            y = make[name](wave, v, i, p)
             acc[name]["spectral"].append(spectral_loss(g * y, g * wave, t.stft_n_fft, t.stft_hop, t.stft_eps,
                                                        reduce=False))
             acc[name]["wav"].append(wav_mse(y, wave, reduce=False))
@@ -70,11 +74,11 @@ def table1(runs: dict[str, str], n: int = 200, sing_only: tuple[str, ...] = (), 
     for name, path in runs.items():
         model, cfg, _, meta = ckpt.load(path)
         notes = run_notes(meta, cfg)
-        res = {s: score(model, notes, spread(notes.indices(s), n), cfg) for s in ("train", "test")}
         branch = name in sing_only
         kinds = (["sing"] if meta["extra"].get("init_ae") or branch else ["ae", "sing"]) + ["silence"]
         if name in ae_only:
             kinds = ["ae"]
+        res = {s: score(model, notes, spread(notes.indices(s), n), cfg, kinds=tuple(kinds)) for s in ("train", "test")}
         for kind in kinds:
             label = {"ae": "Autoencoder", "silence": "(silence)"}.get(
                 kind, "SING" if cfg.model.time_embedding else "SING no time embedding")
