@@ -392,3 +392,39 @@ def test_pyin_rejects_a_root_heard_an_octave_low_and_repair_takes_the_other_cand
     assert np.isnan(scores["cents"][0, 0]) and np.isfinite(scores["cents"][[0, 1, 1], [1, 0, 1]]).all()
     keys, src = repair_keys(notes[:, :, :], scores, 0, InstrumentConfig())
     assert src.tolist() == [1, 0] and np.array_equal(keys[0], real[60])
+
+
+def test_path_search_is_exact_and_never_worse_than_the_winner(student):
+    """``select = path`` on the real student's candidates: the dynamic programme finds the
+    cheapest chain of roots (checked against every chain of 6 roots x 4 candidates), is never
+    worse than the winning candidate alone, and the instrument plays the chain's notes."""
+    import itertools
+
+    from darkgan.instrument.config import get_config
+    from darkgan.instrument.export import build_instrument, path_sources
+
+    cfg = get_config("default", ["candidates=4", "velocities=1", "select=path"])
+    inst = build_instrument(student, {"Flute": 0.9}, config=cfg, seed=3, name="flute")
+    info = inst.info
+    path = np.asarray(info["path"])
+    assert info["select"] == "path" and len(path) == 10 and set(path) <= set(range(4))
+    winner = info["chosen"]
+    assert info["path_cost"] <= info["score"][winner] + 1e-6  # the winner alone is one of the chains
+    kept = [i for i, p in enumerate([*range(44, 71, 3), 70]) if p not in info["dropped_roots"]]
+    assert info["key_source"] == path[kept].tolist()
+
+    # exactness on a 6-root slice of the same candidates' embeddings and pitch screen
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((4, 6, 16)) + 3 * rng.standard_normal((1, 6, 16))
+    cents = np.where(rng.random((4, 6)) < 0.2, np.nan, 0.0)
+    scores = {"embedding": emb, "cents": cents}
+    src, cost = path_sources(scores, 1, cfg)
+    unit = emb / np.linalg.norm(emb, axis=2, keepdims=True)
+
+    def chain_cost(ch):
+        pairs = np.mean([1 - unit[ch[q], q] @ unit[ch[q + 1], q + 1] for q in range(5)])
+        anchor = np.mean([cfg.path_anchor * (1 - unit[ch[q], q] @ unit[1, q]) for q in range(6)])
+        return pairs + anchor + cfg.pitch_weight * np.mean(np.isnan(cents[list(ch), range(6)]))
+
+    best = min(itertools.product(range(4), repeat=6), key=chain_cost)
+    assert tuple(src) == best and cost == pytest.approx(chain_cost(best))

@@ -79,7 +79,9 @@ def test_build_with_optimisation_joins_the_candidates(student):
     ("optimise_z_weight=-0.1", "optimise_z_weight=-0.1"),
     ("optimise_z_weight=inf", "optimise_z_weight=inf"),
     ("optimise_spread=7", "optimise_spread=7.0"),
-    ("select=heard", "select='heard' is out of range \\(played or generated\\)"),
+    ("path_anchor=-1", "path_anchor=-1.0 is out of range"),
+    ("path_anchor=inf", "path_anchor=inf"),
+    ("select=heard", "select='heard' is out of range \\(played or generated or path\\)"),
 ])
 def test_optimisation_settings_are_validated(setting, message):
     from darkgan.errors import DarkGANError

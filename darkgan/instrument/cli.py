@@ -3,7 +3,7 @@
 ::
 
     darkgan export-instrument [--checkpoint P] [--attr "Brass instrument=0.9" ...] [--raw] [--like FILE.wav]
-                              [--velocities 5] [--candidates 8] [--format sfz|sf2|both] [--name NAME]
+                              [--velocities 5] [--candidates 24] [--format sfz|sf2|both] [--name NAME]
                               [--seed 0] [--preset default|fixed-z|one-shot] [--set key=value] --out DIR [--overwrite]
     darkgan render SONG.mid [--checkpoint P] [--attr ...] [--like FILE.wav] [--program-attr "0:NAME=VALUE"]
                    [--out-of-range octave|skip|error] [--ignore-pedal] [--sample-rate HZ] [--seed 0] [--set key=value]
@@ -40,7 +40,7 @@ def register(sub) -> None:
                                    "velocity layers) and write it for any sampler.")
     _common(p)
     p.add_argument("--velocities", default=None, help="velocity layers (brightness; default 5)")
-    p.add_argument("--candidates", default=None, help="latent candidates searched for consistency (default 8)")
+    p.add_argument("--candidates", default=None, help="latent candidates searched for consistency (default 24)")
     p.add_argument("--format", default="both", choices=("sfz", "sf2", "both"))
     p.add_argument("--name", default="darkgan", help="instrument name (letters, digits, - and _)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (written as a whole)")

@@ -12,7 +12,7 @@ from darkgan.instrument.optimise import TARGETS
 
 
 #: What :attr:`InstrumentConfig.select` compares candidates on.
-SELECT = ("played", "generated")
+SELECT = ("played", "generated", "path")
 
 
 @dataclass
@@ -22,11 +22,16 @@ class InstrumentConfig:
     Attributes:
         candidates: latent/base candidates tried; each is generated over every key and the one
             whose neighbouring keys sound most alike (teacher embedding) wins (1 = a fixed z).
-        select: what the candidates are compared on. ``"generated"``: the generated roots
-            (the default); ``"played"``: each candidate is assembled into an instrument (repair,
+        select: what the candidates are compared on. ``"generated"``: the generated roots,
+            one candidate for all keys (the default until 2026-12-03); ``"played"``: each candidate is assembled into an instrument (repair,
             retune, loops, levels) and its neighbouring keys are compared as a player plays them,
             every key of the trained range re-pitched from its root (the measure of
-            docs/instrument.md; +1-1.5 CPU s; a teacher-only gain there, not the default).
+            docs/instrument.md; +1-1.5 CPU s; a teacher-only gain there, not the default);
+            ``"path"`` (the default): each root may come from a different candidate: the in-tune notes are
+            chained root by root by dynamic programming (:func:`~darkgan.instrument.export.path_sources`)
+            for the least neighbour distance, anchored to the winning candidate by ``path_anchor``.
+        path_anchor: with ``select = "path"``, the weight of each root's distance to the winning
+            candidate's note of that root (keeps the chain near one timbre; 0 = neighbours only).
         pitch_weight: weight of the fraction of off-pitch keys (YIN screen, > ``pitch_cents``)
             added to the consistency score of a candidate (cosine distance units).
         pitch_cents: a key is off-pitch when its YIN f0 is further than this from the key (cents).
@@ -69,8 +74,8 @@ class InstrumentConfig:
             (3 random offsets a step; 0 = as generated).
     """
 
-    candidates: int = 8
-    select: str = "generated"
+    candidates: int = 24
+    select: str = "path"
     pitch_weight: float = 0.5
     pitch_cents: float = 50.0
     min_stability: float = 0.7
@@ -93,6 +98,7 @@ class InstrumentConfig:
     optimise_target: str = "mean"
     optimise_z_weight: float = 0.1
     optimise_spread: float = 1.5
+    path_anchor: float = 0.5
 
     def validate(self) -> "InstrumentConfig":
         """Raise :class:`DarkGANError` naming the first field out of range; return self."""
@@ -117,6 +123,7 @@ class InstrumentConfig:
             ("optimise_target", self.optimise_target in TARGETS, " or ".join(TARGETS)),
             ("optimise_z_weight", 0 <= self.optimise_z_weight < float("inf"), ">= 0, finite"),
             ("optimise_spread", 0 <= self.optimise_spread <= 6, "0..6 semitones"),
+            ("path_anchor", 0 <= self.path_anchor < float("inf"), ">= 0, finite"),
         ]
         for name, ok, allowed in checks:
             if not ok:

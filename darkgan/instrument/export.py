@@ -16,7 +16,10 @@ trained range are played from their roots (:func:`played_consistency`; the scree
 among generated roots only, and the keys between roots are re-pitched copies); the candidate with
 the lowest ``played + pitch_weight * dropped`` wins (``dropped``: the fraction of roots left
 unpitched after repair; off-pitch roots that repair and retune fix no longer count, their cost in
-timbre is in ``played``). With ``repair``, a key
+timbre is in ``played``). With ``select = "path"`` each root may come from another candidate: the
+chain of in-tune roots with the least neighbour distance, anchored to the winner, is found by
+dynamic programming (:func:`path_sources`; pYIN checks the chosen roots, the search repeats
+without the rejected ones). With ``repair``, a key
 still off-pitch in the winner takes the in-tune note of that key from another candidate that is
 nearest (teacher embedding) to the winner's neighbouring keys. Then every key's remaining YIN
 error up to ``retune_max_cents`` is corrected by resampling (what a sampler's per-sample pitch
@@ -172,43 +175,95 @@ def score_candidates(model, notes: np.ndarray, pitches: np.ndarray, cfg: Instrum
             "cents": cents, "embedding": emb.reshape(c, p, -1)}
 
 
-def verify_pitch(notes: np.ndarray, pitches: np.ndarray, scores: dict, best: int, tolerance: float = 100.0) -> list:
-    """Re-check the roots of candidate ``best`` that the YIN screen passed with pYIN (the
-    project's reported tracker, :func:`darkgan.generation.pitch.estimate_f0`): a root where the
-    two disagree by more than ``tolerance`` cents (typically pYIN hears an octave low what YIN,
-    frame by frame, placed on the key) or pYIN finds no pitch is marked unpitched in
-    ``scores["cents"]`` (in place), and so are the other candidates' notes of that root that fail
-    the same check, so that key repair takes a note both trackers agree on. ~50 ms of pYIN per
-    note checked, only the winner's roots and the alternatives of the rejected ones. pYIN: Mauch &
-    Dixon, ICASSP 2014; YIN: de Cheveigne & Kawahara, JASA 2002.
+def verify_pitch(notes: np.ndarray, pitches: np.ndarray, scores: dict, best, tolerance: float = 100.0) -> list:
+    """Re-check the chosen roots that the YIN screen passed with pYIN (the project's reported
+    tracker, :func:`darkgan.generation.pitch.estimate_f0`): a root where the two disagree by more
+    than ``tolerance`` cents (typically pYIN hears an octave low what YIN, frame by frame, placed
+    on the key) or pYIN finds no pitch is marked unpitched in ``scores["cents"]`` (in place), and
+    so are the other candidates' notes of that root that fail the same check, so that key repair
+    (or the path search) takes a note both trackers agree on. ~50 ms of pYIN per note checked, only
+    the chosen roots and the alternatives of the rejected ones; a note is checked once
+    (``scores["pyin_checked"]``). pYIN: Mauch & Dixon, ICASSP 2014; YIN: de Cheveigne &
+    Kawahara, JASA 2002.
 
     Args:
         notes: ``[C, P, N]`` candidates' root notes (16 kHz). pitches: ``[P]`` MIDI roots.
         scores: :func:`score_candidates`' dict; its ``cents [C, P]`` (YIN, cents) is updated.
-        best: the winning candidate. tolerance: allowed YIN-pYIN disagreement (cents).
+        best: the winning candidate (int), or the candidate of each root (``[P]``, a path).
+        tolerance: allowed YIN-pYIN disagreement (cents).
 
     Returns:
-        The MIDI roots of ``best`` rejected (list of int).
+        The MIDI roots whose chosen note was rejected (list of int).
     """
     from darkgan.generation.pitch import estimate_f0
 
     cents = scores["cents"]
+    checked = scores.setdefault("pyin_checked", np.zeros(cents.shape, dtype=bool))
+    chosen = np.broadcast_to(np.asarray(best, dtype=np.int64), (len(pitches),))
 
     def reject(cands: np.ndarray, roots: np.ndarray) -> None:
+        todo = ~checked[cands, roots]
+        cands, roots = cands[todo], roots[todo]
         if not len(roots):
             return
+        checked[cands, roots] = True
         f0 = estimate_f0(notes[cands, roots])
         pyin = 1200 * np.log2(f0 / (440.0 * 2 ** ((pitches[roots] - 69) / 12)))
         bad = ~(np.abs(pyin - cents[cands, roots]) <= tolerance)
         cents[cands[bad], roots[bad]] = np.nan
 
-    roots = np.flatnonzero(np.isfinite(cents[best]))
-    reject(np.full(len(roots), best), roots)
-    rejected = [r for r in roots if np.isnan(cents[best, r])]
-    alt = [(c, r) for r in rejected for c in range(len(notes)) if c != best and np.isfinite(cents[c, r])]
+    roots = np.flatnonzero(np.isfinite(cents[chosen, np.arange(len(pitches))]))
+    reject(chosen[roots], roots)
+    rejected = [r for r in roots if np.isnan(cents[chosen[r], r])]
+    alt = [(c, r) for r in rejected for c in range(len(notes)) if c != chosen[r] and np.isfinite(cents[c, r])]
     if alt:
         reject(np.array([c for c, _ in alt]), np.array([r for _, r in alt]))
     return [int(pitches[r]) for r in rejected]
+
+
+def path_sources(scores: dict, best: int, cfg: InstrumentConfig) -> tuple[np.ndarray, float]:
+    """The candidate of each root that makes the instrument's neighbouring roots most alike:
+    Viterbi over roots (states = candidates) minimising
+
+        mean_p d(E[c_p, p], E[c_p+1, p+1]) + (1/P) sum_p [path_anchor * d(E[c_p, p], E[best, p])
+                                                          + pitch_weight * off(c_p, p)]
+
+    with ``d = 1 - cos`` of the teacher embeddings ``scores["embedding"] [C, P, D]`` and ``off`` 1
+    where ``scores["cents"]`` is off-pitch (> ``pitch_cents``, unstable or pYIN-rejected). With one
+    candidate it is that candidate. Exact (dynamic programming, O(P C^2)).
+
+    Returns:
+        ``(sources [P] int64, the path's cost)``.
+    """
+    emb = scores["embedding"]
+    unit = emb / (np.linalg.norm(emb, axis=2, keepdims=True) + 1e-12)
+    c, p = unit.shape[:2]
+    off = ~(np.abs(scores["cents"]) <= cfg.pitch_cents)
+    unary = (cfg.path_anchor * (1.0 - np.einsum("cpd,pd->cp", unit, unit[best])) + cfg.pitch_weight * off) / p
+    cost, back = unary[:, 0].copy(), []
+    for q in range(1, p):
+        tot = cost[:, None] + (1.0 - unit[:, q - 1] @ unit[:, q].T) / max(p - 1, 1)  # [from, to]
+        back.append(np.argmin(tot, axis=0))
+        cost = tot[back[-1], np.arange(c)] + unary[:, q]
+    src = [int(np.argmin(cost))]
+    for b in reversed(back):
+        src.append(int(b[src[-1]]))
+    return np.asarray(src[::-1], dtype=np.int64), float(cost.min())
+
+
+def _path(notes, pitches, scores: dict, best: int, cfg: InstrumentConfig) -> tuple[np.ndarray, float, list]:
+    """:func:`path_sources` with pYIN's check of the chosen roots (``verify_pitch``), searched
+    again until every chosen root passes (at most 4 rounds): ``(sources [P], cost, rejected roots)``."""
+    rejected: list = []
+    for _ in range(4):
+        src, cost = path_sources(scores, best, cfg)
+        if not cfg.verify_pitch:
+            break
+        new = verify_pitch(notes, pitches, scores, src)
+        if not new:
+            break
+        rejected += new
+    return src, cost, rejected
 
 
 def repair_keys(notes: np.ndarray, scores: dict, best: int, cfg: InstrumentConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -296,7 +351,14 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
     best = int(np.argmin(scores["score"]))
     notes, scores, best, optimised = _optimise(model, notes, z, alpha, pitches, scores, best, cfg, seed)
     sources.append(f"optimised from candidate {optimised['from']}" if optimised else "")
-    played, selection = None, scores["score"]
+    played, selection, path = None, scores["score"], None
+    if cfg.select == "path" and len(notes) > 1:
+        path, path_cost, rejected = _path(notes, pitches, scores, best, cfg)
+        inst = assemble(notes, pitches, scores, path, cfg, (lo, hi), name)
+        inst.info = {**_provenance(model, attributes, scale, like, seed, seeds, sources, scores, best, cfg, selection),
+                     "path": path.tolist(), "path_cost": path_cost, "pyin_rejected_roots": rejected, **inst.info,
+                     "optimised": optimised}
+        return inst
     if cfg.select == "played" and len(notes) > 1:
         insts = [assemble(notes, pitches, scores, c, cfg, (lo, hi), name) for c in range(len(notes))]
         played = played_consistency(_teacher(model), insts, lo, hi)
@@ -309,20 +371,27 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
     else:
         inst = assemble(notes, pitches, scores, best, cfg, (lo, hi), name)
         played_final = None if played is None else float(played_consistency(_teacher(model), [inst], lo, hi)[0])
-    inst.info = {"checkpoint": str(model.checkpoint_path), "attributes": dict(attributes or {}), "scale": scale,
-                 "like": None if like is None else str(like), "seed": int(seed), "chosen": best, "select": cfg.select,
-                 "candidate_seeds": [int(s) for s in seeds], "base": sources[best],
-                 "consistency": scores["consistency"], "off_pitch": scores["off_pitch"], "score": scores["score"],
-                 "played_consistency": None if played is None else played.tolist(), "selection_score": selection,
+    inst.info = {**_provenance(model, attributes, scale, like, seed, seeds, sources, scores, best, cfg, selection),
+                 "played_consistency": None if played is None else played.tolist(),
                  "played_consistency_final": played_final, "pyin_rejected_roots": rejected,
                  **inst.info, "optimised": optimised}
     return inst
 
 
-def assemble(notes: np.ndarray, pitches: np.ndarray, scores: dict, chosen: int, cfg: InstrumentConfig,
+def _provenance(model, attributes, scale, like, seed, seeds, sources, scores, best, cfg, selection) -> dict:
+    """The ``instrument.json`` provenance of an export: inputs, candidates and their scores."""
+    return {"checkpoint": str(model.checkpoint_path), "attributes": dict(attributes or {}), "scale": scale,
+            "like": None if like is None else str(like), "seed": int(seed), "chosen": best, "select": cfg.select,
+            "candidate_seeds": [int(s) for s in seeds], "base": sources[best],
+            "consistency": scores["consistency"], "off_pitch": scores["off_pitch"], "score": scores["score"],
+            "selection_score": selection}
+
+
+def assemble(notes: np.ndarray, pitches: np.ndarray, scores: dict, chosen, cfg: InstrumentConfig,
              trained: tuple[int, int], name: str = "darkgan") -> Instrument:
     """Candidate ``chosen`` of ``notes [C, P, N]`` (roots ``pitches [P]``, screened by
-    :func:`score_candidates`) made into an :class:`Instrument`: key repair, retune, dropping
+    :func:`score_candidates`; or ``chosen [P]``, a candidate per root from :func:`path_sources`,
+    then without key repair) made into an :class:`Instrument`: key repair, retune, dropping
     unpitched roots, velocity layers, levels, loops; zones over ``trained = (lo, hi)`` MIDI keys
     stretched by ``cfg.extend``. ``info`` holds the per-key provenance only."""
     k = _final_keys(notes, pitches, scores, chosen, cfg)
@@ -388,7 +457,11 @@ def _final_keys(notes, pitches, scores, best: int, cfg: InstrumentConfig) -> dic
     """The winner's keys after repair, retune and dropping unpitched roots: a dict of ``keys
     [P', N]``, ``pitches``, ``src`` (candidate per key), ``cents`` (YIN), ``cents_left`` (after
     retune), ``dropped`` (roots left out) and ``consistency`` (teacher, before retune)."""
-    keys, src = repair_keys(notes, scores, best, cfg) if cfg.repair else (notes[best], np.full(len(pitches), best))
+    if np.ndim(best):  # a path: the candidate of each root (path_sources)
+        src = np.asarray(best, dtype=np.int64)
+        keys = notes[src, np.arange(len(pitches))]
+    else:
+        keys, src = repair_keys(notes, scores, best, cfg) if cfg.repair else (notes[best], np.full(len(pitches), best))
     cents = scores["cents"][src, np.arange(len(pitches))]
     keys, cents_left = _retune(keys, cents, cfg)
     keep = np.isfinite(cents_left)
