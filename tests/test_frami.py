@@ -90,6 +90,27 @@ def test_first_bn_multiplier_and_time_jitter(teacher_dir):
         apply_overrides(cfg.inversion, ["jitter=-1"]).validate()
 
 
+def test_spectral_envelope_prior_starts_and_stays_in_the_samples(teacher_dir):
+    """``init_envelope``: the initial per-band means spread as asked (plain noise: ~0), and after
+    the inversion the samples keep more band structure than inversions from plain noise."""
+    from darkgan.frami.inversion import initial_spectrograms
+
+    teacher, cfg, _ = load_teacher(teacher_dir)
+    shape = (cfg.data.n_mels, 32)
+    g = lambda: torch.Generator().manual_seed(4)  # noqa: E731
+    assert torch.equal(initial_spectrograms(6, shape, 0.0, g()), torch.randn((6, 1, *shape), generator=g()))
+    spread = lambda x: x.mean(-1).squeeze(1).std(1)  # noqa: E731  # [B]: std over bands of per-band means
+    x = initial_spectrograms(6, shape, 0.4, g())
+    assert torch.allclose(spread(x), torch.full((6,), 0.4), atol=0.08)
+    y = torch.tensor([3, 4, 6, 8, 3, 4])
+    out = {e: invert_batch(teacher, y, shape, apply_overrides(cfg.inversion, ["steps=40", f"init_envelope={e}"]),
+                           "adi", torch.zeros(0), g()).x for e in (0.0, 0.4)}
+    assert spread(out[0.4]).mean() > 2 * spread(out[0.0]).mean()
+    assert _probs(teacher, out[0.4], y).mean() > 0.5
+    with pytest.raises(DarkGANError, match="init_envelope"):
+        apply_overrides(cfg.inversion, ["init_envelope=-1"]).validate()
+
+
 def test_feature_invariant_term_makes_chunk_embeddings_agree(teacher_dir):
     teacher, cfg, _ = load_teacher(teacher_dir)
     y = torch.arange(8) % 11

@@ -72,6 +72,10 @@ class InversionConfig:
             frames before the teacher sees it (DeepInversion's random jitter, in time only: a
             roll in frequency would wrap high bands onto low ones); 0 = off.
         cosine: anneal the Adam learning rate to 0 over ``steps`` with a cosine (DeepInversion).
+        init_envelope: a spectral-envelope prior at the start: each sample's initial noise gets a
+            random smooth per-band offset (the first 8 DCT-II components over the mel bands) whose
+            standard deviation over bands is this (normalised log-mel units; the rendered notes'
+            per-band means spread 0.41, plain noise's 0.04: docs/frami.md); 0 = plain noise.
     """
 
     n_samples: int = 256
@@ -92,6 +96,7 @@ class InversionConfig:
     first_bn_mult: float = 1.0
     jitter: int = 0
     cosine: bool = False
+    init_envelope: float = 0.0
 
     def validate(self) -> "InversionConfig":
         if self.n_samples < 1 or self.batch_size < 2 or self.steps < 1:
@@ -104,6 +109,8 @@ class InversionConfig:
             raise DarkGANError(f"inversion.chunks must be >= 2 (T_finv compares chunks), got {self.chunks}")
         if not 1 <= self.rounds <= self.n_samples or self.w_adv < 0:
             raise DarkGANError(f"inversion: rounds must be in 1..n_samples and w_adv >= 0, got {self.rounds}, {self.w_adv}")
+        if not 0 <= self.init_envelope <= 10:
+            raise DarkGANError(f"inversion.init_envelope must be in 0..10 (log-mel units), got {self.init_envelope}")
         if self.first_bn_mult < 0 or self.jitter < 0:
             raise DarkGANError(f"inversion: first_bn_mult and jitter must be >= 0, got {self.first_bn_mult}, {self.jitter}")
         if self.w_adv > 0 and self.rounds < 2:

@@ -132,6 +132,23 @@ def competition(t_logits: torch.Tensor, s_logits: torch.Tensor) -> torch.Tensor:
     return 1 - js
 
 
+def initial_spectrograms(n: int, shape: tuple[int, int], envelope: float, gen: torch.Generator) -> torch.Tensor:
+    """The starting point of an inversion: ``[n, 1, M, T]`` standard normal noise, plus with
+    ``envelope > 0`` a random smooth spectral envelope per sample, constant over time: the first 8
+    DCT-II basis vectors over the M mel bands with N(0, 1) weights, scaled so that its standard
+    deviation over bands is ``envelope`` (a spectral-envelope prior; the noise is drawn first, so
+    ``envelope = 0`` gives exactly ``torch.randn``)."""
+    x = torch.randn((n, 1, *shape), generator=gen)
+    if envelope <= 0:
+        return x
+    m = shape[0]
+    k = torch.arange(1, min(8, m - 1) + 1, dtype=torch.float32)
+    basis = torch.cos(torch.pi * (torch.arange(m, dtype=torch.float32)[:, None] + 0.5) * k / m)  # [M, K]
+    env = torch.randn((n, len(k)), generator=gen) @ basis.T  # [n, M]
+    env = env / env.std(dim=1, keepdim=True).clamp_min(1e-6) * envelope
+    return x + env[:, None, :, None]
+
+
 def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, int], cfg: InversionConfig,
                  method: str, memory: torch.Tensor, gen: torch.Generator, bar: tqdm | None = None,
                  student: torch.nn.Module | None = None) -> InversionBatch:
@@ -149,7 +166,7 @@ def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, in
     for p in teacher.parameters():
         p.requires_grad_(False)
     hooks = [BNStatsHook(bn) for bn in bns]
-    x = torch.randn((len(y), 1, *shape), generator=gen).requires_grad_(True)
+    x = initial_spectrograms(len(y), shape, cfg.init_envelope, gen).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=cfg.lr, betas=(0.5, 0.9))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps) if cfg.cosine else None
     rival = student.eval() if student is not None and cfg.w_adv > 0 else None
