@@ -137,7 +137,9 @@ def initial_spectrograms(n: int, shape: tuple[int, int], envelope: float, gen: t
     ``envelope > 0`` a random smooth spectral envelope per sample, constant over time: the first 8
     DCT-II basis vectors over the M mel bands with N(0, 1) weights, scaled so that its standard
     deviation over bands is ``envelope`` (a spectral-envelope prior; the noise is drawn first, so
-    ``envelope = 0`` gives exactly ``torch.randn``)."""
+    ``envelope = 0`` gives exactly ``torch.randn``). Ours: the diagnosis of docs/frami.md (inverted
+    samples lack the rendered notes' spectral envelope); DeepInversion (Yin et al., CVPR 2020) starts
+    from plain noise. Returns ``[n, 1, M, T]`` float32 in normalised log-mel units."""
     x = torch.randn((n, 1, *shape), generator=gen)
     if envelope <= 0:
         return x

@@ -29,7 +29,8 @@ class InstrumentConfig:
             docs/instrument.md; +1-1.5 CPU s; a teacher-only gain there, not the default);
             ``"path"`` (the default): each root may come from a different candidate: the in-tune notes are
             chained root by root by dynamic programming (:func:`~darkgan.instrument.export.path_sources`)
-            for the least neighbour distance, anchored to the winning candidate by ``path_anchor``.
+            for the least neighbour distance, anchored to the winning candidate by ``path_anchor``
+            (the search already takes in-tune notes of other candidates, so ``repair`` is not used).
         path_anchor: with ``select = "path"``, the weight of each root's distance to the winning
             candidate's note of that root (keeps the chain near one timbre; 0 = neighbours only).
         pitch_weight: weight of the fraction of off-pitch keys (YIN screen, > ``pitch_cents``)
