@@ -16,7 +16,8 @@ so both are fixed here), values on the raw scale (``scale="raw"``) so the user s
 History: the audio changed on purpose when synthesis started to apply the data's 64 ms
 fade-out (issue 15, item 7; :func:`darkgan.data.magif.magif_to_note`), and when the word-control
 generator became the default and its student was re-distilled (issue 15, item 3; hashes of this
-project's CI machine since then). When the shipped
+project's CI machine since then), and when the default was fine-tuned with a fresh critic and
+the timbre-consistency term (2026-12-04). When the shipped
 checkpoints are replaced, re-record the reference with
 ``python tests/test_generation_hashes.py --record`` after checking that the change is intended.
 """
@@ -34,9 +35,9 @@ from darkgan import DarkGAN
 
 #: checkpoint -> (hash of the bank-drawn case, hash of the fully given case, hash of generate_batch)
 HASHES = {
-    "default": ("1fc8f39dc2b2b81d6e06af3f72df8327d758b039da07244020fc8893f62273af",
-                "cf0ff7602eff4b2e9999bfb66f630dec7ed32cd7b4b87b5aaa76d00b24387272",
-                "f2c25388bb761a1c640e70f260b15512992c2a2e694f4a8967966868ac05079d"),
+    "default": ("8473503dc5d47e7a983693a4ef0eec96b82e5675c762f1bdecac112cd8278184",
+                "6b6d2490867ba572156724695f8e4bfff4701d3dbf56e5adf02db64191f8ba9e",
+                "0f2fedd0dd80c649a1bf3917dc315ec293abbae17e30e491b06860dea03500ee"),
     "student": ("2c3698a0e83e7c82df706ce1b91ee37c8dba0de8911b252fac74c7542ff4fb3d",
                 "016e145256ed6e0738c0a0c6ad7b1003d0b1a15a34761aaea1858717d41ce0c8",
                 "51ecd99abd8433cad791221041cd0756d15d3f95931149860d0fb3442369f005"),

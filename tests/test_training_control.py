@@ -159,7 +159,10 @@ def test_fine_tune_with_the_teacher_in_the_loop(prepared_dataset, tmp_path):
     assert torch.equal(t["format.weight"][:, :-k], s["format.weight"][:, :-k])
     assert float(t["format.weight"][:, -k:].abs().max()) == 0.0
     assert torch.equal(t["to_magif.5.weight"], s["to_magif.5.weight"])
+    origin = load_training_state(warm.checkpoint)["config"].extra["fine_tuned_from"]
+    assert origin["path"] == str(src.checkpoint) and origin["step"] == src.step and origin["preset"] == "tiny"
     res = train(prepared_dataset, tmp_path / "ft", resume=True, progress=False, threads=1)
+    assert load_training_state(res.checkpoint)["config"].extra["fine_tuned_from"] == origin  # kept on resume
     assert res.finished and res.last_metrics["g_teacher"] > 0 and math.isfinite(res.last_metrics["g_teacher"])
     g, gcfg = load_generator(res.checkpoint)
     data = load_training_data(prepared_dataset)

@@ -511,7 +511,7 @@ def freeze_for_conditioning(G: Generator, G_ema: Generator | None, columns: bool
         G.format.weight.register_hook(lambda grad: grad * mask)
 
 
-def init_from_generator(st: State, path: str | Path, data) -> None:
+def init_from_generator(st: State, path: str | Path, data) -> dict:
     """Copy a trained generator's weights into ``st.G`` (and ``st.G_ema``) to fine-tune it.
 
     The source must have the run's architecture (``model.*`` except ``attr_input`` and the
@@ -542,6 +542,10 @@ def init_from_generator(st: State, path: str | Path, data) -> None:
             missing, unexpected = g.load_state_dict(state, strict=False)
             if unexpected or {k for k in missing if not k.startswith("mapping.")} - {"attr_mean", "attr_std"}:
                 raise CheckpointError(f"{path}: weights do not fit ({sorted(unexpected or missing)[:3]})")
+    return {"path": str(path), "step": int(scfg.step), "preset": scfg.config.preset,
+            "created": scfg.created, "git_commit": scfg.git_commit,
+            "overrides": list(scfg.config.overrides),
+            **({"fine_tuned_from": scfg.extra["fine_tuned_from"]} if "fine_tuned_from" in scfg.extra else {})}
 
 
 def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = None, preset: str = "small",
@@ -596,9 +600,9 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                                                          temperature, attributes, teacher)
         data = _resolve_data(data, data_dir, teacher, attributes, ckpt, out)
         _set_threads(info.device, threads, int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size)))
-        st, ts = _prepare_state(cfg, data, info, ckpt, out, init_generator)
+        st, ts, origin = _prepare_state(cfg, data, info, ckpt, out, init_generator)
         run = _Run(out=out, info=info, cfg=cfg, data=data, st=st, sched=Schedule(cfg.train),
-                   wave_terms=WaveTerms(cfg.train, data, info.device), meta=_checkpoint_meta(cfg, data, data_dir, info),
+                   wave_terms=WaveTerms(cfg.train, data, info.device), meta=_checkpoint_meta(cfg, data, data_dir, info, origin),
                    elapsed_before=float(ts.get("elapsed_seconds", 0.0)))
         st.scale, st.alpha = run.sched.scale_at(st.step), run.sched.alpha_at(st.step)
         say(f"darkgan train: {cfg.preset} preset, {info.world_size} process(es) on {info.device}, "
@@ -689,10 +693,11 @@ def _resolve_data(data, data_dir, teacher: str | None, attributes: bool, ckpt, o
     return data
 
 
-def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> tuple[State, dict]:
+def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> tuple[State, dict, dict | None]:
     """Models and optimizers: fresh, restored from ``ckpt`` (exact resume), or G from
     ``init_generator``; then the ``train.trainable`` freeze and the attribute statistics.
-    Returns ``(state, train_state dict of the checkpoint or {})``."""
+    Returns ``(state, train_state dict of the checkpoint or {}, provenance)``: the provenance is
+    the fine-tune's source (:func:`init_from_generator`), kept from the checkpoint on resume."""
     if info.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -700,7 +705,9 @@ def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> 
     tc = cfg.train
     st = build_state(cfg, data.n_pitches, data.n_attributes, info.device, info)
     ts: dict = {}
+    origin = None
     if ckpt is not None:
+        origin = ckpt["config"].extra.get("fine_tuned_from")
         load_into(st.G, ckpt["generator"], out / "generator_raw.safetensors")
         load_into(st.D, ckpt["critic"], out / "critic.safetensors")
         if st.G_ema is not None and ckpt["ema"] is not None:
@@ -714,7 +721,7 @@ def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> 
         st.step = int(ts["step"])
         _rng_restore(ckpt["rng"], ts.get("rng", {}))
     elif init_generator is not None:
-        init_from_generator(st, init_generator, data)
+        origin = init_from_generator(st, init_generator, data)
     if tc.trainable != "all":
         freeze_for_conditioning(st.G, st.G_ema, columns=tc.trainable == "conditioning")
     stats = attribute_stats(data.logits, data.train_rows, tc.temperature) if data.n_attributes else None
@@ -723,17 +730,19 @@ def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> 
         for m in (st.G, st.G_ema, st.D):
             if m is not None and hasattr(m, "attr_mean"):
                 m.set_attribute_stats(*stats)
-    return st, ts
+    return st, ts, origin
 
 
-def _checkpoint_meta(cfg: Config, data, data_dir, info) -> CheckpointConfig:
-    """The checkpoint metadata of the run (step, scale and alpha are filled in at each write)."""
+def _checkpoint_meta(cfg: Config, data, data_dir, info, origin: dict | None = None) -> CheckpointConfig:
+    """The checkpoint metadata of the run (step, scale and alpha are filled in at each write);
+    ``origin``: the generator a fine-tune started from (``extra["fine_tuned_from"]``)."""
     return CheckpointConfig(
         config=cfg, attributes=list(data.attributes), class_indices=list(data.class_indices),
         pitch_range=tuple(data.pitch_range), normalizer=data.normalizer.to_dict(), teacher=dict(data.teacher),
         temperature=cfg.train.temperature, attributes_enabled=data.n_attributes > 0,
         extra={"dataset": str(Path(data_dir).resolve()) if data_dir else None,
-               "n_train_notes": int(len(data.train_rows)), "world_size": info.world_size})
+               "n_train_notes": int(len(data.train_rows)), "world_size": info.world_size,
+               **({"fine_tuned_from": origin} if origin else {})})
 
 
 def _write_checkpoint(run: _Run) -> Path | None:
