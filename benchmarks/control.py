@@ -22,6 +22,10 @@ Printed (and written to ``--json``):
    and of the teacher probability for class i; the count of significant rises. Attributes are
    tested in order: the Table-2 instruments, then by teacher rho; ``--rise-minutes M`` stops
    after M minutes and reports how many were tested (the count is then a lower bound).
+   **rise_steered**: the same notes, seeds and percentiles, but the other attributes move with
+   alpha_i as they do in the data (``steer="data"``, the generation API's default:
+   :class:`darkgan.generation.steer.AttributePrior`); what a user of ``generate(attributes=
+   {name: value})`` gets. Not the issue's definition ("everything else fixed"): reported beside it.
 3. **real-data reference** (with ``--data``): ``--real-notes`` validation notes rebuilt from the
    MAG-IF cache (as the generator's output is), their labels at T against the teacher's and
    YAMNet's predictions on them: the ceiling of rho (README: "real notes 0.84 / 0.18").
@@ -46,7 +50,7 @@ import numpy as np
 
 
 #: What the script measures, in this order (``--stages``).
-STAGES = ("rho", "rho_train", "rise", "real", "retrieval")
+STAGES = ("rho", "rho_train", "rise", "rise_steered", "real", "retrieval")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -108,7 +112,7 @@ def rise_attributes(spec: str, names: list[str], rho: np.ndarray) -> list[int]:
     return order if spec == "all" else order[:int(spec)]
 
 
-def rise(args, gen, preds, pitch, alpha, which, lo, hi, names) -> dict:
+def rise(args, gen, preds, pitch, alpha, which, lo, hi, names, set_level=None, desc="rise") -> dict:
     """run_attribute_rise over ``which`` in chunks of 4 attributes, within ``--rise-minutes``;
     the chunks' results are concatenated per tagger."""
     from tqdm import tqdm
@@ -116,12 +120,12 @@ def rise(args, gen, preds, pitch, alpha, which, lo, hi, names) -> dict:
     from darkgan.evaluation.metrics.control import run_attribute_rise
 
     t0, out = time.perf_counter(), {}
-    bar = tqdm(total=len(which) * 2 * len(pitch), desc="rise", unit="note")
+    bar = tqdm(total=len(which) * 2 * len(pitch), desc=desc, unit="note")
     for c in range(0, len(which), 4):
         if args.rise_minutes and time.perf_counter() - t0 > 60 * args.rise_minutes:
             break
         part = run_attribute_rise(gen, preds, pitch, alpha, which[c:c + 4], lo, hi, seed=args.seed + 1,
-                                  names=names, progress=bar)
+                                  names=names, progress=bar, set_level=set_level)
         for tag, r in part.items():
             if tag not in out:
                 out[tag] = r
@@ -223,7 +227,7 @@ def run(args) -> dict:
     out = {"checkpoint": str(model.checkpoint_path), "step": model.config.step, "temperature": T, "seed": args.seed,
            "attributes": len(names), "stages": list(args.stages),
            "sizes": {"rho": args.n, "rise": args.rise_notes, "retrieval": args.retrieval_notes}, "seconds": {}}
-    rho = np.full(len(names), np.nan)
+    rho, rrows = np.full(len(names), np.nan), None
     for stage in STAGES:
         if stage not in args.stages or (stage in ("real", "rho_train") and not args.data):
             continue
@@ -240,11 +244,16 @@ def run(args) -> dict:
                                                     ta, seed=args.seed, names=names, n_boot=args.n_boot)
             rt = [np.nan if v is None else v for v in out["rho_train"]["teacher"]["rho"]]
             out["table2_train"] = {n: rt[names.index(n)] for n in TABLE2_INSTRUMENTS if n in names}
-        elif stage == "rise":
+        elif stage in ("rise", "rise_steered"):
             lo, hi, out["rise_percentiles_from"] = percentiles(model, args.data)
-            rrows = rng.choice(len(bank), args.rise_notes, replace=len(bank) < args.rise_notes)
-            out["rise"] = rise(args, gen, preds, bank.pitch[rrows], bank.alpha(rrows, T),
-                               rise_attributes(args.rise_attributes, names, rho), lo, hi, names)
+            if rrows is None:  # one draw for both rise stages (the same notes)
+                rrows = rng.choice(len(bank), args.rise_notes, replace=len(bank) < args.rise_notes)
+            steer = None
+            if stage == "rise_steered":
+                prior = model.conditioner.prior
+                steer = lambda a, i, v: prior.steer(a, [i], [v])  # noqa: E731
+            out[stage] = rise(args, gen, preds, bank.pitch[rrows], bank.alpha(rrows, T),
+                              rise_attributes(args.rise_attributes, names, rho), lo, hi, names, steer, stage)
         elif stage == "real":
             out["real"] = real_reference(args, model, preds)
         else:
@@ -275,10 +284,11 @@ def summary(out: dict) -> list[str]:
     if "table2_train" in out:
         lines.append("Table-2 instruments, teacher rho (training conditioning): "
                      + ", ".join(f"{k} {f(v)}" for k, v in out["table2_train"].items()))
-    for tag, r in out.get("rise", {}).items():
-        lines.append(f"{tag}: {r['n_significant']} of {r['tested']} attributes tested rise significantly "
-                     f"(p < {r['p_max']}, {r['m']} notes, 5th -> 99th percentile): "
-                     + ", ".join(n for n, s in zip(r["names"], r["significant"]) if s))
+    for stage, how in (("rise", "all else fixed"), ("rise_steered", "the others steered as in the data")):
+        for tag, r in out.get(stage, {}).items():
+            lines.append(f"{tag}: {r['n_significant']} of {r['tested']} attributes tested rise significantly "
+                         f"(p < {r['p_max']}, {r['m']} notes, 5th -> 99th percentile, {how}): "
+                         + ", ".join(n for n, s in zip(r["names"], r["significant"]) if s))
     if "retrieval" in out:
         r = out["retrieval"]
         lines.append(f"retrieval: median rank {r['median_rank']:.1f} of {r['n']} (chance {r['chance_median_rank']:.1f}), "

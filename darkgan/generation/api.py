@@ -17,7 +17,8 @@ parts:
   the user scale, the attribute bank, ``like=`` and the teacher -> ``alpha [n, K]``. Each note's
   vector is a *base* (the teacher's soft labels of ``like``, else a random validation note of the
   same pitch from the checkpoint's attribute bank, as in the paper, Sec. 4.4) with the user's
-  attributes put over it. User values are on the **user scale** by default
+  attributes put over it and, by default (``steer="data"``), the other attributes moved with
+  them as they move in the data (:mod:`darkgan.generation.steer`). User values are on the **user scale** by default
   (:mod:`darkgan.generation.scale`): 0 = the dataset's typical note (median), 1 = its 99th
   percentile, > 1 beyond the data (allowed, with a :class:`GenerationWarning`); ``scale="raw"``
   takes teacher probabilities as they are;
@@ -45,6 +46,7 @@ from darkgan.errors import CheckpointError, DarkGANError, DataError
 from darkgan.generation.conditioning import (  # noqa: F401  (re-exported: the API's names)
     AUDIO_SUFFIXES, LIKE_TRIM_DB, LIKE_TRIM_KEEP, LIKE_TRIM_MIN, BASELINE, Conditioner, GenerationWarning, check_scale,
     load_note)
+from darkgan.generation.steer import STEER_MODES, check_steer  # noqa: F401
 from darkgan.generation.synthesis import (  # noqa: F401
     DEFAULT_BATCH, SILENCE_DB, OutputStats, Synthesiser, as_int, limit_peaks)
 
@@ -214,7 +216,8 @@ class DarkGAN:
         return self.conditioner.closest(name, n)
 
     def attribute_vector(self, attributes: Mapping[str, float] | None = None, base=None,
-                         seed: int | None = None, pitch: int | None = None, scale: str = "user") -> np.ndarray:
+                         seed: int | None = None, pitch: int | None = None, scale: str = "user",
+                         steer: str = "data") -> np.ndarray:
         """The conditioning vector ``alpha [K]`` float32 (raw) for ``attributes`` over ``base``.
 
         Args:
@@ -223,12 +226,14 @@ class DarkGAN:
                 attribute bank (of MIDI ``pitch`` when given), drawn with ``seed``.
             seed, pitch: see ``base``.
             scale: ``"user"`` (0 typical, 1 = 99th percentile) or ``"raw"`` (probabilities).
+            steer: ``"data"``: the attributes not given follow the given ones as in the data
+                (:mod:`darkgan.generation.steer`); ``"none"``: they keep the base's values.
 
         Raises:
             DarkGANError: unknown name, non-numeric or non-finite value, base of the wrong shape
                 or non-finite, no bank to draw a base from or to define the user scale.
         """
-        return self.conditioner.vector(attributes, base, seed, pitch, scale)
+        return self.conditioner.vector(attributes, base, seed, pitch, scale, steer)
 
     def validation_attributes(self, pitch: int | None = None) -> np.ndarray | None:
         """The attribute bank as conditioning vectors ``[M, K]`` float32 (``sigmoid(z / T)``),
@@ -357,7 +362,7 @@ class DarkGAN:
 
     def iter_generate(self, pitch=60, attributes=None, n: int = 1, seed: int | None = None, like=None,
                       like_data=None, batch_size: int | None = None, match_pitch: bool = True,
-                      scale: str = "user") -> Iterator[np.ndarray]:
+                      scale: str = "user", steer: str = "data") -> Iterator[np.ndarray]:
         """:meth:`generate` as a stream of chunks ``[b, 16000]`` float32 (b <= batch_size):
         memory stays bounded for any n. :attr:`last_report` is complete once exhausted.
         Arguments, errors and output as :meth:`generate` (no ``MAX_NOTES`` cap). Arguments are
@@ -367,7 +372,10 @@ class DarkGAN:
             raise DarkGANError(f"n must be >= 1, got {n}")
         pitches = self._pitches(pitch, n)
         bs = self.synthesiser.batch_size(batch_size)
+        check_steer(steer)
         idx, vals, given = self.conditioner.overrides(attributes, scale)
+        if steer == "data" and 0 < len(idx) < len(self.attributes):
+            self.conditioner.prior  # noqa: B018 (raises the no-bank error before any generation)
         base, base_source = self.conditioner.base(like, like_data, len(idx), pitches[:1])
         if seed is None:
             seed = secrets.randbits(63)
@@ -376,13 +384,13 @@ class DarkGAN:
             raise DarkGANError(f"seed must be >= 0, got {seed}")
         n_keep = n <= REPORT_MAX_NOTES  # per-note provenance only for n <= REPORT_MAX_NOTES
         self.last_report = {
-            "seed": seed, "n": n, "scale": scale, "checkpoint": str(self._cfg.path), "attributes": given,
+            "seed": seed, "n": n, "scale": scale, "steer": steer, "checkpoint": str(self._cfg.path), "attributes": given,
             "pitch": pitches.tolist() if n_keep else (int(pitches[0]) if pitches.strides == (0,) else None),
             "sources": [] if n_keep else None, "stats": asdict(OutputStats()),
             "like": None if like is None else str(like), "complete": False}
-        return self._stream(pitches, idx, vals, base, base_source, seed, bs, match_pitch)
+        return self._stream(pitches, idx, vals, base, base_source, seed, bs, match_pitch, steer)
 
-    def _alpha_chunk(self, p, idx, vals, base, base_source, a_rng, match_pitch):
+    def _alpha_chunk(self, p, idx, vals, base, base_source, a_rng, match_pitch, steer):
         """``(alpha [b, K] tensor or None, sources [b])`` for the pitches ``p`` of one chunk."""
         b = len(p)
         if not self.has_attributes:
@@ -391,10 +399,10 @@ class DarkGAN:
             a, src = np.repeat(base[None], b, axis=0), [base_source] * b
         else:
             a, src = self.conditioner.bank_alpha(p, a_rng, match_pitch)
-        a[:, idx] = vals
+        a = self.conditioner.apply(a, idx, vals, steer)
         return torch.from_numpy(np.ascontiguousarray(a)), src
 
-    def _stream(self, pitches, idx, vals, base, base_source, seed, bs, match_pitch) -> Iterator[np.ndarray]:
+    def _stream(self, pitches, idx, vals, base, base_source, seed, bs, match_pitch, steer) -> Iterator[np.ndarray]:
         n = len(pitches)
         z_rng, a_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
         stats, sources = OutputStats(), self.last_report["sources"]
@@ -402,7 +410,7 @@ class DarkGAN:
             for s in range(0, n, bs):
                 p = pitches[s:s + bs]
                 z = torch.from_numpy(z_rng.standard_normal((len(p), self.latent_dim)).astype(np.float32))
-                a_t, src = self._alpha_chunk(p, idx, vals, base, base_source, a_rng, match_pitch)
+                a_t, src = self._alpha_chunk(p, idx, vals, base, base_source, a_rng, match_pitch, steer)
                 w, st = limit_peaks(self.synthesiser.wave(z, torch.from_numpy(p - self.pitch_range[0]), a_t))
                 stats.add(st)
                 if sources is not None:
@@ -423,7 +431,7 @@ class DarkGAN:
     def generate(self, pitch=60, attributes: Mapping[str, float] | None = None, n: int = 1,
                  seed: int | None = None, like: str | os.PathLike | None = None,
                  like_data: str | os.PathLike | None = None, batch_size: int | None = None,
-                 match_pitch: bool = True, scale: str = "user") -> np.ndarray:
+                 match_pitch: bool = True, scale: str = "user", steer: str = "data") -> np.ndarray:
         """Generate ``n`` one-second notes.
 
         Args:
@@ -443,6 +451,11 @@ class DarkGAN:
             match_pitch: draw base vectors among validation notes of the same pitch.
             scale: ``"user"`` or ``"raw"`` (values are teacher probabilities ``alpha`` as the
                 generator takes them; outside [0, 1] warns).
+            steer: ``"data"`` (default): the attributes not given move with the given ones as
+                they do in the data (a Gaussian over the bank's logits; without it a single
+                raised attribute is a vector no training note has, and the generator barely
+                follows it: docs/generation.md, "Steering"); ``"none"``: they keep the values
+                of ``like`` or of the drawn note (the paper's single-attribute edits).
 
         Returns:
             ``[n, 16000]`` float32 numpy array at 16 kHz within [-1, 1] (see the limiter in the
@@ -459,5 +472,5 @@ class DarkGAN:
             raise DarkGANError(f"n={n_int} notes would need {n_int * 64 / 1e6:.1f} GB in one array (limit {MAX_NOTES}); "
                                "use DarkGAN.iter_generate (streamed chunks) or `darkgan generate -n N --out DIR`")
         chunks = list(self.iter_generate(pitch, attributes, n_int, seed, like, like_data, batch_size, match_pitch,
-                                         scale))
+                                         scale, steer))
         return np.concatenate(chunks, axis=0)

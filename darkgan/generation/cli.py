@@ -46,6 +46,9 @@ def register(sub) -> None:
                         'data, 1 = as much as its 1 %% most extreme notes, > 1 beyond the data (warns)')
     p.add_argument("--raw", action="store_true",
                    help="--attr values are raw teacher probabilities (the generator's input) instead")
+    p.add_argument("--steer", choices=("data", "none"), default="data",
+                   help="data (default): the attributes not given move with the given ones as they do in the "
+                        "data (docs/generation.md, Steering); none: they keep the drawn note's or --like's values")
     p.add_argument("--like", default=None, metavar="NOTE_STR|FILE",
                    help="take the other attributes from this audio file or dataset note (with --data)")
     p.add_argument("--data", default=None, metavar="DIR",
@@ -202,7 +205,7 @@ def _generate(args: argparse.Namespace) -> int:
             all_p = np.repeat(np.asarray(pitches, dtype=np.int64), n)
             scale = "raw" if args.raw else "user"
             stream = model.iter_generate(all_p, attrs or None, len(all_p), seed, args.like, args.data, batch_size,
-                                         scale=scale)  # validates every argument before anything is written
+                                         scale=scale, steer=args.steer)  # validates every argument before anything is written
             return _write_notes(model, stream, args.out, all_p, args.plot)
         finally:
             for w in caught:
@@ -241,7 +244,7 @@ def _write_notes(model, stream, out, all_p, plot: bool) -> int:
             bar.update(len(chunk))
         rep = model.last_report
         write_json(stage / "generate.json", {
-            "checkpoint": rep["checkpoint"], "seed": rep["seed"], "scale": rep["scale"],
+            "checkpoint": rep["checkpoint"], "seed": rep["seed"], "scale": rep["scale"], "steer": rep["steer"],
             "attributes": rep["attributes"], "like": rep["like"], "stats": rep["stats"],
             "notes": [{"file": f, "pitch": int(p), "attributes_from": s}
                       for f, p, s in zip(files, all_p.tolist(), rep["sources"])],

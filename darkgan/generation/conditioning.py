@@ -9,6 +9,8 @@ from the synthesiser (:mod:`darkgan.generation.synthesis`) that turns ``alpha`` 
   takes teacher probabilities as they are;
 - the attribute bank (:mod:`darkgan.generation.bank`): random validation notes for the
   attributes not given (paper Sec. 4.4);
+- steering (:mod:`darkgan.generation.steer`): the attributes not given follow the given ones
+  as they do in the data (``steer="data"``, the default) or stay as drawn (``"none"``);
 - ``like=`` (timbre transfer) and the teacher: ``alpha = sigmoid(z[:, class_indices] / T)``
   (paper Eq. 1) of an audio file or of a dataset note.
 """
@@ -25,6 +27,7 @@ from typing import Mapping
 import numpy as np
 
 from darkgan.errors import CheckpointError, DarkGANError, DataError
+from darkgan.generation.steer import AttributePrior, check_steer
 
 #: Leading-silence threshold for ``like=`` audio files, relative to the file's peak (dB), and the
 #: samples kept before the first sample above it: rendered training notes cross -60 dB re. peak
@@ -230,6 +233,34 @@ class Conditioner:
             raise DarkGANError(f"{what}: attribute values must be finite (found NaN or inf)")
         return np.ascontiguousarray(arr)
 
+    # ------------------------------------------------------------------ steering
+    @property
+    def prior(self) -> AttributePrior:
+        """The :class:`AttributePrior` of the bank's logits at T (fitted once).
+
+        Raises:
+            DarkGANError: no attribute bank.
+        """
+        if getattr(self, "_prior", None) is None:
+            if self.bank is None:
+                raise DarkGANError(self._no_bank("steer the attributes not given (or use steer='none')"))
+            self._prior = AttributePrior.from_logits(self.bank.logits, self.temperature)
+        return self._prior
+
+    def apply(self, alpha: np.ndarray, idx: np.ndarray, vals: np.ndarray, steer: str = "data") -> np.ndarray:
+        """``alpha [n, K]`` with attributes ``idx`` set to ``vals`` (raw); with ``steer="data"``
+        the others follow them (:meth:`AttributePrior.steer`). Returns float32 ``[n, K]``.
+
+        Raises:
+            DarkGANError: an unknown ``steer``; no bank to steer with.
+        """
+        check_steer(steer)
+        if steer == "data" and 0 < len(idx) < alpha.shape[1]:
+            return self.prior.steer(alpha, idx, vals)
+        out = np.array(alpha, dtype=np.float32, copy=True)
+        out[:, idx] = vals
+        return out
+
     # ------------------------------------------------------------------ bank
     def _no_bank(self, purpose: str) -> str:
         why = f" ({self.bank_problem})" if self.bank_problem else ""
@@ -353,9 +384,11 @@ class Conditioner:
 
     # ------------------------------------------------------------------ one vector
     def vector(self, attributes=None, base=None, seed: int | None = None, pitch: int | None = None,
-               scale: str = "user") -> np.ndarray:
+               scale: str = "user", steer: str = "data") -> np.ndarray:
         """The conditioning vector ``alpha [K]`` float32 for ``attributes`` over ``base`` (raw
-        ``[K]``; ``None``: a random bank note, of MIDI ``pitch`` when given, drawn with ``seed``)."""
+        ``[K]``; ``None``: a random bank note, of MIDI ``pitch`` when given, drawn with ``seed``),
+        the others steered as :meth:`apply`."""
+        check_steer(steer)
         idx, vals, _ = self.overrides(attributes, scale)
         k = len(self.names)
         if base is not None:
@@ -365,6 +398,4 @@ class Conditioner:
         else:
             p = np.array([pitch if pitch is not None else self.cfg.pitch_range[0]])
             vec = self.bank_alpha(p, np.random.default_rng(seed), match_pitch=pitch is not None)[0][0]
-        vec = vec.copy()
-        vec[idx] = vals
-        return vec
+        return self.apply(vec[None], idx, vals, steer)[0]

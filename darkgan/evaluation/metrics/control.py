@@ -183,18 +183,26 @@ def run_correlation_ci(generate: GenerateFn, predictors: Mapping[str, PredictFn]
 
 def run_attribute_rise(generate: GenerateFn, predictors: Mapping[str, PredictFn], pitch, attrs,
                        attributes: Sequence[int], low, high, seed: int = 0, batch: int = 256,
-                       names: Sequence[str] | None = None, p_max: float = 0.01, progress=None) -> dict:
+                       names: Sequence[str] | None = None, p_max: float = 0.01, progress=None,
+                       set_level=None) -> dict:
     """For each attribute i in ``attributes``: column i of ``attrs [m, K]`` set to ``low[i]``, then
     to ``high[i]`` (``low``/``high``: ``[K]``), both generated with the same seeds; every
-    predictor scores both sets; ``{name: attribute_rise(F_i low, F_i high)}`` plus the values."""
+    predictor scores both sets; ``{name: attribute_rise(F_i low, F_i high)}`` plus the values.
+
+    ``set_level(attrs [m, K], i, value) -> [m, K]`` replaces "column i set, all else fixed" (the
+    default), e.g. by :meth:`darkgan.generation.steer.AttributePrior.steer`, which moves the other
+    attributes with i as they move in the data (column i must come back equal to ``value``)."""
     attrs = np.asarray(attrs, dtype=np.float32)
     attributes = list(attributes)
     low, high = np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
     f = {k: np.empty((2, len(attributes), len(attrs))) for k in predictors}
     for ai, i in enumerate(attributes):
         for li, level in enumerate((low, high)):
-            a = attrs.copy()
-            a[:, i] = level[i]
+            if set_level is None:
+                a = attrs.copy()
+                a[:, i] = level[i]
+            else:
+                a = np.asarray(set_level(attrs.copy(), i, float(level[i])), dtype=np.float32)
             for k, v in predict_sets(generate, predictors, pitch, a, seed, batch).items():
                 f[k][li, ai] = v[:, i]
             if progress is not None:
