@@ -166,8 +166,11 @@ def test_large_n_is_streamed_in_bounded_chunks(model, monkeypatch):
 
 
 def test_attribute_names_and_values(model):
-    v = model.attribute_vector({"tUNING fork ": 0.9, "GUITAR": 0.1}, base=np.zeros(len(VOCAB)), scale="raw")
+    v = model.attribute_vector({"tUNING fork ": 0.9, "GUITAR": 0.1}, base=np.zeros(len(VOCAB)), scale="raw",
+                               steer="none")
     assert v[4] == pytest.approx(0.9) and v[0] == pytest.approx(0.1) and v[1] == 0
+    w = model.attribute_vector({"tUNING fork ": 0.9, "GUITAR": 0.1}, base=np.zeros(len(VOCAB)), scale="raw")
+    assert w[4] == pytest.approx(0.9) and w[0] == pytest.approx(0.1) and w[1] != 0  # the others steered
     with pytest.raises(DarkGANError, match="closest: 'Tuning fork'"):
         model.generate(60, {"tunning frok": 0.5})
     with pytest.raises(DarkGANError, match="Electric guitar"):  # substring suggestions
