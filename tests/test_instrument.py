@@ -76,8 +76,11 @@ def test_export_is_consistent_and_in_tune(exported, student):
     assert info["select"] == "played" and len(info["played_consistency"]) == 4
     sel = np.asarray(info["selection_score"])
     assert info["chosen"] == int(np.argmin(sel))
-    assert sel[info["chosen"]] == pytest.approx(info["played_consistency"][info["chosen"]]
-                                                + 0.5 * len(info["dropped_roots"]) / 27)
+    at_selection = info["dropped_at_selection"][info["chosen"]]
+    assert sel[info["chosen"]] == pytest.approx(info["played_consistency"][info["chosen"]] + 0.5 * at_selection / 27)
+    # roots pYIN rejects after the selection are dropped too (never fewer than at the selection)
+    assert len(info["dropped_roots"]) >= at_selection
+    assert len(info["dropped_roots"]) == at_selection or info["pyin_rejected_roots"]
     from darkgan.instrument.export import played_consistency
 
     assert played_consistency(student.teacher, [inst], 44, 70)[0] == pytest.approx(

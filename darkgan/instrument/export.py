@@ -374,6 +374,7 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
     inst.info = {**_provenance(model, attributes, scale, like, seed, seeds, sources, scores, best, cfg, selection),
                  "played_consistency": None if played is None else played.tolist(),
                  "played_consistency_final": played_final, "pyin_rejected_roots": rejected,
+                 "dropped_at_selection": None if played is None else (dropped * len(pitches)).round().astype(int).tolist(),
                  **inst.info, "optimised": optimised}
     return inst
 
