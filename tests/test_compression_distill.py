@@ -220,3 +220,19 @@ def test_a_student_not_smaller_than_its_teacher_is_flagged(teacher):
         warnings.simplefilter("error")
         s, _ = _make_student(t, cfg, DistillConfig(), torch.device("cpu"), None, "student-tiny", ())
     assert sum(p.numel() for p in s.parameters()) < sum(p.numel() for p in t.parameters())
+
+
+def test_student_metadata_keeps_the_teachers_lineage_apart():
+    """The shipped default was fine-tuned from an earlier default; its student was not: the
+    student's config names that source as its teacher's (``teacher_fine_tuned_from``)."""
+    from darkgan.compression.distill import student_checkpoint_config
+    from darkgan.models.checkpoint import load_generator
+
+    _, tcfg = load_generator("default")
+    _, scfg = load_generator("student")
+    assert "fine_tuned_from" in tcfg.extra
+    cfg = student_checkpoint_config(tcfg, scfg.config, 7, {"distillation": {"steps": 7}})
+    assert "fine_tuned_from" not in cfg.extra and "files" not in cfg.extra
+    assert cfg.extra["teacher_fine_tuned_from"] == tcfg.extra["fine_tuned_from"]
+    assert cfg.extra["distillation"] == {"steps": 7} and cfg.step == 7
+    assert "fine_tuned_from" not in scfg.extra and "teacher_fine_tuned_from" in scfg.extra  # the shipped student

@@ -281,11 +281,14 @@ def load_critic(ckpt_cfg) -> nn.Module:
 
 
 def student_checkpoint_config(teacher_cfg, student_config, step: int, extra: dict):
-    """The student's :class:`CheckpointConfig`: the teacher's metadata with the student's model."""
+    """The student's :class:`CheckpointConfig`: the teacher's metadata with the student's model
+    (the teacher's own fine-tune source, if any, is kept as ``teacher_fine_tuned_from``: the
+    student was not fine-tuned from it)."""
     cfg = dataclasses.replace(teacher_cfg, config=student_config, step=int(step),
                               scale=student_config.model.n_scales - 1, alpha=1.0, path=None,
                               git_commit=None, created="", darkgan_version="")
-    cfg.extra = {k: v for k, v in (teacher_cfg.extra or {}).items() if k != "files"}
+    cfg.extra = {("teacher_" + k if k == "fine_tuned_from" else k): v
+                 for k, v in (teacher_cfg.extra or {}).items() if k != "files"}
     cfg.extra.update(extra)
     return cfg
 
