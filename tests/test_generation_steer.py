@@ -66,3 +66,19 @@ def test_bad_steer_is_an_error(g):
         g.generate(60, {"Guitar": 1.0}, steer="more")
     with pytest.raises(DarkGANError, match="steer must be one of"):
         g.attribute_vector({"Guitar": 1.0}, steer=None)
+
+
+def test_instrument_descriptions_steer_unless_told_not_to(g):
+    """An exported instrument's candidates take the description through the same steering
+    (``InstrumentConfig.steer``): named attributes exact, the others moved; ``none`` keeps the draws."""
+    from darkgan.instrument.export import _candidate_inputs
+
+    seeds = np.array([3, 4])
+    i = g.attribute_index("Brass instrument")
+    _, steered, _ = _candidate_inputs(g, {"Brass instrument": 0.9}, None, None, "user", seeds, 57, "data")
+    _, kept, _ = _candidate_inputs(g, {"Brass instrument": 0.9}, None, None, "user", seeds, 57, "none")
+    drawn = np.stack([g.attribute_vector(None, seed=int(s), pitch=57) for s in seeds])
+    assert np.array_equal(steered[:, i], kept[:, i])
+    others = np.arange(len(g.attributes)) != i
+    assert np.array_equal(kept[:, others], drawn[:, others])
+    assert np.abs(steered[:, others] - drawn[:, others]).max() > 0.01

@@ -82,6 +82,7 @@ def test_build_with_optimisation_joins_the_candidates(student):
     ("path_anchor=-1", "path_anchor=-1.0 is out of range"),
     ("path_anchor=inf", "path_anchor=inf"),
     ("select=heard", "select='heard' is out of range \\(played or generated or path\\)"),
+    ("steer=more", "steer='more' is out of range \\(data or none\\)"),
 ])
 def test_optimisation_settings_are_validated(setting, message):
     from darkgan.errors import DarkGANError

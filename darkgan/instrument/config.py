@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from darkgan.errors import DarkGANError
+from darkgan.generation.steer import STEER_MODES
 from darkgan.instrument.optimise import TARGETS
 
 
@@ -33,6 +34,9 @@ class InstrumentConfig:
             (the search already takes in-tune notes of other candidates, so ``repair`` is not used).
         path_anchor: with ``select = "path"``, the weight of each root's distance to the winning
             candidate's note of that root (keeps the chain near one timbre; 0 = neighbours only).
+        steer: how a description sets the attributes it does not name: ``"data"`` (the default)
+            moves them with the named ones as they move in the data, ``"none"`` keeps each
+            candidate's bank draw (or ``like``) as it is (:mod:`darkgan.generation.steer`).
         pitch_weight: weight of the fraction of off-pitch keys (YIN screen, > ``pitch_cents``)
             added to the consistency score of a candidate (cosine distance units).
         pitch_cents: a key is off-pitch when its YIN f0 is further than this from the key (cents).
@@ -100,6 +104,7 @@ class InstrumentConfig:
     optimise_z_weight: float = 0.1
     optimise_spread: float = 1.5
     path_anchor: float = 0.5
+    steer: str = "data"
 
     def validate(self) -> "InstrumentConfig":
         """Raise :class:`DarkGANError` naming the first field out of range; return self."""
@@ -125,6 +130,7 @@ class InstrumentConfig:
             ("optimise_z_weight", 0 <= self.optimise_z_weight < float("inf"), ">= 0, finite"),
             ("optimise_spread", 0 <= self.optimise_spread <= 6, "0..6 semitones"),
             ("path_anchor", 0 <= self.path_anchor < float("inf"), ">= 0, finite"),
+            ("steer", self.steer in STEER_MODES, " or ".join(STEER_MODES)),
         ]
         for name, ok, allowed in checks:
             if not ok:

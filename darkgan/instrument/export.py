@@ -129,8 +129,9 @@ def _teacher(model):
     return load_teacher()
 
 
-def _candidate_inputs(model, attributes, like, like_data, scale, seeds, mid_pitch):
-    """``(z [C, Z] float32, alpha [C, K] or None, sources [C])`` for the candidate seeds."""
+def _candidate_inputs(model, attributes, like, like_data, scale, seeds, mid_pitch, steer: str = "data"):
+    """``(z [C, Z] float32, alpha [C, K] or None, sources [C])`` for the candidate seeds; the
+    attributes not named follow the named ones with ``steer="data"`` (``attribute_vector``)."""
     z = np.stack([np.random.default_rng([int(s), 0]).standard_normal(model.latent_dim) for s in seeds])
     if not model.has_attributes:
         if attributes or like is not None:
@@ -140,9 +141,10 @@ def _candidate_inputs(model, attributes, like, like_data, scale, seeds, mid_pitc
         return z.astype(np.float32), None, ["none"] * len(seeds)
     if like is not None:
         base = model.like_attributes(like, like_data)
-        a = model.attribute_vector(attributes, base=base, scale=scale)
+        a = model.attribute_vector(attributes, base=base, scale=scale, steer=steer)
         return z.astype(np.float32), np.repeat(a[None], len(seeds), 0), [f"like:{like}"] * len(seeds)
-    a = np.stack([model.attribute_vector(attributes, seed=int(s), pitch=mid_pitch, scale=scale) for s in seeds])
+    a = np.stack([model.attribute_vector(attributes, seed=int(s), pitch=mid_pitch, scale=scale, steer=steer)
+                  for s in seeds])
     return z.astype(np.float32), a, [f"bank draw, seed {int(s)}" for s in seeds]
 
 
@@ -345,7 +347,7 @@ def build_instrument(model, attributes: Mapping[str, float] | None = None, like:
     pitches = np.unique(np.r_[np.arange(lo, hi + 1, cfg.key_spacing), hi]).astype(np.int64)
     seeds = np.random.default_rng([int(seed), 2]).integers(0, 2 ** 62, size=cfg.candidates)
     mid = int(pitches[len(pitches) // 2])
-    z, alpha, sources = _candidate_inputs(model, attributes, like, like_data, scale, seeds, mid)
+    z, alpha, sources = _candidate_inputs(model, attributes, like, like_data, scale, seeds, mid, cfg.steer)
     notes = _generate_candidates(model, z, alpha, pitches, progress)
     scores = score_candidates(model, notes, pitches, cfg)
     best = int(np.argmin(scores["score"]))
