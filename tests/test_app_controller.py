@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from darkgan.app import state as st
+from darkgan.app.state import SettingsError
 from darkgan.app.controller import Studio, checkpoint_id
 from darkgan.errors import CheckpointError, DataError
 from test_app_helpers import PITCH_RANGE, make_tiny_checkpoint, note_audio, write_note
@@ -45,8 +46,37 @@ def test_render_writes_wav_and_settings_that_reproduce_it_exactly(studio, tmp_pa
     assert again.wav_path.read_bytes() == r.wav_path.read_bytes()
     assert np.array_equal(again.wave, r.wave)
     # and the generation API agrees: the settings are a complete recipe
-    api = studio.model.generate(62, attributes=doc["attributes"], n=1, seed=321)[0]
+    assert doc["steer"] == "data"
+    attrs, sc = studio.conditioning(np.array(list(doc["attributes"].values())), doc["steer"])
+    api = studio.model.generate(62, attributes=attrs, n=1, seed=321, scale=sc)[0]
     assert np.array_equal(api, r.wave)
+
+
+def test_a_moved_slider_is_followed_by_the_ones_left_at_typical(studio, tmp_path):
+    """Sliders left at 0 follow the moved ones as in the data (steering); the settings say so
+    and replay exactly; a version-2 file (made before steering) replays without it."""
+    k = studio.k
+    values = np.zeros(k)
+    values[3] = 1.5
+    attrs, sc = studio.conditioning(values)
+    typical, _ = studio.conditioning(np.zeros(k))
+    alpha = np.array(list(attrs.values()))
+    assert sc == "raw" and alpha[3] == pytest.approx(studio.model.attribute_vector({studio.names[3]: 1.5})[3])
+    moved = np.abs(alpha - studio.model.attribute_vector(typical)) > 1e-6
+    assert moved[3] and moved.sum() > 1  # others followed
+    r = studio.render(60, 5, values)
+    doc = json.loads(r.json_path.read_text())
+    assert doc["steer"] == "data" and doc["version"] == 3
+    assert np.array_equal(studio.reproduce(r.json_path).wave, r.wave)
+    fixed = studio.render(60, 5, values, steer="none")
+    assert not np.array_equal(fixed.wave, r.wave)
+    doc.pop("steer")
+    doc["version"] = 2
+    old = studio.reproduce(json.dumps(doc))
+    assert np.array_equal(old.wave, fixed.wave)
+    doc["steer"], doc["version"] = "sideways", 3
+    with pytest.raises(SettingsError, match="'steer' must be one of data, none"):
+        studio.reproduce(json.dumps(doc))
 
 
 def test_settings_restore_for_the_ui(studio):
@@ -83,8 +113,10 @@ def test_scale_plays_the_same_timbre_over_every_pitch(studio):
     n = hi - lo + 1
     assert r.wave.shape == (n * 16000,)
     assert json.loads(r.json_path.read_text())["scale"] is True
+    attrs, sc = studio.conditioning(values)  # the first slider is at 0: it follows the others
+    assert sc == "raw"
     for i in (0, n // 2, n - 1):  # note i = the single note at that pitch (same z, same attributes)
-        single = studio.model.generate(lo + i, attributes=dict(zip(studio.names, values)), n=1, seed=4)[0]
+        single = studio.model.generate(lo + i, attributes=attrs, n=1, seed=4, scale=sc)[0]
         seg = r.wave[i * 16000:(i + 1) * 16000]
         assert np.abs(seg[200:-200] - single[200:-200]).max() < 5e-4  # float rounding: batch 27 vs 1
     _, _, scale = studio.read_settings(r.json_path)

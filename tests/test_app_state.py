@@ -83,7 +83,8 @@ def test_version_1_settings_hold_raw_probabilities_and_are_converted():
     assert s.attributes["Acoustic guitar"] == pytest.approx(0.0) and s.attributes["Chime"] == pytest.approx(2.197, abs=1e-3)
     assert s.attributes["Saxophone"] == st.ATTR_MIN  # logit(1e-6) = -13.8, clipped into the slider range
     assert any("converted to the user scale" in m for m in messages) and any("clipped" in m for m in messages)
-    assert json.loads(s.to_json())["version"] == 2 and json.loads(s.to_json())["attribute_scale"] == "user"
+    out = json.loads(s.to_json())  # written back as the current version, the old file's meaning kept
+    assert out["version"] == 3 and out["attribute_scale"] == "user" and out["steer"] == "none"
 
 
 def test_validate_attributes_clips_absurd_values_and_keeps_fallback():

@@ -47,6 +47,7 @@ import numpy as np
 
 from darkgan.app import state as st
 from darkgan.errors import DarkGANError, DataError
+from darkgan.generation.steer import check_steer
 
 #: How the cached responsiveness scores were measured (a cache of another method is ignored).
 RESPONSIVENESS_METHOD = "pearson(user value ~ U(0,1), teacher soft label)"
@@ -184,13 +185,31 @@ class Studio:
         messages += m
         return p, s, vec, messages
 
-    def _generate(self, pitch: int, seed: int, vec: np.ndarray, messages: list[str] | None = None) -> np.ndarray:
+    def conditioning(self, vec: np.ndarray, steer: str = "data") -> tuple[dict[str, float], str]:
+        """What :meth:`DarkGAN.generate` is given for slider values ``vec [K]`` (user scale):
+        ``(attributes, scale)``.
+
+        ``steer="data"`` (new settings): the sliders left at 0 (typical) follow the moved ones as
+        they move in the data (:mod:`darkgan.generation.steer`, over the typical vector), so one
+        raised slider is heard; returned as raw probabilities of every attribute. ``"none"``
+        (settings files before version 3): every value as it is, on the user scale.
+        """
+        check_steer(steer)
+        moved = {n: float(v) for n, v in zip(self.names, vec) if v != 0.0}
+        if steer == "none" or not moved or len(moved) == len(self.names):
+            return {n: float(v) for n, v in zip(self.names, vec)}, "user"
+        typical = self.model.attribute_vector({n: 0.0 for n in self.names}, steer="none")
+        alpha = self.model.attribute_vector(moved, base=typical, steer="data")
+        return {n: float(a) for n, a in zip(self.names, alpha)}, "raw"
+
+    def _generate(self, pitch: int, seed: int, vec: np.ndarray, messages: list[str] | None = None,
+                  steer: str = "data") -> np.ndarray:
         """One note ``[16000]`` float32 from validated inputs (the generation API's warnings,
         e.g. a peak-normalised or silent note, are appended to ``messages``)."""
-        attrs = {n: float(v) for n, v in zip(self.names, vec)}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            wave = self.model.generate(pitch, attributes=attrs, n=1, seed=seed)
+            attrs, scale = self.conditioning(vec, steer)
+            wave = self.model.generate(pitch, attributes=attrs, n=1, seed=seed, scale=scale)
         if messages is not None:
             messages += [str(w.message) for w in caught]
         wave = np.asarray(wave, dtype=np.float32).reshape(-1)
@@ -198,7 +217,7 @@ class Studio:
             raise DarkGANError("the generator produced NaN/inf samples for these settings")
         return wave
 
-    def _scale_notes(self, seed: int, vec: np.ndarray, messages: list[str]) -> np.ndarray:
+    def _scale_notes(self, seed: int, vec: np.ndarray, messages: list[str], steer: str = "data") -> np.ndarray:
         """Every pitch of the range with the same noise z and attributes: ``[P, 16000]``.
 
         One batched call (:meth:`DarkGAN.generate_batch`) with the z that ``generate(seed=seed)``
@@ -209,11 +228,12 @@ class Studio:
         batch = getattr(self.model, "generate_batch", None)
         latent = getattr(self.model, "latent_dim", None)
         if batch is None or latent is None:
-            return np.stack([self._generate(p, seed, vec, messages) for p in pitches])
+            return np.stack([self._generate(p, seed, vec, messages, steer) for p in pitches])
         z = np.random.default_rng([seed, 0]).standard_normal((1, int(latent))).astype(np.float32)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            alpha = self.model.attribute_vector({n: float(v) for n, v in zip(self.names, vec)})  # as generate() does
+            attrs, scale = self.conditioning(vec, steer)
+            alpha = self.model.attribute_vector(attrs, scale=scale)  # as generate() does
             out = batch(np.repeat(z, len(pitches), axis=0), np.asarray(pitches), alpha)
         messages += [str(w.message) for w in caught]
         out = np.asarray(out.detach().cpu().numpy() if hasattr(out, "detach") else out, dtype=np.float32)
@@ -221,7 +241,8 @@ class Studio:
             raise DarkGANError("the generator produced NaN/inf samples for these settings")
         return out
 
-    def render(self, pitch: Any, seed: Any, values: Sequence[Any] | dict, scale: bool = False) -> Rendered:
+    def render(self, pitch: Any, seed: Any, values: Sequence[Any] | dict, scale: bool = False,
+               steer: str = "data") -> Rendered:
         """Generate one note (or, with ``scale``, the same timbre over every pitch).
 
         Args:
@@ -232,6 +253,8 @@ class Studio:
                 [ATTR_MIN, ATTR_MAX] -> clipped (with messages).
             scale: generate every pitch of the range with the same seed and attributes and
                 concatenate them (``[P * 16000]``, 10 ms fades at the joins).
+            steer: ``"data"``: sliders left at 0 follow the moved ones (:meth:`conditioning`);
+                ``"none"``: every value as it is (saved in the settings either way).
 
         Returns:
             :class:`Rendered` with the WAV and settings JSON written to :attr:`out_dir`.
@@ -242,10 +265,10 @@ class Studio:
         t0 = time.perf_counter()
         p, s, vec, messages = self._validated(pitch, seed, values)
         if scale:
-            wave = st.concat_notes(self._scale_notes(s, vec, messages))
+            wave = st.concat_notes(self._scale_notes(s, vec, messages, steer))
         else:
-            wave = self._generate(p, s, vec, messages)
-        settings = st.make_settings(self.checkpoint_id, p, s, self.names, vec)
+            wave = self._generate(p, s, vec, messages, steer)
+        settings = st.make_settings(self.checkpoint_id, p, s, self.names, vec, steer)
         settings_dict = settings.to_dict()
         if scale:
             settings_dict["scale"] = True
@@ -258,7 +281,8 @@ class Studio:
         self._prune()
         return Rendered(wave, settings, wav_path, json_path, messages, time.perf_counter() - t0)
 
-    def export_instrument(self, seed: Any, values: Sequence[Any] | dict) -> tuple[Path, Path, list[str]]:
+    def export_instrument(self, seed: Any, values: Sequence[Any] | dict,
+                          steer: str = "data") -> tuple[Path, Path, list[str]]:
         """The current sound as a playable instrument over the whole pitch range (issue 21):
         ``(SFZ zip, SF2, messages)`` written to :attr:`out_dir`
         (:func:`darkgan.instrument.export.build_instrument`, the default preset with 3 velocity
@@ -276,11 +300,11 @@ class Studio:
         _, s, vec, messages = self._validated(self.pitch_range[0], seed, values)
         settings = st.make_settings(self.checkpoint_id, self.pitch_range[0], s, self.names, vec)
         stem = self._stem(settings, True).replace("-scale-", "-instrument-")
-        attrs = {n: float(v) for n, v in zip(self.names, vec)}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            attrs, scale = self.conditioning(vec, steer)
             inst = build_instrument(self.model, attrs, config=get_config("default", ["velocities=3"]), seed=s,
-                                    name="darkgan")
+                                    scale=scale, name="darkgan")
         messages += [str(w.message) for w in caught]
         tmp = self.out_dir / f".{stem}"
         try:
@@ -336,7 +360,7 @@ class Studio:
             SettingsError: unusable file (see :func:`darkgan.app.state.parse_settings`).
         """
         settings, messages, scale = self.read_settings(settings_source)
-        r = self.render(settings.pitch, settings.seed, settings.vector(self.names), scale=scale)
+        r = self.render(settings.pitch, settings.seed, settings.vector(self.names), scale=scale, steer=settings.steer)
         r.messages = messages + r.messages
         return r
 

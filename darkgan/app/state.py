@@ -34,6 +34,7 @@ import numpy as np
 
 from darkgan.data.magif import N_SAMPLES, SAMPLE_RATE  # noqa: F401  (16 kHz, 1 s notes)
 from darkgan.errors import DarkGANError, DataError
+from darkgan.generation.steer import STEER_MODES
 
 MAX_UPLOAD_SECONDS = 30.0  #: longer uploads are refused (the teacher hears 1 s anyway)
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  #: larger uploads are refused before decoding
@@ -44,7 +45,9 @@ ATTR_MIN, ATTR_MAX = -3.0, 3.0
 SEED_MAX = 2**31 - 1  #: seeds are integers in [0, SEED_MAX]
 N_TOP = 12  #: attributes shown before any search
 SETTINGS_FORMAT = "darkgan-app-settings"  #: the ``format`` field of a settings JSON
-SETTINGS_VERSION = 2  #: 2: attribute values on the user scale; 1 (read too): raw probabilities
+#: 3: ``steer`` (sliders left at 0 follow the moved ones); 2: attribute values on the user scale
+#: (read as ``steer = "none"``); 1 (read too): raw probabilities
+SETTINGS_VERSION = 3
 PAD_SIZE = 320  #: pixels, the square 2-D pad picture
 RANDOM_DIRECTION = "(random direction)"  #: pad axis choice meaning "a random direction"
 
@@ -67,12 +70,15 @@ class Settings:
         attributes: ``{display name: value}`` for *every* attribute of the vocabulary, in
             vocabulary order (the full conditioning vector alpha, so no random validation note
             is drawn when it is replayed).
+        steer: ``"data"``: the attributes at 0 followed the moved ones as in the data
+            (:meth:`darkgan.app.controller.Studio.conditioning`); ``"none"``: every value as is.
     """
 
     checkpoint_id: str
     pitch: int
     seed: int
     attributes: dict[str, float] = field(default_factory=dict)
+    steer: str = "data"
 
     def vector(self, names: Sequence[str]) -> np.ndarray:
         """The attribute values in the order of ``names``: float64 ``[K]``."""
@@ -88,6 +94,7 @@ class Settings:
             "pitch": int(self.pitch),
             "seed": int(self.seed),
             "attributes": {k: float(v) for k, v in self.attributes.items()},
+            "steer": self.steer,
         }
 
     def to_json(self) -> str:
@@ -136,7 +143,10 @@ def parse_settings(
             f"settings were made with checkpoint {file_ckpt or '(unknown)'}, this app runs {checkpoint}: "
             "the sound will differ"
         )
-    return Settings(checkpoint or file_ckpt, pitch, seed, dict(zip(names, map(float, vec)))), messages
+    steer = data.get("steer", "none")  # files before version 3 were made without steering
+    if steer not in STEER_MODES:
+        raise SettingsError(f"settings field 'steer' must be one of {', '.join(STEER_MODES)}, got {steer!r}")
+    return Settings(checkpoint or file_ckpt, pitch, seed, dict(zip(names, map(float, vec))), steer), messages
 
 
 def _settings_dict(source) -> dict:
@@ -183,12 +193,13 @@ def _settings_vector(data: dict, names: Sequence[str], to_user) -> tuple[np.ndar
     return vec, messages + ["settings version 1: raw probabilities converted to the user scale"] + m
 
 
-def make_settings(checkpoint: str, pitch: int, seed: int, names: Sequence[str], values: Iterable[float]) -> Settings:
+def make_settings(checkpoint: str, pitch: int, seed: int, names: Sequence[str], values: Iterable[float],
+                  steer: str = "data") -> Settings:
     """Settings from already validated values (``values`` in the order of ``names``)."""
     values = [float(v) for v in values]
     if len(values) != len(names):
         raise ValueError(f"{len(values)} attribute values for {len(names)} attributes")
-    return Settings(checkpoint, int(pitch), int(seed), dict(zip(names, values)))
+    return Settings(checkpoint, int(pitch), int(seed), dict(zip(names, values)), steer)
 
 
 # --------------------------------------------------------------------------- validation
