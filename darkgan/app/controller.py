@@ -193,6 +193,9 @@ class Studio:
         they move in the data (:mod:`darkgan.generation.steer`, over the typical vector), so one
         raised slider is heard; returned as raw probabilities of every attribute. ``"none"``
         (settings files before version 3): every value as it is, on the user scale.
+
+        Raises:
+            DarkGANError: an unknown ``steer``; no attribute bank to steer with.
         """
         check_steer(steer)
         moved = {n: float(v) for n, v in zip(self.names, vec) if v != 0.0}

@@ -123,6 +123,7 @@ class Conditioner:
         self.enabled = bool(cfg.attributes_enabled and cfg.attributes)
         self.names: list[str] = list(cfg.attributes) if self.enabled else []
         self.temperature = float(cfg.temperature)
+        self._prior: AttributePrior | None = None  # fitted on first use (:attr:`prior`)
         self._lower = {" ".join(n.lower().split()): i for i, n in enumerate(self.names)}
         self._scale = None
         self._teacher = None
@@ -241,7 +242,7 @@ class Conditioner:
         Raises:
             DarkGANError: no attribute bank.
         """
-        if getattr(self, "_prior", None) is None:
+        if self._prior is None:
             if self.bank is None:
                 raise DarkGANError(self._no_bank("steer the attributes not given (or use steer='none')"))
             self._prior = AttributePrior.from_logits(self.bank.logits, self.temperature)
