@@ -18,7 +18,8 @@ fade-out (issue 15, item 7; :func:`darkgan.data.magif.magif_to_note`), and when 
 generator became the default and its student was re-distilled (issue 15, item 3; hashes of this
 project's CI machine since then), and when the default was fine-tuned with a fresh critic and
 the timbre-consistency term, its student re-distilled, and partial attributes started to steer
-the others (`steer="data"`; all 2026-12-04). When the shipped
+the others (`steer="data"`; all 2026-12-04), and when that student's distillation was continued
+to 14,000 steps (2026-12-04). When the shipped
 checkpoints are replaced, re-record the reference with
 ``python tests/test_generation_hashes.py --record`` after checking that the change is intended.
 """
@@ -39,9 +40,9 @@ HASHES = {
     "default": ("bc5744987f252624699a50969b9e6904f12a519bcc95d795c6705b06d98ae771",
                 "6b6d2490867ba572156724695f8e4bfff4701d3dbf56e5adf02db64191f8ba9e",
                 "0f2fedd0dd80c649a1bf3917dc315ec293abbae17e30e491b06860dea03500ee"),
-    "student": ("7fb24749063749652106dd304cd821e2f484a1a575b0b29039fcc9bcadc622bb",
-                "2271513a9fbb597fe67843ef1a2fef9ed0b9b6bd0f6637447758f7f819995db8",
-                "0f36ea1d6f0c056dc974c3e17787db2b3e199ed12546429303dd31e2003bb079"),
+    "student": ("7a566d149dd9976dd9dd8186f73a7ca8855d4675a55baf6d036c482c0ed5c55e",
+                "72a835a12632bb25ce4a1425b1c0aab0bdbd6c2680cffd2b75ed0eee89cafdfe",
+                "2741aa1460c76fb022ca3874d190acc32b90bdb0c6f7afa797fb470778bbebb2"),
 }
 
 
