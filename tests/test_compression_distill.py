@@ -236,3 +236,51 @@ def test_student_metadata_keeps_the_teachers_lineage_apart():
     assert cfg.extra["teacher_fine_tuned_from"] == tcfg.extra["fine_tuned_from"]
     assert cfg.extra["distillation"] == {"steps": 7} and cfg.step == 7
     assert "fine_tuned_from" not in scfg.extra and "teacher_fine_tuned_from" in scfg.extra  # the shipped student
+
+
+def test_consistency_loss_is_the_training_term_on_the_students_pairs_and_trains_it():
+    """``consistency`` (issue 21): the shipped student and its teacher, the real tagger. The term is
+    ``timbre_consistency_loss`` of each note and its partner at ``neighbour_pitches`` (same z and
+    attributes), in units of the teacher generator's unrelated notes; a few steps on it alone
+    lower it; settings are validated."""
+    from darkgan.compression.distill import generated_unrelated_distance
+    from darkgan.data.magif import magif_to_note
+    from darkgan.teacher import load_teacher
+    from darkgan.training.losses import neighbour_pitches, timbre_consistency_loss
+
+    t, cfg = load_generator("default")
+    s, _ = load_generator("student")
+    s = s.float().train()
+    norm, tagger = cfg.get_normalizer(), load_teacher()
+    pool = condition_pool(cfg, None, "bank")
+    unrelated = generated_unrelated_distance(t, norm, tagger, pool, seed=0, n=16)
+    assert 0.05 < unrelated < 1.0, unrelated
+    dc = DistillConfig(losses=("consistency",), consistency_fraction=0.5)
+    with pytest.raises(ValueError, match="tagger"):
+        Distiller(t, s, dc, normalizer=norm)
+    with pytest.raises(ValueError, match="pitches"):
+        Distiller(t, s, dc, normalizer=norm, tagger=tagger, unrelated=unrelated, n_pitches=5)
+    d = Distiller(t, s, dc, normalizer=norm, tagger=tagger, unrelated=unrelated, n_pitches=cfg.n_pitches)
+    z, p, a = _fixed_batch(cfg, b=6)
+    a = pool.sample(6, np.random.default_rng(3))[1]
+    u = torch.rand(6, generator=torch.Generator().manual_seed(4))
+    first = d.losses(z, p, a, u)
+    with torch.no_grad():
+        q = neighbour_pitches(p[:3], cfg.n_pitches, 3, u[:3])
+        wave = magif_to_note(norm.denormalize(torch.cat([s(z[:3], p[:3], a[:3]), s(z[:3], q, a[:3])])))
+        emb = tagger.embedding(wave)
+        want = timbre_consistency_loss(emb[:3], emb[3:], unrelated)
+    assert torch.allclose(first["consistency"].detach(), want, rtol=1e-3), (first["consistency"], want)
+    assert torch.equal(first["loss"], first["consistency"]) and 0.05 < float(want) < 2.0
+    opt = torch.optim.Adam(s.parameters(), lr=1e-3)
+    for _ in range(4):
+        opt.zero_grad()
+        d.losses(z, p, a, u)["loss"].backward()
+        opt.step()
+    with torch.no_grad():
+        assert float(d.losses(z, p, a, u)["consistency"]) < 0.9 * float(want)
+    for bad, key in ((dict(w_consistency=-1), "--w-consistency"), (dict(consistency_fraction=0), "consistency_fraction"),
+                     (dict(consistency_max_offset=0), "consistency_max_offset")):
+        with pytest.raises(DarkGANError, match=key):
+            DistillConfig(losses=("consistency",), **bad).validate()
+    assert parse_losses("output,consistency") == ("output", "consistency")

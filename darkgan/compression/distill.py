@@ -36,7 +36,20 @@ the real joint distribution of the dataset (:mod:`darkgan.compression.conditioni
     6,372 steps with ``output,features`` had 34 % of notes within 50 cents (its teacher: 93 %);
     1,979 more steps with ``f0`` added took it to 76.5 % (docs/compression.md, section 3).
 
-Total: ``w_out * output + w_feat * features + w_adv * adversarial + w_f0 * f0``. The student is written as a
+``consistency`` (ours, issue 21)
+    the training stage's timbre consistency across pitch
+    (:func:`darkgan.training.losses.timbre_consistency_loss`) on the student: the first
+    ``ceil(consistency_fraction * B)`` notes are generated again by the student with the same
+    ``(z, attributes)`` at a neighbouring pitch ``p +- k`` (``k`` in ``1..consistency_max_offset``,
+    :func:`darkgan.training.losses.neighbour_pitches`), both inverted, and the cosine distance of
+    their tagger embeddings (the checkpoint's tagger, EfficientAT mn04 by default) is penalised in
+    units of unrelated notes: the mean distance between the *teacher generator's* notes of
+    independent ``(z, pitch, attributes)`` (:func:`generated_unrelated_distance`; no dataset
+    needed). An exported instrument's distance between neighbouring keys comes from two roots a
+    few semitones apart (docs/instrument.md); the output loss copies the teacher's drift across
+    pitch and adds the student's own errors, which this term penalises directly.
+
+Total: ``w_out * output + w_feat * features + w_adv * adversarial + w_f0 * f0 + w_cons * consistency``. The student is written as a
 normal DarkGAN checkpoint (``save_checkpoint``; the teacher's vocabulary, pitch range,
 normaliser, teacher id and attribute bank are kept) so ``darkgan generate``, the API and
 ``darkgan evaluate`` accept it. Optimiser state, adapters and progress are saved with it: an
@@ -62,7 +75,7 @@ import torch.nn.functional as F
 from darkgan.errors import CheckpointError, DarkGANError
 from darkgan.utils.config import config_to_dict
 
-LOSSES = ("output", "features", "adversarial", "f0")
+LOSSES = ("output", "features", "adversarial", "f0", "consistency")
 IF_WEIGHTINGS = ("magnitude", "uniform")
 STATE_KIND = "darkgan-distill"
 
@@ -112,10 +125,13 @@ class DistillConfig:
     """Settings of a distillation run (saved in the student's ``train_state.json``).
 
     Attributes:
-        losses: subset of ``("output", "features", "adversarial", "f0")``.
+        losses: subset of ``("output", "features", "adversarial", "f0", "consistency")``.
         steps: optimisation steps; batch_size: notes per step.
         lr, betas: Adam (student and adapters).
-        w_output, w_features, w_adversarial, w_f0: loss weights; if_weight: IF term of the output loss.
+        w_output, w_features, w_adversarial, w_f0, w_consistency: loss weights; if_weight: IF
+            term of the output loss.
+        consistency_fraction: share of each batch generated again at a neighbouring pitch, in (0, 1].
+        consistency_max_offset: the neighbour is ``1..consistency_max_offset`` semitones away.
         if_weighting: ``magnitude`` (IF error, and an extra log-magnitude error, weighted by the
             teacher's linear magnitude) or ``uniform`` (plain MSEs).
         seed: student initialisation, z and conditioning streams.
@@ -134,6 +150,9 @@ class DistillConfig:
     w_features: float = 1.0
     w_adversarial: float = 0.01
     w_f0: float = 1.0
+    w_consistency: float = 1.0
+    consistency_fraction: float = 0.5
+    consistency_max_offset: int = 3
     seed: int = 0
     conditioning: str = "auto"
     checkpoint_every: int = 500
@@ -145,8 +164,13 @@ class DistillConfig:
             raise DarkGANError(f"--losses {','.join(self.losses)}: choose from {','.join(LOSSES)}")
         if self.if_weighting not in IF_WEIGHTINGS:
             raise DarkGANError(f"--if-weighting {self.if_weighting!r}: choose {' or '.join(IF_WEIGHTINGS)}")
-        if min(self.w_output, self.w_features, self.w_adversarial, self.w_f0, self.if_weight) < 0:
-            raise DarkGANError("loss weights (--w-features, --w-adversarial, --w-f0, --if-weight) must be >= 0")
+        if min(self.w_output, self.w_features, self.w_adversarial, self.w_f0, self.w_consistency, self.if_weight) < 0:
+            raise DarkGANError("loss weights (--w-features, --w-adversarial, --w-f0, --w-consistency, --if-weight) "
+                               "must be >= 0")
+        if not 0 < self.consistency_fraction <= 1:
+            raise DarkGANError(f"consistency_fraction must be in (0, 1], got {self.consistency_fraction}")
+        if self.consistency_max_offset < 1:
+            raise DarkGANError(f"consistency_max_offset must be >= 1 semitone, got {self.consistency_max_offset}")
         if self.steps < 0 or self.batch_size < 1 or self.lr <= 0:
             raise DarkGANError("--steps must be >= 0, --batch-size >= 1, --lr > 0")
         return self
@@ -200,16 +224,28 @@ class Distiller(nn.Module):
         normalizer: the teacher's :class:`darkgan.data.magif.Normalizer` (``f0`` only: the
             waveform is made from the de-normalised output).
         pitch_lo: MIDI pitch of pitch index 0 (``f0`` only).
+        tagger: a :class:`darkgan.teacher.base.Teacher` whose embedding judges ``consistency``;
+            unrelated: its unit (> 0, :func:`generated_unrelated_distance`); n_pitches: the
+            generator's pitch count (``consistency`` only).
 
     Raises:
-        ValueError: ``f0`` without a normaliser.
+        ValueError: ``f0`` or ``consistency`` without a normaliser, ``consistency`` without a
+            tagger, a positive unit, or ``n_pitches >= 2 * consistency_max_offset``.
     """
 
     def __init__(self, teacher: nn.Module, student: nn.Module, cfg: DistillConfig, critic: nn.Module | None = None,
-                 logmag_std: float = 1.0, normalizer=None, pitch_lo: int = 0):
+                 logmag_std: float = 1.0, normalizer=None, pitch_lo: int = 0, tagger=None,
+                 unrelated: float | None = None, n_pitches: int = 0):
         super().__init__()
-        if "f0" in cfg.losses and normalizer is None:
-            raise ValueError("the f0 distillation loss needs the teacher's normalizer")
+        if ("f0" in cfg.losses or "consistency" in cfg.losses) and normalizer is None:
+            raise ValueError("the f0 and consistency distillation losses need the teacher's normalizer")
+        if "consistency" in cfg.losses:
+            if tagger is None or not (unrelated or 0) > 0:
+                raise ValueError("the consistency distillation loss needs a tagger and its unrelated distance > 0")
+            if n_pitches < 2 * cfg.consistency_max_offset:
+                raise ValueError(f"consistency: {n_pitches} pitches cannot hold neighbours up to "
+                                 f"+-{cfg.consistency_max_offset} semitones")
+        self.tagger, self.unrelated, self.n_pitches = tagger, unrelated, int(n_pitches)
         self.teacher, self.student, self.critic, self.cfg = teacher, student, critic, cfg
         self.normalizer, self.pitch_lo = normalizer, int(pitch_lo)
         self.logmag_std = float(logmag_std)
@@ -221,9 +257,15 @@ class Distiller(nn.Module):
     def trainable(self) -> list[nn.Parameter]:
         return list(self.student.parameters()) + list(self.adapters.parameters())
 
-    def losses(self, z: torch.Tensor, pitch_index: torch.Tensor, attributes: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """``{"loss", "output", "logmag", "if", "features", "adversarial"}`` (scalars; the
-        unused terms are computed without gradient for logging when cheap)."""
+    def losses(self, z: torch.Tensor, pitch_index: torch.Tensor, attributes: torch.Tensor | None,
+               u: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``{"loss", "output", "logmag", "if", ...}`` and one scalar per term of ``cfg.losses``.
+
+        Args:
+            z: ``[B, latent_dim]``; pitch_index: ``[B]`` long; attributes: ``[B, K]`` or None.
+            u: ``[B]`` uniform draws in [0, 1) picking the ``consistency`` partners' pitches
+                (drawn here when None).
+        """
         c = self.cfg
         need_feats = "features" in c.losses
         with torch.no_grad():
@@ -255,8 +297,52 @@ class Distiller(nn.Module):
             wave = magif_to_note(self.normalizer.denormalize(s_out.float()))
             out["f0"] = f0_autocorrelation_loss(wave, (pitch_index + self.pitch_lo).float())
             total = total + c.w_f0 * out["f0"]
+        if "consistency" in c.losses:
+            out["consistency"] = self._consistency(s_out, z, pitch_index, attributes, u)
+            total = total + c.w_consistency * out["consistency"]
         out["loss"] = total
         return out
+
+    def _consistency(self, s_out: torch.Tensor, z: torch.Tensor, pitch_index: torch.Tensor,
+                     attributes: torch.Tensor | None, u: torch.Tensor | None) -> torch.Tensor:
+        """The ``consistency`` term of the batch whose student output is ``s_out [B, 2, 1024, 32]``."""
+        from darkgan.data.magif import magif_to_note
+        from darkgan.training.losses import neighbour_pitches, timbre_consistency_loss
+
+        c, b = self.cfg, int(z.shape[0])
+        m = min(b, math.ceil(c.consistency_fraction * b))
+        u = torch.rand(b) if u is None else u
+        near = neighbour_pitches(pitch_index[:m], self.n_pitches, c.consistency_max_offset, u[:m])
+        partner = self.student(z[:m], near, None if attributes is None else attributes[:m])
+        wave = magif_to_note(self.normalizer.denormalize(torch.cat([s_out[:m], partner]).float()))
+        emb = self.tagger.embedding(wave, grad=True)
+        return timbre_consistency_loss(emb[:m], emb[m:], self.unrelated)
+
+
+@torch.no_grad()
+def generated_unrelated_distance(gen: nn.Module, normalizer, tagger, pool, seed: int, n: int = 64) -> float:
+    """The unit of the ``consistency`` distillation loss: the mean tagger-embedding cosine distance
+    between ``n`` notes of ``gen`` (the teacher generator) drawn independently (z from the prior,
+    ``(pitch, attributes)`` from ``pool``, seeded), every pair of them. The training stage uses
+    real notes for this unit (:func:`darkgan.training.terms.unrelated_distance`); a distillation
+    may run without a dataset, so it uses what the student learns to imitate.
+
+    Returns:
+        a float > 0. Raises: DarkGANError: the notes all sound alike to the tagger.
+    """
+    from darkgan.data.magif import magif_to_note
+    from darkgan.training.losses import cosine_distance
+
+    p_idx, alpha = pool.sample(n, np.random.default_rng([int(seed), 0xC0]))
+    zz = torch.randn(n, gen.cfg.latent_dim, generator=torch.Generator().manual_seed(int(seed) + 0xC0))
+    dev = next(gen.parameters()).device
+    out = gen(zz.to(dev), p_idx.to(dev), alpha.to(dev) if gen.n_attributes else None)
+    emb = tagger.embedding(magif_to_note(normalizer.denormalize(out.float()))).cpu()
+    i, j = torch.triu_indices(n, n, offset=1)
+    d = float(cosine_distance(emb[i], emb[j]).mean())
+    if not d > 1e-6:
+        raise DarkGANError(f"consistency: {n} notes of the teacher generator all sound alike to the tagger")
+    return d
 
 
 # ----------------------------------------------------------------------------------- I/O
@@ -368,11 +454,13 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
     t_gen, t_cfg, critic = _load_teacher(teacher, cfg, dev)
     s_gen, s_config = _make_student(t_gen, t_cfg, cfg, dev, student, student_preset, student_overrides)
     norm = t_cfg.get_normalizer()
-    distiller = Distiller(t_gen, s_gen, cfg, critic, norm.std[0], norm, t_cfg.pitch_range[0]).to(dev)
+    pool = condition_pool(t_cfg, data, cfg.conditioning)
+    tagger, unrelated = _consistency_judge(t_gen, t_cfg, norm, pool, cfg, dev)
+    distiller = Distiller(t_gen, s_gen, cfg, critic, norm.std[0], norm, t_cfg.pitch_range[0], tagger, unrelated,
+                          t_cfg.n_pitches).to(dev)
     opt = torch.optim.Adam(distiller.trainable(), lr=cfg.lr, betas=cfg.betas)
     teacher_sha = ((t_cfg.extra or {}).get("files") or {}).get("generator.safetensors")
     start, history = _resume(out, t_cfg, teacher_sha, cfg, distiller, opt, dev)
-    pool = condition_pool(t_cfg, data, cfg.conditioning)
     meta = {"distillation": {"teacher": str(t_cfg.path), "teacher_preset": t_cfg.config.preset,
                              "losses": list(cfg.losses), "conditioning": pool.source,
                              "config": config_to_dict(cfg)}, **(extra or {})}
@@ -392,6 +480,24 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
     t0 = time.perf_counter()
     path = _train(distiller, opt, pool, cfg, start, history, save, dev, bar_name=out.name if progress else None)
     return DistillResult(path, max(cfg.steps, start), time.perf_counter() - t0, history)
+
+
+def _consistency_judge(t_gen: nn.Module, t_cfg, norm, pool, cfg: DistillConfig, dev: torch.device):
+    """``(tagger, unrelated distance)`` for the ``consistency`` loss (the checkpoint's tagger,
+    EfficientAT mn04 for the baseline), ``(None, None)`` without it.
+
+    Raises:
+        DarkGANError: fewer than ``2 * consistency_max_offset`` pitches. WeightsError: no tagger weights.
+    """
+    if "consistency" not in cfg.losses:
+        return None, None
+    from darkgan.teacher import load_teacher
+
+    if t_cfg.n_pitches < 2 * cfg.consistency_max_offset:
+        raise DarkGANError(f"--losses consistency: {t_cfg.path} has {t_cfg.n_pitches} pitches, too few for neighbours "
+                           f"up to +-{cfg.consistency_max_offset} semitones")
+    tagger = load_teacher((t_cfg.teacher or {}).get("id") or "efficientat-mn04", device=str(dev))
+    return tagger, generated_unrelated_distance(t_gen, norm, tagger, pool, cfg.seed)
 
 
 def _load_teacher(teacher: str | Path, cfg: DistillConfig, dev: torch.device):
@@ -495,7 +601,8 @@ def _train(distiller: "Distiller", opt, pool, cfg: DistillConfig, start: int, hi
             p_idx, alpha = pool.sample(cfg.batch_size, rng)
             gz = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step)
             z = torch.randn(cfg.batch_size, distiller.student.cfg.latent_dim, generator=gz)
-            losses = distiller.losses(z.to(dev), p_idx.to(dev), alpha.to(dev) if k else None)
+            u = torch.from_numpy(rng.random(cfg.batch_size)).float()  # consistency partners' pitches
+            losses = distiller.losses(z.to(dev), p_idx.to(dev), alpha.to(dev) if k else None, u.to(dev))
             opt.zero_grad(set_to_none=True)
             losses["loss"].backward()
             opt.step()
