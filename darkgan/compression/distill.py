@@ -49,9 +49,9 @@ the real joint distribution of the dataset (:mod:`darkgan.compression.conditioni
     few semitones apart (docs/instrument.md); the output loss copies the teacher's drift across
     pitch and adds the student's own errors, which this term penalises directly.
 
-Total: ``w_out * output + w_feat * features + w_adv * adversarial + w_f0 * f0 + w_cons * consistency``. The student is written as a
-normal DarkGAN checkpoint (``save_checkpoint``; the teacher's vocabulary, pitch range,
-normaliser, teacher id and attribute bank are kept) so ``darkgan generate``, the API and
+Total: ``w_out * output + w_feat * features + w_adv * adversarial + w_f0 * f0 + w_cons *
+consistency``. The student is written as a normal DarkGAN checkpoint (``save_checkpoint``; the
+teacher's vocabulary, pitch range, normaliser, teacher id and attribute bank are kept) so ``darkgan generate``, the API and
 ``darkgan evaluate`` accept it. Optimiser state, adapters and progress are saved with it: an
 interrupted run resumes where it stopped (``distill(...)`` on the same ``out``).
 """
@@ -230,7 +230,7 @@ class Distiller(nn.Module):
 
     Raises:
         ValueError: ``f0`` or ``consistency`` without a normaliser, ``consistency`` without a
-            tagger, a positive unit, or ``n_pitches >= 2 * consistency_max_offset``.
+            tagger or without a positive unit, or with ``n_pitches < 2 * consistency_max_offset``.
     """
 
     def __init__(self, teacher: nn.Module, student: nn.Module, cfg: DistillConfig, critic: nn.Module | None = None,
