@@ -51,9 +51,10 @@ the real joint distribution of the dataset (:mod:`darkgan.compression.conditioni
 
 Total: ``w_out * output + w_feat * features + w_adv * adversarial + w_f0 * f0 + w_cons *
 consistency``. The student is written as a normal DarkGAN checkpoint (``save_checkpoint``; the
-teacher's vocabulary, pitch range, normaliser, teacher id and attribute bank are kept) so ``darkgan generate``, the API and
-``darkgan evaluate`` accept it. Optimiser state, adapters and progress are saved with it: an
-interrupted run resumes where it stopped (``distill(...)`` on the same ``out``).
+teacher's vocabulary, pitch range, normaliser, teacher id and attribute bank are kept) so
+``darkgan generate``, the API and ``darkgan evaluate`` accept it. Optimiser state, adapters and
+progress are saved with it: an interrupted run resumes where it stopped (``distill(...)`` on the
+same ``out``).
 """
 from __future__ import annotations
 
@@ -331,15 +332,13 @@ def generated_unrelated_distance(gen: nn.Module, normalizer, tagger, pool, seed:
         a float > 0. Raises: DarkGANError: the notes all sound alike to the tagger.
     """
     from darkgan.data.magif import magif_to_note
-    from darkgan.training.losses import cosine_distance
+    from darkgan.training.losses import mean_pairwise_cosine_distance
 
     p_idx, alpha = pool.sample(n, np.random.default_rng([int(seed), 0xC0]))
     zz = torch.randn(n, gen.cfg.latent_dim, generator=torch.Generator().manual_seed(int(seed) + 0xC0))
     dev = next(gen.parameters()).device
     out = gen(zz.to(dev), p_idx.to(dev), alpha.to(dev) if gen.n_attributes else None)
-    emb = tagger.embedding(magif_to_note(normalizer.denormalize(out.float()))).cpu()
-    i, j = torch.triu_indices(n, n, offset=1)
-    d = float(cosine_distance(emb[i], emb[j]).mean())
+    d = mean_pairwise_cosine_distance(tagger.embedding(magif_to_note(normalizer.denormalize(out.float()))).cpu())
     if not d > 1e-6:
         raise DarkGANError(f"consistency: {n} notes of the teacher generator all sound alike to the tagger")
     return d

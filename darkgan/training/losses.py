@@ -254,6 +254,13 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 0.5 * (a - b).square().sum(-1)
 
 
+def mean_pairwise_cosine_distance(emb: torch.Tensor) -> float:
+    """Mean :func:`cosine_distance` over every pair of rows of ``emb [n, D]`` (n >= 2): how far
+    apart unrelated notes are, the unit of :func:`timbre_consistency_loss`."""
+    i, j = torch.triu_indices(len(emb), len(emb), offset=1)
+    return float(cosine_distance(emb[i], emb[j]).mean())
+
+
 def timbre_consistency_loss(emb: torch.Tensor, emb_neighbour: torch.Tensor, unrelated: float) -> torch.Tensor:
     """Timbre consistency across pitch: the teacher-embedding distance of the same ``(z, alpha)``
     generated at two neighbouring pitches, in units of unrelated real notes.

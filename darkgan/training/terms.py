@@ -42,7 +42,7 @@ import torch
 
 from darkgan.data.magif import N_BINS, N_FRAMES, frame_energy_db, magif_to_note
 from darkgan.errors import DataError
-from darkgan.training.losses import (attribute_increment_loss, augment_for_teacher, cosine_distance,
+from darkgan.training.losses import (attribute_increment_loss, augment_for_teacher, mean_pairwise_cosine_distance,
                                      envelope_range_loss, envelope_steps_db, f0_autocorrelation_loss,
                                      neighbour_pitches, raise_attribute, teacher_attribute_loss,
                                      timbre_consistency_loss)
@@ -113,9 +113,7 @@ def unrelated_distance(teacher, data, seed: int, n: int = 64) -> float:
         raise DataError("train.loss_weights.g_consistency > 0 needs at least 2 training notes")
     rows = np.sort(np.random.default_rng([int(seed), 0xC0]).choice(rows, size=min(n, len(rows)), replace=False))
     wave = magif_to_note(torch.from_numpy(np.asarray(data.cache.magif[rows], dtype=np.float32)))
-    emb = teacher.embedding(wave).cpu()
-    i, j = torch.triu_indices(len(rows), len(rows), offset=1)
-    d = float(cosine_distance(emb[i], emb[j]).mean())
+    d = mean_pairwise_cosine_distance(teacher.embedding(wave).cpu())
     if not d > 1e-6:
         raise DataError(f"g_consistency: the {len(rows)} reference notes all sound alike to the teacher")
     return d
