@@ -226,3 +226,42 @@ def test_interleaved_rounds_with_competition_resume_to_the_same_student(notes, t
     assert torch.equal(m[0], m[1])
     with pytest.raises(DarkGANError, match="rounds >= 2"):
         _cfg("inversion.w_adv=1.0").validate()
+
+
+def test_generator_synthesizer_reaches_targets_learns_across_batches_and_resumes_exactly(teacher_dir, tmp_path):
+    """``inversion.synthesizer=generator`` (contrastive model inversion's generator, kept across
+    batches): its samples reach the target classes better than its untrained output, a later batch
+    starts from what the earlier ones taught it, and a cut synthesis resumes to the same memory."""
+    from darkgan.frami.checkpoint import load_tensors
+    from darkgan.frami.inversion import SpectrogramGenerator
+
+    teacher, cfg, _ = load_teacher(teacher_dir)
+    shape = (cfg.data.n_mels, 32)
+    cfg = apply_overrides(cfg, ["inversion.synthesizer=generator", "inversion.n_samples=16", "inversion.batch_size=8",
+                                "inversion.steps=25", "inversion.g_channels=16", "inversion.z_dim=32"])
+    y = torch.tensor([3, 4, 6, 8, 3, 4, 6, 8])
+    net = SpectrogramGenerator(shape, 32, 16).init_weights(torch.Generator().manual_seed(0))
+    assert net(torch.randn(2, 32)).shape == (2, 1, *shape)
+    assert SpectrogramGenerator((30, 25), 8, 4)(torch.randn(3, 8)).shape == (3, 1, 30, 25)
+    with torch.no_grad():
+        before = _probs(teacher, net.train()(torch.randn(8, 32, generator=torch.Generator().manual_seed(1))), y).mean()
+    batch = invert_batch(teacher, y, shape, cfg.inversion, "frami", torch.zeros(0), torch.Generator().manual_seed(1),
+                         generator=net)
+    assert _probs(teacher, batch.x, y).mean() > before + 0.2
+    # the second batch's first step starts from the trained generator, not from scratch
+    learnt = {k: v.clone() for k, v in net.state_dict().items()}
+    assert not torch.equal(learnt["body.2.weight"], SpectrogramGenerator(shape, 32, 16).init_weights(
+        torch.Generator().manual_seed(0)).state_dict()["body.2.weight"])
+
+    _, whole = synthesize(teacher, tmp_path / "a", cfg, "frami", shape)
+    (tmp_path / "b").mkdir()
+    synthesize(teacher, tmp_path / "b", apply_overrides(cfg, ["inversion.n_samples=8"]), "frami", shape)
+    assert any(k.startswith("generator.") for k in load_tensors(tmp_path / "b" / "memory.safetensors"))
+    _, resumed = synthesize(teacher, tmp_path / "b", cfg, "frami", shape)
+    assert torch.equal(whole["x"], resumed["x"]) and torch.equal(whole["y"], resumed["y"])
+    with pytest.raises(DarkGANError, match="g_channels"):
+        synthesize(teacher, tmp_path / "b", apply_overrides(cfg, ["inversion.g_channels=8", "inversion.n_samples=24"]),
+                   "frami", shape)
+    for bad, key in (("synthesizer=gan", "synthesizer"), ("g_lr=0", "g_lr"), ("z_dim=0", "z_dim")):
+        with pytest.raises(DarkGANError, match=key):
+            apply_overrides(cfg.inversion, [bad]).validate()

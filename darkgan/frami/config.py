@@ -40,6 +40,10 @@ class NetConfig:
         return self
 
 
+#: How inverted samples are parameterised (:class:`InversionConfig` ``synthesizer``).
+SYNTHESIZERS = ("pixels", "generator")
+
+
 @dataclass
 class InversionConfig:
     """Model inversion into normalised log-mel spectrograms (ADI, FRAMI).
@@ -76,6 +80,17 @@ class InversionConfig:
             random smooth per-band offset (the first 8 DCT-II components over the mel bands) whose
             standard deviation over bands is this (normalised log-mel units; the rendered notes'
             per-band means spread 0.41, plain noise's 0.04: docs/frami.md); 0 = plain noise.
+        synthesizer: ``pixels`` (each batch's spectrograms optimised directly, DeepInversion) or
+            ``generator`` (codes ``z`` and a convolutional generator optimised, the generator kept
+            across batches: contrastive model inversion, Fang et al. 2021, which FRAMI extends).
+        g_lr: Adam learning rate of the generator's weights (``generator``; CMI: 1e-3, its fast
+            variant with few steps per batch 2e-3 to 5e-3).
+        z_lr: Adam learning rate of the codes ``z`` (``generator``; the fast variant: 0.01-0.015).
+        z_dim: size of the generator's input code.
+        g_channels: channels C of the generator (2C, then C); 32: a 48-sample step costs 1.6x a
+            ``pixels`` step (64: 3x) on the ``small`` teacher.
+        g_reset_input: re-draw the generator's input layer before each batch (the fast variant's
+            ``reset_l0``: new batches differ from the last one while the rest is kept).
     """
 
     n_samples: int = 256
@@ -97,8 +112,19 @@ class InversionConfig:
     jitter: int = 0
     cosine: bool = False
     init_envelope: float = 0.0
+    synthesizer: str = "pixels"
+    g_lr: float = 3e-3
+    z_lr: float = 0.01
+    z_dim: int = 256
+    g_channels: int = 32
+    g_reset_input: bool = True
 
     def validate(self) -> "InversionConfig":
+        if self.synthesizer not in SYNTHESIZERS:
+            raise DarkGANError(f"inversion.synthesizer must be one of {', '.join(SYNTHESIZERS)}, got {self.synthesizer!r}")
+        if self.g_lr <= 0 or self.z_lr <= 0 or self.z_dim < 1 or self.g_channels < 1:
+            raise DarkGANError(f"inversion: g_lr ({self.g_lr}) and z_lr ({self.z_lr}) must be > 0, "
+                               f"z_dim ({self.z_dim}) and g_channels ({self.g_channels}) >= 1")
         if self.n_samples < 1 or self.batch_size < 2 or self.steps < 1:
             raise DarkGANError("inversion: n_samples >= 1, batch_size >= 2 and steps >= 1 are needed")
         if self.lr <= 0 or self.tau <= 0:

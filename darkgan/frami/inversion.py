@@ -17,6 +17,13 @@
   random chunk's embedding with T_finv added to its logit, and whose negatives are the other
   samples of the batch and samples drawn from a growing memory bank of everything synthesized so
   far. The denominator includes the positive (InfoNCE), which keeps the loss >= 0.
+
+Two synthesizers (``inversion.synthesizer``): ``pixels`` optimises each batch's spectrograms
+directly (DeepInversion), ``generator`` optimises the inputs ``z`` and the weights of a small
+convolutional generator (:class:`SpectrogramGenerator`) as contrastive model inversion does
+(Fang et al., IJCAI 2021, the method FRAMI extends), the generator kept from batch to batch with
+its input layer re-initialised per batch (Fang et al., "Up to 100x faster data-free knowledge
+distillation", AAAI 2022: ``reset_l0``).
 """
 from __future__ import annotations
 
@@ -24,8 +31,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
+from darkgan.errors import DarkGANError
 from darkgan.frami.config import InversionConfig
 from darkgan.frami.models import SoundClassifier, check_invertible
 
@@ -46,6 +55,54 @@ class BNStatsHook:
 
     def remove(self) -> None:
         self.handle.remove()
+
+
+class SpectrogramGenerator(nn.Module):
+    """The generator of the ``generator`` synthesizer: ``z [B, z_dim] -> x [B, 1, M, T]`` (normalised log-mel).
+
+    The DCGAN-like generator of contrastive model inversion (Fang et al., IJCAI 2021): a linear map
+    to ``[B, 2C, ceil(M/4), ceil(T/4)]``, batch norm, two (nearest 2x upsampling, 3x3 conv, batch
+    norm, LeakyReLU 0.2) blocks (2C then C channels), a 3x3 conv to one channel, cropped to
+    ``(M, T)``. Unlike theirs the output is linear (no sigmoid): the teacher reads standardised
+    log-mel, not pixels in [0, 1]. Weights are drawn by :meth:`init_weights` from a given RNG
+    (N(0, 0.02); batch-norm scales N(1, 0.02)), so a run is reproducible from its seed.
+
+    Args:
+        shape: ``(M, T)`` mel bands and frames of the output.
+        z_dim: size of the input code.
+        channels: C.
+    """
+
+    def __init__(self, shape: tuple[int, int], z_dim: int = 256, channels: int = 64):
+        super().__init__()
+        self.shape, self.z_dim = tuple(shape), z_dim
+        self.init_size = (-(-shape[0] // 4), -(-shape[1] // 4))
+        c = channels
+        self.project = nn.Linear(z_dim, 2 * c * self.init_size[0] * self.init_size[1])
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(2 * c), nn.Upsample(scale_factor=2),
+            nn.Conv2d(2 * c, 2 * c, 3, padding=1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(2 * c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.LeakyReLU(0.2),
+            nn.Conv2d(c, 1, 3, padding=1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.project(z).view(len(z), -1, *self.init_size)
+        return self.body(h)[..., : self.shape[0], : self.shape[1]]
+
+    @torch.no_grad()
+    def init_weights(self, gen: torch.Generator, only_input: bool = False) -> "SpectrogramGenerator":
+        """Draw the weights from ``gen``: linear and conv weights N(0, 0.02), biases 0, batch-norm
+        scales N(1, 0.02) and shifts 0; ``only_input``: the input layer (``project``) alone."""
+        for m in [self.project] if only_input else self.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * 0.02)
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(1 + torch.randn(m.weight.shape, generator=gen) * 0.02)
+                m.bias.zero_()
+        return self
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -153,23 +210,29 @@ def initial_spectrograms(n: int, shape: tuple[int, int], envelope: float, gen: t
 
 def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, int], cfg: InversionConfig,
                  method: str, memory: torch.Tensor, gen: torch.Generator, bar: tqdm | None = None,
-                 student: torch.nn.Module | None = None) -> InversionBatch:
+                 student: torch.nn.Module | None = None,
+                 generator: SpectrogramGenerator | None = None) -> InversionBatch:
     """Synthesize ``len(y)`` log-mel spectrograms ``[B, 1, M, T]`` (``shape = (M, T)``) for target classes ``y``.
 
     ``method``: ``"adi"`` (BN statistics + CE + priors) or ``"frami"`` (+ ``cfg.w_fic * L_fic``,
     negatives from ``memory [N, 1, M, T]``). With ``student`` and ``cfg.w_adv > 0``, + ADI's
     :func:`competition` term. Teacher and student are in eval mode and are not changed.
+    ``cfg.synthesizer == "generator"`` needs ``generator``: its input layer is re-drawn from
+    ``gen`` (``cfg.g_reset_input``), then its weights (lr ``cfg.g_lr``) and new codes ``z``
+    (lr ``cfg.z_lr``) are optimised, and it keeps what it learnt for the next batch.
 
     Raises:
-        DarkGANError: the teacher has no BatchNorm layers, or (FRAMI) no statistics pooling.
+        DarkGANError: the teacher has no BatchNorm layers, or (FRAMI) no statistics pooling; the
+            generator synthesizer without a generator.
     """
     bns = check_invertible(teacher, need_pooling=method == "frami")
+    if cfg.synthesizer == "generator" and generator is None:
+        raise DarkGANError("inversion.synthesizer 'generator' needs a SpectrogramGenerator (run.synthesize makes one)")
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
     hooks = [BNStatsHook(bn) for bn in bns]
-    x = initial_spectrograms(len(y), shape, cfg.init_envelope, gen).requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=cfg.lr, betas=(0.5, 0.9))
+    make, opt = _synthesis_variables(len(y), shape, cfg, gen, generator)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps) if cfg.cosine else None
     rival = student.eval() if student is not None and cfg.w_adv > 0 else None
     flags = [(p, p.requires_grad) for p in rival.parameters()] if rival is not None else []
@@ -177,7 +240,7 @@ def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, in
         p.requires_grad_(False)
     try:
         for _ in range(cfg.steps):
-            losses = _inversion_losses(teacher, x, y, hooks, cfg, method, memory, gen, rival)
+            losses = _inversion_losses(teacher, make(), y, hooks, cfg, method, memory, gen, rival)
             opt.zero_grad(set_to_none=True)
             sum(losses.values()).backward()
             opt.step()
@@ -191,7 +254,23 @@ def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, in
             h.remove()
         for p, flag in flags:
             p.requires_grad_(flag)
+    with torch.no_grad():
+        x = make()
     return InversionBatch(x=x.detach(), y=y, losses={k: v.item() for k, v in losses.items()})
+
+
+def _synthesis_variables(n: int, shape, cfg: InversionConfig, gen: torch.Generator, generator):
+    """``(make() -> x [n, 1, M, T], Adam over what is optimised)`` for ``cfg.synthesizer``."""
+    if cfg.synthesizer == "pixels":
+        x = initial_spectrograms(n, shape, cfg.init_envelope, gen).requires_grad_(True)
+        return (lambda: x), torch.optim.Adam([x], lr=cfg.lr, betas=(0.5, 0.9))
+    if cfg.g_reset_input:
+        generator.init_weights(gen, only_input=True)
+    generator.train()
+    z = torch.randn((n, generator.z_dim), generator=gen).requires_grad_(True)
+    opt = torch.optim.Adam([{"params": list(generator.parameters()), "lr": cfg.g_lr},
+                            {"params": [z], "lr": cfg.z_lr}], betas=(0.5, 0.999))
+    return (lambda: generator(z)), opt
 
 
 def _inversion_losses(teacher, x, y, hooks, cfg: InversionConfig, method: str, memory, gen,

@@ -25,7 +25,7 @@ from darkgan.frami.distill import (
     train_epoch,
 )
 from darkgan.frami.features import load_mel_split
-from darkgan.frami.inversion import invert_batch
+from darkgan.frami.inversion import SpectrogramGenerator, invert_batch
 from darkgan.frami.models import SoundClassifier, check_invertible, n_params
 from darkgan.utils.io import folder_lock
 
@@ -135,12 +135,15 @@ def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: st
                classes: torch.Tensor | None = None, student: torch.nn.Module | None = None) -> tuple[dict, dict]:
     """Fill ``OUT/memory.safetensors`` with ``cfg.inversion.n_samples`` inverted samples, batch by batch
     (target ``classes`` round-robin; default all the teacher's; ``student``: for ADI's competition
-    term); resumes from the samples already there. Returns ``(cost facts, memory {"x": [N, 1, M, T],
-    "y": [N], "cpu_s"})``."""
+    term); resumes from the samples already there. With ``inversion.synthesizer = generator`` the
+    generator's weights are saved in the same file after every batch (keys ``generator.*``), so a
+    resumed run continues exactly. Returns ``(cost facts, memory {"x": [N, 1, M, T], "y": [N],
+    "cpu_s", ...})``."""
     classes = torch.arange(teacher.n_classes) if classes is None else classes
     ic, path = cfg.inversion, out / "memory.safetensors"
     mem = ck.load_tensors(path) if path.exists() else {"x": torch.zeros(0, 1, *shape), "y": torch.zeros(0, dtype=torch.long),
                                                          "cpu_s": torch.zeros(())}
+    net = _inversion_generator(mem, cfg, shape)
     n_batches = -(-ic.n_samples // ic.batch_size)
     with tqdm(total=n_batches * ic.steps, initial=(len(mem["y"]) // ic.batch_size) * ic.steps,
               desc=f"{method} inversion", unit="step") as bar:
@@ -149,12 +152,36 @@ def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: st
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + len(mem["y"]))  # per batch: resumable
             y = classes[torch.arange(len(mem["y"]), len(mem["y"]) + b) % len(classes)]
             t0 = time.process_time()
-            batch = invert_batch(teacher, y, shape, ic, method, mem["x"], gen, bar, student)
+            batch = invert_batch(teacher, y, shape, ic, method, mem["x"], gen, bar, student, net)
             mem = {"x": torch.cat([mem["x"], batch.x]), "y": torch.cat([mem["y"], y]),
                    "cpu_s": mem["cpu_s"] + (time.process_time() - t0)}
+            if net is not None:
+                mem.update({f"{GEN_PREFIX}{k}": v for k, v in net.state_dict().items()})
             ck.save_tensors(path, mem)
     return {"n_synth": len(mem["y"]), "inversion_cpu_s": float(mem["cpu_s"]),
             "synth_per_cpu_s": len(mem["y"]) / max(float(mem["cpu_s"]), 1e-9)}, mem
+
+
+#: Key prefix of the inversion generator's weights in ``memory.safetensors``.
+GEN_PREFIX = "generator."
+
+
+def _inversion_generator(mem: dict, cfg: FramiConfig, shape) -> SpectrogramGenerator | None:
+    """The ``generator`` synthesizer's network: restored from ``mem`` when saved there, else drawn
+    from the run's seed; ``None`` for ``pixels``."""
+    ic = cfg.inversion
+    if ic.synthesizer != "generator":
+        return None
+    net = SpectrogramGenerator(shape, ic.z_dim, ic.g_channels)
+    saved = {k[len(GEN_PREFIX):]: v for k, v in mem.items() if k.startswith(GEN_PREFIX)}
+    if not saved:
+        return net.init_weights(torch.Generator().manual_seed(cfg.seed * 1_000_003 - 1))
+    try:
+        net.load_state_dict(saved)
+    except RuntimeError as e:
+        raise DarkGANError(f"memory.safetensors: its generator does not fit inversion.z_dim / g_channels "
+                           f"({str(e).splitlines()[0]})") from None
+    return net
 
 
 def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, method: str, cfg: FramiConfig,
