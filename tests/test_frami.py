@@ -265,3 +265,30 @@ def test_generator_synthesizer_reaches_targets_learns_across_batches_and_resumes
     for bad, key in (("synthesizer=gan", "synthesizer"), ("g_lr=0", "g_lr"), ("z_dim=0", "z_dim")):
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(cfg.inversion, [bad]).validate()
+
+
+def test_memory_bank_negatives_are_cached_embeddings_of_the_samples(teacher_dir, tmp_path):
+    """FRAMI's memory keeps the teacher's embeddings of its samples (``emb``): they equal the
+    embeddings computed afresh, a memory written without them gets them on resume, and drawing
+    negatives from them picks the same rows as drawing from the samples."""
+    from darkgan.frami.checkpoint import load_tensors, save_tensors
+    from darkgan.frami.inversion import _memory_negatives, memory_embeddings
+
+    teacher, cfg, _ = load_teacher(teacher_dir)
+    cfg = apply_overrides(cfg, ["inversion.n_samples=16", "inversion.batch_size=8", "inversion.steps=3"])
+    shape = (cfg.data.n_mels, 32)
+    _, mem = synthesize(teacher, tmp_path / "a", cfg, "frami", shape)
+    with torch.no_grad():
+        fresh = teacher.eval().hidden(mem["x"])[2]
+    assert mem["emb"].shape == fresh.shape and torch.allclose(mem["emb"], fresh, atol=1e-5)
+    a = _memory_negatives(teacher, mem["emb"], 5, torch.Generator().manual_seed(3))
+    b = _memory_negatives(teacher, mem["x"], 5, torch.Generator().manual_seed(3))
+    assert torch.allclose(a, b, atol=1e-5)
+    old = {k: v for k, v in load_tensors(tmp_path / "a" / "memory.safetensors").items() if k != "emb"}
+    (tmp_path / "b").mkdir()
+    save_tensors(tmp_path / "b" / "memory.safetensors", {**old, "x": old["x"][:8], "y": old["y"][:8]})
+    _, resumed = synthesize(teacher, tmp_path / "b", cfg, "frami", shape)
+    assert torch.allclose(resumed["emb"], memory_embeddings(teacher, resumed["x"]), atol=1e-5)
+    assert torch.allclose(resumed["x"], mem["x"], atol=1e-4)
+    _, adi = synthesize(teacher, tmp_path / "c", cfg, "adi", shape)
+    assert "emb" not in adi

@@ -173,11 +173,24 @@ class InversionBatch:
 
 
 def _memory_negatives(teacher, memory: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` random memory-bank negatives ``[n, E]``: rows of ``memory`` when it already holds the
+    teacher's embeddings ``[N, E]``, else the teacher's embeddings of samples ``[N, 1, M, T]``."""
     if memory.numel() == 0 or n == 0:
         return torch.zeros(0)
     idx = torch.randperm(len(memory), generator=gen)[:n]
+    if memory.dim() == 2:
+        return memory[idx]
     with torch.no_grad():
         return teacher.hidden(memory[idx])[2]
+
+
+def memory_embeddings(teacher, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """The teacher's utterance-level embeddings of synthesized samples, ``x [N, 1, M, T] -> [N, E]``
+    (eval mode, no gradient, in batches): FRAMI's memory-bank negatives, computed once per sample
+    instead of at every step (the teacher is fixed, so they never change)."""
+    teacher.eval()
+    with torch.no_grad():
+        return torch.cat([teacher.hidden(x[i:i + batch])[2] for i in range(0, len(x), batch)]) if len(x) else torch.zeros(0)
 
 
 def competition(t_logits: torch.Tensor, s_logits: torch.Tensor) -> torch.Tensor:
@@ -215,7 +228,8 @@ def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, in
     """Synthesize ``len(y)`` log-mel spectrograms ``[B, 1, M, T]`` (``shape = (M, T)``) for target classes ``y``.
 
     ``method``: ``"adi"`` (BN statistics + CE + priors) or ``"frami"`` (+ ``cfg.w_fic * L_fic``,
-    negatives from ``memory [N, 1, M, T]``). With ``student`` and ``cfg.w_adv > 0``, + ADI's
+    negatives from ``memory``: samples ``[N, 1, M, T]`` or their teacher embeddings ``[N, E]``
+    (:func:`memory_embeddings`; the same negatives, without a teacher pass each step)). With ``student`` and ``cfg.w_adv > 0``, + ADI's
     :func:`competition` term. Teacher and student are in eval mode and are not changed.
     ``cfg.synthesizer == "generator"`` needs ``generator``: its input layer is re-drawn from
     ``gen`` (``cfg.g_reset_input``), then its weights (lr ``cfg.g_lr``) and new codes ``z``

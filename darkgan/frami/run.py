@@ -25,7 +25,7 @@ from darkgan.frami.distill import (
     train_epoch,
 )
 from darkgan.frami.features import load_mel_split
-from darkgan.frami.inversion import SpectrogramGenerator, invert_batch
+from darkgan.frami.inversion import SpectrogramGenerator, invert_batch, memory_embeddings
 from darkgan.frami.models import SoundClassifier, check_invertible, n_params
 from darkgan.utils.io import folder_lock
 
@@ -135,7 +135,8 @@ def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: st
                classes: torch.Tensor | None = None, student: torch.nn.Module | None = None) -> tuple[dict, dict]:
     """Fill ``OUT/memory.safetensors`` with ``cfg.inversion.n_samples`` inverted samples, batch by batch
     (target ``classes`` round-robin; default all the teacher's; ``student``: for ADI's competition
-    term); resumes from the samples already there. With ``inversion.synthesizer = generator`` the
+    term); resumes from the samples already there. For FRAMI the teacher's embeddings of the samples
+    (its memory-bank negatives) are kept too (key ``emb``). With ``inversion.synthesizer = generator`` the
     generator's weights are saved in the same file after every batch (keys ``generator.*``), so a
     resumed run continues exactly. Returns ``(cost facts, memory {"x": [N, 1, M, T], "y": [N],
     "cpu_s", ...})``."""
@@ -144,6 +145,9 @@ def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: st
     mem = ck.load_tensors(path) if path.exists() else {"x": torch.zeros(0, 1, *shape), "y": torch.zeros(0, dtype=torch.long),
                                                          "cpu_s": torch.zeros(())}
     net = _inversion_generator(mem, cfg, shape)
+    negatives = method == "frami" and ic.w_fic > 0
+    if negatives and ("emb" not in mem or len(mem["emb"]) != len(mem["y"])):  # new, or written before the cache
+        mem["emb"] = memory_embeddings(teacher, mem["x"])
     n_batches = -(-ic.n_samples // ic.batch_size)
     with tqdm(total=n_batches * ic.steps, initial=(len(mem["y"]) // ic.batch_size) * ic.steps,
               desc=f"{method} inversion", unit="step") as bar:
@@ -152,9 +156,13 @@ def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: st
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + len(mem["y"]))  # per batch: resumable
             y = classes[torch.arange(len(mem["y"]), len(mem["y"]) + b) % len(classes)]
             t0 = time.process_time()
-            batch = invert_batch(teacher, y, shape, ic, method, mem["x"], gen, bar, student, net)
-            mem = {"x": torch.cat([mem["x"], batch.x]), "y": torch.cat([mem["y"], y]),
-                   "cpu_s": mem["cpu_s"] + (time.process_time() - t0)}
+            batch = invert_batch(teacher, y, shape, ic, method, mem["emb"] if negatives else mem["x"], gen, bar,
+                                 student, net)
+            new = {"x": torch.cat([mem["x"], batch.x]), "y": torch.cat([mem["y"], y])}
+            if negatives:
+                emb = memory_embeddings(teacher, batch.x)
+                new["emb"] = torch.cat([mem["emb"], emb]) if len(mem["emb"]) else emb
+            mem = {**new, "cpu_s": mem["cpu_s"] + (time.process_time() - t0)}
             if net is not None:
                 mem.update({f"{GEN_PREFIX}{k}": v for k, v in net.state_dict().items()})
             ck.save_tensors(path, mem)
