@@ -23,7 +23,8 @@ directly (DeepInversion), ``generator`` optimises the inputs ``z`` and the weigh
 convolutional generator (:class:`SpectrogramGenerator`) as contrastive model inversion does
 (Fang et al., IJCAI 2021, the method FRAMI extends), the generator kept from batch to batch with
 its input layer re-initialised per batch (Fang et al., "Up to 100x faster data-free knowledge
-distillation", AAAI 2022: ``reset_l0``).
+distillation", AAAI 2022: ``reset_l0``). ``auto`` (the default) takes each method as published:
+pixels for ADI, the generator for FRAMI.
 """
 from __future__ import annotations
 
@@ -34,7 +35,6 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from darkgan.errors import DarkGANError
 from darkgan.frami.config import InversionConfig
 from darkgan.frami.models import SoundClassifier, check_invertible
 
@@ -231,17 +231,16 @@ def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, in
     negatives from ``memory``: samples ``[N, 1, M, T]`` or their teacher embeddings ``[N, E]``
     (:func:`memory_embeddings`; the same negatives, without a teacher pass each step)). With ``student`` and ``cfg.w_adv > 0``, + ADI's
     :func:`competition` term. Teacher and student are in eval mode and are not changed.
-    ``cfg.synthesizer == "generator"`` needs ``generator``: its input layer is re-drawn from
-    ``gen`` (``cfg.g_reset_input``), then its weights (lr ``cfg.g_lr``) and new codes ``z``
-    (lr ``cfg.z_lr``) are optimised, and it keeps what it learnt for the next batch.
+    Without ``generator`` the spectrograms themselves are optimised (lr ``cfg.lr``); with one, its
+    input layer is re-drawn from ``gen`` (``cfg.g_reset_input``), then its weights (lr
+    ``cfg.g_lr``) and new codes ``z`` (lr ``cfg.z_lr``) are optimised, and it keeps what it learnt
+    for the next batch (:func:`darkgan.frami.run.synthesize` makes it when
+    :func:`synthesizer_for` says ``generator``).
 
     Raises:
-        DarkGANError: the teacher has no BatchNorm layers, or (FRAMI) no statistics pooling; the
-            generator synthesizer without a generator.
+        DarkGANError: the teacher has no BatchNorm layers, or (FRAMI) no statistics pooling.
     """
     bns = check_invertible(teacher, need_pooling=method == "frami")
-    if cfg.synthesizer == "generator" and generator is None:
-        raise DarkGANError("inversion.synthesizer 'generator' needs a SpectrogramGenerator (run.synthesize makes one)")
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -273,9 +272,17 @@ def invert_batch(teacher: SoundClassifier, y: torch.Tensor, shape: tuple[int, in
     return InversionBatch(x=x.detach(), y=y, losses={k: v.item() for k, v in losses.items()})
 
 
+def synthesizer_for(method: str, cfg: InversionConfig) -> str:
+    """``pixels`` or ``generator``: ``cfg.synthesizer``, with ``auto`` resolved as each method was
+    published (ADI: DeepInversion's pixels; FRAMI: contrastive model inversion's generator)."""
+    if cfg.synthesizer != "auto":
+        return cfg.synthesizer
+    return "generator" if method == "frami" else "pixels"
+
+
 def _synthesis_variables(n: int, shape, cfg: InversionConfig, gen: torch.Generator, generator):
-    """``(make() -> x [n, 1, M, T], Adam over what is optimised)`` for ``cfg.synthesizer``."""
-    if cfg.synthesizer == "pixels":
+    """``(make() -> x [n, 1, M, T], Adam over what is optimised)``: the pixels, or ``generator``'s weights and codes."""
+    if generator is None:
         x = initial_spectrograms(n, shape, cfg.init_envelope, gen).requires_grad_(True)
         return (lambda: x), torch.optim.Adam([x], lr=cfg.lr, betas=(0.5, 0.9))
     if cfg.g_reset_input:

@@ -25,7 +25,7 @@ from darkgan.frami.distill import (
     train_epoch,
 )
 from darkgan.frami.features import load_mel_split
-from darkgan.frami.inversion import SpectrogramGenerator, invert_batch, memory_embeddings
+from darkgan.frami.inversion import SpectrogramGenerator, invert_batch, memory_embeddings, synthesizer_for
 from darkgan.frami.models import SoundClassifier, check_invertible, n_params
 from darkgan.utils.io import folder_lock
 
@@ -144,7 +144,7 @@ def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: st
     ic, path = cfg.inversion, out / "memory.safetensors"
     mem = ck.load_tensors(path) if path.exists() else {"x": torch.zeros(0, 1, *shape), "y": torch.zeros(0, dtype=torch.long),
                                                          "cpu_s": torch.zeros(())}
-    net = _inversion_generator(mem, cfg, shape)
+    net = _inversion_generator(mem, cfg, shape, method)
     negatives = method == "frami" and ic.w_fic > 0
     if negatives and ("emb" not in mem or len(mem["emb"]) != len(mem["y"])):  # new, or written before the cache
         mem["emb"] = memory_embeddings(teacher, mem["x"])
@@ -174,11 +174,11 @@ def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: st
 GEN_PREFIX = "generator."
 
 
-def _inversion_generator(mem: dict, cfg: FramiConfig, shape) -> SpectrogramGenerator | None:
+def _inversion_generator(mem: dict, cfg: FramiConfig, shape, method: str) -> SpectrogramGenerator | None:
     """The ``generator`` synthesizer's network: restored from ``mem`` when saved there, else drawn
-    from the run's seed; ``None`` for ``pixels``."""
+    from the run's seed; ``None`` when ``method`` synthesizes pixels (:func:`synthesizer_for`)."""
     ic = cfg.inversion
-    if ic.synthesizer != "generator":
+    if synthesizer_for(method, ic) != "generator":
         return None
     net = SpectrogramGenerator(shape, ic.z_dim, ic.g_channels)
     saved = {k[len(GEN_PREFIX):]: v for k, v in mem.items() if k.startswith(GEN_PREFIX)}
