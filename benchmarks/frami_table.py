@@ -73,15 +73,32 @@ def _cell(rs: list[dict]) -> dict:
     return cell
 
 
+def paired(runs: dict, a: str, b: str) -> dict | None:
+    """``a`` against ``b`` on the seeds both have (>= 2): per-seed differences of the score, their
+    mean, and a one-sided paired t-test of ``a > b`` (scipy). Seeds share a teacher, so pairing
+    removes the teacher-to-teacher spread that dominates the means. ``None`` with < 2 common seeds."""
+    from scipy.stats import ttest_rel
+
+    sa = {r["seed"]: _score(r)[1] for r in runs.get(a, [])}
+    sb = {r["seed"]: _score(r)[1] for r in runs.get(b, [])}
+    seeds = sorted(set(sa) & set(sb))
+    if len(seeds) < 2:
+        return None
+    diff = [sa[s] - sb[s] for s in seeds]
+    p = float(ttest_rel([sa[s] for s in seeds], [sb[s] for s in seeds], alternative="greater").pvalue)
+    return {"a": a, "b": b, "seeds": seeds, "diff": diff, "mean_diff": sum(diff) / len(diff), "p_one_sided": p}
+
+
 def tables(root: str | Path) -> dict:
-    """Table 2 and Table 3 (``{"table2": {name: cell}, "table3": {name: cell + delta}}``) of ``root``."""
+    """Table 2 and Table 3 (``{"table2": {name: cell}, "table3": {name: cell + delta}, "paired":
+    FRAMI - ADI per seed (:func:`paired`)}``) of ``root``."""
     runs = collect(root)
     t2 = {name: _cell(runs[name]) for name in TABLE2 if runs.get(name)}
     t3 = {name: {"label": label, **_cell(runs[name])} for name, (label, _) in ABLATIONS.items() if runs.get(name)}
     if "frami" in t3:
         for cell in t3.values():
             cell["delta_vs_full"] = cell["mean"] - t3["frami"]["mean"]
-    return {"table2": t2, "table3": t3}
+    return {"table2": t2, "table3": t3, "paired": paired(runs, "frami", "adi")}
 
 
 def _fmt(cell: dict) -> str:
@@ -97,6 +114,11 @@ def markdown(t: dict) -> str:
         synth = f"{c['synth_per_cpu_s']:.2f}" if "synth_per_cpu_s" in c else "-"
         speed = f"{c['student_notes_per_s']:.0f} vs {c['teacher_notes_per_s']:.0f}" if "student_notes_per_s" in c else "-"
         lines.append(f"| {name} | {len(c['seeds'])} | {c['measure']}: {_fmt(c)} | {agree} | {synth} | {speed} |")
+    pr = t.get("paired")
+    if pr:
+        per = ", ".join(f"{d:+.2f}" for d in pr["diff"])
+        lines += ["", f"FRAMI - ADI, paired over seeds {', '.join(map(str, pr['seeds']))}: mean {pr['mean_diff']:+.2f} "
+                      f"points ({per}); one-sided paired t-test p = {pr['p_one_sided']:.3f}"]
     lines += ["", "Table 3 (ablation of FRAMI)", "", "| variant | seeds | measure: mean (per seed) | change vs full |", "|---|---|---|---|"]
     for c in t["table3"].values():
         delta = f"{c['delta_vs_full']:+.2f}" if "delta_vs_full" in c else "-"

@@ -298,3 +298,24 @@ def test_memory_bank_negatives_are_cached_embeddings_of_the_samples(teacher_dir,
     assert torch.allclose(resumed["x"], mem["x"], atol=1e-4)
     _, adi = synthesize(teacher, tmp_path / "c", cfg, "adi", shape)
     assert "emb" not in adi
+
+
+def test_table_runner_pairs_frami_and_adi_by_seed():
+    """The paired comparison: per-seed differences on common seeds, a one-sided paired t-test
+    (a consistent gain is significant although the seeds' means overlap), none with < 2 seeds."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("frami_table", Path(__file__).parents[1] / "benchmarks" / "frami_table.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    acc = {"adi": [0.20, 0.30, 0.25, 0.40], "frami": [0.23, 0.32, 0.29, 0.42]}
+    runs = {m: [{"seed": s, "student_test_acc": a} for s, a in enumerate(v)] for m, v in acc.items()}
+    runs["frami"].append({"seed": 9, "student_test_acc": 0.9})  # no ADI partner: left out
+    pr = runner.paired(runs, "frami", "adi")
+    assert pr["seeds"] == [0, 1, 2, 3] and [round(d, 6) for d in pr["diff"]] == [3.0, 2.0, 4.0, 2.0]
+    assert pr["mean_diff"] == pytest.approx(2.75) and pr["p_one_sided"] < 0.01
+    assert runner.paired(runs, "adi", "frami")["p_one_sided"] > 0.99
+    assert runner.paired({"adi": runs["adi"][:1], "frami": runs["frami"][:1]}, "frami", "adi") is None
+    md = runner.markdown({"table2": {}, "table3": {}, "paired": pr})
+    assert "FRAMI - ADI, paired over seeds 0, 1, 2, 3: mean +2.75" in md
