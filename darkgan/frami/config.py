@@ -84,8 +84,8 @@ class InversionConfig:
             ``generator`` (codes ``z`` and a convolutional generator optimised, the generator kept
             across batches: contrastive model inversion, Fang et al. 2021, which FRAMI extends) or
             ``auto``: each method as published, ``pixels`` for ADI and ``generator`` for FRAMI
-            (on the family task, 5 seeds, FRAMI's student 26.3 % with the generator against
-            22.1 % with pixels: docs/frami.md).
+            (on the family task, seeds 0-2, FRAMI's student 26.3 % with the generator against
+            22.1 % with pixels; 27.0 % over 5 seeds, ADI 21.8 %: docs/frami.md).
         g_lr: Adam learning rate of the generator's weights (``generator``; CMI: 1e-3, its fast
             variant with few steps per batch 2e-3 to 5e-3).
         z_lr: Adam learning rate of the codes ``z`` (``generator``; the fast variant: 0.01-0.015).

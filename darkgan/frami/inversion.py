@@ -73,7 +73,7 @@ class SpectrogramGenerator(nn.Module):
         channels: C.
     """
 
-    def __init__(self, shape: tuple[int, int], z_dim: int = 256, channels: int = 64):
+    def __init__(self, shape: tuple[int, int], z_dim: int = 256, channels: int = 32):
         super().__init__()
         self.shape, self.z_dim = tuple(shape), z_dim
         self.init_size = (-(-shape[0] // 4), -(-shape[1] // 4))
