@@ -144,7 +144,7 @@ def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: st
     ic, path = cfg.inversion, out / "memory.safetensors"
     mem = ck.load_tensors(path) if path.exists() else {"x": torch.zeros(0, 1, *shape), "y": torch.zeros(0, dtype=torch.long),
                                                          "cpu_s": torch.zeros(())}
-    net = _inversion_generator(mem, cfg, shape, method)
+    net = _inversion_generator(mem, cfg, shape, method, path)
     negatives = method == "frami" and ic.w_fic > 0
     if negatives and ("emb" not in mem or len(mem["emb"]) != len(mem["y"])):  # new, or written before the cache
         mem["emb"] = memory_embeddings(teacher, mem["x"])
@@ -174,9 +174,10 @@ def synthesize(teacher: torch.nn.Module, out: Path, cfg: FramiConfig, method: st
 GEN_PREFIX = "generator."
 
 
-def _inversion_generator(mem: dict, cfg: FramiConfig, shape, method: str) -> SpectrogramGenerator | None:
+def _inversion_generator(mem: dict, cfg: FramiConfig, shape, method: str, path: Path) -> SpectrogramGenerator | None:
     """The ``generator`` synthesizer's network: restored from ``mem`` when saved there, else drawn
-    from the run's seed; ``None`` when ``method`` synthesizes pixels (:func:`synthesizer_for`)."""
+    from the run's seed; ``None`` when ``method`` synthesizes pixels (:func:`synthesizer_for`).
+    Raises :class:`DarkGANError` naming ``path`` when the saved generator does not fit the settings."""
     ic = cfg.inversion
     if synthesizer_for(method, ic) != "generator":
         return None
@@ -187,7 +188,7 @@ def _inversion_generator(mem: dict, cfg: FramiConfig, shape, method: str) -> Spe
     try:
         net.load_state_dict(saved)
     except RuntimeError as e:
-        raise DarkGANError(f"memory.safetensors: its generator does not fit inversion.z_dim / g_channels "
+        raise DarkGANError(f"{path}: its generator does not fit inversion.z_dim / g_channels "
                            f"({str(e).splitlines()[0]})") from None
     return net
 
