@@ -82,3 +82,39 @@ def test_instrument_descriptions_steer_unless_told_not_to(g):
     others = np.arange(len(g.attributes)) != i
     assert np.array_equal(kept[:, others], drawn[:, others])
     assert np.abs(steered[:, others] - drawn[:, others]).max() > 0.01
+
+
+def test_timbre_code_probe_keeps_real_conditions_and_shrinks_a_single_attribute(g):
+    """``benchmarks/timbre_code.py`` on the shipped default: with all K components the condition
+    is unchanged; with 16 a bank condition moves little while a single raised attribute keeps only
+    a small share of its raise (why the probe bought no single-attribute rises)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    bench = Path(__file__).parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location("timbre_code", bench / "timbre_code.py")
+        tc = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(tc)
+    finally:
+        sys.path.remove(str(bench))
+    model = g
+    bank = model.bank
+    alpha = torch.as_tensor(bank.alpha(np.arange(len(bank)), model.temperature))
+    c = model.generator.condition(alpha)
+    k = c.shape[1]
+    mu, basis, kept = tc.principal_basis(c, k)
+    assert kept == pytest.approx(1.0) and torch.allclose(mu + (c - mu) @ basis @ basis.T, c, atol=1e-3)
+    mu, basis, kept = tc.principal_basis(c, 16)
+    assert 0.6 < kept < 0.99
+    proj = mu + (c - mu) @ basis @ basis.T
+    rel = float((proj - c).square().sum(1).mean() / (c - mu).square().sum(1).mean())
+    assert rel == pytest.approx(1 - kept, abs=0.02)
+    own = (basis @ basis.T).diagonal()  # share of a single attribute's raise that reaches G
+    assert float(own.median()) < 0.3
+    with pytest.raises(ValueError, match="k must be"):
+        tc.principal_basis(c, k + 1)

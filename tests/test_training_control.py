@@ -16,7 +16,7 @@ from darkgan.models.generator import Generator
 from darkgan.training.data import load_training_data
 from darkgan.training.losses import augment_for_teacher, teacher_attribute_loss
 from darkgan.training.loop import train
-from darkgan.training.terms import attribute_stats, check_teacher_vocabulary
+from darkgan.training.terms import attribute_stats, attribute_weights, check_teacher_vocabulary
 
 LAST_ONLY = ["train.iterations=[0,0,0,0,0,3]", "train.fade_in_jumps=0", "train.log_every=1"]
 
@@ -60,6 +60,43 @@ def test_teacher_loss_knows_a_notes_own_labels(notes):
     assert torch.isfinite(w.grad).all() and float(w.grad.abs().sum()) > 0
     with pytest.raises(ValueError):
         teacher_attribute_loss(z, own, T, None)
+
+
+def test_teacher_attribute_weights_steer_the_teachers_judgement(notes):
+    """``train.teacher_attribute_weights``: the weighted term is the per-attribute error weighted
+    by w / mean(w) (all ones: the plain term), and its gradient on real notes turns toward the
+    up-weighted attribute's own error."""
+    from darkgan.teacher import load_teacher
+
+    data, wave, logits = notes
+    T, names = 2.0, list(data.attributes)
+    _, std = attribute_stats(data.logits, data.train_rows, T)
+    teacher = load_teacher(data.teacher["id"])
+    cls = torch.tensor(data.class_indices)
+    other = torch.sigmoid(logits / T).roll(7, dims=0)[:6]
+    assert attribute_weights({}, names) is None
+    ones = attribute_weights({names[0]: 1.0}, names)
+    j = 3
+    w = attribute_weights({names[j]: 20.0}, names)
+    assert w.shape == (len(names),) and float(w[j]) == 20.0 and float(w.sum()) == len(names) - 1 + 20.0
+    x = wave[:6].clone().requires_grad_(True)
+    z = teacher.logits(x, grad=True).index_select(1, cls)
+    err = ((z / T - torch.logit(other.clamp(1e-6, 1 - 1e-6))) / std).square()
+    assert torch.allclose(teacher_attribute_loss(z, other, T, std, weights=ones), err.mean(), rtol=1e-5)
+    weighted = teacher_attribute_loss(z, other, T, std, weights=w)
+    assert torch.allclose(weighted, (err * w / w.mean()).mean(), rtol=1e-5)
+    grads = [torch.autograd.grad(v, x, retain_graph=True)[0].flatten()
+             for v in (teacher_attribute_loss(z, other, T, std), weighted, err[:, j].mean())]
+    cos = [float(torch.nn.functional.cosine_similarity(g, grads[2], dim=0)) for g in grads[:2]]
+    assert cos[1] > cos[0] + 0.2, cos
+    for bad in ({names[0]: -1.0}, {"No such sound": 1.0}):
+        with pytest.raises((DarkGANError, DataError), match="teacher_attribute_weights"):
+            if "No such sound" in bad:
+                attribute_weights(bad, names)
+            else:
+                apply_overrides(get_preset("tiny"), [f"train.teacher_attribute_weights={{\"{names[0]}\": -1}}"])
+    with pytest.raises(DataError, match="weight 0"):
+        attribute_weights({n: 0.0 for n in names}, names)
 
 
 def test_teacher_vocabulary_mismatch_is_one_line(notes):
@@ -173,6 +210,15 @@ def test_fine_tune_with_the_teacher_in_the_loop(prepared_dataset, tmp_path):
     with pytest.raises(CheckpointError, match="same architecture"):
         train(prepared_dataset, tmp_path / "bad", config=other, progress=False, threads=1,
               init_generator=src.checkpoint)
+
+
+def test_a_weighted_attribute_outside_the_vocabulary_stops_training_at_once(prepared_dataset, tmp_path):
+    over = LAST_ONLY + ["model.attr_input=std_logit", "train.loss_weights.g_teacher=1",
+                        'train.teacher_attribute_weights={"No such sound": 2}']
+    with pytest.raises(DataError, match="'No such sound' is not in the dataset's vocabulary"):
+        train(prepared_dataset, tmp_path / "w", config=apply_overrides(get_preset("tiny"), over), progress=False,
+              threads=1)
+    assert not (tmp_path / "w" / "checkpoints").exists() or not any((tmp_path / "w" / "checkpoints").iterdir())
 
 
 def test_small_control_is_small_with_the_word_control_recipe():

@@ -248,6 +248,12 @@ class TrainConfig:
         teacher_transforms: random transforms of the generated waveform before the teacher
             hears it, so that it cannot be fooled by patterns no ear hears
             (:func:`darkgan.training.losses.augment_for_teacher`).
+        teacher_attribute_weights: ``{attribute display name: weight}`` of the ``g_teacher``
+            term (every other attribute weighs 1; the weights are divided by their mean, so the
+            term keeps its scale): attributes the generator follows least, or the words a user
+            will ask for most, get more of the teacher's judgement. Names must be in the
+            dataset's vocabulary (checked when training starts); weights >= 0. Empty (default):
+            every attribute alike. Ours.
         critic_warmup: at the start of a run, this many critic-only steps (a fine-tune from
             ``--init-generator`` starts with a fresh critic).
         trainable: ``"all"`` (G and D, the GAN) or ``"mapping"``: only the generator's
@@ -326,6 +332,7 @@ class TrainConfig:
     gp_every: int = 1
     teacher_loss: str = "std_mse"
     teacher_transforms: tuple[str, ...] = ("shift", "noise", "tilt")
+    teacher_attribute_weights: dict[str, float] = field(default_factory=dict)
     critic_warmup: int = 0
     trainable: str = "all"
     output_terms_from_scale: int = -1
@@ -406,6 +413,8 @@ class TrainConfig:
         if self.output_terms_from_scale < -1:
             raise DarkGANError(f"train.output_terms_from_scale must be -1 (last scale) or a scale, "
                                f"got {self.output_terms_from_scale}")
+        for k, v in self.teacher_attribute_weights.items():
+            _check_number(f"train.teacher_attribute_weights[{k!r}]", v, ">= 0", lambda v: v >= 0)
         if self.critic_warmup < 0:
             raise DarkGANError(f"train.critic_warmup must be >= 0, got {self.critic_warmup}")
         if self.precision not in PRECISIONS:

@@ -191,7 +191,8 @@ def augment_for_teacher(wave: torch.Tensor, transforms: tuple[str, ...], gen: to
 
 
 def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Tensor, temperature: float,
-                           attr_std: torch.Tensor | None = None, kind: str = "std_mse") -> torch.Tensor:
+                           attr_std: torch.Tensor | None = None, kind: str = "std_mse",
+                           weights: torch.Tensor | None = None) -> torch.Tensor:
     """The teacher-in-the-loop term: how far the teacher's labels of generated notes are from
     the attributes they were generated with.
 
@@ -204,6 +205,8 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
             error in standardised logit units, so every attribute weighs the same and gradients
             do not vanish at alpha ~ 0.03; ``"bce"``: paper Eq. 2,
             ``BCE(sigmoid(z / T), alpha)`` averaged over attributes.
+        weights: ``[K]`` per-attribute weights >= 0 with a positive mean
+            (``train.teacher_attribute_weights``), divided by their mean; None: all 1.
 
     Returns:
         scalar (0 when K = 0).
@@ -214,11 +217,21 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
     if teacher_logits.shape[-1] == 0:
         return teacher_logits.float().sum() * 0.0
     if kind == "bce":
-        return distillation_loss(teacher_logits, conditioning, temperature)
-    if kind != "std_mse" or attr_std is None:
+        if weights is None:
+            return distillation_loss(teacher_logits, conditioning, temperature)
+        err = F.binary_cross_entropy_with_logits(teacher_logits.float() / temperature,
+                                                 conditioning.float().clamp(0, 1), reduction="none")
+    elif kind == "std_mse" and attr_std is not None:
+        target = attribute_logits(conditioning)
+        err = ((teacher_logits.float() / temperature - target) / attr_std.float()).square()
+    else:
         raise ValueError(f"teacher_attribute_loss: kind {kind!r} (std_mse needs attr_std)")
-    target = attribute_logits(conditioning)
-    return ((teacher_logits.float() / temperature - target) / attr_std.float()).square().mean()
+    if weights is None:
+        return err.mean()
+    w = weights.float().to(err.device)
+    if w.shape != err.shape[-1:] or bool((w < 0).any()) or float(w.mean()) <= 0:
+        raise ValueError(f"teacher_attribute_loss: weights must be [{err.shape[-1]}], >= 0, with a positive mean")
+    return (err * (w / w.mean())).mean()
 
 
 def neighbour_pitches(pitch_index: torch.Tensor, n_pitches: int, max_offset: int, u: torch.Tensor) -> torch.Tensor:

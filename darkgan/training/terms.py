@@ -48,6 +48,27 @@ from darkgan.training.losses import (attribute_increment_loss, augment_for_teach
                                      timbre_consistency_loss)
 
 
+def attribute_weights(weights: dict[str, float], names: list[str]) -> torch.Tensor | None:
+    """``train.teacher_attribute_weights`` as a ``[K]`` float32 vector over the vocabulary
+    ``names`` (attributes not named weigh 1); None when the dict is empty.
+
+    Raises:
+        DataError: a name not in the vocabulary, or every weight 0.
+    """
+    if not weights:
+        return None
+    unknown = [k for k in weights if k not in names]
+    if unknown:
+        raise DataError(f"train.teacher_attribute_weights: {unknown[0]!r} is not in the dataset's vocabulary "
+                        f"of {len(names)} attributes")
+    w = torch.ones(len(names))
+    for k, v in weights.items():
+        w[names.index(k)] = float(v)
+    if float(w.sum()) <= 0:
+        raise DataError("train.teacher_attribute_weights: every attribute has weight 0")
+    return w
+
+
 def attribute_stats(logits: np.ndarray, rows: np.ndarray, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std of ``z / T`` per attribute over the training notes.
 
@@ -176,6 +197,9 @@ class WaveTerms:
             check_teacher_vocabulary(self.teacher, list(data.class_indices), list(data.attributes), "teacher")
             self.classes = torch.tensor(list(data.class_indices), dtype=torch.long, device=device)
             self.attr_std = attribute_stats(data.logits, data.train_rows, tc.temperature)[1].to(device)
+            self.attr_weights = attribute_weights(tc.teacher_attribute_weights, list(data.attributes))
+            if self.attr_weights is not None:
+                self.attr_weights = self.attr_weights.to(device)
         if self.consistency:
             self.unrelated = unrelated_distance(self.teacher, data, tc.seed)
         if self.envelope:
@@ -260,7 +284,7 @@ class BatchTerms:
             heard = augment_for_teacher(wave, tuple(wt.tc.teacher_transforms), self.gen)
             z = wt.teacher.logits(heard, grad=True).index_select(1, wt.classes)
             terms["g_teacher"] = teacher_attribute_loss(z, self.conditioning, wt.tc.temperature, wt.attr_std,
-                                                        wt.tc.teacher_loss)
+                                                        wt.tc.teacher_loss, wt.attr_weights)
         pr = self.partners
         if wt.consistency and pr is not None:
             m = pr.n_consistency
