@@ -59,7 +59,9 @@ def test_consistency_on_the_shipped_generator(teacher):
     out = G(zg, pg, ag)
     with torch.no_grad():
         alone = G(z, partner, alpha)
-    assert out.shape[0] == 6 and torch.allclose(out[3:], alone, atol=1e-4)
+    # batched and single forwards differ by float round-off (oneDNN picks kernels by batch size and
+    # thread count: up to ~1e-4 on outputs of magnitude ~4); another pitch would differ by ~1
+    assert out.shape[0] == 6 and torch.allclose(out[3:], alone, atol=1e-3)
     emb = teacher.embedding(magif_to_note(norm.denormalize(out)), grad=True)
     d = cosine_distance(emb[:3], emb[3:]).detach()
     assert float(d[2]) < 1e-6 and float(d[:2].min()) > 1e-3
