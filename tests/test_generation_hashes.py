@@ -20,8 +20,8 @@ project's CI machine then), and when the default was fine-tuned with a fresh cri
 the timbre-consistency term, its student re-distilled, and partial attributes started to steer
 the others (`steer="data"`; all 2026-12-04), and when that student's distillation was continued
 to 14,000 steps (2026-12-04), and when the default was fine-tuned again with a fresh critic and
-per-attribute teacher weights (stop 37, 2026-12-04; both hashes re-recorded on that session's
-machine, on which the student's audio, unchanged, hashed differently: another CPU). When the shipped
+per-attribute teacher weights and its student re-distilled from it (stop 37, 2026-12-04; both
+hashes recorded on that session's machine). When the shipped
 checkpoints are replaced, re-record the reference with
 ``python tests/test_generation_hashes.py --record`` after checking that the change is intended.
 """
@@ -42,9 +42,9 @@ HASHES = {
     "default": ("dccd5f380310ad7344570cfcbfec9e711642fcbaa0de7c2a08c877b4c9e2ffd3",
                 "f8372e5b78228018058880adf4c062afde37a62027782b3a6350a48375167bc4",
                 "cdc49c2f9136b64f2520a5874d2ea74ca8e6f795635938a45a8c18406da34034"),
-    "student": ("67168db0a44f293667a930bbe0ad5dea38337e95d9dc10cef2ac00b952d847bc",
-                "0389b41d45b7d3451859f1d3fbe1a883d4b0912d5d43563df71bcc07253c682e",
-                "6215a7f7a54649c55cbe573cfeb1c3673a621d92e78287e378a226a532d4f46c"),
+    "student": ("5a2463113811f00e15e84564f7252753b80cb914c95ef9b49ae1c1692fa1000d",
+                "0fe57a664f07c785624ac4e1ab7eefcb7aa26b78bdb78fe5f64579edf6b65e10",
+                "d337ee0d64e30df6dc1f21323965bc2d2c1dc11d7ea5c7e689f672291b203a56"),
 }
 
 
