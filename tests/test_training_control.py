@@ -210,13 +210,18 @@ def test_fine_tune_with_the_teacher_in_the_loop(prepared_dataset, tmp_path):
               init_generator=src.checkpoint)
 
 
-def test_a_weighted_attribute_outside_the_vocabulary_stops_training_at_once(prepared_dataset, tmp_path):
+def test_bad_attribute_weights_stop_training_at_once(prepared_dataset, tmp_path):
     over = LAST_ONLY + ["model.attr_input=std_logit", "train.loss_weights.g_teacher=1",
                         'train.teacher_attribute_weights={"No such sound": 2}']
     with pytest.raises(DataError, match="'No such sound' is not in the dataset's vocabulary"):
         train(prepared_dataset, tmp_path / "w", config=apply_overrides(get_preset("tiny"), over), progress=False,
               threads=1)
     assert not (tmp_path / "w" / "checkpoints").exists() or not any((tmp_path / "w" / "checkpoints").iterdir())
+    data = load_training_data(prepared_dataset)
+    off = LAST_ONLY + ["model.attr_input=std_logit", f'train.teacher_attribute_weights={{"{data.attributes[0]}": 2}}']
+    with pytest.raises(DataError, match="g_teacher term, which is off"):
+        train(prepared_dataset, tmp_path / "off", config=apply_overrides(get_preset("tiny"), off), progress=False,
+              threads=1)
 
 
 def test_small_control_is_small_with_the_word_control_recipe():

@@ -212,7 +212,8 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
         scalar (0 when K = 0).
 
     Raises:
-        ValueError: unknown ``kind``, or ``"std_mse"`` without ``attr_std``.
+        ValueError: unknown ``kind``, ``"std_mse"`` without ``attr_std``, or ``weights`` of
+            another length, negative, or with mean 0.
     """
     if teacher_logits.shape[-1] == 0:
         return teacher_logits.float().sum() * 0.0
@@ -229,7 +230,8 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
     if weights is None:
         return err.mean()
     w = weights.float().to(err.device)
-    if w.shape != err.shape[-1:] or bool((w < 0).any()) or float(w.mean()) <= 0:
+    # value checks on CPU tensors only: on a GPU they would synchronise every step
+    if w.shape != err.shape[-1:] or (w.device.type == "cpu" and (bool((w < 0).any()) or float(w.mean()) <= 0)):
         raise ValueError(f"teacher_attribute_loss: weights must be [{err.shape[-1]}], >= 0, with a positive mean")
     return (err * (w / w.mean())).mean()
 

@@ -189,6 +189,9 @@ class WaveTerms:
         if self.consistency and self.n_pitches < 2 * tc.consistency_max_offset:
             raise DataError(f"train.loss_weights.g_consistency: {self.n_pitches} pitches cannot hold neighbours up "
                             f"to +-{tc.consistency_max_offset} semitones (train.consistency_max_offset)")
+        if tc.teacher_attribute_weights and not self.labels:
+            raise DataError("train.teacher_attribute_weights weigh the g_teacher term, which is off "
+                            "(train.loss_weights.g_teacher = 0)")
         if self.labels or self.consistency or self.increment:
             from darkgan.teacher import load_teacher
 
