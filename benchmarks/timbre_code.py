@@ -39,8 +39,13 @@ def principal_basis(c: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
 
 
 def with_timbre_code(model, k: int) -> float:
-    """Project ``model.generator``'s condition on the bank's top-k components (in place, this
-    instance only); returns the share of variance kept."""
+    """Project ``model.generator``'s condition ``[B, K]`` on the top-k principal components of
+    its attribute bank's conditions ``[M, K]`` (in place, this instance only; the files are not
+    touched). Returns the share of the bank's variance the k components keep, in (0, 1].
+
+    Raises:
+        ValueError: k not in 1..K (:func:`principal_basis`).
+    """
     g = model.generator
     plain = g.condition
     bank = model.bank
