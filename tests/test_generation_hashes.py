@@ -21,7 +21,9 @@ the timbre-consistency term, its student re-distilled, and partial attributes st
 the others (`steer="data"`; all 2026-12-04), and when that student's distillation was continued
 to 14,000 steps (2026-12-04), and when the default was fine-tuned again with a fresh critic and
 per-attribute teacher weights and its student re-distilled from it (stop 37, 2026-12-04; both
-hashes recorded on that session's machine). When the shipped
+hashes recorded on that session's machine), and when that run continued with the consistency
+term at weight 10 and the student was re-distilled again (stop 38, 2026-12-04; the same
+machine). When the shipped
 checkpoints are replaced, re-record the reference with
 ``python tests/test_generation_hashes.py --record`` after checking that the change is intended.
 """
@@ -39,12 +41,12 @@ from darkgan import DarkGAN
 
 #: checkpoint -> (hash of the bank-drawn case, hash of the fully given case, hash of generate_batch)
 HASHES = {
-    "default": ("dccd5f380310ad7344570cfcbfec9e711642fcbaa0de7c2a08c877b4c9e2ffd3",
-                "f8372e5b78228018058880adf4c062afde37a62027782b3a6350a48375167bc4",
-                "cdc49c2f9136b64f2520a5874d2ea74ca8e6f795635938a45a8c18406da34034"),
-    "student": ("5a2463113811f00e15e84564f7252753b80cb914c95ef9b49ae1c1692fa1000d",
-                "0fe57a664f07c785624ac4e1ab7eefcb7aa26b78bdb78fe5f64579edf6b65e10",
-                "d337ee0d64e30df6dc1f21323965bc2d2c1dc11d7ea5c7e689f672291b203a56"),
+    "default": ("2836477870e1fb27bd3c12eb8b59183ae96f45028f1cf38ebc871e1ca63bd6fa",
+                "8b7479c7ed34c93d65b219cf0e050a33f369e9eb11dddb2ebdbac32378aee2c1",
+                "749029e3b5e0e583b4c348de3854a02cee66e22f5a4e0297745dbb751454c144"),
+    "student": ("1a5f1550c7a61f070e63cbf7e6a4699a61308162a42a67de2cef93f9fa9e2be1",
+                "2b000439f40f7d6731f0d42f43ba0270c5bdd6806fd230134df2d1c7c9086bb1",
+                "1c698265ff460f7a7dc00ab993060870c87d6813bbe569f2cffe4456ccf245f8"),
 }
 
 
