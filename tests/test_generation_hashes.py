@@ -11,21 +11,12 @@ so both are fixed here), values on the raw scale (``scale="raw"``) so the user s
   (``ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41``) changes every hash and moves samples by
   at most 3.3e-6, 30x below the tolerance;
 - the SHA-256 of the float32 bytes is reported for the machine at hand (``HASHES`` were recorded
-  on the project's first CI machine): on that machine the audio is bit-identical.
+  on the machine that last re-recorded the reference): on that machine the audio is bit-identical.
 
-History: the audio changed on purpose when synthesis started to apply the data's 64 ms
-fade-out (issue 15, item 7; :func:`darkgan.data.magif.magif_to_note`), and when the word-control
-generator became the default and its student was re-distilled (issue 15, item 3; hashes of this
-project's CI machine then), and when the default was fine-tuned with a fresh critic and
-the timbre-consistency term, its student re-distilled, and partial attributes started to steer
-the others (`steer="data"`; all 2026-12-04), and when that student's distillation was continued
-to 14,000 steps (2026-12-04), and when the default was fine-tuned again with a fresh critic and
-per-attribute teacher weights and its student re-distilled from it (stop 37, 2026-12-04; both
-hashes recorded on that session's machine), and when that run continued with the consistency
-term at weight 10 and the student was re-distilled again (stop 38, 2026-12-04; the same
-machine). When the shipped
-checkpoints are replaced, re-record the reference with
-``python tests/test_generation_hashes.py --record`` after checking that the change is intended.
+The audio changes on purpose whenever a shipped checkpoint is replaced or synthesis changes (the
+commits that touch this file say which and why). Then re-record the reference with
+``python tests/test_generation_hashes.py --record`` after checking that the change is intended,
+and copy the hashes that ``pytest -s`` prints into ``HASHES``.
 """
 from __future__ import annotations
 
@@ -96,7 +87,7 @@ def test_shipped_checkpoints_generate_the_stored_audio(name, one_thread):
         err = float(np.abs(audio[:, ::STRIDE] - want).max())
         assert err < 1e-4, f"{name}/{case}: max deviation {err:.3g} from the stored audio"
     got = tuple(_sha(out[c]) for c in ("drawn", "given", "batch"))
-    print(f"{name}: sha256 on this machine {got}; bit-identical to the first CI machine: {got == HASHES[name]}")
+    print(f"{name}: sha256 on this machine {got}; bit-identical to the recorded HASHES: {got == HASHES[name]}")
 
 
 if __name__ == "__main__" and "--record" in sys.argv:
