@@ -224,23 +224,33 @@ def test_browser_timbre_map_pad_plays_a_note(served, browser_page):
     """The "Timbre map" tab (docs/timbre.md): a click on the pad synthesises a 1 s note there."""
     page = browser_page
     page.goto(served[1])
+    page.wait_for_selector("#generate")  # the app is hydrated: its event handlers are wired
     page.get_by_role("tab", name="Timbre map").click()
     pad = page.locator("#timbre-pad img")
     pad.wait_for(state="visible")
+    # the pad's picture comes from a load event: wait until the browser has decoded it
+    page.wait_for_function("() => { const i = document.querySelector('#timbre-pad img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
     box = pad.bounding_box()
-    ready = "() => { const a = document.querySelector('#timbre-audio a[download]'); return a && a.href; }"
-    # a click before the page has wired the pad's handler is lost (as for a user); each retry clicks
-    # a new point, so that it writes a new note instead of rewriting the file being served
-    for attempt in range(3):
-        pad.click(position={"x": (0.5 + 0.05 * attempt) * box["width"], "y": 0.5 * box["height"]})
+    # done: the player has a note, or the status line reports an error (then the assert names it)
+    done = ("() => { const a = document.querySelector('#timbre-audio a[download]');"
+            " const s = document.querySelector('#timbre-status');"
+            " return (a && a.href) || (s && s.innerText.includes('\u2717')); }")
+    # a click lost before the page wired the pad's handler (as for a user) is retried; each retry
+    # clicks a new point, so that it writes a new note instead of rewriting the file being served
+    for attempt in range(5):
+        pad.click(position={"x": (0.5 + 0.04 * attempt) * box["width"], "y": 0.5 * box["height"]})
         try:
-            page.wait_for_function(ready, timeout=30_000)
+            page.wait_for_function(done, timeout=20_000)
             break
         except Exception:
-            if attempt == 2:
-                raise
+            if attempt == 4:
+                raise AssertionError("5 clicks on the timbre pad gave no note; status line: "
+                                     f"{page.locator('#timbre-status').inner_text()!r}") from None
+    status = page.locator("#timbre-status").inner_text()
+    assert "\u2717" not in status, f"the timbre pad's note failed: {status}"
     wave, sr, _ = _fetch_wav(page, page.locator("#timbre-audio a[download]").get_attribute("href"))
     assert sr == 16000 and wave.shape == (16000,) and np.abs(wave).max() > 1e-3
-    assert "at MIDI" in page.locator("#timbre-status").inner_text()
+    assert "at MIDI" in status
     # the note was written into the app's own (pruned) output folder, not the system temp folder
     assert len(list(served[0].out_dir.glob("timbre-*.wav"))) >= 1
