@@ -284,3 +284,47 @@ def test_consistency_loss_is_the_training_term_on_the_students_pairs_and_trains_
         with pytest.raises(DarkGANError, match=key):
             DistillConfig(losses=("consistency",), **bad).validate()
     assert parse_losses("output,consistency") == ("output", "consistency")
+
+
+def test_tagger_loss_compares_student_and_teacher_notes_in_the_taggers_embedding_and_trains_it():
+    """``tagger`` (issue 21): the shipped student against the shipped default, the real tagger.
+    The term is ``timbre_consistency_loss`` of the student's and the teacher generator's notes of
+    the same inputs (the first ``ceil(tagger_fraction * B)``); a few steps on it alone lower it
+    and leave the teacher untouched; settings are validated."""
+    from darkgan.compression.distill import generated_unrelated_distance
+    from darkgan.data.magif import magif_to_note
+    from darkgan.teacher import load_teacher
+    from darkgan.training.losses import timbre_consistency_loss
+
+    t, cfg = load_generator("default")
+    s, _ = load_generator("student")
+    t, s = t.float(), s.float().train()
+    norm, tagger = cfg.get_normalizer(), load_teacher()
+    pool = condition_pool(cfg, None, "bank")
+    unrelated = generated_unrelated_distance(t, norm, tagger, pool, seed=0, n=16)
+    dc = DistillConfig(losses=("tagger",), tagger_fraction=0.5)
+    with pytest.raises(ValueError, match="tagger"):
+        Distiller(t, s, dc, normalizer=norm)
+    d = Distiller(t, s, dc, normalizer=norm, tagger=tagger, unrelated=unrelated)
+    z, p, _ = _fixed_batch(cfg, b=6)
+    a = pool.sample(6, np.random.default_rng(3))[1]
+    first = d.losses(z, p, a)
+    with torch.no_grad():
+        emb = tagger.embedding(magif_to_note(norm.denormalize(torch.cat([s(z[:3], p[:3], a[:3]),
+                                                                         t(z[:3], p[:3], a[:3])]))))
+        want = timbre_consistency_loss(emb[:3], emb[3:], unrelated)
+    assert torch.allclose(first["tagger"].detach(), want, rtol=1e-3), (first["tagger"], want)
+    assert torch.equal(first["loss"], first["tagger"]) and 0.05 < float(want) < 2.0
+    t_before = [q.detach().clone() for q in t.parameters()]
+    opt = torch.optim.Adam(s.parameters(), lr=1e-3)
+    for _ in range(4):
+        opt.zero_grad()
+        d.losses(z, p, a)["loss"].backward()
+        opt.step()
+    with torch.no_grad():
+        assert float(d.losses(z, p, a)["tagger"]) < 0.9 * float(want)
+    assert all(torch.equal(x, y) for x, y in zip(t_before, t.parameters()))
+    for bad, key in ((dict(w_tagger=-1), "--w-tagger"), (dict(tagger_fraction=1.5), "tagger_fraction")):
+        with pytest.raises(DarkGANError, match=key):
+            DistillConfig(losses=("tagger",), **bad).validate()
+    assert parse_losses("output,tagger") == ("output", "tagger")

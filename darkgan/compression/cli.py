@@ -11,9 +11,10 @@ from pathlib import Path
 
 def _add_distill_options(p: argparse.ArgumentParser, steps_default: int) -> None:
     p.add_argument("--losses", default="output,features,adversarial",
-                   help="comma-separated subset of output,features,adversarial,f0,consistency (default: the first "
-                        "three; f0: the waveform pitch loss on the student's notes; consistency: the student's "
-                        "timbre across neighbouring pitches, judged by the tagger)")
+                   help="comma-separated subset of output,features,adversarial,f0,consistency,tagger (default: the "
+                        "first three; f0: the waveform pitch loss on the student's notes; consistency: the student's "
+                        "timbre across neighbouring pitches, judged by the tagger; tagger: the student's notes "
+                        "against the teacher's in the tagger's embedding)")
     p.add_argument("--steps", type=int, default=steps_default, help=f"distillation steps (default {steps_default})")
     p.add_argument("--batch-size", type=int, default=16, help="notes per step (default 16)")
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default 5e-4)")
@@ -26,6 +27,8 @@ def _add_distill_options(p: argparse.ArgumentParser, steps_default: int) -> None
     p.add_argument("--w-f0", type=float, default=1.0, help="f0 (waveform pitch) loss weight (default 1)")
     p.add_argument("--w-consistency", type=float, default=1.0,
                    help="consistency (timbre across neighbouring pitches) loss weight (default 1)")
+    p.add_argument("--w-tagger", type=float, default=1.0,
+                   help="tagger (student against teacher in the tagger's embedding) loss weight (default 1)")
     p.add_argument("--data", help="labelled dataset folder: conditioning from its real (pitch, attribute) "
                                   "distribution (default: the checkpoint's attribute bank)")
     p.add_argument("--conditioning", default="auto", choices=["auto", "dataset", "bank", "uniform"],
@@ -41,7 +44,7 @@ def _distill_config(args):
     return DistillConfig(losses=parse_losses(args.losses), steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                          if_weight=args.if_weight, if_weighting=args.if_weighting, w_features=args.w_features,
                          w_adversarial=args.w_adversarial, w_f0=args.w_f0, w_consistency=args.w_consistency,
-                         seed=args.seed, conditioning=args.conditioning,
+                         w_tagger=args.w_tagger, seed=args.seed, conditioning=args.conditioning,
                          checkpoint_every=max(1, args.checkpoint_every)).validate()
 
 

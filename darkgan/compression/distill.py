@@ -49,8 +49,21 @@ the real joint distribution of the dataset (:mod:`darkgan.compression.conditioni
     few semitones apart (docs/instrument.md); the output loss copies the teacher's drift across
     pitch and adds the student's own errors, which this term penalises directly.
 
+``tagger`` (ours, issue 21)
+    perceptual distillation through the tagger: the first ``ceil(tagger_fraction * B)`` notes of
+    the student and of the teacher generator (same ``(z, pitch, attributes)``) are inverted to
+    waveforms and the cosine distance of their tagger embeddings is penalised, in the same units
+    of unrelated notes as ``consistency`` (:func:`darkgan.training.losses.timbre_consistency_loss`
+    applied to the pair student/teacher instead of the pair pitch/neighbour). The MAG-IF losses
+    weigh every bin alike; the instrument benchmark, FAD and the attribute correlations judge the
+    notes through this embedding, where the student's small errors add up differently at each
+    pitch (docs/compression.md). A student whose every note embeds like its teacher's also copies
+    the teacher's consistency across neighbouring keys, without the pull towards one timbre on
+    every key that ``consistency`` exerts. The idea: the perceptual loss of Johnson et al. (ECCV
+    2016) with a fixed audio tagger as the feature network.
+
 Total: ``w_out * output + w_feat * features + w_adv * adversarial + w_f0 * f0 + w_cons *
-consistency``. The student is written as a normal DarkGAN checkpoint (``save_checkpoint``; the
+consistency + w_tagger * tagger``. The student is written as a normal DarkGAN checkpoint (``save_checkpoint``; the
 teacher's vocabulary, pitch range, normaliser, teacher id and attribute bank are kept) so
 ``darkgan generate``, the API and ``darkgan evaluate`` accept it. Optimiser state, adapters and
 progress are saved with it: an interrupted run resumes where it stopped (``distill(...)`` on the
@@ -76,7 +89,7 @@ import torch.nn.functional as F
 from darkgan.errors import CheckpointError, DarkGANError
 from darkgan.utils.config import config_to_dict
 
-LOSSES = ("output", "features", "adversarial", "f0", "consistency")
+LOSSES = ("output", "features", "adversarial", "f0", "consistency", "tagger")
 IF_WEIGHTINGS = ("magnitude", "uniform")
 STATE_KIND = "darkgan-distill"
 
@@ -126,13 +139,15 @@ class DistillConfig:
     """Settings of a distillation run (saved in the student's ``train_state.json``).
 
     Attributes:
-        losses: subset of ``("output", "features", "adversarial", "f0", "consistency")``.
+        losses: subset of ``("output", "features", "adversarial", "f0", "consistency", "tagger")``.
         steps: optimisation steps; batch_size: notes per step.
         lr, betas: Adam (student and adapters).
-        w_output, w_features, w_adversarial, w_f0, w_consistency: loss weights; if_weight: IF
-            term of the output loss.
+        w_output, w_features, w_adversarial, w_f0, w_consistency, w_tagger: loss weights;
+            if_weight: IF term of the output loss.
         consistency_fraction: share of each batch generated again at a neighbouring pitch, in (0, 1].
         consistency_max_offset: the neighbour is ``1..consistency_max_offset`` semitones away.
+        tagger_fraction: share of each batch whose student and teacher notes are compared by the
+            tagger (``tagger``), in (0, 1].
         if_weighting: ``magnitude`` (IF error, and an extra log-magnitude error, weighted by the
             teacher's linear magnitude) or ``uniform`` (plain MSEs).
         seed: student initialisation, z and conditioning streams.
@@ -154,6 +169,8 @@ class DistillConfig:
     w_consistency: float = 1.0
     consistency_fraction: float = 0.5
     consistency_max_offset: int = 3
+    w_tagger: float = 1.0
+    tagger_fraction: float = 0.5
     seed: int = 0
     conditioning: str = "auto"
     checkpoint_every: int = 500
@@ -165,11 +182,13 @@ class DistillConfig:
             raise DarkGANError(f"--losses {','.join(self.losses)}: choose from {','.join(LOSSES)}")
         if self.if_weighting not in IF_WEIGHTINGS:
             raise DarkGANError(f"--if-weighting {self.if_weighting!r}: choose {' or '.join(IF_WEIGHTINGS)}")
-        if min(self.w_output, self.w_features, self.w_adversarial, self.w_f0, self.w_consistency, self.if_weight) < 0:
-            raise DarkGANError("loss weights (--w-features, --w-adversarial, --w-f0, --w-consistency, --if-weight) "
-                               "must be >= 0")
-        if not 0 < self.consistency_fraction <= 1:
-            raise DarkGANError(f"consistency_fraction must be in (0, 1], got {self.consistency_fraction}")
+        if min(self.w_output, self.w_features, self.w_adversarial, self.w_f0, self.w_consistency, self.w_tagger,
+               self.if_weight) < 0:
+            raise DarkGANError("loss weights (--w-features, --w-adversarial, --w-f0, --w-consistency, --w-tagger, "
+                               "--if-weight) must be >= 0")
+        for name in ("consistency_fraction", "tagger_fraction"):
+            if not 0 < getattr(self, name) <= 1:
+                raise DarkGANError(f"{name} must be in (0, 1], got {getattr(self, name)}")
         if self.consistency_max_offset < 1:
             raise DarkGANError(f"consistency_max_offset must be >= 1 semitone, got {self.consistency_max_offset}")
         if self.steps < 0 or self.batch_size < 1 or self.lr <= 0:
@@ -225,24 +244,25 @@ class Distiller(nn.Module):
         normalizer: the teacher's :class:`darkgan.data.magif.Normalizer` (``f0`` only: the
             waveform is made from the de-normalised output).
         pitch_lo: MIDI pitch of pitch index 0 (``f0`` only).
-        tagger: a :class:`darkgan.teacher.base.Teacher` whose embedding judges ``consistency``;
-            unrelated: its unit (> 0, :func:`generated_unrelated_distance`); n_pitches: the
-            generator's pitch count (``consistency`` only).
+        tagger: a :class:`darkgan.teacher.base.Teacher` whose embedding judges ``consistency`` and
+            ``tagger``; unrelated: their unit (> 0, :func:`generated_unrelated_distance`);
+            n_pitches: the generator's pitch count (``consistency`` only).
 
     Raises:
-        ValueError: ``f0`` or ``consistency`` without a normaliser, ``consistency`` without a
-            tagger or without a positive unit, or with ``n_pitches < 2 * consistency_max_offset``.
+        ValueError: ``f0``, ``consistency`` or ``tagger`` without a normaliser, ``consistency``
+            or ``tagger`` without a tagger or without a positive unit, ``consistency`` with
+            ``n_pitches < 2 * consistency_max_offset``.
     """
 
     def __init__(self, teacher: nn.Module, student: nn.Module, cfg: DistillConfig, critic: nn.Module | None = None,
                  logmag_std: float = 1.0, normalizer=None, pitch_lo: int = 0, tagger=None,
                  unrelated: float | None = None, n_pitches: int = 0):
         super().__init__()
-        if ("f0" in cfg.losses or "consistency" in cfg.losses) and normalizer is None:
-            raise ValueError("the f0 and consistency distillation losses need the teacher's normalizer")
+        if {"f0", "consistency", "tagger"} & set(cfg.losses) and normalizer is None:
+            raise ValueError("the f0, consistency and tagger distillation losses need the teacher's normalizer")
+        if {"consistency", "tagger"} & set(cfg.losses) and (tagger is None or not (unrelated or 0) > 0):
+            raise ValueError("the consistency and tagger distillation losses need a tagger and its unrelated distance > 0")
         if "consistency" in cfg.losses:
-            if tagger is None or not (unrelated or 0) > 0:
-                raise ValueError("the consistency distillation loss needs a tagger and its unrelated distance > 0")
             if n_pitches < 2 * cfg.consistency_max_offset:
                 raise ValueError(f"consistency: {n_pitches} pitches cannot hold neighbours up to "
                                  f"+-{cfg.consistency_max_offset} semitones")
@@ -301,6 +321,9 @@ class Distiller(nn.Module):
         if "consistency" in c.losses:
             out["consistency"] = self._consistency(s_out, z, pitch_index, attributes, u)
             total = total + c.w_consistency * out["consistency"]
+        if "tagger" in c.losses:
+            out["tagger"] = self._tagger(s_out, t_out)
+            total = total + c.w_tagger * out["tagger"]
         out["loss"] = total
         return out
 
@@ -318,6 +341,19 @@ class Distiller(nn.Module):
         wave = magif_to_note(self.normalizer.denormalize(torch.cat([s_out[:m], partner]).float()))
         emb = self.tagger.embedding(wave, grad=True)
         return timbre_consistency_loss(emb[:m], emb[m:], self.unrelated)
+
+
+    def _tagger(self, s_out: torch.Tensor, t_out: torch.Tensor) -> torch.Tensor:
+        """The ``tagger`` term: student notes ``s_out`` against the teacher generator's ``t_out``
+        (both ``[B, 2, 1024, 32]``, normalised MAG-IF), the first ``ceil(tagger_fraction * B)``."""
+        from darkgan.data.magif import magif_to_note
+        from darkgan.training.losses import timbre_consistency_loss
+
+        m = min(int(s_out.shape[0]), math.ceil(self.cfg.tagger_fraction * s_out.shape[0]))
+        emb = self.tagger.embedding(magif_to_note(self.normalizer.denormalize(s_out[:m].float())), grad=True)
+        with torch.no_grad():
+            target = self.tagger.embedding(magif_to_note(self.normalizer.denormalize(t_out[:m].float())))
+        return timbre_consistency_loss(emb, target, self.unrelated)
 
 
 @torch.no_grad()
@@ -482,17 +518,18 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
 
 
 def _consistency_judge(t_gen: nn.Module, t_cfg, norm, pool, cfg: DistillConfig, dev: torch.device):
-    """``(tagger, unrelated distance)`` for the ``consistency`` loss (the checkpoint's tagger,
-    EfficientAT mn04 for the baseline), ``(None, None)`` without it.
+    """``(tagger, unrelated distance)`` for the ``consistency`` and ``tagger`` losses (the
+    checkpoint's tagger, EfficientAT mn04 for the baseline), ``(None, None)`` without them.
 
     Raises:
-        DarkGANError: fewer than ``2 * consistency_max_offset`` pitches. WeightsError: no tagger weights.
+        DarkGANError: ``consistency`` with fewer than ``2 * consistency_max_offset`` pitches.
+        WeightsError: no tagger weights.
     """
-    if "consistency" not in cfg.losses:
+    if not {"consistency", "tagger"} & set(cfg.losses):
         return None, None
     from darkgan.teacher import load_teacher
 
-    if t_cfg.n_pitches < 2 * cfg.consistency_max_offset:
+    if "consistency" in cfg.losses and t_cfg.n_pitches < 2 * cfg.consistency_max_offset:
         raise DarkGANError(f"--losses consistency: {t_cfg.path} has {t_cfg.n_pitches} pitches, too few for neighbours "
                            f"up to +-{cfg.consistency_max_offset} semitones")
     tagger = load_teacher((t_cfg.teacher or {}).get("id") or "efficientat-mn04", device=str(dev))
