@@ -86,11 +86,12 @@ def test_export_is_consistent_and_in_tune(exported, student):
     assert played_consistency(student.teacher, [inst], 44, 70)[0] == pytest.approx(
         info["played_consistency_final"], abs=1e-6)  # after pYIN's check and repair
     assert np.all(np.asarray(info["yin_cents_after_retune"], dtype=float) == 0)  # every kept key retuned
-    # the softer layer is darker: less energy above 8 harmonics of f0 (brightness layers)
-    spec = np.abs(np.fft.rfft(inst.samples[:, 10], axis=-1))
+    # the softer layer is darker: a far smaller share of its energy above 8 harmonics of f0
+    # (brightness layers; energy, not summed magnitudes, which the noise floor's many bins dominate)
+    power = np.abs(np.fft.rfft(inst.samples[:, 10], axis=-1)) ** 2
     f = np.fft.rfftfreq(16000, 1 / SR)
-    hi = spec[:, f > 8 * inst.info["f0_hz"][10]].sum(1) / spec.sum(1)
-    assert hi[0] < 0.5 * hi[1]
+    hi = power[:, f > 8 * inst.info["f0_hz"][10]].sum(1) / power.sum(1)
+    assert hi[0] < 0.2 * hi[1], hi
 
 
 def test_sfz_follows_the_reference_grammar(exported):
@@ -406,7 +407,10 @@ def test_path_search_is_exact_and_never_worse_than_the_winner(student):
     from darkgan.instrument.config import get_config
     from darkgan.instrument.export import build_instrument, path_sources
 
-    cfg = get_config("default", ["candidates=4", "velocities=1", "select=path"])
+    # without pYIN's second check: a root it rejects turns off-pitch after the candidates were
+    # scored, so the winner's chain may then cost more than its score (that check is tested in
+    # test_pyin_rejects_a_root_heard_an_octave_low_and_repair_takes_the_other_candidate)
+    cfg = get_config("default", ["candidates=4", "velocities=1", "select=path", "verify_pitch=false"])
     inst = build_instrument(student, {"Flute": 0.9}, config=cfg, seed=3, name="flute")
     info = inst.info
     path = np.asarray(info["path"])
