@@ -433,3 +433,31 @@ def test_retrieval_ranks_known_cases():
     assert shifted["top1"] == 0.0 and shifted["median_rank"] > 1
     noisy = M.compute("retrieval", predicted=ref + rng.normal(0, 0.05, ref.shape), reference=ref)
     assert noisy["top5"] > 0.9
+
+
+def test_pooled_retrieval_averages_groups_and_its_interval_covers_the_truth():
+    """16 groups of 64 at a noise level whose top-5 is ~0.5: the pooled mean is the mean of the
+    groups, its 95 % interval is narrower than one group's spread and holds the top-5 of one
+    large independent draw of the same process; one group has no interval; bad input raises."""
+    from darkgan.evaluation.metrics.control import pooled_retrieval, retrieval
+
+    rng = np.random.default_rng(5)
+
+    def group(n=64):
+        ref = rng.uniform(0, 1, (n, 8))
+        return retrieval(ref + rng.normal(0, 0.5, ref.shape), ref)
+
+    groups = [group() for _ in range(16)]
+    pooled = pooled_retrieval(groups)
+    top5 = [g["top5"] for g in groups]
+    assert pooled["groups"] == 16 and pooled["n"] == 64 and pooled["top5"] == pytest.approx(np.mean(top5))
+    assert 0.2 < pooled["top5"] < 0.8, pooled["top5"]  # the regime where one group is noisy
+    assert pooled["top5_high"] - pooled["top5_low"] < 2 * np.std(top5, ddof=1)
+    truth = np.mean([group()["top5"] for _ in range(200)])
+    assert pooled["top5_low"] < truth < pooled["top5_high"], (pooled, truth)
+    one = pooled_retrieval(groups[:1])
+    assert one["top5_low"] is None and one["top5"] == groups[0]["top5"]
+    with pytest.raises(DarkGANError, match="no groups"):
+        pooled_retrieval([])
+    with pytest.raises(DarkGANError, match="different sizes"):
+        pooled_retrieval([groups[0], group(32)])

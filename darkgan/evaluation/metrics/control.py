@@ -226,6 +226,46 @@ def run_retrieval(generate: GenerateFn, relabel: PredictFn, pitch, attrs, seed: 
     return retrieval(pred, attrs)
 
 
+def pooled_retrieval(groups: Sequence[Mapping]) -> dict:
+    """Summary of :func:`retrieval` run on ``G`` independent groups of ``n`` notes each (every
+    note ranked among the ``n`` of its own group, as in one run): the mean of each group's top-1,
+    top-5 and median rank, and for top-5 a 95 % interval over the groups (Student's t, ``G - 1``
+    degrees of freedom; ``None`` for one group). One group of 64 carries a standard error of
+    ~0.06 on top-5; 16 groups, ~0.015.
+
+    Args:
+        groups: :func:`retrieval` results, all of the same ``n``.
+
+    Returns:
+        ``{"groups": G, "n": n, "top5", "top5_low", "top5_high", "top1", "median_rank",
+        "top5_per_group": [G], "chance_top5", "chance_median_rank"}``.
+
+    Raises:
+        DarkGANError: no groups, or groups of different sizes.
+
+    Source: ours (issue 15's retrieval target, "rank the note among 64", measured more precisely).
+    """
+    from scipy import stats
+
+    if not groups:
+        raise DarkGANError("pooled retrieval: no groups")
+    sizes = {int(g["n"]) for g in groups}
+    if len(sizes) != 1:
+        raise DarkGANError(f"pooled retrieval: groups of different sizes {sorted(sizes)}")
+    top5 = np.array([g["top5"] for g in groups], dtype=np.float64)
+    mean, k = float(top5.mean()), len(top5)
+    low = high = None
+    if k > 1:
+        half = float(stats.t.ppf(0.975, k - 1) * top5.std(ddof=1) / np.sqrt(k))
+        low, high = mean - half, mean + half
+    first = groups[0]
+    return {"groups": k, "n": sizes.pop(), "top5": mean, "top5_low": low, "top5_high": high,
+            "top1": float(np.mean([g["top1"] for g in groups])),
+            "median_rank": float(np.mean([g["median_rank"] for g in groups])),
+            "top5_per_group": top5.tolist(), "chance_top5": first["chance_top5"],
+            "chance_median_rank": first["chance_median_rank"]}
+
+
 def mean_over(values: Sequence[float | None]) -> float:
     """Mean of the finite values (None/NaN ignored); NaN when there are none."""
     return _nanmean([np.nan if v is None else v for v in values])
