@@ -23,6 +23,15 @@ def teacher(tmp_path_factory):
                              overrides=["model.channels=[16,16,16,16,8,8]"])
 
 
+def _train_steps(d, params, batch, steps: int, lr: float) -> None:
+    """``steps`` Adam steps of ``params`` on ``d.losses(*batch)["loss"]``."""
+    opt = torch.optim.Adam(params, lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        d.losses(*batch)["loss"].backward()
+        opt.step()
+
+
 def _fixed_batch(cfg, b=4):
     g = torch.Generator().manual_seed(5)
     return (torch.randn(b, cfg.config.model.latent_dim, generator=g), torch.randint(0, cfg.n_pitches, (b,), generator=g),
@@ -194,11 +203,7 @@ def test_f0_loss_scores_the_students_waveform_and_trains_it(teacher):
         wave = magif_to_note(norm.denormalize(s(z, p, a)))
         want = f0_autocorrelation_loss(wave, (p + cfg.pitch_range[0]).float())
     assert torch.allclose(out["f0"].detach(), want, rtol=1e-4) and torch.equal(out["loss"], out["f0"])
-    opt = torch.optim.Adam(d.trainable(), lr=2e-3)
-    for _ in range(5):
-        opt.zero_grad()
-        d.losses(z, p, a)["loss"].backward()
-        opt.step()
+    _train_steps(d, d.trainable(), (z, p, a), 5, 2e-3)
     with torch.no_grad():
         assert float(d.losses(z, p, a)["f0"]) < float(want)
     with pytest.raises(DarkGANError, match="--w-f0"):
@@ -272,11 +277,7 @@ def test_consistency_loss_is_the_training_term_on_the_students_pairs_and_trains_
         want = timbre_consistency_loss(emb[:3], emb[3:], unrelated)
     assert torch.allclose(first["consistency"].detach(), want, rtol=1e-3), (first["consistency"], want)
     assert torch.equal(first["loss"], first["consistency"]) and 0.05 < float(want) < 2.0
-    opt = torch.optim.Adam(s.parameters(), lr=1e-3)
-    for _ in range(4):
-        opt.zero_grad()
-        d.losses(z, p, a, u)["loss"].backward()
-        opt.step()
+    _train_steps(d, s.parameters(), (z, p, a, u), 4, 1e-3)
     with torch.no_grad():
         assert float(d.losses(z, p, a, u)["consistency"]) < 0.9 * float(want)
     for bad, key in ((dict(w_consistency=-1), "--w-consistency"), (dict(consistency_fraction=0), "consistency_fraction"),
@@ -318,11 +319,7 @@ def test_tagger_loss_compares_student_and_teacher_notes_in_the_taggers_embedding
     assert torch.allclose(first["tagger"].detach(), want, rtol=1e-3), (first["tagger"], want)
     assert torch.equal(first["loss"], first["tagger"]) and 0.05 < float(want) < 2.0
     t_before = [q.detach().clone() for q in t.parameters()]
-    opt = torch.optim.Adam(s.parameters(), lr=1e-3)
-    for _ in range(4):
-        opt.zero_grad()
-        d.losses(z, p, a)["loss"].backward()
-        opt.step()
+    _train_steps(d, s.parameters(), (z, p, a), 4, 1e-3)
     with torch.no_grad():
         assert float(d.losses(z, p, a)["tagger"]) < 0.9 * float(want)
     assert all(torch.equal(x, y) for x, y in zip(t_before, t.parameters()))
