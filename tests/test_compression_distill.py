@@ -244,17 +244,18 @@ def test_student_metadata_keeps_the_teachers_lineage_apart():
 
 
 def test_consistency_loss_is_the_training_term_on_the_students_pairs_and_trains_it():
-    """``consistency`` (issue 21): the shipped student and its teacher, the real tagger. The term is
-    ``timbre_consistency_loss`` of each note and its partner at ``neighbour_pitches`` (same z and
-    attributes), in units of the teacher generator's unrelated notes; a few steps on it alone
-    lower it; settings are validated."""
+    """``consistency`` (issue 21): the shipped default as the teacher generator, the real tagger,
+    and ``paper-small`` as the student (the shipped student was trained on this term: near its
+    minimum, a few Adam steps only wander). The term is ``timbre_consistency_loss`` of each note
+    and its partner at ``neighbour_pitches`` (same z and attributes), in units of the teacher
+    generator's unrelated notes; a few steps on it alone lower it; settings are validated."""
     from darkgan.compression.distill import generated_unrelated_distance
     from darkgan.data.magif import magif_to_note
     from darkgan.teacher import load_teacher
     from darkgan.training.losses import neighbour_pitches, timbre_consistency_loss
 
     t, cfg = load_generator("default")
-    s, _ = load_generator("student")
+    s, _ = load_generator("paper-small")
     s = s.float().train()
     norm, tagger = cfg.get_normalizer(), load_teacher()
     pool = condition_pool(cfg, None, "bank")
@@ -277,7 +278,7 @@ def test_consistency_loss_is_the_training_term_on_the_students_pairs_and_trains_
         want = timbre_consistency_loss(emb[:3], emb[3:], unrelated)
     assert torch.allclose(first["consistency"].detach(), want, rtol=1e-3), (first["consistency"], want)
     assert torch.equal(first["loss"], first["consistency"]) and 0.05 < float(want) < 2.0
-    _train_steps(d, s.parameters(), (z, p, a, u), 4, 1e-3)
+    _train_steps(d, s.parameters(), (z, p, a, u), 4, 3e-4)
     with torch.no_grad():
         assert float(d.losses(z, p, a, u)["consistency"]) < 0.9 * float(want)
     for bad, key in ((dict(w_consistency=-1), "--w-consistency"), (dict(consistency_fraction=0), "consistency_fraction"),

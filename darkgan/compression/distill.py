@@ -311,49 +311,57 @@ class Distiller(nn.Module):
             score, _, _ = self.critic(s_out, None, 1.0, attributes)
             out["adversarial"] = -score.mean()
             total = total + c.w_adversarial * out["adversarial"]
+        judged = {"f0", "consistency", "tagger"} & set(c.losses)
+        wave = self._wave(s_out) if judged else None  # [B, 16000]: inverted once for every term
         if "f0" in c.losses:
-            from darkgan.data.magif import magif_to_note
             from darkgan.training.losses import f0_autocorrelation_loss
 
-            wave = magif_to_note(self.normalizer.denormalize(s_out.float()))
             out["f0"] = f0_autocorrelation_loss(wave, (pitch_index + self.pitch_lo).float())
             total = total + c.w_f0 * out["f0"]
-        if "consistency" in c.losses:
-            out["consistency"] = self._consistency(s_out, z, pitch_index, attributes, u)
+        m_c, m_t = (self._share(f, len(z)) if x in c.losses else 0
+                    for f, x in ((c.consistency_fraction, "consistency"), (c.tagger_fraction, "tagger")))
+        # the student's tagger embeddings [max(m_c, m_t), D], shared by both terms
+        s_emb = self.tagger.embedding(wave[:max(m_c, m_t)], grad=True) if m_c or m_t else None
+        if m_c:
+            out["consistency"] = self._consistency(s_emb[:m_c], z, pitch_index, attributes, u)
             total = total + c.w_consistency * out["consistency"]
-        if "tagger" in c.losses:
-            out["tagger"] = self._tagger(s_out, t_out)
+        if m_t:
+            out["tagger"] = self._tagger(s_emb[:m_t], t_out[:m_t])
             total = total + c.w_tagger * out["tagger"]
         out["loss"] = total
         return out
 
-    def _consistency(self, s_out: torch.Tensor, z: torch.Tensor, pitch_index: torch.Tensor,
-                     attributes: torch.Tensor | None, u: torch.Tensor | None) -> torch.Tensor:
-        """The ``consistency`` term of the batch whose student output is ``s_out [B, 2, 1024, 32]``."""
+    @staticmethod
+    def _share(fraction: float, b: int) -> int:
+        """The first ``ceil(fraction * b)`` notes of a batch of ``b`` (at most ``b``)."""
+        return min(b, math.ceil(fraction * b))
+
+    def _wave(self, out: torch.Tensor) -> torch.Tensor:
+        """Normalised MAG-IF ``[n, 2, 1024, 32]`` -> waveforms ``[n, 16000]`` (differentiable)."""
         from darkgan.data.magif import magif_to_note
+
+        return magif_to_note(self.normalizer.denormalize(out.float()))
+
+    def _consistency(self, s_emb: torch.Tensor, z: torch.Tensor, pitch_index: torch.Tensor,
+                     attributes: torch.Tensor | None, u: torch.Tensor | None) -> torch.Tensor:
+        """The ``consistency`` term: the student's tagger embeddings ``s_emb [m, D]`` of the batch's
+        first ``m`` notes against those of the same notes generated again at a neighbouring pitch."""
         from darkgan.training.losses import neighbour_pitches, timbre_consistency_loss
 
-        c, b = self.cfg, int(z.shape[0])
-        m = min(b, math.ceil(c.consistency_fraction * b))
-        u = torch.rand(b) if u is None else u
-        near = neighbour_pitches(pitch_index[:m], self.n_pitches, c.consistency_max_offset, u[:m])
+        m = int(s_emb.shape[0])
+        u = torch.rand(int(z.shape[0])) if u is None else u
+        near = neighbour_pitches(pitch_index[:m], self.n_pitches, self.cfg.consistency_max_offset, u[:m])
         partner = self.student(z[:m], near, None if attributes is None else attributes[:m])
-        wave = magif_to_note(self.normalizer.denormalize(torch.cat([s_out[:m], partner]).float()))
-        emb = self.tagger.embedding(wave, grad=True)
-        return timbre_consistency_loss(emb[:m], emb[m:], self.unrelated)
+        return timbre_consistency_loss(s_emb, self.tagger.embedding(self._wave(partner), grad=True), self.unrelated)
 
-
-    def _tagger(self, s_out: torch.Tensor, t_out: torch.Tensor) -> torch.Tensor:
-        """The ``tagger`` term: student notes ``s_out`` against the teacher generator's ``t_out``
-        (both ``[B, 2, 1024, 32]``, normalised MAG-IF), the first ``ceil(tagger_fraction * B)``."""
-        from darkgan.data.magif import magif_to_note
+    def _tagger(self, s_emb: torch.Tensor, t_out: torch.Tensor) -> torch.Tensor:
+        """The ``tagger`` term: the student's tagger embeddings ``s_emb [m, D]`` against the teacher
+        generator's notes ``t_out [m, 2, 1024, 32]`` (normalised MAG-IF) of the same inputs."""
         from darkgan.training.losses import timbre_consistency_loss
 
-        m = min(int(s_out.shape[0]), math.ceil(self.cfg.tagger_fraction * s_out.shape[0]))
-        emb = self.tagger.embedding(magif_to_note(self.normalizer.denormalize(s_out[:m].float())), grad=True)
         with torch.no_grad():
-            target = self.tagger.embedding(magif_to_note(self.normalizer.denormalize(t_out[:m].float())))
-        return timbre_consistency_loss(emb, target, self.unrelated)
+            target = self.tagger.embedding(self._wave(t_out))
+        return timbre_consistency_loss(s_emb, target, self.unrelated)
 
 
 @torch.no_grad()
