@@ -195,6 +195,10 @@ def _default_loss_weights() -> dict[str, float]:
         # G: frame-to-frame energy changes within the real notes' range (train.envelope_quantile;
         # last scale only): the onset burst of generated notes. Ours: 0 in every preset.
         "g_envelope": 0.0,
+        # G: timbre transfer as a ranking: the teacher's soft labels of each generated note must
+        # lie nearer its own conditioning than other training notes' attributes
+        # (train.retrieval_*; last scale only). Ours: 0 in every preset.
+        "g_retrieval": 0.0,
     }
 
 
@@ -222,7 +226,8 @@ class TrainConfig:
             ``g_consistency`` the timbre consistency across pitch, ours, 0, see
             ``consistency_fraction``; ``g_increment`` single-attribute control, ours, 0, see
             ``increment_fraction``; ``g_envelope`` the onset burst, ours, 0, see
-            ``envelope_quantile``).
+            ``envelope_quantile``; ``g_retrieval`` the timbre-transfer ranking, ours, 0, see
+            ``retrieval_negatives``).
         temperature: distillation temperature T (Eq. 1); the paper's best is 2 (the reference
             file uses 3).
         ema: keep an exponential moving average of G's weights (shipped and used for samples).
@@ -287,6 +292,11 @@ class TrainConfig:
             frame-to-frame energy change of a generated note outside the ``envelope_quantile`` ..
             ``1 - envelope_quantile`` quantiles of 2,048 real training notes' is penalised
             quadratically (:func:`darkgan.training.losses.envelope_range_loss`); in (0, 0.5).
+        retrieval_negatives: the ``g_retrieval`` term (ours, weight 0 in every preset): each
+            generated note's own conditioning is ranked against this many training notes'
+            attributes, drawn anew every step (:func:`darkgan.training.losses.teacher_retrieval_loss`); >= 1.
+        retrieval_scale: that term's distance unit, a fraction of the median squared distance
+            between two training notes' attribute vectors (alpha); > 0.
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
@@ -341,6 +351,8 @@ class TrainConfig:
     increment_fraction: float = 0.5
     increment_delta: float = 2.0
     envelope_quantile: float = 0.005
+    retrieval_negatives: int = 255
+    retrieval_scale: float = 0.1
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -426,6 +438,9 @@ class TrainConfig:
         _check_number("train.increment_fraction", self.increment_fraction, "in (0, 1]", lambda v: 0 < v <= 1)
         _check_number("train.increment_delta", self.increment_delta, "> 0", lambda v: v > 0)
         _check_number("train.envelope_quantile", self.envelope_quantile, "in (0, 0.5)", lambda v: 0 < v < 0.5)
+        if self.retrieval_negatives < 1:
+            raise DarkGANError(f"train.retrieval_negatives must be >= 1, got {self.retrieval_negatives}")
+        _check_number("train.retrieval_scale", self.retrieval_scale, "> 0", lambda v: v > 0)
         if self.consistency_max_offset < 1:
             raise DarkGANError(f"train.consistency_max_offset must be >= 1 semitone, got {self.consistency_max_offset}")
         self._validate_metrics()

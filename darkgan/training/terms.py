@@ -21,6 +21,11 @@ is de-normalised and inverted to a waveform
   pitch); both are heard through identical random transforms and the teacher must hear the
   rise (:func:`~darkgan.training.losses.attribute_increment_loss`; issue 15).
 
+- ``g_retrieval``: the teacher's soft labels of each note (the same transformed waveform as
+  ``g_teacher``) must lie nearer the note's own conditioning than ``train.retrieval_negatives``
+  training notes' attributes (:func:`~darkgan.training.losses.teacher_retrieval_loss`; issue 15's
+  timbre-transfer retrieval test made a loss).
+
 - ``g_envelope``: the frame-to-frame energy changes of the generated notes must stay within the
   real notes' range (:func:`~darkgan.training.losses.envelope_range_loss`, bounds from
   :func:`envelope_bounds`; last scale only; no inversion needed): the onset burst (issue 15).
@@ -45,7 +50,7 @@ from darkgan.errors import DataError
 from darkgan.training.losses import (attribute_increment_loss, augment_for_teacher, mean_pairwise_cosine_distance,
                                      envelope_range_loss, envelope_steps_db, f0_autocorrelation_loss,
                                      neighbour_pitches, raise_attribute, teacher_attribute_loss,
-                                     timbre_consistency_loss)
+                                     teacher_retrieval_loss, timbre_consistency_loss)
 
 
 def attribute_weights(weights: dict[str, float], names: list[str]) -> torch.Tensor | None:
@@ -140,6 +145,28 @@ def unrelated_distance(teacher, data, seed: int, n: int = 64) -> float:
     return d
 
 
+@torch.no_grad()
+def reference_attributes(data, seed: int, temperature: float, n: int = 8192) -> tuple[torch.Tensor, float]:
+    """The negatives of ``g_retrieval``: the attributes ``alpha = sigmoid(z / T)`` of up to ``n``
+    training notes (drawn with ``seed``), and their distance unit, the median squared Euclidean
+    distance between two of them (pairs of the first 1,024).
+
+    Returns:
+        ``([n, K] float32, unit > 0)``. Raises: DataError: fewer than 2 training notes, or all alike.
+    """
+    rows = np.asarray(data.train_rows)
+    if len(rows) < 2:
+        raise DataError("train.loss_weights.g_retrieval > 0 needs at least 2 training notes")
+    rows = np.sort(np.random.default_rng([int(seed), 0xE7]).choice(rows, size=min(n, len(rows)), replace=False))
+    alpha = torch.sigmoid(torch.as_tensor(np.asarray(data.logits)[rows], dtype=torch.float32) / float(temperature))
+    head = alpha[:1024]
+    d = torch.cdist(head, head).square()
+    unit = float(d[torch.triu_indices(len(head), len(head), 1).unbind()].median())
+    if not unit > 1e-12:
+        raise DataError(f"g_retrieval: the {len(rows)} training notes' attributes are all alike")
+    return alpha, unit
+
+
 @dataclass
 class Partners:
     """Extra notes generated in the batch's forward: note ``rows[j]`` of the batch again (its z)
@@ -182,8 +209,9 @@ class WaveTerms:
         self.consistency = tc.loss_weights.get("g_consistency", 0.0) > 0
         self.increment = tc.loss_weights.get("g_increment", 0.0) > 0
         self.envelope = tc.loss_weights.get("g_envelope", 0.0) > 0
+        self.retrieval = tc.loss_weights.get("g_retrieval", 0.0) > 0
         self.teacher = None
-        for key, on in (("g_teacher", self.labels), ("g_increment", self.increment)):
+        for key, on in (("g_teacher", self.labels), ("g_increment", self.increment), ("g_retrieval", self.retrieval)):
             if on and not data.n_attributes:
                 raise DataError(f"train.loss_weights.{key} > 0 needs attributes (the baseline has none)")
         if self.consistency and self.n_pitches < 2 * tc.consistency_max_offset:
@@ -192,11 +220,11 @@ class WaveTerms:
         if tc.teacher_attribute_weights and not self.labels:
             raise DataError("train.teacher_attribute_weights weigh the g_teacher term, which is off "
                             "(train.loss_weights.g_teacher = 0)")
-        if self.labels or self.consistency or self.increment:
+        if self.labels or self.consistency or self.increment or self.retrieval:
             from darkgan.teacher import load_teacher
 
             self.teacher = load_teacher((data.teacher or {}).get("id") or "efficientat-mn04", device=str(device))
-        if self.labels or self.increment:
+        if self.labels or self.increment or self.retrieval:
             check_teacher_vocabulary(self.teacher, list(data.class_indices), list(data.attributes), "teacher")
             self.classes = torch.tensor(list(data.class_indices), dtype=torch.long, device=device)
             self.attr_std = attribute_stats(data.logits, data.train_rows, tc.temperature)[1].to(device)
@@ -205,13 +233,16 @@ class WaveTerms:
                 self.attr_weights = self.attr_weights.to(device)
         if self.consistency:
             self.unrelated = unrelated_distance(self.teacher, data, tc.seed)
+        if self.retrieval:
+            self.references, unit = reference_attributes(data, tc.seed, tc.temperature)
+            self.references, self.retrieval_unit = self.references.to(device), tc.retrieval_scale * unit
         if self.envelope:
             self.envelope_lo, self.envelope_hi = (t.to(device) for t in
                                                   envelope_bounds(data, tc.seed, tc.envelope_quantile))
 
     @property
     def active(self) -> bool:
-        return self.f0 or self.labels or self.consistency or self.increment or self.envelope
+        return self.f0 or self.labels or self.consistency or self.increment or self.envelope or self.retrieval
 
     def n_pairs(self, b: int) -> int:
         """How many notes of a batch of ``b`` get a neighbouring-pitch partner (0 when off)."""
@@ -275,7 +306,7 @@ class BatchTerms:
         if wt.envelope and final:
             logmag = wt.normalizer.denormalize(out[:b])[:, 0]
             terms["g_envelope"] = envelope_range_loss(frame_energy_db(logmag), wt.envelope_lo, wt.envelope_hi)
-        if not (wt.f0 or wt.labels or wt.consistency or wt.increment):
+        if not (wt.f0 or wt.labels or wt.consistency or wt.increment or wt.retrieval):
             return terms  # g_envelope alone needs no waveform
         if not final:  # a coarser scale: blurred, full size (no pitch to hear: f0 waits)
             out = torch.nn.functional.interpolate(out, size=(N_BINS, N_FRAMES), mode="nearest")
@@ -283,11 +314,17 @@ class BatchTerms:
         wave = wave_all[:b]
         if wt.f0 and final:
             terms["g_f0"] = f0_autocorrelation_loss(wave, (wt.lo + self.pitch_index).float())
-        if wt.labels:
+        if wt.labels or wt.retrieval:
             heard = augment_for_teacher(wave, tuple(wt.tc.teacher_transforms), self.gen)
             z = wt.teacher.logits(heard, grad=True).index_select(1, wt.classes)
+        if wt.labels:
             terms["g_teacher"] = teacher_attribute_loss(z, self.conditioning, wt.tc.temperature, wt.attr_std,
                                                         wt.tc.teacher_loss, wt.attr_weights)
+        if wt.retrieval:
+            pick = torch.randint(len(wt.references), (wt.tc.retrieval_negatives,), generator=self.gen,
+                                 device=self.gen.device)
+            terms["g_retrieval"] = teacher_retrieval_loss(z, self.conditioning, wt.references[pick.to(z.device)],
+                                                          wt.tc.temperature, wt.retrieval_unit)
         pr = self.partners
         if wt.consistency and pr is not None:
             m = pr.n_consistency
