@@ -319,3 +319,49 @@ def test_table_runner_pairs_frami_and_adi_by_seed():
     assert runner.paired({"adi": runs["adi"][:1], "frami": runs["frami"][:1]}, "frami", "adi") is None
     md = runner.markdown({"table2": {}, "table3": {}, "paired": pr})
     assert "FRAMI - ADI, paired over seeds 0, 1, 2, 3: mean +2.75" in md
+
+
+def test_augmentations_of_synthesized_samples_are_what_they_claim():
+    from darkgan.frami.distill import augment_synthesized
+
+    x = torch.randn(6, 1, 16, 32, generator=torch.Generator().manual_seed(0))
+    assert augment_synthesized(x, (), torch.Generator()) is x
+    # mixup: every sample a convex combination of itself and one other sample of the batch
+    g = torch.Generator().manual_seed(1)
+    lam, perm = torch.rand(6, 1, 1, 1, generator=g), torch.randperm(6, generator=g)
+    mixed = augment_synthesized(x, ("mixup",), torch.Generator().manual_seed(1))
+    assert torch.allclose(mixed, lam * x + (1 - lam) * x[perm]) and not torch.allclose(mixed, x)
+    # shift: a circular roll along time of at most T/4 frames, each sample its own
+    rolled = augment_synthesized(x, ("shift",), torch.Generator().manual_seed(2))
+    ks = [next(k for k in range(-8, 9) if torch.equal(torch.roll(x[i], k, dims=-1), rolled[i])) for i in range(6)]
+    assert len(set(ks)) > 1
+    # mask: only whole mel bands and whole frames set to 0, at most M/8 and T/8 of them
+    masked = augment_synthesized(x, ("mask",), torch.Generator().manual_seed(3))
+    zero = (masked == 0) & (x != 0)
+    assert bool(((masked == x) | zero).all()) and bool(zero.any())
+    for i in range(6):
+        bands = zero[i, 0].all(1).sum()
+        frames = zero[i, 0].all(0).sum()
+        assert bands <= 2 and frames <= 4 and bool((zero[i, 0] == (zero[i, 0].all(1, keepdim=True)
+                                                                    | zero[i, 0].all(0, keepdim=True))).all())
+    with pytest.raises(ValueError, match="unknown"):
+        augment_synthesized(x, ("flip",), torch.Generator())
+    with pytest.raises(DarkGANError, match="train.augment"):
+        _cfg('train.augment=["flip"]').validate()
+
+
+def test_augmented_distillation_resumes_to_the_same_student(notes, teacher_dir, tmp_path):
+    """Augmentation draws come from the run's saved generator: a cut run resumes bit for bit, and
+    the student differs from the one trained on the plain memory."""
+    from darkgan.frami.checkpoint import load_tensors
+
+    cfg = _cfg("inversion.n_samples=16", "inversion.steps=5", "train.epochs=3")
+    aug = apply_overrides(cfg, ['train.augment=["mixup","shift","mask"]'])
+    plain = distill_tagger(teacher_dir, notes, tmp_path / "plain", "adi", cfg)
+    full = distill_tagger(teacher_dir, notes, tmp_path / "full", "adi", aug)
+    distill_tagger(teacher_dir, notes, tmp_path / "cut", "adi", apply_overrides(aug, ["train.max_minutes=1e-9"]))
+    done = distill_tagger(teacher_dir, notes, tmp_path / "cut", "adi", aug, resume=True)
+    assert plain["done"] and full["done"] and done["done"]
+    a, b, c = (load_tensors(tmp_path / n / "student.safetensors") for n in ("full", "cut", "plain"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)

@@ -224,7 +224,7 @@ def _fit_kd(teacher, student, out, cfg, data, resume):
     from darkgan.frami.run import fit
 
     train = load_note_mels(data, "train", cfg.data.per_class, cfg.data.seed, teacher)
-    step = lambda i: kd_step(student, None, train.x[i], cfg.train, t_logits=train.logits[i], multilabel=True)
+    step = lambda i, g: kd_step(student, None, train.x[i], cfg.train, t_logits=train.logits[i], multilabel=True)
     return {"n_train": len(train.x)}, fit(out, "student", student, [], len(train.x), step, cfg, resume)
 
 

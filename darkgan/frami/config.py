@@ -159,6 +159,10 @@ class TrainConfig:
         w_kd: weight of the logits KD term (soft targets).
         w_hidden: weight of the reused hidden states (before and after pooling; 0 = off).
         max_minutes: stop (and checkpoint) after this wall time; ``--resume`` continues.
+        augment: augmentations of the synthesized samples before the teacher labels them
+            (data-free methods only; a subset of ``mixup``, ``shift``, ``mask``,
+            :func:`darkgan.frami.distill.augment_synthesized`); empty: none (as measured before
+            2026-12-05).
     """
 
     epochs: int = 8
@@ -169,12 +173,16 @@ class TrainConfig:
     w_kd: float = 1.0
     w_hidden: float = 1.0
     max_minutes: float = 0.0
+    augment: tuple[str, ...] = ()
 
     def validate(self) -> "TrainConfig":
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.temperature <= 0:
             raise DarkGANError("train: epochs, batch_size >= 1; lr, temperature > 0 are needed")
         if min(self.w_kd, self.w_hidden, self.weight_decay, self.max_minutes) < 0:
             raise DarkGANError("train: weights, weight_decay and max_minutes must be >= 0")
+        bad = [k for k in self.augment if k not in ("mixup", "shift", "mask")]
+        if bad:
+            raise DarkGANError(f"train.augment: unknown {bad} (known: mixup, shift, mask)")
         return self
 
 

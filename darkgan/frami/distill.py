@@ -84,17 +84,19 @@ def kd_step(student: SoundClassifier, teacher: nn.Module | None, x: torch.Tensor
 
 
 def train_epoch(modules: list[nn.Module], opt: torch.optim.Optimizer, n: int, batch_size: int,
-                step: Callable[[torch.Tensor], dict[str, torch.Tensor]], gen: torch.Generator,
+                step: Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor]], gen: torch.Generator,
                 deadline: float | None = None, bar=None) -> dict[str, float] | None:
-    """One shuffled pass over ``n`` items; ``step(index [b]) -> losses``. Returns mean losses, or
-    ``None`` when ``deadline`` (``time.time()``) passed before the end (the epoch is then not counted)."""
+    """One shuffled pass over ``n`` items; ``step(index [b], gen) -> losses`` (``gen``: the run's
+    generator, for the step's own draws, e.g. :func:`augment_synthesized`; saved with every
+    checkpoint, so a resumed run draws the same). Returns mean losses, or ``None`` when
+    ``deadline`` (``time.time()``) passed before the end (the epoch is then not counted)."""
     for m in modules:
         m.train()
     sums: dict[str, float] = {}
     for i, idx in enumerate(torch.randperm(n, generator=gen).split(batch_size)):
         if deadline is not None and time.time() > deadline:
             return None
-        losses = step(idx)
+        losses = step(idx, gen)
         opt.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         opt.step()
@@ -103,6 +105,62 @@ def train_epoch(modules: list[nn.Module], opt: torch.optim.Optimizer, n: int, ba
         if bar is not None:
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
     return {k: v / (i + 1) for k, v in sums.items()}
+
+
+#: Augmentations of synthesized samples (``train.augment``), see :func:`augment_synthesized`.
+AUGMENTATIONS = ("mixup", "shift", "mask")
+
+
+@torch.no_grad()
+def augment_synthesized(x: torch.Tensor, kinds: tuple[str, ...], gen: torch.Generator) -> torch.Tensor:
+    """New inputs from a batch of synthesized log-mels, for the teacher to label anew.
+
+    A data-free student sees only the few hundred samples of the memory; in contrastive model
+    inversion (Fang et al., IJCAI 2021, the FRAMI paper's ref. [1]) the student's KD stage
+    augments them, as DeepInversion's does. Here, in this order, each a fresh draw per sample:
+
+    - ``"mixup"``: ``lam * x + (1 - lam) * x[perm]``, ``lam ~ U(0, 1)``, ``perm`` a random
+      permutation of the batch (Zhang et al., ICLR 2018; on log-mels, as audio taggers use it);
+    - ``"shift"``: a circular roll along time by an integer in ``[-T/4, T/4]`` frames;
+    - ``"mask"``: SpecAugment (Park et al., Interspeech 2019): one band of ``[0, M/8]`` mel bins and
+      one span of ``[0, T/8]`` frames set to 0 (the standardised inputs' mean).
+
+    Args:
+        x: ``[B, 1, M, T]`` standardised log-mel; kinds: a subset of :data:`AUGMENTATIONS` (empty:
+            ``x`` itself); gen: the generator of the draws.
+
+    Returns:
+        ``[B, 1, M, T]`` (a new tensor unless ``kinds`` is empty).
+
+    Raises:
+        ValueError: an unknown kind.
+    """
+    bad = [k for k in kinds if k not in AUGMENTATIONS]
+    if bad:
+        raise ValueError(f"augment_synthesized: unknown {bad} (known: {', '.join(AUGMENTATIONS)})")
+    b, _, m, t = x.shape
+    if "mixup" in kinds and b > 1:
+        lam = torch.rand(b, 1, 1, 1, generator=gen)
+        x = lam * x + (1 - lam) * x[torch.randperm(b, generator=gen)]
+    if "shift" in kinds:
+        k = torch.randint(-(t // 4), t // 4 + 1, (b,), generator=gen)
+        frames = (torch.arange(t)[None, :] - k[:, None]) % t  # [B, T]
+        x = torch.gather(x, 3, frames[:, None, None, :].expand(b, 1, m, t))
+    if "mask" in kinds:
+        x = x.clone()
+        for (lo, w), dim in ((_span(m, m // 8, gen, b), 2), (_span(t, t // 8, gen, b), 3)):
+            pos = torch.arange(x.shape[dim])[None, :]
+            hit = (pos >= lo[:, None]) & (pos < (lo + w)[:, None])  # [B, size]
+            shape = (b, 1, -1, 1) if dim == 2 else (b, 1, 1, -1)
+            x = x.masked_fill(hit.view(shape), 0.0)
+    return x
+
+
+def _span(size: int, most: int, gen: torch.Generator, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start and width ``[b]`` of a random span of at most ``most`` of ``size`` positions."""
+    w = torch.randint(0, max(most, 0) + 1, (b,), generator=gen)
+    lo = (torch.rand(b, generator=gen) * (size - w + 1)).long()
+    return lo, w
 
 
 @torch.no_grad()

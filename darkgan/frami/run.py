@@ -19,6 +19,7 @@ from darkgan.frami.config import FramiConfig
 from darkgan.frami.distill import (
     HiddenReuse,
     accuracy,
+    augment_synthesized,
     kd_step,
     predict,
     supervised_step,
@@ -100,7 +101,7 @@ def train_teacher(data: str | Path, out: str | Path, cfg: FramiConfig, resume: b
         model = SoundClassifier(cfg.teacher)
         t0 = time.process_time()
         res = fit(out, "teacher", model, [], len(train.x),
-                  lambda i: supervised_step(model, train.x[i], train.y[i]), cfg, resume)
+                  lambda i, g: supervised_step(model, train.x[i], train.y[i]), cfg, resume)
         return _finish(out, data, cfg, stats, {"teacher": model}, res, t0)
 
 
@@ -249,8 +250,8 @@ def _student_task(teacher, student, cfg, method, data, stats):
     """``(facts, step(index) -> losses, n items)`` of a method on the real notes (``data``, ``kd``)."""
     train, _ = load_mel_split(data, "train", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats)
     if method == "data":
-        return {}, lambda i: supervised_step(student, train.x[i], train.y[i]), len(train.y)
-    return {}, lambda i: kd_step(student, teacher, train.x[i], cfg.train), len(train.y)
+        return {}, lambda i, g: supervised_step(student, train.x[i], train.y[i]), len(train.y)
+    return {}, lambda i, g: kd_step(student, teacher, train.x[i], cfg.train), len(train.y)
 
 
 def fit_data_free(teacher, student, out: Path, cfg: FramiConfig, method: str, shape: tuple[int, int], resume: bool,
@@ -269,7 +270,8 @@ def fit_data_free(teacher, student, out: Path, cfg: FramiConfig, method: str, sh
     for r in range(1, rounds + 1):
         part = replace(cfg, inversion=replace(ic, n_samples=-(-ic.n_samples * r // rounds)))
         facts, mem = synthesize(teacher, out, part, method, shape, classes, student if r > 1 else None)
-        step = lambda i, x=mem["x"]: kd_step(student, teacher, x[i], cfg.train, reuse, multilabel=multilabel)
+        step = lambda i, g, x=mem["x"]: kd_step(student, teacher, augment_synthesized(x[i], cfg.train.augment, g),
+                                                cfg.train, reuse, multilabel=multilabel)
         until = -(-epochs * r // rounds)
         res = fit(out, "student", student, [reuse] if reuse is not None else [], len(mem["y"]), step, cfg,
                   resume or r > 1, until)
