@@ -185,8 +185,8 @@ class Partners:
 
 
 class WaveTerms:
-    """Builds the ``g_f0`` / ``g_teacher`` / ``g_consistency`` / ``g_increment`` / ``g_envelope``
-    terms for one run.
+    """Builds the ``g_f0`` / ``g_teacher`` / ``g_consistency`` / ``g_increment`` / ``g_envelope`` /
+    ``g_retrieval`` terms for one run.
 
     Args:
         tc: the :class:`~darkgan.models.config.TrainConfig` (weights, T, teacher loss and
@@ -195,7 +195,7 @@ class WaveTerms:
         device: where the teacher runs.
 
     Raises:
-        DataError: ``g_teacher`` or ``g_increment > 0`` on a dataset without attributes, a teacher
+        DataError: ``g_teacher``, ``g_increment`` or ``g_retrieval > 0`` on a dataset without attributes, a teacher
             whose classes do not match the vocabulary, or ``g_consistency > 0`` on fewer than
             ``2 * train.consistency_max_offset`` pitches. WeightsError: the teacher's weights are
             missing.
