@@ -32,9 +32,9 @@ from darkgan import DarkGAN
 
 #: checkpoint -> (hash of the bank-drawn case, hash of the fully given case, hash of generate_batch)
 HASHES = {
-    "default": ("2836477870e1fb27bd3c12eb8b59183ae96f45028f1cf38ebc871e1ca63bd6fa",
-                "8b7479c7ed34c93d65b219cf0e050a33f369e9eb11dddb2ebdbac32378aee2c1",
-                "749029e3b5e0e583b4c348de3854a02cee66e22f5a4e0297745dbb751454c144"),
+    "default": ("8f77594196d42ede11e25af85d381fa3a6f5dfac0d101d43b54e1a3abb33dc5c",
+                "0f49928dd87f9b91a405d121e538e17eb9494d2b89d51ddc6c8043327a36ba1a",
+                "4207658194f001c47bf484cffb376f7dfa4d70030f5270f09f56d73e7d11f302"),
     "student": ("e968ae5dca58bb250f62861cf37a701645e1656742ea811043002980d56b628d",
                 "51a23dd2b5fdbdd789a57d33c64c359585309203aa8ac904bc3c197c95b9b1ae",
                 "1be6691d489ec9113e8d9cea459154ac1880c72e51e02857d79034d274fc21d5"),
