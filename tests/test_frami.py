@@ -355,9 +355,9 @@ def test_augmented_distillation_resumes_to_the_same_student(notes, teacher_dir, 
     the student differs from the one trained on the plain memory."""
     from darkgan.frami.checkpoint import load_tensors
 
-    cfg = _cfg("inversion.n_samples=16", "inversion.steps=5", "train.epochs=3")
-    aug = apply_overrides(cfg, ['train.augment=["mixup","shift","mask"]'])
-    plain = distill_tagger(teacher_dir, notes, tmp_path / "plain", "adi", cfg)
+    aug = _cfg("inversion.n_samples=16", "inversion.steps=5", "train.epochs=3")
+    assert aug.train.augment == ("mixup", "shift", "mask")  # the default
+    plain = distill_tagger(teacher_dir, notes, tmp_path / "plain", "adi", apply_overrides(aug, ["train.augment=[]"]))
     full = distill_tagger(teacher_dir, notes, tmp_path / "full", "adi", aug)
     distill_tagger(teacher_dir, notes, tmp_path / "cut", "adi", apply_overrides(aug, ["train.max_minutes=1e-9"]))
     done = distill_tagger(teacher_dir, notes, tmp_path / "cut", "adi", aug, resume=True)
