@@ -293,7 +293,7 @@ def test_tagger_loss_compares_student_and_teacher_notes_in_the_taggers_embedding
     ``paper-small`` as the student (a generator of its own whose notes the tagger hears far from
     the default's; the shipped student was trained on this term). The term is
     ``timbre_consistency_loss`` of the student's and the teacher generator's notes of the same
-    inputs (the first ``ceil(tagger_fraction * B)``); a few steps on it alone lower it and leave
+    inputs (the first ``ceil(tagger_fraction * B)``); 8 small steps on it alone lower it and leave
     the teacher untouched; settings are validated."""
     from darkgan.compression.distill import generated_unrelated_distance
     from darkgan.data.magif import magif_to_note
@@ -320,7 +320,7 @@ def test_tagger_loss_compares_student_and_teacher_notes_in_the_taggers_embedding
     assert torch.allclose(first["tagger"].detach(), want, rtol=1e-3), (first["tagger"], want)
     assert torch.equal(first["loss"], first["tagger"]) and 0.05 < float(want) < 2.0
     t_before = [q.detach().clone() for q in t.parameters()]
-    _train_steps(d, s.parameters(), (z, p, a), 4, 1e-3)
+    _train_steps(d, s.parameters(), (z, p, a), 8, 3e-4)  # stop 40's default: 1.68 -> 1.01 (4 at 1e-3: 1.55)
     with torch.no_grad():
         assert float(d.losses(z, p, a)["tagger"]) < 0.9 * float(want)
     assert all(torch.equal(x, y) for x, y in zip(t_before, t.parameters()))
