@@ -77,3 +77,25 @@ def prepared_dataset(rendered_dataset, tmp_path_factory) -> Path:
     label_dataset(root, progress=False)
     build_vocabulary(root, n=16)
     return root
+
+
+@pytest.fixture
+def resumes_exactly(prepared_dataset, tmp_path):
+    """``check(cfg) -> (uninterrupted TrainResult, resumed training state)``: a tiny run of ``cfg``
+    on ``prepared_dataset`` trained straight through, and again stopped after step 1 and resumed,
+    must end bit for bit alike (generator, EMA and critic weights); asserted here."""
+    import torch
+
+    from darkgan.models.checkpoint import load_training_state
+    from darkgan.training.loop import train
+
+    def check(cfg):
+        a = train(prepared_dataset, tmp_path / "a", config=cfg, progress=False, threads=1)
+        train(prepared_dataset, tmp_path / "b", config=cfg, progress=False, threads=1, stop_at_step=1)
+        b = train(prepared_dataset, tmp_path / "b", resume=True, progress=False, threads=1)
+        A, B = load_training_state(a.checkpoint), load_training_state(b.checkpoint)
+        for part in ("generator", "ema", "critic"):
+            assert all(torch.equal(t, B[part][k]) for k, t in A[part].items()), part
+        return a, B
+
+    return check
