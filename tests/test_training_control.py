@@ -16,7 +16,7 @@ from darkgan.models.generator import Generator
 from darkgan.training.data import load_training_data
 from darkgan.training.losses import augment_for_teacher, teacher_attribute_loss
 from darkgan.training.loop import train
-from darkgan.training.terms import attribute_stats, attribute_weights, check_teacher_vocabulary
+from darkgan.training.terms import WaveTerms, attribute_stats, attribute_weights, check_teacher_vocabulary
 
 LAST_ONLY = ["train.iterations=[0,0,0,0,0,3]", "train.fade_in_jumps=0", "train.log_every=1"]
 
@@ -406,3 +406,14 @@ def test_the_word_control_recipe_does_not_depend_on_the_temperature(prepared_dat
     diff = max(float((a[k] - b[k]).abs().max()) for k in a)
     paper_diff = max(float((p[k] - q[k]).abs().max()) for k in p)
     assert a.keys() == b.keys() and diff < 0.5 * paper_diff, (diff, paper_diff)
+
+
+@pytest.mark.parametrize("term", ["g_teacher", "g_increment", "g_retrieval"])
+def test_attribute_terms_need_attributes(prepared_dataset, term):
+    """Each term that compares the teacher's labels with the conditioning is a one-line error,
+    naming it, on a dataset labelled without attributes (the no-attribute baseline)."""
+    cfg = apply_overrides(get_preset("tiny"), [f"train.loss_weights.{term}=1"])
+    data = load_training_data(prepared_dataset)
+    data.attributes = []
+    with pytest.raises(DataError, match=term):
+        WaveTerms(cfg.train, data, torch.device("cpu"))

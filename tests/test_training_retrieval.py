@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from darkgan.errors import DarkGANError, DataError
+from darkgan.errors import DarkGANError
 from darkgan.generation.bank import load_bank
 from darkgan.models.checkpoint import load_generator
 from darkgan.models.config import PRESETS, apply_overrides, get_preset
@@ -119,14 +119,6 @@ def test_retrieval_settings_are_validated():
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(base, [bad])
     assert all(PRESETS[name]().train.loss_weights["g_retrieval"] == 0 for name in PRESETS)
-
-
-def test_retrieval_needs_attributes(prepared_dataset):
-    cfg = apply_overrides(get_preset("tiny"), ["train.loss_weights.g_retrieval=1"])
-    data = load_training_data(prepared_dataset)
-    data.attributes = []  # a dataset labelled without attributes (the no-attribute baseline)
-    with pytest.raises(DataError, match="g_retrieval"):
-        WaveTerms(cfg.train, data, torch.device("cpu"))
 
 
 @pytest.mark.slow  # three short runs, the teacher loaded in each
