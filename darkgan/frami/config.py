@@ -148,6 +148,11 @@ class InversionConfig:
         return self
 
 
+#: Augmentations of synthesized samples (``train.augment``), see
+#: :func:`darkgan.frami.distill.augment_synthesized`.
+AUGMENTATIONS = ("mixup", "shift", "mask")
+
+
 @dataclass
 class TrainConfig:
     """Training of a classifier on data, or of a student by KD (on data or synthesized samples).
@@ -174,16 +179,16 @@ class TrainConfig:
     w_kd: float = 1.0
     w_hidden: float = 1.0
     max_minutes: float = 0.0
-    augment: tuple[str, ...] = ("mixup", "shift", "mask")
+    augment: tuple[str, ...] = AUGMENTATIONS
 
     def validate(self) -> "TrainConfig":
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.temperature <= 0:
             raise DarkGANError("train: epochs, batch_size >= 1; lr, temperature > 0 are needed")
         if min(self.w_kd, self.w_hidden, self.weight_decay, self.max_minutes) < 0:
             raise DarkGANError("train: weights, weight_decay and max_minutes must be >= 0")
-        bad = [k for k in self.augment if k not in ("mixup", "shift", "mask")]
+        bad = [k for k in self.augment if k not in AUGMENTATIONS]
         if bad:
-            raise DarkGANError(f"train.augment: unknown {bad} (known: mixup, shift, mask)")
+            raise DarkGANError(f"train.augment: unknown {bad} (known: {', '.join(AUGMENTATIONS)})")
         return self
 
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from darkgan.frami.config import TrainConfig
+from darkgan.frami.config import AUGMENTATIONS, TrainConfig
 from darkgan.frami.models import SoundClassifier
 
 
@@ -105,10 +105,6 @@ def train_epoch(modules: list[nn.Module], opt: torch.optim.Optimizer, n: int, ba
         if bar is not None:
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
     return {k: v / (i + 1) for k, v in sums.items()}
-
-
-#: Augmentations of synthesized samples (``train.augment``), see :func:`augment_synthesized`.
-AUGMENTATIONS = ("mixup", "shift", "mask")
 
 
 @torch.no_grad()
