@@ -88,6 +88,16 @@ def shipped_checkpoint(name: str = "default") -> Path:
     return Path(__file__).resolve().parent / "assets" / SHIPPED_CHECKPOINTS[name]
 
 
+def provenance(path: str | os.PathLike) -> str:
+    """How a checkpoint's metadata names another checkpoint it came from: a shipped one as
+    ``darkgan/assets/<folder>`` (the same on every machine), any other as the path given.
+    Raises nothing (the path need not exist)."""
+    if is_shipped(path):
+        assets = (Path(__file__).resolve().parent / "assets").resolve()
+        return "darkgan/assets/" + Path(path).resolve().relative_to(assets).as_posix()
+    return str(path)
+
+
 def is_shipped(path: str | os.PathLike) -> bool:
     """Whether ``path`` lies inside the package's ``assets/`` folder (the shipped checkpoints),
     which every command treats as read-only."""

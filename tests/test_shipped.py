@@ -9,7 +9,7 @@ from darkgan import DarkGAN
 from darkgan.compression.bench import count_macs
 from darkgan.errors import CheckpointError
 from darkgan.models.checkpoint import load_generator, verify_checkpoint
-from darkgan.paths import SHIPPED_CHECKPOINTS, shipped_checkpoint
+from darkgan.paths import SHIPPED_CHECKPOINTS, provenance, shipped_checkpoint
 
 
 @pytest.mark.parametrize("name", list(SHIPPED_CHECKPOINTS))
@@ -23,6 +23,17 @@ def test_shipped_checkpoints_load_by_name_and_their_checksums_hold(name):
         shipped_checkpoint("nope")
     with pytest.raises(CheckpointError, match="shipped checkpoints by name: default, student, paper-small"):
         load_generator("nope-not-a-folder")
+
+
+def test_shipped_metadata_names_its_sources_the_same_on_every_machine(tmp_path):
+    """``paths.provenance``: a shipped checkpoint as ``darkgan/assets/<folder>`` however it was
+    reached, any other path as given; the student's recorded teacher and start are shipped ones."""
+    assert provenance(shipped_checkpoint("default")) == "darkgan/assets/darkgan-default"
+    assert provenance(shipped_checkpoint("student") / ".." / "darkgan-student") == "darkgan/assets/darkgan-student"
+    assert provenance(tmp_path / "run") == str(tmp_path / "run")
+    _, cfg = load_generator("student")
+    assert cfg.extra["distillation"]["teacher"] == "darkgan/assets/darkgan-default"
+    assert cfg.extra["initialised_from"] == "darkgan/assets/darkgan-student"
 
 
 def _profiles(model, z, pitch, alpha) -> np.ndarray:

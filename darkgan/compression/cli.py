@@ -59,6 +59,7 @@ def cmd_distill(args) -> int:
     if not args.checkpoint or not args.out:
         raise DarkGANError("distill needs --checkpoint TEACHER and --out DIR (or --list-presets)")
     from darkgan.compression.distill import distill
+    from darkgan.paths import provenance
 
     student, extra = None, None
     if args.init:
@@ -68,7 +69,7 @@ def cmd_distill(args) -> int:
             raise DarkGANError("--override refines a preset; it cannot change an --init student's architecture")
         student, s_cfg = load_generator(args.init)
         student.preset = s_cfg.config.preset
-        extra = {"initialised_from": str(s_cfg.path),
+        extra = {"initialised_from": provenance(s_cfg.path),
                  **{k: v for k, v in (s_cfg.extra or {}).items() if k == "pruning"}}
     res = distill(args.checkpoint, args.out, student_preset=args.student_preset, student=student,
                   student_overrides=args.override or [], config=_distill_config(args), data=args.data,

@@ -87,6 +87,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from darkgan.errors import CheckpointError, DarkGANError
+from darkgan.paths import provenance
 from darkgan.utils.config import config_to_dict
 
 LOSSES = ("output", "features", "adversarial", "f0", "consistency", "tagger")
@@ -504,7 +505,7 @@ def distill(teacher: str | Path, out: str | Path, *, student_preset: str | None 
     opt = torch.optim.Adam(distiller.trainable(), lr=cfg.lr, betas=cfg.betas)
     teacher_sha = ((t_cfg.extra or {}).get("files") or {}).get("generator.safetensors")
     start, history = _resume(out, t_cfg, teacher_sha, cfg, distiller, opt, dev)
-    meta = {"distillation": {"teacher": str(t_cfg.path), "teacher_preset": t_cfg.config.preset,
+    meta = {"distillation": {"teacher": provenance(t_cfg.path), "teacher_preset": t_cfg.config.preset,
                              "losses": list(cfg.losses), "conditioning": pool.source,
                              "config": config_to_dict(cfg)}, **(extra or {})}
 

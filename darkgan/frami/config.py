@@ -167,7 +167,7 @@ class TrainConfig:
         augment: augmentations of the synthesized samples before the teacher labels them
             (data-free methods only; a subset of ``mixup``, ``shift``, ``mask``,
             :func:`darkgan.frami.distill.augment_synthesized`). Default all three since stop 40
-            (docs/frami.md: +3.2 points for FRAMI, +2.5 for ADI over 4-5 seeds); ``[]`` gives the
+            (docs/frami.md: +2.6 points for FRAMI, +3.0 for ADI over 5 seeds); ``[]`` gives the
             runs measured before.
     """
 

@@ -42,6 +42,7 @@ from darkgan.models.checkpoint import (LATEST, MARKER, CheckpointConfig, clean_i
 from darkgan.models.config import Config, TrainConfig, apply_overrides, get_preset
 from darkgan.models.critic import Critic
 from darkgan.models.generator import Generator
+from darkgan.paths import provenance
 from darkgan.training import distributed as dist_utils
 from darkgan.training.losses import (critic_wasserstein_loss, drift_loss,
                                      generator_wasserstein_loss, gradient_penalty,
@@ -542,7 +543,7 @@ def init_from_generator(st: State, path: str | Path, data) -> dict:
             missing, unexpected = g.load_state_dict(state, strict=False)
             if unexpected or {k for k in missing if not k.startswith("mapping.")} - {"attr_mean", "attr_std"}:
                 raise CheckpointError(f"{path}: weights do not fit ({sorted(unexpected or missing)[:3]})")
-    return {"path": str(path), "step": int(scfg.step), "preset": scfg.config.preset,
+    return {"path": provenance(path), "step": int(scfg.step), "preset": scfg.config.preset,
             "created": scfg.created, "git_commit": scfg.git_commit,
             "overrides": list(scfg.config.overrides),
             **({"fine_tuned_from": scfg.extra["fine_tuned_from"]} if "fine_tuned_from" in scfg.extra else {})}
