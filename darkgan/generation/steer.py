@@ -7,27 +7,19 @@ asks for a vector no training note has, and the shipped generator answers it wit
 knows: the teacher hears no rise for any of the 10 Table-2 instruments, YAMNet none
 (``benchmarks/control.py``'s rise test, 64 notes; docs/generation.md, "Steering").
 
-:class:`AttributePrior` is a Gaussian over the attribute logits ``u = z / T`` (``alpha =
-sigmoid(u)``, paper Eq. 1) fitted on the attribute bank's validation notes. Given asked values
-``t_S`` for the attributes ``S``, every other attribute moves by its regression on them,
-
-    u' = u + (t_S - u_S) Sigma_SS^-1 Sigma_S.,   u'_S = t_S
-
-(the conditional mean of a Gaussian, shifted by the base note's own deviation from it), so a
-note drawn from the bank keeps what makes it itself and takes on what goes with the asked
-words. With every attribute given (``S`` = all) it is the identity.
+:class:`~darkgan.teacher.prior.AttributePrior` (a Gaussian over the attribute logits, fitted on the
+attribute bank's validation notes) sets every attribute not asked for by its regression on the
+asked ones, so a note drawn from the bank keeps what makes it itself and takes on what goes with
+the asked words. With every attribute given (``S`` = all) it is the identity.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from darkgan.errors import DarkGANError
+from darkgan.teacher.prior import EPS, AttributePrior, logit  # noqa: F401  (their home: the teacher's labels)
 
 #: How the attributes not given are set: ``"data"`` steers them (:class:`AttributePrior`),
 #: ``"none"`` keeps them as drawn (the paper's single-attribute edits, Sec. 4.4.2).
 STEER_MODES = ("data", "none")
-#: Probabilities are clipped to [EPS, 1 - EPS] before the logit (|u| <= 9.2).
-EPS = 1e-4
 
 
 def check_steer(steer) -> str:
@@ -39,67 +31,3 @@ def check_steer(steer) -> str:
     if steer not in STEER_MODES:
         raise DarkGANError(f"steer must be one of {', '.join(STEER_MODES)}, got {steer!r}")
     return steer
-
-
-def logit(alpha) -> np.ndarray:
-    """``log(a / (1 - a))`` of probabilities clipped to [EPS, 1 - EPS], float64."""
-    a = np.clip(np.asarray(alpha, dtype=np.float64), EPS, 1.0 - EPS)
-    return np.log(a) - np.log1p(-a)
-
-
-class AttributePrior:
-    """A Gaussian over attribute logits ``u = z / T`` ([K] mean, [K, K] covariance).
-
-    Args:
-        mean: ``[K]`` mean logit. cov: ``[K, K]`` covariance of the logits.
-        ridge: added to the diagonal of ``Sigma_SS`` before solving, relative to its mean
-            diagonal (asked attributes that the data ties together stay solvable).
-
-    Raises:
-        DarkGANError: shapes that do not match, or non-finite values.
-    """
-
-    def __init__(self, mean, cov, ridge: float = 1e-3):
-        self.mean = np.asarray(mean, dtype=np.float64)
-        self.cov = np.asarray(cov, dtype=np.float64)
-        k = len(self.mean)
-        if self.mean.ndim != 1 or self.cov.shape != (k, k):
-            raise DarkGANError(f"AttributePrior: mean {self.mean.shape} and covariance {self.cov.shape} do not match")
-        if not (np.isfinite(self.mean).all() and np.isfinite(self.cov).all()):
-            raise DarkGANError("AttributePrior: non-finite mean or covariance")
-        self.ridge = float(ridge)
-
-    @classmethod
-    def from_logits(cls, logits, temperature: float) -> "AttributePrior":
-        """Fitted on teacher logits ``z [M, K]`` (the bank's) at temperature ``T`` (M >= 2)."""
-        u = np.asarray(logits, dtype=np.float64) / float(temperature)
-        if u.ndim != 2 or len(u) < 2:
-            raise DarkGANError(f"AttributePrior: need logits [M >= 2, K], got {list(u.shape)}")
-        return cls(u.mean(0), np.cov(u, rowvar=False))
-
-    def steer(self, alpha, idx, target) -> np.ndarray:
-        """Set attributes ``idx`` to ``target`` and move the others with them.
-
-        Args:
-            alpha: ``[n, K]`` base conditioning vectors (probabilities).
-            idx: ``[m]`` indices of the asked attributes (distinct).
-            target: ``[m]`` their asked probabilities (raw scale).
-
-        Returns:
-            ``[n, K]`` float32: column ``idx`` equal to ``target`` (to float32), the others
-            shifted by their regression on the asked logits (module docstring).
-        """
-        a = np.asarray(alpha, dtype=np.float64)
-        idx = np.asarray(idx, dtype=np.int64)
-        out = a.copy()
-        if len(idx) == 0:
-            return out.astype(np.float32)
-        t = logit(target)
-        u = logit(a)
-        s_ss = self.cov[np.ix_(idx, idx)]
-        s_ss = s_ss + self.ridge * max(float(np.mean(np.diag(s_ss))), 1e-12) * np.eye(len(idx))
-        coef = np.linalg.solve(s_ss, self.cov[idx])  # [m, K]: regression of every logit on the asked
-        u = u + (t[None, :] - u[:, idx]) @ coef
-        out = 1.0 / (1.0 + np.exp(-u))
-        out[:, idx] = np.asarray(target, dtype=np.float64)[None, :]
-        return out.astype(np.float32)

@@ -199,6 +199,10 @@ def _default_loss_weights() -> dict[str, float]:
         # lie nearer its own conditioning than other training notes' attributes
         # (train.retrieval_*; last scale only). Ours: 0 in every preset.
         "g_retrieval": 0.0,
+        # G: a single-attribute edit must sound like the same edit with the other attributes
+        # steered as in the data (the generator's own steered output as the target;
+        # train.steer_fraction). Ours: 0 in every preset.
+        "g_steer": 0.0,
     }
 
 
@@ -227,7 +231,8 @@ class TrainConfig:
             ``consistency_fraction``; ``g_increment`` single-attribute control, ours, 0, see
             ``increment_fraction``; ``g_envelope`` the onset burst, ours, 0, see
             ``envelope_quantile``; ``g_retrieval`` the timbre-transfer ranking, ours, 0, see
-            ``retrieval_negatives``).
+            ``retrieval_negatives``; ``g_steer`` single edits sound like steered ones, ours, 0,
+            see ``steer_fraction``).
         temperature: distillation temperature T (Eq. 1); the paper's best is 2 (the reference
             file uses 3).
         ema: keep an exponential moving average of G's weights (shipped and used for samples).
@@ -297,6 +302,12 @@ class TrainConfig:
             attributes, drawn anew every step (:func:`darkgan.training.losses.teacher_retrieval_loss`); >= 1.
         retrieval_scale: that term's distance unit, a fraction of the median squared distance
             between two training notes' attribute vectors (alpha); > 0.
+        steer_fraction: the ``g_steer`` term (ours, weight 0 in every preset): the first
+            ``ceil(steer_fraction * b)`` notes of each generator batch are generated twice more
+            with the same ``(z, pitch)``: one attribute (uniform over the K) set alone to a value
+            drawn between its training 5th and 99th percentiles of ``z / T``, and the same edit
+            with the other attributes steered as in the data; the first is pulled onto the second
+            (:func:`darkgan.training.losses.steer_distillation_loss`); in (0, 1].
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
@@ -353,6 +364,7 @@ class TrainConfig:
     envelope_quantile: float = 0.005
     retrieval_negatives: int = 255
     retrieval_scale: float = 0.1
+    steer_fraction: float = 0.5
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -441,6 +453,7 @@ class TrainConfig:
         if self.retrieval_negatives < 1:
             raise DarkGANError(f"train.retrieval_negatives must be >= 1, got {self.retrieval_negatives}")
         _check_number("train.retrieval_scale", self.retrieval_scale, "> 0", lambda v: v > 0)
+        _check_number("train.steer_fraction", self.steer_fraction, "in (0, 1]", lambda v: 0 < v <= 1)
         if self.consistency_max_offset < 1:
             raise DarkGANError(f"train.consistency_max_offset must be >= 1 semitone, got {self.consistency_max_offset}")
         self._validate_metrics()

@@ -793,7 +793,8 @@ def _train_step(run: _Run, hb) -> dict[str, torch.Tensor]:
             n = (b.pitch_index.shape[0],)
             u = _draw(gen, n, shard, "uniform") if wt.consistency else None
             v = _draw(gen, n, shard, "uniform") if wt.increment else None
-            terms = wt.for_batch(b.pitch_index, soft, gen, u, v)
+            w = _draw(gen, n + (2,), shard, "uniform") if wt.steer else None
+            terms = wt.for_batch(b.pitch_index, soft, gen, u, v, w)
         mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step), terms)
     st.step = step + 1
     run.steps_done += 1

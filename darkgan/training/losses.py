@@ -357,6 +357,65 @@ def attribute_increment_loss(base_logits: torch.Tensor, raised_logits: torch.Ten
     return ((d - delta) / delta).square().mean()
 
 
+def single_and_steered(conditioning: torch.Tensor, attr_index: torch.Tensor, target: torch.Tensor,
+                       coefficients: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A single-attribute edit of each note and the same edit steered as in the data.
+
+    In logit units ``u = logit(alpha) = z / T``: the edit sets ``u_i = t`` for ``i =
+    attr_index[n]``, every other attribute unchanged; the steered edit moves every logit by its
+    regression on ``u_i``, ``u + (t - u_i) C[i]``, and then sets ``u_i = t`` too
+    (:meth:`darkgan.teacher.prior.AttributePrior.steer` with one asked attribute).
+
+    Args:
+        conditioning: ``[m, K]`` alpha in (0, 1); attr_index: ``[m]`` long; target: ``[m]`` the
+            asked logits t; coefficients: ``[K, K]`` rows C[i]
+            (:meth:`~darkgan.teacher.prior.AttributePrior.single_coefficients`).
+
+    Returns:
+        ``(single, steered)``, both ``[m, K]`` alpha in (0, 1), inputs of the generator.
+
+    Source: ours (issue 15), the partners of :func:`steer_distillation_loss`.
+    """
+    u = attribute_logits(conditioning).float()
+    rows = torch.arange(u.shape[0], device=u.device)
+    i, t = attr_index.to(u.device), target.to(u).float()
+    steered = u + (t - u[rows, i])[:, None] * coefficients.to(u)[i]
+    steered[rows, i] = t
+    single = u.clone()
+    single[rows, i] = t
+    return torch.sigmoid(single).to(conditioning.dtype), torch.sigmoid(steered).to(conditioning.dtype)
+
+
+def steer_distillation_loss(single: torch.Tensor, steered: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+    """Single-attribute control learnt from the generator's own steered response.
+
+    A note ``G(z, p, a)`` (``base``), the same ``z`` and pitch with one attribute set alone
+    (``single``) and with that attribute set and the others steered as in the data (``steered``;
+    :func:`single_and_steered`). The generator answers steered edits (the teacher hears 123 of 128
+    attributes rise, YAMNet 38) but hardly single ones (9 and 2): soft labels are correlated, and a
+    single edit asks for a vector no training note has. The loss pulls the single edit's output
+    onto the steered edit's:
+
+        L = sum ||single - sg(steered)||^2 / sum ||sg(steered) - sg(base)||^2
+
+    over the batch (sg: no gradient), in normalised MAG-IF units: 0 when a single edit sounds like
+    the steered one, 1 when it changes nothing. A distillation from the generator to itself; no
+    teacher pass, so it costs two generator rows per pair and applies at every scale.
+
+    Args:
+        single: ``[m, 2, H, W]`` with gradient; steered, base: ``[m, 2, H, W]`` (detached here).
+
+    Returns:
+        scalar (0 when ``m`` = 0).
+
+    Source: ours (issue 15).
+    """
+    if single.shape[0] == 0:
+        return single.float().sum() * 0.0
+    target, base = steered.detach().float(), base.detach().float()
+    return (single.float() - target).square().sum() / (target - base).square().sum().clamp_min(1e-8)
+
+
 def teacher_retrieval_loss(teacher_logits: torch.Tensor, conditioning: torch.Tensor, references: torch.Tensor,
                            temperature: float, scale: float) -> torch.Tensor:
     """Timbre transfer as a ranking: each generated note's teacher labels must lie nearer its own

@@ -26,6 +26,12 @@ is de-normalised and inverted to a waveform
   training notes' attributes (:func:`~darkgan.training.losses.teacher_retrieval_loss`; issue 15's
   timbre-transfer retrieval test made a loss).
 
+- ``g_steer``: the first ``ceil(train.steer_fraction * b)`` notes are generated twice more, with
+  one attribute set alone to a value between its training 5th and 99th percentiles and with the
+  same edit steered as in the data (the others moved by their regression on it); the single
+  edit's output is pulled onto the steered edit's
+  (:func:`~darkgan.training.losses.steer_distillation_loss`; issue 15; every scale, no teacher).
+
 - ``g_envelope``: the frame-to-frame energy changes of the generated notes must stay within the
   real notes' range (:func:`~darkgan.training.losses.envelope_range_loss`, bounds from
   :func:`envelope_bounds`; last scale only; no inversion needed): the onset burst (issue 15).
@@ -49,7 +55,8 @@ from darkgan.data.magif import N_BINS, N_FRAMES, frame_energy_db, magif_to_note
 from darkgan.errors import DataError
 from darkgan.training.losses import (attribute_increment_loss, augment_for_teacher, mean_pairwise_cosine_distance,
                                      envelope_range_loss, envelope_steps_db, f0_autocorrelation_loss,
-                                     neighbour_pitches, raise_attribute, teacher_attribute_loss,
+                                     neighbour_pitches, raise_attribute, single_and_steered,
+                                     steer_distillation_loss, teacher_attribute_loss,
                                      teacher_retrieval_loss, timbre_consistency_loss)
 
 
@@ -85,6 +92,36 @@ def attribute_stats(logits: np.ndarray, rows: np.ndarray, temperature: float) ->
     """
     u = np.asarray(logits[np.asarray(rows)], dtype=np.float64) / float(temperature)
     return (torch.from_numpy(u.mean(0)).float(), torch.from_numpy(np.maximum(u.std(0), 1e-3)).float())
+
+
+#: The range of a ``g_steer`` edit: the attribute's training percentiles, those of the rise test
+#: of ``benchmarks/control.py`` (5th -> 99th).
+STEER_PERCENTILES = (5.0, 99.0)
+
+
+def steer_statistics(logits: np.ndarray, rows: np.ndarray, temperature: float
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What ``g_steer`` needs of the training notes' logits ``u = z / T``.
+
+    Args:
+        logits: ``[N, K]`` raw teacher logits; rows: ``[n >= 2]`` training rows; temperature: T > 0.
+
+    Returns:
+        ``(coefficients [K, K], lo [K], hi [K])`` float32: the single-attribute regression rows of
+        the :class:`~darkgan.teacher.prior.AttributePrior` fitted on those notes, and each
+        attribute's :data:`STEER_PERCENTILES` of ``u``.
+
+    Raises:
+        DataError: fewer than 2 training notes.
+    """
+    from darkgan.teacher.prior import AttributePrior
+
+    z = np.asarray(logits[np.asarray(rows)], dtype=np.float64)
+    if len(z) < 2:
+        raise DataError(f"train.loss_weights.g_steer > 0 needs at least 2 training notes, got {len(z)}")
+    coef = AttributePrior.from_logits(z, temperature).single_coefficients()
+    lo, hi = np.percentile(z / float(temperature), STEER_PERCENTILES, axis=0)
+    return tuple(torch.from_numpy(np.asarray(a)).float() for a in (coef, lo, hi))
 
 
 def check_teacher_vocabulary(teacher, class_indices: list[int], attributes: list[str], where: str) -> None:
@@ -171,10 +208,11 @@ def reference_attributes(data, seed: int, temperature: float, n: int = 8192) -> 
 class Partners:
     """Extra notes generated in the batch's forward: note ``rows[j]`` of the batch again (its z)
     at ``pitch[j]`` with ``conditioning[j]``; the first ``n_consistency`` rows are the
-    ``g_consistency`` partners (another pitch), the rest the ``g_increment`` partners (one
-    attribute raised, :attr:`attr_index`).
+    ``g_consistency`` partners (another pitch), the next ``len(attr_index)`` the ``g_increment``
+    partners (one attribute raised, :attr:`attr_index`), the last ``2 * n_steer`` the ``g_steer``
+    partners: ``n_steer`` single edits, then the same edits steered.
 
-    Shapes: rows, pitch ``[M]`` long; conditioning ``[M, K]``; attr_index ``[M - n_consistency]``.
+    Shapes: rows, pitch ``[M]`` long; conditioning ``[M, K]``; attr_index ``[n_increment]``.
     """
 
     rows: torch.Tensor
@@ -182,6 +220,7 @@ class Partners:
     conditioning: torch.Tensor
     n_consistency: int
     attr_index: torch.Tensor
+    n_steer: int = 0
 
 
 class WaveTerms:
@@ -210,8 +249,10 @@ class WaveTerms:
         self.increment = tc.loss_weights.get("g_increment", 0.0) > 0
         self.envelope = tc.loss_weights.get("g_envelope", 0.0) > 0
         self.retrieval = tc.loss_weights.get("g_retrieval", 0.0) > 0
+        self.steer = tc.loss_weights.get("g_steer", 0.0) > 0
         self.teacher = None
-        for key, on in (("g_teacher", self.labels), ("g_increment", self.increment), ("g_retrieval", self.retrieval)):
+        for key, on in (("g_teacher", self.labels), ("g_increment", self.increment), ("g_retrieval", self.retrieval),
+                        ("g_steer", self.steer)):
             if on and not data.n_attributes:
                 raise DataError(f"train.loss_weights.{key} > 0 needs attributes (the baseline has none)")
         if self.consistency and self.n_pitches < 2 * tc.consistency_max_offset:
@@ -236,13 +277,17 @@ class WaveTerms:
         if self.retrieval:
             self.references, unit = reference_attributes(data, tc.seed, tc.temperature)
             self.references, self.retrieval_unit = self.references.to(device), tc.retrieval_scale * unit
+        if self.steer:
+            self.steer_coef, self.steer_lo, self.steer_hi = (t.to(device) for t in steer_statistics(
+                data.logits, data.train_rows, tc.temperature))
         if self.envelope:
             self.envelope_lo, self.envelope_hi = (t.to(device) for t in
                                                   envelope_bounds(data, tc.seed, tc.envelope_quantile))
 
     @property
     def active(self) -> bool:
-        return self.f0 or self.labels or self.consistency or self.increment or self.envelope or self.retrieval
+        return (self.f0 or self.labels or self.consistency or self.increment or self.envelope or self.retrieval
+                or self.steer)
 
     def n_pairs(self, b: int) -> int:
         """How many notes of a batch of ``b`` get a neighbouring-pitch partner (0 when off)."""
@@ -252,8 +297,13 @@ class WaveTerms:
         """How many notes of a batch of ``b`` get a raised-attribute partner (0 when off)."""
         return min(b, math.ceil(self.tc.increment_fraction * b)) if self.increment else 0
 
+    def n_steers(self, b: int) -> int:
+        """How many notes of a batch of ``b`` get ``g_steer`` partners (0 when off)."""
+        return min(b, math.ceil(self.tc.steer_fraction * b)) if self.steer else 0
+
     def for_batch(self, pitch_index: torch.Tensor, conditioning: torch.Tensor, gen: torch.Generator,
-                  u: torch.Tensor | None = None, v: torch.Tensor | None = None) -> "BatchTerms":
+                  u: torch.Tensor | None = None, v: torch.Tensor | None = None,
+                  w: torch.Tensor | None = None) -> "BatchTerms":
         """The :data:`~darkgan.training.loop.OutputTerms` of one batch.
 
         Args:
@@ -261,27 +311,35 @@ class WaveTerms:
                 generator (the transforms);
             u: ``[b]`` uniform draws for the consistency partners' pitches (needed when
                 ``g_consistency`` is on); v: ``[b]`` uniform draws for the raised attributes
-                (needed when ``g_increment`` is on).
+                (needed when ``g_increment`` is on); w: ``[b, 2]`` uniform draws for the ``g_steer``
+                edits (attribute, value between its percentiles; needed when ``g_steer`` is on).
 
         Raises:
             ValueError: a needed draw is missing.
         """
         b = int(pitch_index.shape[0])
-        m, n = self.n_pairs(b), self.n_increments(b)
-        if (m and u is None) or (n and v is None):
-            raise ValueError("g_consistency needs the draws u, g_increment the draws v")
-        if not (m or n):
+        m, n, s = self.n_pairs(b), self.n_increments(b), self.n_steers(b)
+        if (m and u is None) or (n and v is None) or (s and w is None):
+            raise ValueError("g_consistency needs the draws u, g_increment the draws v, g_steer the draws w")
+        if not (m or n or s):
             return BatchTerms(self, pitch_index, conditioning, gen, None)
         dev = pitch_index.device
         near = (neighbour_pitches(pitch_index[:m], self.n_pitches, self.tc.consistency_max_offset, u[:m])
                 if m else pitch_index[:0])
         k = conditioning.shape[1]
         attr = (v[:n].to(dev) * k).long().clamp(max=k - 1) if n else pitch_index[:0]
-        raised = raise_attribute(conditioning[:n], attr, self.tc.increment_delta, self.attr_std) if n else None
-        rows = torch.cat([torch.arange(m, device=dev), torch.arange(n, device=dev)])
-        partners = Partners(rows=rows, pitch=torch.cat([near.to(pitch_index), pitch_index[:n]]),
-                            conditioning=torch.cat([conditioning[:m]] + ([raised] if n else [])),
-                            n_consistency=m, attr_index=attr)
+        raised = [raise_attribute(conditioning[:n], attr, self.tc.increment_delta, self.attr_std)] if n else []
+        edits = []
+        if s:
+            i = (w[:s, 0].to(dev) * k).long().clamp(max=k - 1)
+            t = self.steer_lo[i] + w[:s, 1].to(dev) * (self.steer_hi - self.steer_lo)[i]
+            edits = list(single_and_steered(conditioning[:s], i, t, self.steer_coef))
+        rows = torch.cat([torch.arange(m, device=dev), torch.arange(n, device=dev)]
+                         + [torch.arange(s, device=dev)] * (2 if s else 0))
+        partners = Partners(rows=rows, pitch=torch.cat([near.to(pitch_index), pitch_index[:n]]
+                                                       + [pitch_index[:s]] * (2 if s else 0)),
+                            conditioning=torch.cat([conditioning[:m]] + raised + edits),
+                            n_consistency=m, attr_index=attr, n_steer=s)
         return BatchTerms(self, pitch_index, conditioning, gen, partners)
 
 
@@ -300,9 +358,13 @@ class BatchTerms:
         self.partners = partners
 
     def __call__(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
-        wt, b = self.wt, int(self.pitch_index.shape[0])
+        wt, b, pr = self.wt, int(self.pitch_index.shape[0]), self.partners
         final = tuple(out.shape[-2:]) == (N_BINS, N_FRAMES)
         terms = {}
+        if pr is not None and pr.n_steer:
+            s, o = pr.n_steer, int(out.shape[0]) - 2 * pr.n_steer
+            terms["g_steer"] = steer_distillation_loss(out[o:o + s], out[o + s:], out[:s])
+            out = out[:o]  # the wave terms below hear the batch and the other partners only
         if wt.envelope and final:
             logmag = wt.normalizer.denormalize(out[:b])[:, 0]
             terms["g_envelope"] = envelope_range_loss(frame_energy_db(logmag), wt.envelope_lo, wt.envelope_hi)
@@ -325,7 +387,6 @@ class BatchTerms:
                                  device=self.gen.device)
             terms["g_retrieval"] = teacher_retrieval_loss(z, self.conditioning, wt.references[pick.to(z.device)],
                                                           wt.tc.temperature, wt.retrieval_unit)
-        pr = self.partners
         if wt.consistency and pr is not None:
             m = pr.n_consistency
             emb = wt.teacher.embedding(torch.cat([wave[:m], wave_all[b:b + m]]), grad=True)
