@@ -24,7 +24,7 @@ Printed (and written to ``--json``):
    after M minutes and reports how many were tested (the count is then a lower bound).
    **rise_steered**: the same notes, seeds and percentiles, but the other attributes move with
    alpha_i as they do in the data (``steer="data"``, the generation API's default:
-   :class:`darkgan.generation.steer.AttributePrior`); what a user of ``generate(attributes=
+   :class:`darkgan.teacher.prior.AttributePrior`); what a user of ``generate(attributes=
    {name: value})`` gets. Not the issue's definition ("everything else fixed"): reported beside it.
 3. **real-data reference** (with ``--data``): ``--real-notes`` validation notes rebuilt from the
    MAG-IF cache (as the generator's output is), their labels at T against the teacher's and

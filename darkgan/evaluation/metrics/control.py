@@ -190,7 +190,7 @@ def run_attribute_rise(generate: GenerateFn, predictors: Mapping[str, PredictFn]
     predictor scores both sets; ``{name: attribute_rise(F_i low, F_i high)}`` plus the values.
 
     ``set_level(attrs [m, K], i, value) -> [m, K]`` replaces "column i set, all else fixed" (the
-    default), e.g. by :meth:`darkgan.generation.steer.AttributePrior.steer`, which moves the other
+    default), e.g. by :meth:`darkgan.teacher.prior.AttributePrior.steer`, which moves the other
     attributes with i as they move in the data (column i must come back equal to ``value``)."""
     attrs = np.asarray(attrs, dtype=np.float32)
     attributes = list(attributes)
