@@ -8,7 +8,8 @@ Registry (``--teacher NAME``):
 
 ``load_teacher(name, weights=None, device="cpu") -> Teacher``; see :class:`darkgan.teacher.base.Teacher`.
 Stage files: ``labels.py`` (``darkgan label``), ``vocabulary.py`` (``darkgan attributes``),
-``cli.py`` (``label``, ``tag``, ``attributes``).
+``cli.py`` (``label``, ``tag``, ``attributes``), ``prior.py`` (:class:`~darkgan.teacher.prior.AttributePrior`:
+which soft labels rise together; used by generation's steering and training's ``g_steer``).
 """
 from __future__ import annotations
 
