@@ -49,6 +49,24 @@ def test_steer_loss_is_zero_when_single_sounds_steered_and_one_when_it_changes_n
     assert float(steer_distillation_loss(base[:0], steered[:0], base[:0])) == 0.0
 
 
+def test_steer_projection_form_leaves_the_orthogonal_change_free():
+    """``"projection"``: 1 for no change, 0 for the steered change plus anything orthogonal to it
+    (which ``"match"`` counts), 0.25 for half of it; an unknown form is an error."""
+    g = torch.Generator().manual_seed(3)
+    base, steered = torch.randn(3, 2, 8, 4, generator=g), torch.randn(3, 2, 8, 4, generator=g)
+    t = (steered - base).flatten(1)
+    other = torch.randn(3, 64, generator=g)
+    other = other - (other * t).sum(1, keepdim=True) / t.square().sum(1, keepdim=True) * t  # orthogonal to t, per note
+    beside = steered + other.view_as(steered)
+    assert float(steer_distillation_loss(beside, steered, base, "projection")) == pytest.approx(0.0, abs=1e-6)
+    assert float(steer_distillation_loss(beside, steered, base, "match")) > 0.3  # ||other||^2 / ||t||^2: 0.45
+    assert float(steer_distillation_loss(base.clone(), steered, base, "projection")) == pytest.approx(1.0)
+    half = base + 0.5 * (steered - base)
+    assert float(steer_distillation_loss(half, steered, base, "projection")) == pytest.approx(0.25, rel=1e-5)
+    with pytest.raises(ValueError, match="steer loss form"):
+        steer_distillation_loss(half, steered, base, "cosine")
+
+
 def test_steer_term_on_the_shipped_generator(prepared_dataset):
     """Real weights: two partner rows per edited note, the gradient reaches the single edit's row
     and the generator, not the steered target's row; ten Adam steps lower the term."""
@@ -88,7 +106,7 @@ def test_steer_term_on_the_shipped_generator(prepared_dataset):
 def test_steer_settings_are_validated(prepared_dataset):
     base = get_preset("tiny")
     for bad, key in [("train.loss_weights.g_steer=-1", "g_steer"), ("train.steer_fraction=0", "steer_fraction"),
-                     ("train.steer_fraction=1.5", "steer_fraction")]:
+                     ("train.steer_fraction=1.5", "steer_fraction"), ("train.steer_loss=cosine", "steer_loss")]:
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(base, [bad])
     assert all(PRESETS[name]().train.loss_weights["g_steer"] == 0 for name in PRESETS)

@@ -49,6 +49,8 @@ ATTR_INPUTS = ("prob", "std_logit")
 TRAINABLE = ("all", "mapping", "conditioning")
 #: Values of ``train.teacher_loss`` (see :class:`TrainConfig`).
 TEACHER_LOSSES = ("std_mse", "bce")
+#: Forms of the ``g_steer`` term, ``train.steer_loss`` (:func:`darkgan.training.losses.steer_distillation_loss`).
+STEER_LOSSES = ("match", "projection")
 #: Values of ``train.precision`` (see :class:`TrainConfig`).
 PRECISIONS = ("auto", "bf16", "fp32")
 #: Values of ``train.memory_format`` (see :class:`TrainConfig`).
@@ -308,6 +310,9 @@ class TrainConfig:
             drawn between its training 5th and 99th percentiles of ``z / T``, and the same edit
             with the other attributes steered as in the data; the first is pulled onto the second
             (:func:`darkgan.training.losses.steer_distillation_loss`); in (0, 1].
+        steer_loss: that term's form, ``"match"`` (the whole change of the single edit must be the
+            steered edit's; cannot reach 0) or ``"projection"`` (only its component along the
+            steered change; :data:`STEER_LOSSES`).
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
@@ -365,6 +370,7 @@ class TrainConfig:
     retrieval_negatives: int = 255
     retrieval_scale: float = 0.1
     steer_fraction: float = 0.5
+    steer_loss: str = "match"
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -454,6 +460,8 @@ class TrainConfig:
             raise DarkGANError(f"train.retrieval_negatives must be >= 1, got {self.retrieval_negatives}")
         _check_number("train.retrieval_scale", self.retrieval_scale, "> 0", lambda v: v > 0)
         _check_number("train.steer_fraction", self.steer_fraction, "in (0, 1]", lambda v: 0 < v <= 1)
+        if self.steer_loss not in STEER_LOSSES:
+            raise DarkGANError(f"train.steer_loss must be one of {', '.join(STEER_LOSSES)}, got {self.steer_loss!r}")
         if self.consistency_max_offset < 1:
             raise DarkGANError(f"train.consistency_max_offset must be >= 1 semitone, got {self.consistency_max_offset}")
         self._validate_metrics()

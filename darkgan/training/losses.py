@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from darkgan.models.config import STEER_LOSSES
 from darkgan.models.generator import attribute_logits
 
 
@@ -386,34 +387,53 @@ def single_and_steered(conditioning: torch.Tensor, attr_index: torch.Tensor, tar
     return torch.sigmoid(single).to(conditioning.dtype), torch.sigmoid(steered).to(conditioning.dtype)
 
 
-def steer_distillation_loss(single: torch.Tensor, steered: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+def steer_distillation_loss(single: torch.Tensor, steered: torch.Tensor, base: torch.Tensor,
+                            form: str = "match") -> torch.Tensor:
     """Single-attribute control learnt from the generator's own steered response.
 
     A note ``G(z, p, a)`` (``base``), the same ``z`` and pitch with one attribute set alone
     (``single``) and with that attribute set and the others steered as in the data (``steered``;
     :func:`single_and_steered`). The generator answers steered edits (the teacher hears 123 of 128
     attributes rise, YAMNet 38) but hardly single ones (9 and 2): soft labels are correlated, and a
-    single edit asks for a vector no training note has. The loss pulls the single edit's output
-    onto the steered edit's:
+    single edit asks for a vector no training note has. With ``d = single - sg(base)`` the single
+    edit's change and ``t = sg(steered - base)`` the steered one (sg: no gradient), over the
+    batch, in normalised MAG-IF units:
 
-        L = sum ||single - sg(steered)||^2 / sum ||sg(steered) - sg(base)||^2
+    - ``"match"``: ``L = sum ||d - t||^2 / sum ||t||^2``, the whole change must be the steered one.
+      It cannot reach 0 unless the generator ignores its attributes: for its Jacobian J this asks
+      ``J e_i = J c_i`` for every attribute, ``J = J R`` with R the attributes' correlation
+      matrix (docs/training.md, "Losses");
+    - ``"projection"``: ``L = sum_n ||t_n||^2 (1 - <d_n, t_n> / ||t_n||^2)^2 / sum_n ||t_n||^2``,
+      only the change's component along the steered change must be the steered change; the rest
+      is free. One scalar condition per attribute on J, which a generator can meet.
 
-    over the batch (sg: no gradient), in normalised MAG-IF units: 0 when a single edit sounds like
-    the steered one, 1 when it changes nothing. A distillation from the generator to itself; no
-    teacher pass, so it costs two generator rows per pair and applies at every scale.
+    Both are 1 when a single edit changes nothing and 0 when it sounds like the steered one. A
+    distillation from the generator to itself; no teacher pass, so it costs two generator rows per
+    pair and applies at every scale.
 
     Args:
-        single: ``[m, 2, H, W]`` with gradient; steered, base: ``[m, 2, H, W]`` (detached here).
+        single: ``[m, 2, H, W]`` with gradient; steered, base: ``[m, 2, H, W]`` (detached here);
+        form: one of :data:`darkgan.models.config.STEER_LOSSES`.
 
     Returns:
         scalar (0 when ``m`` = 0).
 
+    Raises:
+        ValueError: an unknown ``form``.
+
     Source: ours (issue 15).
     """
+    if form not in STEER_LOSSES:
+        raise ValueError(f"steer loss form must be one of {', '.join(STEER_LOSSES)}, got {form!r}")
     if single.shape[0] == 0:
         return single.float().sum() * 0.0
-    target, base = steered.detach().float(), base.detach().float()
-    return (single.float() - target).square().sum() / (target - base).square().sum().clamp_min(1e-8)
+    base = base.detach().float()
+    d, t = (single.float() - base).flatten(1), (steered.detach().float() - base).flatten(1)
+    tt = t.square().sum(1)
+    if form == "match":
+        return (d - t).square().sum() / tt.sum().clamp_min(1e-8)
+    a = (d * t).sum(1) / tt.clamp_min(1e-8)
+    return (tt * (1.0 - a).square()).sum() / tt.sum().clamp_min(1e-8)
 
 
 def teacher_retrieval_loss(teacher_logits: torch.Tensor, conditioning: torch.Tensor, references: torch.Tensor,

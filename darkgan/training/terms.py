@@ -363,7 +363,7 @@ class BatchTerms:
         terms = {}
         if pr is not None and pr.n_steer:
             s, o = pr.n_steer, int(out.shape[0]) - 2 * pr.n_steer
-            terms["g_steer"] = steer_distillation_loss(out[o:o + s], out[o + s:], out[:s])
+            terms["g_steer"] = steer_distillation_loss(out[o:o + s], out[o + s:], out[:s], wt.tc.steer_loss)
             out = out[:o]  # the wave terms below hear the batch and the other partners only
         if wt.envelope and final:
             logmag = wt.normalizer.denormalize(out[:b])[:, 0]
