@@ -31,6 +31,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from darkgan.evaluation.taggers import TABLE2_INSTRUMENTS  # noqa: E402
 
 #: name -> (what it is, overrides on top of the common ones)
 VARIANTS = {
@@ -76,6 +78,13 @@ VARIANTS = {
                                            "train.precision=bf16", "train.memory_format=channels_last",
                                            "train.gp_every=4", "train.loss_weights.g_retrieval=2",
                                            "train.loss_weights.g_steer=5", "train.steer_loss=projection"]),
+    "O-fast-retrieval-steer-table2": ("N with the single edits of the 10 Table-2 instruments only (train.steer_attributes)",
+                                      ["model.attr_input=std_logit", "train.attr_loss=std_mse",
+                                       "train.loss_weights.g_teacher=1", "train.output_terms_from_scale=2",
+                                       "train.precision=bf16", "train.memory_format=channels_last",
+                                       "train.gp_every=4", "train.loss_weights.g_retrieval=2",
+                                       "train.loss_weights.g_steer=5", "train.steer_loss=projection",
+                                       "train.steer_attributes=" + json.dumps(list(TABLE2_INSTRUMENTS))]),
     "F-all": ("C + the attribute head in standardised logit units (train.attr_loss=std_mse)", ["model.attr_input=std_logit", "model.critic_projection=true",
                                         "train.attr_loss=std_mse", "train.loss_weights.g_teacher=1",
                                         "train.output_terms_from_scale=2"]),

@@ -4,6 +4,7 @@ shipped generator's real weights with the rendered dataset's real labels, its se
 validation, and a tiny training that uses it and resumes exactly."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -78,6 +79,7 @@ def test_steer_term_on_the_shipped_generator(prepared_dataset):
     k = G.n_attributes  # the shipped generator's vocabulary: statistics of that many attributes
     wt.steer_coef = torch.eye(k) + 0.3 * torch.ones(k, k)
     wt.steer_lo, wt.steer_hi = torch.full((k,), -6.0), torch.full((k,), 1.0)
+    wt.steer_pool = torch.arange(k)
     assert wt.steer and wt.teacher is None and wt.n_steers(4) == 2
     torch.manual_seed(0)
     z = torch.randn(4, G.cfg.latent_dim, requires_grad=True)
@@ -103,6 +105,22 @@ def test_steer_term_on_the_shipped_generator(prepared_dataset):
         wt.for_batch(p, alpha, torch.Generator())
 
 
+def test_steer_attributes_are_the_only_ones_edited(prepared_dataset):
+    """``train.steer_attributes``: every single edit raises one of the named attributes."""
+    data = load_training_data(prepared_dataset)
+    names = [data.attributes[3], data.attributes[9]]
+    cfg = apply_overrides(get_preset("tiny"), ["train.loss_weights.g_steer=1", "train.steer_fraction=1",
+                                               f"train.steer_attributes={json.dumps(names)}"])
+    wt = WaveTerms(cfg.train, data, torch.device("cpu"))
+    k, b = data.n_attributes, 64
+    alpha = torch.full((b, k), 0.05)
+    w = torch.rand(b, 2, generator=torch.Generator().manual_seed(4))
+    pr = wt.for_batch(torch.zeros(b, dtype=torch.long), alpha, torch.Generator(), w=w).partners
+    single = pr.conditioning[:b]
+    edited = (single != alpha).nonzero()[:, 1]
+    assert len(edited) == b and set(edited.tolist()) == {3, 9}
+
+
 def test_steer_settings_are_validated(prepared_dataset):
     base = get_preset("tiny")
     for bad, key in [("train.loss_weights.g_steer=-1", "g_steer"), ("train.steer_fraction=0", "steer_fraction"),
@@ -110,6 +128,12 @@ def test_steer_settings_are_validated(prepared_dataset):
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(base, [bad])
     assert all(PRESETS[name]().train.loss_weights["g_steer"] == 0 for name in PRESETS)
+    names = load_training_data(prepared_dataset).attributes
+    for bad, msg in [(["Kazoo of doom"], "'Kazoo of doom' is not in the dataset's vocabulary"),
+                     ([names[0], names[0]], "named twice")]:
+        cfg = apply_overrides(base, ["train.loss_weights.g_steer=1", f"train.steer_attributes={json.dumps(bad)}"])
+        with pytest.raises(DarkGANError, match=msg):
+            WaveTerms(cfg.train, load_training_data(prepared_dataset), torch.device("cpu"))
     data = load_training_data(prepared_dataset, attributes=False)  # the baseline: no attributes
     with pytest.raises(DarkGANError, match="g_steer > 0 needs attributes"):
         WaveTerms(apply_overrides(base, ["train.loss_weights.g_steer=1"]).train, data, torch.device("cpu"))

@@ -313,6 +313,9 @@ class TrainConfig:
         steer_loss: that term's form, ``"match"`` (the whole change of the single edit must be the
             steered edit's; cannot reach 0) or ``"projection"`` (only its component along the
             steered change; :data:`STEER_LOSSES`).
+        steer_attributes: the attributes (display names) whose single edits ``g_steer`` trains,
+            drawn uniformly among them; empty (the default): all K. Fewer attributes, more edits
+            of each per step.
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
@@ -371,6 +374,7 @@ class TrainConfig:
     retrieval_scale: float = 0.1
     steer_fraction: float = 0.5
     steer_loss: str = "match"
+    steer_attributes: tuple[str, ...] = ()
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16

@@ -124,6 +124,24 @@ def steer_statistics(logits: np.ndarray, rows: np.ndarray, temperature: float
     return tuple(torch.from_numpy(np.asarray(a)).float() for a in (coef, lo, hi))
 
 
+def attribute_pool(names: tuple[str, ...], vocabulary: list[str]) -> torch.Tensor:
+    """``[n]`` long: the vocabulary indices of ``names`` (``train.steer_attributes``), or all K when
+    ``names`` is empty.
+
+    Raises:
+        DataError: a name not in the vocabulary, or a name twice.
+    """
+    if not names:
+        return torch.arange(len(vocabulary))
+    unknown = [n for n in names if n not in vocabulary]
+    if unknown:
+        raise DataError(f"train.steer_attributes: {unknown[0]!r} is not in the dataset's vocabulary "
+                        f"of {len(vocabulary)} attributes")
+    if len(set(names)) != len(names):
+        raise DataError("train.steer_attributes: an attribute is named twice")
+    return torch.tensor([vocabulary.index(n) for n in names], dtype=torch.long)
+
+
 def check_teacher_vocabulary(teacher, class_indices: list[int], attributes: list[str], where: str) -> None:
     """Raise :class:`DataError` (one line) if ``teacher``'s classes at ``class_indices`` are not
     the vocabulary ``attributes`` (a teacher other than the one that labelled the data)."""
@@ -280,6 +298,7 @@ class WaveTerms:
         if self.steer:
             self.steer_coef, self.steer_lo, self.steer_hi = (t.to(device) for t in steer_statistics(
                 data.logits, data.train_rows, tc.temperature))
+            self.steer_pool = attribute_pool(tc.steer_attributes, list(data.attributes)).to(device)
         if self.envelope:
             self.envelope_lo, self.envelope_hi = (t.to(device) for t in
                                                   envelope_bounds(data, tc.seed, tc.envelope_quantile))
@@ -331,7 +350,8 @@ class WaveTerms:
         raised = [raise_attribute(conditioning[:n], attr, self.tc.increment_delta, self.attr_std)] if n else []
         edits = []
         if s:
-            i = (w[:s, 0].to(dev) * k).long().clamp(max=k - 1)
+            pool = self.steer_pool
+            i = pool[(w[:s, 0].to(dev) * len(pool)).long().clamp(max=len(pool) - 1)]
             t = self.steer_lo[i] + w[:s, 1].to(dev) * (self.steer_hi - self.steer_lo)[i]
             edits = list(single_and_steered(conditioning[:s], i, t, self.steer_coef))
         rows = torch.cat([torch.arange(m, device=dev), torch.arange(n, device=dev)]
