@@ -5,6 +5,8 @@ tiny teacher trained on them in the module fixture.
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from torch import nn
@@ -153,8 +155,13 @@ def test_interrupted_distillation_resumes_to_the_same_student(notes, teacher_dir
     from darkgan.frami.checkpoint import load_tensors
 
     cfg = _cfg("inversion.n_samples=16", "inversion.steps=5", "train.epochs=3")
+    t0 = time.process_time()
     full = distill_tagger(teacher_dir, notes, tmp_path / "full", "frami", cfg)
+    total = time.process_time() - t0
     assert full["done"] and 0 <= full["agreement"] <= 1 and (tmp_path / "full" / "synth.png").stat().st_size > 1000
+    # the student's training CPU and the inversion's are apart: together no more than the call's
+    assert 0 < full["train_cpu_s"] and 0 < full["inversion_cpu_s"]
+    assert full["train_cpu_s"] + full["inversion_cpu_s"] <= total + 0.05
     assert "student test acc" in (tmp_path / "full" / "results.md").read_text()
     from darkgan.utils.io import read_json
 

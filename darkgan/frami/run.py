@@ -260,25 +260,29 @@ def fit_data_free(teacher, student, out: Path, cfg: FramiConfig, method: str, sh
     synthesize the next share of the memory (:func:`synthesize`; from round 2 on against the
     student when ``inversion.w_adv`` > 0), then train the next share of ``train.epochs`` by KD
     (+ hidden-state reuse for ``frami`` unless ``train.w_hidden`` is 0) on the memory so far. One
-    round = synthesize all, then distil. Draws ``synth.png``. Returns ``(cost facts, FitResult)``."""
+    round = synthesize all, then distil. Draws ``synth.png``. Returns ``(cost facts, FitResult)``; the
+    facts' ``train_cpu_s`` is the student's training in this process, without the inversion (whose
+    CPU is ``inversion_cpu_s``)."""
     from dataclasses import replace
 
     from darkgan.frami.plots import save_synth_grid
 
     reuse = HiddenReuse(student, teacher) if method == "frami" and cfg.train.w_hidden > 0 else None
     ic, rounds, epochs = cfg.inversion, cfg.inversion.rounds, cfg.train.epochs
+    fit_cpu = 0.0  # the student's training alone (the inversion's CPU is its own fact)
     for r in range(1, rounds + 1):
         part = replace(cfg, inversion=replace(ic, n_samples=-(-ic.n_samples * r // rounds)))
         facts, mem = synthesize(teacher, out, part, method, shape, classes, student if r > 1 else None)
         step = lambda i, g, x=mem["x"]: kd_step(student, teacher, augment_synthesized(x[i], cfg.train.augment, g),
                                                 cfg.train, reuse, multilabel=multilabel)
-        until = -(-epochs * r // rounds)
+        until, t0 = -(-epochs * r // rounds), time.process_time()
         res = fit(out, "student", student, [reuse] if reuse is not None else [], len(mem["y"]), step, cfg,
                   resume or r > 1, until)
+        fit_cpu += time.process_time() - t0
         if res.epochs < until:  # cut by train.max_minutes: --resume continues
             break
     save_synth_grid(out / "synth.png", mem["x"], mem["y"], teacher, names=names, multilabel=multilabel)
-    return facts, res
+    return {**facts, "train_cpu_s": fit_cpu}, res
 
 
 def _is_tagger_name(name: str) -> bool:
