@@ -17,7 +17,7 @@ from darkgan.models.config import PRESETS, apply_overrides, get_preset
 from darkgan.teacher.prior import AttributePrior, logit
 from darkgan.training.data import load_training_data
 from darkgan.training.losses import single_and_steered, steer_distillation_loss
-from darkgan.training.loop import _with_partners
+from darkgan.training.loop import _with_partners, extend_on_resume
 from darkgan.training.terms import WaveTerms, steer_statistics
 
 
@@ -128,6 +128,12 @@ def test_steer_settings_are_validated(prepared_dataset):
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(base, [bad])
     assert all(PRESETS[name]().train.loss_weights["g_steer"] == 0 for name in PRESETS)
+    # a resumed run may switch the term on and set its edits (a fine-tune), validated alike
+    new = extend_on_resume(base, ["train.loss_weights.g_steer=5", "train.steer_loss=projection",
+                                  "train.steer_fraction=0.25"], 0)
+    assert (new.train.loss_weights["g_steer"], new.train.steer_loss, new.train.steer_fraction) == (5, "projection", 0.25)
+    with pytest.raises(DarkGANError, match="steer_loss"):
+        extend_on_resume(base, ["train.steer_loss=cosine"], 0)
     names = load_training_data(prepared_dataset).attributes
     for bad, msg in [(["Kazoo of doom"], "'Kazoo of doom' is not in the dataset's vocabulary"),
                      ([names[0], names[0]], "named twice")]:
