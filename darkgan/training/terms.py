@@ -243,7 +243,7 @@ class Partners:
 
 class WaveTerms:
     """Builds the ``g_f0`` / ``g_teacher`` / ``g_consistency`` / ``g_increment`` / ``g_envelope`` /
-    ``g_retrieval`` terms for one run.
+    ``g_retrieval`` / ``g_steer`` terms for one run.
 
     Args:
         tc: the :class:`~darkgan.models.config.TrainConfig` (weights, T, teacher loss and
@@ -252,7 +252,8 @@ class WaveTerms:
         device: where the teacher runs.
 
     Raises:
-        DataError: ``g_teacher``, ``g_increment`` or ``g_retrieval > 0`` on a dataset without attributes, a teacher
+        DataError: ``g_teacher``, ``g_increment``, ``g_retrieval`` or ``g_steer > 0`` on a dataset without
+            attributes, a ``train.steer_attributes`` name not in the vocabulary, a teacher
             whose classes do not match the vocabulary, or ``g_consistency > 0`` on fewer than
             ``2 * train.consistency_max_offset`` pitches. WeightsError: the teacher's weights are
             missing.
