@@ -93,8 +93,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def percentiles(model, data, qs=(5.0, 99.0)) -> tuple[np.ndarray, np.ndarray, str]:
-    """alpha_i percentiles ``[K]`` x 2 over the dataset's labelled notes (or the bank)."""
+def percentiles(model, data, qs=None) -> tuple[np.ndarray, np.ndarray, str]:
+    """alpha_i percentiles ``[K]`` x 2 over the dataset's labelled notes (or the bank); ``qs``: default
+    :data:`darkgan.training.terms.RISE_PERCENTILES`."""
+    if qs is None:
+        from darkgan.training.terms import RISE_PERCENTILES as qs
     T = model.temperature
     if data:
         from darkgan.teacher.labels import load_labels

@@ -89,6 +89,9 @@ class AttributePrior:
         """``[K, K]`` float64: row ``i`` is how every logit moves per unit of attribute ``i``'s
         logit when ``i`` alone is asked (``Sigma_i. / (Sigma_ii (1 + ridge))``; entry ``[i, i]``
         just under 1), so ``steer(alpha, [i], [t])`` is ``u + (logit(t) - u_i) C[i]`` with column
-        ``i`` set to ``t``. The training term ``g_steer`` uses these rows."""
+        ``i`` set to ``t``. The training term ``g_steer`` uses these rows.
+
+        Source: the regression coefficients of a Gaussian's conditional mean (module docstring),
+        ours as a training input (issue 15)."""
         d = np.diag(self.cov)
         return self.cov / (np.maximum(d, 1e-12) * (1.0 + self.ridge))[:, None]

@@ -94,9 +94,9 @@ def attribute_stats(logits: np.ndarray, rows: np.ndarray, temperature: float) ->
     return (torch.from_numpy(u.mean(0)).float(), torch.from_numpy(np.maximum(u.std(0), 1e-3)).float())
 
 
-#: The range of a ``g_steer`` edit: the attribute's training percentiles, those of the rise test
-#: of ``benchmarks/control.py`` (5th -> 99th).
-STEER_PERCENTILES = (5.0, 99.0)
+#: The attribute percentiles of issue 15's rise test (5th -> 99th), one home: the range of a
+#: ``g_steer`` edit here and the two levels of ``benchmarks/control.py``'s rise test.
+RISE_PERCENTILES = (5.0, 99.0)
 
 
 def steer_statistics(logits: np.ndarray, rows: np.ndarray, temperature: float
@@ -109,7 +109,7 @@ def steer_statistics(logits: np.ndarray, rows: np.ndarray, temperature: float
     Returns:
         ``(coefficients [K, K], lo [K], hi [K])`` float32: the single-attribute regression rows of
         the :class:`~darkgan.teacher.prior.AttributePrior` fitted on those notes, and each
-        attribute's :data:`STEER_PERCENTILES` of ``u``.
+        attribute's :data:`RISE_PERCENTILES` of ``u``.
 
     Raises:
         DataError: fewer than 2 training notes.
@@ -120,7 +120,7 @@ def steer_statistics(logits: np.ndarray, rows: np.ndarray, temperature: float
     if len(z) < 2:
         raise DataError(f"train.loss_weights.g_steer > 0 needs at least 2 training notes, got {len(z)}")
     coef = AttributePrior.from_logits(z, temperature).single_coefficients()
-    lo, hi = np.percentile(z / float(temperature), STEER_PERCENTILES, axis=0)
+    lo, hi = np.percentile(z / float(temperature), RISE_PERCENTILES, axis=0)
     return tuple(torch.from_numpy(np.asarray(a)).float() for a in (coef, lo, hi))
 
 
