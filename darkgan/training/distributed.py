@@ -66,8 +66,14 @@ def setup(device: str | None = None) -> DistInfo:
     return DistInfo(rank, world, local, dev, created)
 
 
-def teardown(info: DistInfo) -> None:
+def teardown(info: DistInfo, clean: bool = True) -> None:
+    """Destroy the process group this process created. After a clean run (``clean``) every rank
+    first meets at a barrier, so that no rank tears its gloo pairs down while another still sends on
+    them (seen as "terminate called without an active exception", SIGABRT, in a worker's exit);
+    after an error the barrier is skipped, since the other ranks may never arrive."""
     if info.initialized_here and dist.is_initialized():
+        if clean:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -594,7 +594,7 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
     say = log or (lambda m: print(m, flush=True))
     if not info.is_main:
         say = lambda m: None  # noqa: E731
-    lock = contextlib.ExitStack()
+    lock, clean = contextlib.ExitStack(), False
     try:
         _start_run(out, resume, threads, info.is_main, lock, say)  # locked: one job writes into it
         cfg, ckpt, attributes, teacher = _resolve_config(out, info, resume, config, preset, overrides,
@@ -620,11 +620,12 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
         reason = "finished" if finished else reason
         say(f"darkgan train: {reason} at step {st.step}/{run.sched.total} "
             f"({run.steps_done / max(secs, 1e-9):.2f} steps/s); checkpoint: {run.ckpt_path}")
+        clean = True
         return TrainResult(st.step, run.sched.total, finished, reason, run.ckpt_path, secs,
                            run.steps_done / max(secs, 1e-9), consistent, last, st, sigs.signum)
     finally:
         lock.close()
-        dist_utils.teardown(info)
+        dist_utils.teardown(info, clean)
 
 
 # ------------------------------------------------------------------------- train(): its phases
