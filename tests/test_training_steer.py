@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+from types import SimpleNamespace
 import torch
 
 from darkgan.errors import DarkGANError
@@ -155,3 +156,36 @@ def test_tiny_training_with_steer_resumes_exactly(resumes_exactly):
     assert a.finished and all(math.isfinite(a.last_metrics[k]) and a.last_metrics[k] > 0
                               for k in ("g_steer", "g_increment"))
     assert B["config"].config.train.loss_weights["g_steer"] == 1
+
+
+def test_steered_targets_cost_no_backward_and_change_nothing(prepared_dataset):
+    """train_step_g generates g_steer's steered targets without a graph: the step's loss and every
+    generator gradient equal those of one forward of all rows (the old path), to float rounding."""
+    from darkgan.training.loop import _generate_with_targets
+
+    G, _ = load_generator(None)
+    G.requires_grad_(True)
+    cfg = apply_overrides(get_preset("tiny"), ["train.loss_weights.g_steer=1"])
+    wt = WaveTerms(cfg.train, load_training_data(prepared_dataset), torch.device("cpu"))
+    k = G.n_attributes
+    wt.steer_coef, wt.steer_pool = torch.eye(k) + 0.3 * torch.ones(k, k), torch.arange(k)
+    wt.steer_lo, wt.steer_hi = torch.full((k,), -6.0), torch.full((k,), 1.0)
+    torch.manual_seed(1)
+    z, alpha, p = torch.randn(4, G.cfg.latent_dim), torch.full((4, k), 0.05), torch.tensor([5, 9, 14, 20])
+    terms = wt.for_batch(p, alpha, torch.Generator().manual_seed(0), w=torch.tensor([[0.1, 0.9], [0.6, 1.0]] * 2))
+    zg, pg, cg = _with_partners(z, p, alpha, terms.partners)
+    st = SimpleNamespace(G=G, G_train=G, scale=G.n_scales - 1, alpha=1.0)
+    grads = []
+    for n_targets in (0, terms.partners.n_steer):
+        G.zero_grad()
+        out = _generate_with_targets(st, zg, pg, cg, n_targets)
+        assert out.shape[0] == zg.shape[0]
+        tail = torch.autograd.grad(out[-1].sum(), list(G.parameters()), retain_graph=True, allow_unused=True)
+        assert all(g is None or not g.any() for g in tail) == (n_targets > 0)  # the targets carry no graph
+        loss = terms(out)["g_steer"]
+        loss.backward()
+        grads.append((float(loss.detach()), [q.grad.clone() for q in G.parameters() if q.grad is not None]))
+    (l0, g0), (l1, g1) = grads
+    assert l0 == pytest.approx(l1, rel=1e-5) and len(g0) == len(g1) > 0
+    for a, b in zip(g0, g1):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -309,6 +309,21 @@ def _with_partners(z: torch.Tensor, pitch_index: torch.Tensor, conditioning: tor
             torch.cat([conditioning, partners.conditioning.to(conditioning)]))
 
 
+def _generate_with_targets(st: State, z: torch.Tensor, pitch_index: torch.Tensor, conditioning: torch.Tensor,
+                           n_targets: int) -> torch.Tensor:
+    """``G(z, pitch, conditioning)`` at the current scale, ``[N, 2, H, W]``; the last ``n_targets`` rows
+    (``g_steer``'s steered partners, targets the loss detaches) in a forward of the bare generator
+    without a graph, so the backward pass spends nothing on rows whose gradient is zero. Same values
+    as one forward of all rows up to float rounding (the generator has no batch statistics)."""
+    if n_targets <= 0:
+        return st.G_train(z, pitch_index, conditioning, scale=st.scale, alpha=st.alpha)
+    k = z.shape[0] - n_targets
+    out = st.G_train(z[:k], pitch_index[:k], conditioning[:k], scale=st.scale, alpha=st.alpha)
+    with torch.no_grad():
+        target = st.G(z[k:], pitch_index[k:], conditioning[k:], scale=st.scale, alpha=st.alpha)
+    return torch.cat([out, target.to(out.dtype)])
+
+
 def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tensor, tc: TrainConfig,
                  gen: torch.Generator, shard: tuple[int, int] = (0, 1),
                  ema_decay: float | None = None, terms: OutputTerms | None = None) -> dict[str, torch.Tensor]:
@@ -334,11 +349,12 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
     b, dev = pitch_index.shape[0], pitch_index.device
     z = _draw(gen, (b, st.G.cfg.latent_dim), shard, "normal").to(dev)
     critic = tc.trainable == "all"  # else the output terms alone teach the conditioning
-    zg, pg, cg = _with_partners(z, pitch_index, conditioning, getattr(terms, "partners", None))
+    partners = getattr(terms, "partners", None)
+    zg, pg, cg = _with_partners(z, pitch_index, conditioning, partners)
     st.D.requires_grad_(False)
     try:
         with _amp(st, dev):
-            out = st.G_train(zg, pg, cg, scale=st.scale, alpha=st.alpha)
+            out = _generate_with_targets(st, zg, pg, cg, partners.n_steer if partners is not None else 0)
             fake = out[:b] if out.shape[0] > b else out
             s, a, p = st.D(fake, st.scale, st.alpha, conditioning) if critic else (None, None, None)
         w = tc.loss_weights

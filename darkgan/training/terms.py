@@ -36,8 +36,9 @@ is de-normalised and inverted to a waveform
   real notes' range (:func:`~darkgan.training.losses.envelope_range_loss`, bounds from
   :func:`envelope_bounds`; last scale only; no inversion needed): the onset burst (issue 15).
 
-Partners of both terms are appended to the batch (:class:`Partners`) and generated in the same
-forward.
+Partners of these terms are appended to the batch (:class:`Partners`) and generated in the same
+forward, except ``g_steer``'s steered targets, which get a forward of their own without a graph
+(:func:`darkgan.training.loop.train_step_g`).
 
 The terms are data: :meth:`WaveTerms.for_batch` returns a :class:`BatchTerms`, a function from the
 generated batch (partners appended) to a dict ``{name: scalar}`` that
