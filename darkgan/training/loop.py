@@ -339,8 +339,10 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
             teacher-in-the-loop ``g_teacher`` and the timbre consistency ``g_consistency`` when
             their weights are > 0; ``g_increment`` too). When ``terms`` has ``partners``
             (:class:`darkgan.training.terms.Partners`, M notes: some notes' z again at another
-            pitch or with one attribute raised), they are generated in the same forward and
-            ``terms`` gets ``[b + M, 2, H, W]``; the critic sees only the first b.
+            pitch or with one attribute raised), they are generated in the same forward
+            (``g_steer``'s steered targets in one of their own without a graph,
+            :func:`_generate_with_targets`) and ``terms`` gets ``[b + M, 2, H, W]``; the critic
+            sees only the first b.
 
     Returns:
         detached scalars ``g_loss``, ``g_adv``, ``g_attr``, ``g_pitch``, ``d_pitch_acc_fake``,
