@@ -7,6 +7,7 @@ Run every cell (resumable; rerun the same command to continue a cut run)::
         [--synth-set KEY=VALUE ...]   # the data-free runs only (adi, frami and its ablations)
         [--teacher efficientat]       # the AudioSet teacher instead of a trained one (no teacher, no data row)
         [--max-minutes M]             # per training phase; a cut run is continued by the next call
+        [--cells data kd adi frami]   # only these cells (default: every cell of both tables)
 
 Summarise what is there (also done at the end of ``run``)::
 
@@ -20,8 +21,8 @@ run's starts from a copy of that run's synthesized memory (synthesis is determin
 settings, so the copy is what it would synthesize; not with ADI's competition term in interleaved
 rounds, whose samples depend on the student). Writes ``R/table.json`` and ``R/table.md``.
 
-The number of each cell: the student's test accuracy (instrument family, instrument-disjoint
-split) for a trained teacher; for the AudioSet teacher, the mean rho over the vocabulary's classes
+The number of each cell: the student's test accuracy (instrument family; on the instrument-disjoint
+split, or with ``--set data.split=note`` on held-out notes of the training instruments) for a trained teacher; for the AudioSet teacher, the mean rho over the vocabulary's classes
 (see :func:`darkgan.frami.audioset.agreement`). Means over the seeds, and each seed's value.
 """
 from __future__ import annotations
@@ -185,7 +186,7 @@ def run(args) -> str:
             if not _done(teacher):
                 continue
         methods = ["kd", "adi", *ABLATIONS] if args.teacher else ["data", "kd", "adi", *ABLATIONS]
-        for name in methods:
+        for name in [m for m in methods if not args.cells or m in args.cells]:
             synth = name not in ("data", "kd")
             cfg = _cfg(args, [f"seed={s}", *(args.synth_set if synth else []), *ABLATIONS.get(name, ("", []))[1]])
             dst = out / f"{name}-s{s}"
@@ -213,6 +214,9 @@ def main(argv: list[str]) -> str:
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     r.add_argument("--synth-set", action="append", default=[], metavar="KEY=VALUE")
     r.add_argument("--max-minutes", type=float, default=0.0)
+    r.add_argument("--cells", nargs="+", choices=["data", "kd", "adi", *ABLATIONS], metavar="NAME",
+                   help="run only these cells (after the teacher), e.g. Table 2's `data kd adi frami` for "
+                        "every seed first and Table 3's ablations later; default: all")
     args = p.parse_args(argv)
     return run(args) if args.cmd == "run" else write_tables(args.root)
 

@@ -372,3 +372,29 @@ def test_augmented_distillation_resumes_to_the_same_student(notes, teacher_dir, 
     a, b, c = (load_tensors(tmp_path / n / "student.safetensors") for n in ("full", "cut", "plain"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_note_split_holds_out_notes_of_the_training_instruments(notes, tmp_path):
+    """``data.split=note``: train and test are disjoint notes of the dataset's train split, the test
+    notes chosen by a hash of their names (the same whatever the subset), and a teacher trained on
+    it is tested on exactly those notes; an unknown split is a one-line error naming the key."""
+    import numpy as np
+
+    from darkgan.data.cache import NoteCache
+    from darkgan.frami.features import split_rows
+
+    cache = NoteCache(notes)
+    train, test = split_rows(cache, "train", "note"), split_rows(cache, "test", "note")
+    pool = np.flatnonzero(cache.split == "train")
+    assert len(test) > 0 and len(np.intersect1d(train, test)) == 0
+    assert np.array_equal(np.sort(np.concatenate([train, test])), pool)
+    assert 0 < len(test) < len(pool) / 2  # about 1 in NOTE_TEST_EVERY (5)
+    assert set(cache.instrument_str[test]) & set(cache.instrument_str[train])  # shared instruments
+    assert np.array_equal(split_rows(cache, "test", "instrument"), np.flatnonzero(cache.split == "test"))
+    with pytest.raises(DarkGANError, match="no split 'valid'"):
+        split_rows(cache, "valid", "note")
+    with pytest.raises(DarkGANError, match="data.split"):
+        _cfg("data.split=pitch").validate()
+    res = train_teacher(notes, tmp_path / "t", _cfg("data.split=note", "train.epochs=2", "train.batch_size=8"))
+    assert res["done"] and res["n_test"] == len(test)
+    assert load_teacher(tmp_path / "t")[1].data.split == "note"

@@ -52,6 +52,24 @@ def test_real_notes_have_no_onset_burst_and_are_in_range(prepared_dataset):
     assert torch.equal(lo, again[0]) and torch.equal(hi, again[1])  # resume recomputes the same
 
 
+def test_drop_steps_free_the_decays_of_real_notes(prepared_dataset):
+    """``train.envelope_drop_steps``: the lower bound stays on the onset's steps only, so real notes
+    that decay faster than the 5 % quantile (the percussive ones) no longer pay for it."""
+    data = load_training_data(prepared_dataset)
+    lo, hi = envelope_bounds(data, seed=0, quantile=0.05)
+    lo2, hi2 = envelope_bounds(data, seed=0, quantile=0.05, drop_steps=2)
+    assert torch.equal(lo2[:2], lo[:2]) and torch.equal(hi2, hi) and bool(torch.isneginf(lo2[2:]).all())
+    energy = frame_energy_db(_real_logmag(data))
+    steps = envelope_steps_db(energy)
+    per_note = [float(envelope_range_loss(energy[i:i + 1], lo, hi)) for i in range(len(energy))]
+    per_note2 = [float(envelope_range_loss(energy[i:i + 1], lo2, hi2)) for i in range(len(energy))]
+    fastest = int(steps[:, 2:].min(1).values.argmin())  # the steepest decay after the onset
+    assert per_note[fastest] > 0 and per_note2[fastest] < per_note[fastest]
+    assert all(b <= a + 1e-7 for a, b in zip(per_note, per_note2))
+    by_hand = ((lo2[:2] - steps[:, :2]).clamp(min=0).square().sum() + (steps - hi).clamp(min=0).square().sum())
+    assert float(envelope_range_loss(energy, lo2, hi2)) == pytest.approx(float(by_hand) / steps.numel() / 100, rel=1e-5)
+
+
 def test_envelope_term_on_the_shipped_generator(prepared_dataset):
     """Real weights: the shipped baseline's notes (trained without the term) start with a burst the
     real notes never have; the term sees it, its gradient reaches the generator, and one optimiser
@@ -85,13 +103,17 @@ def test_envelope_settings_are_validated():
     for bad, key in [("train.loss_weights.g_envelope=-1", "g_envelope"),
                      ("train.envelope_quantile=0", "envelope_quantile"),
                      ("train.envelope_quantile=0.5", "envelope_quantile"),
-                     ("train.envelope_quantile=nan", "envelope_quantile")]:
+                     ("train.envelope_quantile=nan", "envelope_quantile"),
+                     ("train.envelope_drop_steps=-1", "envelope_drop_steps"),
+                     ("train.envelope_drop_steps=32", "envelope_drop_steps")]:
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(base, [bad])
     assert all(PRESETS[name]().train.loss_weights["g_envelope"] == 0 for name in PRESETS)
     # a run may switch the term on or tighten its bounds when resumed (a fine-tune), like any weight
-    new = extend_on_resume(base, ["train.loss_weights.g_envelope=20", "train.envelope_quantile=0.05"], 0)
+    new = extend_on_resume(base, ["train.loss_weights.g_envelope=20", "train.envelope_quantile=0.05",
+                                  "train.envelope_drop_steps=2"], 0)
     assert new.train.loss_weights["g_envelope"] == 20 and new.train.envelope_quantile == 0.05
+    assert new.train.envelope_drop_steps == 2 and base.train.envelope_drop_steps == 31
     with pytest.raises(DarkGANError, match="envelope_quantile"):
         extend_on_resume(base, ["train.envelope_quantile=0.7"], 0)
 

@@ -91,9 +91,11 @@ class NoteMels:
     note_str: np.ndarray
 
 
-def load_note_mels(data: str | Path, split: str, per_class: int, seed: int, teacher: AudioSetTeacher) -> NoteMels:
-    """The notes of ``split`` (at most ``per_class`` per instrument family, drawn with ``seed``, the
-    same notes as the family task's :func:`darkgan.frami.features.load_mel_split`) with their
+def load_note_mels(data: str | Path, split: str, per_class: int, seed: int, teacher: AudioSetTeacher,
+                   by: str = "instrument") -> NoteMels:
+    """The notes of ``split`` (divided ``by`` instrument or note, at most ``per_class`` per
+    instrument family, drawn with ``seed``: the same notes as the family task's
+    :func:`darkgan.frami.features.load_mel_split`) with their
     teacher log-mel and their cached teacher logits.
 
     Raises:
@@ -105,7 +107,7 @@ def load_note_mels(data: str | Path, split: str, per_class: int, seed: int, teac
     from darkgan.teacher.labels import CROP, load_labels, load_note_crop
 
     cache = NoteCache(data)
-    names = cache.note_str[pick_rows(cache, split, per_class, seed)]
+    names = cache.note_str[pick_rows(cache, split, per_class, seed, by)]
     labels = load_labels(data, teacher.id)
     if labels.meta.get("weights_sha256") not in (None, teacher.weights_sha256):
         raise DataError(f"{data}/labels/{teacher.id}.npz: made with other weights than {teacher.weights_sha256[:12]}; "
@@ -223,7 +225,7 @@ def _fit_kd(teacher, student, out, cfg, data, resume):
     from darkgan.frami.distill import kd_step
     from darkgan.frami.run import fit
 
-    train = load_note_mels(data, "train", cfg.data.per_class, cfg.data.seed, teacher)
+    train = load_note_mels(data, "train", cfg.data.per_class, cfg.data.seed, teacher, cfg.data.split)
     step = lambda i, g: kd_step(student, None, train.x[i], cfg.train, t_logits=train.logits[i], multilabel=True)
     return {"n_train": len(train.x)}, fit(out, "student", student, [], len(train.x), step, cfg, resume)
 
@@ -232,7 +234,7 @@ def _evaluate(teacher, student, data, cfg, classes) -> dict:
     from darkgan.frami.distill import predict
     from darkgan.frami.models import n_params
 
-    test = load_note_mels(data, "test", cfg.data.per_class, cfg.data.seed, teacher)
+    test = load_note_mels(data, "test", cfg.data.per_class, cfg.data.seed, teacher, cfg.data.split)
     res = agreement(predict(student, test.x), test.logits, classes)
     res.update(labelling_speed(student, test.x))
     return {**res, "n_test": len(test.x), "student_params": n_params(student),

@@ -192,23 +192,35 @@ class TrainConfig:
         return self
 
 
+#: How notes are divided into train and test (:class:`DataConfig` ``split``).
+SPLITS = ("instrument", "note")
+
+
 @dataclass
 class DataConfig:
-    """Which notes: instrument family on the dataset's instrument-disjoint split.
+    """Which notes: instrument family, on one of two splits (:data:`SPLITS`).
 
     Attributes:
         n_mels: mel bands of the input (librosa Slaney filterbank over the cache's STFT).
         per_class: at most this many notes of each family and split (0 = all).
         seed: subsampling seed.
+        split: ``"instrument"``: the dataset's instrument-disjoint train / test splits (test
+            instruments never heard in training; the hard task, teachers ~35 %); ``"note"``: the
+            train split's instruments, one note in five held out for test by a hash of its name
+            (:func:`darkgan.frami.features.split_rows`; seen instruments at other pitches and
+            velocities, the easier task, closer to the paper's US8k / ESC-50 folds).
     """
 
     n_mels: int = 64
     per_class: int = 250
     seed: int = 0
+    split: str = "instrument"
 
     def validate(self) -> "DataConfig":
         if self.n_mels < 8 or self.per_class < 0:
             raise DarkGANError(f"data: n_mels >= 8 and per_class >= 0 needed, got {self.n_mels}, {self.per_class}")
+        if self.split not in SPLITS:
+            raise DarkGANError(f"data.split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         return self
 
 

@@ -7,6 +7,7 @@ mean and std (one scalar each), so classifier inputs are ``[B, 1, n_mels, 32]`` 
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,10 +41,35 @@ def mel_filterbank(n_mels: int) -> np.ndarray:
     return fb[:, :N_BINS].astype(np.float32)
 
 
-def pick_rows(cache, split: str, per_class: int, seed: int) -> np.ndarray:
-    """Sorted cache rows of ``split``: at most ``per_class`` notes per instrument family, drawn with
-    ``seed`` (all when ``per_class`` is 0). Raises DataError when the split has no notes."""
-    rows = np.flatnonzero(cache.split == split)
+#: ``split="note"``: one note in this many of the train split's is held out for test.
+NOTE_TEST_EVERY = 5
+
+
+def split_rows(cache, split: str, by: str = "instrument") -> np.ndarray:
+    """Sorted cache rows of ``split`` (``"train"``, ``"valid"``, ``"test"``).
+
+    ``by="instrument"``: the dataset's own instrument-disjoint split. ``by="note"``: the notes of
+    the dataset's train split, a note held out for ``"test"`` when the CRC-32 of its name is
+    divisible by :data:`NOTE_TEST_EVERY` (stable under subsetting and re-rendering), the rest
+    ``"train"``; the same instruments on both sides.
+
+    Raises:
+        DataError: an unknown ``by``, or ``"valid"`` with ``by="note"``.
+    """
+    if by == "instrument":
+        return np.flatnonzero(cache.split == split)
+    if by != "note" or split not in ("train", "test"):
+        raise DataError(f"{cache.folder}: no split {split!r} of notes divided by {by!r}")
+    pool = np.flatnonzero(cache.split == "train")
+    held = np.array([zlib.crc32(str(s).encode()) % NOTE_TEST_EVERY == 0 for s in cache.note_str[pool]], bool)
+    return pool[held] if split == "test" else pool[~held]
+
+
+def pick_rows(cache, split: str, per_class: int, seed: int, by: str = "instrument") -> np.ndarray:
+    """Sorted cache rows of ``split`` (:func:`split_rows`, divided ``by``): at most ``per_class``
+    notes per instrument family, drawn with ``seed`` (all when ``per_class`` is 0). Raises
+    DataError when the split has no notes."""
+    rows = split_rows(cache, split, by)
     if rows.size == 0:
         raise DataError(f"{cache.folder}: no notes in split {split!r}")
     if per_class <= 0:
@@ -55,12 +81,13 @@ def pick_rows(cache, split: str, per_class: int, seed: int) -> np.ndarray:
 
 
 def load_mel_split(data: str | Path, split: str, n_mels: int, per_class: int = 0, seed: int = 0,
-                   stats: tuple[float, float] | None = None) -> tuple[MelSet, tuple[float, float]]:
+                   stats: tuple[float, float] | None = None, by: str = "instrument") -> tuple[MelSet, tuple[float, float]]:
     """Standardised log-mel notes of one split of a prepared dataset.
 
     Args:
         data: dataset folder with ``cache/`` (``darkgan data prepare``).
-        split: ``"train"``, ``"valid"`` or ``"test"`` (the dataset's instrument-disjoint split).
+        split: ``"train"``, ``"valid"`` or ``"test"``, of the dataset's instrument-disjoint split
+            (``by="instrument"``) or of its train split's notes (``by="note"``; :func:`split_rows`).
         n_mels: mel bands.
         per_class: at most this many notes per instrument family (0 = all), drawn with ``seed``.
         stats: ``(mean, std)`` to standardise with; ``None`` computes them on these notes
@@ -75,7 +102,7 @@ def load_mel_split(data: str | Path, split: str, n_mels: int, per_class: int = 0
     from darkgan.data.cache import NoteCache
 
     cache = NoteCache(data)
-    rows = pick_rows(cache, split, per_class, seed)
+    rows = pick_rows(cache, split, per_class, seed, by)
     fb = torch.from_numpy(mel_filterbank(n_mels))
     out = []
     for i in range(0, rows.size, 512):

@@ -96,7 +96,7 @@ def train_teacher(data: str | Path, out: str | Path, cfg: FramiConfig, resume: b
     with folder_lock(out):
         _check_out(out, resume)
         torch.manual_seed(cfg.seed)
-        train, stats = load_mel_split(data, "train", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed)
+        train, stats = load_mel_split(data, "train", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, by=cfg.data.split)
         ck.write_run_config(out, cfg, role="teacher", data=str(data), mel_stats=list(stats))
         model = SoundClassifier(cfg.teacher)
         t0 = time.process_time()
@@ -114,7 +114,7 @@ def _finish(out, data, cfg, stats, models: dict, res: FitResult, t0: float, extr
     results = {"done": res.done, "epochs": res.epochs, "train_cpu_s": time.process_time() - t0,
                "history": res.history, **(extra or {})}
     if res.done:
-        test, _ = load_mel_split(data, "test", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats)
+        test, _ = load_mel_split(data, "test", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats, cfg.data.split)
         for name, m in models.items():
             results[f"{name}_test_acc"] = accuracy(predict(m, test.x), test.y)
             results[f"{name}_params"] = n_params(m)
@@ -248,7 +248,7 @@ def distill_tagger(teacher_dir: str | Path, data: str | Path, out: str | Path, m
 
 def _student_task(teacher, student, cfg, method, data, stats):
     """``(facts, step(index) -> losses, n items)`` of a method on the real notes (``data``, ``kd``)."""
-    train, _ = load_mel_split(data, "train", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats)
+    train, _ = load_mel_split(data, "train", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats, cfg.data.split)
     if method == "data":
         return {}, lambda i, g: supervised_step(student, train.x[i], train.y[i]), len(train.y)
     return {}, lambda i, g: kd_step(student, teacher, train.x[i], cfg.train), len(train.y)
@@ -296,7 +296,7 @@ def _is_tagger_name(name: str) -> bool:
 
 
 def _agreement_and_speed(teacher, student, data, cfg, stats) -> dict:
-    test, _ = load_mel_split(data, "test", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats)
+    test, _ = load_mel_split(data, "test", cfg.data.n_mels, cfg.data.per_class, cfg.data.seed, stats, cfg.data.split)
     t_logits, s_logits = predict(teacher, test.x), predict(student, test.x)
     out = {"agreement": float((t_logits.argmax(1) == s_logits.argmax(1)).float().mean())}
     for name, m in (("teacher", teacher), ("student", student)):

@@ -153,13 +153,17 @@ def check_teacher_vocabulary(teacher, class_indices: list[int], attributes: list
 
 
 @torch.no_grad()
-def envelope_bounds(data, seed: int, quantile: float, n: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+def envelope_bounds(data, seed: int, quantile: float, n: int = 2048,
+                    drop_steps: int = N_FRAMES - 1) -> tuple[torch.Tensor, torch.Tensor]:
     """The range of real notes' frame-to-frame energy changes, the bounds of ``g_envelope``.
 
     Args:
         data: :class:`~darkgan.training.data.TrainingData`; ``n`` training notes are drawn with
             ``seed`` (all of them when fewer), read un-normalised from the cache.
         quantile: q in (0, 0.5): the bounds are the q and 1 - q quantiles, per step.
+        drop_steps: ``lo`` is kept for the first ``drop_steps`` steps and ``-inf`` (any drop
+            allowed) after them (``train.envelope_drop_steps``): 31 bounds every step, 2 only the
+            onset's frames 0 -> 1 -> 2, leaving percussive decays free.
 
     Returns:
         ``(lo [31], hi [31])`` float32 dB (:func:`~darkgan.training.losses.envelope_steps_db` of
@@ -178,6 +182,7 @@ def envelope_bounds(data, seed: int, quantile: float, n: int = 2048) -> tuple[to
              for i in range(0, len(rows), 256)]
     q = torch.tensor([quantile, 1.0 - quantile], dtype=torch.float64)
     lo, hi = torch.quantile(torch.cat(steps).double(), q, dim=0).float()
+    lo[drop_steps:] = -math.inf
     return lo, hi
 
 
@@ -303,7 +308,8 @@ class WaveTerms:
             self.steer_pool = attribute_pool(tc.steer_attributes, list(data.attributes)).to(device)
         if self.envelope:
             self.envelope_lo, self.envelope_hi = (t.to(device) for t in
-                                                  envelope_bounds(data, tc.seed, tc.envelope_quantile))
+                                                  envelope_bounds(data, tc.seed, tc.envelope_quantile,
+                                                                  drop_steps=tc.envelope_drop_steps))
 
     @property
     def active(self) -> bool:
