@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from darkgan.data.magif import Normalizer, frame_energy_db
+from darkgan.data.magif import N_FRAMES, Normalizer, frame_energy_db
 from darkgan.errors import DarkGANError
 from darkgan.models.checkpoint import load_generator
-from darkgan.models.config import PRESETS, apply_overrides, get_preset
+from darkgan.models.config import ENVELOPE_STEPS, PRESETS, apply_overrides, get_preset
 from darkgan.training.data import load_training_data
 from darkgan.training.losses import envelope_range_loss, envelope_steps_db
 from darkgan.training.loop import extend_on_resume
@@ -113,7 +113,7 @@ def test_envelope_settings_are_validated():
     new = extend_on_resume(base, ["train.loss_weights.g_envelope=20", "train.envelope_quantile=0.05",
                                   "train.envelope_drop_steps=2"], 0)
     assert new.train.loss_weights["g_envelope"] == 20 and new.train.envelope_quantile == 0.05
-    assert new.train.envelope_drop_steps == 2 and base.train.envelope_drop_steps == 31
+    assert new.train.envelope_drop_steps == 2 and base.train.envelope_drop_steps == ENVELOPE_STEPS == N_FRAMES - 1
     with pytest.raises(DarkGANError, match="envelope_quantile"):
         extend_on_resume(base, ["train.envelope_quantile=0.7"], 0)
 

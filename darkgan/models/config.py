@@ -41,6 +41,10 @@ from darkgan.errors import DarkGANError
 from darkgan.utils.config import apply_overrides as _apply
 from darkgan.utils.config import config_from_dict, config_to_dict, is_list_of
 
+#: Frame-to-frame steps of a note's energy envelope (``darkgan.data.magif.N_FRAMES - 1``; this
+#: module imports no torch): the range of ``train.envelope_drop_steps``.
+ENVELOPE_STEPS = 31
+
 #: Scale output shapes are ``output_shape / down_factors[s]``.
 PAPER_DOWN_FACTORS = ((32, 8), (16, 4), (8, 2), (4, 1), (2, 1), (1, 1))
 #: Values of ``model.attr_input`` (see :class:`ModelConfig`).
@@ -376,7 +380,7 @@ class TrainConfig:
     increment_fraction: float = 0.5
     increment_delta: float = 2.0
     envelope_quantile: float = 0.005
-    envelope_drop_steps: int = 31
+    envelope_drop_steps: int = ENVELOPE_STEPS
     retrieval_negatives: int = 255
     retrieval_scale: float = 0.1
     steer_fraction: float = 0.5
@@ -467,8 +471,8 @@ class TrainConfig:
         _check_number("train.increment_fraction", self.increment_fraction, "in (0, 1]", lambda v: 0 < v <= 1)
         _check_number("train.increment_delta", self.increment_delta, "> 0", lambda v: v > 0)
         _check_number("train.envelope_quantile", self.envelope_quantile, "in (0, 0.5)", lambda v: 0 < v < 0.5)
-        if not 0 <= self.envelope_drop_steps <= 31:
-            raise DarkGANError(f"train.envelope_drop_steps must be in [0, 31], got {self.envelope_drop_steps}")
+        if not 0 <= self.envelope_drop_steps <= ENVELOPE_STEPS:
+            raise DarkGANError(f"train.envelope_drop_steps must be in [0, {ENVELOPE_STEPS}], got {self.envelope_drop_steps}")
         if self.retrieval_negatives < 1:
             raise DarkGANError(f"train.retrieval_negatives must be >= 1, got {self.retrieval_negatives}")
         _check_number("train.retrieval_scale", self.retrieval_scale, "> 0", lambda v: v > 0)
