@@ -92,12 +92,13 @@ def load_mel_split(data: str | Path, split: str, n_mels: int, per_class: int = 0
         per_class: at most this many notes per instrument family (0 = all), drawn with ``seed``.
         stats: ``(mean, std)`` to standardise with; ``None`` computes them on these notes
             (use the train split's for the others).
+        by: ``"instrument"`` or ``"note"`` (``data.split``), how train and test are divided.
 
     Returns:
         ``(MelSet, (mean, std))``.
 
     Raises:
-        DataError: no cache, or no notes in ``split``.
+        DataError: no cache, no notes in ``split``, or a split ``by`` cannot give (:func:`split_rows`).
     """
     from darkgan.data.cache import NoteCache
 
