@@ -307,8 +307,9 @@ class TrainConfig:
             lower bound (energy drops) applies to; rises are bounded at every step. 31 (every
             step, the default and the recipe of every shipped checkpoint so far) also forbids
             decays faster than 99 % of real notes', which the percussive notes have (stop 43:
-            the top 5 % by teacher "Percussion" pay 5x the mean loss at quantile 0.05); 2 bounds
-            only the onset's thump (frames 0 -> 1 -> 2); in [0, 31].
+            the top 5 % by teacher "Percussion" pay 5x the mean loss at quantile 0.05; freeing
+            them in a fine-tune did not raise Percussion's rho, docs/training.md); 2 bounds only
+            the onset's thump (frames 0 -> 1 -> 2); in [0, 31].
         retrieval_negatives: the ``g_retrieval`` term (ours, weight 0 in every preset): each
             generated note's own conditioning is ranked against this many training notes'
             attributes, drawn anew every step (:func:`darkgan.training.losses.teacher_retrieval_loss`); >= 1.
