@@ -153,8 +153,8 @@ def test_schedule_alpha_and_offsets():
 def test_resume_may_lengthen_the_schedule_but_not_move_the_run():
     """`darkgan train --resume --set train.iterations=[...]`: a run at step 9 (scale 4 of the tiny
     preset, 2 steps per scale) may train scale 4 and 5 longer; it may not change finished scales,
-    cut scale 4 before step 9, or change any setting but the schedule, loss weights and the
-    step's speed (precision, memory format, lazy penalty)."""
+    cut scale 4 before step 9, or change any setting but the schedule, loss weights (also per
+    attribute) and the step's speed (precision, memory format, lazy penalty)."""
     cfg = get_preset("tiny")
     new = extend_on_resume(cfg, ["train.iterations=[2,2,2,2,2,10]", "train.checkpoint_every=3"], 9)
     assert new.train.iterations == (2, 2, 2, 2, 2, 10) and new.train.checkpoint_every == 3
@@ -162,6 +162,8 @@ def test_resume_may_lengthen_the_schedule_but_not_move_the_run():
     assert extend_on_resume(cfg, ["train.iterations=[2,2,2,2,5,2]"], 9).train.iterations[4] == 5
     tuned = extend_on_resume(cfg, ["train.loss_weights.g_f0=0.5"], 9)  # fine-tuning a run's loss weights
     assert tuned.train.loss_weights["g_f0"] == 0.5 and tuned.overrides[-1] == "train.loss_weights.g_f0=0.5"
+    weighed = extend_on_resume(cfg, ['train.teacher_attribute_weights={"Percussion": 10}'], 9)  # per attribute too
+    assert weighed.train.teacher_attribute_weights == {"Percussion": 10.0} and cfg.train.teacher_attribute_weights == {}
     fast = extend_on_resume(cfg, ["train.precision=bf16", "train.memory_format=channels_last", "train.gp_every=4"], 9)
     assert (fast.train.precision, fast.train.memory_format, fast.train.gp_every) == ("bf16", "channels_last", 4)
     for bad in ("train.iterations=[2,2,3,2,2,2]", "train.iterations=[2,2,2,2,1,2]", "train.lr=0.1",

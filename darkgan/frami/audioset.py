@@ -96,7 +96,8 @@ def load_note_mels(data: str | Path, split: str, per_class: int, seed: int, teac
     """The notes of ``split`` (divided ``by`` instrument or note, at most ``per_class`` per
     instrument family, drawn with ``seed``: the same notes as the family task's
     :func:`darkgan.frami.features.load_mel_split`) with their
-    teacher log-mel and their cached teacher logits.
+    teacher log-mel and their cached teacher logits. ``by``: ``data.split``
+    (:func:`darkgan.frami.features.split_rows`).
 
     Raises:
         DataError: no cache or labels, labels made with other weights, a note without a label.
