@@ -16,7 +16,8 @@ from darkgan.models.generator import Generator
 from darkgan.training.data import load_training_data
 from darkgan.training.losses import augment_for_teacher, teacher_attribute_loss
 from darkgan.training.loop import train
-from darkgan.training.terms import WaveTerms, attribute_stats, attribute_weights, check_teacher_vocabulary
+from darkgan.training.terms import (WaveTerms, attribute_stats, attribute_weights, attribute_whitening,
+                                   check_teacher_vocabulary)
 
 LAST_ONLY = ["train.iterations=[0,0,0,0,0,3]", "train.fade_in_jumps=0", "train.log_every=1"]
 
@@ -127,6 +128,40 @@ def test_std_logit_input_gives_every_attribute_unit_variance(notes):
         paper.set_attribute_stats(mean, std)
 
 
+def test_white_logit_input_evens_out_the_soft_labels_directions(notes, prepared_dataset, tmp_path):
+    """``attr_input = "white_logit"`` on the real teacher labels: the whitening is symmetric, keeps
+    the total variance, narrows the spread of the conditioning's directions (largest against
+    median eigenvalue) and tends to the identity as eps grows; a run saves it in its checkpoint."""
+    data, _, logits = notes
+    T, rows = 2.0, data.train_rows
+    mean, std = attribute_stats(data.logits, rows, T)
+    w = attribute_whitening(data.logits, rows, T, 1.0)
+    k = data.n_attributes
+    assert w.shape == (k, k) and torch.allclose(w, w.T, atol=1e-5)
+    c = (torch.from_numpy(data.logits[rows]).double() / T - mean.double()) / std.double()
+    spread = [torch.linalg.eigvalsh(torch.cov(x.T, correction=0)) for x in (c, c @ w.double())]
+    assert abs(float(spread[1].sum()) - float(spread[0].sum())) < 0.02 * float(spread[0].sum())
+    ratio = [float(e[-1] / e.median()) for e in spread]
+    assert ratio[1] < ratio[0] / 3, ratio
+    big = attribute_whitening(data.logits, rows, T, 1e6)
+    assert torch.allclose(big / big.diagonal().mean(), torch.eye(k), atol=1e-3)
+    with pytest.raises(ValueError, match="eps > 0"):
+        attribute_whitening(data.logits, rows, T, 0.0)
+    g = Generator(apply_overrides(get_preset("tiny"), ["model.attr_input=white_logit"]).model, data.n_pitches, k)
+    g.set_attribute_stats(mean, std, w)
+    alpha = torch.sigmoid(logits / T)
+    assert torch.allclose(g.condition(alpha), g.standardize(alpha) @ w, atol=1e-5)
+    std_g = Generator(apply_overrides(get_preset("tiny"), ["model.attr_input=std_logit"]).model, data.n_pitches, k)
+    with pytest.raises(ValueError, match="whitening matrix"):
+        std_g.set_attribute_stats(mean, std, w)
+    with pytest.raises(ValueError, match="whitening matrix"):
+        g.set_attribute_stats(mean, std, w[:3])
+    cfg = apply_overrides(get_preset("tiny"), LAST_ONLY + ["model.attr_input=white_logit", "train.attr_loss=std_mse"])
+    res = train(prepared_dataset, tmp_path / "white", config=cfg, progress=False, threads=1)
+    saved, _ = load_generator(res.checkpoint)
+    assert torch.allclose(saved.attr_white, w, atol=1e-5) and torch.allclose(saved.attr_mean, mean, atol=1e-5)
+
+
 def test_new_settings_are_validated():
     base = get_preset("tiny")
     for bad, key in [("train.loss_weights.g_teacher=-1", "g_teacher"), ("train.teacher_transforms=reverb", "reverb"),
@@ -135,7 +170,7 @@ def test_new_settings_are_validated():
                      ("train.loss_weights.g_f0=nan", "g_f0"),
                      ("train.output_terms_from_scale=-2", "output_terms_from_scale"),
                      ("train.attr_loss=l2", "attr_loss"), ("train.precision=fp16", "precision"),
-                     ("train.memory_format=nhwc", "memory_format")]:
+                     ("train.memory_format=nhwc", "memory_format"), ("model.attr_white_eps=0", "attr_white_eps")]:
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(base, [bad])
     ok = apply_overrides(base, ["train.teacher_transforms=shift,noise", "train.gp_every=4"])

@@ -49,7 +49,7 @@ def graft_mapping(student: str | os.PathLike, source: str | os.PathLike, out: st
             and list(s_cfg.attributes) == list(t_cfg.attributes) and s_cfg.temperature == t_cfg.temperature)
     if not same:
         raise CheckpointError(f"{student}: latent size, pitch range, vocabulary or temperature differ from {source}")
-    if getattr(s_gen.cfg, "attr_input", "prob") == "std_logit" and not _same_stats(s_gen, t_gen):
+    if getattr(s_gen.cfg, "attr_input", "prob") != "prob" and not _same_stats(s_gen, t_gen):
         raise CheckpointError(f"{student}: standardises its attribute inputs with other statistics than {source} "
                               "(graft a mapping trained from the student's own teacher)")
     model = dataclasses.replace(s_gen.cfg, mapping_layers=t_gen.cfg.mapping_layers,
@@ -71,5 +71,8 @@ def _same_stats(a, b, atol: float = 1e-3) -> bool:
     import torch
 
     if not (hasattr(a, "attr_mean") and hasattr(b, "attr_mean")):
+        return False
+    if hasattr(a, "attr_white") != hasattr(b, "attr_white") or (
+            hasattr(a, "attr_white") and not torch.allclose(a.attr_white, b.attr_white, atol=atol)):
         return False
     return bool(torch.allclose(a.attr_mean, b.attr_mean, atol=atol) and torch.allclose(a.attr_std, b.attr_std, atol=atol))

@@ -80,7 +80,7 @@ class DarkGANModel(EvalModel):
         self.batch_size = batch_size
         self.scale_logits = self.g.bank.logits if self.g.bank is not None else None
         gen = self.g.generator
-        if self.attributes and gen.cfg.attr_input == "std_logit":
+        if self.attributes and gen.cfg.attr_input != "prob":
             self.input_std = gen.attr_std.detach().cpu().numpy().astype(np.float64)
         self.info = {"name": self.name, "path": str(self.path), "key": self.key,
                      "preset": getattr(cfg.config, "preset", None), "temperature": self.temperature,

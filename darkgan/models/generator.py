@@ -177,24 +177,37 @@ class Generator(nn.Module):
                 convs.append(EqualizedConv2d(c_in, ch[s], 3, padding=1))
             self.blocks.append(convs)
         self.to_magif = nn.ModuleList(EqualizedConv2d(ch[s], cfg.out_channels, 1) for s in range(cfg.n_scales))
-        if self.n_attributes and (cfg.attr_input == "std_logit" or cfg.mapping_layers):
+        if self.n_attributes and (cfg.attr_input != "prob" or cfg.mapping_layers):
             self.register_buffer("attr_mean", torch.zeros(self.n_attributes))
             self.register_buffer("attr_std", torch.ones(self.n_attributes))
+        if self.n_attributes and cfg.attr_input == "white_logit":
+            self.register_buffer("attr_white", torch.eye(self.n_attributes))
         self.mapping = AttributeMapping(cfg, self.n_attributes) if (cfg.mapping_layers and self.n_attributes) else None
 
     @torch.no_grad()
-    def set_attribute_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def set_attribute_stats(self, mean: torch.Tensor, std: torch.Tensor,
+                            white: torch.Tensor | None = None) -> None:
         """Set the training notes' statistics of ``z / T`` (``[K]`` each, ``std > 0``) used by
-        ``model.attr_input = "std_logit"``.
+        ``model.attr_input = "std_logit"`` / ``"white_logit"``, and for ``"white_logit"`` its
+        whitening matrix ``white [K, K]``
+        (:func:`darkgan.training.terms.attribute_whitening`; None keeps the current one).
 
         Raises:
-            ValueError: this generator does not standardise its attributes, or bad stats.
+            ValueError: this generator does not standardise its attributes, bad stats, or a
+                whitening matrix it does not use or of the wrong shape.
         """
         if not hasattr(self, "attr_mean"):
             raise ValueError("set_attribute_stats: this generator has attr_input='prob' (no statistics)")
         mean, std = torch.as_tensor(mean).float().reshape(-1), torch.as_tensor(std).float().reshape(-1)
         if mean.shape != self.attr_mean.shape or std.shape != self.attr_std.shape or not bool((std > 0).all()):
             raise ValueError(f"attribute statistics must be [{self.n_attributes}] with std > 0")
+        if white is not None:
+            white = torch.as_tensor(white).float()
+            if not hasattr(self, "attr_white"):
+                raise ValueError(f"set_attribute_stats: a whitening matrix, but attr_input={self.cfg.attr_input!r}")
+            if white.shape != self.attr_white.shape or not bool(torch.isfinite(white).all()):
+                raise ValueError(f"the whitening matrix must be finite [{self.n_attributes}, {self.n_attributes}]")
+            self.attr_white.copy_(white)
         self.attr_mean.copy_(mean), self.attr_std.copy_(std)
 
     def standardize(self, attributes: torch.Tensor) -> torch.Tensor:
@@ -208,10 +221,14 @@ class Generator(nn.Module):
         ``attr_input = "prob"``: alpha itself (paper). ``"std_logit"``:
         ``(logit(alpha) - attr_mean) / attr_std`` (alpha clamped to [1e-6, 1 - 1e-6]), i.e. the
         teacher logit at temperature T standardised per attribute over the training notes.
+        ``"white_logit"``: that, times the shrinkage whitening ``attr_white [K, K]``.
         """
         if self.cfg.attr_input == "prob" or not self.n_attributes:
             return attributes
-        return self.standardize(attributes)
+        c = self.standardize(attributes)
+        if self.cfg.attr_input == "white_logit":
+            c = c @ self.attr_white.to(c.dtype)
+        return c
 
     @property
     def n_scales(self) -> int:
@@ -326,7 +343,7 @@ class Generator(nn.Module):
             ValueError: this generator lacks the statistics or the mapping ``other`` has.
         """
         if hasattr(other, "attr_mean"):
-            self.set_attribute_stats(other.attr_mean, other.attr_std)
+            self.set_attribute_stats(other.attr_mean, other.attr_std, getattr(other, "attr_white", None))
         if getattr(other, "mapping", None) is not None:
             if self.mapping is None:
                 raise ValueError("copy_conditioning_from: this generator has no attribute mapping")

@@ -48,7 +48,7 @@ from darkgan.training.losses import (critic_wasserstein_loss, drift_loss,
                                      generator_wasserstein_loss, gradient_penalty,
                                      interpolate, pitch_loss, teacher_attribute_loss,
                                      teacher_soft_labels, update_ema)
-from darkgan.training.terms import WaveTerms, attribute_stats
+from darkgan.training.terms import WaveTerms, attribute_stats, attribute_whitening
 from darkgan.training.progress import RemainingTime, format_seconds, step_costs
 from darkgan.training.memory import check_memory
 from darkgan.utils.io import folder_lock
@@ -747,9 +747,11 @@ def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> 
     stats = attribute_stats(data.logits, data.train_rows, tc.temperature) if data.n_attributes else None
     st.attr_std = stats[1].to(info.device) if stats else None
     if ckpt is None and stats:
+        white = (attribute_whitening(data.logits, data.train_rows, tc.temperature, cfg.model.attr_white_eps)
+                 if cfg.model.attr_input == "white_logit" else None)
         for m in (st.G, st.G_ema, st.D):
             if m is not None and hasattr(m, "attr_mean"):
-                m.set_attribute_stats(*stats)
+                m.set_attribute_stats(*stats, *([white] if white is not None and m is not st.D else []))
     return st, ts, origin
 
 
