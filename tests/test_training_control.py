@@ -162,6 +162,34 @@ def test_white_logit_input_evens_out_the_soft_labels_directions(notes, prepared_
     assert torch.allclose(saved.attr_white, w, atol=1e-5) and torch.allclose(saved.attr_mean, mean, atol=1e-5)
 
 
+def test_fine_tune_into_white_logit_starts_from_the_sources_function(prepared_dataset, tmp_path):
+    """``--init-generator`` from a ``std_logit`` generator into a ``white_logit`` run (and back)
+    turns the attribute columns by the whitening: the fine-tune's first generator makes the
+    source's notes exactly, on the real labels."""
+    std = apply_overrides(get_preset("tiny"), LAST_ONLY + ["model.attr_input=std_logit"])
+    src = train(prepared_dataset, tmp_path / "src", config=std, progress=False, threads=1)
+    white = apply_overrides(get_preset("tiny"), LAST_ONLY + ["model.attr_input=white_logit", "train.critic_warmup=1"])
+    warm = train(prepared_dataset, tmp_path / "ft", config=white, progress=False, threads=1, stop_at_step=1,
+                 init_generator=src.checkpoint)
+    back = apply_overrides(get_preset("tiny"), LAST_ONLY + ["model.attr_input=std_logit", "train.critic_warmup=1"])
+    again = train(prepared_dataset, tmp_path / "back", config=back, progress=False, threads=1, stop_at_step=1,
+                  init_generator=warm.checkpoint)
+    (g0, _), (g1, _), (g2, _) = (load_generator(r.checkpoint) for r in (src, warm, again))
+    assert g1.cfg.attr_input == "white_logit" and not torch.allclose(g1.attr_white, torch.eye(g1.n_attributes))
+    data = load_training_data(prepared_dataset)
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(6, g0.cfg.latent_dim, generator=gen)
+    pitch = torch.arange(6) % g0.n_pitches
+    alpha = torch.sigmoid(torch.from_numpy(data.logits[:6]) / 2.0)
+    with torch.no_grad():
+        heads = [g.format(g.input_vector(z, pitch, alpha)) for g in (g0, g1, g2)]
+        x0, x1, x2 = (g(z, pitch, alpha) for g in (g0, g1, g2))
+        moved = float((x0 - g0(z, pitch, alpha.roll(1, 0))).abs().max())  # what the attributes do
+    assert torch.allclose(heads[1], heads[0], atol=1e-4) and torch.allclose(heads[2], heads[0], atol=1e-4)
+    # float32 rounding of the turned columns (~1e-6) grows through the pixel norms; the attributes move far more
+    assert float((x1 - x0).abs().max()) < moved / 20 and float((x2 - x0).abs().max()) < moved / 20, moved
+
+
 def test_new_settings_are_validated():
     base = get_preset("tiny")
     for bad, key in [("train.loss_weights.g_teacher=-1", "g_teacher"), ("train.teacher_transforms=reverb", "reverb"),

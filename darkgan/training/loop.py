@@ -530,15 +530,17 @@ def freeze_for_conditioning(G: Generator, G_ema: Generator | None, columns: bool
         G.format.weight.register_hook(lambda grad: grad * mask)
 
 
-def init_from_generator(st: State, path: str | Path, data) -> dict:
+def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor | None = None) -> dict:
     """Copy a trained generator's weights into ``st.G`` (and ``st.G_ema``) to fine-tune it.
 
     The source must have the run's architecture (``model.*`` except ``attr_input`` and the
     attribute mapping, which a fine-tune may add: it starts as the identity), pitch range and
-    vocabulary. When the attribute input changes (``prob`` -> ``std_logit``) the format
-    layer's attribute columns start at zero: the source generator's response to raw
-    probabilities means nothing for standardised inputs, so the new pathway is learnt from zero
-    while the rest of the note is kept.
+    vocabulary. When the attribute input changes from ``prob`` the format layer's attribute
+    columns start at zero: the source generator's response to raw probabilities means nothing
+    for standardised inputs, so the new pathway is learnt from zero while the rest of the note
+    is kept. From ``std_logit`` to ``white_logit`` (``white [K, K]``, the run's whitening) the
+    columns ``A`` become ``A W^-1``: the fine-tune starts from exactly the source's function,
+    and only the geometry of the conditioning's gradients changes.
 
     Raises:
         CheckpointError: unreadable source, or another architecture, pitch range or vocabulary.
@@ -550,16 +552,22 @@ def init_from_generator(st: State, path: str | Path, data) -> dict:
     if mine != theirs or src.n_pitches != st.G.n_pitches or list(scfg.attributes) != list(data.attributes):
         raise CheckpointError(f"{path}: --init-generator needs the same architecture, pitch range and "
                               f"vocabulary as this run (use --preset {scfg.config.preset} and the same data)")
-    state = {k: v.float() for k, v in src.state_dict().items()
-             if k not in ("attr_mean", "attr_std") and not k.startswith("mapping.")}
-    if src.cfg.attr_input != st.G.cfg.attr_input and st.G.n_attributes:
-        w = state["format.weight"].clone()
-        w[:, w.shape[1] - st.G.n_attributes:] = 0.0
+    stats = ("attr_mean", "attr_std", "attr_white")
+    state = {k: v.float() for k, v in src.state_dict().items() if k not in stats and not k.startswith("mapping.")}
+    change = (src.cfg.attr_input, st.G.cfg.attr_input)
+    if change[0] != change[1] and st.G.n_attributes:
+        w, k = state["format.weight"].clone(), st.G.n_attributes
+        if change == ("std_logit", "white_logit") and white is not None:
+            w[:, -k:] = (w[:, -k:].double() @ torch.linalg.inv(white.double())).float()
+        elif change == ("white_logit", "std_logit"):
+            w[:, -k:] = w[:, -k:] @ src.attr_white.float()
+        else:
+            w[:, -k:] = 0.0
         state["format.weight"] = w
     for g in (st.G, st.G_ema):
         if g is not None:
             missing, unexpected = g.load_state_dict(state, strict=False)
-            if unexpected or {k for k in missing if not k.startswith("mapping.")} - {"attr_mean", "attr_std"}:
+            if unexpected or {k for k in missing if not k.startswith("mapping.")} - set(stats):
                 raise CheckpointError(f"{path}: weights do not fit ({sorted(unexpected or missing)[:3]})")
     return {"path": provenance(path), "step": int(scfg.step), "preset": scfg.config.preset,
             "created": scfg.created, "git_commit": scfg.git_commit,
@@ -740,15 +748,15 @@ def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> 
         ts = ckpt["train_state"]
         st.step = int(ts["step"])
         _rng_restore(ckpt["rng"], ts.get("rng", {}))
-    elif init_generator is not None:
-        origin = init_from_generator(st, init_generator, data)
+    stats = attribute_stats(data.logits, data.train_rows, tc.temperature) if data.n_attributes else None
+    white = (attribute_whitening(data.logits, data.train_rows, tc.temperature, cfg.model.attr_white_eps)
+             if stats and cfg.model.attr_input == "white_logit" else None)
+    if ckpt is None and init_generator is not None:
+        origin = init_from_generator(st, init_generator, data, white)
     if tc.trainable != "all":
         freeze_for_conditioning(st.G, st.G_ema, columns=tc.trainable == "conditioning")
-    stats = attribute_stats(data.logits, data.train_rows, tc.temperature) if data.n_attributes else None
     st.attr_std = stats[1].to(info.device) if stats else None
     if ckpt is None and stats:
-        white = (attribute_whitening(data.logits, data.train_rows, tc.temperature, cfg.model.attr_white_eps)
-                 if cfg.model.attr_input == "white_logit" else None)
         for m in (st.G, st.G_ema, st.D):
             if m is not None and hasattr(m, "attr_mean"):
                 m.set_attribute_stats(*stats, *([white] if white is not None and m is not st.D else []))
