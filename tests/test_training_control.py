@@ -162,6 +162,37 @@ def test_white_logit_input_evens_out_the_soft_labels_directions(notes, prepared_
     assert torch.allclose(saved.attr_white, w, atol=1e-5) and torch.allclose(saved.attr_mean, mean, atol=1e-5)
 
 
+def test_white_mse_counts_errors_along_minor_directions_of_the_soft_labels(notes):
+    """``train.teacher_loss=white_mse`` on the real labels: with an identity whitening it is
+    ``std_mse``; with the training notes' whitening an error of a given size along the soft labels'
+    most minor direction costs more than the same error along their major one (``std_mse``: the
+    same), and the real teacher still hears a note closer to its own labels than to another's."""
+    from darkgan.teacher import load_teacher
+
+    data, wave, logits = notes
+    T, k = 2.0, data.n_attributes
+    _, std = attribute_stats(data.logits, data.train_rows, T)
+    w = attribute_whitening(data.logits, data.train_rows, T, 1.0)
+    alpha = torch.sigmoid(logits / T)
+    z = logits + torch.randn(logits.shape, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(teacher_attribute_loss(z, alpha, T, std, "white_mse", white=torch.eye(k)),
+                          teacher_attribute_loss(z, alpha, T, std, "std_mse"))
+    c = (torch.from_numpy(data.logits[data.train_rows]).double() / T)
+    _, vec = torch.linalg.eigh(torch.cov(((c - c.mean(0)) / c.std(0)).T))
+    costs = {}
+    for name, v in (("minor", vec[:, 0]), ("major", vec[:, -1])):
+        moved = logits[:1] + T * (0.5 * v.float() * std)[None]  # an error of norm 0.5 in standardised units
+        costs[name] = [float(teacher_attribute_loss(moved, alpha[:1], T, std, kind, white=w)) for kind in ("std_mse", "white_mse")]
+    assert costs["minor"][0] == pytest.approx(costs["major"][0], rel=1e-3)
+    assert costs["minor"][1] > 3 * costs["major"][1], costs
+    teacher = load_teacher(data.teacher["id"])
+    heard = teacher.logits(wave).index_select(1, torch.tensor(data.class_indices))
+    own, other = (teacher_attribute_loss(heard, a, T, std, "white_mse", white=w) for a in (alpha, alpha.roll(7, 0)))
+    assert float(own) < 0.5 * float(other)
+    with pytest.raises(ValueError, match="white_mse"):
+        teacher_attribute_loss(z, alpha, T, std, "white_mse")
+
+
 def test_fine_tune_into_white_logit_starts_from_the_sources_function(prepared_dataset, tmp_path):
     """``--init-generator`` from a ``std_logit`` generator into a ``white_logit`` run (and back)
     turns the attribute columns by the whitening: the fine-tune's first generator makes the
@@ -198,7 +229,8 @@ def test_new_settings_are_validated():
                      ("train.loss_weights.g_f0=nan", "g_f0"),
                      ("train.output_terms_from_scale=-2", "output_terms_from_scale"),
                      ("train.attr_loss=l2", "attr_loss"), ("train.precision=fp16", "precision"),
-                     ("train.memory_format=nhwc", "memory_format"), ("model.attr_white_eps=0", "attr_white_eps")]:
+                     ("train.memory_format=nhwc", "memory_format"), ("model.attr_white_eps=0", "attr_white_eps"),
+                     ("train.teacher_white_eps=-1", "teacher_white_eps"), ("train.teacher_loss=white", "teacher_loss")]:
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(base, [bad])
     ok = apply_overrides(base, ["train.teacher_transforms=shift,noise", "train.gp_every=4"])

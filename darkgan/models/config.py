@@ -52,7 +52,7 @@ ATTR_INPUTS = ("prob", "std_logit", "white_logit")
 #: Values of ``train.trainable`` (see :class:`TrainConfig`).
 TRAINABLE = ("all", "mapping", "conditioning")
 #: Values of ``train.teacher_loss`` (see :class:`TrainConfig`).
-TEACHER_LOSSES = ("std_mse", "bce")
+TEACHER_LOSSES = ("std_mse", "bce", "white_mse")
 #: Forms of the ``g_steer`` term, ``train.steer_loss`` (:func:`darkgan.training.losses.steer_distillation_loss`).
 STEER_LOSSES = ("match", "projection")
 #: Values of ``train.precision`` (see :class:`TrainConfig`).
@@ -274,7 +274,13 @@ class TrainConfig:
         teacher_loss: the ``g_teacher`` term: ``"std_mse"`` (ours) the mean squared difference of
             teacher and conditioning logits ``z / T`` divided by each attribute's training std
             (every attribute weighs the same, gradients do not vanish at p ~ 0.03);
-            ``"bce"`` paper Eq. 2 between ``sigmoid(z_teacher / T)`` and alpha.
+            ``"bce"`` paper Eq. 2 between ``sigmoid(z_teacher / T)`` and alpha;
+            ``"white_mse"`` (ours) that standardised error through the shrinkage whitening of
+            the training notes' logits (:func:`darkgan.training.terms.attribute_whitening`,
+            ``teacher_white_eps``): a Mahalanobis-like distance that counts an error along a
+            minor direction of the soft labels (where "Percussion" lives) as much as one along
+            the few major directions, which ``std_mse`` counts once per correlated attribute.
+        teacher_white_eps: the shrinkage of ``"white_mse"`` (> 0, in units of the mean eigenvalue).
         teacher_transforms: random transforms of the generated waveform before the teacher
             hears it, so that it cannot be fooled by patterns no ear hears
             (:func:`darkgan.training.losses.augment_for_teacher`).
@@ -385,6 +391,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     gp_every: int = 1
     teacher_loss: str = "std_mse"
+    teacher_white_eps: float = 1.0
     teacher_transforms: tuple[str, ...] = ("shift", "noise", "tilt")
     teacher_attribute_weights: dict[str, float] = field(default_factory=dict)
     critic_warmup: int = 0
@@ -463,6 +470,8 @@ class TrainConfig:
     def _validate_recipe(self) -> None:
         if self.teacher_loss not in TEACHER_LOSSES:
             raise DarkGANError(f"train.teacher_loss must be one of {', '.join(TEACHER_LOSSES)}, got {self.teacher_loss!r}")
+        if not self.teacher_white_eps > 0:
+            raise DarkGANError(f"train.teacher_white_eps must be > 0, got {self.teacher_white_eps}")
         bad = [t for t in self.teacher_transforms if t not in TEACHER_TRANSFORMS]
         if bad:
             raise DarkGANError(f"train.teacher_transforms: unknown {bad} (known: {', '.join(TEACHER_TRANSFORMS)})")

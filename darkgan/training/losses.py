@@ -193,7 +193,7 @@ def augment_for_teacher(wave: torch.Tensor, transforms: tuple[str, ...], gen: to
 
 def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Tensor, temperature: float,
                            attr_std: torch.Tensor | None = None, kind: str = "std_mse",
-                           weights: torch.Tensor | None = None) -> torch.Tensor:
+                           weights: torch.Tensor | None = None, white: torch.Tensor | None = None) -> torch.Tensor:
     """The teacher-in-the-loop term: how far the teacher's labels of generated notes are from
     the attributes they were generated with.
 
@@ -205,7 +205,11 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
         kind: ``"std_mse"`` (ours): ``mean(((z / T - logit(alpha)) / attr_std)^2)``, the squared
             error in standardised logit units, so every attribute weighs the same and gradients
             do not vanish at alpha ~ 0.03; ``"bce"``: paper Eq. 2,
-            ``BCE(sigmoid(z / T), alpha)`` averaged over attributes.
+            ``BCE(sigmoid(z / T), alpha)`` averaged over attributes; ``"white_mse"`` (ours): the
+            standardised error times ``white``, squared: errors along the soft labels' minor
+            directions count as much as along the major ones.
+        white: ``[K, K]`` the shrinkage whitening (``"white_mse"`` only;
+            :func:`darkgan.training.terms.attribute_whitening`).
         weights: ``[K]`` per-attribute weights >= 0 with a positive mean
             (``train.teacher_attribute_weights``), divided by their mean; None: all 1.
 
@@ -213,7 +217,8 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
         scalar (0 when K = 0).
 
     Raises:
-        ValueError: unknown ``kind``, ``"std_mse"`` without ``attr_std``, or ``weights`` of
+        ValueError: unknown ``kind``, ``"std_mse"`` without ``attr_std`` (``"white_mse"``: or
+            ``white``), or ``weights`` of
             another length, negative, or with mean 0.
     """
     if teacher_logits.shape[-1] == 0:
@@ -223,11 +228,12 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
             return distillation_loss(teacher_logits, conditioning, temperature)
         err = F.binary_cross_entropy_with_logits(teacher_logits.float() / temperature,
                                                  conditioning.float().clamp(0, 1), reduction="none")
-    elif kind == "std_mse" and attr_std is not None:
+    elif kind in ("std_mse", "white_mse") and attr_std is not None and (kind == "std_mse" or white is not None):
         target = attribute_logits(conditioning)
-        err = ((teacher_logits.float() / temperature - target) / attr_std.float()).square()
+        err = (teacher_logits.float() / temperature - target) / attr_std.float()
+        err = (err @ white.float().to(err.device) if kind == "white_mse" else err).square()
     else:
-        raise ValueError(f"teacher_attribute_loss: kind {kind!r} (std_mse needs attr_std)")
+        raise ValueError(f"teacher_attribute_loss: kind {kind!r} (std_mse needs attr_std; white_mse also white)")
     if weights is None:
         return err.mean()
     w = weights.float().to(err.device)

@@ -323,6 +323,8 @@ class WaveTerms:
             check_teacher_vocabulary(self.teacher, list(data.class_indices), list(data.attributes), "teacher")
             self.classes = torch.tensor(list(data.class_indices), dtype=torch.long, device=device)
             self.attr_std = attribute_stats(data.logits, data.train_rows, tc.temperature)[1].to(device)
+            self.attr_white = (attribute_whitening(data.logits, data.train_rows, tc.temperature, tc.teacher_white_eps)
+                               .to(device) if tc.teacher_loss == "white_mse" else None)
             self.attr_weights = attribute_weights(tc.teacher_attribute_weights, list(data.attributes))
             if self.attr_weights is not None:
                 self.attr_weights = self.attr_weights.to(device)
@@ -438,7 +440,7 @@ class BatchTerms:
             z = wt.teacher.logits(heard, grad=True).index_select(1, wt.classes)
         if wt.labels:
             terms["g_teacher"] = teacher_attribute_loss(z, self.conditioning, wt.tc.temperature, wt.attr_std,
-                                                        wt.tc.teacher_loss, wt.attr_weights)
+                                                        wt.tc.teacher_loss, wt.attr_weights, wt.attr_white)
         if wt.retrieval:
             pick = torch.randint(len(wt.references), (wt.tc.retrieval_negatives,), generator=self.gen,
                                  device=self.gen.device)
