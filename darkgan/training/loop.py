@@ -750,16 +750,18 @@ def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> 
         _rng_restore(ckpt["rng"], ts.get("rng", {}))
     stats = attribute_stats(data.logits, data.train_rows, tc.temperature) if data.n_attributes else None
     white = (attribute_whitening(data.logits, data.train_rows, tc.temperature, cfg.model.attr_white_eps)
-             if stats and cfg.model.attr_input == "white_logit" else None)
+             if ckpt is None and stats and cfg.model.attr_input == "white_logit" else None)
     if ckpt is None and init_generator is not None:
         origin = init_from_generator(st, init_generator, data, white)
     if tc.trainable != "all":
         freeze_for_conditioning(st.G, st.G_ema, columns=tc.trainable == "conditioning")
     st.attr_std = stats[1].to(info.device) if stats else None
     if ckpt is None and stats:
-        for m in (st.G, st.G_ema, st.D):
-            if m is not None and hasattr(m, "attr_mean"):
-                m.set_attribute_stats(*stats, *([white] if white is not None and m is not st.D else []))
+        for g in (st.G, st.G_ema):  # the whitening is the generator's input; the critic's projection standardises
+            if g is not None and hasattr(g, "attr_mean"):
+                g.set_attribute_stats(*stats, white)
+        if hasattr(st.D, "attr_mean"):
+            st.D.set_attribute_stats(*stats)
     return st, ts, origin
 
 
