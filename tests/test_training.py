@@ -164,6 +164,9 @@ def test_resume_may_lengthen_the_schedule_but_not_move_the_run():
     assert tuned.train.loss_weights["g_f0"] == 0.5 and tuned.overrides[-1] == "train.loss_weights.g_f0=0.5"
     weighed = extend_on_resume(cfg, ['train.teacher_attribute_weights={"Percussion": 10}'], 9)  # per attribute too
     assert weighed.train.teacher_attribute_weights == {"Percussion": 10.0} and cfg.train.teacher_attribute_weights == {}
+    whitened = extend_on_resume(cfg, ["train.teacher_loss=white_mse", "train.teacher_white_eps=2"], 9)  # its form too
+    assert (whitened.train.teacher_loss, whitened.train.teacher_white_eps) == ("white_mse", 2.0)
+    assert cfg.train.teacher_loss == "std_mse"
     fast = extend_on_resume(cfg, ["train.precision=bf16", "train.memory_format=channels_last", "train.gp_every=4"], 9)
     assert (fast.train.precision, fast.train.memory_format, fast.train.gp_every) == ("bf16", "channels_last", 4)
     for bad in ("train.iterations=[2,2,3,2,2,2]", "train.iterations=[2,2,2,2,1,2]", "train.lr=0.1",
