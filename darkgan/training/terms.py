@@ -115,8 +115,8 @@ def attribute_whitening(logits: np.ndarray, rows: np.ndarray, temperature: float
     """
     if not eps > 0 or len(rows) < 2:
         raise ValueError(f"attribute_whitening: needs eps > 0 and >= 2 rows, got {eps}, {len(rows)}")
-    u = np.asarray(logits[np.asarray(rows)], dtype=np.float64) / float(temperature)
-    c = (u - u.mean(0)) / np.maximum(u.std(0), 1e-3)
+    mean, std = attribute_stats(logits, rows, temperature)
+    c = (np.asarray(logits[np.asarray(rows)], dtype=np.float64) / float(temperature) - mean.double().numpy()) / std.double().numpy()
     lam, vec = np.linalg.eigh(np.cov(c, rowvar=False, bias=True))
     lam = np.clip(lam, 0.0, None)
     gain = c.shape[1] / float(np.sum(lam / (lam + eps)))
