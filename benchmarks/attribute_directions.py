@@ -50,7 +50,7 @@ def main(argv=None) -> None:
     from scipy import stats
 
     from darkgan.training.data import load_training_data
-    from darkgan.training.terms import attribute_stats
+    from darkgan.training.terms import standardized_logits
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/default")
@@ -60,8 +60,7 @@ def main(argv=None) -> None:
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     data = load_training_data(a.data)
-    mean, std = attribute_stats(data.logits, data.train_rows, a.temperature)  # the generator's std_logit input
-    c = (np.asarray(data.logits[data.train_rows], np.float64) / a.temperature - mean.double().numpy()) / std.double().numpy()
+    c = standardized_logits(data.logits, data.train_rows, a.temperature)  # the generator's std_logit input
     names = list(data.attributes)
     share = top_k_share(c, a.k)
     lam = np.linalg.eigvalsh(np.cov(c, rowvar=False, bias=True))[::-1]

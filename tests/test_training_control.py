@@ -17,7 +17,7 @@ from darkgan.training.data import load_training_data
 from darkgan.training.losses import augment_for_teacher, teacher_attribute_loss
 from darkgan.training.loop import train
 from darkgan.training.terms import (WaveTerms, attribute_stats, attribute_weights, attribute_whitening,
-                                   check_teacher_vocabulary)
+                                   check_teacher_vocabulary, standardized_logits)
 
 LAST_ONLY = ["train.iterations=[0,0,0,0,0,3]", "train.fade_in_jumps=0", "train.log_every=1"]
 
@@ -177,8 +177,8 @@ def test_white_mse_counts_errors_along_minor_directions_of_the_soft_labels(notes
     z = logits + torch.randn(logits.shape, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(teacher_attribute_loss(z, alpha, T, std, "white_mse", white=torch.eye(k)),
                           teacher_attribute_loss(z, alpha, T, std, "std_mse"))
-    c = (torch.from_numpy(data.logits[data.train_rows]).double() / T)
-    _, vec = torch.linalg.eigh(torch.cov(((c - c.mean(0)) / c.std(0)).T))
+    c = torch.from_numpy(standardized_logits(data.logits, data.train_rows, T))
+    _, vec = torch.linalg.eigh(torch.cov(c.T))
     costs = {}
     for name, v in (("minor", vec[:, 0]), ("major", vec[:, -1])):
         moved = logits[:1] + T * (0.5 * v.float() * std)[None]  # an error of norm 0.5 in standardised units

@@ -211,7 +211,9 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
         white: ``[K, K]`` the shrinkage whitening (``"white_mse"`` only;
             :func:`darkgan.training.terms.attribute_whitening`).
         weights: ``[K]`` per-attribute weights >= 0 with a positive mean
-            (``train.teacher_attribute_weights``), divided by their mean; None: all 1.
+            (``train.teacher_attribute_weights``), divided by their mean; None: all 1. Under
+            ``"white_mse"`` weight i scales column i of the whitened error, which the symmetric
+            whitening keeps tied to attribute i (mixed with its correlated neighbours).
 
     Returns:
         scalar (0 when K = 0).

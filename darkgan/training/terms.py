@@ -95,6 +95,20 @@ def attribute_stats(logits: np.ndarray, rows: np.ndarray, temperature: float) ->
     return (torch.from_numpy(u.mean(0)).float(), torch.from_numpy(np.maximum(u.std(0), 1e-3)).float())
 
 
+def standardized_logits(logits: np.ndarray, rows: np.ndarray, temperature: float) -> np.ndarray:
+    """The training notes' ``std_logit`` conditioning: ``(z / T - mean) / std`` (:func:`attribute_stats`).
+
+    Args:
+        logits: ``[N, K]`` raw teacher logits; rows: ``[n]`` training rows; temperature: T > 0.
+
+    Returns:
+        ``[n, K]`` float64, each column of mean 0 and std 1 (or below 1 where the std was floored).
+    """
+    mean, std = attribute_stats(logits, rows, temperature)
+    u = np.asarray(logits[np.asarray(rows)], dtype=np.float64) / float(temperature)
+    return (u - mean.double().numpy()) / std.double().numpy()
+
+
 def attribute_whitening(logits: np.ndarray, rows: np.ndarray, temperature: float, eps: float) -> torch.Tensor:
     """The shrinkage whitening of ``model.attr_input = "white_logit"``: ``W [K, K]`` float32.
 
@@ -115,8 +129,7 @@ def attribute_whitening(logits: np.ndarray, rows: np.ndarray, temperature: float
     """
     if not eps > 0 or len(rows) < 2:
         raise ValueError(f"attribute_whitening: needs eps > 0 and >= 2 rows, got {eps}, {len(rows)}")
-    mean, std = attribute_stats(logits, rows, temperature)
-    c = (np.asarray(logits[np.asarray(rows)], dtype=np.float64) / float(temperature) - mean.double().numpy()) / std.double().numpy()
+    c = standardized_logits(logits, rows, temperature)
     lam, vec = np.linalg.eigh(np.cov(c, rowvar=False, bias=True))
     lam = np.clip(lam, 0.0, None)
     gain = c.shape[1] / float(np.sum(lam / (lam + eps)))
