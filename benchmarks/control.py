@@ -4,7 +4,7 @@
                                  [--rise-notes 64] [--rise-attributes all|table2|N]
                                  [--rise-minutes M] [--retrieval-notes 64] [--fast]
                                  [--max-notes N] [--seed 0] [--no-yamnet] [--threads T]
-                                 [--json OUT.json]
+                                 [--oracle std|white] [--json OUT.json]
 
 Conditioning: rows of the checkpoint's attribute bank (validation notes of its dataset, with
 their pitches), ``alpha = sigmoid(z / T)`` (paper Eq. 1), noise z ~ N(0, I) from ``--seed``.
@@ -36,6 +36,11 @@ Printed (and written to ``--json``):
    repeats it on G - 1 further groups of distinct notes (each ranked within its own group) and
    reports the means and a 95 % interval of top-5 over the groups
    (:func:`darkgan.evaluation.metrics.control.pooled_retrieval`); group 0 is the single run's.
+
+``--oracle std|white``: every stage measures, instead of the generator, the nearest real training
+note of ``--data`` at the asked pitch (:class:`darkgan.evaluation.oracle.NearestNoteGenerator`;
+distance in standardised logits, or whitened): what a generator that answered every request with
+the data itself would score, the ceiling of these measures on our data.
 
 Every number comes from the tested metric functions (:mod:`darkgan.evaluation.metrics.control`,
 :mod:`darkgan.evaluation.metrics.correlation`). ``--fast`` (about 2-3 minutes on 2 quiet
@@ -73,6 +78,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-yamnet", action="store_true")
+    ap.add_argument("--oracle", choices=["std", "white"], default=None,
+                    help="measure the nearest real training note of --data instead of the generator "
+                         "(darkgan.evaluation.oracle; std: standardised logits, white: whitened)")
     ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of " + ",".join(STAGES))
     ap.add_argument("--batch-size", type=int, default=None, help="generator batch (default: the API's)")
     ap.add_argument("--threads", type=int, default=None)
@@ -225,6 +233,14 @@ def setup(args):
         yam = load_teacher("yamnet")
         preds["yamnet"] = vocabulary_predictor(
             yam, yamnet_columns(model.attributes, model.teacher, model.config.class_indices, yam))
+    if args.oracle:
+        from darkgan.evaluation.oracle import NearestNoteGenerator
+
+        if not args.data:
+            raise SystemExit("control.py: --oracle needs --data (the training notes it answers with)")
+        return model, NearestNoteGenerator(args.data, str(model.config.teacher["id"]), model.config.class_indices,
+                                           model.temperature, metric=args.oracle,
+                                           pitch_range=model.pitch_range), preds
     return model, generator_fn(model, args.batch_size), preds
 
 
@@ -235,7 +251,8 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     model, gen, preds = setup(args)
     names, T, bank, rng = model.attributes, model.temperature, model.bank, np.random.default_rng(args.seed)
-    out = {"checkpoint": str(model.checkpoint_path), "step": model.config.step, "temperature": T, "seed": args.seed,
+    out = {"checkpoint": str(model.checkpoint_path) + (f" (oracle: nearest training note, {args.oracle})" if args.oracle else ""),
+           "step": model.config.step, "temperature": T, "seed": args.seed,
            "attributes": len(names), "stages": list(args.stages),
            "sizes": {"rho": args.n, "rise": args.rise_notes, "retrieval": args.retrieval_notes}, "seconds": {}}
     rho, rrows = np.full(len(names), np.nan), None

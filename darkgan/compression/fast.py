@@ -302,7 +302,14 @@ def fast_generator(gen: nn.Module, channels_last: bool = True, polyphase: bool =
 
     Returns:
         :class:`FastGenerator` in eval mode, CPU/GPU as ``gen``.
+
+    Raises:
+        DarkGANError: ``gen`` modulates its convolutions by the conditioning
+            (``model.attr_film_from_scale``), which the compiled copy does not carry yet.
     """
+    from darkgan.models.generator import require_unmodulated
+
+    require_unmodulated(gen, "the compiled generator (compression, export)")
     gen = copy.deepcopy(gen).float().eval()
     with torch.no_grad():
         return FastGenerator(gen, channels_last=channels_last, polyphase=polyphase)

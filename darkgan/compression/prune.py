@@ -77,6 +77,9 @@ class _Mirror(nn.Module):
 
     def __init__(self, gen: nn.Module):
         super().__init__()
+        from darkgan.models.generator import require_unmodulated
+
+        require_unmodulated(gen, "pruning")
         cfg = gen.cfg
         self.slope = cfg.leaky_slope
         self.ups = [cfg.up_factor(s) if s else (1, 1) for s in range(cfg.n_scales)]

@@ -111,6 +111,15 @@ class ModelConfig:
         critic_projection: ours, off in every preset: the critic also scores whether a note
             matches its conditioning, by projection (Miyato & Koyama 2018, Eq. 3; see
             :mod:`darkgan.models.critic`), on real and generated notes alike.
+        attr_film_from_scale: ours, -1 (off) in every preset: the conditioning also modulates
+            every generator convolution from this scale on (FiLM, Perez et al. 2018; the
+            per-channel scale and shift of BigGAN's conditional batch norm and StyleGAN's style
+            modulation): after each convolution's activation ``h <- h * (1 + g(c)) + b(c)``, with
+            ``[g, b]`` a linear map of the condition ``c`` (the input's attribute part,
+            :meth:`Generator.condition`) zero-initialised, so a generator given FiLM starts as
+            the one without it. Without it the attributes reach only the 32x4 format layer, and
+            the narrow high-resolution scales, where the harmonics that tell an attribute from
+            its correlates are resolved, see them only through up-sampled coarse features.
     """
 
     latent_dim: int = 32
@@ -129,6 +138,7 @@ class ModelConfig:
     mapping_layers: int = 0
     mapping_width: int = 128
     critic_projection: bool = False
+    attr_film_from_scale: int = -1
 
     @property
     def n_scales(self) -> int:
@@ -188,6 +198,9 @@ class ModelConfig:
             raise DarkGANError(f"model.attr_input must be one of {', '.join(ATTR_INPUTS)}, got {self.attr_input!r}")
         if not self.attr_white_eps > 0:
             raise DarkGANError(f"model.attr_white_eps must be > 0, got {self.attr_white_eps}")
+        if not -1 <= self.attr_film_from_scale < n:
+            raise DarkGANError(f"model.attr_film_from_scale must be -1 (off) or a scale in [0, {n}), "
+                               f"got {self.attr_film_from_scale}")
 
 
 def _default_loss_weights() -> dict[str, float]:

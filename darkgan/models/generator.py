@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from darkgan.errors import DarkGANError
 from darkgan.models.config import ModelConfig
 from darkgan.models.layers import HE_GAIN, EqualizedConv2d, assert_shape, pixel_norm
 
@@ -121,7 +122,7 @@ class AttributeMapping(nn.Module):
         return z + h
 
 
-def scale_blocks(blocks, x: torch.Tensor, last: int, act, up):
+def scale_blocks(blocks, x: torch.Tensor, last: int, act, up, mod=None):
     """The generator's trunk: yield ``h_k`` for k = 0..``last``, where ``h_0 = block_0(x)`` and
     ``h_k = block_k(up(h_{k-1}, k))``, each block's convolutions followed by ``act``.
 
@@ -130,13 +131,52 @@ def scale_blocks(blocks, x: torch.Tensor, last: int, act, up):
         x: the format layer's activated output ``[B, C_0, H_0, W_0]``.
         act: ``[B, C, H, W] -> same`` (leaky ReLU [+ pixel norm]).
         up: ``(x, k) -> x`` nearest up-sampling from scale ``k - 1`` to ``k``.
+        mod: ``(x, k, i) -> x`` applied after convolution i of scale k and its activation (the
+            conditional modulation of ``model.attr_film_from_scale``), or None.
     """
     for k in range(last + 1):
         if k > 0:
             x = up(x, k)
-        for conv in blocks[k]:
+        for i, conv in enumerate(blocks[k]):
             x = act(conv(x))
+            if mod is not None:
+                x = mod(x, k, i)
         yield x
+
+
+class AttributeFiLM(nn.Module):
+    """Conditional modulation of the generator's convolutions (``model.attr_film_from_scale``).
+
+    For each convolution i of each scale k >= ``from_scale``, a linear map ``c [B, K] ->
+    [g, b] [B, 2 C_k]``, zero-initialised; ``forward(x [B, C_k, H, W], c, k, i) = x * (1 + g) + b``
+    (per channel; Perez et al. 2018, "FiLM", Eq. 1 with gamma = 1 + g). Scales below
+    ``from_scale`` pass through. Plain (not equalized) linear layers, as the attribute mapping.
+    """
+
+    def __init__(self, channels, convs_per_block: int, n_attributes: int, from_scale: int):
+        super().__init__()
+        self.from_scale = int(from_scale)
+        self.layers = nn.ModuleList(
+            nn.ModuleList(nn.Linear(n_attributes, 2 * c) for _ in range(convs_per_block) if k >= from_scale)
+            for k, c in enumerate(channels))
+        for convs in self.layers:
+            for lin in convs:
+                nn.init.zeros_(lin.weight), nn.init.zeros_(lin.bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, k: int, i: int) -> torch.Tensor:
+        if k < self.from_scale:
+            return x
+        g, b = self.layers[k][i](c.to(x.dtype)).to(x.dtype).chunk(2, dim=1)
+        return x * (1 + g[:, :, None, None]) + b[:, :, None, None]
+
+
+def require_unmodulated(gen: nn.Module, what: str) -> None:
+    """Raise :class:`DarkGANError` naming ``what`` when ``gen`` modulates its convolutions by the
+    conditioning (``model.attr_film_from_scale``): the compiled, pruned, distilled and exported
+    copies rebuild the trunk from the convolutions alone and do not carry the modulation yet."""
+    if getattr(gen, "film", None) is not None:
+        raise DarkGANError(f"{what}: this generator has model.attr_film_from_scale = "
+                         f"{gen.cfg.attr_film_from_scale} (conditional modulation), which {what} does not support")
 
 
 class Generator(nn.Module):
@@ -183,6 +223,8 @@ class Generator(nn.Module):
         if self.n_attributes and cfg.attr_input == "white_logit":
             self.register_buffer("attr_white", torch.eye(self.n_attributes))
         self.mapping = AttributeMapping(cfg, self.n_attributes) if (cfg.mapping_layers and self.n_attributes) else None
+        self.film = (AttributeFiLM(ch, cfg.convs_per_block, self.n_attributes, cfg.attr_film_from_scale)
+                     if (cfg.attr_film_from_scale >= 0 and self.n_attributes) else None)
 
     @torch.no_grad()
     def set_attribute_stats(self, mean: torch.Tensor, std: torch.Tensor,
@@ -304,12 +346,18 @@ class Generator(nn.Module):
         """Every scale block's output up to ``scale`` (final when ``None``), alpha = 1:
         ``[h_0 [B, C_0, H_0, W_0], ..., h_s [B, C_s, H_s, W_s]]`` (feature distillation uses them;
         ``to_magif[s](h_s)`` is the output)."""
-        s = self._check_scale(scale)
-        return list(self._blocks(self._act(self.format(self.input_vector(z, pitch_index, attributes))), s))
+        return list(self._trunk(z, pitch_index, attributes, self._check_scale(scale)))
 
-    def _blocks(self, x: torch.Tensor, s: int):
-        """Yield each scale block's output ``h_k`` (k = 0..s) from the format layer's ``x``."""
-        return scale_blocks(self.blocks, x, s, self._act, self._up)
+    def _trunk(self, z: torch.Tensor, pitch_index: torch.Tensor, attributes: torch.Tensor | None, s: int):
+        """Yield each scale block's output ``h_k`` (k = 0..s) for the validated inputs."""
+        self.check_inputs(z, pitch_index, attributes)
+        parts = self.input_parts(z, pitch_index, attributes)
+        x = self._act(self.format(torch.cat(parts, dim=1)))
+        mod = None
+        if self.film is not None and len(parts) == 3:
+            c = parts[2]
+            mod = lambda h, k, i: self.film(h, c, k, i)  # noqa: E731
+        return scale_blocks(self.blocks, x, s, self._act, self._up, mod)
 
     def _check_scale(self, scale: int | None) -> int:
         s = self.n_scales - 1 if scale is None else int(scale)
@@ -323,7 +371,7 @@ class Generator(nn.Module):
         alpha = float(alpha)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        feats = self._blocks(self._act(self.format(self.input_vector(z, pitch_index, attributes))), s)
+        feats = self._trunk(z, pitch_index, attributes, s)
         prev = None
         for k, x in enumerate(feats):
             if k == s - 1 and alpha < 1.0:
@@ -354,8 +402,8 @@ class Generator(nn.Module):
         :meth:`input_parts` needs (attribute statistics and mapping). For the compiled copies
         that fold the layers their own way (:mod:`darkgan.compression.fast`)."""
         saved = dict(self._modules)
-        for name in ("format", "blocks", "to_magif"):
-            del self._modules[name]
+        for name in ("format", "blocks", "to_magif", "film"):
+            self._modules.pop(name, None)
         try:
             return copy.deepcopy(self)
         finally:

@@ -41,6 +41,9 @@ def register(sub) -> None:
     p.add_argument("--init-generator", default=None, metavar="CHECKPOINT",
                    help="fine-tune: start the generator (and its EMA) from this generator checkpoint folder "
                         "(same architecture and data; a fresh critic: see train.critic_warmup)")
+    p.add_argument("--init-critic", default=None, metavar="CHECKPOINT",
+                   help="with --init-generator: start the critic from this training checkpoint or run folder "
+                        "(same architecture and data) instead of a fresh one")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores / local processes)")
     p.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
@@ -95,7 +98,7 @@ def _train(args: argparse.Namespace) -> int:
     res = train(args.data, args.out, config=config, overrides=args.overrides if args.resume else (),
                 teacher=args.teacher, attributes=not args.no_attributes,
                 resume=args.resume, max_minutes=args.max_minutes, device=args.device, threads=args.threads,
-                progress=not args.no_progress, init_generator=args.init_generator)
+                progress=not args.no_progress, init_generator=args.init_generator, init_critic=args.init_critic)
     if res.finished or res.reason in ("max-minutes", "stop-at-step"):
         return 0
     return 128 + (res.signal or 2)  # 130 after Ctrl-C (SIGINT), 143 after SIGTERM

@@ -535,9 +535,9 @@ def freeze_for_conditioning(G: Generator, G_ema: Generator | None, columns: bool
 def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor | None = None) -> dict:
     """Copy a trained generator's weights into ``st.G`` (and ``st.G_ema``) to fine-tune it.
 
-    The source must have the run's architecture (``model.*`` except ``attr_input`` and the
-    attribute mapping, which a fine-tune may add: it starts as the identity), pitch range and
-    vocabulary. When the attribute input changes from ``prob`` the format layer's attribute
+    The source must have the run's architecture (``model.*`` except ``attr_input``, the
+    attribute mapping and the convolutions' conditional modulation, which a fine-tune may add:
+    they start as the identity), pitch range and vocabulary. When the attribute input changes from ``prob`` the format layer's attribute
     columns start at zero: the source generator's response to raw probabilities means nothing
     for standardised inputs, so the new pathway is learnt from zero while the rest of the note
     is kept. From ``std_logit`` to ``white_logit`` (``white [K, K]``, the run's whitening) the
@@ -549,12 +549,16 @@ def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor |
     """
     src, scfg = load_generator(path)
     mine, theirs = st.G.cfg.to_dict(), scfg.config.model.to_dict()
-    for key in ("attr_input", "mapping_layers", "mapping_width"):  # what a fine-tune may add
+    for key in ("attr_input", "mapping_layers", "mapping_width", "attr_film_from_scale"):  # what a fine-tune may add
         mine.pop(key), theirs.pop(key, None)
     if mine != theirs or src.n_pitches != st.G.n_pitches or list(scfg.attributes) != list(data.attributes):
         raise CheckpointError(f"{path}: --init-generator needs the same architecture, pitch range and "
                               f"vocabulary as this run (use --preset {scfg.config.preset} and the same data)")
     stats = ("attr_mean", "attr_std", "attr_white")
+    added = ("mapping.", "film.")  # zero-initialised parts a fine-tune may add: they start as the identity
+    if getattr(src, "film", None) is not None and st.G.film is None:
+        raise CheckpointError(f"{path}: its generator modulates its convolutions (model.attr_film_from_scale = "
+                              f"{src.cfg.attr_film_from_scale}); this run's does not")
     state = {k: v.float() for k, v in src.state_dict().items() if k not in stats and not k.startswith("mapping.")}
     change = (src.cfg.attr_input, st.G.cfg.attr_input)
     if change[0] != change[1] and st.G.n_attributes:
@@ -569,7 +573,7 @@ def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor |
     for g in (st.G, st.G_ema):
         if g is not None:
             missing, unexpected = g.load_state_dict(state, strict=False)
-            if unexpected or {k for k in missing if not k.startswith("mapping.")} - set(stats):
+            if unexpected or {k for k in missing if not k.startswith(added)} - set(stats):
                 raise CheckpointError(f"{path}: weights do not fit ({sorted(unexpected or missing)[:3]})")
     return {"path": provenance(path), "step": int(scfg.step), "preset": scfg.config.preset,
             "created": scfg.created, "git_commit": scfg.git_commit,
@@ -577,12 +581,29 @@ def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor |
             **({"fine_tuned_from": scfg.extra["fine_tuned_from"]} if "fine_tuned_from" in scfg.extra else {})}
 
 
+def init_critic_from(st: State, path: str | Path) -> dict:
+    """Copy a training checkpoint's critic (a run folder: its latest checkpoint) into ``st.D``.
+
+    A fine-tune with ``--init-generator`` otherwise starts from a fresh critic that needs
+    ``train.critic_warmup`` critic-only steps; a critic trained against a generator of the same
+    architecture and data judges from the first step, and two arms of an experiment can start
+    from the same one. Its optimizer state is not taken (the run's optimizer starts fresh).
+
+    Raises:
+        CheckpointError: not a training checkpoint (no critic), or a critic of another
+            architecture, vocabulary or pitch range (shapes differ).
+    """
+    ckpt = load_training_state(path)
+    load_into(st.D, ckpt["critic"], Path(path) / "critic.safetensors")
+    return {"path": provenance(ckpt["config"].path), "step": int(ckpt["config"].step)}
+
+
 def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = None, preset: str = "small",
           overrides: list[str] | tuple[str, ...] = (), temperature: float | None = None,
           teacher: str | None = None, attributes: bool = True, resume: bool = False,
           max_minutes: float | None = None, device: str | None = None, threads: int | None = None,
           stop_at_step: int | None = None, progress: bool = True, log: Callable[[str], None] | None = None,
-          data=None, init_generator: str | Path | None = None) -> TrainResult:
+          data=None, init_generator: str | Path | None = None, init_critic: str | Path | None = None) -> TrainResult:
     """Train DarkGAN (or the no-attribute baseline) and write checkpoints to ``out_dir``.
 
     Args:
@@ -601,7 +622,10 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
         progress: show the tqdm bar (rank 0).
         data: an already loaded :class:`~darkgan.training.data.TrainingData` (tests).
         init_generator: fine-tune: start G (and its EMA) from this generator checkpoint (see
-            :func:`init_from_generator`); the critic starts fresh (``train.critic_warmup``).
+            :func:`init_from_generator`); the critic starts fresh (``train.critic_warmup``)
+            unless ``init_critic``.
+        init_critic: with ``init_generator``: start the critic from this training checkpoint's
+            (:func:`init_critic_from`; recorded in the checkpoints' ``fine_tuned_from``).
 
     Returns:
         :class:`TrainResult`.
@@ -629,7 +653,7 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
                                                          temperature, attributes, teacher)
         data = _resolve_data(data, data_dir, teacher, attributes, ckpt, out)
         _set_threads(info.device, threads, int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size)))
-        st, ts, origin = _prepare_state(cfg, data, info, ckpt, out, init_generator)
+        st, ts, origin = _prepare_state(cfg, data, info, ckpt, out, init_generator, init_critic)
         run = _Run(out=out, info=info, cfg=cfg, data=data, st=st, sched=Schedule(cfg.train),
                    wave_terms=WaveTerms(cfg.train, data, info.device), meta=_checkpoint_meta(cfg, data, data_dir, info, origin),
                    elapsed_before=float(ts.get("elapsed_seconds", 0.0)))
@@ -723,7 +747,8 @@ def _resolve_data(data, data_dir, teacher: str | None, attributes: bool, ckpt, o
     return data
 
 
-def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> tuple[State, dict, dict | None]:
+def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator,
+                   init_critic=None) -> tuple[State, dict, dict | None]:
     """Models and optimizers: fresh, restored from ``ckpt`` (exact resume), or G from
     ``init_generator``; then the ``train.trainable`` freeze and the attribute statistics.
     Returns ``(state, train_state dict of the checkpoint or {}, provenance)``: the provenance is
@@ -753,8 +778,12 @@ def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator) -> 
     stats = attribute_stats(data.logits, data.train_rows, tc.temperature) if data.n_attributes else None
     white = (attribute_whitening(data.logits, data.train_rows, tc.temperature, cfg.model.attr_white_eps)
              if ckpt is None and stats and cfg.model.attr_input == "white_logit" else None)
+    if init_critic is not None and (ckpt is not None or init_generator is None):
+        raise DarkGANError("--init-critic goes with --init-generator in a new run (a resume keeps its own critic)")
     if ckpt is None and init_generator is not None:
         origin = init_from_generator(st, init_generator, data, white)
+        if init_critic is not None:
+            origin["critic_from"] = init_critic_from(st, init_critic)
     if tc.trainable != "all":
         freeze_for_conditioning(st.G, st.G_ema, columns=tc.trainable == "conditioning")
     st.attr_std = stats[1].to(info.device) if stats else None

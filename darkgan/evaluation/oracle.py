@@ -1,0 +1,107 @@
+"""A data-faithful reference "generator": the nearest real training note to the asked conditioning.
+
+What would a generator that had learned the data exactly answer to a request? For the control
+measures (rho, the single-attribute rise test, retrieval; paper Sec. 4.4.2) the answer gives their
+ceiling on our data: :class:`NearestNoteGenerator` returns, for each asked ``(pitch, alpha)``, the
+waveform of the training note of that pitch whose conditioning is nearest to ``alpha``, in the
+generator's own input units (standardised logits ``(z / T - mean) / std``) or after the shrinkage
+whitening of the training covariance (a Mahalanobis-like distance, in which a move along a
+direction the data hardly varies in counts for more). It is a :data:`GenerateFn` (the signature of
+:func:`darkgan.evaluation.taggers.generator_fn`), so the tested measures of
+:mod:`darkgan.evaluation.metrics.control` run on it unchanged (``benchmarks/control.py --oracle``).
+
+Issue 15 asks YAMNet to hear >= 20 single attributes rise from their 5th to their 99th percentile
+with every other attribute fixed; this module says how many it hears when the answer is a real note.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from darkgan.errors import DataError
+
+#: Distances of :class:`NearestNoteGenerator`.
+METRICS = ("std", "white")
+
+
+class NearestNoteGenerator:
+    """``generate(pitch [n], attrs [n, K], seed) -> [n, 16000]``: the nearest real training note.
+
+    Args:
+        data: dataset folder (note cache + teacher labels).
+        teacher_id: the labels' teacher (``model.config.teacher["id"]``).
+        class_indices: ``[K]`` the vocabulary's columns of the teacher's logits.
+        temperature: T of the conditioning ``alpha = sigmoid(z / T)`` (paper Eq. 1).
+        metric: ``"std"``: Euclidean in standardised logits (the ``std_logit`` input);
+            ``"white"``: after :func:`darkgan.training.terms.attribute_whitening` (``white_eps``).
+        white_eps: its shrinkage (> 0, in units of the mean eigenvalue).
+        pitch_range: ``(lo, hi)`` MIDI pitches kept (the model's); notes outside are not candidates.
+
+    ``seed`` is ignored: the answer to a request is deterministic, so the rise test's two arms
+    (same notes, same seeds) differ only by the asked attribute. Waveforms are rebuilt from the
+    cached MAG-IF (:func:`darkgan.evaluation.data.real_waves`), as every real reference is.
+
+    Raises:
+        DataError: an unknown metric, a dataset without training notes in ``pitch_range``, or a
+            request for a pitch with no training note (naming it).
+    """
+
+    def __init__(self, data: str | Path, teacher_id: str, class_indices, temperature: float,
+                 metric: str = "std", white_eps: float = 1.0, pitch_range: tuple[int, int] = (0, 127)):
+        from darkgan.data.cache import NoteCache
+        from darkgan.teacher.labels import load_labels
+        from darkgan.training.terms import attribute_stats, attribute_whitening
+
+        if metric not in METRICS:
+            raise DataError(f"oracle metric must be one of {', '.join(METRICS)}, got {metric!r}")
+        self.cache, self.temperature, self.metric = NoteCache(data), float(temperature), metric
+        labels = load_labels(data, teacher_id)
+        row = {s: i for i, s in enumerate(np.asarray(labels.note_str).tolist())}
+        lo, hi = pitch_range
+        rows = np.array([r for r in self.cache.rows("train")
+                         if lo <= self.cache.pitch[r] <= hi and self.cache.note_str[r] in row], dtype=np.int64)
+        if not len(rows):
+            raise DataError(f"{data}: no labelled training notes in pitches {lo}-{hi}")
+        logits = np.asarray(labels.logits)[[row[s] for s in self.cache.note_str[rows].tolist()]][:, class_indices]
+        every = np.arange(len(rows))
+        mean, std = attribute_stats(logits, every, self.temperature)
+        self._mean, self._std = mean.double().numpy(), std.double().numpy()
+        self._w = (attribute_whitening(logits, every, self.temperature, white_eps).double().numpy()
+                   if metric == "white" else None)
+        self.rows, self.pitch = rows, self.cache.pitch[rows].astype(np.int64)
+        self._points = self._embed_logits(logits.astype(np.float64) / self.temperature)
+        self._waves: dict[int, np.ndarray] = {}
+
+    def _embed_logits(self, u: np.ndarray) -> np.ndarray:
+        c = (u - self._mean) / self._std
+        return c @ self._w if self._w is not None else c
+
+    def embed(self, attrs: np.ndarray) -> np.ndarray:
+        """``attrs [n, K]`` (alpha at T) -> ``[n, K]`` points of the metric's space."""
+        a = np.clip(np.asarray(attrs, dtype=np.float64), 1e-7, 1 - 1e-7)
+        return self._embed_logits(np.log(a / (1 - a)))
+
+    def nearest(self, pitch: np.ndarray, attrs: np.ndarray) -> np.ndarray:
+        """Cache rows ``[n]`` of the nearest training note of each request's pitch."""
+        q, pitch = self.embed(attrs), np.asarray(pitch, dtype=np.int64)
+        out = np.empty(len(q), dtype=np.int64)
+        for p in np.unique(pitch):
+            cand = np.flatnonzero(self.pitch == p)
+            if not len(cand):
+                raise DataError(f"oracle: no training note at pitch {int(p)}")
+            ask = np.flatnonzero(pitch == p)
+            pts = self._points[cand]
+            d = (pts ** 2).sum(1)[None, :] - 2 * q[ask] @ pts.T  # ||q - p||^2 - ||q||^2
+            out[ask] = self.rows[cand[d.argmin(1)]]
+        return out
+
+    def __call__(self, pitch: np.ndarray, attrs: np.ndarray, seed: int = 0) -> np.ndarray:
+        from darkgan.evaluation.data import real_waves
+
+        rows = self.nearest(pitch, attrs)
+        todo = np.array(sorted(set(rows.tolist()) - set(self._waves)), dtype=np.int64)
+        if len(todo):
+            for r, w in zip(todo.tolist(), real_waves(self.cache, todo)):
+                self._waves[r] = w
+        return np.stack([self._waves[r] for r in rows.tolist()])
