@@ -18,7 +18,10 @@ probability on all K conditioning columns and the pitch: attribute i's coefficie
 tagger and side: how many attributes have a significant positive effect (one-sided p < 0.01), the
 median and summed effect, and for each checkpoint its **recovery** (summed effect / the real
 notes') and the correlation of its per-attribute effects with the real ones; then the attributes
-with the strongest real YAMNet effects, real against generated. Cost: one pass of the taggers
+with the strongest real YAMNet effects, real against generated. ``--real-scales`` adds the real
+notes at each coarser scale's resolution (the MAG-IF average-pooled and up-sampled, as a
+checkpoint stopped at that scale is heard): how much of the effects lives in the fine spectrum
+that the narrow last scales make. Cost: one pass of the taggers
 over n real notes, then n generations per checkpoint (12,000 notes: ~1 minute real, ~4 minutes a
 checkpoint on one core).
 """
@@ -39,6 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--batch", type=int, default=500, help="notes per generation / tagger batch")
+    ap.add_argument("--real-scales", action="store_true",
+                    help="also the real notes at each coarser scale's resolution (MAG-IF average-pooled by its "
+                         "down factor and nearest-up-sampled): where in the spectrum the effects live")
     ap.add_argument("--json", default=None)
     return ap.parse_args(argv)
 
@@ -110,6 +116,11 @@ def measure(args) -> dict:
             cache, rows, pitch, u, alpha, lo, hi = training_conditioning(model, args.data, args.n, args.seed)
             f = heard(preds, lambda s, e: real_waves(cache, rows[s:e]), len(rows), args.batch, "real notes")
             sides["real notes"] = {k: partial_effects(u, pitch, v, lo, hi) for k, v in f.items()}
+            for down in (model.generator.cfg.down_factors[2:-1] if args.real_scales else []):
+                h, w = (a // b for a, b in zip(model.generator.cfg.output_shape, down))
+                f = heard(preds, lambda s, e, d=tuple(down): real_waves(cache, rows[s:e], down=d), len(rows), args.batch,
+                          f"real notes at {h}x{w}")
+                sides[f"real notes at {h}x{w}"] = {k: partial_effects(u, pitch, v, lo, hi) for k, v in f.items()}
         elif model.attributes != first.attributes or model.temperature != first.temperature:
             raise SystemExit(f"partial_effects.py: {ck} has another vocabulary or temperature than {ckpts[0]}")
         gen = generator_fn(model)
@@ -137,13 +148,13 @@ def summary(out: dict, top: int = 15) -> list[str]:
         for tag, r in by.items():
             e, re_ = np.asarray(r["effect"], float), np.asarray(real[tag]["effect"], float)
             ok = np.isfinite(e) & np.isfinite(re_)
-            corr = np.corrcoef(e[ok], re_[ok])[0, 1] if side != "real notes" else 1.0
+            corr = np.corrcoef(e[ok], re_[ok])[0, 1]
             lines.append(f"| {side} | {tag} | {r['n_significant']} of {int(ok.sum())} | {r['n_negative']} | "
                          f"{r['median_effect']:+.4f} | {r['sum_effect']:.2f} | {r['sum_effect'] / real[tag]['sum_effect']:.3f} | "
                          f"{corr:.2f} |")
     ry = np.nan_to_num(np.asarray(real["yamnet"]["t"], float), nan=-np.inf)
     order = np.argsort(-ry)[:top]
-    cols = [s for s in out["sides"] if s != "real notes"]
+    cols = [s for s in out["sides"] if not s.startswith("real notes")]
     lines += ["", f"YAMNet's strongest real effects (real / {' / '.join(cols)}): " + ", ".join(
         f"{names[i]} {real['yamnet']['effect'][i]:+.3f} / "
         + " / ".join(f"{out['sides'][c]['yamnet']['effect'][i]:+.3f}" for c in cols) for i in order)]
