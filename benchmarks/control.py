@@ -185,18 +185,13 @@ def save(args, out: dict) -> None:
 def train_conditioning(args, model, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """``n`` training-set conditioning vectors of ``--data``, drawn with replacement: pitch ``[n]``
     (MIDI) and alpha ``[n, K]`` = sigmoid(z / T) of the teacher's logits (paper Eq. 1)."""
-    from darkgan.data.cache import NoteCache
-    from darkgan.teacher.labels import load_labels
+    from darkgan.evaluation.data import labelled_training_notes
 
-    cache = NoteCache(args.data)
-    labels = load_labels(args.data, str(model.config.teacher["id"]))
-    row = {s: i for i, s in enumerate(np.asarray(labels.note_str).tolist())}
-    lo, hi = model.pitch_range
-    rows = np.array([r for r in cache.rows("train") if lo <= cache.pitch[r] <= hi and cache.note_str[r] in row])
-    rows = rows[rng.integers(0, len(rows), n)]
-    z = np.asarray(labels.logits)[[row[s] for s in cache.note_str[rows].tolist()]][:, model.config.class_indices]
-    alpha = 1.0 / (1.0 + np.exp(-z.astype(np.float64) / model.temperature))
-    return cache.pitch[rows].astype(np.int64), alpha.astype(np.float32)
+    cache, rows, z = labelled_training_notes(args.data, str(model.config.teacher["id"]),
+                                             model.config.class_indices, model.pitch_range)
+    pick = rng.integers(0, len(rows), n)
+    alpha = 1.0 / (1.0 + np.exp(-z[pick].astype(np.float64) / model.temperature))
+    return cache.pitch[rows[pick]].astype(np.int64), alpha.astype(np.float32)
 
 
 def real_reference(args, model, preds) -> dict:

@@ -55,16 +55,12 @@ def training_conditioning(model, data: str, n: int, seed: int):
     ``u`` units (:func:`control.percentiles` through the logit)."""
     import control
 
-    from darkgan.data.cache import NoteCache
-    from darkgan.teacher.labels import load_labels
+    from darkgan.evaluation.data import labelled_training_notes
 
-    cache = NoteCache(data)
-    labels = load_labels(data, str(model.config.teacher["id"]))
-    row = {s: i for i, s in enumerate(np.asarray(labels.note_str).tolist())}
-    lo, hi = model.pitch_range
-    rows = np.array([r for r in cache.rows("train") if lo <= cache.pitch[r] <= hi and cache.note_str[r] in row])
-    rows = np.sort(np.random.default_rng(seed).choice(rows, min(n, len(rows)), replace=False))
-    z = np.asarray(labels.logits)[[row[s] for s in cache.note_str[rows].tolist()]][:, model.config.class_indices]
+    cache, rows, z = labelled_training_notes(data, str(model.config.teacher["id"]), model.config.class_indices,
+                                             model.pitch_range)
+    pick = np.sort(np.random.default_rng(seed).choice(len(rows), min(n, len(rows)), replace=False))
+    rows, z = rows[pick], z[pick]
     u = z.astype(np.float64) / model.temperature
     a_lo, a_hi, _ = control.percentiles(model, data)
     logit = lambda a: np.log(a / (1 - a))  # noqa: E731

@@ -63,6 +63,42 @@ def load_attribute_table(data_dir: str | Path, teacher_id: str | None = None) ->
                           teacher_sha256=str(vl.weights_sha256 or ""))
 
 
+def labelled_training_notes(data_dir: str | Path, teacher_id: str, class_indices,
+                            pitch_range: tuple[int, int] = (0, 127), split: str = "train"):
+    """The notes of ``split`` in ``pitch_range`` (MIDI, inclusive) that the teacher labelled, with their logits.
+
+    The one home of "a model's training notes and their conditioning" for the evaluation stage
+    (the control benchmark's training-set columns, partial effects, the nearest-note oracle); how
+    many to draw, and whether with replacement, is the caller's.
+
+    Args:
+        data_dir: a prepared dataset folder; teacher_id: whose ``labels/<id>.npz``;
+        class_indices: ``[K]`` teacher class indices (the vocabulary's).
+
+    Returns:
+        ``(cache, rows [n] int64 ascending, logits [n, K] float32)``: the dataset's
+        :class:`~darkgan.data.cache.NoteCache`, its rows and the teacher's raw logits z
+        (soft labels are ``sigmoid(z / T)``, paper Eq. 1).
+
+    Raises:
+        DataError: no labels for that teacher, or no labelled note of ``split`` in the range.
+    """
+    from darkgan.data.cache import NoteCache
+    from darkgan.teacher.labels import load_labels
+
+    cache = NoteCache(data_dir)
+    labels = load_labels(data_dir, teacher_id)
+    row = {s: i for i, s in enumerate(np.asarray(labels.note_str).tolist())}
+    lo, hi = pitch_range
+    rows = np.array([r for r in cache.rows(split) if lo <= cache.pitch[r] <= hi and cache.note_str[r] in row],
+                    dtype=np.int64)
+    if not len(rows):
+        what = "training" if split == "train" else f"{split!r}"
+        raise DataError(f"{data_dir}: no labelled {what} notes in pitches {lo}-{hi}")
+    logits = np.asarray(labels.logits)[[row[s] for s in cache.note_str[rows].tolist()]][:, list(class_indices)]
+    return cache, rows, logits.astype(np.float32)
+
+
 def real_waves(cache, rows: np.ndarray, batch: int = 256, down: tuple[int, int] | None = None) -> np.ndarray:
     """Waveforms ``[n, 16000]`` float32 of cache ``rows``, rebuilt from the cached MAG-IF.
 

@@ -49,21 +49,13 @@ class NearestNoteGenerator:
 
     def __init__(self, data: str | Path, teacher_id: str, class_indices, temperature: float,
                  metric: str = "std", white_eps: float = 1.0, pitch_range: tuple[int, int] = (0, 127)):
-        from darkgan.data.cache import NoteCache
-        from darkgan.teacher.labels import load_labels
+        from darkgan.evaluation.data import labelled_training_notes
         from darkgan.training.terms import attribute_stats, attribute_whitening
 
         if metric not in METRICS:
             raise DataError(f"oracle metric must be one of {', '.join(METRICS)}, got {metric!r}")
-        self.cache, self.temperature, self.metric = NoteCache(data), float(temperature), metric
-        labels = load_labels(data, teacher_id)
-        row = {s: i for i, s in enumerate(np.asarray(labels.note_str).tolist())}
-        lo, hi = pitch_range
-        rows = np.array([r for r in self.cache.rows("train")
-                         if lo <= self.cache.pitch[r] <= hi and self.cache.note_str[r] in row], dtype=np.int64)
-        if not len(rows):
-            raise DataError(f"{data}: no labelled training notes in pitches {lo}-{hi}")
-        logits = np.asarray(labels.logits)[[row[s] for s in self.cache.note_str[rows].tolist()]][:, class_indices]
+        self.temperature, self.metric = float(temperature), metric
+        self.cache, rows, logits = labelled_training_notes(data, teacher_id, class_indices, pitch_range)
         every = np.arange(len(rows))
         mean, std = attribute_stats(logits, every, self.temperature)
         self._mean, self._std = mean.double().numpy(), std.double().numpy()
