@@ -65,7 +65,7 @@ def test_steer_projection_form_leaves_the_orthogonal_change_free():
     assert float(steer_distillation_loss(base.clone(), steered, base, "projection")) == pytest.approx(1.0)
     half = base + 0.5 * (steered - base)
     assert float(steer_distillation_loss(half, steered, base, "projection")) == pytest.approx(0.25, rel=1e-5)
-    with pytest.raises(ValueError, match="steer loss form"):
+    with pytest.raises(ValueError, match="loss form must be one of"):
         steer_distillation_loss(half, steered, base, "cosine")
 
 

@@ -236,6 +236,10 @@ def _default_loss_weights() -> dict[str, float]:
         # steered as in the data (the generator's own steered output as the target;
         # train.steer_fraction). Ours: 0 in every preset.
         "g_steer": 0.0,
+        # G: a single-attribute edit must change the note as that attribute alone changes the
+        # real notes: its partial (own) effect, regressed over the training notes with the other
+        # attributes and the pitch held fixed (train.partial_*). Ours: 0 in every preset.
+        "g_partial": 0.0,
     }
 
 
@@ -360,6 +364,20 @@ class TrainConfig:
         steer_attributes: the attributes (display names) whose single edits ``g_steer`` trains,
             drawn uniformly among them; empty (the default): all K. Fewer attributes, more edits
             of each per step.
+        partial_fraction: the ``g_partial`` term (ours, weight 0 in every preset): the first
+            ``ceil(partial_fraction * b)`` notes of each generator batch are generated once more
+            with the same ``(z, pitch)`` and one attribute set alone to a value drawn between its
+            training 5th and 99th percentiles of ``z / T``; the change must be that attribute's
+            partial effect in the real notes, ``beta_i * (t - u_i)``
+            (:func:`darkgan.training.terms.partial_effect_maps`,
+            :func:`darkgan.training.losses.edit_matching_loss`); in (0, 1].
+        partial_loss: that term's form, ``"match"`` or ``"projection"`` (:data:`STEER_LOSSES`).
+        partial_ridge: the regression's ridge penalty on the standardised attribute coefficients,
+            as a fraction of the number of training notes (0: least squares); >= 0.
+        partial_gain: the target's scale, ``gain * beta_i * (t - u_i)`` (1: as in the data; above
+            1 a stronger control than the data's); > 0.
+        partial_attributes: the attributes (display names) whose single edits ``g_partial`` trains,
+            drawn uniformly among them; empty (the default): all K.
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
@@ -421,6 +439,11 @@ class TrainConfig:
     steer_fraction: float = 0.5
     steer_loss: str = "match"
     steer_attributes: tuple[str, ...] = ()
+    partial_fraction: float = 0.5
+    partial_loss: str = "match"
+    partial_ridge: float = 0.0
+    partial_gain: float = 1.0
+    partial_attributes: tuple[str, ...] = ()
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -516,6 +539,12 @@ class TrainConfig:
         _check_number("train.steer_fraction", self.steer_fraction, "in (0, 1]", lambda v: 0 < v <= 1)
         if self.steer_loss not in STEER_LOSSES:
             raise DarkGANError(f"train.steer_loss must be one of {', '.join(STEER_LOSSES)}, got {self.steer_loss!r}")
+        _check_number("train.partial_fraction", self.partial_fraction, "in (0, 1]", lambda v: 0 < v <= 1)
+        if self.partial_loss not in STEER_LOSSES:
+            raise DarkGANError(f"train.partial_loss must be one of {', '.join(STEER_LOSSES)}, "
+                               f"got {self.partial_loss!r}")
+        _check_number("train.partial_ridge", self.partial_ridge, ">= 0", lambda v: v >= 0)
+        _check_number("train.partial_gain", self.partial_gain, "> 0", lambda v: v > 0)
         if self.consistency_max_offset < 1:
             raise DarkGANError(f"train.consistency_max_offset must be >= 1 semitone, got {self.consistency_max_offset}")
         self._validate_metrics()

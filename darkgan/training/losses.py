@@ -431,17 +431,68 @@ def steer_distillation_loss(single: torch.Tensor, steered: torch.Tensor, base: t
 
     Source: ours (issue 15).
     """
-    if form not in STEER_LOSSES:
-        raise ValueError(f"steer loss form must be one of {', '.join(STEER_LOSSES)}, got {form!r}")
-    if single.shape[0] == 0:
-        return single.float().sum() * 0.0
     base = base.detach().float()
-    d, t = (single.float() - base).flatten(1), (steered.detach().float() - base).flatten(1)
+    return edit_matching_loss(single.float() - base, steered.detach().float() - base, form)
+
+
+def edit_matching_loss(change: torch.Tensor, target: torch.Tensor, form: str = "match") -> torch.Tensor:
+    """How far the generator's change under an edit is from a target change (``g_steer``, ``g_partial``).
+
+    With ``d_n`` the change of note n (flattened) and ``t_n`` its target (no gradient), over the batch:
+
+    - ``"match"``: ``L = sum_n ||d_n - t_n||^2 / sum_n ||t_n||^2``, the whole change must be the target;
+    - ``"projection"``: ``L = sum_n ||t_n||^2 (1 - <d_n, t_n> / ||t_n||^2)^2 / sum_n ||t_n||^2``, only
+      the change's component along the target must be the target; the rest is free.
+
+    Both are 1 when the edit changes nothing and 0 when its change is the target.
+
+    Args:
+        change: ``[m, ...]`` with gradient; target: ``[m, ...]`` (detached here);
+        form: one of :data:`darkgan.models.config.STEER_LOSSES`.
+
+    Returns:
+        scalar float32 (0 when ``m`` = 0).
+
+    Raises:
+        ValueError: an unknown ``form``, or shapes that differ.
+
+    Source: ours (issue 15).
+    """
+    if form not in STEER_LOSSES:
+        raise ValueError(f"edit loss form must be one of {', '.join(STEER_LOSSES)}, got {form!r}")
+    if change.shape != target.shape:
+        raise ValueError(f"edit loss: change {tuple(change.shape)} vs target {tuple(target.shape)}")
+    if change.shape[0] == 0:
+        return change.float().sum() * 0.0
+    d, t = change.float().flatten(1), target.detach().float().flatten(1)
     tt = t.square().sum(1)
     if form == "match":
         return (d - t).square().sum() / tt.sum().clamp_min(1e-8)
     a = (d * t).sum(1) / tt.clamp_min(1e-8)
     return (tt * (1.0 - a).square()).sum() / tt.sum().clamp_min(1e-8)
+
+
+def single_edit(conditioning: torch.Tensor, attr_index: torch.Tensor, target: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each note's conditioning with one attribute's logit set, every other attribute unchanged.
+
+    Args:
+        conditioning: ``[m, K]`` alpha in (0, 1); attr_index: ``[m]`` long; target: ``[m]`` the asked
+            logits ``t`` (``u = logit(alpha) = z / T``, paper Eq. 1).
+
+    Returns:
+        ``(single [m, K] alpha, step [m])``: the edited conditioning and how far each asked logit
+        moved, ``t - u_i``.
+
+    Source: ours (issue 15), the partners of ``g_partial``.
+    """
+    u = attribute_logits(conditioning).float()
+    rows = torch.arange(u.shape[0], device=u.device)
+    i, t = attr_index.to(u.device), target.to(u).float()
+    step = t - u[rows, i]
+    single = u.clone()
+    single[rows, i] = t
+    return torch.sigmoid(single).to(conditioning.dtype), step
 
 
 def teacher_retrieval_loss(teacher_logits: torch.Tensor, conditioning: torch.Tensor, references: torch.Tensor,

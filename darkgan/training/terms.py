@@ -32,6 +32,12 @@ is de-normalised and inverted to a waveform
   edit's output is pulled onto the steered edit's
   (:func:`~darkgan.training.losses.steer_distillation_loss`; issue 15; every scale, no teacher).
 
+- ``g_partial``: the first ``ceil(train.partial_fraction * b)`` notes are generated once more with
+  one attribute set alone to a value between its training 5th and 99th percentiles; the change
+  must be that attribute's partial effect in the real notes (:func:`partial_effect_maps`: the
+  regression of the normalised MAG-IF on every attribute and the pitch), pulled on with
+  :func:`~darkgan.training.losses.edit_matching_loss` (issue 15; every scale, no teacher).
+
 - ``g_envelope``: the frame-to-frame energy changes of the generated notes must stay within the
   real notes' range (:func:`~darkgan.training.losses.envelope_range_loss`, bounds from
   :func:`envelope_bounds`; last scale only; no inversion needed): the onset burst (issue 15).
@@ -56,7 +62,8 @@ from darkgan.data.magif import N_BINS, N_FRAMES, frame_energy_db, magif_to_note
 from darkgan.errors import DataError
 from darkgan.training.losses import (attribute_increment_loss, augment_for_teacher, mean_pairwise_cosine_distance,
                                      envelope_range_loss, envelope_steps_db, f0_autocorrelation_loss,
-                                     neighbour_pitches, raise_attribute, single_and_steered,
+                                     edit_matching_loss, neighbour_pitches, raise_attribute, single_and_steered,
+                                     single_edit,
                                      steer_distillation_loss, teacher_attribute_loss,
                                      teacher_retrieval_loss, timbre_consistency_loss)
 
@@ -167,8 +174,61 @@ def steer_statistics(logits: np.ndarray, rows: np.ndarray, temperature: float
     return tuple(torch.from_numpy(np.asarray(a)).float() for a in (coef, lo, hi))
 
 
-def attribute_pool(names: tuple[str, ...], vocabulary: list[str]) -> torch.Tensor:
-    """``[n]`` long: the vocabulary indices of ``names`` (``train.steer_attributes``), or all K when
+@torch.no_grad()
+def partial_effect_maps(data, temperature: float, ridge: float = 0.0, chunk: int = 1024
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each attribute's partial (own) effect on the real notes' normalised MAG-IF, the targets of ``g_partial``.
+
+    Over the n training notes, every time-frequency cell of the normalised MAG-IF ``x [n, 2, 1024, 32]``
+    is regressed on the K attribute logits ``u = z / T`` (paper Eq. 1) and one indicator per
+    pitch: ``x = sum_i u_i beta_i + c_pitch + e``. ``beta_i`` is how the notes change when
+    ``u_i`` rises by 1 with every other attribute and the pitch held fixed: the change the
+    rise test asks of a single edit (``benchmarks/control.py``, issue 15), measured in the
+    data itself rather than heard by a tagger. A ridge penalty ``ridge * n * sd(u_i)^2`` on
+    each attribute's coefficient (the standardised coefficients' L2) shrinks the effects of
+    attributes the others nearly determine; the pitch indicators are not penalised.
+
+    Args:
+        data: a :class:`~darkgan.training.data.TrainingData` with attributes; temperature: T > 0;
+        ridge: >= 0; chunk: notes read from the cache at a time.
+
+    Returns:
+        ``(beta [K, 2, 1024, 32], lo [K], hi [K])`` float32: the effects per unit of ``u`` and
+        each attribute's :data:`RISE_PERCENTILES` of ``u``.
+
+    Raises:
+        DataError: no attributes, or ``ridge = 0`` with no more training notes than the K + P
+            coefficients (P pitches).
+
+    Source: ours (issue 15): ordinary least squares (ridge: Hoerl & Kennard 1970) over one pass
+    of the cache, ``beta = (X'X + Lambda)^-1 X'Y`` with ``X'Y`` summed chunk by chunk.
+    """
+    if not data.n_attributes:
+        raise DataError("train.loss_weights.g_partial > 0 needs attributes (the baseline has none)")
+    rows = np.asarray(data.train_rows)
+    u = np.asarray(data.logits[rows], dtype=np.float64) / float(temperature)
+    pitch = np.asarray(data.cache.pitch[rows])
+    levels = np.unique(pitch)
+    k, n = u.shape[1], len(rows)
+    if ridge == 0 and n <= k + len(levels):
+        raise DataError(f"train.loss_weights.g_partial: {n} training notes cannot fit {k} attribute and "
+                        f"{len(levels)} pitch coefficients by least squares; set train.partial_ridge > 0")
+    x = np.concatenate([u, (pitch[:, None] == levels[None]).astype(np.float64)], 1)
+    pen = np.zeros(x.shape[1])
+    pen[:k] = ridge * n * u.var(0)
+    xty = torch.zeros(x.shape[1], 2 * N_BINS * N_FRAMES, dtype=torch.float64)
+    for s in range(0, n, chunk):
+        y = data.cache.load(rows[s:s + chunk], normalize=True).flatten(1).double()
+        xty += torch.from_numpy(x[s:s + chunk]).T @ y
+    beta = np.linalg.lstsq(x.T @ x + np.diag(pen), xty.numpy(), rcond=None)[0][:k]
+    lo, hi = np.percentile(u, RISE_PERCENTILES, axis=0)
+    return (torch.from_numpy(beta).float().reshape(k, 2, N_BINS, N_FRAMES),
+            torch.from_numpy(lo).float(), torch.from_numpy(hi).float())
+
+
+def attribute_pool(names: tuple[str, ...], vocabulary: list[str], key: str = "train.steer_attributes"
+                   ) -> torch.Tensor:
+    """``[n]`` long: the vocabulary indices of ``names`` (the setting ``key``), or all K when
     ``names`` is empty.
 
     Raises:
@@ -178,10 +238,10 @@ def attribute_pool(names: tuple[str, ...], vocabulary: list[str]) -> torch.Tenso
         return torch.arange(len(vocabulary))
     unknown = [n for n in names if n not in vocabulary]
     if unknown:
-        raise DataError(f"train.steer_attributes: {unknown[0]!r} is not in the dataset's vocabulary "
+        raise DataError(f"{key}: {unknown[0]!r} is not in the dataset's vocabulary "
                         f"of {len(vocabulary)} attributes")
     if len(set(names)) != len(names):
-        raise DataError("train.steer_attributes: an attribute is named twice")
+        raise DataError(f"{key}: an attribute is named twice")
     return torch.tensor([vocabulary.index(n) for n in names], dtype=torch.long)
 
 
@@ -276,9 +336,12 @@ class Partners:
     at ``pitch[j]`` with ``conditioning[j]``; the first ``n_consistency`` rows are the
     ``g_consistency`` partners (another pitch), the next ``len(attr_index)`` the ``g_increment``
     partners (one attribute raised, :attr:`attr_index`), the last ``2 * n_steer`` the ``g_steer``
-    partners: ``n_steer`` single edits, then the same edits steered.
+    partners: ``n_steer`` single edits, then the same edits steered. The ``n_partial`` ``g_partial``
+    single edits come just before the ``g_steer`` partners, their attributes in
+    :attr:`partial_index` and the asked logits' steps ``t - u_i`` in :attr:`partial_step`.
 
-    Shapes: rows, pitch ``[M]`` long; conditioning ``[M, K]``; attr_index ``[n_increment]``.
+    Shapes: rows, pitch ``[M]`` long; conditioning ``[M, K]``; attr_index ``[n_increment]``;
+    partial_index, partial_step ``[n_partial]``.
     """
 
     rows: torch.Tensor
@@ -287,11 +350,14 @@ class Partners:
     n_consistency: int
     attr_index: torch.Tensor
     n_steer: int = 0
+    n_partial: int = 0
+    partial_index: torch.Tensor | None = None
+    partial_step: torch.Tensor | None = None
 
 
 class WaveTerms:
     """Builds the ``g_f0`` / ``g_teacher`` / ``g_consistency`` / ``g_increment`` / ``g_envelope`` /
-    ``g_retrieval`` / ``g_steer`` terms for one run.
+    ``g_retrieval`` / ``g_steer`` / ``g_partial`` terms for one run.
 
     Args:
         tc: the :class:`~darkgan.models.config.TrainConfig` (weights, T, teacher loss and
@@ -300,8 +366,10 @@ class WaveTerms:
         device: where the teacher runs.
 
     Raises:
-        DataError: ``g_teacher``, ``g_increment``, ``g_retrieval`` or ``g_steer > 0`` on a dataset without
-            attributes, a ``train.steer_attributes`` name not in the vocabulary, a teacher
+        DataError: ``g_teacher``, ``g_increment``, ``g_retrieval``, ``g_steer`` or ``g_partial > 0`` on a
+            dataset without attributes, a ``train.steer_attributes`` or ``train.partial_attributes``
+            name not in the vocabulary, too few notes for ``g_partial``'s regression
+            (:func:`partial_effect_maps`), a teacher
             whose classes do not match the vocabulary, or ``g_consistency > 0`` on fewer than
             ``2 * train.consistency_max_offset`` pitches. WeightsError: the teacher's weights are
             missing.
@@ -317,9 +385,10 @@ class WaveTerms:
         self.envelope = tc.loss_weights.get("g_envelope", 0.0) > 0
         self.retrieval = tc.loss_weights.get("g_retrieval", 0.0) > 0
         self.steer = tc.loss_weights.get("g_steer", 0.0) > 0
+        self.partial = tc.loss_weights.get("g_partial", 0.0) > 0
         self.teacher = None
         for key, on in (("g_teacher", self.labels), ("g_increment", self.increment), ("g_retrieval", self.retrieval),
-                        ("g_steer", self.steer)):
+                        ("g_steer", self.steer), ("g_partial", self.partial)):
             if on and not data.n_attributes:
                 raise DataError(f"train.loss_weights.{key} > 0 needs attributes (the baseline has none)")
         if self.consistency and self.n_pitches < 2 * tc.consistency_max_offset:
@@ -350,6 +419,11 @@ class WaveTerms:
             self.steer_coef, self.steer_lo, self.steer_hi = (t.to(device) for t in steer_statistics(
                 data.logits, data.train_rows, tc.temperature))
             self.steer_pool = attribute_pool(tc.steer_attributes, list(data.attributes)).to(device)
+        if self.partial:
+            self.partial_pool = attribute_pool(tc.partial_attributes, list(data.attributes),
+                                               "train.partial_attributes").to(device)
+            self.partial_beta, self.partial_lo, self.partial_hi = (t.to(device) for t in partial_effect_maps(
+                data, tc.temperature, tc.partial_ridge))
         if self.envelope:
             self.envelope_lo, self.envelope_hi = (t.to(device) for t in
                                                   envelope_bounds(data, tc.seed, tc.envelope_quantile,
@@ -358,7 +432,7 @@ class WaveTerms:
     @property
     def active(self) -> bool:
         return (self.f0 or self.labels or self.consistency or self.increment or self.envelope or self.retrieval
-                or self.steer)
+                or self.steer or self.partial)
 
     def n_pairs(self, b: int) -> int:
         """How many notes of a batch of ``b`` get a neighbouring-pitch partner (0 when off)."""
@@ -372,9 +446,13 @@ class WaveTerms:
         """How many notes of a batch of ``b`` get ``g_steer`` partners (0 when off)."""
         return min(b, math.ceil(self.tc.steer_fraction * b)) if self.steer else 0
 
+    def n_partials(self, b: int) -> int:
+        """How many notes of a batch of ``b`` get a ``g_partial`` partner (0 when off)."""
+        return min(b, math.ceil(self.tc.partial_fraction * b)) if self.partial else 0
+
     def for_batch(self, pitch_index: torch.Tensor, conditioning: torch.Tensor, gen: torch.Generator,
                   u: torch.Tensor | None = None, v: torch.Tensor | None = None,
-                  w: torch.Tensor | None = None) -> "BatchTerms":
+                  w: torch.Tensor | None = None, e: torch.Tensor | None = None) -> "BatchTerms":
         """The :data:`~darkgan.training.loop.OutputTerms` of one batch.
 
         Args:
@@ -383,16 +461,18 @@ class WaveTerms:
             u: ``[b]`` uniform draws for the consistency partners' pitches (needed when
                 ``g_consistency`` is on); v: ``[b]`` uniform draws for the raised attributes
                 (needed when ``g_increment`` is on); w: ``[b, 2]`` uniform draws for the ``g_steer``
-                edits (attribute, value between its percentiles; needed when ``g_steer`` is on).
+                edits (attribute, value between its percentiles; needed when ``g_steer`` is on);
+                e: ``[b, 2]`` the same for the ``g_partial`` edits (needed when ``g_partial`` is on).
 
         Raises:
             ValueError: a needed draw is missing.
         """
         b = int(pitch_index.shape[0])
-        m, n, s = self.n_pairs(b), self.n_increments(b), self.n_steers(b)
-        if (m and u is None) or (n and v is None) or (s and w is None):
-            raise ValueError("g_consistency needs the draws u, g_increment the draws v, g_steer the draws w")
-        if not (m or n or s):
+        m, n, s, q = self.n_pairs(b), self.n_increments(b), self.n_steers(b), self.n_partials(b)
+        if (m and u is None) or (n and v is None) or (s and w is None) or (q and e is None):
+            raise ValueError("g_consistency needs the draws u, g_increment the draws v, g_steer the draws w, "
+                             "g_partial the draws e")
+        if not (m or n or s or q):
             return BatchTerms(self, pitch_index, conditioning, gen, None)
         dev = pitch_index.device
         near = (neighbour_pitches(pitch_index[:m], self.n_pitches, self.tc.consistency_max_offset, u[:m])
@@ -406,12 +486,20 @@ class WaveTerms:
             i = pool[(w[:s, 0].to(dev) * len(pool)).long().clamp(max=len(pool) - 1)]
             t = self.steer_lo[i] + w[:s, 1].to(dev) * (self.steer_hi - self.steer_lo)[i]
             edits = list(single_and_steered(conditioning[:s], i, t, self.steer_coef))
-        rows = torch.cat([torch.arange(m, device=dev), torch.arange(n, device=dev)]
+        partial, p_index, p_step = [], None, None
+        if q:
+            pool = self.partial_pool
+            p_index = pool[(e[:q, 0].to(dev) * len(pool)).long().clamp(max=len(pool) - 1)]
+            t = self.partial_lo[p_index] + e[:q, 1].to(dev) * (self.partial_hi - self.partial_lo)[p_index]
+            single, p_step = single_edit(conditioning[:q], p_index, t)
+            partial = [single]
+        rows = torch.cat([torch.arange(m, device=dev), torch.arange(n, device=dev), torch.arange(q, device=dev)]
                          + [torch.arange(s, device=dev)] * (2 if s else 0))
-        partners = Partners(rows=rows, pitch=torch.cat([near.to(pitch_index), pitch_index[:n]]
+        partners = Partners(rows=rows, pitch=torch.cat([near.to(pitch_index), pitch_index[:n], pitch_index[:q]]
                                                        + [pitch_index[:s]] * (2 if s else 0)),
-                            conditioning=torch.cat([conditioning[:m]] + raised + edits),
-                            n_consistency=m, attr_index=attr, n_steer=s)
+                            conditioning=torch.cat([conditioning[:m]] + raised + partial + edits),
+                            n_consistency=m, attr_index=attr, n_steer=s, n_partial=q, partial_index=p_index,
+                            partial_step=p_step)
         return BatchTerms(self, pitch_index, conditioning, gen, partners)
 
 
@@ -437,6 +525,11 @@ class BatchTerms:
             s, o = pr.n_steer, int(out.shape[0]) - 2 * pr.n_steer
             terms["g_steer"] = steer_distillation_loss(out[o:o + s], out[o + s:], out[:s], wt.tc.steer_loss)
             out = out[:o]  # the wave terms below hear the batch and the other partners only
+        if pr is not None and pr.n_partial:
+            q, o = pr.n_partial, int(out.shape[0]) - pr.n_partial
+            terms["g_partial"] = edit_matching_loss(out[o:] - out[:q].detach(), self._partial_target(out.shape[-2:]),
+                                                    wt.tc.partial_loss)
+            out = out[:o]
         if wt.envelope and final:
             logmag = wt.normalizer.denormalize(out[:b])[:, 0]
             terms["g_envelope"] = envelope_range_loss(frame_energy_db(logmag), wt.envelope_lo, wt.envelope_hi)
@@ -466,6 +559,15 @@ class BatchTerms:
         if wt.increment and pr is not None:
             terms["g_increment"] = self._increment(wave, wave_all[b + pr.n_consistency:])
         return terms
+
+    def _partial_target(self, size) -> torch.Tensor:
+        """``[q, 2, H, W]``: ``gain * beta_i * (t - u_i)`` of each ``g_partial`` edit, average-pooled
+        to the current scale's ``size = (H, W)`` (its training targets are the notes pooled alike)."""
+        wt, pr = self.wt, self.partners
+        beta = wt.partial_beta[pr.partial_index]
+        if tuple(size) != tuple(beta.shape[-2:]):
+            beta = torch.nn.functional.adaptive_avg_pool2d(beta, tuple(size))
+        return wt.tc.partial_gain * pr.partial_step.to(beta)[:, None, None, None] * beta
 
     def _increment(self, wave: torch.Tensor, raised: torch.Tensor) -> torch.Tensor:
         """``g_increment`` of the notes ``wave[:n]`` and their partners ``raised [n, N]``, both
