@@ -4,7 +4,8 @@
                                  [--rise-notes 64] [--rise-attributes all|table2|N]
                                  [--rise-minutes M] [--retrieval-notes 64] [--fast]
                                  [--max-notes N] [--seed 0] [--no-yamnet] [--threads T]
-                                 [--oracle std|white] [--json OUT.json]
+                                 [--oracle std|white|linear [--oracle-ridge R] [--oracle-gain G]]
+                                 [--json OUT.json]
 
 Conditioning: rows of the checkpoint's attribute bank (validation notes of its dataset, with
 their pitches), ``alpha = sigmoid(z / T)`` (paper Eq. 1), noise z ~ N(0, I) from ``--seed``.
@@ -40,7 +41,11 @@ Printed (and written to ``--json``):
 ``--oracle std|white``: every stage measures, instead of the generator, the nearest real training
 note of ``--data`` at the asked pitch (:class:`darkgan.evaluation.oracle.NearestNoteGenerator`;
 distance in standardised logits, or whitened): what a generator that answered every request with
-the data itself would score, the ceiling of these measures on our data.
+the data itself would score, the ceiling of these measures on our data. ``--oracle linear``: that
+nearest note (standardised) moved the rest of the way to the request along the data's partial
+effects (:class:`darkgan.evaluation.oracle.LinearEffectGenerator`; the regression of the training
+notes' MAG-IF on every attribute and the pitch, ``--oracle-ridge``, scaled by ``--oracle-gain``):
+what a generator whose single edits change a note as the attribute alone changes the data would score.
 
 Every number comes from the tested metric functions (:mod:`darkgan.evaluation.metrics.control`,
 :mod:`darkgan.evaluation.metrics.correlation`). ``--fast`` (about 2-3 minutes on 2 quiet
@@ -78,9 +83,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-yamnet", action="store_true")
-    ap.add_argument("--oracle", choices=["std", "white"], default=None,
+    ap.add_argument("--oracle", choices=["std", "white", "linear"], default=None,
                     help="measure the nearest real training note of --data instead of the generator "
-                         "(darkgan.evaluation.oracle; std: standardised logits, white: whitened)")
+                         "(darkgan.evaluation.oracle; std: standardised logits, white: whitened; linear: "
+                         "the std nearest note moved to the request along the data's partial effects)")
+    ap.add_argument("--oracle-ridge", type=float, default=0.0, help="--oracle linear: the regression's ridge")
+    ap.add_argument("--oracle-gain", type=float, default=1.0, help="--oracle linear: the effects' scale")
     ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of " + ",".join(STAGES))
     ap.add_argument("--batch-size", type=int, default=None, help="generator batch (default: the API's)")
     ap.add_argument("--threads", type=int, default=None)
@@ -216,6 +224,14 @@ def real_reference(args, model, preds) -> dict:
             for k, fn in preds.items()}
 
 
+def oracle_name(args) -> str:
+    """How ``--oracle`` is named in the summary and the JSON."""
+    if args.oracle == "linear":
+        return (f"nearest training note + partial effects, ridge {args.oracle_ridge:g}, "
+                f"gain {args.oracle_gain:g}")
+    return f"nearest training note, {args.oracle}"
+
+
 def setup(args):
     """The checkpoint, its generate function and the taggers' predictors (F at T = 1)."""
     from darkgan.evaluation.taggers import generator_fn, vocabulary_predictor, yamnet_columns
@@ -233,6 +249,12 @@ def setup(args):
 
         if not args.data:
             raise SystemExit("control.py: --oracle needs --data (the training notes it answers with)")
+        if args.oracle == "linear":
+            from darkgan.evaluation.oracle import LinearEffectGenerator
+
+            return model, LinearEffectGenerator(args.data, str(model.config.teacher["id"]), model.config.class_indices,
+                                                model.temperature, model.pitch_range, args.oracle_ridge,
+                                                args.oracle_gain), preds
         return model, NearestNoteGenerator(args.data, str(model.config.teacher["id"]), model.config.class_indices,
                                            model.temperature, metric=args.oracle,
                                            pitch_range=model.pitch_range), preds
@@ -246,7 +268,7 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     model, gen, preds = setup(args)
     names, T, bank, rng = model.attributes, model.temperature, model.bank, np.random.default_rng(args.seed)
-    out = {"checkpoint": str(model.checkpoint_path) + (f" (oracle: nearest training note, {args.oracle})" if args.oracle else ""),
+    out = {"checkpoint": str(model.checkpoint_path) + (f" (oracle: {oracle_name(args)})" if args.oracle else ""),
            "step": model.config.step, "temperature": T, "seed": args.seed,
            "attributes": len(names), "stages": list(args.stages),
            "sizes": {"rho": args.n, "rise": args.rise_notes, "retrieval": args.retrieval_notes}, "seconds": {}}

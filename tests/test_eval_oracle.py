@@ -50,3 +50,37 @@ def test_bad_requests_are_one_line_errors(prepared_dataset):
         NearestNoteGenerator(prepared_dataset, "efficientat-mn04", [0, 1], 2.0, metric="cosine")
     with pytest.raises(DataError, match="no labelled training notes"):
         NearestNoteGenerator(prepared_dataset, "efficientat-mn04", [0, 1], 2.0, pitch_range=(100, 110))
+
+
+def test_linear_oracle_moves_the_nearest_note_along_the_datas_own_effects(prepared_dataset):
+    """``LinearEffectGenerator`` on the rendered notes: asked a training note's own labels it returns
+    that note (nothing to move); asked one attribute higher, its answer differs from the nearest note
+    by the attribute's regressed effect, in proportion to ``gain`` (gain -> 0: the nearest note)."""
+    import torch
+
+    from darkgan.data.magif import magif_to_wave
+    from darkgan.evaluation.data import real_waves
+    from darkgan.evaluation.oracle import LinearEffectGenerator
+    from darkgan.teacher.vocabulary import load_vocabulary
+    from darkgan.training.data import load_training_data
+    from darkgan.training.terms import partial_effect_maps
+
+    idx = [int(i) for i in load_vocabulary(prepared_dataset).indices]
+    lin = LinearEffectGenerator(prepared_dataset, "efficientat-mn04", idx, 2.0, ridge=0.1)
+    alpha = 1 / (1 + np.exp(-lin._u))
+    own = lin(lin.pitch, alpha)
+    np.testing.assert_allclose(own, real_waves(lin.cache, lin.rows), atol=2e-4)
+    up = alpha[:3].copy()
+    up[:, 2] = 1 / (1 + np.exp(-(lin._u[:3, 2] + 1.5)))  # attribute 2's logit 1.5 higher, same nearest notes
+    assert np.array_equal(lin.nearest(lin.pitch[:3], up), lin.rows[:3])
+    beta = partial_effect_maps(load_training_data(prepared_dataset), 2.0, 0.1)[0][2]
+    x = lin.cache.load(lin.rows[:3]) + 1.5 * beta
+    want = magif_to_wave(torch.cat([lin.cache.normalizer.denormalize(x)[:, :1].clamp(*lin._logmag_range),
+                                    lin.cache.normalizer.denormalize(x)[:, 1:].clamp(-1, 1)], 1)).numpy()
+    got = lin(lin.pitch[:3], up)
+    np.testing.assert_allclose(got, want, atol=2e-4)
+    assert float(np.abs(got - own[:3]).max()) > 1e-3
+    tiny = LinearEffectGenerator(prepared_dataset, "efficientat-mn04", idx, 2.0, ridge=0.1, gain=1e-6)
+    np.testing.assert_allclose(tiny(lin.pitch[:3], up), own[:3], atol=2e-4)
+    with pytest.raises(DataError, match="vocabulary is not the checkpoint's"):
+        LinearEffectGenerator(prepared_dataset, "efficientat-mn04", idx[:4], 2.0, ridge=0.1)

@@ -10,8 +10,15 @@ direction the data hardly varies in counts for more). It is a :data:`GenerateFn`
 :func:`darkgan.evaluation.taggers.generator_fn`), so the tested measures of
 :mod:`darkgan.evaluation.metrics.control` run on it unchanged (``benchmarks/control.py --oracle``).
 
+:class:`LinearEffectGenerator` goes one step further: the nearest note moved the rest of the way to
+the request along the data's partial effects (the regression of the training notes' MAG-IF on
+every attribute and the pitch, :func:`darkgan.training.terms.partial_effect_maps`), the answer of a
+generator whose single edits change a note exactly as the attribute alone changes the real notes,
+additively.
+
 Issue 15 asks YAMNet to hear >= 20 single attributes rise from their 5th to their 99th percentile
-with every other attribute fixed; this module says how many it hears when the answer is a real note.
+with every other attribute fixed; this module says how many it hears when the answer is a real note
+and when it is a real note plus the data's own effects.
 """
 from __future__ import annotations
 
@@ -62,7 +69,8 @@ class NearestNoteGenerator:
         self._w = (attribute_whitening(logits, every, self.temperature, white_eps).double().numpy()
                    if metric == "white" else None)
         self.rows, self.pitch = rows, self.cache.pitch[rows].astype(np.int64)
-        self._points = self._embed_logits(logits.astype(np.float64) / self.temperature)
+        self._u = logits.astype(np.float64) / self.temperature  # [n, K] the candidates' u = z / T
+        self._points = self._embed_logits(self._u)
         self._waves: dict[int, np.ndarray] = {}
 
     def _embed_logits(self, u: np.ndarray) -> np.ndarray:
@@ -97,3 +105,63 @@ class NearestNoteGenerator:
             for r, w in zip(todo.tolist(), real_waves(self.cache, todo)):
                 self._waves[r] = w
         return np.stack([self._waves[r] for r in rows.tolist()])
+
+
+class LinearEffectGenerator(NearestNoteGenerator):
+    """``generate(pitch [n], attrs [n, K], seed) -> [n, 16000]``: the nearest real training note,
+    moved to the request along the data's partial effects.
+
+    With ``x_0`` the normalised MAG-IF ``[2, 1024, 32]`` of the nearest training note of the asked pitch
+    (standardised-logit distance, :class:`NearestNoteGenerator`), ``u_0`` its logits and ``u`` the
+    request's (``u = logit(alpha) = z / T``), the answer is
+    ``x = x_0 + gain * sum_i beta_i (u_i - u_0,i)`` with ``beta`` the partial effects of
+    :func:`darkgan.training.terms.partial_effect_maps` (``ridge``), the log-magnitude clipped to the
+    cached notes' range and the instantaneous frequency to [-1, 1], then inverted. In the rise test the
+    two arms differ by ``gain * beta_i (hi - lo)`` wherever they share their nearest note.
+
+    Args:
+        data, teacher_id, class_indices, temperature, pitch_range: as :class:`NearestNoteGenerator`.
+        ridge: >= 0, the regression's penalty; gain: > 0, the effects' scale (1: the data's).
+
+    Raises:
+        DataError: as :class:`NearestNoteGenerator`, or too few training notes for least squares
+            (:func:`~darkgan.training.terms.partial_effect_maps`).
+    """
+
+    def __init__(self, data: str | Path, teacher_id: str, class_indices, temperature: float,
+                 pitch_range: tuple[int, int] = (0, 127), ridge: float = 0.0, gain: float = 1.0):
+        import torch
+
+        from darkgan.data.magif import LOG_EPS
+        from darkgan.training.data import load_training_data
+        from darkgan.training.terms import partial_effect_maps
+
+        super().__init__(data, teacher_id, class_indices, temperature, "std", pitch_range=pitch_range)
+        td = load_training_data(data, teacher_id)
+        if list(td.class_indices) != [int(i) for i in class_indices]:
+            raise DataError(f"{data}: its vocabulary is not the checkpoint's ({len(td.class_indices)} vs "
+                            f"{len(class_indices)} attributes)")
+        beta, _, _ = partial_effect_maps(td, self.temperature, ridge)
+        self._beta, self.gain = beta.flatten(1), float(gain)
+        sample = self.cache.load(self.rows[:: max(1, len(self.rows) // 512)], normalize=False)[:, 0]
+        self._logmag_range = (float(np.log(LOG_EPS)), float(sample.max()))
+        self._index = {int(r): j for j, r in enumerate(self.rows.tolist())}
+        self._torch = torch
+
+    def __call__(self, pitch: np.ndarray, attrs: np.ndarray, seed: int = 0, batch: int = 256) -> np.ndarray:
+        from darkgan.data.magif import magif_to_wave
+
+        torch = self._torch
+        rows = self.nearest(pitch, attrs)
+        a = np.clip(np.asarray(attrs, dtype=np.float64), 1e-7, 1 - 1e-7)
+        du = np.log(a / (1 - a)) - self._u[[self._index[int(r)] for r in rows]]
+        out = np.empty((len(rows), 16000), np.float32)
+        for s in range(0, len(rows), batch):
+            with torch.inference_mode():
+                x = self.cache.load(rows[s:s + batch], normalize=True)
+                x += (self.gain * torch.from_numpy(du[s:s + batch]).float() @ self._beta).view_as(x)
+                x = self.cache.normalizer.denormalize(x)
+                x[:, 0].clamp_(*self._logmag_range)
+                x[:, 1].clamp_(-1.0, 1.0)
+                out[s:s + batch] = magif_to_wave(x).numpy()
+        return out
