@@ -99,3 +99,24 @@ def resumes_exactly(prepared_dataset, tmp_path):
         return a, B
 
     return check
+
+
+@pytest.fixture
+def adam_lowers():
+    """``check(G, terms, inputs, name, first)``: ten Adam steps (lr 1e-3) on the generator ``G`` lower the
+    output term ``name`` of ``terms`` (a :class:`darkgan.training.terms.BatchTerms`) on ``inputs =
+    (z, pitch, conditioning)`` (partners appended) below 0.9 x ``first``; returns the last value."""
+    import torch
+
+    def check(G, terms, inputs, name: str, first: float) -> float:
+        opt = torch.optim.Adam(G.parameters(), lr=1e-3)
+        for _ in range(10):
+            opt.zero_grad()
+            loss = terms(G(*inputs))[name]
+            loss.backward()
+            opt.step()
+        last = float(loss.detach())
+        assert last < 0.9 * first, f"{name}: {first:.4f} -> {last:.4f} after 10 Adam steps"
+        return last
+
+    return check
