@@ -385,14 +385,13 @@ def single_and_steered(conditioning: torch.Tensor, attr_index: torch.Tensor, tar
 
     Source: ours (issue 15), the partners of :func:`steer_distillation_loss`.
     """
+    single, step = single_edit(conditioning, attr_index, target)
     u = attribute_logits(conditioning).float()
     rows = torch.arange(u.shape[0], device=u.device)
-    i, t = attr_index.to(u.device), target.to(u).float()
-    steered = u + (t - u[rows, i])[:, None] * coefficients.to(u)[i]
-    steered[rows, i] = t
-    single = u.clone()
-    single[rows, i] = t
-    return torch.sigmoid(single).to(conditioning.dtype), torch.sigmoid(steered).to(conditioning.dtype)
+    i = attr_index.to(u.device)
+    steered = u + step[:, None] * coefficients.to(u)[i]
+    steered[rows, i] = target.to(u).float()
+    return single, torch.sigmoid(steered).to(conditioning.dtype)
 
 
 def steer_distillation_loss(single: torch.Tensor, steered: torch.Tensor, base: torch.Tensor,
