@@ -226,6 +226,23 @@ def partial_effect_maps(data, temperature: float, ridge: float = 0.0, chunk: int
             torch.from_numpy(lo).float(), torch.from_numpy(hi).float())
 
 
+def draw_edits(draws: torch.Tensor, pool: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The single-attribute edits of ``g_steer`` and ``g_partial`` from uniform draws.
+
+    Args:
+        draws: ``[m, 2]`` uniform in [0, 1); pool: ``[P]`` long, the attributes that may be edited
+            (:func:`attribute_pool`); lo, hi: ``[K]`` each attribute's :data:`RISE_PERCENTILES` of
+            ``u = z / T``.
+
+    Returns:
+        ``(attr_index [m] long, target [m])``: attribute ``pool[floor(draws[:, 0] * P)]``, its asked
+        logit ``lo + draws[:, 1] * (hi - lo)``.
+    """
+    i = pool[(draws[:, 0] * len(pool)).long().clamp(max=len(pool) - 1)]
+    return i, lo[i] + draws[:, 1] * (hi - lo)[i]
+
+
 def attribute_pool(names: tuple[str, ...], vocabulary: list[str], key: str = "train.steer_attributes"
                    ) -> torch.Tensor:
     """``[n]`` long: the vocabulary indices of ``names`` (the setting ``key``), or all K when
@@ -482,15 +499,11 @@ class WaveTerms:
         raised = [raise_attribute(conditioning[:n], attr, self.tc.increment_delta, self.attr_std)] if n else []
         edits = []
         if s:
-            pool = self.steer_pool
-            i = pool[(w[:s, 0].to(dev) * len(pool)).long().clamp(max=len(pool) - 1)]
-            t = self.steer_lo[i] + w[:s, 1].to(dev) * (self.steer_hi - self.steer_lo)[i]
+            i, t = draw_edits(w[:s].to(dev), self.steer_pool, self.steer_lo, self.steer_hi)
             edits = list(single_and_steered(conditioning[:s], i, t, self.steer_coef))
         partial, p_index, p_step = [], None, None
         if q:
-            pool = self.partial_pool
-            p_index = pool[(e[:q, 0].to(dev) * len(pool)).long().clamp(max=len(pool) - 1)]
-            t = self.partial_lo[p_index] + e[:q, 1].to(dev) * (self.partial_hi - self.partial_lo)[p_index]
+            p_index, t = draw_edits(e[:q].to(dev), self.partial_pool, self.partial_lo, self.partial_hi)
             single, p_step = single_edit(conditioning[:q], p_index, t)
             partial = [single]
         rows = torch.cat([torch.arange(m, device=dev), torch.arange(n, device=dev), torch.arange(q, device=dev)]
