@@ -61,6 +61,21 @@ def rendered_dataset(tmp_path_factory, fluidr3, timgm) -> Path:
 
 
 @pytest.fixture(scope="session")
+def rendered_notes(rendered_dataset):
+    """The first second of every note of ``rendered_dataset``: ``(waves [30, 16000] float32, midi [30])``."""
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from darkgan.generation.bank import dataset_split_and_pitch
+
+    _, pitch_of = dataset_split_and_pitch(rendered_dataset)
+    names = sorted(pitch_of)
+    waves = [sf.read(rendered_dataset / "audio" / f"{n}.wav", dtype="float32", frames=16000)[0] for n in names]
+    return torch.from_numpy(np.stack(waves)), torch.tensor([pitch_of[n] for n in names])
+
+
+@pytest.fixture(scope="session")
 def prepared_dataset(rendered_dataset, tmp_path_factory) -> Path:
     """``rendered_dataset`` run through the real pipeline once per session: MAG-IF cache
     (``darkgan data prepare``), EfficientAT labels (``darkgan label``), a 16-attribute vocabulary

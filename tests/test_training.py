@@ -77,23 +77,11 @@ def test_distillation_loss_is_manual_bce():
     assert distillation_loss(torch.zeros(3, 0), torch.zeros(3, 0), T).item() == 0.0  # baseline: K = 0
 
 
-def _rendered_notes(root: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first second of every rendered note, ``([n, 16000], midi [n])``."""
-    import soundfile as sf
-
-    from darkgan.generation.bank import dataset_split_and_pitch
-
-    _, pitch_of = dataset_split_and_pitch(root)
-    names = sorted(pitch_of)
-    waves = [sf.read(root / "audio" / f"{n}.wav", dtype="float32", frames=16000)[0] for n in names]
-    return torch.from_numpy(np.stack(waves)), torch.tensor([pitch_of[n] for n in names])
-
-
-def test_f0_loss_prefers_the_rendered_notes_own_pitch(rendered_dataset):
+def test_f0_loss_prefers_the_rendered_notes_own_pitch(rendered_notes):
     """On 30 real notes (piano, guitar, violin, trumpet, flute at MIDI 48/60/67), the waveform f0
     loss is lowest at the note's own pitch: asking for a semitone or two away costs far more, and
     every note's candidate score peaks at its own period."""
-    wave, midi = _rendered_notes(rendered_dataset)
+    wave, midi = rendered_notes
     own = torch.stack([f0_autocorrelation_loss(wave[i:i + 1], midi[i:i + 1]) for i in range(len(midi))])
     assert float(own.median()) < 0.3 and float(own.max()) < 1.5, own
     for shift in (-2, -1, 1, 2):
@@ -107,12 +95,12 @@ def test_f0_loss_prefers_the_rendered_notes_own_pitch(rendered_dataset):
         f0_autocorrelation_loss(wave, midi[:3])
 
 
-def test_f0_loss_gradient_moves_a_note_through_magif(rendered_dataset):
+def test_f0_loss_gradient_moves_a_note_through_magif(rendered_notes):
     """The loss is differentiable through the MAG-IF inverse: gradient steps on the MAG-IF of a
     real note asked a semitone higher than it is lower the loss."""
     from darkgan.data.magif import magif_to_wave, wave_to_magif
 
-    wave, midi = _rendered_notes(rendered_dataset)
+    wave, midi = rendered_notes
     i = int(torch.nonzero(midi == 60)[0])
     x = wave_to_magif(wave[i:i + 1]).requires_grad_(True)
     target = midi[i:i + 1] + 1

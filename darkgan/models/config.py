@@ -55,6 +55,9 @@ TRAINABLE = ("all", "mapping", "conditioning")
 TEACHER_LOSSES = ("std_mse", "bce", "white_mse")
 #: Forms of the ``g_steer`` term, ``train.steer_loss`` (:func:`darkgan.training.losses.steer_distillation_loss`).
 STEER_LOSSES = ("match", "projection")
+#: Values of ``train.f0_reference``: the ``g_f0`` term absolute, or relative to the real notes
+#: (:func:`darkgan.training.losses.f0_relative_loss`).
+F0_REFERENCES = ("none", "real")
 #: Values of ``train.precision`` (see :class:`TrainConfig`).
 PRECISIONS = ("auto", "bf16", "fp32")
 #: Values of ``train.memory_format`` (see :class:`TrainConfig`).
@@ -378,6 +381,12 @@ class TrainConfig:
             1 a stronger control than the data's); > 0.
         partial_attributes: the attributes (display names) whose single edits ``g_partial`` trains,
             drawn uniformly among them; empty (the default): all K.
+        f0_reference: the form of ``g_f0``: ``"none"`` (default) every generated note pays its
+            whole waveform pitch loss (:func:`darkgan.training.losses.f0_autocorrelation_loss`);
+            ``"real"`` (ours, issue 15) it pays only what exceeds the loss of the real note whose
+            labels and pitch it was asked with (:func:`darkgan.training.losses.f0_relative_loss`),
+            so percussive, bell-like and pure-tone notes, whose real notes have a weak
+            autocorrelation at their period, are not pushed to be more periodic than they are.
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
@@ -444,6 +453,7 @@ class TrainConfig:
     partial_ridge: float = 0.0
     partial_gain: float = 1.0
     partial_attributes: tuple[str, ...] = ()
+    f0_reference: str = "none"
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -545,6 +555,9 @@ class TrainConfig:
                                f"got {self.partial_loss!r}")
         _check_number("train.partial_ridge", self.partial_ridge, ">= 0", lambda v: v >= 0)
         _check_number("train.partial_gain", self.partial_gain, "> 0", lambda v: v > 0)
+        if self.f0_reference not in F0_REFERENCES:
+            raise DarkGANError(f"train.f0_reference must be one of {', '.join(F0_REFERENCES)}, "
+                               f"got {self.f0_reference!r}")
         if self.consistency_max_offset < 1:
             raise DarkGANError(f"train.consistency_max_offset must be >= 1 semitone, got {self.consistency_max_offset}")
         self._validate_metrics()

@@ -479,7 +479,7 @@ def resolve_config(preset: str = "small", overrides: list[str] | tuple[str, ...]
 #: log/checkpoint, and the loss weights (also per attribute), the onset-burst bounds and g_steer's edits (fine-tuning).
 RESUME_SAFE_KEYS = ("train.iterations", "train.checkpoint_every", "train.log_every", "train.sample_every",
                     "train.loss_weights.*", "train.envelope_*", "train.precision", "train.memory_format",
-                    "train.gp_every", "train.steer_*", "train.partial_*", "train.teacher_attribute_weights", "train.teacher_loss",
+                    "train.gp_every", "train.steer_*", "train.partial_*", "train.f0_reference", "train.teacher_attribute_weights", "train.teacher_loss",
                     "train.teacher_white_eps")
 
 
@@ -489,7 +489,7 @@ def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: 
     Only :data:`RESUME_SAFE_KEYS` may change (``train.loss_weights.*``: any loss weight, to
     fine-tune a run, e.g. switch on ``g_f0``; the new weight applies from the resumed step, and
     the checkpoint's override list records it after the run's own; ``train.envelope_*``,
-    the bounds of ``g_envelope``, and ``train.steer_*`` / ``train.partial_*``, the edits of ``g_steer`` / ``g_partial``, ``train.teacher_attribute_weights`` and ``train.teacher_loss`` /
+    the bounds of ``g_envelope``, and ``train.steer_*`` / ``train.partial_*``, the edits of ``g_steer`` / ``g_partial``, ``train.f0_reference`` (the form of ``g_f0``), ``train.teacher_attribute_weights`` and ``train.teacher_loss`` /
     ``train.teacher_white_eps`` (the form of ``g_teacher``), likewise; ``train.precision``,
     ``train.memory_format`` and ``train.gp_every``: the speed of the step, e.g. to switch a
     float32 run to the fast CPU step), and ``train.iterations``
@@ -857,7 +857,7 @@ def _train_step(run: _Run, hb) -> dict[str, torch.Tensor]:
             v = _draw(gen, n, shard, "uniform") if wt.increment else None
             w = _draw(gen, n + (2,), shard, "uniform") if wt.steer else None
             e = _draw(gen, n + (2,), shard, "uniform") if wt.partial else None
-            terms = wt.for_batch(b.pitch_index, soft, gen, u, v, w, e)
+            terms = wt.for_batch(b.pitch_index, soft, gen, u, v, w, e, real=b.magif)
         mg = train_step_g(st, b.pitch_index, soft, tc, gen, shard, sched.ema_decay_at(step), terms)
     st.step = step + 1
     run.steps_done += 1

@@ -5,7 +5,9 @@ nearest-up-sampled to that size first, for the teacher term only: ``train.output
 is de-normalised and inverted to a waveform
 ``[b, 16000]`` as users hear it (differentiable, :func:`darkgan.data.magif.magif_to_note`); then
 
-- ``g_f0``: :func:`darkgan.training.losses.f0_autocorrelation_loss` at the asked pitch;
+- ``g_f0``: :func:`darkgan.training.losses.f0_autocorrelation_loss` at the asked pitch (with
+  ``train.f0_reference="real"``, only its excess over the batch's real notes',
+  :func:`~darkgan.training.losses.f0_relative_loss`);
 - ``g_teacher``: the teacher labels the waveform after random transforms
   (:func:`~darkgan.training.losses.augment_for_teacher`) and its logits of the K vocabulary
   classes are matched to the conditioning (:func:`~darkgan.training.losses.teacher_attribute_loss`).
@@ -61,7 +63,7 @@ import torch
 from darkgan.data.magif import N_BINS, N_FRAMES, frame_energy_db, magif_to_note
 from darkgan.errors import DataError
 from darkgan.training.losses import (attribute_increment_loss, augment_for_teacher, mean_pairwise_cosine_distance,
-                                     envelope_range_loss, envelope_steps_db, f0_autocorrelation_loss,
+                                     envelope_range_loss, envelope_steps_db, f0_autocorrelation_loss, f0_relative_loss,
                                      edit_matching_loss, neighbour_pitches, raise_attribute, single_and_steered,
                                      single_edit,
                                      steer_distillation_loss, teacher_attribute_loss,
@@ -469,7 +471,8 @@ class WaveTerms:
 
     def for_batch(self, pitch_index: torch.Tensor, conditioning: torch.Tensor, gen: torch.Generator,
                   u: torch.Tensor | None = None, v: torch.Tensor | None = None,
-                  w: torch.Tensor | None = None, e: torch.Tensor | None = None) -> "BatchTerms":
+                  w: torch.Tensor | None = None, e: torch.Tensor | None = None,
+                  real: torch.Tensor | None = None) -> "BatchTerms":
         """The :data:`~darkgan.training.loop.OutputTerms` of one batch.
 
         Args:
@@ -479,18 +482,23 @@ class WaveTerms:
                 ``g_consistency`` is on); v: ``[b]`` uniform draws for the raised attributes
                 (needed when ``g_increment`` is on); w: ``[b, 2]`` uniform draws for the ``g_steer``
                 edits (attribute, value between its percentiles; needed when ``g_steer`` is on);
-                e: ``[b, 2]`` the same for the ``g_partial`` edits (needed when ``g_partial`` is on).
+                e: ``[b, 2]`` the same for the ``g_partial`` edits (needed when ``g_partial`` is on);
+            real: ``[b, 2, 1024, 32]`` the un-normalised real notes whose labels and pitch the batch
+                is asked with (needed when ``g_f0`` is on with ``train.f0_reference="real"``).
 
         Raises:
-            ValueError: a needed draw is missing.
+            ValueError: a needed draw or the real notes are missing.
         """
         b = int(pitch_index.shape[0])
+        if self.f0 and self.tc.f0_reference == "real" and real is None:
+            raise ValueError("g_f0 with train.f0_reference='real' needs the real notes of the batch")
+        real = real if self.f0 and self.tc.f0_reference == "real" else None
         m, n, s, q = self.n_pairs(b), self.n_increments(b), self.n_steers(b), self.n_partials(b)
         if (m and u is None) or (n and v is None) or (s and w is None) or (q and e is None):
             raise ValueError("g_consistency needs the draws u, g_increment the draws v, g_steer the draws w, "
                              "g_partial the draws e")
         if not (m or n or s or q):
-            return BatchTerms(self, pitch_index, conditioning, gen, None)
+            return BatchTerms(self, pitch_index, conditioning, gen, None, real)
         dev = pitch_index.device
         near = (neighbour_pitches(pitch_index[:m], self.n_pitches, self.tc.consistency_max_offset, u[:m])
                 if m else pitch_index[:0])
@@ -513,7 +521,7 @@ class WaveTerms:
                             conditioning=torch.cat([conditioning[:m]] + raised + partial + edits),
                             n_consistency=m, attr_index=attr, n_steer=s, n_partial=q, partial_index=p_index,
                             partial_step=p_step)
-        return BatchTerms(self, pitch_index, conditioning, gen, partners)
+        return BatchTerms(self, pitch_index, conditioning, gen, partners, real)
 
 
 class BatchTerms:
@@ -523,12 +531,14 @@ class BatchTerms:
     Attributes:
         partners: the :class:`Partners` that :func:`~darkgan.training.loop.train_step_g`
             generates with the batch (None: no ``g_consistency`` nor ``g_increment``).
+        real: ``[b, 2, 1024, 32]`` the batch's real notes, un-normalised, when ``g_f0`` is
+            relative to them (``train.f0_reference="real"``); else None.
     """
 
     def __init__(self, wt: WaveTerms, pitch_index: torch.Tensor, conditioning: torch.Tensor, gen: torch.Generator,
-                 partners: Partners | None):
+                 partners: Partners | None, real: torch.Tensor | None = None):
         self.wt, self.pitch_index, self.conditioning, self.gen = wt, pitch_index, conditioning, gen
-        self.partners = partners
+        self.partners, self.real = partners, real
 
     def __call__(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
         wt, b, pr = self.wt, int(self.pitch_index.shape[0]), self.partners
@@ -553,7 +563,9 @@ class BatchTerms:
         wave_all = magif_to_note(wt.normalizer.denormalize(out))
         wave = wave_all[:b]
         if wt.f0 and final:
-            terms["g_f0"] = f0_autocorrelation_loss(wave, (wt.lo + self.pitch_index).float())
+            midi = (wt.lo + self.pitch_index).float()
+            terms["g_f0"] = (f0_autocorrelation_loss(wave, midi) if self.real is None else
+                             f0_relative_loss(wave, magif_to_note(self.real.float()), midi))
         if wt.labels or wt.retrieval:
             heard = augment_for_teacher(wave, tuple(wt.tc.teacher_transforms), self.gen)
             z = wt.teacher.logits(heard, grad=True).index_select(1, wt.classes)
