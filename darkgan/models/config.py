@@ -231,6 +231,9 @@ def _default_loss_weights() -> dict[str, float]:
         # G: frame-to-frame energy changes within the real notes' range (train.envelope_quantile;
         # last scale only): the onset burst of generated notes. Ours: 0 in every preset.
         "g_envelope": 0.0,
+        # G: the temporal energy envelope within the band real notes with the same labels and pitch
+        # keep to (train.profile_*; last scale only). Ours: 0 in every preset.
+        "g_profile": 0.0,
         # G: timbre transfer as a ranking: the teacher's soft labels of each generated note must
         # lie nearer its own conditioning than other training notes' attributes
         # (train.retrieval_*; last scale only). Ours: 0 in every preset.
@@ -270,7 +273,8 @@ class TrainConfig:
             ``g_consistency`` the timbre consistency across pitch, ours, 0, see
             ``consistency_fraction``; ``g_increment`` single-attribute control, ours, 0, see
             ``increment_fraction``; ``g_envelope`` the onset burst, ours, 0, see
-            ``envelope_quantile``; ``g_retrieval`` the timbre-transfer ranking, ours, 0, see
+            ``envelope_quantile``; ``g_profile`` the envelope the labels predict, ours, 0, see
+            ``profile_ridge``; ``g_retrieval`` the timbre-transfer ranking, ours, 0, see
             ``retrieval_negatives``; ``g_steer`` single edits sound like steered ones, ours, 0,
             see ``steer_fraction``).
         temperature: distillation temperature T (Eq. 1); the paper's best is 2 (the reference
@@ -387,6 +391,11 @@ class TrainConfig:
             labels and pitch it was asked with (:func:`darkgan.training.losses.f0_relative_loss`),
             so percussive, bell-like and pure-tone notes, whose real notes have a weak
             autocorrelation at their period, are not pushed to be more periodic than they are.
+        profile_ridge: the ``g_profile`` term (ours, weight 0 in every preset): the ridge of the
+            regression of the real notes' temporal envelopes on their conditioning and pitch
+            (:func:`darkgan.training.terms.envelope_profile_model`); >= 0.
+        profile_band: the band around the expected envelope that ``g_profile`` leaves free, in
+            real notes' residual standard deviations (:func:`darkgan.training.losses.envelope_profile_loss`); > 0.
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
@@ -454,6 +463,8 @@ class TrainConfig:
     partial_gain: float = 1.0
     partial_attributes: tuple[str, ...] = ()
     f0_reference: str = "none"
+    profile_ridge: float = 0.01
+    profile_band: float = 1.0
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -555,6 +566,8 @@ class TrainConfig:
                                f"got {self.partial_loss!r}")
         _check_number("train.partial_ridge", self.partial_ridge, ">= 0", lambda v: v >= 0)
         _check_number("train.partial_gain", self.partial_gain, "> 0", lambda v: v > 0)
+        _check_number("train.profile_ridge", self.profile_ridge, ">= 0", lambda v: v >= 0)
+        _check_number("train.profile_band", self.profile_band, "> 0", lambda v: v > 0)
         if self.f0_reference not in F0_REFERENCES:
             raise DarkGANError(f"train.f0_reference must be one of {', '.join(F0_REFERENCES)}, "
                                f"got {self.f0_reference!r}")

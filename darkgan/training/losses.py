@@ -582,6 +582,36 @@ def envelope_steps_db(energy_db: torch.Tensor) -> torch.Tensor:
     return energy_db[:, 1:] - energy_db[:, :-1]
 
 
+def envelope_profile_loss(profile_db: torch.Tensor, target_db: torch.Tensor, band_db: torch.Tensor) -> torch.Tensor:
+    """Temporal envelopes outside the band real notes with the same labels and pitch keep to.
+
+    ``mean_{b,f} relu(|p_bf - t_bf| - w_f)^2 / w_f^2`` with ``p`` a generated note's envelope in dB
+    below its loudest frame, ``t`` the envelope expected of a real note with its labels and pitch
+    and ``w`` the real notes' spread around that expectation (their residual standard deviation,
+    times ``train.profile_band``): an envelope anywhere within the band is free, so the
+    generator keeps the real notes' variety; one that the labels rule out (a struck note that
+    rings on, a sustained one that sags) pays quadratically, in units of the band. Ours (issue 15,
+    stop 48); the model of ``t`` and ``w``: :func:`darkgan.training.terms.envelope_profile_model`.
+
+    Args:
+        profile_db: ``[B, W]`` generated envelopes (:func:`darkgan.training.terms.envelope_profile`).
+        target_db: ``[B, W]`` the expected envelopes; band_db: ``[W]`` > 0.
+
+    Returns:
+        scalar >= 0 (0 when every frame is within its band), differentiable w.r.t. ``profile_db``.
+
+    Raises:
+        ValueError: shapes differ, or a band is not > 0.
+    """
+    if profile_db.shape != target_db.shape or band_db.shape != profile_db.shape[-1:]:
+        raise ValueError(f"expected profile and target [B, W] and band [W], got {list(profile_db.shape)}, "
+                         f"{list(target_db.shape)} and {list(band_db.shape)}")
+    if not bool((band_db > 0).all()):
+        raise ValueError("the envelope band must be > 0 dB in every frame")
+    band = band_db.to(profile_db)
+    return ((profile_db - target_db.to(profile_db)).abs() - band).clamp(min=0).div(band).square().mean()
+
+
 def envelope_range_loss(energy_db: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     """Onset and offset bursts: frame-to-frame energy changes outside what real notes ever do.
 
