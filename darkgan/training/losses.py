@@ -163,7 +163,7 @@ def f0_relative_loss(wave: torch.Tensor, reference: torch.Tensor, midi: torch.Te
     a weak or ambiguous autocorrelation at their period (on 4,096 training notes the mean loss is
     0.25; the top 5 % by the teacher's "Percussion" label pay 1.24, "Chime" 1.05, "Tuning fork"
     0.82), so the absolute term teaches the generator that no note may sound like them (the shipped
-    default's notes asked with the top-5 % Percussion labels pay 0.25). Ours (issue 15).
+    default's notes asked with the top-5 % Percussion labels pay 0.27). Ours (issue 15).
 
     Args:
         wave: ``[B, N]`` generated waveforms (differentiable).

@@ -85,5 +85,5 @@ def conditioning_regression(data, temperature: float, features: Callable[[np.nda
         yy = y.square().sum(0) if yy is None else yy + y.square().sum(0)
     xtx = x.T @ x
     coef = np.linalg.lstsq(xtx + np.diag(pen), xty.numpy(), rcond=None)[0]
-    rss = yy.numpy() - 2 * np.einsum("pd,pd->d", coef, xty.numpy()) + np.einsum("pd,pq,qd->d", coef, xtx, coef)
+    rss = yy.numpy() - 2 * np.einsum("pd,pd->d", coef, xty.numpy()) + np.einsum("pd,pq,qd->d", coef, xtx, coef, optimize=True)
     return ConditioningFit(coef[:k], coef[k:], levels, u, np.sqrt(np.maximum(rss, 0) / n))

@@ -328,13 +328,14 @@ def envelope_profile_model(data, temperature: float, ridge: float, chunk: int = 
     """Fit :class:`ProfileModel`: every frame of the real training notes' :func:`envelope_profile`
     regressed on their conditioning and pitch (:func:`~darkgan.training.regression.conditioning_regression`).
 
-    On the default data the fit explains 57 % of the envelope's variance on the validation
-    split's unseen instruments (ridge 0.01; frames 16-31: 60-74 %): the labels say how a note
-    decays. The shipped default's notes follow it at frame 24 (correlation 0.59 with the
-    prediction, real notes 0.87) but not at the attack (frame 4: -0.38): every note loses ~6 dB
-    in its first 120 ms, sustained or struck, and its percussive notes ring on ~10 dB above
-    their real notes' decay (heard by the teacher as Reverberation and Echo instead of
-    Percussion, Marimba, Glockenspiel).
+    On the default data the fit explains 60 % of the validation split's envelopes (unseen
+    instruments; R^2 over notes and frames, ridge 0.01): the labels say how a note decays. The
+    shipped default's notes, asked with the same labels and pitches, follow it late in the note
+    (correlation 0.51 at frame 24; real notes 0.87) but not at the attack (frame 4: -0.35; real
+    +0.55): every note loses ~6 dB in its first 120 ms, sustained or struck, and its percussive
+    requests stay 18 dB above their real notes at 0.75 s (heard by the teacher as Reverberation
+    and Echo rather than Percussion, Marimba, Glockenspiel). Measured with
+    ``benchmarks/envelope_profile.py``.
 
     Args:
         data: :class:`~darkgan.training.data.TrainingData` with attributes; temperature: T;
