@@ -113,7 +113,8 @@ def main() -> None:
     for name in names:
         r = result["attributes"][name] = row(name, alpha[:, data.attributes.index(name)], real, fake, a.top)
         extra = f" {r['generated_mean']:.3f} |" if fake is not None else ""
-        print(f"| {name} | {r['share_paying']:.0%} | {r['mean']:.3f} ({r['loss_ratio']:.2f}x) | {r['spearman']:+.3f} |{extra}")
+        share = f"{r['share_paying']:.0%}" if a.term == "envelope" else "-"  # every note pays some f0 loss
+        print(f"| {name} | {share} | {r['mean']:.3f} ({r['loss_ratio']:.2f}x) | {r['spearman']:+.3f} |{extra}")
     if a.json:
         from darkgan.utils.io import write_json
 
