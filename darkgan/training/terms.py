@@ -320,6 +320,7 @@ class ProfileModel:
         return u.to(self.beta) @ self.beta + self.pitch_coef[pitch_index]
 
     def to(self, device) -> "ProfileModel":
+        """The same model with its three tensors on ``device``."""
         return ProfileModel(self.beta.to(device), self.pitch_coef.to(device), self.band.to(device))
 
 
@@ -345,7 +346,8 @@ def envelope_profile_model(data, temperature: float, ridge: float, chunk: int = 
         the :class:`ProfileModel` (float32, CPU).
 
     Pitches of the range without training notes get intercepts interpolated between their
-    neighbours'.
+    neighbours'. Source: ours (issue 15, stop 48); the regression is
+    :func:`~darkgan.training.regression.conditioning_regression`.
 
     Raises:
         DataError: no attributes, or too few notes for ``ridge = 0``.
