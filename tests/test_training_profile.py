@@ -104,14 +104,40 @@ def test_profile_term_on_the_shipped_generator(prepared_dataset, adam_lowers):
     adam_lowers(G, terms, (z, p, alpha), "g_profile", float(got.detach()))
 
 
+def test_profile_relative_to_the_real_notes_pays_nothing_for_them(prepared_dataset):
+    """``train.profile_reference="real"`` on the cached real notes: a generator whose output is the
+    batch's real notes pays nothing (their envelopes are the targets), one whose notes ring on
+    (a late plateau at -10 dB) pays, and the real notes are required."""
+    data = load_training_data(prepared_dataset)
+    rows = np.asarray(data.train_rows)
+    real = data.cache.load(rows, normalize=False).float()
+    pitch = torch.from_numpy(data.pitch_index(rows).astype(np.int64))
+    alpha = torch.full((len(rows), data.n_attributes), 0.05)
+    cfg = apply_overrides(get_preset("tiny"), ["train.loss_weights.g_teacher=0", "train.loss_weights.g_profile=1",
+                                               "train.profile_ridge=0.1", "train.profile_reference=real"])
+    wt = WaveTerms(cfg.train, data, torch.device("cpu"))
+    assert wt.needs_real
+    terms = wt.for_batch(pitch, alpha, torch.Generator(), real=real)
+    assert float(terms(data.normalizer.normalize(real))["g_profile"]) < 1e-6
+    # a plateau 10 dB below each note's peak from frame 12 on: 20 log10(e) dB per natural-log unit
+    profile = _real_profiles(data, rows)
+    lift = (-10.0 - profile[:, None, 12:]).clamp(min=0) / (20.0 / math.log(10.0))
+    ringing = real.clone()
+    ringing[:, 0, :, 12:] += lift
+    assert float(terms(data.normalizer.normalize(ringing))["g_profile"]) > 0.05
+    with pytest.raises(ValueError, match="needs the real notes"):
+        wt.for_batch(pitch, alpha, torch.Generator())
+
+
 def test_profile_settings_are_validated(prepared_dataset):
     base = get_preset("tiny")
     for bad, key in [("train.loss_weights.g_profile=-1", "g_profile"), ("train.profile_ridge=-0.1", "profile_ridge"),
-                     ("train.profile_band=0", "profile_band")]:
+                     ("train.profile_band=0", "profile_band"), ("train.profile_reference=nearest", "profile_reference")]:
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(base, [bad])
     assert all(PRESETS[name]().train.loss_weights["g_profile"] == 0 for name in PRESETS)
     assert extend_on_resume(base, ["train.loss_weights.g_profile=5"], 0).train.loss_weights["g_profile"] == 5
+    assert extend_on_resume(base, ["train.profile_reference=real"], 0).train.profile_reference == "real"
     with pytest.raises(DarkGANError, match="g_profile > 0 needs attributes"):
         WaveTerms(apply_overrides(base, ["train.loss_weights.g_teacher=0", "train.loss_weights.g_profile=1"]).train,
                   load_training_data(prepared_dataset, attributes=False), torch.device("cpu"))

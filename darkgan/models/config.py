@@ -58,6 +58,9 @@ STEER_LOSSES = ("match", "projection")
 #: Values of ``train.f0_reference``: the ``g_f0`` term absolute, or relative to the real notes
 #: (:func:`darkgan.training.losses.f0_relative_loss`).
 F0_REFERENCES = ("none", "real")
+#: Values of ``train.profile_reference``: the envelope ``g_profile`` asks of a generated note, the
+#: labels' linear prediction or the envelope of the real note it was asked as.
+PROFILE_REFERENCES = ("model", "real")
 #: Values of ``train.precision`` (see :class:`TrainConfig`).
 PRECISIONS = ("auto", "bf16", "fp32")
 #: Values of ``train.memory_format`` (see :class:`TrainConfig`).
@@ -396,6 +399,11 @@ class TrainConfig:
             (:func:`darkgan.training.terms.envelope_profile_model`); >= 0.
         profile_band: the band around the expected envelope that ``g_profile`` leaves free, in
             real notes' residual standard deviations (:func:`darkgan.training.losses.envelope_profile_loss`); > 0.
+        profile_reference: the envelope ``g_profile`` centres its band on: ``"model"`` (default) the
+            labels' and pitch's linear prediction (:class:`darkgan.training.terms.ProfileModel`);
+            ``"real"`` (ours, issue 15) the envelope of the real note whose labels and pitch the
+            generated note was asked with, so that struck notes, whose decay the linear mean
+            under-predicts, are asked to decay as theirs do.
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
@@ -465,6 +473,7 @@ class TrainConfig:
     f0_reference: str = "none"
     profile_ridge: float = 0.01
     profile_band: float = 1.0
+    profile_reference: str = "model"
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -568,6 +577,9 @@ class TrainConfig:
         _check_number("train.partial_gain", self.partial_gain, "> 0", lambda v: v > 0)
         _check_number("train.profile_ridge", self.profile_ridge, ">= 0", lambda v: v >= 0)
         _check_number("train.profile_band", self.profile_band, "> 0", lambda v: v > 0)
+        if self.profile_reference not in PROFILE_REFERENCES:
+            raise DarkGANError(f"train.profile_reference must be one of {', '.join(PROFILE_REFERENCES)}, "
+                               f"got {self.profile_reference!r}")
         if self.f0_reference not in F0_REFERENCES:
             raise DarkGANError(f"train.f0_reference must be one of {', '.join(F0_REFERENCES)}, "
                                f"got {self.f0_reference!r}")

@@ -511,6 +511,13 @@ class WaveTerms:
         return (self.f0 or self.labels or self.consistency or self.increment or self.envelope or self.retrieval
                 or self.steer or self.partial or self.profile)
 
+    @property
+    def needs_real(self) -> bool:
+        """Whether a term is relative to the batch's real notes (``train.f0_reference`` or
+        ``train.profile_reference`` ``"real"`` with its term on)."""
+        return ((self.f0 and self.tc.f0_reference == "real")
+                or (self.profile and self.tc.profile_reference == "real"))
+
     def n_pairs(self, b: int) -> int:
         """How many notes of a batch of ``b`` get a neighbouring-pitch partner (0 when off)."""
         return min(b, math.ceil(self.tc.consistency_fraction * b)) if self.consistency else 0
@@ -542,15 +549,17 @@ class WaveTerms:
                 edits (attribute, value between its percentiles; needed when ``g_steer`` is on);
                 e: ``[b, 2]`` the same for the ``g_partial`` edits (needed when ``g_partial`` is on);
             real: ``[b, 2, 1024, 32]`` the un-normalised real notes whose labels and pitch the batch
-                is asked with (needed when ``g_f0`` is on with ``train.f0_reference="real"``).
+                is asked with (needed when :attr:`needs_real`: ``g_f0`` on with
+                ``train.f0_reference="real"`` or ``g_profile`` on with ``train.profile_reference="real"``).
 
         Raises:
             ValueError: a needed draw or the real notes are missing.
         """
         b = int(pitch_index.shape[0])
-        if self.f0 and self.tc.f0_reference == "real" and real is None:
-            raise ValueError("g_f0 with train.f0_reference='real' needs the real notes of the batch")
-        real = real if self.f0 and self.tc.f0_reference == "real" else None
+        if self.needs_real and real is None:
+            raise ValueError("g_f0 with train.f0_reference='real' or g_profile with train.profile_reference='real' "
+                             "needs the real notes of the batch")
+        real = real if self.needs_real else None
         m, n, s, q = self.n_pairs(b), self.n_increments(b), self.n_steers(b), self.n_partials(b)
         if (m and u is None) or (n and v is None) or (s and w is None) or (q and e is None):
             raise ValueError("g_consistency needs the draws u, g_increment the draws v, g_steer the draws w, "
@@ -589,8 +598,8 @@ class BatchTerms:
     Attributes:
         partners: the :class:`Partners` that :func:`~darkgan.training.loop.train_step_g`
             generates with the batch (None: no ``g_consistency`` nor ``g_increment``).
-        real: ``[b, 2, 1024, 32]`` the batch's real notes, un-normalised, when ``g_f0`` is
-            relative to them (``train.f0_reference="real"``); else None.
+        real: ``[b, 2, 1024, 32]`` the batch's real notes, un-normalised, when ``g_f0`` or
+            ``g_profile`` is relative to them (:attr:`WaveTerms.needs_real`); else None.
     """
 
     def __init__(self, wt: WaveTerms, pitch_index: torch.Tensor, conditioning: torch.Tensor, gen: torch.Generator,
@@ -616,7 +625,8 @@ class BatchTerms:
             if wt.envelope:
                 terms["g_envelope"] = envelope_range_loss(frame_energy_db(logmag), wt.envelope_lo, wt.envelope_hi)
             if wt.profile:
-                target = wt.profile_model.predict(attribute_logits(self.conditioning[:b]).float(), self.pitch_index)
+                target = (envelope_profile(self.real[:, 0].float()) if wt.tc.profile_reference == "real" else
+                          wt.profile_model.predict(attribute_logits(self.conditioning[:b]).float(), self.pitch_index))
                 terms["g_profile"] = envelope_profile_loss(envelope_profile(logmag), target, wt.profile_model.band)
         if not (wt.f0 or wt.labels or wt.consistency or wt.increment or wt.retrieval):
             return terms  # the envelope terms need no waveform
@@ -626,8 +636,8 @@ class BatchTerms:
         wave = wave_all[:b]
         if wt.f0 and final:
             midi = (wt.lo + self.pitch_index).float()
-            terms["g_f0"] = (f0_autocorrelation_loss(wave, midi) if self.real is None else
-                             f0_relative_loss(wave, magif_to_note(self.real.float()), midi))
+            terms["g_f0"] = (f0_relative_loss(wave, magif_to_note(self.real.float()), midi)
+                             if wt.tc.f0_reference == "real" else f0_autocorrelation_loss(wave, midi))
         if wt.labels or wt.retrieval:
             heard = augment_for_teacher(wave, tuple(wt.tc.teacher_transforms), self.gen)
             z = wt.teacher.logits(heard, grad=True).index_select(1, wt.classes)
