@@ -27,6 +27,12 @@ def _real_logmag(data) -> torch.Tensor:
 def test_frame_energy_is_the_db_sum_of_squared_magnitudes():
     mag = torch.rand(2, 5, 3) + 0.1
     want = 10 * torch.log10((mag ** 2).sum(1))
+    assert torch.allclose(frame_energy_db(torch.log(mag), min_hz=0), want, atol=1e-4)
+    # by default the bins below 20 Hz (0, 7.8 and 15.6 Hz of the 1024) are not counted
+    mag = torch.rand(2, 1024, 3) + 0.1
+    want = 10 * torch.log10((mag[:, 3:] ** 2).sum(1))
+    assert torch.allclose(frame_energy_db(torch.log(mag)), want, atol=1e-4)
+    mag[:, :3] = 1e3  # an infrasonic swell
     assert torch.allclose(frame_energy_db(torch.log(mag)), want, atol=1e-4)
 
 

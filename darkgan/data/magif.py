@@ -31,6 +31,8 @@ N_BINS = 1024  #: frequency bins kept (the Nyquist bin is dropped)
 N_FRAMES = 32  #: STFT frames of a 1 s crop (centred frames)
 LOG_EPS = 1e-6  #: floor added to the magnitude before the log
 FADE_OUT_SAMPLES = 1024  #: raised-cosine fade at the end of each crop (64 ms), as the reference
+#: Hz: below it nothing is heard (bins 0-2 of the 1024, 0-15.6 Hz); :func:`frame_energy_db` leaves it out
+AUDIBLE_HZ = 20.0
 
 
 def _window(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -126,11 +128,17 @@ def magif_to_wave(magif: torch.Tensor) -> torch.Tensor:
     return istft(torch.polar(mag, phase))
 
 
-def frame_energy_db(logmag: torch.Tensor) -> torch.Tensor:
-    """Energy of each STFT frame in dB: ``10 log10(sum_k |X_k|^2)`` from log magnitudes.
+def frame_energy_db(logmag: torch.Tensor, min_hz: float = AUDIBLE_HZ) -> torch.Tensor:
+    """Energy of each STFT frame in dB: ``10 log10(sum_k |X_k|^2)`` over the bins at ``>= min_hz``.
 
     Args:
-        logmag: ``[B, F, W]`` natural-log magnitudes (channel 0 of un-normalised MAG-IF; any F, W).
+        logmag: ``[B, F, W]`` natural-log magnitudes (channel 0 of un-normalised MAG-IF; any F, W;
+            bin k at ``k * 8000 / F`` Hz).
+        min_hz: bins below it are left out (default :data:`AUDIBLE_HZ`: the energy a listener
+            hears). Every generator of this project puts an infrasonic swell at the onset (bins
+            0-2 hold 25 % of the first 6 frames' energy; real notes 0.003 %), which filled the
+            frames after an onset click and hid it from ``g_envelope`` and the onset-burst
+            measures while they counted it (stop 49, docs/training.md, "An inaudible swell").
 
     Returns:
         ``[B, W]`` float dB (differentiable; the ``LOG_EPS`` floor is kept, so silence is about
@@ -138,7 +146,8 @@ def frame_energy_db(logmag: torch.Tensor) -> torch.Tensor:
         bursts: in real notes frame 1 is never more than 3 dB below frame 0 (0.1 % quantile of
         512 training crops), in the generators' notes it was 14-20 dB below (issue 15).
     """
-    return torch.logsumexp(2.0 * logmag.float(), dim=-2) * (10.0 / math.log(10.0))
+    first = math.ceil(min_hz * logmag.shape[-2] / (SAMPLE_RATE / 2)) if min_hz > 0 else 0
+    return torch.logsumexp(2.0 * logmag[..., first:, :].float(), dim=-2) * (10.0 / math.log(10.0))
 
 
 def magif_to_note(magif: torch.Tensor) -> torch.Tensor:
