@@ -550,6 +550,42 @@ def test_generated_notes_fade_out_like_the_training_crops(prepared_dataset):
         assert np.median(tail_burst_db(notes)) < 0.0 and (tail_burst_db(notes) > 10.0).mean() <= 0.1
 
 
+def test_generated_notes_carry_no_infrasonic_swell(prepared_dataset):
+    """Stop 49: the shipped generator's MAG-IF puts a swell below 20 Hz at every onset (bins 0-2
+    hold ~25 % of the first 6 frames' energy; the rendered notes far less than 1 %); synthesis
+    (``magif_to_note``) removes it, leaves the rendered notes as they were, and the onset and
+    tail measures read only the audible signal (an added 5 Hz swell changes neither)."""
+    from darkgan import DarkGAN
+    from darkgan.data.cache import NoteCache
+    from darkgan.data.magif import magif_to_note, magif_to_wave, snr_db
+    from darkgan.evaluation.metrics.tail import onset_burst_db, tail_envelope_db
+
+    def low_share_db(magif):  # energy of bins 0-2 in frames 0-5, dB of all bins'
+        p = magif[:, 0, :, :6].double().exp() ** 2
+        return 10 * torch.log10(p[:, :3].sum((1, 2)) / p.sum((1, 2)))
+
+    cache = NoteCache(prepared_dataset)
+    magif = cache.load(np.arange(len(cache)), normalize=False)
+    assert float(low_share_db(magif).median()) < -30.0
+    real = magif_to_wave(magif)
+    kept = slice(0, 16000 - 1024)  # before the fade-out
+    assert float(snr_db(real[:, kept], magif_to_note(magif)[:, kept]).median()) > 30.0
+    g = DarkGAN.load("default")
+    pitch = np.array([44, 50, 57, 63, 70] * 4)
+    generated = g.generate_magif(torch.randn(20, g.latent_dim, generator=torch.Generator().manual_seed(0)), pitch,
+                                 g.bank.alpha(np.arange(20), g.temperature))
+    assert float(low_share_db(generated).median()) > -15.0  # the swell is there in the MAG-IF
+    note = magif_to_note(generated).double()
+    spec = torch.stft(note[:, :4096], 2048, 512, window=torch.hann_window(2048, dtype=torch.float64),
+                      return_complex=True).abs() ** 2
+    assert float((10 * torch.log10(spec[:, :3].sum((1, 2)) / spec.sum((1, 2)))).median()) < -30.0  # and gone
+    t, peak = np.arange(16000) / 16000.0, np.abs(real.numpy()).max(1, keepdims=True)
+    onset = 2 * peak * np.sin(2 * np.pi * 5.0 * t) * np.pad(np.hanning(6400), (0, 9600))  # 5 Hz, first 400 ms
+    steady = 0.5 * peak * np.sin(2 * np.pi * 5.0 * t)  # unfiltered, these move the measures by ~3 and ~24 dB
+    for measure, swell in ((onset_burst_db, onset), (tail_envelope_db, steady)):
+        np.testing.assert_allclose(measure(real.numpy() + swell), measure(real.numpy()), atol=0.3)
+
+
 def test_onset_burst_measure_on_real_notes_and_a_thump(prepared_dataset):
     """Real rendered notes build up over their first 32 ms (no onset burst); the same notes with a
     30 ms low thump added at sample 0, as the generators made, read > +6 dB."""

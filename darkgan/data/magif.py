@@ -128,6 +128,12 @@ def magif_to_wave(magif: torch.Tensor) -> torch.Tensor:
     return istft(torch.polar(mag, phase))
 
 
+def first_bin_at(hz: float, n_bins: int = N_BINS) -> int:
+    """The index of the first of ``n_bins`` STFT bins (bin k at ``k * 8000 / n_bins`` Hz) at or
+    above ``hz`` (0 for ``hz <= 0``): 3 for :data:`AUDIBLE_HZ` and the 1024 bins."""
+    return math.ceil(hz * n_bins / (SAMPLE_RATE / 2)) if hz > 0 else 0
+
+
 def frame_energy_db(logmag: torch.Tensor, min_hz: float = AUDIBLE_HZ) -> torch.Tensor:
     """Energy of each STFT frame in dB: ``10 log10(sum_k |X_k|^2)`` over the bins at ``>= min_hz``.
 
@@ -146,22 +152,43 @@ def frame_energy_db(logmag: torch.Tensor, min_hz: float = AUDIBLE_HZ) -> torch.T
         bursts: in real notes frame 1 is never more than 3 dB below frame 0 (0.1 % quantile of
         512 training crops), in the generators' notes it was 14-20 dB below (issue 15).
     """
-    first = math.ceil(min_hz * logmag.shape[-2] / (SAMPLE_RATE / 2)) if min_hz > 0 else 0
+    first = first_bin_at(min_hz, logmag.shape[-2])
     return torch.logsumexp(2.0 * logmag[..., first:, :].float(), dim=-2) * (10.0 / math.log(10.0))
 
 
 def magif_to_note(magif: torch.Tensor) -> torch.Tensor:
-    """A generated note as a listener gets it: :func:`magif_to_wave` then :func:`fade_out`.
+    """A generated note as a listener gets it: :func:`without_infrasound`, :func:`magif_to_wave`,
+    then :func:`fade_out`.
 
     Every training crop is faded out over its last 64 ms (``darkgan data prepare``), but a
     generator does not reproduce the fade: it lives in the phase-consistent overlap of the last
     two STFT frames, so generated notes are cut instead (last 10 ms at +0.9 dB re the note's body
     against -33 dB for real crops: a click, a broadband burst in spectrograms; issue 15, item 7).
-    The fade is a fixed part of the data, not of the timbre, so synthesis applies it.
+    The fade is a fixed part of the data, not of the timbre, so synthesis applies it. Likewise
+    no real note has energy below 20 Hz, but every generator here adds an infrasonic swell to its
+    onsets (stop 49), so synthesis removes it, as a synthesizer's DC blocker would.
 
     Shapes: ``[B, 2, 1024, 32]`` un-normalised MAG-IF -> ``[B, 16000]`` float32 (differentiable).
     """
-    return fade_out(magif_to_wave(magif))
+    return fade_out(magif_to_wave(without_infrasound(magif)))
+
+
+def without_infrasound(magif: torch.Tensor, min_hz: float = AUDIBLE_HZ) -> torch.Tensor:
+    """The MAG-IF with its bins below ``min_hz`` silenced (magnitude ``LOG_EPS``), a copy.
+
+    Every generator of this project (the paper's recipe included) puts an infrasonic swell at its
+    notes' onsets: over the first 6 frames of 200 validation requests, bins 0-2 (0-15.6 Hz) hold
+    25 % of the energy (-5.7 dB; real notes -44.8 dB), 13 % of the whole note's; inaudible, it
+    takes headroom and a loudspeaker's excursion, and it hid the onset click from power measures.
+
+    Shapes: ``[B, 2, F, W]`` un-normalised MAG-IF -> the same (bin k at ``k * 8000 / F`` Hz;
+    differentiable, no gradient reaches the silenced bins).
+    """
+    first = first_bin_at(min_hz, magif.shape[-2])
+    if first == 0:
+        return magif
+    silent = torch.full_like(magif[:, :1, :first], math.log(LOG_EPS))
+    return torch.cat([torch.cat([silent, magif[:, :1, first:]], -2), magif[:, 1:]], 1)
 
 
 def fade_out(wave: torch.Tensor, n: int = FADE_OUT_SAMPLES) -> torch.Tensor:

@@ -14,7 +14,8 @@ a broadband burst after 0.95 s in spectrograms. Two measures:
 - :func:`tail_envelope_db`: the RMS of the last 10 ms relative to 0.5-0.9 s, in dB.
 
 The onset has its own: :func:`onset_burst_db`, the power of the first 32 ms relative to 32-128 ms,
-in dB. Real crops: median -3.9 dB, 99th percentile +6.7 dB (1,100 training crops); the generators'
+in dB, of the audible signal (:func:`audible`: high-passed at 20 Hz; every generator here adds an
+infrasonic swell to its onsets that filled 32-128 ms and hid its click, stop 49). Real crops: median -3.9 dB, 99th percentile +6.7 dB (1,100 training crops); the generators'
 notes began with a thump, median +9.3 dB (step-15,754 default, 76 % above the real 99th
 percentile) and +13.1 dB (step-24,200 control, 99 %), the main cause of their inception KID
 (``train.loss_weights.g_envelope``).
@@ -22,7 +23,9 @@ percentile) and +13.1 dB (step-24,200 control, 99 %), the main cause of their in
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import butter, sosfiltfilt
 
+from darkgan.data.magif import AUDIBLE_HZ
 from darkgan.evaluation.metrics import register_metric
 
 #: Band and windows of the measures (Hz, seconds).
@@ -31,6 +34,17 @@ TAIL_SECONDS = 0.05
 LAST_SECONDS = 0.01
 BODY_SECONDS = (0.5, 0.9)
 ONSET_SECONDS = (0.032, 0.128)  #: the onset window and the end of the window it is compared with
+
+
+def audible(wave: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
+    """``[B, N]`` -> ``[B, N]`` float64: the waveforms high-passed at :data:`AUDIBLE_HZ` (20 Hz;
+    4th-order Butterworth, forward and backward: zero phase, 8th-order slope).
+
+    What a listener hears of a note: the shipped generators' onsets carry an infrasonic swell
+    (13 % of the default's energy, 0.4 % of real crops', 200 validation notes), inaudible but
+    counted by a power ratio. Real crops' onset measure is unchanged by it (-3.3 dB either way)."""
+    sos = butter(4, AUDIBLE_HZ, btype="highpass", fs=sample_rate, output="sos")
+    return sosfiltfilt(sos, np.asarray(wave, dtype=np.float64), axis=-1)
 
 
 def _check(wave: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -70,20 +84,21 @@ def tail_burst_db(wave: np.ndarray, sample_rate: int = 16000, floor: float = 1e-
 
 
 def tail_envelope_db(wave: np.ndarray, sample_rate: int = 16000, floor: float = 1e-12) -> np.ndarray:
-    """RMS of the last 10 ms relative to the RMS of 0.5-0.9 s, in dB, per note (``[B, N]`` ->
-    ``[B]``): about -33 dB for the faded training crops, about 0 for a note that is cut.
+    """RMS of the last 10 ms relative to the RMS of 0.5-0.9 s of the :func:`audible` signal, in dB,
+    per note (``[B, N]`` -> ``[B]``): about -33 dB for the faded training crops, about 0 for a note
+    that is cut.
 
     Raises:
         ValueError: not ``[B, N]``, or the notes are too short.
     """
-    x = _check(wave, sample_rate)
+    x = audible(_check(wave, sample_rate), sample_rate)
     last = np.mean(x[:, -int(LAST_SECONDS * sample_rate):] ** 2, axis=-1)
     body = np.mean(x[:, int(BODY_SECONDS[0] * sample_rate):int(BODY_SECONDS[1] * sample_rate)] ** 2, axis=-1)
     return 10.0 * np.log10((last + floor) / (body + floor))
 
 
 def onset_burst_db(wave: np.ndarray, sample_rate: int = 16000, floor: float = 1e-12) -> np.ndarray:
-    """Mean power of the first 32 ms relative to 32-128 ms, in dB, per note.
+    """Mean power of the first 32 ms relative to 32-128 ms of the :func:`audible` signal, in dB, per note.
 
     Args:
         wave: ``[B, N]`` float waveforms at ``sample_rate`` Hz, ``N >= 128 ms``.
@@ -100,6 +115,7 @@ def onset_burst_db(wave: np.ndarray, sample_rate: int = 16000, floor: float = 1e
     x = np.asarray(wave, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] < b:
         raise ValueError(f"expected [B, N >= {b}] notes, got {list(x.shape)}")
+    x = audible(x, sample_rate)
     head, after = np.mean(x[:, :a] ** 2, axis=-1), np.mean(x[:, a:b] ** 2, axis=-1)
     return 10.0 * np.log10((head + floor) / (after + floor))
 
