@@ -95,7 +95,9 @@ class SynthGraph(nn.Module):
         dt = torch.float16 if self.half_precision else torch.float32
         idx = pitch.long() - self.pitch_lo
         x = self.generator(z.to(dt), idx, attributes.to(dt) if attributes is not None else None)
-        x = x.float() * self.std + self.mean
+        from darkgan.data.magif import without_infrasound
+
+        x = without_infrasound(x.float() * self.std + self.mean)  # as magif_to_note
         if self.inverse is not None:
             return self.inverse(x) * self.fade
         from darkgan.data.magif import magif_to_wave

@@ -43,7 +43,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from darkgan.data.magif import N_SAMPLES, Normalizer, fade_out, magif_to_wave
+from darkgan.data.magif import N_SAMPLES, Normalizer, fade_out, magif_to_wave, without_infrasound
 
 PIXEL_NORM_EPS = 1e-8
 
@@ -269,9 +269,9 @@ class FastGenerator(nn.Module):
 
 class FastSynth(nn.Module):
     """``(z, pitch_index, attributes) -> waveform [B, 16000]``: :class:`FastGenerator`, then
-    de-normalisation, the batched fp32 inverse (``magif_to_wave``, or a custom ``inverse``
-    module such as :class:`darkgan.compression.istft.MatmulISTFT` for export) and the data's
-    fade-out (as :func:`darkgan.data.magif.magif_to_note`).
+    de-normalisation, the bins below 20 Hz silenced, the batched fp32 inverse (``magif_to_wave``,
+    or a custom ``inverse`` module such as :class:`darkgan.compression.istft.MatmulISTFT` for
+    export) and the data's fade-out (as :func:`darkgan.data.magif.magif_to_note`).
     """
 
     def __init__(self, generator: nn.Module, normalizer: Normalizer | None, inverse: nn.Module | None = None):
@@ -287,7 +287,7 @@ class FastSynth(nn.Module):
     def forward(self, z: torch.Tensor, pitch_index: torch.Tensor,
                 attributes: torch.Tensor | None = None) -> torch.Tensor:
         x = self.generator(z, pitch_index, attributes)
-        x = (x * self.std + self.mean).contiguous()
+        x = without_infrasound(x * self.std + self.mean).contiguous()
         return (self.inverse(x) if self.inverse is not None else magif_to_wave(x)) * self.fade
 
 
