@@ -19,20 +19,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 import numpy as np
 import torch
 
 HZ_PER_BIN = 8000.0 / 1024
+DB_PER_NEPER = 20.0 / math.log(10.0)  # a natural-log magnitude step in dB
 
 
 def frame_stats(magif: torch.Tensor) -> dict:
     """``[n, 2, 1024, 32]`` un-normalised MAG-IF -> per frame 0-4: median level (dB below the loudest
     frame), centroid (Hz), share above 4 kHz (dB), over bins >= 20 Hz; and the median share (dB) of
     the first 6 frames' energy in the bins below 20 Hz."""
-    from darkgan.data.magif import first_bin_at, frame_energy_db
+    from darkgan.data.magif import AUDIBLE_HZ, first_bin_at, frame_energy_db
 
-    first = first_bin_at(20.0)
+    first = first_bin_at(AUDIBLE_HZ)
     power = (2.0 * magif[:, 0].double()).exp()
     low = 10 * torch.log10(power[:, :first, :6].sum((1, 2)) / power[:, :, :6].sum((1, 2)))
     p = power[:, first:, :5]
@@ -51,14 +53,14 @@ def hybrids(real: torch.Tensor, gen: torch.Tensor) -> dict[str, torch.Tensor]:
     from darkgan.data.magif import frame_energy_db
 
     gen = gen.clone()
-    gen[:, 0] += ((frame_energy_db(real[:, 0]).amax(1) - frame_energy_db(gen[:, 0]).amax(1)) / 8.686)[:, None, None]
+    gen[:, 0] += ((frame_energy_db(real[:, 0]).amax(1) - frame_energy_db(gen[:, 0]).amax(1)) / DB_PER_NEPER)[:, None, None]
     out = {"real": real, "generated": gen,
            "real magnitude + generated IF": torch.stack([real[:, 0], gen[:, 1]], 1),
            "generated magnitude + real IF": torch.stack([gen[:, 0], real[:, 1]], 1)}
     for k in (1, 4, 16):
         out[f"generated frames 0-{k - 1}, real after"] = torch.cat([gen[..., :k], real[..., k:]], -1)
     ring = real.clone()  # frames 12+ held at least 12 dB below each bin's frame-8 level
-    ring[:, 0, :, 12:] = torch.maximum(ring[:, 0, :, 12:], ring[:, 0, :, 8:9] - 12 / 8.686)
+    ring[:, 0, :, 12:] = torch.maximum(ring[:, 0, :, 12:], ring[:, 0, :, 8:9] - 12 / DB_PER_NEPER)
     out["real, late frames ring (-12 dB)"] = ring
     soft = real.clone()  # the first 4 frames a linear fade-in to frame 4
     for t in range(4):
