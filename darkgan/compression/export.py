@@ -54,6 +54,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from darkgan.data.magif import without_infrasound
 from darkgan.errors import DarkGANError
 
 FORMATS = ("onnx", "torchscript")
@@ -95,8 +96,6 @@ class SynthGraph(nn.Module):
         dt = torch.float16 if self.half_precision else torch.float32
         idx = pitch.long() - self.pitch_lo
         x = self.generator(z.to(dt), idx, attributes.to(dt) if attributes is not None else None)
-        from darkgan.data.magif import without_infrasound
-
         x = without_infrasound(x.float() * self.std + self.mean)  # as magif_to_note
         if self.inverse is not None:
             return self.inverse(x) * self.fade

@@ -165,8 +165,8 @@ def magif_to_note(magif: torch.Tensor) -> torch.Tensor:
     two STFT frames, so generated notes are cut instead (last 10 ms at +0.9 dB re the note's body
     against -33 dB for real crops: a click, a broadband burst in spectrograms; issue 15, item 7).
     The fade is a fixed part of the data, not of the timbre, so synthesis applies it. Likewise
-    no real note has energy below 20 Hz, but every generator here adds an infrasonic swell to its
-    onsets (stop 49), so synthesis removes it, as a synthesizer's DC blocker would.
+    real notes have almost no energy below 20 Hz (-45 dB), but every generator here adds an
+    infrasonic swell to its onsets (stop 49), so synthesis removes it, as a DC blocker would.
 
     Shapes: ``[B, 2, 1024, 32]`` un-normalised MAG-IF -> ``[B, 16000]`` float32 (differentiable).
     """

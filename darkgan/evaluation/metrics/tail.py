@@ -15,9 +15,10 @@ a broadband burst after 0.95 s in spectrograms. Two measures:
 
 The onset has its own: :func:`onset_burst_db`, the power of the first 32 ms relative to 32-128 ms,
 in dB, of the audible signal (:func:`audible`: high-passed at 20 Hz; every generator here adds an
-infrasonic swell to its onsets that filled 32-128 ms and hid its click, stop 49). Real crops: median -3.9 dB, 99th percentile +6.7 dB (1,100 training crops); the generators'
-notes began with a thump, median +9.3 dB (step-15,754 default, 76 % above the real 99th
-percentile) and +13.1 dB (step-24,200 control, 99 %), the main cause of their inception KID
+infrasonic swell to its onsets that filled 32-128 ms and hid its click, stop 49). Real crops:
+median -3.9 dB, 99th percentile +6.7 dB (1,100 training crops); the generators' notes began
+with a thump, median +9.3 dB (step-15,754 default, 76 % above the real 99th percentile) and
++13.1 dB (step-24,200 control, 99 %), the main cause of their inception KID
 (``train.loss_weights.g_envelope``).
 """
 from __future__ import annotations
