@@ -13,7 +13,7 @@ first 32 ms relative to 32-128 ms; median, share above +6 dB, share above the re
 percentile) and, from the generator's own MAG-IF, the median drop of the frame energy from STFT
 frame 0 to frame 1 (:func:`darkgan.data.magif.frame_energy_db`; real notes: never below -3 dB).
 The figure shows each row's median power envelope over the first 252 ms in 4 ms blocks, relative
-to 128-252 ms.
+to 128-252 ms. Both read the audible signal (20 Hz high-pass; stop 49).
 """
 from __future__ import annotations
 
@@ -29,8 +29,11 @@ SPAN = 4032  # samples shown (252 ms, 63 blocks)
 
 
 def envelope_db(waves: np.ndarray) -> np.ndarray:
-    """``[n, 16000]`` -> ``[SPAN // BLOCK]`` median power envelope (dB re 128-252 ms)."""
-    x = np.asarray(waves[:, :SPAN], np.float64).reshape(len(waves), -1, BLOCK)
+    """``[n, 16000]`` -> ``[SPAN // BLOCK]`` median power envelope (dB re 128-252 ms) of the audible
+    signal (20 Hz high-pass, as :func:`darkgan.evaluation.metrics.tail.onset_burst_db`)."""
+    from darkgan.evaluation.metrics.tail import audible
+
+    x = audible(waves)[:, :SPAN].reshape(len(waves), -1, BLOCK)
     p = 10 * np.log10((x ** 2).mean(-1) + 1e-12)
     return np.median(p - p[:, 2048 // BLOCK:].mean(1, keepdims=True), axis=0)
 
