@@ -12,12 +12,13 @@ import torch
 
 from darkgan.data.magif import N_FRAMES, Normalizer, frame_energy_db
 from darkgan.errors import DarkGANError
+from darkgan.generation.api import DarkGAN
 from darkgan.models.checkpoint import load_generator
 from darkgan.models.config import ENVELOPE_STEPS, PRESETS, apply_overrides, get_preset
 from darkgan.training.data import load_training_data
 from darkgan.training.losses import envelope_range_loss, envelope_steps_db
 from darkgan.training.loop import extend_on_resume
-from darkgan.training.terms import WaveTerms, envelope_bounds
+from darkgan.training.terms import WaveTerms, envelope_bounds, envelope_energy_db
 
 
 def _real_logmag(data) -> torch.Tensor:
@@ -56,6 +57,30 @@ def test_real_notes_have_no_onset_burst_and_are_in_range(prepared_dataset):
     assert float(envelope_range_loss(frame_energy_db(_real_logmag(data)), lo, hi)) < 1e-3
     again = envelope_bounds(data, seed=0, quantile=0.005)
     assert torch.equal(lo, again[0]) and torch.equal(hi, again[1])  # resume recomputes the same
+
+
+def test_band_envelopes_see_the_bright_onset_click(prepared_dataset):
+    """``train.envelope_bands_hz``: the bands add up to the audible energy, real notes stay in
+    their per-band range, and the shipped default's notes leave it above 4 kHz at the onset
+    (frame 1 a bright click: up a dozen dB, then down twenty; real notes move a few dB)."""
+    data = load_training_data(prepared_dataset)
+    real = _real_logmag(data)
+    bands = envelope_energy_db(real, (1000.0, 4000.0))
+    assert bands.shape == (len(real), 3, N_FRAMES) and torch.equal(envelope_energy_db(real), frame_energy_db(real))
+    total = torch.logsumexp(bands * (math.log(10.0) / 10.0), dim=1) * (10.0 / math.log(10.0))
+    assert torch.allclose(total, frame_energy_db(real), atol=1e-3)
+    lo, hi = envelope_bounds(data, seed=0, quantile=0.005, bands_hz=(1000.0, 4000.0))
+    assert lo.shape == hi.shape == (3, 31) and float(envelope_range_loss(bands, lo, hi)) < 1e-3
+    model = DarkGAN.load("default")
+    rows = np.asarray(data.train_rows)[:32]
+    z = torch.randn(len(rows), model.latent_dim, generator=torch.Generator().manual_seed(0))
+    bank = model.validation_attributes()  # the shipped bank's notes, a random draw
+    alpha = bank[np.random.default_rng(0).choice(len(bank), len(rows), replace=False)]
+    gen = model.generate_magif(z, data.cache.pitch[rows], alpha).float()[:, 0]
+    high = envelope_steps_db(envelope_energy_db(gen, (4000.0,)))[:, 1, :2].median(0).values
+    real_high = envelope_steps_db(envelope_energy_db(real, (4000.0,)))[:, 1, :2].median(0).values
+    assert float(high[0]) > float(real_high[0]) + 6 and float(high[1]) < float(real_high[1]) - 10
+    assert float(envelope_range_loss(envelope_energy_db(gen, (1000.0, 4000.0)), lo, hi)) > 0.01
 
 
 def test_drop_steps_free_the_decays_of_real_notes(prepared_dataset):
@@ -111,15 +136,19 @@ def test_envelope_settings_are_validated():
                      ("train.envelope_quantile=0.5", "envelope_quantile"),
                      ("train.envelope_quantile=nan", "envelope_quantile"),
                      ("train.envelope_drop_steps=-1", "envelope_drop_steps"),
-                     ("train.envelope_drop_steps=32", "envelope_drop_steps")]:
+                     ("train.envelope_drop_steps=32", "envelope_drop_steps"),
+                     ("train.envelope_bands_hz=[4000,1000]", "envelope_bands_hz"),
+                     ("train.envelope_bands_hz=[8000]", "envelope_bands_hz"),
+                     ("train.envelope_bands_hz=[nan]", "envelope_bands_hz")]:
         with pytest.raises(DarkGANError, match=key):
             apply_overrides(base, [bad])
     assert all(PRESETS[name]().train.loss_weights["g_envelope"] == 0 for name in PRESETS)
     # a run may switch the term on or tighten its bounds when resumed (a fine-tune), like any weight
     new = extend_on_resume(base, ["train.loss_weights.g_envelope=20", "train.envelope_quantile=0.05",
-                                  "train.envelope_drop_steps=2"], 0)
+                                  "train.envelope_drop_steps=2", "train.envelope_bands_hz=[4000]"], 0)
     assert new.train.loss_weights["g_envelope"] == 20 and new.train.envelope_quantile == 0.05
     assert new.train.envelope_drop_steps == 2 and base.train.envelope_drop_steps == ENVELOPE_STEPS == N_FRAMES - 1
+    assert new.train.envelope_bands_hz == (4000.0,) and base.train.envelope_bands_hz == ()
     with pytest.raises(DarkGANError, match="envelope_quantile"):
         extend_on_resume(base, ["train.envelope_quantile=0.7"], 0)
 

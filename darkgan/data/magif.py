@@ -134,8 +134,9 @@ def first_bin_at(hz: float, n_bins: int = N_BINS) -> int:
     return math.ceil(hz * n_bins / (SAMPLE_RATE / 2)) if hz > 0 else 0
 
 
-def frame_energy_db(logmag: torch.Tensor, min_hz: float = AUDIBLE_HZ) -> torch.Tensor:
-    """Energy of each STFT frame in dB: ``10 log10(sum_k |X_k|^2)`` over the bins at ``>= min_hz``.
+def frame_energy_db(logmag: torch.Tensor, min_hz: float = AUDIBLE_HZ, max_hz: float | None = None) -> torch.Tensor:
+    """Energy of each STFT frame in dB: ``10 log10(sum_k |X_k|^2)`` over the bins at ``>= min_hz``
+    (and below ``max_hz`` when given: one band of the spectrum).
 
     Args:
         logmag: ``[B, F, W]`` natural-log magnitudes (channel 0 of un-normalised MAG-IF; any F, W;
@@ -145,15 +146,22 @@ def frame_energy_db(logmag: torch.Tensor, min_hz: float = AUDIBLE_HZ) -> torch.T
             0-2 hold 25 % of the first 6 frames' energy; real notes 0.003 %), which filled the
             frames after an onset click and hid it from ``g_envelope`` and the onset-burst
             measures while they counted it (stop 49, docs/training.md, "An inaudible swell").
+        max_hz: the band's upper edge (Hz, exclusive); ``None`` up to 8 kHz.
 
     Returns:
         ``[B, W]`` float dB (differentiable; the ``LOG_EPS`` floor is kept, so silence is about
         ``10 log10(F) - 120`` dB). Frame-to-frame differences of this envelope measure onset
         bursts: in real notes frame 1 is never more than 3 dB below frame 0 (0.1 % quantile of
         512 training crops), in the generators' notes it was 14-20 dB below (issue 15).
+
+    Raises:
+        ValueError: no bin lies in ``[min_hz, max_hz)``.
     """
     first = first_bin_at(min_hz, logmag.shape[-2])
-    return torch.logsumexp(2.0 * logmag[..., first:, :].float(), dim=-2) * (10.0 / math.log(10.0))
+    last = logmag.shape[-2] if max_hz is None else first_bin_at(max_hz, logmag.shape[-2])
+    if last <= first:
+        raise ValueError(f"frame_energy_db: no bin in [{min_hz}, {max_hz}) Hz of {logmag.shape[-2]}")
+    return torch.logsumexp(2.0 * logmag[..., first:last, :].float(), dim=-2) * (10.0 / math.log(10.0))
 
 
 def magif_to_note(magif: torch.Tensor) -> torch.Tensor:

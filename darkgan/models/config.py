@@ -357,6 +357,12 @@ class TrainConfig:
             the top 5 % by teacher "Percussion" pay 5x the mean loss at quantile 0.05; freeing
             them in a fine-tune did not raise Percussion's rho, docs/training.md); 2 bounds only
             the onset's thump (frames 0 -> 1 -> 2); in [0, 31].
+        envelope_bands_hz: frequencies (Hz, increasing, in (20, 8000)) that split the audible
+            spectrum into bands whose energy envelopes ``g_envelope`` bounds each on its own (per
+            band and step, from the real notes); ``()`` (default) one band, the whole audible
+            energy. A bright click whose total energy stays within the real notes' steps still
+            leaves the range of their energy above a few kHz (stop 50: the generators' frame 1
+            holds -13 dB of its energy above 4 kHz, real notes' -31 dB).
         retrieval_negatives: the ``g_retrieval`` term (ours, weight 0 in every preset): each
             generated note's own conditioning is ranked against this many training notes'
             attributes, drawn anew every step (:func:`darkgan.training.losses.teacher_retrieval_loss`); >= 1.
@@ -460,6 +466,7 @@ class TrainConfig:
     increment_delta: float = 2.0
     envelope_quantile: float = 0.005
     envelope_drop_steps: int = ENVELOPE_STEPS
+    envelope_bands_hz: tuple[float, ...] = ()
     retrieval_negatives: int = 255
     retrieval_scale: float = 0.1
     steer_fraction: float = 0.5
@@ -563,6 +570,11 @@ class TrainConfig:
         _check_number("train.envelope_quantile", self.envelope_quantile, "in (0, 0.5)", lambda v: 0 < v < 0.5)
         if not 0 <= self.envelope_drop_steps <= ENVELOPE_STEPS:
             raise DarkGANError(f"train.envelope_drop_steps must be in [0, {ENVELOPE_STEPS}], got {self.envelope_drop_steps}")
+        edges = list(self.envelope_bands_hz)
+        for hz in edges:
+            _check_number("train.envelope_bands_hz", hz, "in (20, 8000) Hz", lambda v: 20 < v < 8000)
+        if any(b <= a for a, b in zip(edges, edges[1:])):
+            raise DarkGANError(f"train.envelope_bands_hz must be increasing, got {edges}")
         if self.retrieval_negatives < 1:
             raise DarkGANError(f"train.retrieval_negatives must be >= 1, got {self.retrieval_negatives}")
         _check_number("train.retrieval_scale", self.retrieval_scale, "> 0", lambda v: v > 0)

@@ -577,9 +577,9 @@ def teacher_retrieval_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
 
 
 def envelope_steps_db(energy_db: torch.Tensor) -> torch.Tensor:
-    """Frame-to-frame changes of an energy envelope: ``[B, W]`` dB -> ``[B, W - 1]`` dB
+    """Frame-to-frame changes of an energy envelope: ``[B, ..., W]`` dB -> ``[B, ..., W - 1]`` dB
     (``E[f + 1] - E[f]``; :func:`darkgan.data.magif.frame_energy_db`)."""
-    return energy_db[:, 1:] - energy_db[:, :-1]
+    return energy_db[..., 1:] - energy_db[..., :-1]
 
 
 def envelope_profile_loss(profile_db: torch.Tensor, target_db: torch.Tensor, band_db: torch.Tensor) -> torch.Tensor:
@@ -626,9 +626,10 @@ def envelope_range_loss(energy_db: torch.Tensor, lo: torch.Tensor, hi: torch.Ten
     :func:`envelope_steps_db`. Ours (issue 15).
 
     Args:
-        energy_db: ``[B, W]`` frame energies of the generated notes (dB).
-        lo, hi: ``[W - 1]`` per-step bounds (dB), e.g. the 0.5 % and 99.5 % quantiles of real
-            notes (:func:`darkgan.training.terms.envelope_bounds`).
+        energy_db: ``[B, W]`` frame energies of the generated notes (dB), or ``[B, n, W]`` those of
+            ``n`` frequency bands (:func:`darkgan.training.terms.envelope_energy_db`).
+        lo, hi: ``[W - 1]`` (``[n, W - 1]``) per-step bounds (dB), e.g. the 0.5 % and 99.5 %
+            quantiles of real notes (:func:`darkgan.training.terms.envelope_bounds`).
 
     Returns:
         scalar >= 0 (0 when every step is in range), differentiable w.r.t. ``energy_db``.
@@ -638,7 +639,7 @@ def envelope_range_loss(energy_db: torch.Tensor, lo: torch.Tensor, hi: torch.Ten
     """
     s = envelope_steps_db(energy_db.float())
     if lo.shape != s.shape[1:] or hi.shape != s.shape[1:]:
-        raise ValueError(f"envelope bounds must be [{s.shape[1]}], got {list(lo.shape)} and {list(hi.shape)}")
+        raise ValueError(f"envelope bounds must be {list(s.shape[1:])}, got {list(lo.shape)} and {list(hi.shape)}")
     lo, hi = lo.to(s), hi.to(s)
     return ((lo - s).clamp(min=0).square() + (s - hi).clamp(min=0).square()).mean() / 100.0
 

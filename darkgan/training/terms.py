@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from darkgan.data.magif import N_BINS, N_FRAMES, frame_energy_db, magif_to_note
+from darkgan.data.magif import AUDIBLE_HZ, N_BINS, N_FRAMES, frame_energy_db, magif_to_note
 from darkgan.errors import DataError
 from darkgan.models.generator import attribute_logits
 from darkgan.training.losses import (attribute_increment_loss, augment_for_teacher, edit_matching_loss,
@@ -259,9 +259,20 @@ def check_teacher_vocabulary(teacher, class_indices: list[int], attributes: list
                         f"(e.g. {attributes[:2]}); label the data with the same teacher")
 
 
+def envelope_energy_db(logmag: torch.Tensor, bands_hz: tuple[float, ...] = ()) -> torch.Tensor:
+    """The energy envelopes ``g_envelope`` bounds: ``[B, F, W]`` natural-log magnitudes ->
+    ``[B, W]`` the audible energy (:func:`~darkgan.data.magif.frame_energy_db`) when ``bands_hz``
+    is empty, else ``[B, len(bands_hz) + 1, W]`` the energy of each band between 20 Hz, the
+    ``bands_hz`` (Hz, increasing) and 8 kHz, in dB (``train.envelope_bands_hz``)."""
+    if not bands_hz:
+        return frame_energy_db(logmag)
+    edges = (AUDIBLE_HZ, *bands_hz, None)
+    return torch.stack([frame_energy_db(logmag, lo, hi) for lo, hi in zip(edges[:-1], edges[1:])], dim=-2)
+
+
 @torch.no_grad()
-def envelope_bounds(data, seed: int, quantile: float, n: int = 2048,
-                    drop_steps: int = N_FRAMES - 1) -> tuple[torch.Tensor, torch.Tensor]:
+def envelope_bounds(data, seed: int, quantile: float, n: int = 2048, drop_steps: int = N_FRAMES - 1,
+                    bands_hz: tuple[float, ...] = ()) -> tuple[torch.Tensor, torch.Tensor]:
     """The range of real notes' frame-to-frame energy changes, the bounds of ``g_envelope``.
 
     Args:
@@ -271,11 +282,12 @@ def envelope_bounds(data, seed: int, quantile: float, n: int = 2048,
         drop_steps: ``lo`` is kept for the first ``drop_steps`` steps and ``-inf`` (any drop
             allowed) after them (``train.envelope_drop_steps``): 31 bounds every step, 2 only the
             onset's frames 0 -> 1 -> 2, leaving percussive decays free.
+        bands_hz: the band splits of :func:`envelope_energy_db` (``train.envelope_bands_hz``).
 
     Returns:
-        ``(lo [31], hi [31])`` float32 dB (:func:`~darkgan.training.losses.envelope_steps_db` of
-        :func:`~darkgan.data.magif.frame_energy_db`); on the default data with q = 0.005 the
-        first step's ``lo`` is about -3 dB.
+        ``(lo, hi)`` float32 dB, each ``[31]`` (no bands) or ``[n_bands, 31]`` per band
+        (:func:`~darkgan.training.losses.envelope_steps_db` of :func:`envelope_energy_db`); on the
+        default data with q = 0.005 the first step's ``lo`` is about -3 dB.
 
     Raises:
         DataError: no training notes.
@@ -285,11 +297,11 @@ def envelope_bounds(data, seed: int, quantile: float, n: int = 2048,
         raise DataError("train.loss_weights.g_envelope > 0 needs training notes")
     rng = np.random.default_rng([int(seed), 0xE7])
     rows = np.sort(rng.choice(rows, size=min(n, len(rows)), replace=False))
-    steps = [envelope_steps_db(frame_energy_db(data.cache.load(rows[i:i + 256], normalize=False)[:, 0].float()))
-             for i in range(0, len(rows), 256)]
+    steps = [envelope_steps_db(envelope_energy_db(data.cache.load(rows[i:i + 256], normalize=False)[:, 0].float(),
+                                                  bands_hz)) for i in range(0, len(rows), 256)]
     q = torch.tensor([quantile, 1.0 - quantile], dtype=torch.float64)
     lo, hi = torch.quantile(torch.cat(steps).double(), q, dim=0).float()
-    lo[drop_steps:] = -math.inf
+    lo[..., drop_steps:] = -math.inf
     return lo, hi
 
 
@@ -504,7 +516,8 @@ class WaveTerms:
         if self.envelope:
             self.envelope_lo, self.envelope_hi = (t.to(device) for t in
                                                   envelope_bounds(data, tc.seed, tc.envelope_quantile,
-                                                                  drop_steps=tc.envelope_drop_steps))
+                                                                  drop_steps=tc.envelope_drop_steps,
+                                                                  bands_hz=tc.envelope_bands_hz))
 
     @property
     def active(self) -> bool:
@@ -623,7 +636,8 @@ class BatchTerms:
         if (wt.envelope or wt.profile) and final:
             logmag = wt.normalizer.denormalize(out[:b])[:, 0]
             if wt.envelope:
-                terms["g_envelope"] = envelope_range_loss(frame_energy_db(logmag), wt.envelope_lo, wt.envelope_hi)
+                terms["g_envelope"] = envelope_range_loss(envelope_energy_db(logmag, wt.tc.envelope_bands_hz),
+                                                            wt.envelope_lo, wt.envelope_hi)
             if wt.profile:
                 target = (envelope_profile(self.real[:, 0].float()) if wt.tc.profile_reference == "real" else
                           wt.profile_model.predict(attribute_logits(self.conditioning[:b]).float(), self.pitch_index))
