@@ -16,9 +16,9 @@ from darkgan.generation.api import DarkGAN
 from darkgan.models.checkpoint import load_generator
 from darkgan.models.config import ENVELOPE_STEPS, PRESETS, apply_overrides, get_preset
 from darkgan.training.data import load_training_data
-from darkgan.training.losses import envelope_range_loss, envelope_steps_db
+from darkgan.training.losses import envelope_mean_loss, envelope_range_loss, envelope_steps_db
 from darkgan.training.loop import extend_on_resume
-from darkgan.training.terms import WaveTerms, envelope_bounds, envelope_energy_db
+from darkgan.training.terms import WaveTerms, envelope_bounds, envelope_energy_db, real_envelope_steps
 
 
 def _real_logmag(data) -> torch.Tensor:
@@ -83,6 +83,27 @@ def test_band_envelopes_see_the_bright_onset_click(prepared_dataset):
     assert float(envelope_range_loss(envelope_energy_db(gen, (1000.0, 4000.0)), lo, hi)) > 0.01
 
 
+def test_envelope_mean_loss_asks_the_batch_to_onset_as_the_data_does(prepared_dataset):
+    """``train.envelope_match_steps``: real notes match their own mean; a burst every note makes
+    (small enough to stay within the real notes' range, where the hinge is blind) is paid in
+    units of (10 dB)^2."""
+    e = torch.tensor([[0.0, 4.0, 1.0, 1.0], [0.0, 2.0, -1.0, -1.0]])  # steps [4, -3, 0], [2, -3, 0]
+    mean = torch.tensor([0.0, 0.0, 0.0])
+    assert float(envelope_mean_loss(e, mean, 2)) == pytest.approx((3.0 ** 2 + 3.0 ** 2) / 2 / 100)
+    assert float(envelope_mean_loss(e, mean, 3)) == pytest.approx(18.0 / 3 / 100)
+    for bad in (0, 4):
+        with pytest.raises(ValueError, match="envelope mean"):
+            envelope_mean_loss(e, mean, bad)
+    data = load_training_data(prepared_dataset)
+    steps = real_envelope_steps(data, seed=0, bands_hz=(4000.0,))
+    real = envelope_energy_db(_real_logmag(data), (4000.0,))
+    assert steps.shape == (len(data.train_rows), 2, 31) == envelope_steps_db(real).shape
+    assert float(envelope_mean_loss(real, steps.mean(0), 3)) < 1e-6  # every training note drawn: its own mean
+    burst = real.clone()
+    burst[:, :, 1] += 3.0  # every note's frame 1 up 3 dB in both bands: steps 0, 1, 2 move by +3, -3, 0
+    assert float(envelope_mean_loss(burst, steps.mean(0), 3)) == pytest.approx((9 + 9 + 0) / 3 / 100, rel=1e-3)
+
+
 def test_drop_steps_free_the_decays_of_real_notes(prepared_dataset):
     """``train.envelope_drop_steps``: the lower bound stays on the onset's steps only, so real notes
     that decay faster than the 5 % quantile (the percussive ones) no longer pay for it."""
@@ -121,6 +142,11 @@ def test_envelope_term_on_the_shipped_generator(prepared_dataset):
     assert float(onset.median()) < float(wt.envelope_lo[0]) - 3.0  # the burst: far below any real note
     loss = terms(out)["g_envelope"]
     assert set(terms(out.detach())) == {"g_envelope"} and float(loss.detach()) > 0
+    matched = WaveTerms(apply_overrides(cfg, ["train.envelope_match_steps=3"]).train, data, torch.device("cpu"))
+    matched.normalizer = wt.normalizer  # + the batch-mean match of the onset's steps: the burst costs more
+    assert matched.envelope_mean.shape == (31,) and wt.envelope_mean is None
+    more = matched.for_batch(p, alpha, torch.Generator().manual_seed(0))(out.detach())["g_envelope"]
+    assert float(more) > float(loss.detach()) + 1e-3
     opt = torch.optim.Adam(G.parameters(), lr=1e-3)
     loss.backward()
     assert float(G.format.weight.grad.abs().max()) > 0
@@ -137,6 +163,8 @@ def test_envelope_settings_are_validated():
                      ("train.envelope_quantile=nan", "envelope_quantile"),
                      ("train.envelope_drop_steps=-1", "envelope_drop_steps"),
                      ("train.envelope_drop_steps=32", "envelope_drop_steps"),
+                     ("train.envelope_match_steps=-1", "envelope_match_steps"),
+                     ("train.envelope_match_steps=32", "envelope_match_steps"),
                      ("train.envelope_bands_hz=[4000,1000]", "envelope_bands_hz"),
                      ("train.envelope_bands_hz=[8000]", "envelope_bands_hz"),
                      ("train.envelope_bands_hz=[nan]", "envelope_bands_hz")]:

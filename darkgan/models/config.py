@@ -363,6 +363,9 @@ class TrainConfig:
             energy. A bright click whose total energy stays within the real notes' steps still
             leaves the range of their energy above a few kHz (stop 50: the generators' frame 1
             holds -13 dB of its energy above 4 kHz, real notes' -31 dB).
+        envelope_match_steps: ``g_envelope`` also matches the batch mean of the first this many
+            steps (per band) to the real notes' mean (:func:`darkgan.training.losses.envelope_mean_loss`):
+            a burst every note makes within the real range; 0 (default) off; in [0, 31].
         retrieval_negatives: the ``g_retrieval`` term (ours, weight 0 in every preset): each
             generated note's own conditioning is ranked against this many training notes'
             attributes, drawn anew every step (:func:`darkgan.training.losses.teacher_retrieval_loss`); >= 1.
@@ -467,6 +470,7 @@ class TrainConfig:
     envelope_quantile: float = 0.005
     envelope_drop_steps: int = ENVELOPE_STEPS
     envelope_bands_hz: tuple[float, ...] = ()
+    envelope_match_steps: int = 0
     retrieval_negatives: int = 255
     retrieval_scale: float = 0.1
     steer_fraction: float = 0.5
@@ -570,6 +574,8 @@ class TrainConfig:
         _check_number("train.envelope_quantile", self.envelope_quantile, "in (0, 0.5)", lambda v: 0 < v < 0.5)
         if not 0 <= self.envelope_drop_steps <= ENVELOPE_STEPS:
             raise DarkGANError(f"train.envelope_drop_steps must be in [0, {ENVELOPE_STEPS}], got {self.envelope_drop_steps}")
+        if not 0 <= self.envelope_match_steps <= ENVELOPE_STEPS:
+            raise DarkGANError(f"train.envelope_match_steps must be in [0, {ENVELOPE_STEPS}], got {self.envelope_match_steps}")
         edges = list(self.envelope_bands_hz)
         for hz in edges:
             _check_number("train.envelope_bands_hz", hz, "in (20, 8000) Hz", lambda v: 20 < v < 8000)

@@ -64,7 +64,7 @@ from darkgan.data.magif import AUDIBLE_HZ, N_BINS, N_FRAMES, frame_energy_db, ma
 from darkgan.errors import DataError
 from darkgan.models.generator import attribute_logits
 from darkgan.training.losses import (attribute_increment_loss, augment_for_teacher, edit_matching_loss,
-                                     envelope_profile_loss, envelope_range_loss, envelope_steps_db,
+                                     envelope_mean_loss, envelope_profile_loss, envelope_range_loss, envelope_steps_db,
                                      f0_autocorrelation_loss, f0_relative_loss, mean_pairwise_cosine_distance,
                                      neighbour_pitches, raise_attribute, single_and_steered, single_edit,
                                      steer_distillation_loss, teacher_attribute_loss, teacher_retrieval_loss,
@@ -292,17 +292,25 @@ def envelope_bounds(data, seed: int, quantile: float, n: int = 2048, drop_steps:
     Raises:
         DataError: no training notes.
     """
+    q = torch.tensor([quantile, 1.0 - quantile], dtype=torch.float64)
+    lo, hi = torch.quantile(real_envelope_steps(data, seed, n, bands_hz).double(), q, dim=0).float()
+    lo[..., drop_steps:] = -math.inf
+    return lo, hi
+
+
+@torch.no_grad()
+def real_envelope_steps(data, seed: int, n: int = 2048, bands_hz: tuple[float, ...] = ()) -> torch.Tensor:
+    """``[n, 31]`` (``[n, n_bands, 31]``) float32 dB: the frame-to-frame energy changes
+    (:func:`envelope_energy_db`) of ``n`` training notes drawn with ``seed`` (all when fewer), the
+    real side of ``g_envelope`` (:func:`envelope_bounds`, and the mean of
+    ``train.envelope_match_steps``). Raises :class:`DataError` without training notes."""
     rows = np.asarray(data.train_rows)
     if len(rows) == 0:
         raise DataError("train.loss_weights.g_envelope > 0 needs training notes")
     rng = np.random.default_rng([int(seed), 0xE7])
     rows = np.sort(rng.choice(rows, size=min(n, len(rows)), replace=False))
-    steps = [envelope_steps_db(envelope_energy_db(data.cache.load(rows[i:i + 256], normalize=False)[:, 0].float(),
-                                                  bands_hz)) for i in range(0, len(rows), 256)]
-    q = torch.tensor([quantile, 1.0 - quantile], dtype=torch.float64)
-    lo, hi = torch.quantile(torch.cat(steps).double(), q, dim=0).float()
-    lo[..., drop_steps:] = -math.inf
-    return lo, hi
+    return torch.cat([envelope_steps_db(envelope_energy_db(data.cache.load(rows[i:i + 256], normalize=False)[:, 0].float(),
+                                                           bands_hz)) for i in range(0, len(rows), 256)])
 
 
 def envelope_profile(logmag: torch.Tensor) -> torch.Tensor:
@@ -514,6 +522,8 @@ class WaveTerms:
             model = envelope_profile_model(data, tc.temperature, tc.profile_ridge)
             self.profile_model = ProfileModel(model.beta, model.pitch_coef, tc.profile_band * model.band).to(device)
         if self.envelope:
+            self.envelope_mean = (real_envelope_steps(data, tc.seed, bands_hz=tc.envelope_bands_hz).mean(0).to(device)
+                                  if tc.envelope_match_steps else None)
             self.envelope_lo, self.envelope_hi = (t.to(device) for t in
                                                   envelope_bounds(data, tc.seed, tc.envelope_quantile,
                                                                   drop_steps=tc.envelope_drop_steps,
@@ -636,8 +646,11 @@ class BatchTerms:
         if (wt.envelope or wt.profile) and final:
             logmag = wt.normalizer.denormalize(out[:b])[:, 0]
             if wt.envelope:
-                terms["g_envelope"] = envelope_range_loss(envelope_energy_db(logmag, wt.tc.envelope_bands_hz),
-                                                            wt.envelope_lo, wt.envelope_hi)
+                energy = envelope_energy_db(logmag, wt.tc.envelope_bands_hz)
+                terms["g_envelope"] = envelope_range_loss(energy, wt.envelope_lo, wt.envelope_hi)
+                if wt.envelope_mean is not None:
+                    terms["g_envelope"] = terms["g_envelope"] + envelope_mean_loss(energy, wt.envelope_mean,
+                                                                                   wt.tc.envelope_match_steps)
             if wt.profile:
                 target = (envelope_profile(self.real[:, 0].float()) if wt.tc.profile_reference == "real" else
                           wt.profile_model.predict(attribute_logits(self.conditioning[:b]).float(), self.pitch_index))
