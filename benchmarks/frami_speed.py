@@ -77,8 +77,9 @@ def main() -> None:
     configs = {}
     for folder in map(Path, a.student):
         cfg, _ = ck.read_run_config(folder)
-        models[folder.name] = ck.load_module(SoundClassifier(cfg.student), folder / "student.safetensors").eval()
-        configs[folder.name] = cfg
+        name = f"{folder.parent.name}/{folder.name}"  # the runs of one table share their folder names
+        models[name] = ck.load_module(SoundClassifier(cfg.student), folder / "student.safetensors").eval()
+        configs[name] = cfg
     params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
     speed = {k: {1: [], 256: []} for k in models}
     for _ in range(a.repeats):
