@@ -147,6 +147,19 @@ def test_envelope_term_on_the_shipped_generator(prepared_dataset):
     assert matched.envelope_mean.shape == (31,) and wt.envelope_mean is None
     more = matched.for_batch(p, alpha, torch.Generator().manual_seed(0))(out.detach())["g_envelope"]
     assert float(more) > float(loss.detach()) + 1e-3
+    # relative to the batch's own real notes (train.envelope_match_reference=batch): they match themselves
+    by_batch = WaveTerms(apply_overrides(cfg, ["train.envelope_match_steps=3", "train.envelope_match_reference=batch"]).train,
+                         data, torch.device("cpu"))
+    by_batch.normalizer = wt.normalizer
+    assert by_batch.needs_real and by_batch.envelope_mean is None and not wt.needs_real
+    with pytest.raises(ValueError, match="real notes of the batch"):
+        by_batch.for_batch(p, alpha, torch.Generator().manual_seed(0))
+    real = data.cache.load(np.asarray(data.train_rows)[:16], normalize=False).float()
+    terms_b = by_batch.for_batch(p, alpha, torch.Generator().manual_seed(0), real=real)
+    own = envelope_range_loss(frame_energy_db(wt.normalizer.denormalize(wt.normalizer.normalize(real))[:, 0]),
+                              by_batch.envelope_lo, by_batch.envelope_hi)
+    assert float(terms_b(wt.normalizer.normalize(real))["g_envelope"]) == pytest.approx(float(own), abs=1e-5)
+    assert float(terms_b(out.detach())["g_envelope"]) > float(loss.detach()) + 1e-3
     opt = torch.optim.Adam(G.parameters(), lr=1e-3)
     loss.backward()
     assert float(G.format.weight.grad.abs().max()) > 0
@@ -165,6 +178,7 @@ def test_envelope_settings_are_validated():
                      ("train.envelope_drop_steps=32", "envelope_drop_steps"),
                      ("train.envelope_match_steps=-1", "envelope_match_steps"),
                      ("train.envelope_match_steps=32", "envelope_match_steps"),
+                     ("train.envelope_match_reference=model", "envelope_match_reference"),
                      ("train.envelope_bands_hz=[4000,1000]", "envelope_bands_hz"),
                      ("train.envelope_bands_hz=[8000]", "envelope_bands_hz"),
                      ("train.envelope_bands_hz=[nan]", "envelope_bands_hz")]:

@@ -61,6 +61,9 @@ F0_REFERENCES = ("none", "real")
 #: Values of ``train.profile_reference``: the envelope ``g_profile`` asks of a generated note, the
 #: labels' linear prediction or the envelope of the real note it was asked as.
 PROFILE_REFERENCES = ("model", "real")
+#: Values of ``train.envelope_match_reference``: the mean onset ``envelope_match_steps`` asks of a
+#: batch, the training notes' or that of the real notes the batch is asked as.
+ENVELOPE_MATCH_REFERENCES = ("data", "batch")
 #: Values of ``train.precision`` (see :class:`TrainConfig`).
 PRECISIONS = ("auto", "bf16", "fp32")
 #: Values of ``train.memory_format`` (see :class:`TrainConfig`).
@@ -366,6 +369,9 @@ class TrainConfig:
         envelope_match_steps: ``g_envelope`` also matches the batch mean of the first this many
             steps (per band) to the real notes' mean (:func:`darkgan.training.losses.envelope_mean_loss`):
             a burst every note makes within the real range; 0 (default) off; in [0, 31].
+        envelope_match_reference: that mean: ``"data"`` (default) of 2,048 training notes, or
+            ``"batch"`` of the real notes whose labels and pitches the batch is asked with, so a
+            batch asked for percussive notes is asked for their sharper onsets.
         retrieval_negatives: the ``g_retrieval`` term (ours, weight 0 in every preset): each
             generated note's own conditioning is ranked against this many training notes'
             attributes, drawn anew every step (:func:`darkgan.training.losses.teacher_retrieval_loss`); >= 1.
@@ -471,6 +477,7 @@ class TrainConfig:
     envelope_drop_steps: int = ENVELOPE_STEPS
     envelope_bands_hz: tuple[float, ...] = ()
     envelope_match_steps: int = 0
+    envelope_match_reference: str = "data"
     retrieval_negatives: int = 255
     retrieval_scale: float = 0.1
     steer_fraction: float = 0.5
@@ -576,6 +583,9 @@ class TrainConfig:
             raise DarkGANError(f"train.envelope_drop_steps must be in [0, {ENVELOPE_STEPS}], got {self.envelope_drop_steps}")
         if not 0 <= self.envelope_match_steps <= ENVELOPE_STEPS:
             raise DarkGANError(f"train.envelope_match_steps must be in [0, {ENVELOPE_STEPS}], got {self.envelope_match_steps}")
+        if self.envelope_match_reference not in ENVELOPE_MATCH_REFERENCES:
+            raise DarkGANError(f"train.envelope_match_reference must be one of {', '.join(ENVELOPE_MATCH_REFERENCES)}, "
+                               f"got {self.envelope_match_reference!r}")
         edges = list(self.envelope_bands_hz)
         for hz in edges:
             _check_number("train.envelope_bands_hz", hz, "in (20, 8000) Hz", lambda v: 20 < v < 8000)

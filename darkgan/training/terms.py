@@ -523,7 +523,7 @@ class WaveTerms:
             self.profile_model = ProfileModel(model.beta, model.pitch_coef, tc.profile_band * model.band).to(device)
         if self.envelope:
             self.envelope_mean = (real_envelope_steps(data, tc.seed, bands_hz=tc.envelope_bands_hz).mean(0).to(device)
-                                  if tc.envelope_match_steps else None)
+                                  if tc.envelope_match_steps and tc.envelope_match_reference == "data" else None)
             self.envelope_lo, self.envelope_hi = (t.to(device) for t in
                                                   envelope_bounds(data, tc.seed, tc.envelope_quantile,
                                                                   drop_steps=tc.envelope_drop_steps,
@@ -537,9 +537,11 @@ class WaveTerms:
     @property
     def needs_real(self) -> bool:
         """Whether a term is relative to the batch's real notes (``train.f0_reference`` or
-        ``train.profile_reference`` ``"real"`` with its term on)."""
+        ``train.profile_reference`` ``"real"``, or ``train.envelope_match_reference`` ``"batch"``,
+        with its term on)."""
         return ((self.f0 and self.tc.f0_reference == "real")
-                or (self.profile and self.tc.profile_reference == "real"))
+                or (self.profile and self.tc.profile_reference == "real")
+                or (self.envelope and self.tc.envelope_match_steps > 0 and self.tc.envelope_match_reference == "batch"))
 
     def n_pairs(self, b: int) -> int:
         """How many notes of a batch of ``b`` get a neighbouring-pitch partner (0 when off)."""
@@ -573,15 +575,16 @@ class WaveTerms:
                 e: ``[b, 2]`` the same for the ``g_partial`` edits (needed when ``g_partial`` is on);
             real: ``[b, 2, 1024, 32]`` the un-normalised real notes whose labels and pitch the batch
                 is asked with (needed when :attr:`needs_real`: ``g_f0`` on with
-                ``train.f0_reference="real"`` or ``g_profile`` on with ``train.profile_reference="real"``).
+                ``train.f0_reference="real"``, ``g_profile`` on with ``train.profile_reference="real"`` or
+                ``g_envelope``'s match with ``train.envelope_match_reference="batch"``).
 
         Raises:
             ValueError: a needed draw or the real notes are missing.
         """
         b = int(pitch_index.shape[0])
         if self.needs_real and real is None:
-            raise ValueError("g_f0 with train.f0_reference='real' or g_profile with train.profile_reference='real' "
-                             "needs the real notes of the batch")
+            raise ValueError("g_f0 with train.f0_reference='real', g_profile with train.profile_reference='real' or "
+                             "g_envelope with train.envelope_match_reference='batch' needs the real notes of the batch")
         real = real if self.needs_real else None
         m, n, s, q = self.n_pairs(b), self.n_increments(b), self.n_steers(b), self.n_partials(b)
         if (m and u is None) or (n and v is None) or (s and w is None) or (q and e is None):
@@ -621,8 +624,8 @@ class BatchTerms:
     Attributes:
         partners: the :class:`Partners` that :func:`~darkgan.training.loop.train_step_g`
             generates with the batch (None: no ``g_consistency`` nor ``g_increment``).
-        real: ``[b, 2, 1024, 32]`` the batch's real notes, un-normalised, when ``g_f0`` or
-            ``g_profile`` is relative to them (:attr:`WaveTerms.needs_real`); else None.
+        real: ``[b, 2, 1024, 32]`` the batch's real notes, un-normalised, when ``g_f0``,
+            ``g_profile`` or ``g_envelope``'s match is relative to them (:attr:`WaveTerms.needs_real`); else None.
     """
 
     def __init__(self, wt: WaveTerms, pitch_index: torch.Tensor, conditioning: torch.Tensor, gen: torch.Generator,
@@ -648,9 +651,10 @@ class BatchTerms:
             if wt.envelope:
                 energy = envelope_energy_db(logmag, wt.tc.envelope_bands_hz)
                 terms["g_envelope"] = envelope_range_loss(energy, wt.envelope_lo, wt.envelope_hi)
-                if wt.envelope_mean is not None:
-                    terms["g_envelope"] = terms["g_envelope"] + envelope_mean_loss(energy, wt.envelope_mean,
-                                                                                   wt.tc.envelope_match_steps)
+                if wt.tc.envelope_match_steps:
+                    mean = (wt.envelope_mean if wt.envelope_mean is not None else envelope_steps_db(
+                        envelope_energy_db(self.real[:, 0].float(), wt.tc.envelope_bands_hz)).mean(0))
+                    terms["g_envelope"] = terms["g_envelope"] + envelope_mean_loss(energy, mean, wt.tc.envelope_match_steps)
             if wt.profile:
                 target = (envelope_profile(self.real[:, 0].float()) if wt.tc.profile_reference == "real" else
                           wt.profile_model.predict(attribute_logits(self.conditioning[:b]).float(), self.pitch_index))
