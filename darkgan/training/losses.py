@@ -24,7 +24,8 @@
   instrument plays one (z, alpha) on every key (issue 21), and the generators' timbre drifted
   with pitch at fixed (z, alpha).
 - envelope range (ours, off in every preset): frame-to-frame energy changes of the generated
-  notes are kept within the range of real notes' (:func:`envelope_range_loss`): the onset burst.
+  notes are kept within the range of real notes' (:func:`envelope_range_loss`): the onset burst;
+  and their batch mean at the onset matched to the real notes' (:func:`envelope_mean_loss`).
 """
 from __future__ import annotations
 

@@ -42,7 +42,10 @@ is de-normalised and inverted to a waveform
 
 - ``g_envelope``: the frame-to-frame energy changes of the generated notes must stay within the
   real notes' range (:func:`~darkgan.training.losses.envelope_range_loss`, bounds from
-  :func:`envelope_bounds`; last scale only; no inversion needed): the onset burst (issue 15).
+  :func:`envelope_bounds`; last scale only; no inversion needed): the onset burst (issue 15);
+  per frequency band (``train.envelope_bands_hz``, :func:`envelope_energy_db`) and, with
+  ``train.envelope_match_steps``, the batch mean of the onset's steps against the real notes'
+  (:func:`~darkgan.training.losses.envelope_mean_loss`).
 
 Partners of these terms are appended to the batch (:class:`Partners`) and generated in the same
 forward, except ``g_steer``'s steered targets, which get a forward of their own without a graph
