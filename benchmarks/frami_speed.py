@@ -9,8 +9,9 @@ log-mel ``[N, 1, 64, 32]`` (the wave -> log-mel front end, which all share, is l
 at a time (live use) and in batches of 256 (offline labelling); each the median of ``--repeats``
 runs, the models timed in turn within each repeat so that a change of load hits them all.
 Inversion: synthesized samples per second for ADI and FRAMI, one batch of the first student run's
-``inversion`` settings (``batch_size`` x ``steps``; FRAMI's negatives: a memory of 480 samples'
-embeddings), timed after one warm-up batch. Prints a Markdown table with the 1-minute load
+``inversion`` settings (``batch_size`` x ``steps``; FRAMI's negatives: the teacher's embeddings of
+a memory of 480 random log-mels, as many as Table 2's run holds at its end; the cost per step does
+not depend on what they hold), timed after one warm-up batch. Prints a Markdown table with the 1-minute load
 average before and after, as the project's benchmarks do: a speed measured under load is not one.
 """
 from __future__ import annotations
@@ -70,7 +71,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     load_before = os.getloadavg()[0]
-    teacher, tcfg, extra = load_teacher(a.teacher)
+    teacher, tcfg, _ = load_teacher(a.teacher)
     d = tcfg.data
     test, _ = load_mel_split(a.data, "test", d.n_mels, d.per_class, d.seed, (0.0, 1.0), d.split)
     models = {"teacher": teacher}
