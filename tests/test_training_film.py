@@ -104,3 +104,22 @@ def test_fine_tune_adding_film_from_a_trained_critic(prepared_dataset, tmp_path)
     with pytest.raises(DarkGANError, match="--init-critic goes with --init-generator"):
         train(prepared_dataset, tmp_path / "alone", config=cfg, progress=False, threads=1, stop_at_step=1,
               init_critic=src.checkpoint)
+
+
+def test_init_critic_adds_a_zero_projection(prepared_dataset, tmp_path):
+    """``--init-critic`` from a critic without ``model.critic_projection`` into a run with it: the
+    projection starts at zero (one Adam step later it is at most lr from zero, every other weight
+    at most lr from the source's) and the provenance records it."""
+    src = train(prepared_dataset, tmp_path / "src", config=apply_overrides(get_preset("tiny"), LAST_ONLY),
+                progress=False, threads=1)
+    cfg = apply_overrides(get_preset("tiny"), LAST_ONLY + ["model.critic_projection=true", "train.critic_warmup=1"])
+    first = train(prepared_dataset, tmp_path / "ft", config=cfg, progress=False, threads=1, stop_at_step=1,
+                  init_generator=src.checkpoint, init_critic=src.checkpoint)
+    _, meta = load_generator(first.checkpoint)
+    assert meta.extra["fine_tuned_from"]["critic_from"]["projection_added"] is True
+    d_src, d_new = load_training_state(src.checkpoint)["critic"], load_training_state(first.checkpoint)["critic"]
+    lr = cfg.train.lr[-1] if isinstance(cfg.train.lr, (list, tuple)) else cfg.train.lr
+    w = d_new["projection.weight"]
+    assert 0 < float(w.abs().max()) <= 1.01 * lr  # zero at the start, then one Adam step
+    assert all(float((d_src[k] - d_new[k]).abs().max()) <= 1.01 * lr for k in d_src)
+    assert float(d_new["attr_std"].min()) > 0 and not torch.equal(d_new["attr_std"], torch.ones_like(d_new["attr_std"]))

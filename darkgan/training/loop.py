@@ -537,7 +537,7 @@ def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor |
 
     The source must have the run's architecture (``model.*`` except ``attr_input``, the
     attribute mapping and the convolutions' conditional modulation, which a fine-tune may add:
-    they start as the identity), pitch range and vocabulary. When the attribute input changes from ``prob`` the format layer's attribute
+    they start as the identity; and ``critic_projection``, the critic's), pitch range and vocabulary. When the attribute input changes from ``prob`` the format layer's attribute
     columns start at zero: the source generator's response to raw probabilities means nothing
     for standardised inputs, so the new pathway is learnt from zero while the rest of the note
     is kept. From ``std_logit`` to ``white_logit`` (``white [K, K]``, the run's whitening) the
@@ -549,7 +549,8 @@ def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor |
     """
     src, scfg = load_generator(path)
     mine, theirs = st.G.cfg.to_dict(), scfg.config.model.to_dict()
-    for key in ("attr_input", "mapping_layers", "mapping_width", "attr_film_from_scale"):  # what a fine-tune may add
+    for key in ("attr_input", "mapping_layers", "mapping_width", "attr_film_from_scale",  # what a fine-tune may add
+                "critic_projection"):  # and the critic's
         mine.pop(key), theirs.pop(key, None)
     if mine != theirs or src.n_pitches != st.G.n_pitches or list(scfg.attributes) != list(data.attributes):
         raise CheckpointError(f"{path}: --init-generator needs the same architecture, pitch range and "
@@ -589,13 +590,22 @@ def init_critic_from(st: State, path: str | Path) -> dict:
     architecture and data judges from the first step, and two arms of an experiment can start
     from the same one. Its optimizer state is not taken (the run's optimizer starts fresh).
 
+    A critic without the projection (``model.critic_projection``) can start one that has it: the
+    projection starts at zero, so the critic scores as the source did until it learns to project.
+
     Raises:
         CheckpointError: not a training checkpoint (no critic), or a critic of another
             architecture, vocabulary or pitch range (shapes differ).
     """
     ckpt = load_training_state(path)
-    load_into(st.D, ckpt["critic"], Path(path) / "critic.safetensors")
-    return {"path": provenance(ckpt["config"].path), "step": int(ckpt["config"].step)}
+    tensors = dict(ckpt["critic"])
+    added = getattr(st.D, "projection", None) is not None and "projection.weight" not in tensors
+    if added:
+        own = st.D.state_dict()
+        tensors.update(attr_mean=own["attr_mean"], attr_std=own["attr_std"],
+                       **{"projection.weight": torch.zeros_like(own["projection.weight"])})
+    load_into(st.D, tensors, Path(path) / "critic.safetensors")
+    return {"path": provenance(ckpt["config"].path), "step": int(ckpt["config"].step), "projection_added": added}
 
 
 def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = None, preset: str = "small",
