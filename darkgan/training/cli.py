@@ -43,7 +43,8 @@ def register(sub) -> None:
                         "(same architecture and data; a fresh critic: see train.critic_warmup)")
     p.add_argument("--init-critic", default=None, metavar="CHECKPOINT",
                    help="with --init-generator: start the critic from this training checkpoint or run folder "
-                        "(same architecture and data) instead of a fresh one")
+                        "(same architecture and data; a critic without the projection may start one with "
+                        "model.critic_projection=true, its projection at zero) instead of a fresh one")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores / local processes)")
     p.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
