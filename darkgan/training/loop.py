@@ -537,7 +537,8 @@ def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor |
 
     The source must have the run's architecture (``model.*`` except ``attr_input``, the
     attribute mapping and the convolutions' conditional modulation, which a fine-tune may add:
-    they start as the identity; and ``critic_projection``, the critic's), pitch range and vocabulary. When the attribute input changes from ``prob`` the format layer's attribute
+    they start as the identity; and ``critic_projection``, the critic's), pitch range and
+    vocabulary. When the attribute input changes from ``prob`` the format layer's attribute
     columns start at zero: the source generator's response to raw probabilities means nothing
     for standardised inputs, so the new pathway is learnt from zero while the rest of the note
     is kept. From ``std_logit`` to ``white_logit`` (``white [K, K]``, the run's whitening) the
