@@ -591,8 +591,10 @@ def init_critic_from(st: State, path: str | Path) -> dict:
     architecture and data judges from the first step, and two arms of an experiment can start
     from the same one. Its optimizer state is not taken (the run's optimizer starts fresh).
 
-    A critic without the projection (``model.critic_projection``) can start one that has it: the
-    projection starts at zero, so the critic scores as the source did until it learns to project.
+    A critic without the projection (``model.critic_projection``; Miyato & Koyama 2018, Eq. 3) can
+    start one that has it: the projection ``[K -> C]`` starts at zero, so the critic scores as the
+    source did until it learns to project. Returns the provenance ``{"path", "step",
+    "projection_added"}`` recorded in the checkpoints' ``fine_tuned_from.critic_from``.
 
     Raises:
         CheckpointError: not a training checkpoint (no critic), or a critic of another
@@ -601,10 +603,10 @@ def init_critic_from(st: State, path: str | Path) -> dict:
     ckpt = load_training_state(path)
     tensors = dict(ckpt["critic"])
     added = getattr(st.D, "projection", None) is not None and "projection.weight" not in tensors
-    if added:
+    if added:  # the run's own statistics (set again by _prepare_state) and a zero projection
         own = st.D.state_dict()
-        tensors.update(attr_mean=own["attr_mean"], attr_std=own["attr_std"],
-                       **{"projection.weight": torch.zeros_like(own["projection.weight"])})
+        tensors["attr_mean"], tensors["attr_std"] = own["attr_mean"], own["attr_std"]
+        tensors["projection.weight"] = torch.zeros_like(own["projection.weight"])
     load_into(st.D, tensors, Path(path) / "critic.safetensors")
     return {"path": provenance(ckpt["config"].path), "step": int(ckpt["config"].step), "projection_added": added}
 
