@@ -252,6 +252,10 @@ def _default_loss_weights() -> dict[str, float]:
         # real notes: its partial (own) effect, regressed over the training notes with the other
         # attributes and the pitch held fixed (train.partial_*). Ours: 0 in every preset.
         "g_partial": 0.0,
+        # G: the teacher hears the note's tail alone (from train.tail_from_s) and must label it as
+        # it labels the tail of the real note whose labels and pitch the note was asked with: the
+        # decay, where a struck note's Percussion lives, cannot be met by an onset click. Ours: 0.
+        "g_tail": 0.0,
     }
 
 
@@ -282,7 +286,8 @@ class TrainConfig:
             ``envelope_quantile``; ``g_profile`` the envelope the labels predict, ours, 0, see
             ``profile_ridge``; ``g_retrieval`` the timbre-transfer ranking, ours, 0, see
             ``retrieval_negatives``; ``g_steer`` single edits sound like steered ones, ours, 0,
-            see ``steer_fraction``).
+            see ``steer_fraction``; ``g_tail`` the teacher on the note's tail, ours, 0, see
+            ``tail_from_s``).
         temperature: distillation temperature T (Eq. 1); the paper's best is 2 (the reference
             file uses 3).
         ema: keep an exponential moving average of G's weights (shipped and used for samples).
@@ -419,6 +424,10 @@ class TrainConfig:
             ``"real"`` (ours, issue 15) the envelope of the real note whose labels and pitch the
             generated note was asked with, so that struck notes, whose decay the linear mean
             under-predicts, are asked to decay as theirs do.
+        tail_from_s: where the ``g_tail`` term (ours, weight 0 in every preset) starts listening, in
+            seconds from the note's start: the teacher labels the generated note's waveform from
+            there on against its labels of the same span of the real note the generated note was
+            asked as (:meth:`darkgan.training.terms.BatchTerms.tail_term`); in [0.05, 0.75] s.
         attr_loss: the critic's attribute head (``d_attr``, ``d_attr_fake``, ``g_attr``):
             ``"bce"`` paper Eq. 2 at T; ``"std_mse"`` (ours) the squared error of the head's
             logits ``/ T`` against ``logit(alpha)`` in units of each attribute's training std, as
@@ -492,6 +501,7 @@ class TrainConfig:
     profile_ridge: float = 0.01
     profile_band: float = 1.0
     profile_reference: str = "model"
+    tail_from_s: float = 0.2
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -608,6 +618,7 @@ class TrainConfig:
         if self.profile_reference not in PROFILE_REFERENCES:
             raise DarkGANError(f"train.profile_reference must be one of {', '.join(PROFILE_REFERENCES)}, "
                                f"got {self.profile_reference!r}")
+        _check_number("train.tail_from_s", self.tail_from_s, "in [0.05, 0.75] s", lambda v: 0.05 <= v <= 0.75)
         if self.f0_reference not in F0_REFERENCES:
             raise DarkGANError(f"train.f0_reference must be one of {', '.join(F0_REFERENCES)}, "
                                f"got {self.f0_reference!r}")
