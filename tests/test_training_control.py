@@ -193,6 +193,40 @@ def test_white_mse_counts_errors_along_minor_directions_of_the_soft_labels(notes
         teacher_attribute_loss(z, alpha, T, std, "white_mse")
 
 
+def test_corr_teacher_loss_is_the_attribute_correlation_and_ignores_shrinkage(notes):
+    """``train.teacher_loss=corr`` on the real labels and the real teacher: it is ``1 - r`` with ``r``
+    numpy's Pearson correlation per attribute over the batch; a weakly correlated prediction
+    shrunk toward its batch mean lowers ``std_mse`` and leaves ``corr`` where it is (scale and
+    offset free); the teacher hears the real notes far closer to their own labels than to
+    another note's; fewer than 2 notes is an error."""
+    from darkgan.teacher import load_teacher
+    from darkgan.training.losses import batch_correlation
+
+    data, wave, logits = notes
+    T = 2.0
+    _, std = attribute_stats(data.logits, data.train_rows, T)
+    alpha = torch.sigmoid(logits / T)
+    r = batch_correlation(logits[:, :5] / T, logits.roll(3, 0)[:, :5] / T)
+    expect = [np.corrcoef(logits[:, k].numpy(), logits.roll(3, 0)[:, k].numpy())[0, 1] for k in range(5)]
+    assert np.allclose(r.numpy(), expect, atol=1e-5)
+    weak = 0.3 * logits + 0.7 * logits.roll(7, 0)  # labels mixed with another note's
+    shrunk = weak.mean(0) + 0.5 * (weak - weak.mean(0))
+    mse = [float(teacher_attribute_loss(x, alpha, T, std, "std_mse")) for x in (weak, shrunk)]
+    corr = [float(teacher_attribute_loss(x, alpha, T, kind="corr")) for x in (weak, shrunk, 3 * weak - 1)]
+    assert mse[1] < 0.9 * mse[0], mse  # the squared error rewards the shrinkage
+    assert corr[0] == pytest.approx(corr[1], abs=1e-5) and corr[0] == pytest.approx(corr[2], abs=1e-5), corr
+    assert float(teacher_attribute_loss(logits, alpha, T, kind="corr")) < 1e-3  # the labels themselves
+    teacher = load_teacher(data.teacher["id"])
+    heard = teacher.logits(wave).index_select(1, torch.tensor(data.class_indices))
+    own, other = (float(teacher_attribute_loss(heard, a, T, kind="corr")) for a in (alpha, alpha.roll(7, 0)))
+    assert own < 0.3 and other > 0.7, (own, other)
+    with pytest.raises(ValueError, match="needs >= 2 notes"):
+        teacher_attribute_loss(heard[:1], alpha[:1], T, kind="corr")
+    assert apply_overrides(get_preset("tiny"), ["train.teacher_loss=corr"]).train.teacher_loss == "corr"
+    with pytest.raises(DarkGANError, match="train.attr_loss must be one of bce, std_mse, got 'white_mse'"):
+        apply_overrides(get_preset("tiny"), ["train.attr_loss=white_mse"])
+
+
 def test_fine_tune_into_white_logit_starts_from_the_sources_function(prepared_dataset, tmp_path):
     """``--init-generator`` from a ``std_logit`` generator into a ``white_logit`` run (and back)
     turns the attribute columns by the whitening: the fine-tune's first generator makes the

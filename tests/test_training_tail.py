@@ -52,6 +52,31 @@ def test_tail_term_hears_the_decay_and_not_the_onset(prepared_dataset):
         terms.for_batch(pitch, alpha, torch.Generator())
 
 
+def test_teacher_gradient_magnitude_detaches_the_instantaneous_frequency(prepared_dataset):
+    """``train.teacher_gradient=magnitude``: the teacher terms' gradient reaches the log magnitude
+    and not the IF; ``g_f0`` still reaches the IF; the values are those of ``"magif"``."""
+    data, real, pitch, alpha = _batch(prepared_dataset, 6)
+    out = data.normalizer.normalize(real).roll(1, 0)
+    grads, values = {}, {}
+    for form in ("magif", "magnitude"):
+        terms = WaveTerms(apply_overrides(get_preset("tiny"), _CLEAN + ["train.loss_weights.g_f0=1",
+                                                                     f"train.teacher_gradient={form}"]).train,
+                          data, torch.device("cpu"))
+        for name in ("g_teacher", "g_tail", "g_f0"):
+            x = out.clone().requires_grad_(True)
+            t = terms.for_batch(pitch, alpha, torch.Generator(), real=real)(x)
+            t[name].backward()
+            grads[form, name] = [float(x.grad[:, c].abs().sum()) for c in (0, 1)]
+            values[form, name] = float(t[name])
+    for name in ("g_teacher", "g_tail", "g_f0"):
+        assert values["magif", name] == pytest.approx(values["magnitude", name], rel=1e-5)
+        assert grads["magif", name][0] > 0 and grads["magif", name][1] > 0
+    assert grads["magnitude", "g_teacher"][1] == 0 and grads["magnitude", "g_tail"][1] == 0
+    assert grads["magnitude", "g_teacher"][0] > 0 and grads["magnitude", "g_f0"][1] > 0
+    with pytest.raises(DarkGANError, match="train.teacher_gradient must be one of magif, magnitude, got 'if'"):
+        apply_overrides(get_preset("tiny"), ["train.teacher_gradient=if"])
+
+
 def test_tail_setting_is_validated(prepared_dataset):
     with pytest.raises(DarkGANError, match=r"train.tail_from_s must be a finite number in \[0.05, 0.75\] s, got 0.9"):
         apply_overrides(get_preset("tiny"), ["train.tail_from_s=0.9"])

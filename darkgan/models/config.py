@@ -52,7 +52,11 @@ ATTR_INPUTS = ("prob", "std_logit", "white_logit")
 #: Values of ``train.trainable`` (see :class:`TrainConfig`).
 TRAINABLE = ("all", "mapping", "conditioning")
 #: Values of ``train.teacher_loss`` (see :class:`TrainConfig`).
-TEACHER_LOSSES = ("std_mse", "bce", "white_mse")
+TEACHER_LOSSES = ("std_mse", "bce", "white_mse", "corr")
+#: Values of ``train.teacher_gradient``: what of the generated MAG-IF the teacher terms' gradients reach.
+TEACHER_GRADIENTS = ("magif", "magnitude")
+#: Values of ``train.attr_loss``, the critic's attribute head (per note: no batch correlation, no whitening).
+ATTR_LOSSES = ("bce", "std_mse")
 #: Forms of the ``g_steer`` term, ``train.steer_loss`` (:func:`darkgan.training.losses.steer_distillation_loss`).
 STEER_LOSSES = ("match", "projection")
 #: Values of ``train.f0_reference``: the ``g_f0`` term absolute, or relative to the real notes
@@ -314,7 +318,19 @@ class TrainConfig:
             the training notes' logits (:func:`darkgan.training.terms.attribute_whitening`,
             ``teacher_white_eps``): a Mahalanobis-like distance that counts an error along a
             minor direction of the soft labels (where "Percussion" lives) as much as one along
-            the few major directions, which ``std_mse`` counts once per correlated attribute.
+            the few major directions, which ``std_mse`` counts once per correlated attribute;
+            ``"corr"`` (ours, stop 52) ``1 - r_k`` averaged over the attributes, ``r_k`` the
+            Pearson correlation over the batch between the teacher's ``z_k / T`` and the asked
+            ``logit(alpha_k)``: the attribute correlation of paper Sec. 4.4.2 itself, free of scale
+            and offset, which a squared error is not (a weakly correlated prediction lowers its
+            squared error by shrinking toward the mean note). Also the form of ``g_tail``.
+        teacher_gradient: what the gradients of the terms the teacher hears (``g_teacher``,
+            ``g_tail``, ``g_retrieval``, ``g_increment``, ``g_consistency``) reach: ``"magif"``
+            (default) both channels; ``"magnitude"`` (ours, stop 52) the log magnitude only, the
+            instantaneous frequency detached. The phase is the running sum of the IF, so a step on
+            one frame's IF moves every later frame's phase: G fitting the teacher alone (300 Adam
+            steps, lr 1e-3, ``corr``) lost its pitch (``g_f0`` 0.08 -> 5.6) and lowered its
+            correlation, and with the IF detached raised it (docs/training.md, stop 52).
         teacher_white_eps: the shrinkage of ``"white_mse"`` (> 0, in units of the mean eigenvalue).
         teacher_transforms: random transforms of the generated waveform before the teacher
             hears it, so that it cannot be fooled by patterns no ear hears
@@ -473,6 +489,7 @@ class TrainConfig:
     gp_every: int = 1
     teacher_loss: str = "std_mse"
     teacher_white_eps: float = 1.0
+    teacher_gradient: str = "magif"
     teacher_transforms: tuple[str, ...] = ("shift", "noise", "tilt")
     teacher_attribute_weights: dict[str, float] = field(default_factory=dict)
     critic_warmup: int = 0
@@ -571,8 +588,11 @@ class TrainConfig:
             raise DarkGANError(f"train.teacher_transforms: unknown {bad} (known: {', '.join(TEACHER_TRANSFORMS)})")
         if self.trainable not in TRAINABLE:
             raise DarkGANError(f"train.trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
-        if self.attr_loss not in TEACHER_LOSSES:
-            raise DarkGANError(f"train.attr_loss must be one of {', '.join(TEACHER_LOSSES)}, got {self.attr_loss!r}")
+        if self.teacher_gradient not in TEACHER_GRADIENTS:
+            raise DarkGANError(f"train.teacher_gradient must be one of {', '.join(TEACHER_GRADIENTS)}, "
+                               f"got {self.teacher_gradient!r}")
+        if self.attr_loss not in ATTR_LOSSES:
+            raise DarkGANError(f"train.attr_loss must be one of {', '.join(ATTR_LOSSES)}, got {self.attr_loss!r}")
         if self.output_terms_from_scale < -1:
             raise DarkGANError(f"train.output_terms_from_scale must be -1 (last scale) or a scale, "
                                f"got {self.output_terms_from_scale}")

@@ -480,7 +480,7 @@ def resolve_config(preset: str = "small", overrides: list[str] | tuple[str, ...]
 RESUME_SAFE_KEYS = ("train.iterations", "train.checkpoint_every", "train.log_every", "train.sample_every",
                     "train.loss_weights.*", "train.envelope_*", "train.precision", "train.memory_format",
                     "train.gp_every", "train.steer_*", "train.partial_*", "train.profile_*", "train.tail_from_s", "train.f0_reference", "train.teacher_attribute_weights", "train.teacher_loss",
-                    "train.teacher_white_eps")
+                    "train.teacher_white_eps", "train.teacher_gradient")
 
 
 def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: int) -> Config:
@@ -490,7 +490,7 @@ def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: 
     fine-tune a run, e.g. switch on ``g_f0``; the new weight applies from the resumed step, and
     the checkpoint's override list records it after the run's own; ``train.envelope_*``,
     the bounds of ``g_envelope``, and ``train.steer_*`` / ``train.partial_*``, the edits of ``g_steer`` / ``g_partial``, ``train.profile_*``, ``train.tail_from_s`` and ``train.f0_reference`` (the forms of ``g_profile``, ``g_tail`` and ``g_f0``), ``train.teacher_attribute_weights`` and ``train.teacher_loss`` /
-    ``train.teacher_white_eps`` (the form of ``g_teacher``), likewise; ``train.precision``,
+    ``train.teacher_white_eps`` / ``train.teacher_gradient`` (the form of ``g_teacher``), likewise; ``train.precision``,
     ``train.memory_format`` and ``train.gp_every``: the speed of the step, e.g. to switch a
     float32 run to the fast CPU step), and ``train.iterations``
     only so that the run stays where it is: the scales already finished keep their length and

@@ -230,6 +230,16 @@ def augment_for_teacher(wave: torch.Tensor, transforms: tuple[str, ...], gen: to
     return x
 
 
+def batch_correlation(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Pearson correlation of each column of ``x`` and ``y`` over the rows (the batch).
+
+    Shapes: ``[B, K]``, ``[B, K]`` -> ``[K]`` in [-1, 1]; a column constant over the batch gives 0
+    (its norm is clamped at ``eps``) and no gradient.
+    """
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    return (xc * yc).sum(0) / (xc.norm(dim=0) * yc.norm(dim=0)).clamp_min(eps)
+
+
 def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Tensor, temperature: float,
                            attr_std: torch.Tensor | None = None, kind: str = "std_mse",
                            weights: torch.Tensor | None = None, white: torch.Tensor | None = None) -> torch.Tensor:
@@ -241,7 +251,12 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
         conditioning: ``[B, K]`` the conditioning alpha in (0, 1) (``sigmoid(z_target / T)``).
         temperature: T of Eq. 1.
         attr_std: ``[K]`` training std of ``z / T`` per attribute (``"std_mse"`` only).
-        kind: ``"std_mse"`` (ours): ``mean(((z / T - logit(alpha)) / attr_std)^2)``, the squared
+        kind: ``"corr"`` (ours, stop 52): ``mean_k (1 - r_k)`` with ``r_k`` the Pearson correlation
+            over the batch of ``z_k / T`` and ``logit(alpha_k)`` (:func:`batch_correlation`), the
+            attribute correlation rho_i of paper Sec. 4.4.2 as a loss: scale- and offset-free, so a
+            prediction that correlates weakly cannot lower it by shrinking toward the mean note, as
+            it lowers a squared error (``E(p - t)^2 = var p + var t - 2 cov + bias^2``);
+            ``"std_mse"`` (ours): ``mean(((z / T - logit(alpha)) / attr_std)^2)``, the squared
             error in standardised logit units, so every attribute weighs the same and gradients
             do not vanish at alpha ~ 0.03; ``"bce"``: paper Eq. 2,
             ``BCE(sigmoid(z / T), alpha)`` averaged over attributes; ``"white_mse"`` (ours): the
@@ -259,7 +274,7 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
 
     Raises:
         ValueError: unknown ``kind``, ``"std_mse"`` without ``attr_std`` (``"white_mse"``: or
-            ``white``), or ``weights`` of
+            ``white``), ``"corr"`` on fewer than 2 notes, or ``weights`` of
             another length, negative, or with mean 0.
     """
     if teacher_logits.shape[-1] == 0:
@@ -269,6 +284,10 @@ def teacher_attribute_loss(teacher_logits: torch.Tensor, conditioning: torch.Ten
             return distillation_loss(teacher_logits, conditioning, temperature)
         err = F.binary_cross_entropy_with_logits(teacher_logits.float() / temperature,
                                                  conditioning.float().clamp(0, 1), reduction="none")
+    elif kind == "corr":
+        if teacher_logits.shape[0] < 2:
+            raise ValueError("teacher_attribute_loss: kind 'corr' correlates over the batch and needs >= 2 notes")
+        err = 1.0 - batch_correlation(teacher_logits.float() / temperature, attribute_logits(conditioning))
     elif kind in ("std_mse", "white_mse") and attr_std is not None and (kind == "std_mse" or white is not None):
         target = attribute_logits(conditioning)
         err = (teacher_logits.float() / temperature - target) / attr_std.float()

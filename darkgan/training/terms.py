@@ -675,12 +675,15 @@ class BatchTerms:
         if not final:  # a coarser scale: blurred, full size (no pitch to hear: f0 waits)
             out = torch.nn.functional.interpolate(out, size=(N_BINS, N_FRAMES), mode="nearest")
         wave_all = magif_to_note(wt.normalizer.denormalize(out))
+        f0_wave = wave_all[:b]
+        if wt.tc.teacher_gradient == "magnitude":  # the teacher's gradient reaches the magnitude only
+            wave_all = magif_to_note(wt.normalizer.denormalize(torch.cat([out[:, :1], out[:, 1:].detach()], 1)))
         wave = wave_all[:b]
         real_wave = magif_to_note(self.real.float()) if self.real is not None and final else None
         if wt.f0 and final:
             midi = (wt.lo + self.pitch_index).float()
-            terms["g_f0"] = (f0_relative_loss(wave, real_wave, midi)
-                             if wt.tc.f0_reference == "real" else f0_autocorrelation_loss(wave, midi))
+            terms["g_f0"] = (f0_relative_loss(f0_wave, real_wave, midi)
+                             if wt.tc.f0_reference == "real" else f0_autocorrelation_loss(f0_wave, midi))
         if wt.tail and final:
             terms["g_tail"] = self.tail_term(wave, real_wave)
         if wt.labels or wt.retrieval:
