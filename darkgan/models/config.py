@@ -336,7 +336,7 @@ class TrainConfig:
             hears it, so that it cannot be fooled by patterns no ear hears
             (:func:`darkgan.training.losses.augment_for_teacher`).
         teacher_attribute_weights: ``{attribute display name: weight}`` of the ``g_teacher``
-            term (every other attribute weighs 1; the weights are divided by their mean, so the
+            and ``g_tail`` terms (every other attribute weighs 1; the weights are divided by their mean, so the
             term keeps its scale): attributes the generator follows least, or the words a user
             will ask for most, get more of the teacher's judgement. Names must be in the
             dataset's vocabulary (checked when training starts); weights >= 0. Empty (default):

@@ -498,9 +498,9 @@ class WaveTerms:
         if self.consistency and self.n_pitches < 2 * tc.consistency_max_offset:
             raise DataError(f"train.loss_weights.g_consistency: {self.n_pitches} pitches cannot hold neighbours up "
                             f"to +-{tc.consistency_max_offset} semitones (train.consistency_max_offset)")
-        if tc.teacher_attribute_weights and not self.labels:
-            raise DataError("train.teacher_attribute_weights weigh the g_teacher term, which is off "
-                            "(train.loss_weights.g_teacher = 0)")
+        if tc.teacher_attribute_weights and not (self.labels or self.tail):
+            raise DataError("train.teacher_attribute_weights weigh the g_teacher and g_tail terms, which are off "
+                            "(train.loss_weights.g_teacher = g_tail = 0)")
         if self.labels or self.consistency or self.increment or self.retrieval or self.tail:
             from darkgan.teacher import load_teacher
 
@@ -676,10 +676,12 @@ class BatchTerms:
             out = torch.nn.functional.interpolate(out, size=(N_BINS, N_FRAMES), mode="nearest")
         wave_all = magif_to_note(wt.normalizer.denormalize(out))
         f0_wave = wave_all[:b]
-        if wt.tc.teacher_gradient == "magnitude":  # the teacher's gradient reaches the magnitude only
+        hears = wt.labels or wt.retrieval or wt.consistency or wt.increment or wt.tail
+        if hears and wt.tc.teacher_gradient == "magnitude":  # the teacher's gradient reaches the magnitude only
             wave_all = magif_to_note(wt.normalizer.denormalize(torch.cat([out[:, :1], out[:, 1:].detach()], 1)))
         wave = wave_all[:b]
-        real_wave = magif_to_note(self.real.float()) if self.real is not None and final else None
+        relative = final and (wt.tail or (wt.f0 and wt.tc.f0_reference == "real"))
+        real_wave = magif_to_note(self.real.float()) if relative else None
         if wt.f0 and final:
             midi = (wt.lo + self.pitch_index).float()
             terms["g_f0"] = (f0_relative_loss(f0_wave, real_wave, midi)
@@ -710,10 +712,10 @@ class BatchTerms:
         must label it as it labels the same span of the real note whose labels and pitch it was
         asked with (ours, issue 15).
 
-        The teacher hears a struck note's Percussion in its decay as much as in its attack (the
-        tails of 512 real validation notes from 0.2 s on keep a rank correlation of 0.72 with the
-        notes' Percussion label) while the generated notes' tails carry almost none of it (0.14):
-        they said "percussive" with an onset click, which ``g_teacher`` on the whole note rewards
+        The teacher hears a struck note's Percussion in its decay as well as in its attack (its
+        labels of 512 real validation notes from 0.2 s on correlate with their Percussion label at
+        0.73; the whole note 0.91) while the shipped generator's tails carry little of it (0.18;
+        ``benchmarks/tail_labels.py``): they said "percussive" with an onset click, which ``g_teacher`` on the whole note rewards
         and this term cannot hear. The generated tail goes through the run's random transforms
         (:func:`~darkgan.training.losses.augment_for_teacher`); the real tail is labelled clean,
         without gradients, as the data's labels are. The error is ``g_teacher``'s
