@@ -25,7 +25,9 @@ import torch
 
 @torch.no_grad()
 def tail_correlations(model, data, rows: np.ndarray, starts_s: list[float], seed: int) -> dict:
-    """``{"real"|"generated": {start: attribute_correlation dict}}`` for the notes ``rows``."""
+    """``{"real"|"generated": {start_s: attribute_correlation dict}}`` for the dataset notes ``rows [n]``:
+    each note's waveform ``[n, 16000]`` (16 kHz) cut from ``start_s`` seconds on, labelled by the teacher
+    (``[n, K]`` soft labels at the model's T) and correlated with the asked ``alpha [n, K]``."""
     from darkgan.data.magif import SAMPLE_RATE, magif_to_note
     from darkgan.evaluation.metrics.correlation import attribute_correlation
 

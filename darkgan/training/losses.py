@@ -234,7 +234,8 @@ def batch_correlation(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-6) -> to
     """Pearson correlation of each column of ``x`` and ``y`` over the rows (the batch).
 
     Shapes: ``[B, K]``, ``[B, K]`` -> ``[K]`` in [-1, 1]; a column constant over the batch gives 0
-    (its norm is clamped at ``eps``) and no gradient.
+    (its norm is clamped at ``eps``) and no gradient. The rho_i of DarkGAN Sec. 4.4.2 over one
+    batch (``train.teacher_loss="corr"``); it raises nothing (shapes must broadcast).
     """
     xc, yc = x - x.mean(0), y - y.mean(0)
     return (xc * yc).sum(0) / (xc.norm(dim=0) * yc.norm(dim=0)).clamp_min(eps)
