@@ -135,3 +135,25 @@ def adam_lowers():
         return last
 
     return check
+
+
+@pytest.fixture
+def load_benchmark():
+    """``load(name)``: the module ``benchmarks/<name>.py``, imported with ``benchmarks/`` on the path
+    for the time of the import (benchmarks import each other, e.g. ``temperature`` -> ``control``)."""
+    import importlib.util
+    import sys
+
+    bench = Path(__file__).parents[1] / "benchmarks"
+
+    def load(name: str):
+        sys.path.insert(0, str(bench))
+        try:
+            spec = importlib.util.spec_from_file_location(f"benchmark_{name}", bench / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(bench))
+        return module
+
+    return load

@@ -6,29 +6,13 @@ that the study's arguments lacked); this test runs the script's own ``parse_args
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
 
-def _load_benchmark():
-    bench = Path(__file__).parents[1] / "benchmarks"
-    sys.path.insert(0, str(bench))
-    try:
-        spec = importlib.util.spec_from_file_location("temperature_bench", bench / "temperature.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(bench))
-    return mod
-
-
-def test_temperature_study_measures_one_generation_at_every_temperature():
+def test_temperature_study_measures_one_generation_at_every_temperature(load_benchmark):
     """Pearson's rho changes with T (a nonlinear re-expression of the same conditioning), Spearman's
     cannot (every T is monotone in the logit); at the trained T = 2 the student follows words."""
-    tb = _load_benchmark()
+    tb = load_benchmark("temperature")
     args = tb.parse_args(["--checkpoint", "student", "--n", "96", "--temperatures", "1,2,5",
                           "--no-yamnet", "--n-boot", "50", "--batch-size", "32"])
     out = tb.study(args)

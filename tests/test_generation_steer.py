@@ -84,24 +84,13 @@ def test_instrument_descriptions_steer_unless_told_not_to(g):
     assert np.abs(steered[:, others] - drawn[:, others]).max() > 0.01
 
 
-def test_timbre_code_probe_keeps_real_conditions_and_shrinks_a_single_attribute(g):
+def test_timbre_code_probe_keeps_real_conditions_and_shrinks_a_single_attribute(g, load_benchmark):
     """``benchmarks/timbre_code.py`` on the shipped default: with all K components the condition
     is unchanged; with 16 a bank condition moves little while a single raised attribute keeps only
     a small share of its raise (why the probe bought no single-attribute rises)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
     import torch
 
-    bench = Path(__file__).parents[1] / "benchmarks"
-    sys.path.insert(0, str(bench))
-    try:
-        spec = importlib.util.spec_from_file_location("timbre_code", bench / "timbre_code.py")
-        tc = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(tc)
-    finally:
-        sys.path.remove(str(bench))
+    tc = load_benchmark("timbre_code")
     model = g
     bank = model.bank
     alpha = torch.as_tensor(bank.alpha(np.arange(len(bank)), model.temperature))
