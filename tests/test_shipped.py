@@ -34,6 +34,7 @@ def test_shipped_metadata_names_its_sources_the_same_on_every_machine(tmp_path):
     _, cfg = load_generator("student")
     assert cfg.extra["distillation"]["teacher"] == "darkgan/assets/darkgan-default"
     assert cfg.extra["initialised_from"] == "darkgan/assets/darkgan-student"
+    assert cfg.extra["pruning"]["source"] == "darkgan/assets/darkgan-default"
 
 
 def _profiles(model, z, pitch, alpha) -> np.ndarray:

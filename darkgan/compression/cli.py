@@ -103,6 +103,7 @@ def cmd_prune(args) -> int:
     from darkgan.compression.prune import check_ratio, drop_convs, prune_generator
     from darkgan.errors import DarkGANError
     from darkgan.models.checkpoint import load_generator, save_checkpoint
+    from darkgan.paths import provenance
 
     ratio = check_ratio(args.ratio)
     out = Path(args.out)
@@ -121,7 +122,7 @@ def cmd_prune(args) -> int:
     pruned.preset = preset
     macs0, params0 = count_macs(gen, k)
     macs1, params1 = count_macs(pruned, k)
-    info = {"pruning": {"source": str(cfg.path), "ratio": ratio, "importance": args.importance,
+    info = {"pruning": {"source": provenance(cfg.path), "ratio": ratio, "importance": args.importance,
                         "convs_per_block": args.convs_per_block, "params_before": params0, "params_after": params1,
                         "macs_before": macs0, "macs_after": macs1,
                         "channels_before": list(gen.cfg.channels), "channels_after": list(pruned.cfg.channels),
