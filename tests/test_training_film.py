@@ -123,3 +123,39 @@ def test_init_critic_adds_a_zero_projection(prepared_dataset, tmp_path):
     assert 0 < float(w.abs().max()) <= 1.01 * lr  # zero at the start, then one Adam step
     assert all(float((d_src[k] - d_new[k]).abs().max()) <= 1.01 * lr for k in d_src)
     assert float(d_new["attr_std"].min()) > 0 and not torch.equal(d_new["attr_std"], torch.ones_like(d_new["attr_std"]))
+
+
+def test_export_with_its_critic_starts_a_fine_tune(prepared_dataset, tmp_path):
+    """``export_generator(critic=True)`` (``--with-critic``) keeps the critic, checksummed, in
+    float16 beside the half generator; ``--init-critic`` takes it from the export (within fp16
+    rounding of the run's critic, recorded); an export without one, or with a damaged one, is a
+    one-line error, and the export still cannot be resumed."""
+    from darkgan.models.checkpoint import export_generator, load_critic
+
+    src = train(prepared_dataset, tmp_path / "src", config=apply_overrides(get_preset("tiny"), LAST_ONLY),
+                progress=False, threads=1)
+    shipped = export_generator(src.checkpoint, tmp_path / "shipped", half=True, critic=True)
+    d_run = load_training_state(src.checkpoint)["critic"]
+    d_export, meta = load_critic(shipped)
+    assert "critic.safetensors" in meta.extra["files"] and set(d_export) == set(d_run)
+    assert all(d_export[k].dtype == d_run[k].dtype for k in d_run)
+    assert all(torch.allclose(d_export[k], d_run[k], rtol=1e-3, atol=1e-4) for k in d_run)
+    with pytest.raises(CheckpointError, match="cannot be resumed|not a training checkpoint"):
+        load_training_state(shipped)
+    cfg = apply_overrides(get_preset("tiny"), LAST_ONLY + ["train.critic_warmup=1"])
+    ft = train(prepared_dataset, tmp_path / "ft", config=cfg, progress=False, threads=1, stop_at_step=1,
+               init_generator=shipped, init_critic=shipped)
+    _, ft_meta = load_generator(ft.checkpoint)
+    assert ft_meta.extra["fine_tuned_from"]["critic_from"]["step"] == 3
+    d_ft = load_training_state(ft.checkpoint)["critic"]
+    lr = cfg.train.lr[-1] if isinstance(cfg.train.lr, (list, tuple)) else cfg.train.lr
+    assert all(float((d_export[k] - d_ft[k]).abs().max()) <= 1.01 * lr for k in d_run)  # one Adam step from it
+    plain = export_generator(src.checkpoint, tmp_path / "plain", half=True)
+    with pytest.raises(CheckpointError, match="holds no critic"):
+        load_critic(plain)
+    raw = bytearray((shipped / "critic.safetensors").read_bytes())
+    raw[-1] ^= 0xFF
+    (shipped / "critic.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="critic.safetensors: checksum mismatch"):
+        train(prepared_dataset, tmp_path / "ft2", config=cfg, progress=False, threads=1, stop_at_step=1,
+              init_generator=plain, init_critic=shipped)

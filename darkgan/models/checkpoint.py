@@ -51,6 +51,7 @@ FORMAT_VERSION = 1
 MARKER = "COMPLETE"
 LATEST = "LATEST"
 GENERATOR_FILE = "generator.safetensors"
+CRITIC_FILE = "critic.safetensors"
 
 
 @dataclass
@@ -253,7 +254,7 @@ def save_checkpoint(
     generator: nn.Module,
     config: CheckpointConfig,
     *,
-    critic: nn.Module | None = None,
+    critic: nn.Module | dict[str, torch.Tensor] | None = None,
     ema: nn.Module | None = None,
     optim_states: dict[str, dict] | None = None,
     train_state: dict[str, Any] | None = None,
@@ -267,13 +268,15 @@ def save_checkpoint(
         directory: the checkpoint folder to create (replaced if it exists).
         generator: the raw (trained) generator (DDP-wrapped is fine).
         config: metadata; ``generator_weights``/``dtype`` are filled in here.
-        critic: the critic, for training checkpoints.
+        critic: the critic (a module or its tensors), for training checkpoints and for exports
+            that others fine-tune from (:func:`export_generator` with ``critic=True``).
         ema: the EMA generator; when given, ``generator.safetensors`` holds its weights and the
             raw weights go to ``generator_raw.safetensors`` (only when ``critic`` is given too).
         optim_states: ``{"g": opt_g.state_dict(), "d": opt_d.state_dict()}``.
         train_state: JSON-serialisable progress (step, data position, numpy/python RNG states).
         rng_tensors: torch RNG states (uint8 tensors) saved in ``rng.safetensors``.
-        half: store ``generator.safetensors`` in float16 (shipped checkpoints; halves the size).
+        half: store ``generator.safetensors`` (and ``critic.safetensors``) in float16 (shipped
+            checkpoints; halves the size).
         weights_label: overrides the recorded ``generator_weights`` (``"ema"``/``"raw"``).
 
     Raises:
@@ -387,7 +390,8 @@ def _staging_folder(directory: Path) -> Path:
     return tmp
 
 
-def _write_files(tmp: Path, generator: nn.Module, ema: nn.Module | None, critic: nn.Module | None,
+def _write_files(tmp: Path, generator: nn.Module, ema: nn.Module | None,
+                 critic: nn.Module | dict[str, torch.Tensor] | None,
                  optim_states: dict | None, rng_tensors: dict | None, train_state: dict | None,
                  half: bool) -> None:
     """The weight and state files of :func:`save_checkpoint` into ``tmp`` (all but config.json)."""
@@ -395,7 +399,10 @@ def _write_files(tmp: Path, generator: nn.Module, ema: nn.Module | None, critic:
     _save_tensors(tmp / GENERATOR_FILE, _state_dict(gen_src, torch.float16 if half else None),
                   {"format": "pt", "darkgan_checkpoint_format": str(FORMAT_VERSION)})
     if critic is not None:
-        _save_tensors(tmp / "critic.safetensors", _state_dict(critic))
+        tensors = critic if isinstance(critic, dict) else _state_dict(critic)
+        if half:
+            tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in tensors.items()}
+        _save_tensors(tmp / CRITIC_FILE, tensors)
         if ema is not None:
             _save_tensors(tmp / "generator_raw.safetensors", _state_dict(generator))
     for name, state in (optim_states or {}).items():
@@ -612,7 +619,7 @@ def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
     """
     cfg = read_checkpoint_config(path)
     p = cfg.path
-    for name in ("critic.safetensors", "train_state.json"):
+    for name in (CRITIC_FILE, "train_state.json"):
         if not (p / name).is_file():
             raise CheckpointError(f"{p}: not a training checkpoint ({name} missing); cannot resume from it")
     if cfg.dtype != "float32":
@@ -625,7 +632,7 @@ def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
     else:
         out["generator"] = _load_tensors(p / GENERATOR_FILE)
         out["ema"] = None
-    out["critic"] = _load_tensors(p / "critic.safetensors")
+    out["critic"] = _load_tensors(p / CRITIC_FILE)
     out["optim"] = {}
     for f in sorted(p.glob("optim_*.pt")):
         try:
@@ -640,13 +647,33 @@ def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
+def load_critic(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], CheckpointConfig]:
+    """The critic of a training checkpoint, a run folder (its latest checkpoint) or an export
+    made with ``critic=True`` (:func:`export_generator`; the shipped ``default`` has one), as
+    float32 tensors, checksum verified: ``(tensors, config)``.
+
+    Raises:
+        CheckpointError: no checkpoint there, no ``critic.safetensors`` in it, one whose sum
+            ``config.json`` does not record, or a corrupt file.
+    """
+    cfg = read_checkpoint_config(path)
+    if not (cfg.path / CRITIC_FILE).is_file():
+        raise CheckpointError(f"{cfg.path}: holds no critic ({CRITIC_FILE} missing); pass a training run or an "
+                              f"export made with `darkgan export-generator --with-critic`")
+    if CRITIC_FILE not in (cfg.extra.get("files") or {}):
+        raise CheckpointError(f"{cfg.path / CRITIC_FILE}: no checksum in config.json; not written by darkgan")
+    verify_checkpoint(cfg, [CRITIC_FILE])
+    tensors = _load_tensors(cfg.path / CRITIC_FILE)
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}, cfg
+
+
 def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], where: str | Path = "checkpoint") -> None:
     """Load ``tensors`` into ``module`` with shape checks (raises CheckpointError)."""
     _load_module(getattr(module, "module", module), tensors, Path(where))
 
 
 def export_generator(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = False,
-                     weights: str = "default") -> Path:
+                     weights: str = "default", critic: bool = False) -> Path:
     """Copy a checkpoint's inference part (config + generator weights, and the attribute bank
     when present) to ``dst``, optionally in float16 (the shipped checkpoint: paper-size G is
     17.5 MB in fp16).
@@ -654,17 +681,23 @@ def export_generator(src: str | os.PathLike, dst: str | os.PathLike, *, half: bo
     Args:
         weights: ``"default"`` (the EMA weights when training kept an EMA) or ``"raw"`` (the
             trained generator's own weights, ``generator_raw.safetensors``).
+        critic: also copy the critic (``critic.safetensors``, in float16 with ``half``), so that a
+            fine-tune can start from the export with ``--init-critic`` instead of a fresh critic
+            that needs thousands of critic-only steps (StyleGAN2-ADA's pickles keep D for the
+            same reason). The export stays an inference checkpoint: it cannot be resumed.
 
     Raises:
-        CheckpointError: bad source, a ``"raw"`` export of a checkpoint without raw weights, or
-            an unwritable destination.
+        CheckpointError: bad source, a ``"raw"`` export of a checkpoint without raw weights, a
+            ``critic`` export of a checkpoint without a critic, or an unwritable destination.
     """
+    critic_tensors = load_critic(src)[0] if critic else None
     g, cfg = load_generator(src, weights=weights)
     cfg.extra = {k: v for k, v in cfg.extra.items() if k != "files"}
     cfg.extra["exported_from_step"] = cfg.step
     src_dir = cfg.path
     cfg = dataclasses.replace(cfg, path=None)
-    out = save_checkpoint(dst, g, cfg, half=half, weights_label="raw" if weights == "raw" else cfg.generator_weights)
+    out = save_checkpoint(dst, g, cfg, half=half, critic=critic_tensors,
+                          weights_label="raw" if weights == "raw" else cfg.generator_weights)
     bank = src_dir / "attribute_bank.safetensors"  # written by `darkgan generate --build-bank`
     if bank.is_file():
         with atomic_write(out / bank.name, "wb") as f:

@@ -7,6 +7,7 @@
                   [--no-attributes] [--device cpu|cuda|auto] [--threads N] [--print-config]
     torchrun --nproc_per_node N -m darkgan train ...      # DistributedDataParallel
     darkgan export-generator runs/NAME --out darkgan/assets/darkgan-default [--half] [--weights default|raw]
+                             [--with-critic]
 
 Torch is imported inside the command functions (``darkgan --help`` stays fast).
 """
@@ -42,8 +43,8 @@ def register(sub) -> None:
                    help="fine-tune: start the generator (and its EMA) from this generator checkpoint folder "
                         "(same architecture and data; a fresh critic: see train.critic_warmup)")
     p.add_argument("--init-critic", default=None, metavar="CHECKPOINT",
-                   help="with --init-generator: start the critic from this training checkpoint or run folder "
-                        "(same architecture and data; a critic without the projection may start one with "
+                   help="with --init-generator: start the critic from this training checkpoint, run folder "
+                        "or export with its critic (e.g. default; same architecture and data; a critic without the projection may start one with "
                         "model.critic_projection=true, its projection at zero) instead of a fresh one")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores / local processes)")
@@ -59,6 +60,8 @@ def register(sub) -> None:
     e.add_argument("--half", action="store_true", help="store weights in float16 (half the size)")
     e.add_argument("--weights", choices=("default", "raw"), default="default",
                    help="default: the EMA weights when training kept an EMA; raw: the trained generator's own")
+    e.add_argument("--with-critic", action="store_true",
+                   help="also copy the critic, so that others can fine-tune from the export with --init-critic")
     e.set_defaults(func=_export)
 
 
@@ -127,7 +130,7 @@ def _check_resume_args(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> int:
     from darkgan.models.checkpoint import export_generator
 
-    out = export_generator(args.checkpoint, args.out, half=args.half, weights=args.weights)
+    out = export_generator(args.checkpoint, args.out, half=args.half, weights=args.weights, critic=args.with_critic)
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
     print(f"exported {out} ({size / 1e6:.1f} MB{', float16' if args.half else ''})")
     return 0

@@ -37,8 +37,9 @@ import torch
 import torch.nn as nn
 
 from darkgan.errors import CheckpointError, DarkGANError
-from darkgan.models.checkpoint import (LATEST, MARKER, CheckpointConfig, clean_interrupted_writes, load_generator,
-                                       load_into, load_training_state, save_run_checkpoint)
+from darkgan.models.checkpoint import (CRITIC_FILE, LATEST, MARKER, CheckpointConfig, clean_interrupted_writes,
+                                       load_critic, load_generator, load_into, load_training_state,
+                                       save_run_checkpoint)
 from darkgan.models.config import Config, TrainConfig, apply_overrides, get_preset
 from darkgan.models.critic import Critic
 from darkgan.models.generator import Generator
@@ -584,7 +585,8 @@ def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor |
 
 
 def init_critic_from(st: State, path: str | Path) -> dict:
-    """Copy a training checkpoint's critic (a run folder: its latest checkpoint) into ``st.D``.
+    """Copy a checkpoint's critic into ``st.D``: a training checkpoint, a run folder (its latest
+    checkpoint) or an export with its critic (the shipped ``default``; :func:`export_generator`).
 
     A fine-tune with ``--init-generator`` otherwise starts from a fresh critic that needs
     ``train.critic_warmup`` critic-only steps; a critic trained against a generator of the same
@@ -597,18 +599,17 @@ def init_critic_from(st: State, path: str | Path) -> dict:
     "projection_added"}`` recorded in the checkpoints' ``fine_tuned_from.critic_from``.
 
     Raises:
-        CheckpointError: not a training checkpoint (no critic), or a critic of another
+        CheckpointError: no critic there (:func:`load_critic`), or a critic of another
             architecture, vocabulary or pitch range (shapes differ).
     """
-    ckpt = load_training_state(path)
-    tensors = dict(ckpt["critic"])
+    tensors, cfg = load_critic(path)
     added = getattr(st.D, "projection", None) is not None and "projection.weight" not in tensors
     if added:  # the run's own statistics (set again by _prepare_state) and a zero projection
         own = st.D.state_dict()
         tensors["attr_mean"], tensors["attr_std"] = own["attr_mean"], own["attr_std"]
         tensors["projection.weight"] = torch.zeros_like(own["projection.weight"])
-    load_into(st.D, tensors, Path(path) / "critic.safetensors")
-    return {"path": provenance(ckpt["config"].path), "step": int(ckpt["config"].step), "projection_added": added}
+    load_into(st.D, tensors, cfg.path / CRITIC_FILE)
+    return {"path": provenance(cfg.path), "step": int(cfg.step), "projection_added": added}
 
 
 def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = None, preset: str = "small",
