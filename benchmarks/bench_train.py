@@ -72,6 +72,8 @@ def run_variant(args, name: str, extra: list[str]) -> dict:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     st = build_state(cfg, args.pitches, args.attributes, dev)
+    if args.attributes:  # the per-attribute spread the standardised losses divide by (training sets it from the labels)
+        st.attr_std = torch.full((args.attributes,), 0.023, device=dev)
     tc = cfg.train
     scales = [int(s) for s in args.scales.split(",")] if args.scales else list(range(cfg.model.n_scales))
     rows = []

@@ -546,3 +546,21 @@ def test_attribute_terms_need_attributes(prepared_dataset, term):
     data.attributes = []
     with pytest.raises(DataError, match=term):
         WaveTerms(cfg.train, data, torch.device("cpu"))
+
+
+def test_bf16_on_a_cpu_that_emulates_it_is_warned(prepared_dataset, tmp_path, monkeypatch):
+    """``train.precision=bf16`` on a CPU without AVX512-BF16 or AMX (emulated, ~10x slower than
+    fp32: docs/training.md, "Speed") prints one warning line at the start of the run; on a CPU with
+    it, with fp32 or on CUDA, nothing."""
+    from darkgan.training import distributed as dist_utils
+
+    monkeypatch.setattr(dist_utils, "cpu_has_native_bf16", lambda: False)
+    assert "train.precision=fp32" in dist_utils.precision_warning("bf16", torch.device("cpu"))
+    assert dist_utils.precision_warning("fp32", torch.device("cpu")) is None
+    assert dist_utils.precision_warning("bf16", torch.device("cuda")) is None
+    lines = []
+    cfg = apply_overrides(get_preset("tiny"), ["train.precision=bf16", "train.iterations=[1,0,0,0,0,0]"])
+    train(prepared_dataset, tmp_path / "a", config=cfg, progress=False, threads=1, log=lines.append)
+    assert sum("WARNING: train.precision=bf16" in m for m in lines) == 1
+    monkeypatch.setattr(dist_utils, "cpu_has_native_bf16", lambda: True)
+    assert dist_utils.precision_warning("bf16", torch.device("cpu")) is None

@@ -676,6 +676,9 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
             f"K={data.n_attributes} attributes, {data.n_pitches} pitches {data.pitch_range[0]}..{data.pitch_range[1]}, "
             f"{len(data.train_rows)} training notes, T={cfg.train.temperature}; "
             f"step {st.step}/{run.sched.total}" + (" (resumed)" if ckpt is not None else ""))
+        slow = dist_utils.precision_warning(cfg.train.precision, info.device)
+        if slow:
+            say(slow)
         with _Signals() as sigs:
             reason, last = _loop(run, sigs, max_minutes, stop_at_step, progress)
         consistent = dist_utils.ranks_agree(info, st.G) and dist_utils.ranks_agree(info, st.D)
