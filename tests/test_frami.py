@@ -176,16 +176,11 @@ def test_interrupted_distillation_resumes_to_the_same_student(notes, teacher_dir
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_table_runner_fills_table2_and_the_ablation_table3(notes, tmp_path):
-    import importlib.util
-    from pathlib import Path
-
+def test_table_runner_fills_table2_and_the_ablation_table3(notes, tmp_path, load_benchmark):
     from darkgan.frami.checkpoint import load_tensors
     from darkgan.utils.io import read_json
 
-    spec = importlib.util.spec_from_file_location("frami_table", Path(__file__).parents[1] / "benchmarks" / "frami_table.py")
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
+    runner = load_benchmark("frami_table")
     md = runner.main(["run", "--out", str(tmp_path), "--seeds", "0", "--preset", "tiny", "--data", str(notes),
                       "--set", "data.per_class=0", "--synth-set", "inversion.n_samples=8", "--synth-set", "inversion.steps=3"])
     t = read_json(tmp_path / "table.json")
@@ -307,15 +302,10 @@ def test_memory_bank_negatives_are_cached_embeddings_of_the_samples(teacher_dir,
     assert "emb" not in adi
 
 
-def test_table_runner_pairs_frami_and_adi_by_seed():
+def test_table_runner_pairs_frami_and_adi_by_seed(load_benchmark):
     """The paired comparison: per-seed differences on common seeds, a one-sided paired t-test
     (a consistent gain is significant although the seeds' means overlap), none with < 2 seeds."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("frami_table", Path(__file__).parents[1] / "benchmarks" / "frami_table.py")
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
+    runner = load_benchmark("frami_table")
     acc = {"adi": [0.20, 0.30, 0.25, 0.40], "frami": [0.23, 0.32, 0.29, 0.42]}
     runs = {m: [{"seed": s, "student_test_acc": a} for s, a in enumerate(v)] for m, v in acc.items()}
     runs["frami"].append({"seed": 9, "student_test_acc": 0.9})  # no ADI partner: left out
