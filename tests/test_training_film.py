@@ -159,3 +159,30 @@ def test_export_with_its_critic_starts_a_fine_tune(prepared_dataset, tmp_path):
     with pytest.raises(CheckpointError, match="critic.safetensors: checksum mismatch"):
         train(prepared_dataset, tmp_path / "ft2", config=cfg, progress=False, threads=1, stop_at_step=1,
               init_generator=plain, init_critic=shipped)
+
+
+def test_attach_critic_gives_an_export_the_critic_of_its_warm_up(prepared_dataset, tmp_path):
+    """``attach_critic``: an export made without its critic gets the critic of a warm-up run
+    against it; its generator file is unchanged byte for byte, every sum is recorded again, the
+    source is named; a critic of another architecture is a one-line error and leaves the export as it was."""
+    from darkgan.models.checkpoint import attach_critic, export_generator, load_critic, read_checkpoint_config
+
+    src = train(prepared_dataset, tmp_path / "src", config=apply_overrides(get_preset("tiny"), LAST_ONLY),
+                progress=False, threads=1)
+    plain = export_generator(src.checkpoint, tmp_path / "plain", half=True)
+    before = (plain / "generator.safetensors").read_bytes()
+    warm_cfg = apply_overrides(get_preset("tiny"), LAST_ONLY + ["train.critic_warmup=5"])
+    warm = train(prepared_dataset, tmp_path / "warm", config=warm_cfg, progress=False, threads=1, stop_at_step=2,
+                 init_generator=plain)
+    other = train(prepared_dataset, tmp_path / "other", progress=False, threads=1,
+                  config=apply_overrides(get_preset("tiny"), LAST_ONLY + ["model.channels=[8,8,8,8,8,8]"]))
+    with pytest.raises(CheckpointError, match="critic.safetensors: .*shape"):
+        attach_critic(plain, other.checkpoint)
+    assert not (plain / "critic.safetensors").exists() and (plain / "generator.safetensors").read_bytes() == before
+    attach_critic(plain, warm.checkpoint)
+    d, meta = load_critic(plain)
+    d_warm = load_training_state(warm.checkpoint)["critic"]
+    assert all(torch.allclose(d[k], d_warm[k], rtol=1e-3, atol=1e-4) for k in d_warm)
+    assert (plain / "generator.safetensors").read_bytes() == before
+    assert meta.extra["critic_from"]["step"] == 2 and meta.step == read_checkpoint_config(src.checkpoint).step
+    assert {"generator.safetensors", "critic.safetensors"} <= set(meta.extra["files"])

@@ -667,6 +667,40 @@ def load_critic(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Check
     return {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}, cfg
 
 
+def attach_critic(checkpoint: str | os.PathLike, source: str | os.PathLike) -> Path:
+    """Give an export the critic its generator was judged by: copy ``source``'s critic (a
+    training checkpoint, run folder or export with one: :func:`load_critic`) into the export
+    ``checkpoint`` (float16 when the export is), atomically; the generator, the attribute bank
+    and the metadata stay as they are, ``extra.critic_from`` records the source, and every file's
+    SHA-256 is recorded again. For an export made without ``--with-critic`` whose run is lost:
+    warm a critic against it (``--init-generator`` it with ``train.critic_warmup`` critic-only
+    steps; the checkpoint at the warm-up's end still holds the export's generator) and attach it.
+
+    Raises:
+        CheckpointError: no checkpoint, a corrupt one, no critic in ``source``, a critic of
+            another architecture, vocabulary or pitch range than the export's, or an unwritable folder.
+    """
+    from darkgan.models.critic import Critic
+    from darkgan.paths import provenance
+
+    cfg = read_checkpoint_config(checkpoint)
+    verify_checkpoint(cfg)
+    tensors, src = load_critic(source)
+    lo, hi = cfg.pitch_range
+    _load_module(Critic(cfg.config.model, hi - lo + 1, len(cfg.attributes)), tensors, src.path / CRITIC_FILE)
+    if cfg.dtype == "float16":
+        tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in tensors.items()}
+    meta = json.loads((cfg.path / "config.json").read_text(encoding="utf-8"))
+    meta.setdefault("extra", {})["critic_from"] = {"path": provenance(src.path), "step": int(src.step)}
+    with _staged(cfg.path, "attach a critic") as tmp:
+        for f in sorted(cfg.path.iterdir()):
+            if f.is_file() and f.name not in ("config.json", MARKER, CRITIC_FILE):
+                shutil.copy2(f, tmp / f.name)
+        _save_tensors(tmp / CRITIC_FILE, tensors)
+        finish_folder(tmp, meta, cfg.step)
+    return cfg.path
+
+
 def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], where: str | Path = "checkpoint") -> None:
     """Load ``tensors`` into ``module`` with shape checks (raises CheckpointError)."""
     _load_module(getattr(module, "module", module), tensors, Path(where))
