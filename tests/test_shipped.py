@@ -73,3 +73,30 @@ def test_student_generates_through_the_api():
     assert np.abs(x).max() <= 1.0
     rms_db = 20 * np.log10(np.sqrt((x.astype(np.float64) ** 2).mean(axis=1)) + 1e-12)
     assert (rms_db > -60).all(), rms_db
+
+
+def test_the_default_ships_the_critic_it_was_judged_by():
+    """The shipped default keeps a critic (``--init-critic default``): it loads into the critic of
+    the default's configuration, checksummed, and it hears the default's notes: on 64 notes asked
+    with the bank's attributes, its pitch head names the asked pitch far above chance (1 in 27) and
+    its attribute head correlates with the asked attributes."""
+    from safetensors.torch import load_file
+
+    from darkgan.models.checkpoint import load_critic
+    from darkgan.models.critic import Critic
+
+    g, cfg = load_generator("default")
+    tensors, meta = load_critic("default")
+    assert meta.path == shipped_checkpoint("default") and meta.extra["critic_from"]["step"] > 0
+    critic = Critic(cfg.config.model, g.n_pitches, g.n_attributes).eval()
+    critic.load_state_dict(tensors)
+    bank = load_file(shipped_checkpoint("default") / "attribute_bank.safetensors")
+    gen = torch.Generator().manual_seed(0)
+    rows = torch.randperm(bank["logits"].shape[0], generator=gen)[:64]
+    alpha = torch.sigmoid(bank["logits"][rows] / cfg.temperature)
+    pitch = bank["pitch"][rows].long() - cfg.pitch_range[0]
+    with torch.no_grad():
+        _, attr_logits, pitch_logits = critic(g(torch.randn(64, g.cfg.latent_dim, generator=gen), pitch, alpha))
+    assert float((pitch_logits.argmax(1) == pitch).float().mean()) > 0.25
+    r = torch.corrcoef(torch.stack([torch.sigmoid(attr_logits).flatten(), alpha.flatten()]))[0, 1]
+    assert float(r) > 0.3
