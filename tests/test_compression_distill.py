@@ -318,7 +318,9 @@ def test_tagger_loss_compares_student_and_teacher_notes_in_the_taggers_embedding
                                                                          t(z[:3], p[:3], a[:3])]))))
         want = timbre_consistency_loss(emb[:3], emb[3:], unrelated)
     assert torch.allclose(first["tagger"].detach(), want, rtol=1e-3), (first["tagger"], want)
-    assert torch.equal(first["loss"], first["tagger"]) and 0.05 < float(want) < 2.0
+    # paper-small's notes against the default's, in units of unrelated default notes' distance:
+    # below 2 for the defaults before stop 54, 2.46 for its; outside 0.05-5 the normalisation would be broken
+    assert torch.equal(first["loss"], first["tagger"]) and 0.05 < float(want) < 5.0
     t_before = [q.detach().clone() for q in t.parameters()]
     _train_steps(d, s.parameters(), (z, p, a), 8, 3e-4)  # stop 40's default: 1.68 -> 1.01 (4 at 1e-3: 1.55)
     with torch.no_grad():
