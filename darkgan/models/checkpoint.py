@@ -225,14 +225,18 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: corrupt weights file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
 
+def _cast(tensors: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """The floating-point tensors of ``tensors`` in ``dtype`` (None: as they are); others unchanged."""
+    if dtype is None:
+        return tensors
+    return {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in tensors.items()}
+
+
 def _state_dict(module: nn.Module, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     if is_folded(module):
         raise CheckpointError("cannot save a generator whose equalized-LR scales were folded into its weights")
     module = getattr(module, "module", module)  # unwrap DDP
-    sd = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-    if dtype is not None:
-        sd = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in sd.items()}
-    return sd
+    return _cast({k: v.detach().cpu().clone() for k, v in module.state_dict().items()}, dtype)
 
 
 def _load_module(module: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -400,9 +404,7 @@ def _write_files(tmp: Path, generator: nn.Module, ema: nn.Module | None,
                   {"format": "pt", "darkgan_checkpoint_format": str(FORMAT_VERSION)})
     if critic is not None:
         tensors = critic if isinstance(critic, dict) else _state_dict(critic)
-        if half:
-            tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in tensors.items()}
-        _save_tensors(tmp / CRITIC_FILE, tensors)
+        _save_tensors(tmp / CRITIC_FILE, _cast(tensors, torch.float16 if half else None))
         if ema is not None:
             _save_tensors(tmp / "generator_raw.safetensors", _state_dict(generator))
     for name, state in (optim_states or {}).items():
@@ -663,8 +665,7 @@ def load_critic(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Check
     if CRITIC_FILE not in (cfg.extra.get("files") or {}):
         raise CheckpointError(f"{cfg.path / CRITIC_FILE}: no checksum in config.json; not written by darkgan")
     verify_checkpoint(cfg, [CRITIC_FILE])
-    tensors = _load_tensors(cfg.path / CRITIC_FILE)
-    return {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}, cfg
+    return _cast(_load_tensors(cfg.path / CRITIC_FILE), torch.float32), cfg
 
 
 def attach_critic(checkpoint: str | os.PathLike, source: str | os.PathLike) -> Path:
@@ -688,8 +689,7 @@ def attach_critic(checkpoint: str | os.PathLike, source: str | os.PathLike) -> P
     tensors, src = load_critic(source)
     lo, hi = cfg.pitch_range
     _load_module(Critic(cfg.config.model, hi - lo + 1, len(cfg.attributes)), tensors, src.path / CRITIC_FILE)
-    if cfg.dtype == "float16":
-        tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in tensors.items()}
+    tensors = _cast(tensors, torch.float16 if cfg.dtype == "float16" else None)
     meta = json.loads((cfg.path / "config.json").read_text(encoding="utf-8"))
     meta.setdefault("extra", {})["critic_from"] = {"path": provenance(src.path), "step": int(src.step)}
     with _staged(cfg.path, "attach a critic") as tmp:
