@@ -87,7 +87,7 @@ def test_the_default_ships_the_critic_it_was_judged_by():
 
     g, cfg = load_generator("default")
     tensors, meta = load_critic("default")
-    assert meta.path == shipped_checkpoint("default") and "critic.safetensors" in meta.extra["files"]
+    assert meta.path == shipped_checkpoint("default")  # load_critic itself refuses a critic config.json has no sum for
     critic = Critic(cfg.config.model, g.n_pitches, g.n_attributes).eval()
     critic.load_state_dict(tensors)
     bank = load_file(shipped_checkpoint("default") / "attribute_bank.safetensors")
