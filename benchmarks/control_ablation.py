@@ -34,6 +34,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from darkgan.evaluation.taggers import TABLE2_INSTRUMENTS  # noqa: E402
 
+#: the recipe of the shipped default (docs/training.md, "A fresh critic, float32 and Tuning fork / Percussion
+#: at 8", stop 54) as ``--set`` overrides of ``small``; rows ``Q-*`` take one part away each
+FINAL = ["model.attr_input=std_logit", "train.attr_loss=std_mse", "train.output_terms_from_scale=2",
+         "train.precision=fp32", "train.memory_format=channels_last", "train.gp_every=4",
+         "train.loss_weights.g_f0=5", "train.loss_weights.g_consistency=60", "train.loss_weights.g_retrieval=2",
+         "train.loss_weights.g_steer=5", "train.steer_loss=projection", "train.envelope_quantile=0.05",
+         "train.teacher_attribute_weights=" + json.dumps({"Brass instrument": 5, "Chime": 5, "Percussion": 8,
+                                                          "Tuning fork": 8, "Saxophone": 3}),
+         "train.envelope_bands_hz=[1000,4000]", "train.envelope_match_steps=3", "train.loss_weights.g_envelope=40",
+         "train.teacher_loss=corr", "train.teacher_gradient=magnitude", "train.loss_weights.g_teacher=20",
+         "train.loss_weights.g_tail=20"]
+
 #: name -> (what it is, overrides on top of the common ones)
 VARIANTS = {
     "A-paper": ("paper recipe: probabilities in, auxiliary attribute head (Eq. 2 BCE)", []),
@@ -90,6 +102,19 @@ VARIANTS = {
                                        "train.gp_every=4", "train.loss_weights.g_retrieval=2",
                                        "train.loss_weights.g_steer=5", "train.steer_loss=projection",
                                        "train.steer_attributes=" + json.dumps(list(TABLE2_INSTRUMENTS))]),
+    **{f"Q-final{suffix}": (what, FINAL + extra) for suffix, (what, extra) in {
+        "": ("the shipped default's recipe (stop 54; its last-scale terms g_f0, g_tail, g_envelope wait for 1024x32)", []),
+        "-no-corr": ("Q without the correlation loss (train.teacher_loss=std_mse at g_teacher 10, the form before stop 52)",
+                     ["train.teacher_loss=std_mse", "train.loss_weights.g_teacher=10"]),
+        "-no-magnitude": ("Q with the teacher's gradient on the IF too (train.teacher_gradient=magif)",
+                          ["train.teacher_gradient=magif"]),
+        "-no-consistency": ("Q without the timbre consistency term (g_consistency=0)", ["train.loss_weights.g_consistency=0"]),
+        "-no-weights": ("Q without the per-attribute teacher weights (train.teacher_attribute_weights={})",
+                        ["train.teacher_attribute_weights={}"]),
+        "-no-transforms": ("Q without the random transforms before the teacher", ["train.teacher_transforms=none"]),
+        "-no-retrieval": ("Q without the retrieval term (g_retrieval=0)", ["train.loss_weights.g_retrieval=0"]),
+        "-no-steer": ("Q without the steered single edits (g_steer=0)", ["train.loss_weights.g_steer=0"]),
+    }.items()},
     "F-all": ("C + the attribute head in standardised logit units (train.attr_loss=std_mse)", ["model.attr_input=std_logit", "model.critic_projection=true",
                                         "train.attr_loss=std_mse", "train.loss_weights.g_teacher=1",
                                         "train.output_terms_from_scale=2"]),

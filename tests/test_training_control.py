@@ -564,3 +564,31 @@ def test_bf16_on_a_cpu_that_emulates_it_is_warned(prepared_dataset, tmp_path, mo
     assert sum("WARNING: train.precision=bf16" in m for m in lines) == 1
     monkeypatch.setattr(dist_utils, "cpu_has_native_bf16", lambda: True)
     assert dist_utils.precision_warning("bf16", torch.device("cpu")) is None
+
+
+def test_the_ablations_final_recipe_is_the_shipped_defaults(load_benchmark):
+    """``benchmarks/control_ablation.py``'s ``Q-final`` rows claim to ablate the recipe the shipped
+    default was trained with: every model and training setting its config records, but the schedule
+    (the default was a fine-tune at the last scale, the ablation trains the coarse scales from
+    scratch), must equal ``small`` + ``FINAL``; each ``Q-final-*`` row changes at least one."""
+    import dataclasses
+    import json
+
+    from darkgan.paths import shipped_checkpoint
+    from darkgan.training.loop import resolve_config
+
+    ablation = load_benchmark("control_ablation")
+    shipped = json.loads((shipped_checkpoint("default") / "config.json").read_text())
+    schedule = {"iterations", "fade_in_jumps", "critic_warmup"}
+
+    def settings(cfg) -> dict:
+        as_json = json.loads(json.dumps({"model": dataclasses.asdict(cfg.model), "train": dataclasses.asdict(cfg.train)}))
+        return {f"{part}.{k}": v for part, d in as_json.items() for k, v in d.items() if k not in schedule}
+
+    final = settings(resolve_config("small", ablation.FINAL, shipped["temperature"]))
+    recorded = {f"{part}.{k}": v for part in ("model", "train") for k, v in shipped[part].items() if k not in schedule}
+    assert final == recorded, {k: (final.get(k), recorded.get(k)) for k in final.keys() | recorded.keys()
+                               if final.get(k) != recorded.get(k)}
+    for name, (_, overrides) in ablation.VARIANTS.items():
+        if name.startswith("Q-final-"):
+            assert settings(resolve_config("small", overrides, shipped["temperature"])) != final, name
