@@ -114,6 +114,7 @@ VARIANTS = {
         "-no-transforms": ("Q without the random transforms before the teacher", ["train.teacher_transforms=none"]),
         "-no-retrieval": ("Q without the retrieval term (g_retrieval=0)", ["train.loss_weights.g_retrieval=0"]),
         "-no-steer": ("Q without the steered single edits (g_steer=0)", ["train.loss_weights.g_steer=0"]),
+        "-seed1": ("Q trained again with another seed (train.seed=1): the rows' noise floor", ["train.seed=1"]),
     }.items()},
     "F-all": ("C + the attribute head in standardised logit units (train.attr_loss=std_mse)", ["model.attr_input=std_logit", "model.critic_projection=true",
                                         "train.attr_loss=std_mse", "train.loss_weights.g_teacher=1",
@@ -121,9 +122,13 @@ VARIANTS = {
 }
 
 
-#: the rows measured for docs/training.md (E-std-attrmse is defined but was not run)
+#: the rows measured for docs/training.md (E-std-attrmse is defined but was not run; the J-P rows
+#: are run by name, docs/training.md gives each command)
 MEASURED = ("A-paper", "D-std", "B-std-proj", "C-std-proj-teacher", "G-std-proj-teacher-notransforms",
-            "H-no-projection", "I-no-teacher", "F-all")
+            "H-no-projection", "I-no-teacher", "F-all",
+            # stop 56: the shipped default's recipe and its parts (Q-final-no-steer is defined but was not run)
+            "Q-final", "Q-final-seed1", "Q-final-no-corr", "Q-final-no-magnitude", "Q-final-no-consistency",
+            "Q-final-no-transforms", "Q-final-no-weights", "Q-final-no-retrieval")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
