@@ -126,9 +126,9 @@ VARIANTS = {
 #: are run by name, docs/training.md gives each command)
 MEASURED = ("A-paper", "D-std", "B-std-proj", "C-std-proj-teacher", "G-std-proj-teacher-notransforms",
             "H-no-projection", "I-no-teacher", "F-all",
-            # stop 56: the shipped default's recipe and its parts (Q-final-no-steer is defined but was not run)
+            # stop 56: the shipped default's recipe and its parts
             "Q-final", "Q-final-seed1", "Q-final-no-corr", "Q-final-no-magnitude", "Q-final-no-consistency",
-            "Q-final-no-transforms", "Q-final-no-weights", "Q-final-no-retrieval")
+            "Q-final-no-transforms", "Q-final-no-weights", "Q-final-no-retrieval", "Q-final-no-steer")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
