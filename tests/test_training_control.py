@@ -571,9 +571,9 @@ def test_the_ablations_final_recipe_is_the_shipped_defaults(load_benchmark):
     default was trained with: every model and training setting its config records, but the schedule
     (the default was a fine-tune at the last scale, the ablation trains the coarse scales from
     scratch), must equal ``small`` + ``FINAL``; each ``Q-final-*`` row changes at least one."""
-    import dataclasses
     import json
 
+    from darkgan.models.config import Config
     from darkgan.paths import shipped_checkpoint
     from darkgan.training.loop import resolve_config
 
@@ -581,12 +581,12 @@ def test_the_ablations_final_recipe_is_the_shipped_defaults(load_benchmark):
     shipped = json.loads((shipped_checkpoint("default") / "config.json").read_text())
     schedule = {"iterations", "fade_in_jumps", "critic_warmup"}
 
-    def settings(cfg) -> dict:
-        as_json = json.loads(json.dumps({"model": dataclasses.asdict(cfg.model), "train": dataclasses.asdict(cfg.train)}))
-        return {f"{part}.{k}": v for part, d in as_json.items() for k, v in d.items() if k not in schedule}
+    def settings(cfg: Config) -> dict:
+        d = cfg.to_dict()
+        return {f"{part}.{k}": v for part in ("model", "train") for k, v in d[part].items() if k not in schedule}
 
     final = settings(resolve_config("small", ablation.FINAL, shipped["temperature"]))
-    recorded = {f"{part}.{k}": v for part in ("model", "train") for k, v in shipped[part].items() if k not in schedule}
+    recorded = settings(Config.from_dict(shipped))
     assert final == recorded, {k: (final.get(k), recorded.get(k)) for k in final.keys() | recorded.keys()
                                if final.get(k) != recorded.get(k)}
     for name, (_, overrides) in ablation.VARIANTS.items():
