@@ -4,6 +4,10 @@ from scratch, at equal steps? One row per recipe, each trained and measured the 
     python benchmarks/control_ablation.py --data DIR --out RUNS [--variants A,B,...] [--threads 1]
                                           [--iterations 600,600,1000] [--max-minutes 40] [--table]
 
+A row is a recipe of :data:`VARIANTS`, or ``RECIPE+seedN``: the same recipe trained with
+``train.seed=N`` (``Q-final-seed1`` is ``Q-final+seed1``'s older name). ``--table`` then adds the
+mean and the range over each recipe's seeds, the seed spread the rows' differences are read against.
+
 Every variant is the ``small`` preset trained from scratch over scales 0-2 (32x4 -> 64x8 ->
 128x16; ``--iterations`` steps per scale, 25-jump fade-ins), T = 2, seed 0, then measured on its
 last checkpoint, whose 128x16 output is nearest-up-sampled to 1024x32 and inverted:
@@ -29,6 +33,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -131,6 +137,39 @@ MEASURED = ("A-paper", "D-std", "B-std-proj", "C-std-proj-teacher", "G-std-proj-
             "Q-final-no-transforms", "Q-final-no-weights", "Q-final-no-retrieval", "Q-final-no-steer")
 
 
+#: older row names that are another seed of a recipe: name -> (recipe, seed)
+SEED_ALIASES = {"Q-final-seed1": ("Q-final", 1)}
+
+
+def recipe(name: str) -> tuple[str, int]:
+    """``(recipe, seed)`` of a row name: a :data:`VARIANTS` key (seed 0), ``RECIPE+seedN`` (seed N) or
+    an alias of :data:`SEED_ALIASES`.
+
+    Raises:
+        ValueError: the recipe is unknown or the seed is not a non-negative integer.
+    """
+    if name in SEED_ALIASES:
+        return SEED_ALIASES[name]
+    base, plus, seed = name.partition("+seed")
+    if base not in VARIANTS or (plus and not seed.isdigit()):
+        raise ValueError(f"unknown row {name!r}: use a recipe of {', '.join(VARIANTS)}, optionally +seedN")
+    return base, int(seed or 0)
+
+
+def overrides(name: str) -> list[str]:
+    """The ``--set`` overrides of ``small`` that train row ``name`` (its recipe's, plus ``train.seed``)."""
+    if name in VARIANTS:
+        return VARIANTS[name][1]
+    base, seed = recipe(name)
+    return VARIANTS[base][1] + [f"train.seed={seed}"]
+
+
+def describe(name: str) -> str:
+    """What row ``name`` is, for the table."""
+    base, seed = recipe(name)
+    return VARIANTS[name][0] if name in VARIANTS else f"{VARIANTS[base][0]}; seed {seed}"
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
@@ -143,9 +182,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--table", action="store_true", help="only print the table of what --out holds")
     args = ap.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    bad = [v for v in args.variants if v not in VARIANTS]
-    if bad:
-        ap.error(f"--variants: unknown {', '.join(bad)}; known: {', '.join(VARIANTS)}")
+    for v in args.variants:
+        try:
+            recipe(v)
+        except ValueError as e:
+            ap.error(f"--variants: {e}")
     return args
 
 
@@ -172,7 +213,7 @@ def run_variant(args, name: str) -> None:
         train += ["--resume"]
     else:
         train += ["--preset", "small", "--temperature", "2"]
-        for s in common + VARIANTS[name][1]:
+        for s in common + overrides(name):
             train += ["--set", s]
     _run(train, out / f"{name}.log")
     ck = str(_latest(run))
@@ -206,13 +247,53 @@ def table(out: Path, names: list[str]) -> str:
         t2 = sum(1 for v in c["table2"].values() if v is not None and v >= 0.35)
         rise = " / ".join(str(c["rise"][k]["n_significant"]) for k in ("teacher", "yamnet"))
         r, q = c["retrieval"], m["results"]["rows"][n]
-        rows.append(f"| {n}: {VARIANTS[n][0]} | {_ci(c['rho']['teacher'])} | {_ci(c['rho']['yamnet'])} | "
+        rows.append(f"| {n}: {describe(n)} | {_ci(c['rho']['teacher'])} | {_ci(c['rho']['yamnet'])} | "
                     f"{t2} of {len(c['table2'])} | {rise} | {r['median_rank']:.1f} / {r['top5']:.2f} | "
                     f"{q['fad_teacher']['fad']:.2f} / {q['kad_teacher']['kad']:.0f} |")
     if real:
         rows.append(f"| real validation notes at 128x16 (the ceiling) | {_ci(real['teacher'])} | "
                     f"{_ci(real['yamnet'])} | | | | |")
     return "\n".join(rows)
+
+
+def _measured(out: Path, name: str) -> dict | None:
+    """Row ``name``'s headline numbers from ``out`` (None until both its measurements exist)."""
+    c, m = out / f"{name}.control.json", out / f"report-{name}" / "metrics.json"
+    if not (c.is_file() and m.is_file()):
+        return None
+    c, m = json.loads(c.read_text()), json.loads(m.read_text())
+    q = m["results"]["rows"][name]
+    return {"teacher rho": c["rho"]["teacher"]["mean_rho"], "YAMNet rho": c["rho"]["yamnet"]["mean_rho"],
+            "Table-2 >= 0.35": sum(1 for v in c["table2"].values() if v is not None and v >= 0.35),
+            "retrieval top-5": c["retrieval"]["top5"], "FAD": q["fad_teacher"]["fad"]}
+
+
+def seed_table(out: Path, names: list[str]) -> str:
+    """Mean (min-max) of each recipe's headline numbers over its measured seeds, for every recipe of
+    ``names`` with at least two seeds measured in ``out`` (rows of other seeds found in ``out`` count
+    too); empty when none has."""
+    groups: dict[str, dict[int, dict]] = {}
+    rows = sorted({n.name[:-len(".control.json")] for n in out.glob("*.control.json")} | set(names))
+    for n in rows:
+        try:
+            base, seed = recipe(n)
+        except ValueError:
+            continue
+        if (got := _measured(out, n)) is not None:
+            groups.setdefault(base, {})[seed] = got
+    wanted = {recipe(n)[0] for n in names}
+    keys = ["teacher rho", "YAMNet rho", "Table-2 >= 0.35", "retrieval top-5", "FAD"]
+    lines = ["| recipe | seeds | " + " | ".join(f"{k}: mean (min-max)" for k in keys) + " |",
+             "|---|---|" + "---|" * len(keys)]
+    for base in [b for b in VARIANTS if b in wanted and len(groups.get(b, {})) >= 2]:
+        g = groups[base]
+        cells = []
+        for k in keys:
+            v = np.array([g[s][k] for s in sorted(g)], float)
+            f = "{:.1f}" if k == "Table-2 >= 0.35" else "{:.2f}" if k == "FAD" else "{:.3f}"
+            cells.append(f"{f.format(v.mean())} ({f.format(v.min())}-{f.format(v.max())})")
+        lines.append(f"| {base} | {', '.join(map(str, sorted(g)))} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def main(argv=None) -> None:
@@ -224,6 +305,8 @@ def main(argv=None) -> None:
         for name in args.variants:
             run_variant(args, name)
     text = table(out, args.variants)
+    if seeds := seed_table(out, args.variants):
+        text += "\n\nOver seeds (the spread the rows' differences are read against):\n\n" + seeds
     (out / "ablation.md").write_text(text + "\n")
     print(text)
 

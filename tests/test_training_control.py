@@ -592,3 +592,43 @@ def test_the_ablations_final_recipe_is_the_shipped_defaults(load_benchmark):
     for name, (_, overrides) in ablation.VARIANTS.items():
         if name.startswith("Q-final-"):
             assert settings(resolve_config("small", overrides, shipped["temperature"])) != final, name
+
+
+def test_the_ablations_seed_rows_change_only_the_seed(load_benchmark, tmp_path):
+    """``RECIPE+seedN`` rows train their recipe with ``train.seed=N`` and nothing else changed
+    (``Q-final-seed1`` is ``Q-final+seed1``); a bad row name is an error naming it; the seed table
+    gives each recipe's mean and range over the seeds measured."""
+    import json
+
+    from darkgan.training.loop import resolve_config
+
+    ablation = load_benchmark("control_ablation")
+
+    def cfg(name):
+        return resolve_config("small", ablation.overrides(name), 2.0).to_dict()["train"]
+
+    base, seeded = cfg("Q-final-no-transforms"), cfg("Q-final-no-transforms+seed3")
+    assert {k for k in base if base[k] != seeded[k]} == {"seed"} and seeded["seed"] == 3
+    assert cfg("Q-final-seed1") == cfg("Q-final+seed1")
+    assert ablation.recipe("Q-final-seed1") == ("Q-final", 1)
+    for bad in ("Q-final+seedx", "no-such-recipe+seed1"):
+        with pytest.raises(ValueError, match=bad.replace("+", r"\+")):
+            ablation.recipe(bad)
+    with pytest.raises(SystemExit):
+        ablation.parse_args(["--data", "d", "--out", "o", "--variants", "Q-final+seed-1"])
+
+    def write(name, teacher, fad):
+        (tmp_path / f"{name}.control.json").write_text(json.dumps({
+            "rho": {"teacher": {"mean_rho": teacher}, "yamnet": {"mean_rho": teacher / 4}},
+            "table2": {"Chime": teacher, "Percussion": 0.1}, "retrieval": {"top5": 0.5}}))
+        (tmp_path / f"report-{name}").mkdir()
+        (tmp_path / f"report-{name}" / "metrics.json").write_text(json.dumps(
+            {"results": {"rows": {name: {"fad_teacher": {"fad": fad}}}}}))
+
+    write("Q-final", 0.40, 12.0)
+    assert ablation.seed_table(tmp_path, ["Q-final"]) == ""  # one seed: no spread to show
+    write("Q-final-seed1", 0.30, 13.0)
+    write("Q-final+seed2", 0.38, 11.0)
+    row = ablation.seed_table(tmp_path, ["Q-final"]).splitlines()[-1]
+    assert row.startswith("| Q-final | 0, 1, 2 | 0.360 (0.300-0.400) | 0.090 (0.075-0.100) | 0.7 (0.0-1.0) |")
+    assert row.endswith("| 0.500 (0.500-0.500) | 12.00 (11.00-13.00) |")
