@@ -87,10 +87,10 @@ class SynthGraph(nn.Module):
         self.register_buffer("mean", torch.tensor(normalizer.mean, dtype=torch.float32).view(1, 2, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(normalizer.std, dtype=torch.float32).view(1, 2, 1, 1), persistent=False)
         self.inverse = MatmulISTFT() if matmul_istft else None
-        from darkgan.data.magif import N_SAMPLES, SYNTHESIS_FADE_SAMPLES, fade_out
+        from darkgan.data.magif import N_SAMPLES, fade_out
 
-        # the synthesis fade-out (darkgan.data.magif.magif_to_note) as one multiply, export-friendly
-        self.register_buffer("fade", fade_out(torch.ones(1, N_SAMPLES), SYNTHESIS_FADE_SAMPLES), persistent=False)
+        # the data's fade-out (darkgan.data.magif.magif_to_note) as one multiply, export-friendly
+        self.register_buffer("fade", fade_out(torch.ones(1, N_SAMPLES)), persistent=False)
 
     def forward(self, z: torch.Tensor, pitch: torch.Tensor, attributes: torch.Tensor | None = None) -> torch.Tensor:
         dt = torch.float16 if self.half_precision else torch.float32

@@ -31,9 +31,6 @@ N_BINS = 1024  #: frequency bins kept (the Nyquist bin is dropped)
 N_FRAMES = 32  #: STFT frames of a 1 s crop (centred frames)
 LOG_EPS = 1e-6  #: floor added to the magnitude before the log
 FADE_OUT_SAMPLES = 1024  #: raised-cosine fade at the end of each crop (64 ms), as the reference
-#: the fade synthesis applies (:func:`magif_to_note`): the last hop (32 ms), the part of the data's
-#: fade that a generator's frame magnitudes cannot carry (stop 57)
-SYNTHESIS_FADE_SAMPLES = HOP
 #: Hz: below it nothing is heard (bins 0-2 of the 1024, 0-15.6 Hz); :func:`frame_energy_db` leaves it out
 AUDIBLE_HZ = 20.0
 
@@ -169,25 +166,19 @@ def frame_energy_db(logmag: torch.Tensor, min_hz: float = AUDIBLE_HZ, max_hz: fl
 
 def magif_to_note(magif: torch.Tensor) -> torch.Tensor:
     """A generated note as a listener gets it: :func:`without_infrasound`, :func:`magif_to_wave`,
-    then :func:`fade_out` over the last hop (:data:`SYNTHESIS_FADE_SAMPLES`, 512 samples, 32 ms).
+    then :func:`fade_out`.
 
-    Every training crop is faded out over its last 64 ms (``darkgan data prepare``). The fade
-    shows in two places of the crop's MAG-IF: the magnitudes of the last two frames (-3 and -10 dB
-    in log magnitude for a steady sound), which a generator learns, and the phase-consistent
-    overlap of those frames, which it does not: without a fade at synthesis, generated notes are
-    cut (the step-15,754 default: last 10 ms at +0.9 dB re the body against -33 dB for real
-    crops, a click; issue 15, item 7). Until stop 57 synthesis applied the data's whole 64 ms fade
-    on top of the learnt one, twice the fade: the shipped default's notes ended 9 dB darker than
-    real crops (energy above 5 kHz in the last 50 ms re 0.5-0.9 s, median of 512 training-
-    conditioned notes: -27.2 dB against -18.2; last 10 ms -47.9 against -32.9 dB). Fading only
-    the last hop, where no frame centre lies, completes the learnt fade: -20.7 and -36.2 dB
-    (student -18.7, -39.8; ``docs/generation.md``, "The end of a note"). Likewise real notes have
-    almost no energy below 20 Hz (-45 dB), but every generator here adds an infrasonic swell to its
-    onsets (stop 49), so synthesis removes it, as a DC blocker would.
+    Every training crop is faded out over its last 64 ms (``darkgan data prepare``), but a
+    generator does not reproduce the fade: it lives in the phase-consistent overlap of the last
+    two STFT frames, so generated notes are cut instead (last 10 ms at +0.9 dB re the note's body
+    against -33 dB for real crops: a click, a broadband burst in spectrograms; issue 15, item 7).
+    The fade is a fixed part of the data, not of the timbre, so synthesis applies it. Likewise
+    real notes have almost no energy below 20 Hz (-45 dB), but every generator here adds an
+    infrasonic swell to its onsets (stop 49), so synthesis removes it, as a DC blocker would.
 
     Shapes: ``[B, 2, 1024, 32]`` un-normalised MAG-IF -> ``[B, 16000]`` float32 (differentiable).
     """
-    return fade_out(magif_to_wave(without_infrasound(magif)), SYNTHESIS_FADE_SAMPLES)
+    return fade_out(magif_to_wave(without_infrasound(magif)))
 
 
 def without_infrasound(magif: torch.Tensor, min_hz: float = AUDIBLE_HZ) -> torch.Tensor:

@@ -2,8 +2,8 @@
 
 The generator (paper Sec. 4.3.2) outputs normalised MAG-IF ``[b, 2, 1024, 32]``; it is
 de-normalised with the checkpoint's statistics and inverted to a waveform
-(:func:`darkgan.data.magif.magif_to_note`: phase = pi cumsum(IF), inverse STFT, the last hop
-faded out). A checkpoint saved before the last scale generates at its scale and is up-sampled (a preview).
+(:func:`darkgan.data.magif.magif_to_note`: phase = pi cumsum(IF), inverse STFT, the data's fade-out). A checkpoint
+saved before the last scale generates at its scale and is up-sampled (a preview).
 
 The *limiter* (:func:`limit_peaks`) is a per-note gain, never a clip or a soft-clip: a note
 whose absolute peak exceeds 1.0 is divided by its peak; notes within [-1, 1] are untouched.
@@ -145,8 +145,7 @@ class Synthesiser:
 
     def wave(self, z: torch.Tensor, pitch_index: torch.Tensor, alpha: torch.Tensor | None) -> torch.Tensor:
         """One chunk, as :meth:`magif`, -> raw waveform ``[b, 16000]`` at 16 kHz (before the limiter),
-        faded out over its last hop (32 ms), completing the fade of the training crops
-        (:func:`darkgan.data.magif.magif_to_note`)."""
+        faded out over its last 64 ms as every training crop (:func:`darkgan.data.magif.magif_to_note`)."""
         from darkgan.data.magif import magif_to_note
 
         return magif_to_note(self.magif(z, pitch_index, alpha))
