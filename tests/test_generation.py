@@ -550,6 +550,31 @@ def test_generated_notes_fade_out_like_the_training_crops(prepared_dataset):
         assert np.median(tail_burst_db(notes)) < 0.0 and (tail_burst_db(notes) > 10.0).mean() <= 0.1
 
 
+def test_tail_fade_benchmark_measures_the_shipped_synthesis(load_benchmark, prepared_dataset):
+    """``benchmarks/tail_fade.py``: its generator with the data's fade is the evaluation's
+    (:func:`generator_fn`, bit for bit up to float noise), the data's fade shows in the last two
+    frames of real crops' MAG-IF and nowhere before, and on the shipped default's notes a longer
+    fade darkens the tail and silences the last 10 ms (the cut a generator leaves without one)."""
+    from darkgan import DarkGAN
+    from darkgan.data.cache import NoteCache
+    from darkgan.data.magif import FADE_OUT_SAMPLES
+    from darkgan.evaluation.taggers import generator_fn
+
+    bench = load_benchmark("tail_fade")
+    g = DarkGAN.load("default")
+    pitch, alpha = np.array([44, 57, 70, 62]), g.bank.alpha(np.arange(4), g.temperature)
+    np.testing.assert_allclose(bench.fade_generator(g, FADE_OUT_SAMPLES)(pitch, alpha, 3),
+                               generator_fn(g)(pitch, alpha, 3), atol=1e-5)
+    real = bench.frame_profile(NoteCache(prepared_dataset).load(np.arange(30), normalize=False).float())
+    for band in ("hf", "lf"):
+        assert max(abs(v) for v in real[band][:3]) < 2.0 and real[band][-1] < -8.0, real
+    z = np.random.default_rng(0).standard_normal((40, g.latent_dim)).astype(np.float32)
+    magif = g.generate_magif(z, np.resize(pitch, 40), g.bank.alpha(np.arange(40) % len(g.bank), g.temperature))
+    m = {n: bench.tail_measures(bench.faded(magif, n)) for n in (0, 512, FADE_OUT_SAMPLES)}
+    assert m[FADE_OUT_SAMPLES]["burst_median_db"] < m[512]["burst_median_db"] - 2.0
+    assert m[0]["envelope_median_db"] > m[FADE_OUT_SAMPLES]["envelope_median_db"] + 20.0
+
+
 def test_generated_notes_carry_no_infrasonic_swell(prepared_dataset):
     """Stop 49: the shipped generator's MAG-IF put a swell below 20 Hz at every onset (bins 0-2
     held ~25 % of the first 6 frames' energy; the rendered notes far less than 1 %); synthesis
