@@ -239,14 +239,13 @@ def table(out: Path, names: list[str]) -> str:
             "|---|---|---|---|---|---|---|")
     rows, real = [head], None
     for n in names:
-        c, m = out / f"{n}.control.json", out / f"report-{n}" / "metrics.json"
-        if not (c.is_file() and m.is_file()):
+        if (got := _load(out, n)) is None:
             continue
-        c, m = json.loads(c.read_text()), json.loads(m.read_text())
+        c, q = got
         real = real or c.get("real")
-        t2 = sum(1 for v in c["table2"].values() if v is not None and v >= 0.35)
+        t2 = _table2(c)
         rise = " / ".join(str(c["rise"][k]["n_significant"]) for k in ("teacher", "yamnet"))
-        r, q = c["retrieval"], m["results"]["rows"][n]
+        r = c["retrieval"]
         rows.append(f"| {n}: {describe(n)} | {_ci(c['rho']['teacher'])} | {_ci(c['rho']['yamnet'])} | "
                     f"{t2} of {len(c['table2'])} | {rise} | {r['median_rank']:.1f} / {r['top5']:.2f} | "
                     f"{q['fad_teacher']['fad']:.2f} / {q['kad_teacher']['kad']:.0f} |")
@@ -256,16 +255,27 @@ def table(out: Path, names: list[str]) -> str:
     return "\n".join(rows)
 
 
-def _measured(out: Path, name: str) -> dict | None:
-    """Row ``name``'s headline numbers from ``out`` (None until both its measurements exist)."""
+def _load(out: Path, name: str) -> tuple[dict, dict] | None:
+    """Row ``name``'s control measures (``NAME.control.json``) and its report's metrics row, or None
+    until both exist in ``out``."""
     c, m = out / f"{name}.control.json", out / f"report-{name}" / "metrics.json"
     if not (c.is_file() and m.is_file()):
         return None
-    c, m = json.loads(c.read_text()), json.loads(m.read_text())
-    q = m["results"]["rows"][name]
+    return json.loads(c.read_text()), json.loads(m.read_text())["results"]["rows"][name]
+
+
+def _table2(control: dict) -> int:
+    """How many Table-2 instruments reach teacher rho 0.35."""
+    return sum(1 for v in control["table2"].values() if v is not None and v >= 0.35)
+
+
+def _measured(out: Path, name: str) -> dict | None:
+    """Row ``name``'s headline numbers from ``out`` (None until both its measurements exist)."""
+    if (got := _load(out, name)) is None:
+        return None
+    c, q = got
     return {"teacher rho": c["rho"]["teacher"]["mean_rho"], "YAMNet rho": c["rho"]["yamnet"]["mean_rho"],
-            "Table-2 >= 0.35": sum(1 for v in c["table2"].values() if v is not None and v >= 0.35),
-            "retrieval top-5": c["retrieval"]["top5"], "FAD": q["fad_teacher"]["fad"]}
+            "Table-2 >= 0.35": _table2(c), "retrieval top-5": c["retrieval"]["top5"], "FAD": q["fad_teacher"]["fad"]}
 
 
 def seed_table(out: Path, names: list[str]) -> str:
