@@ -134,7 +134,10 @@ MEASURED = ("A-paper", "D-std", "B-std-proj", "C-std-proj-teacher", "G-std-proj-
             "H-no-projection", "I-no-teacher", "F-all",
             # stop 56: the shipped default's recipe and its parts
             "Q-final", "Q-final-seed1", "Q-final-no-corr", "Q-final-no-magnitude", "Q-final-no-consistency",
-            "Q-final-no-transforms", "Q-final-no-weights", "Q-final-no-retrieval", "Q-final-no-steer")
+            "Q-final-no-transforms", "Q-final-no-weights", "Q-final-no-retrieval", "Q-final-no-steer",
+            # stop 57: a third seed of the recipe, a second of the parts whose reading was unsure
+            "Q-final+seed2", "Q-final-no-corr+seed1", "Q-final-no-transforms+seed1", "Q-final-no-weights+seed1",
+            "Q-final-no-steer+seed1")
 
 
 #: older row names that are another seed of a recipe: name -> (recipe, seed)
