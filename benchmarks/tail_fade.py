@@ -55,17 +55,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.fades = [int(x) for x in args.fades.split(",") if x.strip()]
         args.rho_fades = [int(x) for x in args.rho_fades.split(",") if x.strip()] if args.rho_notes else []
     except ValueError:
-        ap.error(f"--fades / --rho-fades: integers (samples) separated by commas, got {args.fades!r} / {args.rho_fades!r}")
-    bad = [f for f in args.fades + args.rho_fades if not 0 <= f <= 16000]
+        ap.error(f"--fades / --rho-fades: integers (samples) separated by commas, "
+                 f"got {args.fades!r} / {args.rho_fades!r}")
+    from darkgan.data.constants import N_SAMPLES
+
+    bad = [f for f in args.fades + args.rho_fades if not 0 <= f <= N_SAMPLES]
     if bad or args.n < 2 or args.rho_notes < 0:
-        ap.error(f"fades must be in [0, 16000] samples ({bad}), --n >= 2, --rho-notes >= 0")
+        ap.error(f"fades must be in [0, {N_SAMPLES}] samples ({bad}), --n >= 2, --rho-notes >= 0")
     return args
 
 
 def frame_profile(magif: torch.Tensor) -> dict:
     """``[n, 2, 1024, 32]`` un-normalised MAG-IF -> ``{"hf": [6], "lf": [6]}``: the median over notes
     of the energy above :data:`HF_HZ` and below :data:`LF_HZ` of the last :data:`LAST_FRAMES`
-    frames, dB re the mean power of :data:`BODY_FRAMES`."""
+    frames, dB re the mean power of :data:`BODY_FRAMES` (:func:`darkgan.data.magif.frame_energy_db`).
+
+    Raises:
+        ValueError: no bin in a band (a MAG-IF of too few bins).
+    """
     from darkgan.data.magif import frame_energy_db
 
     logmag = magif[:, 0].double()
@@ -78,8 +85,9 @@ def frame_profile(magif: torch.Tensor) -> dict:
 
 
 def faded(magif: torch.Tensor, n: int) -> np.ndarray:
-    """The notes of ``magif [B, 2, 1024, 32]`` as synthesis makes them, with a fade over the last
-    ``n`` samples in place of the data's (``n = FADE_OUT_SAMPLES`` is :func:`magif_to_note`)."""
+    """The notes of ``magif [B, 2, 1024, 32]`` (un-normalised) as synthesis makes them, ``[B, 16000]``
+    float32 at 16 kHz, with a raised-cosine fade over the last ``n`` samples (0: none) in place of the
+    data's (``n = FADE_OUT_SAMPLES``, 1,024 samples = 64 ms, is :func:`magif_to_note`)."""
     from darkgan.data.magif import fade_out, magif_to_wave, without_infrasound
 
     with torch.inference_mode():
@@ -87,7 +95,13 @@ def faded(magif: torch.Tensor, n: int) -> np.ndarray:
 
 
 def tail_measures(waves: np.ndarray) -> dict:
-    """Median burst (dB), share above +10 dB, median last-10-ms envelope (dB) of ``waves [n, 16000]``."""
+    """Median burst (dB), share above +10 dB, median last-10-ms envelope (dB) of ``waves [n, 16000]``
+    (:func:`~darkgan.evaluation.metrics.tail.tail_burst_db`,
+    :func:`~darkgan.evaluation.metrics.tail.tail_envelope_db`).
+
+    Raises:
+        ValueError: not ``[n, N]`` or notes shorter than 0.95 s.
+    """
     from darkgan.evaluation.metrics.tail import tail_burst_db, tail_envelope_db
 
     b = tail_burst_db(waves)
@@ -114,6 +128,9 @@ def measure(args, name: str) -> dict:
     from darkgan.evaluation.taggers import TABLE2_INSTRUMENTS, vocabulary_predictor
 
     model = DarkGAN.load(name, data=args.data)
+    if model.bank is None:
+        raise SystemExit(f"tail_fade.py: {name} has no attribute bank; run `darkgan generate --checkpoint {name} "
+                         f"--build-bank --data DIR`")
     T, bank = model.temperature, model.bank
     rng = np.random.default_rng(args.seed)
     rows = rng.integers(0, len(bank), args.n)
