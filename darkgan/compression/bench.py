@@ -212,12 +212,12 @@ def _synth_fn(kind: str, path: Path, gen, cfg, k: int, macs: int):
     if kind == "eager":
         from darkgan.data.magif import magif_to_note
 
-        return (lambda z, p, a: magif_to_note(norm.denormalize(gen(z, p - lo, a)))), macs
+        return (lambda z, p, a: magif_to_note(norm.denormalize(gen(z, p - lo, a)), gen.cfg.synthesis_fade)), macs
     if kind == "fast":
         from darkgan.compression.fast import FastSynth, fast_generator
 
         fg = fast_generator(gen)
-        synth = FastSynth(fg, norm)
+        synth = FastSynth(fg, norm, fade=gen.cfg.synthesis_fade)
         executed = count_macs_module(fg, torch.randn(1, gen.cfg.latent_dim), torch.zeros(1, dtype=torch.long),
                                      torch.rand(1, k) if k else None)
         return (lambda z, p, a: synth(z, p - lo, a)), executed

@@ -341,7 +341,7 @@ class Distiller(nn.Module):
         """Normalised MAG-IF ``[n, 2, 1024, 32]`` -> waveforms ``[n, 16000]`` (differentiable)."""
         from darkgan.data.magif import magif_to_note
 
-        return magif_to_note(self.normalizer.denormalize(out.float()))
+        return magif_to_note(self.normalizer.denormalize(out.float()), self.student.cfg.synthesis_fade)
 
     def _consistency(self, s_emb: torch.Tensor, z: torch.Tensor, pitch_index: torch.Tensor,
                      attributes: torch.Tensor | None, u: torch.Tensor | None) -> torch.Tensor:
@@ -383,7 +383,7 @@ def generated_unrelated_distance(gen: nn.Module, normalizer, tagger, pool, seed:
     zz = torch.randn(n, gen.cfg.latent_dim, generator=torch.Generator().manual_seed(int(seed) + 0xC0))
     dev = next(gen.parameters()).device
     out = gen(zz.to(dev), p_idx.to(dev), alpha.to(dev) if gen.n_attributes else None)
-    d = mean_pairwise_cosine_distance(tagger.embedding(magif_to_note(normalizer.denormalize(out.float()))).cpu())
+    d = mean_pairwise_cosine_distance(tagger.embedding(magif_to_note(normalizer.denormalize(out.float()), gen.cfg.synthesis_fade)).cpu())
     if not d > 1e-6:
         raise DarkGANError(f"consistency: {n} notes of the teacher generator all sound alike to the tagger")
     return d

@@ -89,8 +89,8 @@ class SynthGraph(nn.Module):
         self.inverse = MatmulISTFT() if matmul_istft else None
         from darkgan.data.magif import N_SAMPLES, fade_out
 
-        # the data's fade-out (darkgan.data.magif.magif_to_note) as one multiply, export-friendly
-        self.register_buffer("fade", fade_out(torch.ones(1, N_SAMPLES)), persistent=False)
+        # the checkpoint's fade-out (darkgan.data.magif.magif_to_note) as one multiply, export-friendly
+        self.register_buffer("fade", fade_out(torch.ones(1, N_SAMPLES), gen.cfg.synthesis_fade), persistent=False)
 
     def forward(self, z: torch.Tensor, pitch: torch.Tensor, attributes: torch.Tensor | None = None) -> torch.Tensor:
         dt = torch.float16 if self.half_precision else torch.float32

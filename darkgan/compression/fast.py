@@ -43,7 +43,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from darkgan.data.magif import N_SAMPLES, Normalizer, fade_out, magif_to_wave, without_infrasound
+from darkgan.data.magif import FADE_OUT_SAMPLES, N_SAMPLES, Normalizer, fade_out, magif_to_wave, without_infrasound
 
 PIXEL_NORM_EPS = 1e-8
 
@@ -271,18 +271,20 @@ class FastSynth(nn.Module):
     """``(z, pitch_index, attributes) -> waveform [B, 16000]``: :class:`FastGenerator`, then
     de-normalisation, the bins below 20 Hz silenced, the batched fp32 inverse (``magif_to_wave``,
     or a custom ``inverse`` module such as :class:`darkgan.compression.istft.MatmulISTFT` for
-    export) and the data's fade-out (as :func:`darkgan.data.magif.magif_to_note`).
+    export) and the checkpoint's fade-out of ``fade`` samples (``model.synthesis_fade``; default the
+    data's 1,024; as :func:`darkgan.data.magif.magif_to_note`).
     """
 
-    def __init__(self, generator: nn.Module, normalizer: Normalizer | None, inverse: nn.Module | None = None):
+    def __init__(self, generator: nn.Module, normalizer: Normalizer | None, inverse: nn.Module | None = None,
+                 fade: int = FADE_OUT_SAMPLES):
         super().__init__()
         self.generator = generator
         norm = normalizer or Normalizer.identity()
         self.register_buffer("mean", torch.tensor(norm.mean, dtype=torch.float32).view(1, 2, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(norm.std, dtype=torch.float32).view(1, 2, 1, 1), persistent=False)
         self.inverse = inverse
-        # the data's fade-out (darkgan.data.magif.magif_to_note) as one multiply
-        self.register_buffer("fade", fade_out(torch.ones(1, N_SAMPLES)), persistent=False)
+        # the checkpoint's fade-out (darkgan.data.magif.magif_to_note) as one multiply
+        self.register_buffer("fade", fade_out(torch.ones(1, N_SAMPLES), int(fade)), persistent=False)
 
     def forward(self, z: torch.Tensor, pitch_index: torch.Tensor,
                 attributes: torch.Tensor | None = None) -> torch.Tensor:

@@ -76,9 +76,9 @@ def torch_synth(gen, ckpt_cfg, fast: bool = True) -> SynthFn:
     norm = ckpt_cfg.get_normalizer()
     lo = ckpt_cfg.pitch_range[0]
     if fast:
-        synth = FastSynth(fast_generator(gen), norm)
+        synth = FastSynth(fast_generator(gen), norm, fade=gen.cfg.synthesis_fade)
         return lambda z, p, a: synth(z, p - lo, a).numpy()
-    return lambda z, p, a: magif_to_note(norm.denormalize(gen(z, p - lo, a))).numpy()
+    return lambda z, p, a: magif_to_note(norm.denormalize(gen(z, p - lo, a)), gen.cfg.synthesis_fade).numpy()
 
 
 def onnx_synth(path: str | Path, threads: int | None = None) -> SynthFn:

@@ -145,10 +145,11 @@ class Synthesiser:
 
     def wave(self, z: torch.Tensor, pitch_index: torch.Tensor, alpha: torch.Tensor | None) -> torch.Tensor:
         """One chunk, as :meth:`magif`, -> raw waveform ``[b, 16000]`` at 16 kHz (before the limiter),
-        faded out over its last 64 ms as every training crop (:func:`darkgan.data.magif.magif_to_note`)."""
+        faded out over its last ``model.synthesis_fade`` samples (:func:`darkgan.data.magif.magif_to_note`;
+        64 ms, the data's fade, unless the checkpoint says otherwise)."""
         from darkgan.data.magif import magif_to_note
 
-        return magif_to_note(self.magif(z, pitch_index, alpha))
+        return magif_to_note(self.magif(z, pitch_index, alpha), self.generator.cfg.synthesis_fade)
 
     def run(self, z: torch.Tensor, pitch_index: torch.Tensor, alpha: torch.Tensor | None, batch_size: int,
             limit: bool = True) -> tuple[torch.Tensor, OutputStats]:

@@ -37,6 +37,7 @@ import math
 import typing
 from dataclasses import dataclass, field
 
+from darkgan.data.constants import FADE_OUT_SAMPLES
 from darkgan.errors import DarkGANError
 from darkgan.utils.config import apply_overrides as _apply
 from darkgan.utils.config import config_from_dict, config_to_dict, is_list_of
@@ -133,6 +134,12 @@ class ModelConfig:
             the one without it. Without it the attributes reach only the 32x4 format layer, and
             the narrow high-resolution scales, where the harmonics that tell an attribute from
             its correlates are resolved, see them only through up-sampled coarse features.
+        synthesis_fade: samples of the raised-cosine fade synthesis puts at the end of every
+            note (:func:`darkgan.data.magif.magif_to_note`; every training term that hears a
+            note hears it with this fade, so it is part of the model). Default the data's own
+            fade, 1,024 samples = 64 ms (every checkpoint before stop 58); one hop, 512, keeps
+            the cut of the phase-inconsistent last frames away without fading twice what the
+            generator already fades (ours, issue 15 item 7). In [0, 2048]; a fine-tune may change it.
     """
 
     latent_dim: int = 32
@@ -152,6 +159,7 @@ class ModelConfig:
     mapping_width: int = 128
     critic_projection: bool = False
     attr_film_from_scale: int = -1
+    synthesis_fade: int = FADE_OUT_SAMPLES
 
     @property
     def n_scales(self) -> int:
@@ -214,6 +222,8 @@ class ModelConfig:
         if not -1 <= self.attr_film_from_scale < n:
             raise DarkGANError(f"model.attr_film_from_scale must be -1 (off) or a scale in [0, {n}), "
                                f"got {self.attr_film_from_scale}")
+        if not 0 <= self.synthesis_fade <= 2048:
+            raise DarkGANError(f"model.synthesis_fade must be in [0, 2048] samples, got {self.synthesis_fade}")
 
 
 def _default_loss_weights() -> dict[str, float]:
@@ -390,6 +400,9 @@ class TrainConfig:
         envelope_match_steps: ``g_envelope`` also matches the batch mean of the first this many
             steps (per band) to the real notes' mean (:func:`darkgan.training.losses.envelope_mean_loss`):
             a burst every note makes within the real range; 0 (default) off; in [0, 31].
+        envelope_match_tail_steps: likewise the last this many steps: a release every note makes
+            early (the stop-54 default's last frames 4-5 dB darker than real crops', issue 15
+            item 7); 0 (default) off; in [0, 31].
         envelope_match_reference: that mean: ``"data"`` (default) of 2,048 training notes, or
             ``"batch"`` of the real notes whose labels and pitches the batch is asked with, so a
             batch asked for percussive notes is asked for their sharper onsets.
@@ -503,6 +516,7 @@ class TrainConfig:
     envelope_drop_steps: int = ENVELOPE_STEPS
     envelope_bands_hz: tuple[float, ...] = ()
     envelope_match_steps: int = 0
+    envelope_match_tail_steps: int = 0
     envelope_match_reference: str = "data"
     retrieval_negatives: int = 255
     retrieval_scale: float = 0.1
@@ -613,6 +627,9 @@ class TrainConfig:
             raise DarkGANError(f"train.envelope_drop_steps must be in [0, {ENVELOPE_STEPS}], got {self.envelope_drop_steps}")
         if not 0 <= self.envelope_match_steps <= ENVELOPE_STEPS:
             raise DarkGANError(f"train.envelope_match_steps must be in [0, {ENVELOPE_STEPS}], got {self.envelope_match_steps}")
+        if not 0 <= self.envelope_match_tail_steps <= ENVELOPE_STEPS:
+            raise DarkGANError(f"train.envelope_match_tail_steps must be in [0, {ENVELOPE_STEPS}], "
+                               f"got {self.envelope_match_tail_steps}")
         if self.envelope_match_reference not in ENVELOPE_MATCH_REFERENCES:
             raise DarkGANError(f"train.envelope_match_reference must be one of {', '.join(ENVELOPE_MATCH_REFERENCES)}, "
                                f"got {self.envelope_match_reference!r}")

@@ -91,7 +91,7 @@ class CheckpointMetrics:
         full = G.output_shape(None)[1:]
         if tuple(x.shape[-2:]) != tuple(full):
             x = G.upsample_to(x, full)
-        return magif_to_note(self.normalizer.denormalize(x)).numpy()
+        return magif_to_note(self.normalizer.denormalize(x), G.cfg.synthesis_fade).numpy()
 
     def measure(self, G: torch.nn.Module, scale: int, alpha: float) -> dict[str, float]:
         """``{metric: value}`` of ``G`` on the fixed notes (NaN where a metric is undefined)."""

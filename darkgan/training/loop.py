@@ -538,7 +538,7 @@ def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor |
 
     The source must have the run's architecture (``model.*`` except ``attr_input``, the
     attribute mapping and the convolutions' conditional modulation, which a fine-tune may add:
-    they start as the identity; and ``critic_projection``, the critic's), pitch range and
+    they start as the identity; ``critic_projection``, the critic's; and ``synthesis_fade``), pitch range and
     vocabulary. When the attribute input changes from ``prob`` the format layer's attribute
     columns start at zero: the source generator's response to raw probabilities means nothing
     for standardised inputs, so the new pathway is learnt from zero while the rest of the note
@@ -552,7 +552,8 @@ def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor |
     src, scfg = load_generator(path)
     mine, theirs = st.G.cfg.to_dict(), scfg.config.model.to_dict()
     for key in ("attr_input", "mapping_layers", "mapping_width", "attr_film_from_scale",  # what a fine-tune may add
-                "critic_projection"):  # and the critic's
+                "critic_projection",  # and the critic's
+                "synthesis_fade"):  # and how its notes end (the weights do not change)
         mine.pop(key), theirs.pop(key, None)
     if mine != theirs or src.n_pitches != st.G.n_pitches or list(scfg.attributes) != list(data.attributes):
         raise CheckpointError(f"{path}: --init-generator needs the same architecture, pitch range and "
@@ -669,7 +670,7 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
         _set_threads(info.device, threads, int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size)))
         st, ts, origin = _prepare_state(cfg, data, info, ckpt, out, init_generator, init_critic)
         run = _Run(out=out, info=info, cfg=cfg, data=data, st=st, sched=Schedule(cfg.train),
-                   wave_terms=WaveTerms(cfg.train, data, info.device), meta=_checkpoint_meta(cfg, data, data_dir, info, origin),
+                   wave_terms=WaveTerms(cfg.train, data, info.device, cfg.model.synthesis_fade), meta=_checkpoint_meta(cfg, data, data_dir, info, origin),
                    elapsed_before=float(ts.get("elapsed_seconds", 0.0)))
         st.scale, st.alpha = run.sched.scale_at(st.step), run.sched.alpha_at(st.step)
         say(f"darkgan train: {cfg.preset} preset, {info.world_size} process(es) on {info.device}, "
@@ -1051,6 +1052,6 @@ class _SampleBank:
         if scale == self.n_scales - 1:
             from darkgan.data.magif import SAMPLE_RATE, magif_to_note
 
-            wave = magif_to_note(self.normalizer.denormalize(x)).clamp(-1, 1)
+            wave = magif_to_note(self.normalizer.denormalize(x), G.cfg.synthesis_fade).clamp(-1, 1)
             for i, w in enumerate(wave):
                 writer.add_audio(f"audio/{i}", w[None], step, sample_rate=SAMPLE_RATE)

@@ -44,7 +44,8 @@ is de-normalised and inverted to a waveform
   real notes' range (:func:`~darkgan.training.losses.envelope_range_loss`, bounds from
   :func:`envelope_bounds`; last scale only; no inversion needed): the onset burst (issue 15);
   per frequency band (``train.envelope_bands_hz``, :func:`envelope_energy_db`) and, with
-  ``train.envelope_match_steps``, the batch mean of the onset's steps against the real notes'
+  ``train.envelope_match_steps`` (``train.envelope_match_tail_steps``), the batch mean of the
+  onset's (release's) steps against the real notes'
   (:func:`~darkgan.training.losses.envelope_mean_loss`).
 
 - ``g_tail``: the teacher hears each generated note from ``train.tail_from_s`` on alone, after the
@@ -68,7 +69,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from darkgan.data.magif import AUDIBLE_HZ, N_BINS, N_FRAMES, SAMPLE_RATE, frame_energy_db, magif_to_note
+from darkgan.data.magif import AUDIBLE_HZ, FADE_OUT_SAMPLES, N_BINS, N_FRAMES, SAMPLE_RATE, frame_energy_db, magif_to_note
 from darkgan.errors import DataError
 from darkgan.models.generator import attribute_logits
 from darkgan.training.losses import (attribute_increment_loss, augment_for_teacher, edit_matching_loss,
@@ -390,7 +391,7 @@ def envelope_profile_model(data, temperature: float, ridge: float, chunk: int = 
 
 
 @torch.no_grad()
-def unrelated_distance(teacher, data, seed: int, n: int = 64) -> float:
+def unrelated_distance(teacher, data, seed: int, n: int = 64, fade: int = FADE_OUT_SAMPLES) -> float:
     """The mean teacher-embedding cosine distance between unrelated real notes: ``n`` training
     notes (drawn with ``seed``, inverted from the cache by :func:`magif_to_note` as generated
     notes are), every pair of them. The unit of ``g_consistency``.
@@ -402,7 +403,7 @@ def unrelated_distance(teacher, data, seed: int, n: int = 64) -> float:
     if len(rows) < 2:
         raise DataError("train.loss_weights.g_consistency > 0 needs at least 2 training notes")
     rows = np.sort(np.random.default_rng([int(seed), 0xC0]).choice(rows, size=min(n, len(rows)), replace=False))
-    wave = magif_to_note(torch.from_numpy(np.asarray(data.cache.magif[rows], dtype=np.float32)))
+    wave = magif_to_note(torch.from_numpy(np.asarray(data.cache.magif[rows], dtype=np.float32)), fade)
     d = mean_pairwise_cosine_distance(teacher.embedding(wave).cpu())
     if not d > 1e-6:
         raise DataError(f"g_consistency: the {len(rows)} reference notes all sound alike to the teacher")
@@ -465,6 +466,9 @@ class WaveTerms:
             transforms, consistency and increment settings).
         data: the :class:`~darkgan.training.data.TrainingData` (normaliser, pitch range, labels).
         device: where the teacher runs.
+        fade: samples of the fade synthesis ends every note with (``model.synthesis_fade``,
+            :func:`~darkgan.data.magif.magif_to_note`): the terms hear generated and real notes
+            as users will.
 
     Raises:
         DataError: ``g_teacher``, ``g_increment``, ``g_retrieval``, ``g_steer`` or ``g_partial > 0`` on a
@@ -476,8 +480,9 @@ class WaveTerms:
             missing.
     """
 
-    def __init__(self, tc, data, device: torch.device):
+    def __init__(self, tc, data, device: torch.device, fade: int = FADE_OUT_SAMPLES):
         self.tc, self.normalizer, self.lo = tc, data.normalizer, int(data.pitch_range[0])
+        self.fade = int(fade)
         self.n_pitches = int(data.n_pitches)
         self.f0 = tc.loss_weights.get("g_f0", 0.0) > 0
         self.labels = tc.loss_weights.get("g_teacher", 0.0) > 0
@@ -515,7 +520,7 @@ class WaveTerms:
             if self.attr_weights is not None:
                 self.attr_weights = self.attr_weights.to(device)
         if self.consistency:
-            self.unrelated = unrelated_distance(self.teacher, data, tc.seed)
+            self.unrelated = unrelated_distance(self.teacher, data, tc.seed, fade=self.fade)
         if self.retrieval:
             self.references, unit = reference_attributes(data, tc.seed, tc.temperature)
             self.references, self.retrieval_unit = self.references.to(device), tc.retrieval_scale * unit
@@ -532,8 +537,9 @@ class WaveTerms:
             model = envelope_profile_model(data, tc.temperature, tc.profile_ridge)
             self.profile_model = ProfileModel(model.beta, model.pitch_coef, tc.profile_band * model.band).to(device)
         if self.envelope:
+            match = tc.envelope_match_steps or tc.envelope_match_tail_steps
             self.envelope_mean = (real_envelope_steps(data, tc.seed, bands_hz=tc.envelope_bands_hz).mean(0).to(device)
-                                  if tc.envelope_match_steps and tc.envelope_match_reference == "data" else None)
+                                  if match and tc.envelope_match_reference == "data" else None)
             self.envelope_lo, self.envelope_hi = (t.to(device) for t in
                                                   envelope_bounds(data, tc.seed, tc.envelope_quantile,
                                                                   drop_steps=tc.envelope_drop_steps,
@@ -551,7 +557,8 @@ class WaveTerms:
         with its term on; ``g_tail`` always)."""
         return (self.tail or (self.f0 and self.tc.f0_reference == "real")
                 or (self.profile and self.tc.profile_reference == "real")
-                or (self.envelope and self.tc.envelope_match_steps > 0 and self.tc.envelope_match_reference == "batch"))
+                or (self.envelope and (self.tc.envelope_match_steps or self.tc.envelope_match_tail_steps) > 0
+                    and self.tc.envelope_match_reference == "batch"))
 
     def n_pairs(self, b: int) -> int:
         """How many notes of a batch of ``b`` get a neighbouring-pitch partner (0 when off)."""
@@ -662,10 +669,11 @@ class BatchTerms:
             if wt.envelope:
                 energy = envelope_energy_db(logmag, wt.tc.envelope_bands_hz)
                 terms["g_envelope"] = envelope_range_loss(energy, wt.envelope_lo, wt.envelope_hi)
-                if wt.tc.envelope_match_steps:
+                if wt.tc.envelope_match_steps or wt.tc.envelope_match_tail_steps:
                     mean = (wt.envelope_mean if wt.envelope_mean is not None else envelope_steps_db(
                         envelope_energy_db(self.real[:, 0].float(), wt.tc.envelope_bands_hz)).mean(0))
-                    terms["g_envelope"] = terms["g_envelope"] + envelope_mean_loss(energy, mean, wt.tc.envelope_match_steps)
+                    terms["g_envelope"] = terms["g_envelope"] + envelope_mean_loss(
+                        energy, mean, wt.tc.envelope_match_steps, wt.tc.envelope_match_tail_steps)
             if wt.profile:
                 target = (envelope_profile(self.real[:, 0].float()) if wt.tc.profile_reference == "real" else
                           wt.profile_model.predict(attribute_logits(self.conditioning[:b]).float(), self.pitch_index))
@@ -674,14 +682,14 @@ class BatchTerms:
             return terms  # the envelope terms need no waveform
         if not final:  # a coarser scale: blurred, full size (no pitch to hear: f0 waits)
             out = torch.nn.functional.interpolate(out, size=(N_BINS, N_FRAMES), mode="nearest")
-        wave_all = magif_to_note(wt.normalizer.denormalize(out))
+        wave_all = magif_to_note(wt.normalizer.denormalize(out), wt.fade)
         f0_wave = wave_all[:b]
         hears = wt.labels or wt.retrieval or wt.consistency or wt.increment or wt.tail
         if hears and wt.tc.teacher_gradient == "magnitude":  # the teacher's gradient reaches the magnitude only
-            wave_all = magif_to_note(wt.normalizer.denormalize(torch.cat([out[:, :1], out[:, 1:].detach()], 1)))
+            wave_all = magif_to_note(wt.normalizer.denormalize(torch.cat([out[:, :1], out[:, 1:].detach()], 1)), wt.fade)
         wave = wave_all[:b]
         relative = final and (wt.tail or (wt.f0 and wt.tc.f0_reference == "real"))
-        real_wave = magif_to_note(self.real.float()) if relative else None
+        real_wave = magif_to_note(self.real.float(), wt.fade) if relative else None
         if wt.f0 and final:
             midi = (wt.lo + self.pitch_index).float()
             terms["g_f0"] = (f0_relative_loss(f0_wave, real_wave, midi)
