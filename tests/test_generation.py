@@ -550,6 +550,48 @@ def test_generated_notes_fade_out_like_the_training_crops(prepared_dataset):
         assert np.median(tail_burst_db(notes)) < 0.0 and (tail_burst_db(notes) > 10.0).mean() <= 0.1
 
 
+def test_a_checkpoints_own_synthesis_fade_reaches_every_synthesis_path():
+    """``model.synthesis_fade`` (stop 58): a checkpoint trained hearing a one-hop fade is heard
+    with it by the API, the fast path and the exported graph alike: their notes equal those of
+    the data's fade except in the last 1,024 samples, where they are louder; checkpoints saved
+    before the field existed keep the data's 64 ms; a fade outside [0, 2048] is a one-line error."""
+    import dataclasses
+
+    from darkgan import DarkGAN
+    from darkgan.compression.export import SynthGraph
+    from darkgan.compression.fast import FastSynth, fast_generator
+    from darkgan.data.magif import FADE_OUT_SAMPLES, fade_out
+    from darkgan.models.config import ModelConfig
+
+    g = DarkGAN.load("paper-small")
+    cfg = g.generator.cfg
+    assert cfg.synthesis_fade == FADE_OUT_SAMPLES and "synthesis_fade" not in json.loads(
+        (Path(g.checkpoint_path) / "config.json").read_text())["model"]  # saved before stop 58: the default
+    kw = dict(pitch=[45, 57, 69], n=3, seed=1, scale="raw")
+    data_fade = g.generate(**kw)
+    g.generator.cfg = dataclasses.replace(cfg, synthesis_fade=512)
+    try:
+        hop = g.generate(**kw)
+        z = torch.from_numpy(np.random.default_rng(0).standard_normal((2, cfg.latent_dim)).astype(np.float32))
+        p, norm, lo = torch.tensor([50, 60]), g.config.get_normalizer(), int(g.pitch_range[0])
+        a = torch.from_numpy(g.bank.alpha(np.arange(2), g.temperature)).float()
+        with torch.inference_mode():
+            fast = FastSynth(fast_generator(g.generator), norm, fade=512)(z, p - lo, a).numpy()
+            graph = SynthGraph(g.generator, norm, lo, matmul_istft=False)(z, p, a).numpy()
+    finally:
+        g.generator.cfg = cfg
+    np.testing.assert_array_equal(hop[:, :-FADE_OUT_SAMPLES], data_fade[:, :-FADE_OUT_SAMPLES])
+    ramp = fade_out(torch.ones(FADE_OUT_SAMPLES)).numpy()  # the data's fade: 1 -> 0.5 -> 0 over 64 ms
+    np.testing.assert_allclose(hop[:, -FADE_OUT_SAMPLES:-512] * ramp[:512], data_fade[:, -FADE_OUT_SAMPLES:-512],
+                               atol=1e-6)  # the one-hop fade leaves the note whole until its last hop
+    assert float(np.abs(hop[:, -700:-512]).mean()) > 1.3 * float(np.abs(data_fade[:, -700:-512]).mean()) > 0
+    np.testing.assert_allclose(fast, graph, atol=1e-4)  # both ends faded over 512 samples
+    assert float(np.abs(graph[:, -1]).max()) < 1e-6 and float(np.abs(graph[:, -600]).max()) > 1e-4
+    assert ModelConfig.from_dict({**cfg.to_dict(), "synthesis_fade": 512}).synthesis_fade == 512
+    with pytest.raises(DarkGANError, match="model.synthesis_fade must be in"):
+        dataclasses.replace(cfg, synthesis_fade=4096).validate()
+
+
 def test_tail_fade_benchmark_measures_the_shipped_synthesis(load_benchmark, prepared_dataset):
     """``benchmarks/tail_fade.py``: its generator with the data's fade is the evaluation's
     (:func:`generator_fn`, bit for bit up to float noise), the data's fade shows in the last two

@@ -109,6 +109,26 @@ def test_envelope_mean_loss_asks_the_batch_to_onset_as_the_data_does(prepared_da
     assert float(envelope_mean_loss(burst, steps.mean(0), 3)) == pytest.approx((9 + 9 + 0) / 3 / 100, rel=1e-3)
 
 
+def test_envelope_tail_match_asks_the_batch_to_end_as_the_data_does(prepared_dataset):
+    """``train.envelope_match_tail_steps`` (stop 58): real notes match their own release; a release
+    every note begins a frame early (its last three frames 4 dB darker, as the stop-54 default's)
+    is paid as a level in every later frame, not as one step; the onset match is blind to it."""
+    data = load_training_data(prepared_dataset)
+    mean = real_envelope_steps(data, seed=0, bands_hz=(4000.0,)).mean(0)
+    real = envelope_energy_db(_real_logmag(data), (4000.0,))
+    assert float(envelope_mean_loss(real, mean, 0, 15)) < 1e-6
+    early = real.clone()
+    early[:, :, -3:] -= 4.0  # levels of frames 29-31 relative to frame 16: -4 dB each
+    assert float(envelope_mean_loss(early, mean, 0, 15)) == pytest.approx(3 * 16 / 15 / 100, rel=1e-3)
+    assert float(envelope_mean_loss(early, mean, 3, 0)) < 1e-6
+    assert float(envelope_mean_loss(early, mean, 3, 15)) == pytest.approx(3 * 16 / 18 / 100, rel=1e-3)
+    with pytest.raises(ValueError, match="envelope mean"):
+        envelope_mean_loss(early, mean, 0, 0)
+    for bad in (-1, 32):
+        with pytest.raises(DarkGANError, match="train.envelope_match_tail_steps must be in"):
+            apply_overrides(get_preset("tiny"), [f"train.envelope_match_tail_steps={bad}"])
+
+
 def test_drop_steps_free_the_decays_of_real_notes(prepared_dataset):
     """``train.envelope_drop_steps``: the lower bound stays on the onset's steps only, so real notes
     that decay faster than the 5 % quantile (the percussive ones) no longer pay for it."""
