@@ -16,8 +16,9 @@ bank (z from ``--seed``) and as many training crops (:func:`darkgan.evaluation.d
    below 1 kHz of each of the last 6 STFT frames, dB re the mean of frames 16-28 (0.5-0.9 s),
    median over notes: where the generator's notes end darker than the data's;
 2. **the tail measures under each of ``--fades``** (raised-cosine fade over the last N samples of
-   the inverse; 1024 is the shipped synthesis): :func:`darkgan.evaluation.metrics.tail.tail_burst_db`
+   the inverse; 1024 is the data's fade): :func:`darkgan.evaluation.metrics.tail.tail_burst_db`
    (median and share above +10 dB) and :func:`~darkgan.evaluation.metrics.tail.tail_envelope_db`;
+   ``*`` marks the checkpoint's own synthesis (``model.synthesis_fade``; 1,024 before stop 58);
 3. **the teacher's rho under each of ``--rho-fades``** (``--rho-notes`` notes, the same draw for
    every fade; :func:`darkgan.evaluation.metrics.control.run_correlation_ci`, as
    ``benchmarks/control.py --stages rho``): the mean over attributes and the Table-2 instruments.
@@ -137,7 +138,7 @@ def measure(args, name: str) -> dict:
     z = rng.standard_normal((args.n, model.latent_dim)).astype(np.float32)
     magif = model.generate_magif(z, bank.pitch[rows], bank.alpha(rows, T))
     out = {"frames": frame_profile(magif), "fades": {str(f): tail_measures(faded(magif, f)) for f in args.fades},
-           "rho": {}}
+           "rho": {}, "synthesis_fade": int(model.generator.cfg.synthesis_fade)}
     teacher = {"teacher": vocabulary_predictor(model.teacher, model.config.class_indices)}
     rows = np.random.default_rng(args.seed).integers(0, len(bank), args.rho_notes)
     for f in args.rho_fades:
@@ -173,11 +174,12 @@ def main(argv=None) -> None:
     for name, r in out.items():
         print(f"## {name}")
         print("  last frames, dB re 0.5-0.9 s: >5 kHz", r["frames"]["hf"], " <1 kHz", r["frames"]["lf"])
+        own = str(r.get("synthesis_fade", "data"))
         for f, m in r["fades"].items():
-            print(f"  fade {f:>5}: burst median {m['burst_median_db']:6.1f} dB, > +10 dB {m['burst_share_above_10db']:.1%},"
+            print(f"  fade {f:>5}{'*' if f == own else ' '}: burst median {m['burst_median_db']:6.1f} dB, > +10 dB {m['burst_share_above_10db']:.1%},"
                   f" last 10 ms {m['envelope_median_db']:6.1f} dB")
         for f, m in r.get("rho", {}).items():
-            print(f"  fade {f:>5}: teacher mean rho {m['mean']:.3f} [{m['low']:.3f}, {m['high']:.3f}]; Table-2 >= 0.35: "
+            print(f"  fade {f:>5}{'*' if f == own else ' '}: teacher mean rho {m['mean']:.3f} [{m['low']:.3f}, {m['high']:.3f}]; Table-2 >= 0.35: "
                   f"{sum(v >= 0.35 for v in m['table2'].values())} of {len(m['table2'])}; {m['table2']}")
     if args.json:
         from darkgan.utils.io import write_json
