@@ -593,7 +593,7 @@ def test_a_checkpoints_own_synthesis_fade_reaches_every_synthesis_path():
 
 
 def test_tail_fade_benchmark_measures_the_shipped_synthesis(load_benchmark, prepared_dataset):
-    """``benchmarks/tail_fade.py``: its generator with the data's fade is the evaluation's
+    """``benchmarks/tail_fade.py``: its generator with the checkpoint's own fade is the evaluation's
     (:func:`generator_fn`, bit for bit up to float noise), the data's fade shows in the last two
     frames of real crops' MAG-IF and nowhere before, and on the shipped default's notes a longer
     fade darkens the tail and silences the last 10 ms (the cut a generator leaves without one)."""
@@ -605,7 +605,7 @@ def test_tail_fade_benchmark_measures_the_shipped_synthesis(load_benchmark, prep
     bench = load_benchmark("tail_fade")
     g = DarkGAN.load("default")
     pitch, alpha = np.array([44, 57, 70, 62]), g.bank.alpha(np.arange(4), g.temperature)
-    np.testing.assert_allclose(bench.fade_generator(g, FADE_OUT_SAMPLES)(pitch, alpha, 3),
+    np.testing.assert_allclose(bench.fade_generator(g, g.generator.cfg.synthesis_fade)(pitch, alpha, 3),
                                generator_fn(g)(pitch, alpha, 3), atol=1e-5)
     real = bench.frame_profile(NoteCache(prepared_dataset).load(np.arange(30), normalize=False).float())
     for band in ("hf", "lf"):
