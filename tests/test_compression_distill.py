@@ -330,3 +330,32 @@ def test_tagger_loss_compares_student_and_teacher_notes_in_the_taggers_embedding
         with pytest.raises(DarkGANError, match=key):
             DistillConfig(losses=("tagger",), **bad).validate()
     assert parse_losses("output,tagger") == ("output", "tagger")
+
+
+def test_a_student_ends_its_notes_with_its_teachers_fade(tmp_path):
+    """``model.synthesis_fade`` (stop 58): a student copies its teacher's MAG-IF, so a fresh student
+    and a given one (``--init``, saved with the data's fade) both take the teacher's fade, and the
+    distiller's waveform (the ``f0``, ``tagger`` and ``consistency`` losses hear it) ends with it."""
+    import dataclasses
+    import warnings
+
+    from darkgan.compression.distill import _make_student
+    from darkgan.data.magif import FADE_OUT_SAMPLES, magif_to_note
+
+    path = random_checkpoint(tmp_path / "t512", "tiny", n_attributes=5,
+                             overrides=["model.channels=[16,16,16,16,8,8]", "model.synthesis_fade=512"])
+    t, cfg = load_generator(path)
+    assert t.cfg.synthesis_fade == cfg.config.model.synthesis_fade == 512
+    cpu = torch.device("cpu")
+    given = Generator(dataclasses.replace(t.cfg, synthesis_fade=FADE_OUT_SAMPLES), cfg.n_pitches, cfg.n_attributes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the given student is as wide as its teacher
+        fresh, f_cfg = _make_student(t, cfg, DistillConfig(), cpu, None, "student-tiny", ())
+        again, g_cfg = _make_student(t, cfg, DistillConfig(), cpu, given, None, ())
+    assert fresh.cfg.synthesis_fade == f_cfg.model.synthesis_fade == again.cfg.synthesis_fade == g_cfg.model.synthesis_fade == 512
+    d = Distiller(t, again, DistillConfig())
+    d.normalizer = cfg.get_normalizer()
+    out = torch.randn(2, 2, 1024, 32)
+    x = d.normalizer.denormalize(out)
+    assert torch.equal(d._wave(out), magif_to_note(x, 512))
+    assert not torch.allclose(d._wave(out)[:, -1024:-512], magif_to_note(x)[:, -1024:-512])

@@ -561,7 +561,8 @@ def _load_teacher(teacher: str | Path, cfg: DistillConfig, dev: torch.device):
 def _make_student(t_gen: nn.Module, t_cfg, cfg: DistillConfig, dev: torch.device, student: nn.Module | None,
                   student_preset: str | None, student_overrides) -> tuple[nn.Module, Any]:
     """The student generator (given, or a fresh one of the preset with the teacher's
-    conditioning) and its :class:`~darkgan.models.config.Config`. Warns (``UserWarning``) when
+    conditioning and, either way, the teacher's ``model.synthesis_fade``) and its
+    :class:`~darkgan.models.config.Config`. Warns (``UserWarning``) when
     the student has at least as many parameters as the teacher: the presets' widths are absolute,
     made for a ``paper``-shaped teacher, and ``student-s`` is wider than the CPU-trained ``small``
     generator (use ``student-half``, or ``darkgan prune``).
@@ -572,6 +573,8 @@ def _make_student(t_gen: nn.Module, t_cfg, cfg: DistillConfig, dev: torch.device
     from darkgan.models.generator import Generator
 
     if student is not None:
+        # the student copies its teacher's MAG-IF, so its notes end with its teacher's fade (model.synthesis_fade)
+        student.cfg = dataclasses.replace(student.cfg, synthesis_fade=t_gen.cfg.synthesis_fade)
         s_config = dataclasses.replace(t_cfg.config, model=student.cfg, preset=getattr(student, "preset", "custom"),
                                        overrides=[])  # the teacher's overrides do not describe the student
         s_gen = student.to(dev).train()
