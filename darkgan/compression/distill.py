@@ -383,7 +383,8 @@ def generated_unrelated_distance(gen: nn.Module, normalizer, tagger, pool, seed:
     zz = torch.randn(n, gen.cfg.latent_dim, generator=torch.Generator().manual_seed(int(seed) + 0xC0))
     dev = next(gen.parameters()).device
     out = gen(zz.to(dev), p_idx.to(dev), alpha.to(dev) if gen.n_attributes else None)
-    d = mean_pairwise_cosine_distance(tagger.embedding(magif_to_note(normalizer.denormalize(out.float()), gen.cfg.synthesis_fade)).cpu())
+    wave = magif_to_note(normalizer.denormalize(out.float()), gen.cfg.synthesis_fade)
+    d = mean_pairwise_cosine_distance(tagger.embedding(wave).cpu())
     if not d > 1e-6:
         raise DarkGANError(f"consistency: {n} notes of the teacher generator all sound alike to the tagger")
     return d

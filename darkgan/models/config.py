@@ -400,9 +400,10 @@ class TrainConfig:
         envelope_match_steps: ``g_envelope`` also matches the batch mean of the first this many
             steps (per band) to the real notes' mean (:func:`darkgan.training.losses.envelope_mean_loss`):
             a burst every note makes within the real range; 0 (default) off; in [0, 31].
-        envelope_match_tail_steps: likewise the last this many steps: a release every note makes
-            early (the stop-54 default's last frames 4-5 dB darker than real crops', issue 15
-            item 7); 0 (default) off; in [0, 31].
+        envelope_match_tail_steps: likewise the release, as levels: the batch mean of the last
+            this many frames' energies relative to the frame before them (per band) against the
+            real notes'; a release every note begins early (the stop-54 default's last frames
+            4-5 dB darker than real crops', issue 15 item 7); 0 (default) off; in [0, 31].
         envelope_match_reference: that mean: ``"data"`` (default) of 2,048 training notes, or
             ``"batch"`` of the real notes whose labels and pitches the batch is asked with, so a
             batch asked for percussive notes is asked for their sharper onsets.

@@ -670,7 +670,8 @@ def train(data_dir: str | Path, out_dir: str | Path, *, config: Config | None = 
         _set_threads(info.device, threads, int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size)))
         st, ts, origin = _prepare_state(cfg, data, info, ckpt, out, init_generator, init_critic)
         run = _Run(out=out, info=info, cfg=cfg, data=data, st=st, sched=Schedule(cfg.train),
-                   wave_terms=WaveTerms(cfg.train, data, info.device, cfg.model.synthesis_fade), meta=_checkpoint_meta(cfg, data, data_dir, info, origin),
+                   wave_terms=WaveTerms(cfg.train, data, info.device, cfg.model.synthesis_fade),
+                   meta=_checkpoint_meta(cfg, data, data_dir, info, origin),
                    elapsed_before=float(ts.get("elapsed_seconds", 0.0)))
         st.scale, st.alpha = run.sched.scale_at(st.step), run.sched.alpha_at(st.step)
         say(f"darkgan train: {cfg.preset} preset, {info.world_size} process(es) on {info.device}, "

@@ -703,8 +703,10 @@ def envelope_mean_loss(energy_db: torch.Tensor, mean_db: torch.Tensor, n_steps: 
         raise ValueError(f"envelope mean must be {list(s.shape[1:])} with 0 <= n_steps, n_tail <= {w} and one >= 1, "
                          f"got {list(mean_db.shape)}, {n_steps} and {n_tail}")
     gap = s.mean(0) - mean_db.to(s)
-    onset, release = gap[..., :n_steps], gap[..., w - n_tail:].cumsum(-1) if n_tail else gap[..., :0]
-    return torch.cat([onset, release], -1).square().mean() / 100.0
+    parts = [gap[..., :n_steps]]  # the onset's steps
+    if n_tail:
+        parts.append(gap[..., w - n_tail:].cumsum(-1))  # the release's levels re the frame before it
+    return torch.cat(parts, -1).square().mean() / 100.0
 
 
 def pitch_accuracy(pitch_logits: torch.Tensor, pitch_index: torch.Tensor) -> float:
