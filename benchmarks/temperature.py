@@ -67,7 +67,7 @@ def study(args) -> dict:
     from pathlib import Path
 
     from darkgan.evaluation.metrics.control import bootstrap_correlation, predict_sets
-    from darkgan.evaluation.taggers import TABLE2_INSTRUMENTS
+    from darkgan.evaluation.taggers import TABLE2_INSTRUMENTS, TABLE2_TARGET
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from control import setup
@@ -90,7 +90,7 @@ def study(args) -> dict:
             r = bootstrap_correlation(f, alpha, names=names, n_boot=args.n_boot, seed=args.seed)
             rho = np.array([np.nan if v is None else v for v in r["rho"]], float)
             row[tag] = {k: r[k] for k in ("mean_rho", "mean_rho_low", "mean_rho_high")}
-            row[tag]["table2_at_035"] = int(sum(rho[i] >= 0.35 for i in table2 if np.isfinite(rho[i])))
+            row[tag]["table2_at_035"] = int(sum(rho[i] >= TABLE2_TARGET for i in table2 if np.isfinite(rho[i])))
             row[tag]["spearman"] = float(np.nanmean(spearman_columns(alpha, f)))
         out["rows"].append(row)
     return out

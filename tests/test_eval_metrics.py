@@ -401,6 +401,35 @@ def test_bootstrap_correlation_on_real_teacher_labels(notes, teacher):
     assert other["mean_rho_low"] <= other["mean_rho"] <= other["mean_rho_high"]
 
 
+def test_table2_count_counts_by_rho_and_by_the_intervals_lower_end(notes, teacher, load_benchmark):
+    """Real teacher labels against other notes' labels: with the bar between an attribute's
+    lower interval end and its rho, it counts by rho but not surely; names the result lacks are
+    left out; a result without intervals is a one-line error."""
+    from darkgan.evaluation.metrics.control import bootstrap_correlation, table2_count
+
+    waves = np.concatenate([notes["guitar"], notes["organ"]])
+    probs = teacher.probabilities(waves).numpy().astype(np.float64)
+    idx = np.argsort(-probs.std(0))[:6]
+    names = [f"class {i}" for i in idx]
+    r = bootstrap_correlation(np.roll(probs[:, idx], 48, axis=0), probs[:, idx], names=names, n_boot=200, seed=2)
+    rho, low = np.array(r["rho"]), np.array(r["rho_low"])
+    k = int(np.argmax(rho))
+    bar = (low[k] + rho[k]) / 2
+    c = table2_count(r, names + ["Percussion"], bar)
+    assert c["counted"] == 6 and set(c["rho"]) == set(names) and c["target"] == bar
+    assert c["reached"] == int((rho >= bar).sum()) >= 1 and c["reached_surely"] == int((low >= bar).sum())
+    one = table2_count(r, [names[k]], bar)
+    assert (one["reached"], one["reached_surely"]) == (1, 0) and one["low"][names[k]] < bar <= one["rho"][names[k]]
+    assert table2_count(r, names, low.min() - 0.01)["reached_surely"] == 6
+    with pytest.raises(DarkGANError, match="table2_count: .*intervals"):
+        table2_count({"rho": r["rho"], "names": names}, names, bar)
+    # benchmarks/control.py prints both counts and the intervals that miss the bar
+    out = {"checkpoint": "real labels", "step": 0, "temperature": 2.0, "seed": 2, "sizes": {}, "seconds": {"total": 0},
+           "table2_count": one}
+    line = load_benchmark("control").summary(out)[-1]
+    assert line.startswith(f"Table-2 >= {bar:g}: 1 of 1 by rho, 0 by the lower end") and names[k] in line
+
+
 def test_attribute_rise_on_a_controlled_generator():
     """A 'generator' whose tagger output is its conditioning plus noise: every attribute rises
     significantly from 0.1 to 0.9; one that ignores its input rises nowhere."""

@@ -42,6 +42,38 @@ from darkgan.evaluation.metrics._checks import as_matrix
 from darkgan.evaluation.metrics.correlation import GenerateFn, PredictFn, _nanmean, pearson_columns
 
 
+def table2_count(result: dict, instruments: Sequence[str], target: float) -> dict:
+    """How many instruments reach a teacher rho of ``target``: by rho_i, and by the lower end of its
+    bootstrap interval (the count a second draw of notes would most likely keep).
+
+    At 2,048 notes one attribute's interval is +-0.05 to +-0.08 wide (docs/training.md, stop 59), so
+    an instrument near the bar passes or fails by the draw; ``"reached_surely"`` counts only those
+    whose whole interval clears it.
+
+    Args:
+        result: :func:`bootstrap_correlation`'s dict, with its ``"names"``.
+        instruments: the names to count (e.g. :data:`darkgan.evaluation.taggers.TABLE2_INSTRUMENTS`);
+            those not in ``result["names"]`` or with an undefined rho are left out.
+        target: the bar (e.g. :data:`darkgan.evaluation.taggers.TABLE2_TARGET`).
+
+    Returns:
+        ``{"target", "rho": {name: rho}, "low": {name: low}, "high": {name: high}, "reached": int,
+        "reached_surely": int, "counted": int}``.
+
+    Raises:
+        DarkGANError: ``result`` has no names or no interval.
+    """
+    names = result.get("names")
+    if not names or "rho_low" not in result:
+        raise DarkGANError("table2_count: the result needs the names and intervals of bootstrap_correlation")
+    at = {n: i for i, n in enumerate(names)}
+    kept = [n for n in instruments if n in at and None not in (result["rho"][at[n]], result["rho_low"][at[n]])]
+    rho, low, high = ({n: float(result[k][at[n]]) for n in kept} for k in ("rho", "rho_low", "rho_high"))
+    return {"target": float(target), "rho": rho, "low": low, "high": high, "counted": len(kept),
+            "reached": sum(v >= target for v in rho.values()),
+            "reached_surely": sum(v >= target for v in low.values())}
+
+
 def _resampled_pearson(p: np.ndarray, t: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """rho per column for each bootstrap index row: ``idx [B, n]`` -> ``[B, K]``."""
     out = np.empty((idx.shape[0], p.shape[1]))
