@@ -66,7 +66,7 @@ def study(args) -> dict:
     import sys
     from pathlib import Path
 
-    from darkgan.evaluation.metrics.control import bootstrap_correlation, predict_sets
+    from darkgan.evaluation.metrics.control import bootstrap_correlation, predict_sets, table2_count
     from darkgan.evaluation.taggers import TABLE2_INSTRUMENTS, TABLE2_TARGET
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -80,7 +80,6 @@ def study(args) -> dict:
     names, bank = model.attributes, model.bank
     rows = np.random.default_rng(args.seed).integers(0, len(bank), args.n)
     heard = predict_sets(gen, preds, bank.pitch[rows], bank.alpha(rows, model.temperature), args.seed, 256)
-    table2 = [names.index(n) for n in TABLE2_INSTRUMENTS if n in names]
     out = {"checkpoint": str(model.checkpoint_path), "trained_temperature": model.temperature, "n": args.n,
            "seed": args.seed, "rows": []}
     for T in args.temperatures:
@@ -88,9 +87,8 @@ def study(args) -> dict:
         row = {"temperature": T}
         for tag, f in heard.items():
             r = bootstrap_correlation(f, alpha, names=names, n_boot=args.n_boot, seed=args.seed)
-            rho = np.array([np.nan if v is None else v for v in r["rho"]], float)
             row[tag] = {k: r[k] for k in ("mean_rho", "mean_rho_low", "mean_rho_high")}
-            row[tag]["table2_at_035"] = int(sum(rho[i] >= TABLE2_TARGET for i in table2 if np.isfinite(rho[i])))
+            row[tag]["table2_at_035"] = table2_count(r, TABLE2_INSTRUMENTS, TABLE2_TARGET)["reached"]
             row[tag]["spearman"] = float(np.nanmean(spearman_columns(alpha, f)))
         out["rows"].append(row)
     return out

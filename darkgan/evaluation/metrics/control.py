@@ -43,8 +43,9 @@ from darkgan.evaluation.metrics.correlation import GenerateFn, PredictFn, _nanme
 
 
 def table2_count(result: dict, instruments: Sequence[str], target: float) -> dict:
-    """How many instruments reach a teacher rho of ``target``: by rho_i, and by the lower end of its
-    bootstrap interval (the count a second draw of notes would most likely keep).
+    """How many instruments reach a teacher rho of ``target``: by rho_i (paper Sec. 4.4.2, Table 2;
+    issue 15 asks 0.35 of each Table-2 instrument), and by the lower end of its bootstrap interval
+    (the count that does not hang on the draw of notes).
 
     At 2,048 notes one attribute's interval is +-0.05 to +-0.08 wide (docs/training.md, stop 59), so
     an instrument near the bar passes or fails by the draw; ``"reached_surely"`` counts only those
