@@ -340,9 +340,9 @@ def summary(out: dict) -> list[str]:
                      + ", ".join(f"{k} {f(v)}" for k, v in out["table2"].items()))
     if "table2_count" in out:
         c = out["table2_count"]
+        short = [f"{k} [{f(c['low'][k])}, {f(c['high'][k])}]" for k in c["rho"] if c["low"][k] < c["target"]]
         lines.append(f"Table-2 >= {c['target']:g}: {c['reached']} of {c['counted']} by rho, {c['reached_surely']} by "
-                     "the lower end of the 95 % interval; " + ", ".join(
-                         f"{k} [{f(c['low'][k])}, {f(c['high'][k])}]" for k in c["rho"] if c["low"][k] < c["target"]))
+                     "the lower end of the 95 % interval" + ("; " + ", ".join(short) if short else ""))
     if "table2_train" in out:
         lines.append("Table-2 instruments, teacher rho (training conditioning): "
                      + ", ".join(f"{k} {f(v)}" for k, v in out["table2_train"].items()))

@@ -428,6 +428,8 @@ def test_table2_count_counts_by_rho_and_by_the_intervals_lower_end(notes, teache
            "table2_count": one}
     line = load_benchmark("control").summary(out)[-1]
     assert line.startswith(f"Table-2 >= {bar:g}: 1 of 1 by rho, 0 by the lower end") and names[k] in line
+    out["table2_count"] = table2_count(r, [names[k]], low[k] - 0.01)
+    assert load_benchmark("control").summary(out)[-1].endswith("1 by the lower end of the 95 % interval")
 
 
 def test_attribute_rise_on_a_controlled_generator():
