@@ -431,6 +431,44 @@ def test_attribute_mapping_trains_alone_on_a_frozen_generator(prepared_dataset, 
         apply_overrides(get_preset("tiny"), ["train.trainable=mapping"])
 
 
+def test_frozen_blocks_fine_tune_only_the_finest_scales(prepared_dataset, tmp_path):
+    """``train.frozen_blocks``: a GAN fine-tune from a trained generator changes only the blocks
+    and output heads from that scale on, in G and its EMA; the critic trains, unless G takes nothing
+    from it (``train.uses_critic``: a critic-free fine-tune carries it unchanged); bad values are
+    one-line errors naming the key."""
+    src = train(prepared_dataset, tmp_path / "src", preset="tiny", progress=False, threads=1)
+    source, _ = load_generator(src.checkpoint)
+    n = source.cfg.n_scales - 1
+    cfg = apply_overrides(get_preset("tiny"), LAST_ONLY + [f"train.frozen_blocks={n}"])
+    res = train(prepared_dataset, tmp_path / "top", config=cfg, progress=False, threads=1,
+                init_generator=src.checkpoint)
+    assert res.finished and "d_loss" in res.last_metrics
+    s, saved = source.state_dict(), load_training_state(res.checkpoint)
+    top = [k for k in s if k.startswith((f"blocks.{n}.", f"to_magif.{n}."))]
+    assert top and saved["ema"] is not None
+    for t in (saved["generator"], saved["ema"]):  # the raw weights and their EMA
+        assert all(torch.equal(t[k], s[k]) for k in s if k not in top)
+        assert any(not torch.equal(t[k], s[k]) for k in top)
+    # critic-free: G takes nothing from the critic, so no critic step runs and it is carried unchanged
+    free = apply_overrides(cfg, ["train.loss_weights.g_adv=0", "train.loss_weights.g_attr=0",
+                                 "train.loss_weights.g_pitch=0", "train.loss_weights.g_f0=1"])
+    assert cfg.train.uses_critic and not free.train.uses_critic
+    res = train(prepared_dataset, tmp_path / "free", config=free, progress=False, threads=1,
+                init_generator=src.checkpoint, init_critic=src.checkpoint)
+    assert res.finished and "d_loss" not in res.last_metrics and res.last_metrics["g_f0"] > 0
+    d0, d1 = load_training_state(src.checkpoint)["critic"], load_training_state(res.checkpoint)["critic"]
+    assert all(torch.equal(d0[k], d1[k]) for k in d0)
+    g1 = load_training_state(res.checkpoint)["generator"]
+    assert any(not torch.equal(g1[k], s[k]) for k in top) and all(torch.equal(g1[k], s[k]) for k in s if k not in top)
+    for bad, msg in ((f"train.frozen_blocks={n + 1}", "train.frozen_blocks must be in"),
+                     ("train.frozen_blocks=-1", "train.frozen_blocks must be in")):
+        with pytest.raises(DarkGANError, match=msg):
+            apply_overrides(get_preset("tiny"), [bad])
+    with pytest.raises(DarkGANError, match="needs train.trainable=all"):
+        apply_overrides(get_preset("tiny"), ["model.mapping_layers=2", "train.trainable=mapping",
+                                             "train.frozen_blocks=1"])
+
+
 def test_fast_generator_applies_mapping_and_standardised_input(notes):
     from darkgan.compression.fast import fast_generator
 

@@ -359,6 +359,13 @@ class TrainConfig:
             ``g_f0``) teach the mapping which latent has the asked attributes;
             ``"conditioning"``: the same, and the format layer's attribute columns train too (the
             attributes' direct path into the first feature map; every convolution stays frozen).
+        frozen_blocks: with ``trainable="all"``, the generator's input (format layer, attribute
+            mapping) and its first ``frozen_blocks`` scales' blocks and output heads stay as
+            the fine-tune's source left them; the finer blocks and the critic train. 0 (default):
+            nothing frozen. Fine-tuning only the top of a pre-trained network keeps what its lower
+            layers learnt (Yosinski et al. 2014; for GANs, Mo et al. 2020 freeze the critic's
+            lower layers): stop 60 found the attribute control of the shipped default in its
+            coarse blocks and the end of a note in the last one (docs/training.md). Ours.
         output_terms_from_scale: the first scale at which the teacher term (``g_teacher``)
             applies; -1 (default): the last scale only. At a coarser scale the output is
             nearest-up-sampled to the full ``[2, 1024, 32]`` before inversion (a blurred note, whose
@@ -508,6 +515,7 @@ class TrainConfig:
     teacher_attribute_weights: dict[str, float] = field(default_factory=dict)
     critic_warmup: int = 0
     trainable: str = "all"
+    frozen_blocks: int = 0
     output_terms_from_scale: int = -1
     consistency_fraction: float = 0.5
     consistency_max_offset: int = 3
@@ -542,6 +550,14 @@ class TrainConfig:
     memory_format: str = "auto"
 
     @property
+    def uses_critic(self) -> bool:
+        """Whether G learns from the critic: ``trainable == "all"`` and one of the critic's
+        generator terms (``g_adv``, ``g_attr``, ``g_pitch``) weighted > 0. Else no critic step
+        runs: a critic-free fine-tune, where only the output terms (``g_teacher``, ``g_tail``, ...)
+        teach G and the critic is carried to the checkpoint unchanged."""
+        return self.trainable == "all" and any(self.loss_weights.get(k, 0.0) > 0 for k in ("g_adv", "g_attr", "g_pitch"))
+
+    @property
     def total_steps(self) -> int:
         return int(sum(self.iterations))
 
@@ -569,6 +585,9 @@ class TrainConfig:
             raise DarkGANError(f"train.iterations must be >= 0 with a positive sum, got {list(self.iterations)}")
         if any(b < 1 for b in self.batch_size):
             raise DarkGANError(f"train.batch_size must be >= 1, got {list(self.batch_size)}")
+        if not 0 <= self.frozen_blocks < n_scales:
+            raise DarkGANError(f"train.frozen_blocks must be in [0, {n_scales - 1}] (the last block trains), "
+                               f"got {self.frozen_blocks}")
         if self.alpha_jump_size < 1 or any(j < 0 for j in self.fade_in_jumps):
             raise DarkGANError("train.alpha_jump_size must be >= 1 and train.fade_in_jumps >= 0")
         _check_number("train.temperature", self.temperature, "> 0", lambda v: v > 0)
@@ -603,6 +622,9 @@ class TrainConfig:
             raise DarkGANError(f"train.teacher_transforms: unknown {bad} (known: {', '.join(TEACHER_TRANSFORMS)})")
         if self.trainable not in TRAINABLE:
             raise DarkGANError(f"train.trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
+        if self.frozen_blocks and self.trainable != "all":
+            raise DarkGANError(f"train.frozen_blocks={self.frozen_blocks} needs train.trainable=all "
+                               f"(got {self.trainable!r}, which freezes G already)")
         if self.teacher_gradient not in TEACHER_GRADIENTS:
             raise DarkGANError(f"train.teacher_gradient must be one of {', '.join(TEACHER_GRADIENTS)}, "
                                f"got {self.teacher_gradient!r}")

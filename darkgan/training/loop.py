@@ -351,7 +351,7 @@ def train_step_g(st: State, pitch_index: torch.Tensor, conditioning: torch.Tenso
     """
     b, dev = pitch_index.shape[0], pitch_index.device
     z = _draw(gen, (b, st.G.cfg.latent_dim), shard, "normal").to(dev)
-    critic = tc.trainable == "all"  # else the output terms alone teach the conditioning
+    critic = tc.uses_critic  # else the output terms alone teach G
     partners = getattr(terms, "partners", None)
     zg, pg, cg = _with_partners(z, pitch_index, conditioning, partners)
     st.D.requires_grad_(False)
@@ -531,6 +531,22 @@ def freeze_for_conditioning(G: Generator, G_ema: Generator | None, columns: bool
         mask[:, G.format.in_features - G.n_attributes:] = 1.0
         G.format.weight.requires_grad_(True)
         G.format.weight.register_hook(lambda grad: grad * mask)
+
+
+def freeze_lower_blocks(G: Generator, G_ema: Generator | None, n: int) -> list[str]:
+    """Freeze all of G but its blocks and output heads from scale ``n`` on
+    (``train.frozen_blocks``): the input (format layer, attribute mapping) and the first ``n``
+    scales keep the fine-tune's source's weights, in G and its EMA alike.
+
+    Returns:
+        the names of G's parameters that still train (``blocks.n.*``, ``to_magif.n.*``, ...).
+    """
+    keep = tuple(f"{part}.{s}." for part in ("blocks", "to_magif") for s in range(n, len(G.blocks)))
+    for g in (G, G_ema):
+        if g is not None:
+            for name, p in g.named_parameters():
+                p.requires_grad_(g is G and name.startswith(keep))
+    return [name for name, p in G.named_parameters() if p.requires_grad]
 
 
 def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor | None = None) -> dict:
@@ -805,6 +821,8 @@ def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator,
             origin["critic_from"] = init_critic_from(st, init_critic)
     if tc.trainable != "all":
         freeze_for_conditioning(st.G, st.G_ema, columns=tc.trainable == "conditioning")
+    if tc.frozen_blocks:
+        freeze_lower_blocks(st.G, st.G_ema, tc.frozen_blocks)
     st.attr_std = stats[1].to(info.device) if stats else None
     if ckpt is None and stats:
         for g in (st.G, st.G_ema):  # the whitening is the generator's input; the critic's projection standardises
@@ -849,7 +867,8 @@ def _write_checkpoint(run: _Run) -> Path | None:
 
 def _train_step(run: _Run, hb) -> dict[str, torch.Tensor]:
     """One D step and one G step on the prefetched batch ``hb`` (the paper's n_critic = 1); the
-    critic is skipped when only the conditioning trains, G during ``train.critic_warmup``."""
+    critic is skipped when G takes nothing from it (``train.uses_critic``), G during
+    ``train.critic_warmup``."""
     from darkgan.training.data import real_at_scale
 
     st, sched, cfg, tc, info = run.st, run.sched, run.cfg, run.cfg.train, run.info
@@ -863,7 +882,7 @@ def _train_step(run: _Run, hb) -> dict[str, torch.Tensor]:
         real = real.contiguous(memory_format=torch.channels_last)
     soft = teacher_soft_labels(b.logits, tc.temperature)
     gen, shard = step_generator(tc.seed, step), (info.rank, info.world_size)
-    critic = tc.trainable == "all"
+    critic = tc.uses_critic
     md = train_step_d(st, real, b.pitch_index, soft, tc, gen, shard) if critic else {}
     mg = {}
     if step >= tc.critic_warmup or not critic:
