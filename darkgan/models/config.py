@@ -364,8 +364,8 @@ class TrainConfig:
             the fine-tune's source left them; the finer blocks and the critic train. 0 (default):
             nothing frozen. Fine-tuning only the top of a pre-trained network keeps what its lower
             layers learnt (Yosinski et al. 2014; for GANs, Mo et al. 2020 freeze the critic's
-            lower layers): stop 60 found the attribute control of the shipped default in its
-            coarse blocks and the end of a note in the last one (docs/training.md). Ours.
+            lower layers). Stop 60 changed the end of a note with the last one or two blocks
+            alone (docs/training.md, "The end of the note from the finest blocks"). Ours.
         output_terms_from_scale: the first scale at which the teacher term (``g_teacher``)
             applies; -1 (default): the last scale only. At a coarser scale the output is
             nearest-up-sampled to the full ``[2, 1024, 32]`` before inversion (a blurred note, whose
