@@ -460,6 +460,9 @@ def test_frozen_blocks_fine_tune_only_the_finest_scales(prepared_dataset, tmp_pa
     assert all(torch.equal(d0[k], d1[k]) for k in d0)
     g1 = load_training_state(res.checkpoint)["generator"]
     assert any(not torch.equal(g1[k], s[k]) for k in top) and all(torch.equal(g1[k], s[k]) for k in s if k not in top)
+    with pytest.raises(DarkGANError, match="give --init-generator"):  # a fresh run's lower blocks would stay random
+        train(prepared_dataset, tmp_path / "fresh", config=cfg, progress=False, threads=1)
+    assert not (tmp_path / "fresh" / "LATEST").exists()
     for bad, msg in ((f"train.frozen_blocks={n + 1}", "train.frozen_blocks must be in"),
                      ("train.frozen_blocks=-1", "train.frozen_blocks must be in")):
         with pytest.raises(DarkGANError, match=msg):

@@ -815,6 +815,9 @@ def _prepare_state(cfg: Config, data, info, ckpt, out: Path, init_generator,
              if ckpt is None and stats and cfg.model.attr_input == "white_logit" else None)
     if init_critic is not None and (ckpt is not None or init_generator is None):
         raise DarkGANError("--init-critic goes with --init-generator in a new run (a resume keeps its own critic)")
+    if tc.frozen_blocks and ckpt is None and init_generator is None:
+        raise DarkGANError(f"train.frozen_blocks={tc.frozen_blocks} freezes a trained generator's lower "
+                           f"blocks: give --init-generator (a new run's would stay random)")
     if ckpt is None and init_generator is not None:
         origin = init_from_generator(st, init_generator, data, white)
         if init_critic is not None:
