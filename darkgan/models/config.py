@@ -555,7 +555,8 @@ class TrainConfig:
         generator terms (``g_adv``, ``g_attr``, ``g_pitch``) weighted > 0. Else no critic step
         runs: a critic-free fine-tune, where only the output terms (``g_teacher``, ``g_tail``, ...)
         teach G and the critic is carried to the checkpoint unchanged."""
-        return self.trainable == "all" and any(self.loss_weights.get(k, 0.0) > 0 for k in ("g_adv", "g_attr", "g_pitch"))
+        from_critic = ("g_adv", "g_attr", "g_pitch")
+        return self.trainable == "all" and any(self.loss_weights.get(k, 0.0) > 0 for k in from_critic)
 
     @property
     def total_steps(self) -> int:

@@ -533,20 +533,16 @@ def freeze_for_conditioning(G: Generator, G_ema: Generator | None, columns: bool
         G.format.weight.register_hook(lambda grad: grad * mask)
 
 
-def freeze_lower_blocks(G: Generator, G_ema: Generator | None, n: int) -> list[str]:
+def freeze_lower_blocks(G: Generator, G_ema: Generator | None, n: int) -> None:
     """Freeze all of G but its blocks and output heads from scale ``n`` on
-    (``train.frozen_blocks``): the input (format layer, attribute mapping) and the first ``n``
-    scales keep the fine-tune's source's weights, in G and its EMA alike.
-
-    Returns:
-        the names of G's parameters that still train (``blocks.n.*``, ``to_magif.n.*``, ...).
-    """
+    (``train.frozen_blocks``; fine-tuning the top of a trained network, Yosinski et al. 2014): the
+    input (format layer, attribute mapping) and the first ``n`` scales keep the fine-tune's
+    source's weights, in G and its EMA alike (the EMA never trains)."""
     keep = tuple(f"{part}.{s}." for part in ("blocks", "to_magif") for s in range(n, len(G.blocks)))
     for g in (G, G_ema):
         if g is not None:
             for name, p in g.named_parameters():
                 p.requires_grad_(g is G and name.startswith(keep))
-    return [name for name, p in G.named_parameters() if p.requires_grad]
 
 
 def init_from_generator(st: State, path: str | Path, data, white: torch.Tensor | None = None) -> dict:
