@@ -348,7 +348,7 @@ def test_bad_attribute_weights_stop_training_at_once(prepared_dataset, tmp_path)
     assert not (tmp_path / "w" / "checkpoints").exists() or not any((tmp_path / "w" / "checkpoints").iterdir())
     data = load_training_data(prepared_dataset)
     off = LAST_ONLY + ["model.attr_input=std_logit", f'train.teacher_attribute_weights={{"{data.attributes[0]}": 2}}']
-    with pytest.raises(DataError, match="g_teacher and g_tail terms, which are off"):
+    with pytest.raises(DataError, match="g_teacher, g_tail and g_anchor terms, which are off"):
         train(prepared_dataset, tmp_path / "off", config=apply_overrides(get_preset("tiny"), off), progress=False,
               threads=1)
 

@@ -270,6 +270,11 @@ def _default_loss_weights() -> dict[str, float]:
         # it labels the tail of the real note whose labels and pitch the note was asked with: the
         # decay, where a struck note's Percussion lives, cannot be met by an onset click. Ours: 0.
         "g_tail": 0.0,
+        # G: the teacher's labels of each generated note must stay those of a reference generator's
+        # note for the same (z, pitch, alpha), heard with that generator's own synthesis
+        # (train.anchor_generator; last scale only): a fine-tune keeps what its source makes the
+        # teacher hear while another term changes something else. Ours: 0 in every preset.
+        "g_anchor": 0.0,
     }
 
 
@@ -351,6 +356,15 @@ class TrainConfig:
             will ask for most, get more of the teacher's judgement. Names must be in the
             dataset's vocabulary (checked when training starts); weights >= 0. Empty (default):
             every attribute alike. Ours.
+        anchor_generator: the reference of the ``g_anchor`` term: a generator checkpoint (folder,
+            run folder or a shipped name such as ``default``) with the run's pitch range and
+            vocabulary; its notes are synthesised with its own ``model.synthesis_fade`` and
+            labelled by the teacher without gradients, and the ``"std_mse"`` error of
+            :func:`~darkgan.training.losses.teacher_attribute_loss` (weighted by
+            ``teacher_attribute_weights``) pulls the run's labels of the same request toward them.
+            Recorded in the config, so a resume anchors to the same generator. Needed (only) when
+            ``g_anchor > 0``. Ours (stop 62: an end-of-note fine-tune that keeps the source's
+            struck-note attributes).
         critic_warmup: at the start of a run, this many critic-only steps (a fine-tune from
             ``--init-generator`` starts with a fresh critic).
         trainable: ``"all"`` (G and D, the GAN) or ``"mapping"``: only the generator's
@@ -542,6 +556,7 @@ class TrainConfig:
     profile_band: float = 1.0
     profile_reference: str = "model"
     tail_from_s: float = 0.2
+    anchor_generator: str = ""
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -680,6 +695,9 @@ class TrainConfig:
             raise DarkGANError(f"train.profile_reference must be one of {', '.join(PROFILE_REFERENCES)}, "
                                f"got {self.profile_reference!r}")
         _check_number("train.tail_from_s", self.tail_from_s, "in [0.05, 0.75] s", lambda v: 0.05 <= v <= 0.75)
+        if self.loss_weights.get("g_anchor", 0.0) > 0 and not str(self.anchor_generator).strip():
+            raise DarkGANError("train.loss_weights.g_anchor > 0 needs train.anchor_generator (a generator checkpoint "
+                               "whose teacher labels the run keeps)")
         if self.f0_reference not in F0_REFERENCES:
             raise DarkGANError(f"train.f0_reference must be one of {', '.join(F0_REFERENCES)}, "
                                f"got {self.f0_reference!r}")

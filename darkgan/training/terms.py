@@ -53,6 +53,11 @@ is de-normalised and inverted to a waveform
   asked as (:meth:`BatchTerms.tail_term`; issue 15; last scale only): the decay, which an onset
   click cannot stand in for.
 
+- ``g_anchor``: a frozen reference generator (``train.anchor_generator``) makes the same request
+  (z, pitch, alpha), synthesised with its own fade; the teacher's labels of each generated note
+  must stay those of the reference's (:class:`AnchorGenerator`; last scale only): a fine-tune that
+  changes one thing (the end of the note) keeps what the source made the teacher hear.
+
 Partners of these terms are appended to the batch (:class:`Partners`) and generated in the same
 forward, except ``g_steer``'s steered targets, which get a forward of their own without a graph
 (:func:`darkgan.training.loop.train_step_g`).
@@ -70,7 +75,7 @@ import numpy as np
 import torch
 
 from darkgan.data.magif import AUDIBLE_HZ, FADE_OUT_SAMPLES, N_BINS, N_FRAMES, SAMPLE_RATE, frame_energy_db, magif_to_note
-from darkgan.errors import DataError
+from darkgan.errors import CheckpointError, DataError
 from darkgan.models.generator import attribute_logits
 from darkgan.training.losses import (attribute_increment_loss, augment_for_teacher, edit_matching_loss,
                                      envelope_mean_loss, envelope_profile_loss, envelope_range_loss, envelope_steps_db,
@@ -432,6 +437,39 @@ def reference_attributes(data, seed: int, temperature: float, n: int = 8192) -> 
     return alpha, unit
 
 
+class AnchorGenerator:
+    """The frozen reference of the ``g_anchor`` term: a trained generator and how its notes are heard.
+
+    Args:
+        path: a generator checkpoint (folder, run folder or shipped name, as ``--checkpoint``).
+        data: the run's :class:`~darkgan.training.data.TrainingData` (pitch range, vocabulary).
+        device: where it runs (float32, ``eval()``, no gradients).
+
+    Raises:
+        CheckpointError: unreadable checkpoint, or another pitch range or vocabulary than the
+            run's (one line naming the path).
+    """
+
+    def __init__(self, path: str, data, device: torch.device):
+        from darkgan.models.checkpoint import load_generator
+
+        self.generator, cfg = load_generator(path, device=device)
+        self.generator.requires_grad_(False)
+        if (self.generator.n_pitches != int(data.n_pitches) or tuple(cfg.pitch_range) != tuple(data.pitch_range)
+                or list(cfg.attributes) != list(data.attributes)):
+            raise CheckpointError(f"{path}: train.anchor_generator needs this run's pitch range and vocabulary "
+                                  f"(it has MIDI {cfg.pitch_range[0]}..{cfg.pitch_range[1]} and "
+                                  f"{len(cfg.attributes)} attributes)")
+        self.normalizer, self.fade = cfg.get_normalizer(), int(cfg.config.model.synthesis_fade)
+
+    @torch.no_grad()
+    def notes(self, z: torch.Tensor, pitch_index: torch.Tensor, conditioning: torch.Tensor) -> torch.Tensor:
+        """``[b, 16000]`` the reference's notes (16 kHz) of ``z [b, Z]``, ``pitch_index [b]``,
+        ``conditioning [b, K]``, synthesised as its users hear them."""
+        out = self.generator(z.float(), pitch_index, conditioning.float())
+        return magif_to_note(self.normalizer.denormalize(out.float()), self.fade)
+
+
 @dataclass
 class Partners:
     """Extra notes generated in the batch's forward: note ``rows[j]`` of the batch again (its z)
@@ -494,23 +532,25 @@ class WaveTerms:
         self.steer = tc.loss_weights.get("g_steer", 0.0) > 0
         self.partial = tc.loss_weights.get("g_partial", 0.0) > 0
         self.tail = tc.loss_weights.get("g_tail", 0.0) > 0
+        self.anchor = tc.loss_weights.get("g_anchor", 0.0) > 0
         self.teacher = None
         for key, on in (("g_teacher", self.labels), ("g_increment", self.increment), ("g_retrieval", self.retrieval),
                         ("g_steer", self.steer), ("g_partial", self.partial), ("g_profile", self.profile),
-                        ("g_tail", self.tail)):
+                        ("g_tail", self.tail), ("g_anchor", self.anchor)):
             if on and not data.n_attributes:
                 raise DataError(f"train.loss_weights.{key} > 0 needs attributes (the baseline has none)")
         if self.consistency and self.n_pitches < 2 * tc.consistency_max_offset:
             raise DataError(f"train.loss_weights.g_consistency: {self.n_pitches} pitches cannot hold neighbours up "
                             f"to +-{tc.consistency_max_offset} semitones (train.consistency_max_offset)")
-        if tc.teacher_attribute_weights and not (self.labels or self.tail):
-            raise DataError("train.teacher_attribute_weights weigh the g_teacher and g_tail terms, which are off "
-                            "(train.loss_weights.g_teacher = g_tail = 0)")
-        if self.labels or self.consistency or self.increment or self.retrieval or self.tail:
+        if tc.teacher_attribute_weights and not (self.labels or self.tail or self.anchor):
+            raise DataError("train.teacher_attribute_weights weigh the g_teacher, g_tail and g_anchor terms, which "
+                            "are off (train.loss_weights.g_teacher = g_tail = g_anchor = 0)")
+        hears = self.labels or self.increment or self.retrieval or self.tail or self.anchor
+        if hears or self.consistency:
             from darkgan.teacher import load_teacher
 
             self.teacher = load_teacher((data.teacher or {}).get("id") or "efficientat-mn04", device=str(device))
-        if self.labels or self.increment or self.retrieval or self.tail:
+        if hears:
             check_teacher_vocabulary(self.teacher, list(data.class_indices), list(data.attributes), "teacher")
             self.classes = torch.tensor(list(data.class_indices), dtype=torch.long, device=device)
             self.attr_std = attribute_stats(data.logits, data.train_rows, tc.temperature)[1].to(device)
@@ -519,6 +559,7 @@ class WaveTerms:
             self.attr_weights = attribute_weights(tc.teacher_attribute_weights, list(data.attributes))
             if self.attr_weights is not None:
                 self.attr_weights = self.attr_weights.to(device)
+        self.anchor_generator = AnchorGenerator(tc.anchor_generator, data, device) if self.anchor else None
         if self.consistency:
             self.unrelated = unrelated_distance(self.teacher, data, tc.seed, fade=self.fade)
         if self.retrieval:
@@ -548,7 +589,7 @@ class WaveTerms:
     @property
     def active(self) -> bool:
         return (self.f0 or self.labels or self.consistency or self.increment or self.envelope or self.retrieval
-                or self.steer or self.partial or self.profile or self.tail)
+                or self.steer or self.partial or self.profile or self.tail or self.anchor)
 
     @property
     def needs_real(self) -> bool:
@@ -651,8 +692,16 @@ class BatchTerms:
         self.wt, self.pitch_index, self.conditioning, self.gen = wt, pitch_index, conditioning, gen
         self.partners, self.real = partners, real
 
-    def __call__(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(self, out: torch.Tensor, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``out [b + M, 2, H, W]`` the generated batch and its partners; ``z [b + M, Z]`` their
+        latents (needed by ``g_anchor``, whose reference makes the same request) -> ``{name: scalar}``.
+
+        Raises:
+            ValueError: ``g_anchor`` on without ``z``.
+        """
         wt, b, pr = self.wt, int(self.pitch_index.shape[0]), self.partners
+        if wt.anchor and z is None:
+            raise ValueError("g_anchor needs the batch's latents z (its reference makes the same request)")
         final = tuple(out.shape[-2:]) == (N_BINS, N_FRAMES)
         terms = {}
         if pr is not None and pr.n_steer:
@@ -678,13 +727,13 @@ class BatchTerms:
                 target = (envelope_profile(self.real[:, 0].float()) if wt.tc.profile_reference == "real" else
                           wt.profile_model.predict(attribute_logits(self.conditioning[:b]).float(), self.pitch_index))
                 terms["g_profile"] = envelope_profile_loss(envelope_profile(logmag), target, wt.profile_model.band)
-        if not (wt.f0 or wt.labels or wt.consistency or wt.increment or wt.retrieval or wt.tail):
+        if not (wt.f0 or wt.labels or wt.consistency or wt.increment or wt.retrieval or wt.tail or wt.anchor):
             return terms  # the envelope terms need no waveform
         if not final:  # a coarser scale: blurred, full size (no pitch to hear: f0 waits)
             out = torch.nn.functional.interpolate(out, size=(N_BINS, N_FRAMES), mode="nearest")
         wave_all = magif_to_note(wt.normalizer.denormalize(out), wt.fade)
         f0_wave = wave_all[:b]
-        hears = wt.labels or wt.retrieval or wt.consistency or wt.increment or wt.tail
+        hears = wt.labels or wt.retrieval or wt.consistency or wt.increment or wt.tail or wt.anchor
         if hears and wt.tc.teacher_gradient == "magnitude":  # the teacher's gradient reaches the magnitude only
             wave_all = magif_to_note(wt.normalizer.denormalize(torch.cat([out[:, :1], out[:, 1:].detach()], 1)), wt.fade)
         wave = wave_all[:b]
@@ -696,16 +745,20 @@ class BatchTerms:
                              if wt.tc.f0_reference == "real" else f0_autocorrelation_loss(f0_wave, midi))
         if wt.tail and final:
             terms["g_tail"] = self.tail_term(wave, real_wave)
-        if wt.labels or wt.retrieval:
+        anchored = wt.anchor and final
+        if wt.labels or wt.retrieval or anchored:
+            drawn = self.gen.get_state()  # g_anchor hears its reference through the same transforms
             heard = augment_for_teacher(wave, tuple(wt.tc.teacher_transforms), self.gen)
-            z = wt.teacher.logits(heard, grad=True).index_select(1, wt.classes)
+            logits = wt.teacher.logits(heard, grad=True).index_select(1, wt.classes)
+        if anchored:
+            terms["g_anchor"] = self.anchor_term(logits, z[:b], drawn)
         if wt.labels:
-            terms["g_teacher"] = teacher_attribute_loss(z, self.conditioning, wt.tc.temperature, wt.attr_std,
+            terms["g_teacher"] = teacher_attribute_loss(logits, self.conditioning, wt.tc.temperature, wt.attr_std,
                                                         wt.tc.teacher_loss, wt.attr_weights, wt.attr_white)
         if wt.retrieval:
             pick = torch.randint(len(wt.references), (wt.tc.retrieval_negatives,), generator=self.gen,
                                  device=self.gen.device)
-            terms["g_retrieval"] = teacher_retrieval_loss(z, self.conditioning, wt.references[pick.to(z.device)],
+            terms["g_retrieval"] = teacher_retrieval_loss(logits, self.conditioning, wt.references[pick.to(logits.device)],
                                                           wt.tc.temperature, wt.retrieval_unit)
         if wt.consistency and pr is not None:
             m = pr.n_consistency
@@ -714,6 +767,39 @@ class BatchTerms:
         if wt.increment and pr is not None:
             terms["g_increment"] = self._increment(wave, wave_all[b + pr.n_consistency:])
         return terms
+
+    def anchor_term(self, logits: torch.Tensor, z: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
+        """``g_anchor``: the teacher's logits of the generated notes (after the run's transforms, as
+        ``g_teacher`` hears them) against its labels of the reference generator's notes for the same
+        request, synthesised with the reference's own fade and heard through the same transforms
+        (the random generator's state ``drawn`` before them is replayed), so the reference's own
+        notes pay nothing whatever the draw and the term cannot teach a pre-emphasis against the
+        transforms (ours, stop 62).
+
+        A per-note target that the source generator has shown it can meet: where ``g_teacher``'s
+        correlation over a batch of 8-16 notes says little about one attribute, this says, for each
+        note and all K attributes, what the source made the teacher hear. The error is
+        :func:`~darkgan.training.losses.teacher_attribute_loss`'s ``"std_mse"`` (standardised logit
+        units at T, ``train.teacher_attribute_weights`` applied) with the reference's
+        ``sigmoid(z_ref / T)`` as the target.
+
+        Args:
+            logits: ``[b, K]`` the teacher's logits (vocabulary columns) of the batch's generated notes.
+            z: ``[b, Z]`` the batch's latents.
+            drawn: the state of the step's random generator before the generated notes' transforms.
+
+        Returns:
+            scalar.
+        """
+        wt = self.wt
+        after = self.gen.get_state()
+        self.gen.set_state(drawn)
+        with torch.no_grad():
+            ref = wt.anchor_generator.notes(z, self.pitch_index, self.conditioning)
+            ref = augment_for_teacher(ref, tuple(wt.tc.teacher_transforms), self.gen)
+            target = torch.sigmoid(wt.teacher.logits(ref).index_select(1, wt.classes).float() / wt.tc.temperature)
+        self.gen.set_state(after)
+        return teacher_attribute_loss(logits, target, wt.tc.temperature, wt.attr_std, "std_mse", wt.attr_weights)
 
     def tail_term(self, wave: torch.Tensor, real_wave: torch.Tensor) -> torch.Tensor:
         """``g_tail``: the teacher hears each generated note from ``train.tail_from_s`` on alone and

@@ -1,0 +1,94 @@
+"""The teacher-label anchor to a reference generator (``g_anchor``, stop 62): the reference's own
+notes pay nothing when heard as the reference is heard, a changed synthesis fade or another note
+pays, its gradient lowers it, bad settings are one-line errors, and a run with it resumes exactly."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from darkgan.errors import CheckpointError, DarkGANError, DataError
+from darkgan.models.checkpoint import load_generator
+from darkgan.models.config import PRESETS, apply_overrides, get_preset
+from darkgan.training.data import load_training_data
+from darkgan.training.loop import extend_on_resume, train
+from darkgan.training.terms import WaveTerms
+
+LAST_ONLY = ["train.iterations=[0,0,0,0,0,3]", "train.fade_in_jumps=0", "train.log_every=1"]
+
+
+@pytest.fixture(scope="module")
+def reference(prepared_dataset, tmp_path_factory):
+    """A tiny generator trained 3 steps on the rendered notes: the anchor's reference."""
+    out = tmp_path_factory.mktemp("anchor") / "src"
+    return train(prepared_dataset, out, config=apply_overrides(get_preset("tiny"), LAST_ONLY), progress=False,
+                 threads=1).checkpoint
+
+
+def _terms(prepared_dataset, reference, *extra):
+    cfg = apply_overrides(get_preset("tiny"), ["train.teacher_transforms=[]", "train.loss_weights.g_anchor=1",
+                                               f"train.anchor_generator={reference}", *extra])
+    data = load_training_data(prepared_dataset)
+    return WaveTerms(cfg.train, data, torch.device("cpu"), cfg.model.synthesis_fade), data
+
+
+def test_anchor_hears_the_reference_as_its_users_do(prepared_dataset, reference):
+    """Real rendered notes' pitches and labels, the real teacher, no transforms: the reference's own
+    notes pay nothing (with the transforms too: the reference is heard through the same draw); heard with a 512-sample fade instead of the reference's 1,024 they pay (the
+    term's target is the note as the reference's users hear it); another note's request pays more;
+    a small step of the generated MAG-IF against the term's gradient lowers it."""
+    terms, data = _terms(prepared_dataset, reference)
+    G, _ = load_generator(reference)
+    n = 8
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(n, G.cfg.latent_dim, generator=gen)
+    pitch = torch.arange(n) % G.n_pitches
+    rows = torch.as_tensor(data.train_rows[:n])
+    alpha = torch.sigmoid(torch.as_tensor(data.logits[rows.numpy()], dtype=torch.float32) / 2.0)
+    with torch.no_grad():
+        out = G(z, pitch, alpha)
+    own = float(terms.for_batch(pitch, alpha, torch.Generator())(out, z)["g_anchor"])
+    assert own < 1e-6, own
+    heard, _ = _terms(prepared_dataset, reference, 'train.teacher_transforms=["shift","noise","tilt"]')
+    gen = torch.Generator().manual_seed(5)
+    assert float(heard.for_batch(pitch, alpha, gen)(out, z)["g_anchor"]) < 1e-6  # the same draw for both
+    faded, _ = _terms(prepared_dataset, reference, "model.synthesis_fade=512")
+    shorter = float(faded.for_batch(pitch, alpha, torch.Generator())(out, z)["g_anchor"])
+    other = float(terms.for_batch(pitch, alpha, torch.Generator())(out.roll(1, 0), z)["g_anchor"])
+    assert shorter > 1e-4 and other > 10 * shorter, (shorter, other)
+    with pytest.raises(ValueError, match="g_anchor needs the batch's latents z"):
+        terms.for_batch(pitch, alpha, torch.Generator())(out)
+    x = out.clone().requires_grad_(True)
+    faded.for_batch(pitch, alpha, torch.Generator())(x, z)["g_anchor"].backward()
+    step = x.grad / x.grad.norm()
+    assert float(x.grad[:, 0].abs().sum()) > 0
+    lower = float(faded.for_batch(pitch, alpha, torch.Generator())(out - 0.05 * step, z)["g_anchor"])
+    assert lower < 0.9 * shorter, (shorter, lower)
+
+def test_anchor_setting_is_validated(prepared_dataset, reference, tmp_path):
+    with pytest.raises(DarkGANError, match="g_anchor > 0 needs train.anchor_generator"):
+        apply_overrides(get_preset("tiny"), ["train.loss_weights.g_anchor=1"])
+    with pytest.raises(DarkGANError, match="train.loss_weights.g_anchor"):
+        apply_overrides(get_preset("tiny"), ["train.loss_weights.g_anchor=-1", "train.anchor_generator=x"])
+    assert all(PRESETS[name]().train.loss_weights["g_anchor"] == 0 for name in PRESETS)
+    assert extend_on_resume(get_preset("tiny"), [f"train.anchor_generator={reference}"], 0).train.anchor_generator
+    with pytest.raises(CheckpointError, match=f"{tmp_path / 'none'}"):
+        _terms(prepared_dataset, tmp_path / "none")
+    with pytest.raises(CheckpointError, match="needs this run's pitch range and vocabulary"):
+        _terms(prepared_dataset, "default")  # the shipped default: 128 attributes, MIDI 44..70
+    with pytest.raises(DataError, match="g_anchor > 0 needs attributes"):
+        cfg = apply_overrides(get_preset("tiny"), ["train.loss_weights.g_teacher=0", "train.loss_weights.g_anchor=1",
+                                                   f"train.anchor_generator={reference}"])
+        WaveTerms(cfg.train, load_training_data(prepared_dataset, attributes=False), torch.device("cpu"))
+
+
+@pytest.mark.slow  # three short runs
+def test_tiny_training_with_anchor_resumes_exactly(resumes_exactly, reference):
+    """The term trains at the last scale from a reference, and a run stopped after one step and
+    resumed ends bit for bit where an uninterrupted one does."""
+    run = ["train.iterations=[0,0,0,0,1,2]", "train.fade_in_jumps=0", "train.log_every=1",
+           "train.loss_weights.g_anchor=1", f"train.anchor_generator={reference}", "model.synthesis_fade=512"]
+    a, B = resumes_exactly(apply_overrides(get_preset("tiny"), run))
+    assert a.finished and math.isfinite(a.last_metrics["g_anchor"]) and a.last_metrics["g_anchor"] >= 0
+    assert B["config"].config.train.anchor_generator == str(reference)
