@@ -714,19 +714,7 @@ class BatchTerms:
                                                     wt.tc.partial_loss)
             out = out[:o]
         if (wt.envelope or wt.profile) and final:
-            logmag = wt.normalizer.denormalize(out[:b])[:, 0]
-            if wt.envelope:
-                energy = envelope_energy_db(logmag, wt.tc.envelope_bands_hz)
-                terms["g_envelope"] = envelope_range_loss(energy, wt.envelope_lo, wt.envelope_hi)
-                if wt.tc.envelope_match_steps or wt.tc.envelope_match_tail_steps:
-                    mean = (wt.envelope_mean if wt.envelope_mean is not None else envelope_steps_db(
-                        envelope_energy_db(self.real[:, 0].float(), wt.tc.envelope_bands_hz)).mean(0))
-                    terms["g_envelope"] = terms["g_envelope"] + envelope_mean_loss(
-                        energy, mean, wt.tc.envelope_match_steps, wt.tc.envelope_match_tail_steps)
-            if wt.profile:
-                target = (envelope_profile(self.real[:, 0].float()) if wt.tc.profile_reference == "real" else
-                          wt.profile_model.predict(attribute_logits(self.conditioning[:b]).float(), self.pitch_index))
-                terms["g_profile"] = envelope_profile_loss(envelope_profile(logmag), target, wt.profile_model.band)
+            terms.update(self._envelope_terms(wt.normalizer.denormalize(out[:b])[:, 0]))
         if not (wt.f0 or wt.labels or wt.consistency or wt.increment or wt.retrieval or wt.tail or wt.anchor):
             return terms  # the envelope terms need no waveform
         if not final:  # a coarser scale: blurred, full size (no pitch to hear: f0 waits)
@@ -745,13 +733,42 @@ class BatchTerms:
                              if wt.tc.f0_reference == "real" else f0_autocorrelation_loss(f0_wave, midi))
         if wt.tail and final:
             terms["g_tail"] = self.tail_term(wave, real_wave)
-        anchored = wt.anchor and final
-        if wt.labels or wt.retrieval or anchored:
-            drawn = self.gen.get_state()  # g_anchor hears its reference through the same transforms
-            heard = augment_for_teacher(wave, tuple(wt.tc.teacher_transforms), self.gen)
-            logits = wt.teacher.logits(heard, grad=True).index_select(1, wt.classes)
-        if anchored:
-            terms["g_anchor"] = self.anchor_term(logits, z[:b], drawn)
+        if wt.labels or wt.retrieval or (wt.anchor and final):
+            terms.update(self._label_terms(wave, z[:b] if z is not None else None, final))
+        if wt.consistency and pr is not None:
+            m = pr.n_consistency
+            emb = wt.teacher.embedding(torch.cat([wave[:m], wave_all[b:b + m]]), grad=True)
+            terms["g_consistency"] = timbre_consistency_loss(emb[:m], emb[m:], wt.unrelated)
+        if wt.increment and pr is not None:
+            terms["g_increment"] = self._increment(wave, wave_all[b + pr.n_consistency:])
+        return terms
+
+    def _envelope_terms(self, logmag: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``g_envelope`` and ``g_profile`` of the batch's log magnitudes ``[b, 1024, 32]`` (no waveform)."""
+        wt, b, terms = self.wt, int(self.pitch_index.shape[0]), {}
+        if wt.envelope:
+            energy = envelope_energy_db(logmag, wt.tc.envelope_bands_hz)
+            terms["g_envelope"] = envelope_range_loss(energy, wt.envelope_lo, wt.envelope_hi)
+            if wt.tc.envelope_match_steps or wt.tc.envelope_match_tail_steps:
+                mean = (wt.envelope_mean if wt.envelope_mean is not None else envelope_steps_db(
+                    envelope_energy_db(self.real[:, 0].float(), wt.tc.envelope_bands_hz)).mean(0))
+                terms["g_envelope"] = terms["g_envelope"] + envelope_mean_loss(
+                    energy, mean, wt.tc.envelope_match_steps, wt.tc.envelope_match_tail_steps)
+        if wt.profile:
+            target = (envelope_profile(self.real[:, 0].float()) if wt.tc.profile_reference == "real" else
+                      wt.profile_model.predict(attribute_logits(self.conditioning[:b]).float(), self.pitch_index))
+            terms["g_profile"] = envelope_profile_loss(envelope_profile(logmag), target, wt.profile_model.band)
+        return terms
+
+    def _label_terms(self, wave: torch.Tensor, z: torch.Tensor | None, final: bool) -> dict[str, torch.Tensor]:
+        """``g_teacher``, ``g_retrieval`` and (last scale) ``g_anchor`` of the batch's notes ``wave [b, N]``,
+        heard once through the run's random transforms; ``z [b, Z]`` their latents (``g_anchor``)."""
+        wt, terms = self.wt, {}
+        drawn = self.gen.get_state()  # g_anchor hears its reference through the same transforms
+        heard = augment_for_teacher(wave, tuple(wt.tc.teacher_transforms), self.gen)
+        logits = wt.teacher.logits(heard, grad=True).index_select(1, wt.classes)
+        if wt.anchor and final:
+            terms["g_anchor"] = self.anchor_term(logits, z, drawn)
         if wt.labels:
             terms["g_teacher"] = teacher_attribute_loss(logits, self.conditioning, wt.tc.temperature, wt.attr_std,
                                                         wt.tc.teacher_loss, wt.attr_weights, wt.attr_white)
@@ -760,12 +777,6 @@ class BatchTerms:
                                  device=self.gen.device)
             terms["g_retrieval"] = teacher_retrieval_loss(logits, self.conditioning, wt.references[pick.to(logits.device)],
                                                           wt.tc.temperature, wt.retrieval_unit)
-        if wt.consistency and pr is not None:
-            m = pr.n_consistency
-            emb = wt.teacher.embedding(torch.cat([wave[:m], wave_all[b:b + m]]), grad=True)
-            terms["g_consistency"] = timbre_consistency_loss(emb[:m], emb[m:], wt.unrelated)
-        if wt.increment and pr is not None:
-            terms["g_increment"] = self._increment(wave, wave_all[b + pr.n_consistency:])
         return terms
 
     def anchor_term(self, logits: torch.Tensor, z: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
