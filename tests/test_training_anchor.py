@@ -34,10 +34,11 @@ def _terms(prepared_dataset, reference, *extra):
 
 
 def test_anchor_hears_the_reference_as_its_users_do(prepared_dataset, reference):
-    """Real rendered notes' pitches and labels, the real teacher, no transforms: the reference's own
-    notes pay nothing (with the transforms too: the reference is heard through the same draw); heard with a 512-sample fade instead of the reference's 1,024 they pay (the
-    term's target is the note as the reference's users hear it); another note's request pays more;
-    a small step of the generated MAG-IF against the term's gradient lowers it."""
+    """Real rendered notes' pitches and labels and the real teacher: the reference's own notes pay
+    nothing, without transforms and with them (the reference is heard through the same draw);
+    heard with a 512-sample fade instead of the reference's 1,024 they pay (the target is the note
+    as the reference's users hear it); another note's request pays 10x more; a small step of the
+    generated MAG-IF against the term's gradient lowers it."""
     terms, data = _terms(prepared_dataset, reference)
     G, _ = load_generator(reference)
     n = 8
@@ -66,6 +67,7 @@ def test_anchor_hears_the_reference_as_its_users_do(prepared_dataset, reference)
     lower = float(faded.for_batch(pitch, alpha, torch.Generator())(out - 0.05 * step, z)["g_anchor"])
     assert lower < 0.9 * shorter, (shorter, lower)
 
+
 def test_anchor_setting_is_validated(prepared_dataset, reference, tmp_path):
     with pytest.raises(DarkGANError, match="g_anchor > 0 needs train.anchor_generator"):
         apply_overrides(get_preset("tiny"), ["train.loss_weights.g_anchor=1"])
@@ -77,9 +79,9 @@ def test_anchor_setting_is_validated(prepared_dataset, reference, tmp_path):
         _terms(prepared_dataset, tmp_path / "none")
     with pytest.raises(CheckpointError, match="needs this run's pitch range and vocabulary"):
         _terms(prepared_dataset, "default")  # the shipped default: 128 attributes, MIDI 44..70
+    cfg = apply_overrides(get_preset("tiny"), ["train.loss_weights.g_teacher=0", "train.loss_weights.g_anchor=1",
+                                               f"train.anchor_generator={reference}"])
     with pytest.raises(DataError, match="g_anchor > 0 needs attributes"):
-        cfg = apply_overrides(get_preset("tiny"), ["train.loss_weights.g_teacher=0", "train.loss_weights.g_anchor=1",
-                                                   f"train.anchor_generator={reference}"])
         WaveTerms(cfg.train, load_training_data(prepared_dataset, attributes=False), torch.device("cpu"))
 
 
