@@ -275,6 +275,10 @@ def _default_loss_weights() -> dict[str, float]:
         # (train.anchor_generator; last scale only): a fine-tune keeps what its source makes the
         # teacher hear while another term changes something else. Ours: 0 in every preset.
         "g_anchor": 0.0,
+        # G: the normalised MAG-IF of each generated note must stay the reference generator's
+        # (train.anchor_generator, the same request) except its last train.anchor_free_frames
+        # frames: an end-of-note fine-tune changes the end and keeps the body. Ours: 0 in every preset.
+        "g_anchor_body": 0.0,
     }
 
 
@@ -364,7 +368,10 @@ class TrainConfig:
             ``teacher_attribute_weights``) pulls the run's labels of the same request toward them.
             Recorded in the config, so a resume anchors to the same generator. Needed (only) when
             ``g_anchor > 0``. Ours (stop 62: an end-of-note fine-tune that keeps the source's
-            struck-note attributes).
+            struck-note attributes). Also the reference of ``g_anchor_body``.
+        anchor_free_frames: frames at the end of the note (of 32; a frame is 512 samples, 32 ms)
+            that ``g_anchor_body`` leaves free; the frames before them are held to the reference
+            generator's MAG-IF. In [1, 31]. Ours (stop 63).
         critic_warmup: at the start of a run, this many critic-only steps (a fine-tune from
             ``--init-generator`` starts with a fresh critic).
         trainable: ``"all"`` (G and D, the GAN) or ``"mapping"``: only the generator's
@@ -557,6 +564,7 @@ class TrainConfig:
     profile_reference: str = "model"
     tail_from_s: float = 0.2
     anchor_generator: str = ""
+    anchor_free_frames: int = 4
     attr_loss: str = "bce"
     checkpoint_metrics: tuple[str, ...] = CHECKPOINT_METRICS
     metric_notes: int = 16
@@ -695,9 +703,13 @@ class TrainConfig:
             raise DarkGANError(f"train.profile_reference must be one of {', '.join(PROFILE_REFERENCES)}, "
                                f"got {self.profile_reference!r}")
         _check_number("train.tail_from_s", self.tail_from_s, "in [0.05, 0.75] s", lambda v: 0.05 <= v <= 0.75)
-        if self.loss_weights.get("g_anchor", 0.0) > 0 and not str(self.anchor_generator).strip():
-            raise DarkGANError("train.loss_weights.g_anchor > 0 needs train.anchor_generator (a generator checkpoint "
-                               "whose teacher labels the run keeps)")
+        for key in ("g_anchor", "g_anchor_body"):
+            if self.loss_weights.get(key, 0.0) > 0 and not str(self.anchor_generator).strip():
+                raise DarkGANError(f"train.loss_weights.{key} > 0 needs train.anchor_generator (a generator "
+                                   "checkpoint whose notes the run keeps)")
+        if not (isinstance(self.anchor_free_frames, int) and 1 <= self.anchor_free_frames <= 31):
+            raise DarkGANError(f"train.anchor_free_frames must be an integer in [1, 31] (frames of 32), "
+                               f"got {self.anchor_free_frames!r}")
         if self.f0_reference not in F0_REFERENCES:
             raise DarkGANError(f"train.f0_reference must be one of {', '.join(F0_REFERENCES)}, "
                                f"got {self.f0_reference!r}")

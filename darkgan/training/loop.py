@@ -481,7 +481,7 @@ def resolve_config(preset: str = "small", overrides: list[str] | tuple[str, ...]
 #: log/checkpoint, and the loss weights (also per attribute), the onset-burst bounds and g_steer's edits (fine-tuning).
 RESUME_SAFE_KEYS = ("train.iterations", "train.checkpoint_every", "train.log_every", "train.sample_every",
                     "train.loss_weights.*", "train.envelope_*", "train.precision", "train.memory_format",
-                    "train.gp_every", "train.steer_*", "train.partial_*", "train.profile_*", "train.tail_from_s", "train.anchor_generator", "train.f0_reference", "train.teacher_attribute_weights", "train.teacher_loss",
+                    "train.gp_every", "train.steer_*", "train.partial_*", "train.profile_*", "train.tail_from_s", "train.anchor_*", "train.f0_reference", "train.teacher_attribute_weights", "train.teacher_loss",
                     "train.teacher_white_eps", "train.teacher_gradient")
 
 
@@ -491,7 +491,7 @@ def extend_on_resume(cfg: Config, overrides: list[str] | tuple[str, ...], step: 
     Only :data:`RESUME_SAFE_KEYS` may change (``train.loss_weights.*``: any loss weight, to
     fine-tune a run, e.g. switch on ``g_f0``; the new weight applies from the resumed step, and
     the checkpoint's override list records it after the run's own; ``train.envelope_*``,
-    the bounds of ``g_envelope``, and ``train.steer_*`` / ``train.partial_*``, the edits of ``g_steer`` / ``g_partial``, ``train.profile_*``, ``train.tail_from_s``, ``train.anchor_generator`` and ``train.f0_reference`` (the forms of ``g_profile``, ``g_tail``, ``g_anchor`` and ``g_f0``), ``train.teacher_attribute_weights`` and ``train.teacher_loss`` /
+    the bounds of ``g_envelope``, and ``train.steer_*`` / ``train.partial_*``, the edits of ``g_steer`` / ``g_partial``, ``train.profile_*``, ``train.tail_from_s``, ``train.anchor_*`` and ``train.f0_reference`` (the forms of ``g_profile``, ``g_tail``, ``g_anchor`` / ``g_anchor_body`` and ``g_f0``), ``train.teacher_attribute_weights`` and ``train.teacher_loss`` /
     ``train.teacher_white_eps`` / ``train.teacher_gradient`` (the form of ``g_teacher``), likewise; ``train.precision``,
     ``train.memory_format`` and ``train.gp_every``: the speed of the step, e.g. to switch a
     float32 run to the fast CPU step), and ``train.iterations``

@@ -58,6 +58,10 @@ is de-normalised and inverted to a waveform
   must stay those of the reference's (:class:`AnchorGenerator`; last scale only): a fine-tune that
   changes one thing (the end of the note) keeps what the source made the teacher hear.
 
+- ``g_anchor_body``: the same reference's normalised MAG-IF for the same request holds every frame
+  but the last ``train.anchor_free_frames`` (:meth:`BatchTerms.anchor_body_term`; last scale only):
+  an end-of-note fine-tune changes the end and keeps the body.
+
 Partners of these terms are appended to the batch (:class:`Partners`) and generated in the same
 forward, except ``g_steer``'s steered targets, which get a forward of their own without a graph
 (:func:`darkgan.training.loop.train_step_g`).
@@ -438,7 +442,8 @@ def reference_attributes(data, seed: int, temperature: float, n: int = 8192) -> 
 
 
 class AnchorGenerator:
-    """The frozen reference of the ``g_anchor`` term: a trained generator and how its notes are heard.
+    """The frozen reference of the ``g_anchor`` and ``g_anchor_body`` terms: a trained generator and
+    how its notes are heard (:attr:`fade`, its ``model.synthesis_fade``).
 
     Args:
         path: a generator checkpoint (folder, run folder or shipped name, as ``--checkpoint``).
@@ -463,11 +468,10 @@ class AnchorGenerator:
         self.normalizer, self.fade = cfg.get_normalizer(), int(cfg.config.model.synthesis_fade)
 
     @torch.no_grad()
-    def notes(self, z: torch.Tensor, pitch_index: torch.Tensor, conditioning: torch.Tensor) -> torch.Tensor:
-        """``[b, 16000]`` the reference's notes (16 kHz) of ``z [b, Z]``, ``pitch_index [b]``,
-        ``conditioning [b, K]``, synthesised as its users hear them."""
-        out = self.generator(z.float(), pitch_index, conditioning.float())
-        return magif_to_note(self.normalizer.denormalize(out.float()), self.fade)
+    def magif(self, z: torch.Tensor, pitch_index: torch.Tensor, conditioning: torch.Tensor) -> torch.Tensor:
+        """``[b, 2, 1024, 32]`` the reference's raw (de-normalised) MAG-IF of ``z [b, Z]``,
+        ``pitch_index [b]``, ``conditioning [b, K]``."""
+        return self.normalizer.denormalize(self.generator(z.float(), pitch_index, conditioning.float()).float())
 
 
 @dataclass
@@ -533,6 +537,7 @@ class WaveTerms:
         self.partial = tc.loss_weights.get("g_partial", 0.0) > 0
         self.tail = tc.loss_weights.get("g_tail", 0.0) > 0
         self.anchor = tc.loss_weights.get("g_anchor", 0.0) > 0
+        self.anchor_body = tc.loss_weights.get("g_anchor_body", 0.0) > 0
         self.teacher = None
         for key, on in (("g_teacher", self.labels), ("g_increment", self.increment), ("g_retrieval", self.retrieval),
                         ("g_steer", self.steer), ("g_partial", self.partial), ("g_profile", self.profile),
@@ -559,7 +564,8 @@ class WaveTerms:
             self.attr_weights = attribute_weights(tc.teacher_attribute_weights, list(data.attributes))
             if self.attr_weights is not None:
                 self.attr_weights = self.attr_weights.to(device)
-        self.anchor_generator = AnchorGenerator(tc.anchor_generator, data, device) if self.anchor else None
+        self.anchor_generator = (AnchorGenerator(tc.anchor_generator, data, device)
+                                 if self.anchor or self.anchor_body else None)
         if self.consistency:
             self.unrelated = unrelated_distance(self.teacher, data, tc.seed, fade=self.fade)
         if self.retrieval:
@@ -589,7 +595,7 @@ class WaveTerms:
     @property
     def active(self) -> bool:
         return (self.f0 or self.labels or self.consistency or self.increment or self.envelope or self.retrieval
-                or self.steer or self.partial or self.profile or self.tail or self.anchor)
+                or self.steer or self.partial or self.profile or self.tail or self.anchor or self.anchor_body)
 
     @property
     def needs_real(self) -> bool:
@@ -691,16 +697,25 @@ class BatchTerms:
                  partners: Partners | None, real: torch.Tensor | None = None):
         self.wt, self.pitch_index, self.conditioning, self.gen = wt, pitch_index, conditioning, gen
         self.partners, self.real = partners, real
+        self._reference = None  # the anchor's raw MAG-IF of the batch's requests, made once per batch
+
+    def reference_magif(self, z: torch.Tensor) -> torch.Tensor:
+        """``[b, 2, 1024, 32]`` the anchor generator's raw MAG-IF of the batch's requests (latents
+        ``z [b, Z]``), made once and shared by ``g_anchor`` and ``g_anchor_body``."""
+        if self._reference is None:
+            self._reference = self.wt.anchor_generator.magif(z, self.pitch_index, self.conditioning)
+        return self._reference
 
     def __call__(self, out: torch.Tensor, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``out [b + M, 2, H, W]`` the generated batch and its partners; ``z [b + M, Z]`` their
-        latents (needed by ``g_anchor``, whose reference makes the same request) -> ``{name: scalar}``.
+        latents (needed by ``g_anchor`` and ``g_anchor_body``, whose reference makes the same
+        request) -> ``{name: scalar}``.
 
         Raises:
-            ValueError: ``g_anchor`` on without ``z``.
+            ValueError: ``g_anchor`` or ``g_anchor_body`` on without ``z``.
         """
         wt, b, pr = self.wt, int(self.pitch_index.shape[0]), self.partners
-        if wt.anchor and z is None:
+        if (wt.anchor or wt.anchor_body) and z is None:
             raise ValueError("g_anchor needs the batch's latents z (its reference makes the same request)")
         final = tuple(out.shape[-2:]) == (N_BINS, N_FRAMES)
         terms = {}
@@ -715,6 +730,8 @@ class BatchTerms:
             out = out[:o]
         if (wt.envelope or wt.profile) and final:
             terms.update(self._envelope_terms(wt.normalizer.denormalize(out[:b])[:, 0]))
+        if wt.anchor_body and final:
+            terms["g_anchor_body"] = self.anchor_body_term(out[:b], z[:b])
         if not (wt.f0 or wt.labels or wt.consistency or wt.increment or wt.retrieval or wt.tail or wt.anchor):
             return terms  # the envelope terms need no waveform
         if not final:  # a coarser scale: blurred, full size (no pitch to hear: f0 waits)
@@ -806,11 +823,30 @@ class BatchTerms:
         after = self.gen.get_state()
         self.gen.set_state(drawn)
         with torch.no_grad():
-            ref = wt.anchor_generator.notes(z, self.pitch_index, self.conditioning)
+            ref = magif_to_note(self.reference_magif(z), wt.anchor_generator.fade)
             ref = augment_for_teacher(ref, tuple(wt.tc.teacher_transforms), self.gen)
             target = torch.sigmoid(wt.teacher.logits(ref).index_select(1, wt.classes).float() / wt.tc.temperature)
         self.gen.set_state(after)
         return teacher_attribute_loss(logits, target, wt.tc.temperature, wt.attr_std, "std_mse", wt.attr_weights)
+
+    def anchor_body_term(self, out: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``g_anchor_body``: the mean squared error, in the run's normalised MAG-IF units, between
+        the batch's generated notes ``out [b, 2, 1024, 32]`` and the reference generator's notes for
+        the same request (``z [b, Z]``, the batch's pitches and attributes), over every frame but the
+        last ``train.anchor_free_frames`` (ours, stop 63).
+
+        An end-of-note fine-tune may then change how notes end and nothing else: the body, where
+        the teacher hears most of what the source taught the generator, stays the source's. Both
+        channels (log magnitude and instantaneous frequency) are held, so pitch is kept too.
+
+        Returns:
+            scalar (0 for the reference's own notes).
+        """
+        wt = self.wt
+        keep = int(out.shape[-1]) - int(wt.tc.anchor_free_frames)
+        with torch.no_grad():
+            ref = wt.normalizer.normalize(self.reference_magif(z))
+        return (out[..., :keep].float() - ref[..., :keep]).pow(2).mean()
 
     def tail_term(self, wave: torch.Tensor, real_wave: torch.Tensor) -> torch.Tensor:
         """``g_tail``: the teacher hears each generated note from ``train.tail_from_s`` on alone and
