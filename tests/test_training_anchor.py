@@ -84,7 +84,10 @@ def test_body_anchor_holds_all_but_the_last_frames(prepared_dataset, reference):
     with torch.no_grad():
         out = G(z, pitch, alpha)
     assert set(terms.for_batch(pitch, alpha, torch.Generator())(out, z)) == {"g_anchor_body"}  # no teacher needed
-    body = lambda x: float(terms.for_batch(pitch, alpha, torch.Generator())(x, z)["g_anchor_body"])  # noqa: E731
+
+    def body(x):
+        return float(terms.for_batch(pitch, alpha, torch.Generator())(x, z)["g_anchor_body"])
+
     assert body(out) < 1e-10
     end = out.clone()
     end[..., -3:] += 0.5
@@ -95,7 +98,7 @@ def test_body_anchor_holds_all_but_the_last_frames(prepared_dataset, reference):
     x = (out + 0.1 * torch.randn_like(out)).requires_grad_(True)
     terms.for_batch(pitch, alpha, torch.Generator())(x, z)["g_anchor_body"].backward()
     assert float(x.grad[..., -3:].abs().max()) == 0 and float(x.grad[..., :-3].abs().min()) > 0
-    with pytest.raises(ValueError, match="needs the batch's latents z"):
+    with pytest.raises(ValueError, match="g_anchor_body needs the batch's latents z"):
         terms.for_batch(pitch, alpha, torch.Generator())(out)
 
 

@@ -716,7 +716,8 @@ class BatchTerms:
         """
         wt, b, pr = self.wt, int(self.pitch_index.shape[0]), self.partners
         if (wt.anchor or wt.anchor_body) and z is None:
-            raise ValueError("g_anchor needs the batch's latents z (its reference makes the same request)")
+            name = "g_anchor" if wt.anchor else "g_anchor_body"
+            raise ValueError(f"{name} needs the batch's latents z (its reference makes the same request)")
         final = tuple(out.shape[-2:]) == (N_BINS, N_FRAMES)
         terms = {}
         if pr is not None and pr.n_steer:
