@@ -501,7 +501,8 @@ class Partners:
 
 class WaveTerms:
     """Builds the ``g_f0`` / ``g_teacher`` / ``g_consistency`` / ``g_increment`` / ``g_envelope`` /
-    ``g_retrieval`` / ``g_steer`` / ``g_partial`` terms for one run.
+    ``g_retrieval`` / ``g_steer`` / ``g_partial`` / ``g_tail`` / ``g_anchor`` / ``g_anchor_body``
+    terms for one run.
 
     Args:
         tc: the :class:`~darkgan.models.config.TrainConfig` (weights, T, teacher loss and
@@ -519,7 +520,8 @@ class WaveTerms:
             (:func:`partial_effect_maps`), a teacher
             whose classes do not match the vocabulary, or ``g_consistency > 0`` on fewer than
             ``2 * train.consistency_max_offset`` pitches. WeightsError: the teacher's weights are
-            missing.
+            missing. CheckpointError: ``train.anchor_generator`` unreadable or of another pitch
+            range or vocabulary (:class:`AnchorGenerator`).
     """
 
     def __init__(self, tc, data, device: torch.device, fade: int = FADE_OUT_SAMPLES):
