@@ -40,8 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from darkgan.evaluation.taggers import TABLE2_INSTRUMENTS, TABLE2_TARGET  # noqa: E402
 
-#: the recipe of the shipped default (docs/training.md, "A fresh critic, float32 and Tuning fork / Percussion
-#: at 8", stop 54) as ``--set`` overrides of ``small``; rows ``Q-*`` take one part away each
+#: the word-control recipe of the shipped default, its first stage (docs/training.md, "A fresh critic, float32
+#: and Tuning fork / Percussion at 8", stop 54) as ``--set`` overrides of ``small``; rows ``Q-*`` take one part
+#: away each
 FINAL = ["model.attr_input=std_logit", "train.attr_loss=std_mse", "train.output_terms_from_scale=2",
          "train.precision=fp32", "train.memory_format=channels_last", "train.gp_every=4",
          "train.loss_weights.g_f0=5", "train.loss_weights.g_consistency=60", "train.loss_weights.g_retrieval=2",
@@ -51,6 +52,17 @@ FINAL = ["model.attr_input=std_logit", "train.attr_loss=std_mse", "train.output_
          "train.envelope_bands_hz=[1000,4000]", "train.envelope_match_steps=3", "train.loss_weights.g_envelope=40",
          "train.teacher_loss=corr", "train.teacher_gradient=magnitude", "train.loss_weights.g_teacher=20",
          "train.loss_weights.g_tail=20"]
+
+#: the second stage of the shipped default (docs/training.md, "The body held, the end free", stops 63-64):
+#: FINAL's generator fine-tuned to end its notes as the data does, its body held to FINAL's own notes
+#: (``train.anchor_generator``: stop 54's default, the FINAL stage's product). The ablation rows train
+#: FINAL alone: this stage needs a trained generator to hold, and without a critic (``g_adv`` 0) it
+#: cannot train one from scratch.
+FINAL_END = ["model.synthesis_fade=512", "train.envelope_match_tail_steps=15", "train.lr=5e-4",
+             "train.loss_weights.g_adv=0", "train.loss_weights.g_attr=0", "train.loss_weights.g_pitch=0",
+             "train.loss_weights.g_envelope=80", "train.teacher_attribute_weights={}",
+             "train.loss_weights.g_anchor=20", "train.loss_weights.g_anchor_body=1000",
+             "train.anchor_generator=default", "train.anchor_free_frames=8"]
 
 #: name -> (what it is, overrides on top of the common ones)
 VARIANTS = {

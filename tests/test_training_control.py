@@ -611,7 +611,8 @@ def test_the_ablations_final_recipe_is_the_shipped_defaults(load_benchmark):
     """``benchmarks/control_ablation.py``'s ``Q-final`` rows claim to ablate the recipe the shipped
     default was trained with: every model and training setting its config records, but the schedule
     (the default was a fine-tune at the last scale, the ablation trains the coarse scales from
-    scratch), must equal ``small`` + ``FINAL``; each ``Q-final-*`` row changes at least one."""
+    scratch) and the checkpointing, must equal ``small`` + ``FINAL`` + ``FINAL_END`` (the end-of-note
+    stage); each ``Q-final-*`` row changes at least one setting of ``FINAL``."""
     import json
 
     from darkgan.models.config import Config
@@ -620,19 +621,20 @@ def test_the_ablations_final_recipe_is_the_shipped_defaults(load_benchmark):
 
     ablation = load_benchmark("control_ablation")
     shipped = json.loads((shipped_checkpoint("default") / "config.json").read_text())
-    schedule = {"iterations", "fade_in_jumps", "critic_warmup"}
+    schedule = {"iterations", "fade_in_jumps", "critic_warmup", "checkpoint_every", "keep_checkpoints"}
 
     def settings(cfg: Config) -> dict:
         d = cfg.to_dict()
         return {f"{part}.{k}": v for part in ("model", "train") for k, v in d[part].items() if k not in schedule}
 
-    final = settings(resolve_config("small", ablation.FINAL, shipped["temperature"]))
+    first_stage = settings(resolve_config("small", ablation.FINAL, shipped["temperature"]))
+    final = settings(resolve_config("small", ablation.FINAL + ablation.FINAL_END, shipped["temperature"]))
     recorded = settings(Config.from_dict(shipped))
     assert final == recorded, {k: (final.get(k), recorded.get(k)) for k in final.keys() | recorded.keys()
                                if final.get(k) != recorded.get(k)}
     for name, (_, overrides) in ablation.VARIANTS.items():
         if name.startswith("Q-final-"):
-            assert settings(resolve_config("small", overrides, shipped["temperature"])) != final, name
+            assert settings(resolve_config("small", overrides, shipped["temperature"])) != first_stage, name
 
 
 def test_the_ablations_seed_rows_change_only_the_seed(load_benchmark, tmp_path):
