@@ -53,7 +53,7 @@ FINAL = ["model.attr_input=std_logit", "train.attr_loss=std_mse", "train.output_
          "train.teacher_loss=corr", "train.teacher_gradient=magnitude", "train.loss_weights.g_teacher=20",
          "train.loss_weights.g_tail=20"]
 
-#: the second stage of the shipped default (docs/training.md, "The body held, the end free", stops 63-64):
+#: the second stage of the shipped default (docs/training.md, "The end of the note shipped", stops 63-64):
 #: FINAL's generator fine-tuned to end its notes as the data does, its body held to FINAL's own notes
 #: (``train.anchor_generator``: stop 54's default, the FINAL stage's product). The ablation rows train
 #: FINAL alone: this stage needs a trained generator to hold, and without a critic (``g_adv`` 0) it
@@ -121,7 +121,7 @@ VARIANTS = {
                                        "train.loss_weights.g_steer=5", "train.steer_loss=projection",
                                        "train.steer_attributes=" + json.dumps(list(TABLE2_INSTRUMENTS))]),
     **{f"Q-final{suffix}": (what, FINAL + extra) for suffix, (what, extra) in {
-        "": ("the shipped default's recipe (stop 54; its last-scale terms g_f0, g_tail, g_envelope wait for 1024x32)", []),
+        "": ("the shipped default's recipe, its first stage (stop 54; its last-scale terms g_f0, g_tail, g_envelope wait for 1024x32)", []),
         "-no-corr": ("Q without the correlation loss (train.teacher_loss=std_mse at g_teacher 10, the form before stop 52)",
                      ["train.teacher_loss=std_mse", "train.loss_weights.g_teacher=10"]),
         "-no-magnitude": ("Q with the teacher's gradient on the IF too (train.teacher_gradient=magif)",
