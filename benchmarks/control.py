@@ -5,7 +5,7 @@
                                  [--rise-minutes M] [--retrieval-notes 64] [--fast]
                                  [--max-notes N] [--seed 0] [--no-yamnet] [--threads T]
                                  [--oracle std|white|linear [--oracle-ridge R] [--oracle-gain G]]
-                                 [--json OUT.json]
+                                 [--add-effects GAIN] [--json OUT.json]
 
 Conditioning: rows of the checkpoint's attribute bank (validation notes of its dataset, with
 their pitches), ``alpha = sigmoid(z / T)`` (paper Eq. 1), noise z ~ N(0, I) from ``--seed``.
@@ -49,6 +49,10 @@ nearest note (standardised) moved the rest of the way to the request along the d
 effects (:class:`darkgan.evaluation.oracle.LinearEffectGenerator`; the regression of the training
 notes' MAG-IF on every attribute and the pitch, ``--oracle-ridge``, scaled by ``--oracle-gain``):
 what a generator whose single edits change a note as the attribute alone changes the data would score.
+``--add-effects GAIN``: the checkpoint's own notes with GAIN x those effects added to their MAG-IF
+(:class:`darkgan.evaluation.oracle.EffectAddedGenerator`): its rise test is what YAMNet would hear if
+every single edit also carried the attribute's own effect in the data (read the other stages with care:
+between real requests the term counts the data's linear prediction once more).
 
 Every number comes from the tested metric functions (:mod:`darkgan.evaluation.metrics.control`,
 :mod:`darkgan.evaluation.metrics.correlation`). ``--fast`` (about 2-3 minutes on 2 quiet
@@ -92,6 +96,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "the std nearest note moved to the request along the data's partial effects)")
     ap.add_argument("--oracle-ridge", type=float, default=0.0, help="--oracle linear: the regression's ridge")
     ap.add_argument("--oracle-gain", type=float, default=1.0, help="--oracle linear: the effects' scale")
+    ap.add_argument("--add-effects", type=float, default=None, metavar="GAIN",
+                    help="measure the generator with GAIN x the data's partial effects added to its MAG-IF "
+                         "(darkgan.evaluation.oracle.EffectAddedGenerator; --oracle-ridge; needs --data)")
     ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of " + ",".join(STAGES))
     ap.add_argument("--batch-size", type=int, default=None, help="generator batch (default: the API's)")
     ap.add_argument("--threads", type=int, default=None)
@@ -261,6 +268,12 @@ def setup(args):
         return model, NearestNoteGenerator(args.data, str(model.config.teacher["id"]), model.config.class_indices,
                                            model.temperature, metric=args.oracle,
                                            pitch_range=model.pitch_range), preds
+    if args.add_effects is not None:
+        from darkgan.evaluation.oracle import EffectAddedGenerator
+
+        if not args.data:
+            raise SystemExit("control.py: --add-effects needs --data (the training notes of the regression)")
+        return model, EffectAddedGenerator(model, args.data, args.oracle_ridge, args.add_effects), preds
     return model, generator_fn(model, args.batch_size), preds
 
 
@@ -271,7 +284,8 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     model, gen, preds = setup(args)
     names, T, bank, rng = model.attributes, model.temperature, model.bank, np.random.default_rng(args.seed)
-    out = {"checkpoint": str(model.checkpoint_path) + (f" (oracle: {oracle_name(args)})" if args.oracle else ""),
+    out = {"checkpoint": str(model.checkpoint_path) + (f" (oracle: {oracle_name(args)})" if args.oracle else "")
+           + (f" (+ {args.add_effects:g} x the data's partial effects)" if args.add_effects is not None else ""),
            "step": model.config.step, "temperature": T, "seed": args.seed,
            "attributes": len(names), "stages": list(args.stages),
            "sizes": {"rho": args.n, "rise": args.rise_notes, "retrieval": args.retrieval_notes}, "seconds": {}}

@@ -14,7 +14,8 @@ direction the data hardly varies in counts for more). It is a :data:`GenerateFn`
 the request along the data's partial effects (the regression of the training notes' MAG-IF on
 every attribute and the pitch, :func:`darkgan.training.terms.partial_effect_maps`), the answer of a
 generator whose single edits change a note exactly as the attribute alone changes the real notes,
-additively.
+additively. :class:`EffectAddedGenerator` adds those effects to a trained generator's notes instead:
+every single edit then carries the attribute's own effect in the data on top of the generator's.
 
 Issue 15 asks YAMNet to hear >= 20 single attributes rise from their 5th to their 99th percentile
 with every other attribute fixed; this module says how many it hears when the answer is a real note
@@ -165,3 +166,69 @@ class LinearEffectGenerator(NearestNoteGenerator):
                 x[:, 1].clamp_(-1.0, 1.0)
                 out[s:s + batch] = magif_to_wave(x).numpy()
         return out
+
+
+class EffectAddedGenerator:
+    """``generate(pitch [n], attrs [n, K], seed) -> [n, 16000]``: a DarkGAN's notes with the data's
+    partial effects added to them.
+
+    With ``x = G(z, p, alpha)`` the generator's normalised MAG-IF ``[n, 2, 1024, 32]`` (``z`` drawn as
+    :func:`darkgan.evaluation.taggers.generator_fn` draws it), the answer is
+    ``x + gain * sum_i beta_i (u_i - mean_i)``, ``u = logit(alpha) = z_teacher / T``, ``beta`` the
+    partial effects of :func:`darkgan.training.terms.partial_effect_maps` and ``mean`` the training
+    notes' mean ``u``, then synthesised as the model synthesises (its fade, the limiter). In the rise
+    test the two arms differ by the generator's own response plus exactly ``gain * beta_i (hi - lo)``:
+    what YAMNet would hear if every single edit also carried the attribute's own effect in the data
+    (issue 15). Between real requests the added term is the data's linear prediction, counted once
+    more on top of what the generator already makes of it, so only the rise test reads it cleanly.
+
+    Args:
+        model: a :class:`darkgan.generation.api.DarkGAN` with attributes.
+        data: its labelled dataset folder (the regression's training notes).
+        ridge: >= 0, the regression's penalty; gain: >= 0, the effects' scale (0: the model as it is).
+        batch: notes per generator call.
+
+    Raises:
+        DataError: the dataset's vocabulary is not the checkpoint's, or as
+            :func:`~darkgan.training.terms.partial_effect_maps`.
+    """
+
+    def __init__(self, model, data: str | Path, ridge: float = 0.0, gain: float = 1.0, batch: int = 64):
+        from darkgan.evaluation.data import labelled_training_notes
+        from darkgan.training.data import load_training_data
+        from darkgan.training.terms import partial_effect_maps
+
+        td = load_training_data(data, str(model.config.teacher["id"]))
+        if list(td.class_indices) != [int(i) for i in model.config.class_indices]:
+            raise DataError(f"{data}: its vocabulary is not the checkpoint's ({len(td.class_indices)} vs "
+                            f"{len(model.config.class_indices)} attributes)")
+        beta, _, _ = partial_effect_maps(td, model.temperature, ridge)
+        cache, _, logits = labelled_training_notes(data, str(model.config.teacher["id"]),
+                                                   model.config.class_indices, model.pitch_range)
+        self.model, self.gain, self.batch = model, float(gain), int(batch)
+        self._beta = beta.flatten(1)
+        self._mean = np.asarray(logits, np.float64).mean(0) / model.temperature
+        self._normalizer = cache.normalizer
+
+    def magif(self, z: np.ndarray, pitch: np.ndarray, attrs: np.ndarray):
+        """De-normalised MAG-IF ``[n, 2, 1024, 32]`` (torch, CPU) with the effects added."""
+        import torch
+
+        x = self._normalizer.normalize(self.model.generate_magif(z, pitch, attrs, batch_size=self.batch))
+        a = np.clip(np.asarray(attrs, dtype=np.float64), 1e-7, 1 - 1e-7)
+        du = torch.from_numpy(np.log(a / (1 - a)) - self._mean).float()
+        return self._normalizer.denormalize(x + (self.gain * du @ self._beta).view_as(x))
+
+    def __call__(self, pitch: np.ndarray, attrs: np.ndarray, seed: int = 0) -> np.ndarray:
+        from darkgan.data.magif import magif_to_note
+        from darkgan.generation.synthesis import limit_peaks
+
+        pitch, attrs, b = np.asarray(pitch), np.asarray(attrs), self.batch
+        z = np.random.default_rng(seed).standard_normal((len(pitch), self.model.latent_dim)).astype(np.float32)
+        fade = self.model.synthesiser.generator.cfg.synthesis_fade
+        out = np.empty((len(pitch), 16000), np.float32)
+        for s in range(0, len(pitch), b):
+            x = self.magif(z[s:s + b], pitch[s:s + b], attrs[s:s + b])
+            out[s:s + b] = limit_peaks(magif_to_note(x, fade))[0].numpy()
+        return out
+
