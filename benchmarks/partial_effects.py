@@ -105,7 +105,8 @@ def measure(args) -> dict:
     ckpts = args.checkpoint or ["default"]
     first = None
     for ck in ckpts:
-        cargs = argparse.Namespace(checkpoint=ck, data=args.data, no_yamnet=False, batch_size=None, oracle=None)
+        cargs = argparse.Namespace(checkpoint=ck, data=args.data, no_yamnet=False, batch_size=None, oracle=None,
+                                   add_effects=None)
         model, _, preds = control.setup(cargs)
         if first is None:  # the real side, once: the conditioning of every checkpoint
             first = model

@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=None, help="generator batch (default: the API's)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json", default=None)
-    ap.set_defaults(oracle=None)  # control.setup's generator: always the checkpoint here, never an oracle
+    ap.set_defaults(oracle=None, add_effects=None)  # control.setup's generator: always the checkpoint here
     args = ap.parse_args(argv)
     from darkgan.evaluation.sweep import parse_temperatures
 

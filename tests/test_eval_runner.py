@@ -279,3 +279,27 @@ def test_sweep_trains_baseline_and_temperatures_into_one_report(labelled_dataset
     sweep(labelled_dataset, [1.0, 3.0], out, preset="tiny", n=48, protocol="cpu", progress=False,
           log=lines.append, protocol_overrides=small)
     assert sum("(resuming)" in line for line in lines) == 3
+
+
+def test_a_checkpoints_cache_key_covers_its_synthesis(tmp_path):
+    """The evaluation cache keys a DarkGAN's notes by its weights *and* its synthesis: a copy of the
+    shipped student keeps the key wherever it lies; the same weights synthesised with another fade
+    (``model.synthesis_fade`` 1,536 samples instead of its 512) get another key, and their notes
+    differ only where the fades do (the last 1,536 samples)."""
+    from darkgan.evaluation.models import DarkGANModel
+    from darkgan.generation.api import DarkGAN
+
+    src = DarkGAN.load("student").config.path
+    same, faded = tmp_path / "same", tmp_path / "faded"
+    shutil.copytree(src, same)
+    shutil.copytree(src, faded)
+    cfg = json.loads((faded / "config.json").read_text())
+    cfg["model"]["synthesis_fade"] = 1536
+    (faded / "config.json").write_text(json.dumps(cfg))
+    a, b, c = DarkGANModel(src), DarkGANModel(same), DarkGANModel(faded)
+    assert a.key == b.key and a.key != c.key
+    rng = np.random.default_rng(0)
+    z, pitch = rng.standard_normal((2, a.latent_dim)).astype(np.float32), np.array([52, 64])
+    alpha = a.g.validation_attributes()[:2]
+    wa, wc = a.generate(z, pitch, alpha), c.generate(z, pitch, alpha)
+    assert np.array_equal(wa[:, :-1536], wc[:, :-1536]) and not np.allclose(wa[:, -1536:], wc[:, -1536:])

@@ -31,13 +31,14 @@ import torch
 from darkgan import DarkGAN
 
 #: checkpoint -> (hash of the bank-drawn case, hash of the fully given case, hash of generate_batch)
-HASHES = {  # stop 64: the default of the end-of-note stage (one-hop synthesis fade); recorded on an AVX2 EPYC
+HASHES = {  # stop 64: the default of the end-of-note stage (one-hop synthesis fade); stop 65: the student played
+    # with the one-hop fade (`export-generator --synthesis-fade 512`, same weights); recorded on an AVX2 EPYC
     "default": ("5faf6c0b64ad8946b97babbfdb505deefee53ca80543cf0c9b9a084d57541f53",
                 "e076c3e55a5a0cafbf5965b3ce291ab4da5756c5c4e5a4405186ce14b548e542",
                 "3dcb1bf6fb8ba5066d48e9484b33e7096cfd47511bd2fe3b82cf7f5fbe0d3569"),
-    "student": ("902832a2d5aa8fc2212151acf4a5a582cbaf3ce5bda3153e023c4c5efdf46bd6",
-                "e55d9c790556bca0105d1a82b5327462b2f486017be27d50773be6bc651170d5",
-                "2392cf4448f7413fb20fe31a1d1be8d9db52bbfa0678fdf3a245228ee65835d7"),
+    "student": ("9c24b86bce35327c5269daa4e41ccbd6e65effc7dc0d69ec46b6ba9d7db574ed",
+                "142708ec54ce0dc679f69f165a794efc350ee34aa8d993cc07641318c64828fa",
+                "5098b6eba774d123e89f752e056c445e41340934bfb53651d921e9fb53da5b80"),
 }
 
 

@@ -188,3 +188,35 @@ def test_bad_checkpoints_raise_checkpoint_errors(tmp_path):
         save_checkpoint(tmp_path / "folded", G, _meta(cfg))
     assert not (tmp_path / "folded").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
+
+
+def test_export_with_another_synthesis_fade(tmp_path, capsys):
+    """``darkgan export-generator --synthesis-fade 1536`` of the shipped student: the same float16
+    weights bit for bit and its bank, played with a 96 ms fade (its notes change in their last 1,536
+    samples only), the fade it was trained with (the data's 1,024) kept as ``synthesis_fade_trained``
+    through every re-export; an out-of-range fade is a one-line error that writes nothing."""
+    import numpy as np
+
+    from darkgan.cli import main
+    from darkgan.generation.api import DarkGAN
+
+    src = DarkGAN.load("student")
+    out = tmp_path / "faded"
+    assert main(["export-generator", str(src.config.path), "--half", "--synthesis-fade", "1536",
+                 "--out", str(out)]) == 0
+    faded = DarkGAN.load(out)
+    assert faded.config.model.synthesis_fade == 1536 != src.config.model.synthesis_fade
+    assert faded.config.extra["synthesis_fade_trained"] == 1024
+    from safetensors.torch import load_file
+
+    mine, theirs = load_file(out / "generator.safetensors"), load_file(src.config.path / "generator.safetensors")
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert (out / "attribute_bank.safetensors").is_file()
+    z, pitch = np.random.default_rng(0).standard_normal((2, src.latent_dim)), [50, 62]
+    alpha = src.validation_attributes()[:2]
+    a, b = src.generate_batch(z, pitch, alpha).numpy(), faded.generate_batch(z, pitch, alpha).numpy()
+    assert np.array_equal(a[:, :-1536], b[:, :-1536]) and not np.allclose(a[:, -1536:], b[:, -1536:])
+    bad = tmp_path / "bad"
+    assert main(["export-generator", str(src.config.path), "--synthesis-fade", "4096", "--out", str(bad)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert not bad.exists() and len(err) == 1 and "synthesis_fade" in err[0] and "4096" in err[0]

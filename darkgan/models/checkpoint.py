@@ -707,7 +707,7 @@ def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], where: str | 
 
 
 def export_generator(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = False,
-                     weights: str = "default", critic: bool = False) -> Path:
+                     weights: str = "default", critic: bool = False, synthesis_fade: int | None = None) -> Path:
     """Copy a checkpoint's inference part (config + generator weights, and the attribute bank
     when present) to ``dst``, optionally in float16 (the shipped checkpoint: paper-size G is
     17.5 MB in fp16).
@@ -719,10 +719,15 @@ def export_generator(src: str | os.PathLike, dst: str | os.PathLike, *, half: bo
             fine-tune can start from the export with ``--init-critic`` instead of a fresh critic
             that needs thousands of critic-only steps (StyleGAN2-ADA's pickles keep D for the
             same reason). The export stays an inference checkpoint: it cannot be resumed.
+        synthesis_fade: play the export with another ``model.synthesis_fade`` (samples, [0, 2048];
+            ``None``: the source's). Every training term heard the source's fade, so this changes
+            what the taggers hear (docs/generation.md, "The end of a note"): measure before shipping.
+            The source's value is kept as ``synthesis_fade_trained`` in the config's extra.
 
     Raises:
         CheckpointError: bad source, a ``"raw"`` export of a checkpoint without raw weights, a
             ``critic`` export of a checkpoint without a critic, or an unwritable destination.
+        DarkGANError: ``synthesis_fade`` outside [0, 2048].
     """
     critic_tensors = load_critic(src)[0] if critic else None
     g, cfg = load_generator(src, weights=weights)
@@ -730,6 +735,11 @@ def export_generator(src: str | os.PathLike, dst: str | os.PathLike, *, half: bo
     cfg.extra["exported_from_step"] = cfg.step
     src_dir = cfg.path
     cfg = dataclasses.replace(cfg, path=None)
+    if synthesis_fade is not None and int(synthesis_fade) != cfg.model.synthesis_fade:
+        cfg.extra.setdefault("synthesis_fade_trained", cfg.model.synthesis_fade)
+        cfg.config.model = dataclasses.replace(cfg.config.model, synthesis_fade=int(synthesis_fade))
+        cfg.config.model.validate()
+        g.cfg = cfg.config.model
     out = save_checkpoint(dst, g, cfg, half=half, critic=critic_tensors,
                           weights_label="raw" if weights == "raw" else cfg.generator_weights)
     bank = src_dir / "attribute_bank.safetensors"  # written by `darkgan generate --build-bank`

@@ -7,6 +7,7 @@
                   [--no-attributes] [--device cpu|cuda|auto] [--threads N] [--print-config]
     torchrun --nproc_per_node N -m darkgan train ...      # DistributedDataParallel
     darkgan export-generator runs/NAME --out darkgan/assets/darkgan-default [--half] [--weights default|raw]
+                             [--synthesis-fade SAMPLES]
                              [--with-critic]
 
 Torch is imported inside the command functions (``darkgan --help`` stays fast).
@@ -62,6 +63,9 @@ def register(sub) -> None:
                    help="default: the EMA weights when training kept an EMA; raw: the trained generator's own")
     e.add_argument("--with-critic", action="store_true",
                    help="also copy the critic, so that others can fine-tune from the export with --init-critic")
+    e.add_argument("--synthesis-fade", type=int, default=None, metavar="SAMPLES",
+                   help="play the export with another end-of-note fade (model.synthesis_fade, 0-2048 samples; "
+                        "the taggers hear the change: measure before shipping)")
     e.set_defaults(func=_export)
 
 
@@ -130,7 +134,8 @@ def _check_resume_args(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> int:
     from darkgan.models.checkpoint import export_generator
 
-    out = export_generator(args.checkpoint, args.out, half=args.half, weights=args.weights, critic=args.with_critic)
+    out = export_generator(args.checkpoint, args.out, half=args.half, weights=args.weights, critic=args.with_critic,
+                           synthesis_fade=args.synthesis_fade)
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
     print(f"exported {out} ({size / 1e6:.1f} MB{', float16' if args.half else ''})")
     return 0
