@@ -209,6 +209,18 @@ def test_responsiveness_is_measured_once_then_cached_in_the_user_cache(ckpt, tmp
     # no measuring allowed and no cache: vocabulary order
     s3 = Studio.load(ckpt, out_dir=tmp_path / "o3")
     assert s3.rank(cache=False, measure=False) == (list(range(s3.k)), "vocabulary order")
+    # the same weights played with another end-of-note fade (export-generator --synthesis-fade): same
+    # checkpoint id, another instrument, so the cached scores are not its own
+    import shutil
+
+    faded = tmp_path / "faded" / ckpt.name
+    shutil.copytree(ckpt, faded)
+    cfg = json.loads((faded / "config.json").read_text())
+    cfg["model"]["synthesis_fade"] = 512
+    (faded / "config.json").write_text(json.dumps(cfg))
+    s4 = Studio.load(faded, out_dir=tmp_path / "o4")
+    assert s4.checkpoint_id == s.checkpoint_id and s4.synthesis_id != s.synthesis_id
+    assert s4.rank(n=12)[1].startswith("measured") and s2.rank(n=12)[1].startswith("measured")
 
 
 def test_the_shipped_checkpoint_folder_gets_no_app_cache(tmp_path, monkeypatch):

@@ -33,6 +33,7 @@ Responsiveness (which 12 attributes the UI shows first), in this order of prefer
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -123,6 +124,9 @@ class Studio:
         self.pitch_range = (int(lo), int(hi))
         self.checkpoint_path = Path(checkpoint) if checkpoint is not None else None
         self.checkpoint_id = checkpoint_id(checkpoint)
+        # the weights' id does not see a fade changed after training (export-generator --synthesis-fade)
+        fingerprint = str(getattr(model, "synthesis_fingerprint", ""))
+        self.synthesis_id = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
         self.out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="darkgan-app-"))
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.order: list[int] = list(range(len(self.names)))
@@ -524,13 +528,15 @@ class Studio:
         except (OSError, ValueError):
             return None
         ok = (isinstance(d, dict) and d.get("checkpoint_id") == self.checkpoint_id
+              and d.get("synthesis_id") == self.synthesis_id
               and d.get("method") == RESPONSIVENESS_METHOD and isinstance(d.get("scores"), dict))
         return d["scores"] if ok else None
 
     def _write_cache(self, scores: dict[str, float], n: int) -> Path | None:
         from darkgan.utils.io import write_json
 
-        doc = {"checkpoint_id": self.checkpoint_id, "method": RESPONSIVENESS_METHOD, "n_notes": n, "scores": scores}
+        doc = {"checkpoint_id": self.checkpoint_id, "synthesis_id": self.synthesis_id, "method": RESPONSIVENESS_METHOD,
+               "n_notes": n, "scores": scores}
         try:
             write_json(self.cache_path(), doc)
             return self.cache_path()

@@ -51,19 +51,6 @@ class EvalModel(abc.ABC):
         """``z [n, Z]``, MIDI ``pitch [n]``, ``attributes [n, K]`` -> waves ``[n, 16000]`` float32."""
 
 
-def synthesis_fingerprint(g) -> str:
-    """What besides its weights decides a DarkGAN's notes, as canonical JSON: the scale it generates
-    at, the weights chosen, the pitch range, the normaliser and the whole model config, its
-    ``synthesis_fade`` included. Two checkpoints with the same weights and another synthesis (e.g. a
-    fade changed after training) must not share cached notes in an evaluation."""
-    import dataclasses
-
-    cfg = g.config
-    return json.dumps([cfg.scale, cfg.alpha, cfg.generator_weights, list(cfg.pitch_range),
-                       cfg.get_normalizer().to_dict(), dataclasses.asdict(g.synthesiser.generator.cfg)],
-                      sort_keys=True, default=str)
-
-
 class DarkGANModel(EvalModel):
     """Adapter over :class:`darkgan.generation.api.DarkGAN` (its ``generate_batch``)."""
 
@@ -82,7 +69,7 @@ class DarkGANModel(EvalModel):
         h = hashlib.sha256()
         for f in files:
             h.update(sha256_file(f).encode())
-        h.update(synthesis_fingerprint(self.g).encode())
+        h.update(self.g.synthesis_fingerprint.encode())  # the same weights with another fade: other notes
         self.key = h.hexdigest()[:16]
         self.attributes = list(self.g.attributes)
         self.class_indices = [int(i) for i in cfg.class_indices] if self.attributes else []

@@ -194,6 +194,22 @@ class DarkGAN:
         return self._cfg.path
 
     @property
+    def synthesis_fingerprint(self) -> str:
+        """What besides the generator's weights decides this model's notes, as canonical JSON: the
+        scale it generates at, the weights chosen (EMA or raw), the pitch range, the normaliser and
+        the whole model config, ``synthesis_fade`` included. Caches of notes or of measures on them
+        key on it with the weights (:mod:`darkgan.evaluation.models`, the app's responsiveness):
+        the same weights played with another fade (``export-generator --synthesis-fade``) are
+        another instrument."""
+        import dataclasses
+        import json
+
+        cfg = self._cfg
+        return json.dumps([cfg.scale, cfg.alpha, cfg.generator_weights, list(cfg.pitch_range),
+                           cfg.get_normalizer().to_dict(), dataclasses.asdict(self.synthesiser.generator.cfg)],
+                          sort_keys=True, default=str)
+
+    @property
     def device(self) -> torch.device:
         return self._device
 
