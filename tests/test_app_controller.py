@@ -240,6 +240,14 @@ def test_checkpoint_id_and_missing_checkpoint(ckpt, tmp_path):
     assert cid.startswith("tiny@") and len(cid.split("@")[1]) == 12
     other = make_tiny_checkpoint(tmp_path / "tiny", seed=1)
     assert checkpoint_id(other) != cid
+    # the same weights played with another end-of-note fade: another id, so a settings file made
+    # with the trained fade says that the sound will differ
+    from darkgan.models.checkpoint import export_generator
+
+    faded = checkpoint_id(export_generator(ckpt, tmp_path / "faded" / "tiny", synthesis_fade=512))
+    assert faded.endswith("+fade512") and faded.split("+")[0].startswith("tiny@") and faded != cid
+    made = st.Settings(cid, 60, 1, {}).to_dict()
+    assert any("will differ" in m for m in st.parse_settings(made, [], PITCH_RANGE, faded)[1])
     with pytest.raises(CheckpointError, match="not found"):
         Studio.load(tmp_path / "nowhere")
 

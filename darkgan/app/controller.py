@@ -79,8 +79,10 @@ class Rendered:
 
 def checkpoint_id(path: str | Path | None) -> str:
     """``"<folder name>@<first 12 hex of the generator weights' SHA-256>"``: names the exact
-    weights a settings file was made with. Uses the SHA-256 recorded in ``config.json`` when
-    present, else hashes the file."""
+    weights a settings file was made with, and ``"+fade<N>"`` after it when the checkpoint plays
+    them with another end-of-note fade than they were trained with (``export-generator
+    --synthesis-fade``; ``extra.synthesis_fade_trained``): the same weights, another sound. Uses
+    the SHA-256 recorded in ``config.json`` when present, else hashes the file."""
     from darkgan.models.checkpoint import GENERATOR_FILE, resolve_checkpoint
 
     if path is None:
@@ -88,17 +90,19 @@ def checkpoint_id(path: str | Path | None) -> str:
 
         path = shipped_checkpoint()
     p = resolve_checkpoint(path)
-    digest = ""
+    digest, suffix = "", ""
     try:
-        files = json.loads((p / "config.json").read_text(encoding="utf-8")).get("files") or {}
-        digest = str(files.get(GENERATOR_FILE, ""))[:12]
-    except (OSError, ValueError):
+        cfg = json.loads((p / "config.json").read_text(encoding="utf-8"))
+        digest = str((cfg.get("files") or {}).get(GENERATOR_FILE, ""))[:12]
+        if "synthesis_fade_trained" in (cfg.get("extra") or {}):
+            suffix = f"+fade{(cfg.get('model') or {}).get('synthesis_fade')}"
+    except (OSError, ValueError, AttributeError):
         pass
     if not digest and (p / GENERATOR_FILE).is_file():
         from darkgan.utils.io import sha256_file
 
         digest = sha256_file(p / GENERATOR_FILE)[:12]
-    return f"{p.name}@{digest}"
+    return f"{p.name}@{digest}{suffix}"
 
 
 class Studio:
