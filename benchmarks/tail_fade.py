@@ -4,6 +4,7 @@
     python benchmarks/tail_fade.py --data DIR [--checkpoint default --checkpoint student ...]
                                    [--n 1100] [--fades 0,256,512,1024] [--rho-notes 2048]
                                    [--rho-fades 1024,512] [--seed 0] [--threads 1] [--json OUT]
+                                   [--png docs/img/end_of_note.png]
 
 Every training crop is faded out over its last 64 ms (:data:`darkgan.data.magif.FADE_OUT_SAMPLES`)
 before its MAG-IF is taken, and synthesis (:func:`darkgan.data.magif.magif_to_note`) applies the
@@ -24,6 +25,10 @@ bank (z from ``--seed``) and as many training crops (:func:`darkgan.evaluation.d
    ``benchmarks/control.py --stages rho``): the mean over attributes and the Table-2 instruments.
    A generator trained hearing one fade (the training terms hear ``magif_to_note``) is measured
    here under another without retraining: what changing synthesis after training costs.
+
+``--png``: the median energy above 5 kHz over the last 300 ms (50 ms Hann windows, 10 ms hop, dB re
+0.5-0.9 s; :func:`darkgan.evaluation.metrics.tail.tail_profile_db`) of the real crops and of every
+checkpoint as it synthesises (its own ``model.synthesis_fade``), with the interquartile band.
 """
 from __future__ import annotations
 
@@ -50,6 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--png", default=None, help="figure of the high band's last 300 ms")
     args = ap.parse_args(argv)
     args.checkpoint = args.checkpoint or ["default"]
     try:
@@ -137,8 +143,9 @@ def measure(args, name: str) -> dict:
     rows = rng.integers(0, len(bank), args.n)
     z = rng.standard_normal((args.n, model.latent_dim)).astype(np.float32)
     magif = model.generate_magif(z, bank.pitch[rows], bank.alpha(rows, T))
+    own = int(model.generator.cfg.synthesis_fade)
     out = {"frames": frame_profile(magif), "fades": {str(f): tail_measures(faded(magif, f)) for f in args.fades},
-           "rho": {}, "synthesis_fade": int(model.generator.cfg.synthesis_fade)}
+           "rho": {}, "synthesis_fade": own, "profile": profile(faded(magif, own))}
     teacher = {"teacher": vocabulary_predictor(model.teacher, model.config.class_indices)}
     rows = np.random.default_rng(args.seed).integers(0, len(bank), args.rho_notes)
     for f in args.rho_fades:
@@ -160,8 +167,49 @@ def real_reference(args) -> dict:
     cache = NoteCache(args.data)
     train = cache.rows("train")
     rows = np.sort(np.random.default_rng(args.seed + 1).choice(train, min(args.n, len(train)), replace=False))
+    waves = real_waves(cache, rows)
     return {"frames": frame_profile(cache.load(rows, normalize=False).float()),
-            "fades": {"data": tail_measures(real_waves(cache, rows))}}
+            "fades": {"data": tail_measures(waves)}, "profile": profile(waves)}
+
+
+def profile(waves: np.ndarray) -> dict:
+    """``{"t": [W] s before the end, "q25", "median", "q75": [W] dB}`` of
+    :func:`~darkgan.evaluation.metrics.tail.tail_profile_db` over ``waves [n, 16000]``."""
+    from darkgan.evaluation.metrics.tail import tail_profile_db
+
+    t, db = tail_profile_db(waves)
+    q = np.percentile(db, [25, 50, 75], axis=0).round(2)
+    return {"t": t.round(3).tolist(), "q25": q[0].tolist(), "median": q[1].tolist(), "q75": q[2].tolist()}
+
+
+def plot(out: dict, path: str) -> None:
+    """The median high-band profile of every row of ``out`` (interquartile band shaded), to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, r in out.items():
+        p = r["profile"]
+        t = 1000 * np.asarray(p["t"])
+        fade = f" (fade {r['synthesis_fade']} samples)" if "synthesis_fade" in r else ""
+        style = dict(color="black", lw=2.5) if "synthesis_fade" not in r else dict(lw=1.6)
+        label = os.path.basename(name.rstrip("/")) if os.sep in name else name
+        line, = ax.plot(t, p["median"], label=f"{label}{fade}", **style)
+        ax.fill_between(t, p["q25"], p["q75"], color=line.get_color(), alpha=0.12)
+    ax.set_xlabel("end of the 50 ms window, ms before the note's end")
+    ax.set_ylabel("energy above 5 kHz, dB re 0.5-0.9 s")
+    ax.set_title("How the high band of a note dies away (median, interquartile band)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    from darkgan.utils.io import atomic_write
+
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+    print(f"figure: {path}")
 
 
 def main(argv=None) -> None:
@@ -185,6 +233,8 @@ def main(argv=None) -> None:
         from darkgan.utils.io import write_json
 
         write_json(args.json, out)
+    if args.png:
+        plot(out, args.png)
 
 
 if __name__ == "__main__":

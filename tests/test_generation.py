@@ -550,6 +550,25 @@ def test_generated_notes_fade_out_like_the_training_crops(prepared_dataset):
         assert np.median(tail_burst_db(notes)) < 0.0 and (tail_burst_db(notes) > 10.0).mean() <= 0.1
 
 
+def test_the_tail_profile_shows_real_notes_dying_away(prepared_dataset):
+    """``tail_profile_db`` on the rendered notes (their MAG-IF rebuilt, each crop faded out over its
+    last 64 ms): its last window is ``tail_burst_db`` exactly, the profile ends lower than it was 200
+    ms before (the fade), and a span that leaves the note's second half is a one-line error."""
+    from darkgan.data.cache import NoteCache
+    from darkgan.data.magif import magif_to_wave
+    from darkgan.evaluation.metrics.tail import tail_burst_db, tail_profile_db
+
+    cache = NoteCache(prepared_dataset)
+    real = magif_to_wave(cache.load(np.arange(len(cache)), normalize=False)).numpy()
+    t, db = tail_profile_db(real)
+    assert db.shape == (len(real), len(t)) and t[-1] == 0.0 and np.all(np.diff(t) > 0)
+    np.testing.assert_allclose(db[:, -1], tail_burst_db(real))
+    back = int(np.argmin(np.abs(t + 0.2)))
+    assert np.median(db[:, -1]) < np.median(db[:, back]) - 5.0
+    with pytest.raises(ValueError, match="tail profile"):
+        tail_profile_db(real, span_s=0.6)
+
+
 def test_a_checkpoints_own_synthesis_fade_reaches_every_synthesis_path():
     """``model.synthesis_fade`` (stop 58): a checkpoint trained hearing a one-hop fade is heard
     with it by the API, the fast path and the exported graph alike: their notes equal those of
@@ -592,7 +611,7 @@ def test_a_checkpoints_own_synthesis_fade_reaches_every_synthesis_path():
         dataclasses.replace(cfg, synthesis_fade=4096).validate()
 
 
-def test_tail_fade_benchmark_measures_the_shipped_synthesis(load_benchmark, prepared_dataset):
+def test_tail_fade_benchmark_measures_the_shipped_synthesis(load_benchmark, prepared_dataset, tmp_path):
     """``benchmarks/tail_fade.py``: its generator with the checkpoint's own fade is the evaluation's
     (:func:`generator_fn`, bit for bit up to float noise), the data's fade shows in the last two
     frames of real crops' MAG-IF and nowhere before, and on the shipped default's notes a longer
@@ -615,6 +634,12 @@ def test_tail_fade_benchmark_measures_the_shipped_synthesis(load_benchmark, prep
     m = {n: bench.tail_measures(bench.faded(magif, n)) for n in (0, 512, FADE_OUT_SAMPLES)}
     assert m[FADE_OUT_SAMPLES]["burst_median_db"] < m[512]["burst_median_db"] - 2.0
     assert m[0]["envelope_median_db"] > m[FADE_OUT_SAMPLES]["envelope_median_db"] + 20.0
+    # --png: the profile of each row, drawn (a longer fade: a lower last window)
+    rows = {"default": {"profile": bench.profile(bench.faded(magif, 512)), "synthesis_fade": 512},
+            "longer": {"profile": bench.profile(bench.faded(magif, FADE_OUT_SAMPLES)), "synthesis_fade": 1024}}
+    assert rows["longer"]["profile"]["median"][-1] < rows["default"]["profile"]["median"][-1] - 2.0
+    bench.plot(rows, str(tmp_path / "end.png"))
+    assert (tmp_path / "end.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_generated_notes_carry_no_infrasonic_swell(prepared_dataset):

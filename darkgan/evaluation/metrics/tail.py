@@ -84,6 +84,36 @@ def tail_burst_db(wave: np.ndarray, sample_rate: int = 16000, floor: float = 1e-
     return 10.0 * np.log10((tail + floor) / (body + floor))
 
 
+def tail_profile_db(wave: np.ndarray, sample_rate: int = 16000, span_s: float = 0.3, window_s: float = TAIL_SECONDS,
+                    hop_s: float = 0.01, floor: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """The energy above 5 kHz of the note's last ``span_s`` seconds, window by window, in dB re 0.5-0.9 s:
+    how the high band dies away (:func:`tail_burst_db` is its last window).
+
+    Args:
+        wave: ``[B, N]`` float waveforms at ``sample_rate`` Hz, ``N >= 0.95 s``.
+        span_s: seconds before the end covered (windows end from ``N - span_s + window_s`` to ``N``),
+            > ``window_s`` and at most the note after 0.5 s (0.5 s for 1 s notes).
+        window_s, hop_s: Hann window and hop (s), > 0; floor: as :func:`tail_burst_db`.
+
+    Returns:
+        ``(t [W], db [B, W])``: the seconds from each window's end to the note's end (<= 0, the last
+        0) and ``10 log10(P_window / P_body)`` per note and window (power per sample).
+
+    Raises:
+        ValueError: not ``[B, N]``, notes too short, or a span / window / hop out of range.
+    """
+    x = _check(wave, sample_rate)
+    n, w, hop = x.shape[1], int(round(window_s * sample_rate)), int(round(hop_s * sample_rate))
+    span = int(round(span_s * sample_rate))
+    if not (0 < w < span <= n - int(BODY_SECONDS[0] * sample_rate)) or hop < 1:
+        raise ValueError(f"tail profile: need 0 < window ({window_s} s) < span ({span_s} s) <= the note after "
+                         f"{BODY_SECONDS[0]} s, and hop ({hop_s} s) >= 1 sample")
+    ends = np.arange(n, n - span + w - 1, -hop)[::-1]
+    body = _hf_power(x, int(BODY_SECONDS[0] * sample_rate), int(BODY_SECONDS[1] * sample_rate), sample_rate)
+    db = np.stack([10.0 * np.log10((_hf_power(x, e - w, e, sample_rate) + floor) / (body + floor)) for e in ends], 1)
+    return (ends - n) / sample_rate, db
+
+
 def tail_envelope_db(wave: np.ndarray, sample_rate: int = 16000, floor: float = 1e-12) -> np.ndarray:
     """RMS of the last 10 ms relative to the RMS of 0.5-0.9 s of the :func:`audible` signal, in dB,
     per note (``[B, N]`` -> ``[B]``): about -33 dB for the faded training crops, about 0 for a note
