@@ -212,6 +212,9 @@ def test_export_with_another_synthesis_fade(tmp_path, capsys):
     mine, theirs = load_file(out / "generator.safetensors"), load_file(src.config.path / "generator.safetensors")
     assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
     assert (out / "attribute_bank.safetensors").is_file()
+    back = tmp_path / "back"  # played with the trained fade again: nothing left to record
+    assert main(["export-generator", str(out), "--synthesis-fade", "1024", "--out", str(back)]) == 0
+    assert "synthesis_fade_trained" not in DarkGAN.load(back).config.extra
     z, pitch = np.random.default_rng(0).standard_normal((2, src.latent_dim)), [50, 62]
     alpha = src.validation_attributes()[:2]
     a, b = src.generate_batch(z, pitch, alpha).numpy(), faded.generate_batch(z, pitch, alpha).numpy()

@@ -94,8 +94,10 @@ def checkpoint_id(path: str | Path | None) -> str:
     try:
         cfg = json.loads((p / "config.json").read_text(encoding="utf-8"))
         digest = str((cfg.get("files") or {}).get(GENERATOR_FILE, ""))[:12]
-        if "synthesis_fade_trained" in (cfg.get("extra") or {}):
-            suffix = f"+fade{(cfg.get('model') or {}).get('synthesis_fade')}"
+        trained = (cfg.get("extra") or {}).get("synthesis_fade_trained")
+        fade = (cfg.get("model") or {}).get("synthesis_fade")
+        if trained is not None and fade != trained:
+            suffix = f"+fade{fade}"
     except (OSError, ValueError, AttributeError):
         pass
     if not digest and (p / GENERATOR_FILE).is_file():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,12 @@ from darkgan.errors import DarkGANError
 class EvalModel(abc.ABC):
     """What the runner needs from a generator (see :class:`DarkGANModel`).
 
-    Attributes: ``name``, ``key`` (fingerprint of the weights and of what else decides the notes), ``attributes`` (K names, [] for
-    the baseline), ``class_indices`` ([K] teacher columns), ``temperature``, ``pitch_range``,
-    ``latent_dim``, ``teacher_id``, ``info`` (dict for the report), ``scale_logits`` (``[M, K]``
-    reference teacher logits of the user scale, :class:`darkgan.generation.scale.AttributeScale`;
-    ``None``: the dataset's validation labels are used), ``uses_notes`` (``True``: :meth:`generate`
+    Attributes: ``name``, ``key`` (fingerprint of the weights and of what else decides the notes),
+    ``attributes`` (K names, [] for the baseline), ``class_indices`` ([K] teacher columns),
+    ``temperature``, ``pitch_range``, ``latent_dim``, ``teacher_id``, ``info`` (dict for the report),
+    ``scale_logits`` (``[M, K]`` reference teacher logits of the user scale,
+    :class:`darkgan.generation.scale.AttributeScale`; ``None``: the dataset's validation labels are
+    used), ``uses_notes`` (``True``: :meth:`generate`
     also receives the conditioning notes themselves, ``notes={"instrument_str": [n] str,
     "velocity": [n] int}``, e.g. SING, which plays a named instrument at a velocity;
     :meth:`darkgan.evaluation.context.EvalContext.generate` passes them).

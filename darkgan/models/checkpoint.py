@@ -722,7 +722,8 @@ def export_generator(src: str | os.PathLike, dst: str | os.PathLike, *, half: bo
         synthesis_fade: play the export with another ``model.synthesis_fade`` (samples, [0, 2048];
             ``None``: the source's). Every training term heard the source's fade, so this changes
             what the taggers hear (docs/generation.md, "The end of a note"): measure before shipping.
-            The source's value is kept as ``synthesis_fade_trained`` in the config's extra.
+            The fade the weights were trained with is kept as ``synthesis_fade_trained`` in the
+            config's extra while the export plays another.
 
     Raises:
         CheckpointError: bad source, a ``"raw"`` export of a checkpoint without raw weights, a
@@ -736,10 +737,12 @@ def export_generator(src: str | os.PathLike, dst: str | os.PathLike, *, half: bo
     src_dir = cfg.path
     cfg = dataclasses.replace(cfg, path=None)
     if synthesis_fade is not None and int(synthesis_fade) != cfg.model.synthesis_fade:
-        cfg.extra.setdefault("synthesis_fade_trained", cfg.model.synthesis_fade)
+        trained = int(cfg.extra.pop("synthesis_fade_trained", cfg.model.synthesis_fade))
         cfg.config.model = dataclasses.replace(cfg.config.model, synthesis_fade=int(synthesis_fade))
         cfg.config.model.validate()
         g.cfg = cfg.config.model
+        if trained != int(synthesis_fade):  # back to the trained fade: nothing to record
+            cfg.extra["synthesis_fade_trained"] = trained
     out = save_checkpoint(dst, g, cfg, half=half, critic=critic_tensors,
                           weights_label="raw" if weights == "raw" else cfg.generator_weights)
     bank = src_dir / "attribute_bank.safetensors"  # written by `darkgan generate --build-bank`
