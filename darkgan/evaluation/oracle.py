@@ -191,10 +191,12 @@ class EffectAddedGenerator:
     Raises:
         DataError: the dataset's vocabulary is not the checkpoint's, or as
             :func:`~darkgan.training.terms.partial_effect_maps`.
+
+    Source: ours (issue 15, stop 65; the rise test of DarkGAN Sec. 4.4.2 read against the data's
+    own effects).
     """
 
     def __init__(self, model, data: str | Path, ridge: float = 0.0, gain: float = 1.0, batch: int = 64):
-        from darkgan.evaluation.data import labelled_training_notes
         from darkgan.training.data import load_training_data
         from darkgan.training.terms import partial_effect_maps
 
@@ -203,12 +205,11 @@ class EffectAddedGenerator:
             raise DataError(f"{data}: its vocabulary is not the checkpoint's ({len(td.class_indices)} vs "
                             f"{len(model.config.class_indices)} attributes)")
         beta, _, _ = partial_effect_maps(td, model.temperature, ridge)
-        cache, _, logits = labelled_training_notes(data, str(model.config.teacher["id"]),
-                                                   model.config.class_indices, model.pitch_range)
         self.model, self.gain, self.batch = model, float(gain), int(batch)
         self._beta = beta.flatten(1)
-        self._mean = np.asarray(logits, np.float64).mean(0) / model.temperature
-        self._normalizer = cache.normalizer
+        # the regression's own notes: their mean u is where the added term is zero
+        self._mean = np.asarray(td.logits[td.train_rows], np.float64).mean(0) / model.temperature
+        self._normalizer = td.cache.normalizer
 
     def magif(self, z: np.ndarray, pitch: np.ndarray, attrs: np.ndarray):
         """De-normalised MAG-IF ``[n, 2, 1024, 32]`` (torch, CPU) with the effects added."""

@@ -101,6 +101,8 @@ def tail_profile_db(wave: np.ndarray, sample_rate: int = 16000, span_s: float = 
 
     Raises:
         ValueError: not ``[B, N]``, notes too short, or a span / window / hop out of range.
+
+    Source: ours (issue 15, item 7: its measure, window by window).
     """
     x = _check(wave, sample_rate)
     n, w, hop = x.shape[1], int(round(window_s * sample_rate)), int(round(hop_s * sample_rate))
